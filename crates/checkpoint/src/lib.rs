@@ -1,0 +1,1 @@
+//! ferrograph's checkpoint model and saver trait. Filled in by the checkpoint work.

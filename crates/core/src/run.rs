@@ -1,0 +1,400 @@
+//! One run of a compiled graph as a step machine: the host asks for the next superstep's tasks,
+//! runs them however it likes (threads, asyncio), reports each task's writes, then applies the
+//! step. Keeping the loop's control with the host is what lets one core serve both sync and
+//! async Python without a runtime of its own.
+
+use std::sync::Arc;
+
+use crate::channels::{Channel, ChannelRead, Item};
+use crate::error::GraphError;
+use crate::graph::{Graph, END};
+use crate::ids::task_id;
+
+pub type Version = u64;
+
+/// Whether a task was scheduled by a channel update or by a `Send`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    Pull,
+    /// The index of the `Send` among those of the previous step.
+    Push(usize),
+}
+
+/// A task of the current superstep.
+#[derive(Clone, Debug)]
+pub struct Task<V> {
+    pub id: String,
+    pub node: usize,
+    pub name: Arc<str>,
+    pub kind: TaskKind,
+    /// The `Send` argument of a push task.
+    pub arg: Option<V>,
+    /// Channels that scheduled it (empty for push tasks).
+    pub triggers: Vec<usize>,
+    writes: Vec<(usize, Item<V>)>,
+    finished: bool,
+}
+
+impl<V> Task<V> {
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The writes recorded so far, as (channel index, item).
+    pub fn writes(&self) -> &[(usize, Item<V>)] {
+        &self.writes
+    }
+
+    /// Sorts pull tasks before push tasks, pulls by node name and pushes by send order: the
+    /// order LangGraph applies writes in, which makes reducer results independent of timing.
+    fn order_key(&self) -> (u8, &str, usize) {
+        match self.kind {
+            TaskKind::Pull => (0, &self.name, 0),
+            TaskKind::Push(i) => (1, "", i),
+        }
+    }
+}
+
+/// The result of applying a step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// Channels whose content changed and that can be read.
+    pub updated: Vec<usize>,
+    /// Whether any state key changed (what makes `stream_mode="values"` emit).
+    pub state_changed: bool,
+}
+
+/// The state of one run: channel contents, versions, what each node has seen, the step.
+#[derive(Clone)]
+pub struct Run<V> {
+    graph: Arc<Graph<V>>,
+    channels: Vec<Channel<V>>,
+    versions: Vec<Version>,
+    /// versions_seen[node][channel]
+    seen: Vec<Vec<Version>>,
+    step: i64,
+    stop: i64,
+    recursion_limit: u64,
+    seed: String,
+    tasks: Vec<Task<V>>,
+}
+
+impl<V: Clone> Run<V> {
+    pub fn new(graph: Arc<Graph<V>>, recursion_limit: u64) -> Self {
+        let channels = graph.channels.clone();
+        let n = channels.len();
+        let seen = vec![vec![0; n]; graph.nodes.len()];
+        Run {
+            graph,
+            channels,
+            versions: vec![0; n],
+            seen,
+            step: -1,
+            stop: recursion_limit as i64,
+            recursion_limit,
+            seed: String::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    pub fn graph(&self) -> &Arc<Graph<V>> {
+        &self.graph
+    }
+
+    /// The step of the last completed superstep (-1 after the input).
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    pub fn versions_seen(&self, node: usize) -> &[Version] {
+        &self.seen[node]
+    }
+
+    pub fn channels(&self) -> &[Channel<V>] {
+        &self.channels
+    }
+
+    /// Seeds task ids, so that the same checkpoint yields the same ids on every replay.
+    pub fn set_seed(&mut self, seed: impl Into<String>) {
+        self.seed = seed.into();
+    }
+
+    /// Restore a run's position: the step it is at, the versions and contents of its
+    /// channels and what each node has seen. The recursion budget starts again from here.
+    pub fn restore(
+        &mut self,
+        step: i64,
+        channels: Vec<(usize, Version, Vec<Item<V>>)>,
+        seen: Vec<(usize, usize, Version)>,
+    ) -> Result<(), GraphError> {
+        for (c, version, items) in channels {
+            self.channels[c].restore(items)?;
+            self.versions[c] = version;
+        }
+        for (node, c, version) in seen {
+            self.seen[node][c] = version;
+        }
+        self.step = step;
+        self.stop = step + 1 + self.recursion_limit as i64;
+        self.tasks.clear();
+        Ok(())
+    }
+
+    fn next_version(&self) -> Version {
+        self.versions.iter().copied().max().unwrap_or(0) + 1
+    }
+
+    /// Write the run's input to `__start__` (the input step, -1 on a fresh run).
+    pub fn input(&mut self, value: V) -> Result<(), GraphError> {
+        let c = self.graph.start_channel;
+        let version = self.next_version();
+        if self.channels[c].update(vec![Item::Value(value)])? {
+            self.versions[c] = version;
+        }
+        self.stop = self.step + 1 + self.recursion_limit as i64;
+        Ok(())
+    }
+
+    /// Write values into state channels outside of any node, as `update_state` does: no
+    /// node is marked as having seen anything, and the step is not advanced.
+    pub fn write_outside(&mut self, writes: Vec<(usize, Item<V>)>) -> Result<Vec<usize>, GraphError> {
+        let version = self.next_version();
+        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
+        for (c, item) in writes {
+            grouped[c].push(item);
+        }
+        let mut updated = Vec::new();
+        for (c, items) in grouped.into_iter().enumerate() {
+            if !items.is_empty() && self.channels[c].update(items)? {
+                self.versions[c] = version;
+                updated.push(c);
+            }
+        }
+        Ok(updated)
+    }
+
+    /// Plan the next superstep. Returns false when no task is due (the run is over).
+    pub fn tick(&mut self) -> Result<bool, GraphError> {
+        let step = self.step + 1;
+        if step > self.stop {
+            return Err(GraphError::Recursion { limit: self.recursion_limit });
+        }
+        self.tasks.clear();
+        let graph = self.graph.clone();
+        if let Some(ChannelRead::Many(items)) = self.channels[graph.tasks_channel].get() {
+            for (i, item) in items.iter().enumerate() {
+                let Item::Send(node, arg) = item else { continue };
+                let Some(n) = graph.node(node) else {
+                    return Err(GraphError::InvalidUpdate(format!("Send to unknown node '{node}'")));
+                };
+                self.tasks.push(Task {
+                    id: task_id(&self.seed, step, &format!("push:{i}:{node}")),
+                    node: n,
+                    name: node.clone(),
+                    kind: TaskKind::Push(i),
+                    arg: Some(arg.clone()),
+                    triggers: vec![],
+                    writes: vec![],
+                    finished: false,
+                });
+            }
+        }
+        for (n, node) in graph.nodes.iter().enumerate() {
+            let due = node.triggers.iter().any(|&c| {
+                self.channels[c].is_available() && self.versions[c] > self.seen[n][c]
+            });
+            if due {
+                self.tasks.push(Task {
+                    id: task_id(&self.seed, step, &format!("pull:{}", node.name)),
+                    node: n,
+                    name: node.name.clone(),
+                    kind: TaskKind::Pull,
+                    arg: None,
+                    triggers: node.triggers.clone(),
+                    writes: vec![],
+                    finished: false,
+                });
+            }
+        }
+        Ok(!self.tasks.is_empty())
+    }
+
+    pub fn tasks(&self) -> &[Task<V>] {
+        &self.tasks
+    }
+
+    fn task_mut(&mut self, task: usize) -> Result<&mut Task<V>, GraphError> {
+        let n = self.tasks.len();
+        match self.tasks.get_mut(task) {
+            Some(t) if t.finished => Err(GraphError::State(format!(
+                "Task '{}' of this step has already finished",
+                t.name
+            ))),
+            Some(t) => Ok(t),
+            None => Err(GraphError::State(format!("No task {task} in this step of {n} tasks"))),
+        }
+    }
+
+    /// The input of a pull task: its node's channels with their current values.
+    pub fn read(&self, task: usize) -> impl Iterator<Item = (&str, Option<&V>)> {
+        let node = &self.graph.nodes[self.tasks[task].node];
+        node.reads.iter().map(|&c| (self.channels[c].key(), self.channels[c].value()))
+    }
+
+    /// The current values of the state keys.
+    pub fn state(&self) -> impl Iterator<Item = (&str, Option<&V>)> {
+        self.graph
+            .state_channels
+            .iter()
+            .map(|&c| (self.channels[c].key(), self.channels[c].value()))
+    }
+
+    /// Record a task's write to a state key.
+    pub fn write(&mut self, task: usize, key: &str, value: V) -> Result<(), GraphError> {
+        let graph = self.graph.clone();
+        let c = match graph.channel(key) {
+            Some(c) if graph.state_channels.contains(&c) => c,
+            _ => {
+                let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
+                return Err(GraphError::InvalidUpdate(format!(
+                    "Node '{name}' wrote to unknown state key '{key}'"
+                )));
+            }
+        };
+        self.task_mut(task)?.writes.push((c, Item::Value(value)));
+        Ok(())
+    }
+
+    /// Route a task to a node for the next step (a conditional edge or `Command(goto=...)`).
+    pub fn goto(&mut self, task: usize, node: &str) -> Result<(), GraphError> {
+        if node == END {
+            return Ok(());
+        }
+        let graph = self.graph.clone();
+        let target = match graph.node(node) {
+            Some(n) if n > 0 => n,
+            _ => {
+                let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
+                return Err(GraphError::InvalidGraph(format!(
+                    "Node '{name}' routed to unknown node '{node}'"
+                )));
+            }
+        };
+        let t = self.task_mut(task)?;
+        let token = t.name.clone();
+        t.writes.push((graph.nodes[target].branch_channel, Item::Token(token)));
+        Ok(())
+    }
+
+    /// Schedule `node` to run once with `arg` as its input in the next step.
+    pub fn send(&mut self, task: usize, node: &str, arg: V) -> Result<(), GraphError> {
+        let graph = self.graph.clone();
+        let Some(n) = graph.node(node).filter(|&n| n > 0) else {
+            let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
+            return Err(GraphError::InvalidGraph(format!(
+                "Node '{name}' sent to unknown node '{node}'"
+            )));
+        };
+        let name = graph.nodes[n].name.clone();
+        self.task_mut(task)?.writes.push((graph.tasks_channel, Item::Send(name, arg)));
+        Ok(())
+    }
+
+    /// Mark a task done, adding the writes of its static edges.
+    pub fn finish(&mut self, task: usize) -> Result<(), GraphError> {
+        let graph = self.graph.clone();
+        let t = self.task_mut(task)?;
+        let after = &graph.nodes[t.node].after;
+        t.writes.extend(after.iter().map(|(c, token)| (*c, Item::Token(token.clone()))));
+        t.finished = true;
+        Ok(())
+    }
+
+    /// The state as the task would see it with its own writes applied: what a conditional
+    /// edge reads after its node ran. Other tasks' writes are not included.
+    pub fn preview(&self, task: usize) -> Result<Vec<(&str, Option<V>)>, GraphError> {
+        let t = &self.tasks[task];
+        let mut out = Vec::with_capacity(self.graph.state_channels.len());
+        for &c in &self.graph.state_channels {
+            let writes: Vec<Item<V>> = t
+                .writes
+                .iter()
+                .filter(|(wc, _)| *wc == c)
+                .map(|(_, item)| item.clone())
+                .collect();
+            let channel = &self.channels[c];
+            if writes.is_empty() {
+                out.push((channel.key(), channel.value().cloned()));
+            } else {
+                let mut fresh = channel.clone();
+                fresh.update(writes)?;
+                out.push((channel.key(), fresh.value().cloned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Apply the writes of every finished task of the step, in LangGraph's order. Tasks that
+    /// did not finish (failed or interrupted) contribute nothing.
+    pub fn apply(&mut self) -> Result<StepOutcome, GraphError> {
+        let mut tasks = std::mem::take(&mut self.tasks);
+        tasks.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        // Every task of a step (push tasks included) moves the clock on for all channels.
+        let bump_step = !tasks.is_empty();
+
+        for t in &tasks {
+            for &c in &t.triggers {
+                self.seen[t.node][c] = self.versions[c];
+            }
+        }
+        let version = self.next_version();
+
+        let mut consumed: Vec<usize> = tasks.iter().flat_map(|t| t.triggers.iter().copied()).collect();
+        consumed.sort_unstable();
+        consumed.dedup();
+        for c in consumed {
+            if self.channels[c].consume() {
+                self.versions[c] = version;
+            }
+        }
+
+        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
+        for t in tasks.into_iter().filter(|t| t.finished) {
+            for (c, item) in t.writes {
+                grouped[c].push(item);
+            }
+        }
+        let mut outcome = StepOutcome::default();
+        let mut touched = vec![false; self.channels.len()];
+        for (c, items) in grouped.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            touched[c] = true;
+            if self.channels[c].update(items)? {
+                self.versions[c] = version;
+                if self.channels[c].is_available() {
+                    outcome.updated.push(c);
+                }
+            }
+        }
+        if bump_step {
+            for c in 0..self.channels.len() {
+                if !touched[c] && self.channels[c].is_available() && self.channels[c].update(vec![])? {
+                    self.versions[c] = version;
+                    if self.channels[c].is_available() {
+                        outcome.updated.push(c);
+                    }
+                }
+            }
+        }
+        let state = &self.graph.state_channels;
+        outcome.state_changed = outcome.updated.iter().any(|c| state.contains(c));
+        self.step += 1;
+        Ok(outcome)
+    }
+}
