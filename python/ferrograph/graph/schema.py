@@ -1,0 +1,121 @@
+"""Reading a state schema (TypedDict, dataclass or pydantic model): its keys, which of them
+have reducers, and how to turn the engine's state dict into what a node expects and a node's
+return value into an update."""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import inspect
+import typing
+from typing import Any, Callable, NamedTuple, Optional
+
+from ferrograph.errors import InvalidUpdateError
+
+__all__ = ["StateKey", "Schema"]
+
+_MISSING = object()
+
+
+class StateKey(NamedTuple):
+    name: str
+    reducer: Optional[Callable[[Any, Any], Any]]
+    #: The reducer's starting value (e.g. [] for a list), or None when the type has none.
+    initial: Any
+
+
+def _is_reducer(candidate: Any) -> bool:
+    if not callable(candidate) or isinstance(candidate, type):
+        return False
+    try:
+        params = [
+            p
+            for p in inspect.signature(candidate).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+    except (TypeError, ValueError):  # builtins without a signature, e.g. operator.add
+        return True
+    return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def _empty_value(annotation: Any) -> Any:
+    """The value a reducer starts from: the type called with no argument, as LangGraph does."""
+    typ = typing.get_origin(annotation) or annotation
+    if typ in (collections.abc.Sequence, collections.abc.MutableSequence):
+        typ = list
+    elif typ in (collections.abc.Set, collections.abc.MutableSet):
+        typ = set
+    elif typ in (collections.abc.Mapping, collections.abc.MutableMapping):
+        typ = dict
+    if not isinstance(typ, type):
+        return None
+    try:
+        return typ()
+    except Exception:  # a type that needs arguments simply has no empty value
+        return None
+
+
+def _state_key(name: str, annotation: Any) -> StateKey:
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *metadata = typing.get_args(annotation)
+        for meta in reversed(metadata):
+            if _is_reducer(meta):
+                return StateKey(name, meta, _empty_value(base))
+    return StateKey(name, None, None)
+
+
+def _is_pydantic(cls: Any) -> bool:
+    return isinstance(cls, type) and hasattr(cls, "model_fields") and hasattr(cls, "model_validate")
+
+
+class Schema:
+    """A state schema, read once at graph build time."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+        self.kind = (
+            "pydantic" if _is_pydantic(cls) else "dataclass" if dataclasses.is_dataclass(cls) else "dict"
+        )
+        if self.kind == "pydantic":
+            fields = {n: f.annotation for n, f in cls.model_fields.items()}
+            # model_fields drops Annotated metadata into FieldInfo.metadata; read hints instead
+            hints = typing.get_type_hints(cls, include_extras=True)
+            annotations = {n: hints.get(n, fields[n]) for n in fields}
+        elif isinstance(cls, type):
+            hints = typing.get_type_hints(cls, include_extras=True)
+            if self.kind == "dataclass":
+                annotations = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+            else:
+                annotations = dict(hints)
+        else:
+            raise TypeError(f"A state schema must be a class (TypedDict, dataclass or pydantic model), got {cls!r}")
+        self.keys: list[StateKey] = [_state_key(n, a) for n, a in annotations.items()]
+        self.names = frozenset(annotations)
+
+    def to_node_input(self, state: dict) -> Any:
+        """What a node receives: the dict itself for a TypedDict, an instance otherwise (a
+        pydantic model validates here, so bad input raises pydantic's ValidationError)."""
+        if self.kind == "dict":
+            return state
+        return self.cls(**state)
+
+    def to_update(self, value: Any, node: str) -> Optional[dict]:
+        """A node's return value as a dict of writes, or None for no writes."""
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return value
+        return object_fields(value, node)
+
+
+def object_fields(value: Any, node: str) -> dict:
+    """The fields of a dataclass or pydantic instance as an update; anything else is refused."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if _is_pydantic(type(value)):
+        return {name: getattr(value, name) for name in type(value).model_fields}
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ) and value and not isinstance(value, str):
+        return dict(value)
+    raise InvalidUpdateError(f"Expected dict, got {value!r} from node '{node}'")

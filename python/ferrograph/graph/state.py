@@ -1,0 +1,220 @@
+"""`StateGraph`, the builder: nodes, edges, conditional edges and sequences, checked as they are
+added and compiled into the Rust core's channels."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Callable, Hashable, Optional, Sequence, Union
+
+from ferrograph import _core
+from ferrograph.errors import GraphValidationError
+from ferrograph.graph.schema import Schema
+from ferrograph.types import RetryPolicy
+
+__all__ = ["StateGraph", "START", "END", "NodeSpec", "BranchSpec"]
+
+START = "__start__"
+END = "__end__"
+
+
+class NodeSpec:
+    """A node as added: its function, how to call it, and its retry policy."""
+
+    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema")
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        retry_policy: Optional[RetryPolicy],
+        input_schema: Optional[Schema],
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        )
+        self.takes_config = _accepts(fn, "config")
+        self.retry_policy = retry_policy
+        self.input_schema = input_schema
+
+
+class BranchSpec:
+    """A conditional edge: `path` reads the state and names where to go next."""
+
+    __slots__ = ("path", "path_map", "is_async", "takes_config")
+
+    def __init__(self, path: Callable[..., Any], path_map: Optional[dict[Hashable, str]]) -> None:
+        self.path = path
+        self.path_map = path_map
+        self.is_async = inspect.iscoroutinefunction(path)
+        self.takes_config = _accepts(path, "config")
+
+    def targets(self) -> list[str]:
+        """The nodes this branch declares it may route to (empty when it does not say)."""
+        if self.path_map is not None:
+            return list(dict.fromkeys(self.path_map.values()))
+        hints = _return_hint(self.path)
+        if hints is not None:
+            return hints
+        return []
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _return_hint(fn: Callable[..., Any]) -> Optional[list[str]]:
+    """Targets named by a `Literal[...]` return annotation, if the path function has one."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # unresolvable annotations just mean "unknown targets"
+        return None
+    if typing.get_origin(hint) is typing.Literal:
+        return [str(a) for a in typing.get_args(hint)]
+    return None
+
+
+class StateGraph:
+    """A graph whose nodes read and update a shared state described by `state_schema`."""
+
+    def __init__(
+        self,
+        state_schema: Any,
+        context_schema: Any = None,
+        *,
+        input_schema: Any = None,
+        output_schema: Any = None,
+    ) -> None:
+        self.schema = Schema(state_schema)
+        self.input_schema = Schema(input_schema) if input_schema is not None else self.schema
+        self.output_schema = Schema(output_schema) if output_schema is not None else self.schema
+        self.nodes: dict[str, NodeSpec] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.joins: list[tuple[list[str], str]] = []
+        self.branches: dict[str, list[BranchSpec]] = {}
+
+    def add_node(
+        self,
+        node: Union[str, Callable[..., Any]],
+        action: Optional[Callable[..., Any]] = None,
+        *,
+        retry_policy: Optional[RetryPolicy] = None,
+        input_schema: Any = None,
+        **_options: Any,
+    ) -> "StateGraph":
+        """Add a node. `add_node(fn)` names it after the function."""
+        if action is None:
+            if not callable(node):
+                raise GraphValidationError(f"Node '{node}' needs a function to run")
+            action = node
+            node = getattr(action, "__name__", None) or type(action).__name__
+        if not isinstance(node, str):
+            raise GraphValidationError(f"A node name must be a string, got {node!r}")
+        if not callable(action):
+            raise GraphValidationError(f"Node '{node}' must be callable, got {action!r}")
+        _core.check_node_name(node)
+        if node in self.nodes:
+            raise GraphValidationError(f"Node '{node}' already present")
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy")
+        schema = Schema(input_schema) if input_schema is not None else None
+        self.nodes[node] = NodeSpec(node, action, retry_policy, schema)
+        return self
+
+    def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
+        """Run `end_key` after `start_key`; with a list of starts, after all of them."""
+        if isinstance(start_key, str):
+            if start_key == END:
+                raise GraphValidationError("END cannot be the start of an edge")
+            if end_key == START:
+                raise GraphValidationError("START cannot be the end of an edge")
+            self.edges.append((start_key, end_key))
+        else:
+            starts = list(start_key)
+            if not starts:
+                raise GraphValidationError(f"An edge into '{end_key}' needs at least one start")
+            if any(s == END for s in starts):
+                raise GraphValidationError("END cannot be the start of an edge")
+            self.joins.append((starts, end_key))
+        return self
+
+    def add_conditional_edges(
+        self,
+        source: str,
+        path: Callable[..., Any],
+        path_map: Union[dict[Hashable, str], Sequence[str], None] = None,
+    ) -> "StateGraph":
+        """After `source`, call `path(state)`; it returns a node name, END, a `Send`, or a list
+        of them. With `path_map`, its return value is looked up there first."""
+        if not callable(path):
+            raise GraphValidationError(f"The path of a branch from '{source}' must be callable")
+        if path_map is not None and not isinstance(path_map, dict):
+            path_map = {name: name for name in path_map}
+        self.branches.setdefault(source, []).append(BranchSpec(path, path_map))
+        return self
+
+    def add_sequence(
+        self, nodes: Sequence[Union[Callable[..., Any], tuple[str, Callable[..., Any]]]]
+    ) -> "StateGraph":
+        """Add nodes that run one after another, in the order given."""
+        if not nodes:
+            raise GraphValidationError("A sequence needs at least one node")
+        previous: Optional[str] = None
+        for item in nodes:
+            if isinstance(item, tuple):
+                name, fn = item
+            else:
+                fn = item
+                name = getattr(fn, "__name__", None) or type(fn).__name__
+            self.add_node(name, fn)
+            if previous is not None:
+                self.add_edge(previous, name)
+            previous = name
+        return self
+
+    def set_entry_point(self, key: str) -> "StateGraph":
+        return self.add_edge(START, key)
+
+    def set_conditional_entry_point(
+        self, path: Callable[..., Any], path_map: Union[dict[Hashable, str], Sequence[str], None] = None
+    ) -> "StateGraph":
+        return self.add_conditional_edges(START, path, path_map)
+
+    def set_finish_point(self, key: str) -> "StateGraph":
+        return self.add_edge(key, END)
+
+    def compile(
+        self,
+        checkpointer: Any = None,
+        *,
+        interrupt_before: Any = None,
+        interrupt_after: Any = None,
+        debug: bool = False,
+        name: Optional[str] = None,
+    ) -> "CompiledStateGraph":
+        """Check the graph and build it in the core. Raises GraphValidationError for unknown
+        nodes, a missing entry point and the like."""
+        if checkpointer not in (None, False):
+            raise GraphValidationError(
+                "This build of ferrograph has no checkpointers yet; compile without one"
+            )
+        if interrupt_before or interrupt_after:
+            raise GraphValidationError("interrupt_before/interrupt_after need a checkpointer")
+        for source in self.branches:
+            if source != START and source not in self.nodes:
+                raise GraphValidationError(f"Found a branch starting at unknown node '{source}'")
+        core = _core.CoreGraph(
+            [(k.name, k.reducer, k.initial) for k in self.schema.keys],
+            [(n, None) for n in self.nodes],
+            list(self.edges),
+            [(list(starts), end) for starts, end in self.joins],
+            [(src, b.targets()) for src, branches in self.branches.items() for b in branches],
+        )
+        from ferrograph.graph.pregel import CompiledStateGraph
+
+        return CompiledStateGraph(self, core, name=name or "LangGraph")
