@@ -1,0 +1,38 @@
+# The front door. `make demo` installs and runs the example; `make test` installs what the
+# tests need and runs them all (Rust and Python). Everything goes into ./.venv.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: install install-test demo test test-rust test-python bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
+
+# A dev (incremental) build of the extension into the venv.
+install: $(PY)
+	$(VENV)/bin/maturin develop --quiet
+
+install-test: $(PY)
+	$(VENV)/bin/maturin develop --quiet --extras test
+
+demo: install
+	$(PY) examples/research_agent.py
+
+test-rust:
+	cargo test --workspace
+
+test-python: install-test
+	$(PY) -m pytest -q
+
+test: test-rust test-python
+
+# Benchmarks need an optimised build; this rebuilds the extension in release mode.
+bench: $(PY)
+	$(VENV)/bin/maturin develop --quiet --release --extras bench
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) target
