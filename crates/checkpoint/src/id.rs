@@ -246,7 +246,10 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| std::thread::spawn(|| (0..2_000).map(|_| checkpoint_id()).collect::<Vec<_>>()))
             .collect();
-        let mut all: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<String> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         let n = all.len();
         all.sort();
         all.dedup_by(|a, b| id_timestamp(a) == id_timestamp(b));
@@ -267,6 +270,9 @@ mod tests {
         assert_eq!(format_iso8601(-1, 0), "1969-12-31T23:59:59.000000+00:00");
         let now = now_iso8601();
         assert_eq!(now.len(), 32, "{now}");
-        assert!(now.ends_with("+00:00") && now.as_bytes()[10] == b'T', "{now}");
+        assert!(
+            now.ends_with("+00:00") && now.as_bytes()[10] == b'T',
+            "{now}"
+        );
     }
 }

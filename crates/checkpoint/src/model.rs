@@ -121,11 +121,15 @@ impl CheckpointMetadata {
 
     /// `None` when absent or not one of the four known sources.
     pub fn source(&self) -> Option<CheckpointSource> {
-        self.0.get(Self::SOURCE)?.as_str().and_then(CheckpointSource::parse)
+        self.0
+            .get(Self::SOURCE)?
+            .as_str()
+            .and_then(CheckpointSource::parse)
     }
 
     pub fn set_source(&mut self, source: CheckpointSource) {
-        self.0.insert(Self::SOURCE.into(), Value::from(source.as_str()));
+        self.0
+            .insert(Self::SOURCE.into(), Value::from(source.as_str()));
     }
 
     pub fn step(&self) -> Option<i64> {
@@ -161,7 +165,8 @@ impl CheckpointMetadata {
     }
 
     pub fn set_run_id(&mut self, run_id: impl Into<String>) {
-        self.0.insert(Self::RUN_ID.into(), Value::from(run_id.into()));
+        self.0
+            .insert(Self::RUN_ID.into(), Value::from(run_id.into()));
     }
 
     /// LangGraph's `list(filter=...)` test: every filter key equals the metadata value, where

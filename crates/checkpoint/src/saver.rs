@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::model::{
-    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
-};
+use crate::model::{Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig};
 
 /// Why a saver call failed. Each message names the thread, checkpoint or value at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +128,10 @@ mod tests {
 
     #[test]
     fn prune_strategy_parses_langgraph_names() {
-        assert_eq!(PruneStrategy::parse("keep_latest"), Some(PruneStrategy::KeepLatest));
+        assert_eq!(
+            PruneStrategy::parse("keep_latest"),
+            Some(PruneStrategy::KeepLatest)
+        );
         assert_eq!(PruneStrategy::parse("delete"), Some(PruneStrategy::Delete));
         assert_eq!(PruneStrategy::parse("latest"), None);
     }
@@ -146,6 +147,8 @@ mod tests {
             e.to_string(),
             "corrupt checkpoint \"c9\" in thread \"t1\": bad blob"
         );
-        assert!(SaverError::InvalidVersion("x".into()).to_string().contains("\"x\""));
+        assert!(SaverError::InvalidVersion("x".into())
+            .to_string()
+            .contains("\"x\""));
     }
 }

@@ -26,7 +26,11 @@ pub fn next_version(current: Option<&str>) -> Result<String, SaverError> {
     let next = n
         .checked_add(1)
         .ok_or_else(|| SaverError::InvalidVersion(format!("{} has no successor", n)))?;
-    Ok(format!("{:032}.{:016}", next, random_u64() % FRACTION_MODULUS))
+    Ok(format!(
+        "{:032}.{:016}",
+        next,
+        random_u64() % FRACTION_MODULUS
+    ))
 }
 
 #[cfg(test)]
@@ -60,7 +64,10 @@ mod tests {
         let lg = "00000000000000000000000000000007.0.6487516251786376";
         assert_eq!(version_counter(lg), Some(7));
         assert_eq!(version_counter("12"), Some(12));
-        assert_eq!(version_counter(&next_version(Some("12")).unwrap()), Some(13));
+        assert_eq!(
+            version_counter(&next_version(Some("12")).unwrap()),
+            Some(13)
+        );
     }
 
     #[test]
