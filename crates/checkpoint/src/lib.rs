@@ -1,1 +1,19 @@
-//! ferrograph's checkpoint model and saver trait. Filled in by the checkpoint work.
+//! ferrograph's checkpoint layer without Python: the checkpoint model (LangGraph's shapes),
+//! time-ordered checkpoint ids, channel versions, the `CheckpointSaver` trait and the native
+//! in-memory saver. Channel values arrive already encoded as typed JSON; nothing here decodes
+//! them.
+
+pub mod id;
+pub mod memory;
+pub mod model;
+pub mod saver;
+pub mod version;
+
+pub use id::{checkpoint_id, now_iso8601};
+pub use memory::{MemorySaver, MemoryStats};
+pub use model::{
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
+    ListConfig, PendingWrite, CHECKPOINT_VERSION,
+};
+pub use saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
+pub use version::{next_version, version_counter};

@@ -1,0 +1,1175 @@
+//! `MemorySaver`, the native in-memory `CheckpointSaver`.
+//!
+//! Layout: thread -> namespace -> { checkpoints by id, blobs by (channel, version), writes by
+//! checkpoint id }. Checkpoints sit in a `BTreeMap` keyed by id, so "latest", `before` and
+//! newest-first listing are range scans. Channel values live once per version as blobs, so a
+//! long thread stores each value once, not once per checkpoint. One `RwLock` guards it all:
+//! every call is atomic, and readers run in parallel.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::{Map, Value};
+
+use crate::model::{
+    write_index, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
+    PendingWrite,
+};
+use crate::saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
+
+#[derive(Default)]
+pub struct MemorySaver {
+    store: RwLock<Store>,
+}
+
+/// Counts of what a `MemorySaver` holds, for tests and benchmarks that check growth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    pub threads: usize,
+    pub checkpoints: usize,
+    pub blobs: usize,
+    pub writes: usize,
+}
+
+#[derive(Default)]
+struct Store {
+    threads: HashMap<String, Thread>,
+}
+
+#[derive(Clone, Default)]
+struct Thread {
+    namespaces: HashMap<String, Namespace>,
+}
+
+#[derive(Clone, Default)]
+struct Namespace {
+    checkpoints: BTreeMap<String, Saved>,
+    /// channel -> version -> value; `None` records a channel cleared at that version.
+    blobs: HashMap<String, HashMap<String, Option<Value>>>,
+    /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
+    /// `put`, so they are not stored inside `Saved`.
+    writes: HashMap<String, BTreeMap<(String, i64), StoredWrite>>,
+}
+
+#[derive(Clone)]
+struct Saved {
+    /// `channel_values` is always empty here: values live in the namespace's blobs.
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    parent_id: Option<String>,
+}
+
+#[derive(Clone)]
+struct StoredWrite {
+    channel: String,
+    value: Value,
+    task_path: String,
+}
+
+impl MemorySaver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stats(&self) -> Result<MemoryStats> {
+        let store = self.read()?;
+        let mut s = MemoryStats {
+            threads: store.threads.len(),
+            ..MemoryStats::default()
+        };
+        for ns in store.threads.values().flat_map(|t| t.namespaces.values()) {
+            s.checkpoints += ns.checkpoints.len();
+            s.blobs += ns.blobs.values().map(HashMap::len).sum::<usize>();
+            s.writes += ns.writes.values().map(BTreeMap::len).sum::<usize>();
+        }
+        Ok(s)
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, Store>> {
+        self.store.read().map_err(|_| poisoned())
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, Store>> {
+        self.store.write().map_err(|_| poisoned())
+    }
+}
+
+/// A panic while holding the lock may have left the maps half-updated, so the saver refuses to
+/// serve rather than return inconsistent checkpoints.
+fn poisoned() -> SaverError {
+    SaverError::Storage("memory saver lock poisoned by a panic in another thread".into())
+}
+
+impl Namespace {
+    fn tuple(&self, thread_id: &str, ns: &str, id: &str, saved: &Saved) -> CheckpointTuple {
+        let mut checkpoint = saved.checkpoint.clone();
+        // A version without a blob is skipped, as LangGraph's memory saver does: the writer
+        // named a version it never stored, and the channel simply reads as empty.
+        for (channel, version) in &checkpoint.channel_versions {
+            if let Some(Some(value)) = self.blobs.get(channel).and_then(|v| v.get(version)) {
+                checkpoint
+                    .channel_values
+                    .insert(channel.clone(), value.clone());
+            }
+        }
+        let config_for = |checkpoint_id: &str| CheckpointConfig {
+            thread_id: thread_id.to_owned(),
+            checkpoint_ns: ns.to_owned(),
+            checkpoint_id: Some(checkpoint_id.to_owned()),
+        };
+        CheckpointTuple {
+            config: config_for(id),
+            checkpoint,
+            metadata: saved.metadata.clone(),
+            parent_config: saved.parent_id.as_deref().map(config_for),
+            pending_writes: self.pending_writes(id),
+        }
+    }
+
+    fn pending_writes(&self, checkpoint_id: &str) -> Vec<PendingWrite> {
+        let Some(stored) = self.writes.get(checkpoint_id) else {
+            return Vec::new();
+        };
+        // The map is already in (task id, index) order; a stable sort by path finishes it.
+        let mut ordered: Vec<(&(String, i64), &StoredWrite)> = stored.iter().collect();
+        ordered.sort_by(|a, b| a.1.task_path.cmp(&b.1.task_path));
+        ordered
+            .into_iter()
+            .map(|((task_id, _), w)| PendingWrite {
+                task_id: task_id.clone(),
+                channel: w.channel.clone(),
+                value: w.value.clone(),
+                task_path: w.task_path.clone(),
+            })
+            .collect()
+    }
+
+    /// Drops blobs no remaining checkpoint reads. Blobs are reachable only through a
+    /// checkpoint's `channel_versions`, so this never loses a readable value.
+    fn collect_blobs(&mut self) {
+        let live: HashSet<(&str, &str)> = self
+            .checkpoints
+            .values()
+            .flat_map(|s| s.checkpoint.channel_versions.iter())
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
+        self.blobs.retain(|channel, versions| {
+            versions.retain(|version, _| live.contains(&(channel.as_str(), version.as_str())));
+            !versions.is_empty()
+        });
+    }
+
+    /// Keeps the latest checkpoint, its writes and its blobs; `false` when nothing is left.
+    fn keep_latest(&mut self) -> bool {
+        let Some(latest) = self.checkpoints.keys().next_back().cloned() else {
+            return false;
+        };
+        self.checkpoints = self.checkpoints.split_off(&latest);
+        self.writes.retain(|id, _| *id == latest);
+        self.collect_blobs();
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.checkpoints.is_empty() && self.writes.is_empty() && self.blobs.is_empty()
+    }
+
+    fn merge(&mut self, other: Namespace) {
+        self.checkpoints.extend(other.checkpoints);
+        for (channel, versions) in other.blobs {
+            self.blobs.entry(channel).or_default().extend(versions);
+        }
+        for (id, writes) in other.writes {
+            self.writes.entry(id).or_default().extend(writes);
+        }
+    }
+}
+
+type Cursor<'a> = std::iter::Rev<std::collections::btree_map::Range<'a, String, Saved>>;
+
+impl CheckpointSaver for MemorySaver {
+    fn get_tuple(&self, config: &CheckpointConfig) -> Result<Option<CheckpointTuple>> {
+        let store = self.read()?;
+        let Some(ns) = store
+            .threads
+            .get(&config.thread_id)
+            .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
+        else {
+            return Ok(None);
+        };
+        let found = match config.id() {
+            Some(id) => ns.checkpoints.get_key_value(id),
+            None => ns.checkpoints.last_key_value(),
+        };
+        Ok(found.map(|(id, saved)| ns.tuple(&config.thread_id, &config.checkpoint_ns, id, saved)))
+    }
+
+    fn list(
+        &self,
+        config: Option<&ListConfig>,
+        filter: Option<&Map<String, Value>>,
+        before: Option<&CheckpointConfig>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CheckpointTuple>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let store = self.read()?;
+        let mut sources: Vec<(&str, &str, &Namespace)> = Vec::new();
+        match config {
+            Some(c) => {
+                if let Some((tid, thread)) = store.threads.get_key_value(&c.thread_id) {
+                    match &c.checkpoint_ns {
+                        Some(want) => {
+                            if let Some((name, ns)) = thread.namespaces.get_key_value(want) {
+                                sources.push((tid, name, ns));
+                            }
+                        }
+                        None => {
+                            for (name, ns) in &thread.namespaces {
+                                sources.push((tid, name, ns));
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                for (tid, thread) in &store.threads {
+                    for (name, ns) in &thread.namespaces {
+                        sources.push((tid, name, ns));
+                    }
+                }
+            }
+        }
+        // Ties (the same id in copied threads) then come out in thread and namespace order.
+        sources.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+
+        let exact = config.and_then(ListConfig::id);
+        let before_id = before.and_then(CheckpointConfig::id);
+        let (lower, upper) = match (exact, before_id) {
+            (Some(id), Some(b)) if id >= b => return Ok(Vec::new()),
+            (Some(id), _) => (Bound::Included(id), Bound::Included(id)),
+            (None, Some(b)) => (Bound::Unbounded, Bound::Excluded(b)),
+            (None, None) => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let mut cursors: Vec<Cursor<'_>> = sources
+            .iter()
+            .map(|(_, _, ns)| ns.checkpoints.range::<str, _>((lower, upper)).rev())
+            .collect();
+
+        // Newest first across namespaces and threads: a k-way merge of per-namespace cursors,
+        // each already newest first, stopping as soon as `limit` tuples are built.
+        let mut heads: Vec<Option<(&String, &Saved)>> =
+            cursors.iter_mut().map(Iterator::next).collect();
+        let mut heap: BinaryHeap<(&str, Reverse<usize>)> = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|(id, _)| (id.as_str(), Reverse(i))))
+            .collect();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some((_, Reverse(i))) = heap.pop() else {
+                break;
+            };
+            let Some((id, saved)) = heads[i].take() else {
+                break;
+            };
+            if let Some(next) = cursors[i].next() {
+                heap.push((next.0.as_str(), Reverse(i)));
+                heads[i] = Some(next);
+            }
+            let wanted = match filter {
+                Some(f) => saved.metadata.matches(f),
+                None => true,
+            };
+            if wanted {
+                let (tid, name, ns) = sources[i];
+                out.push(ns.tuple(tid, name, id, saved));
+            }
+        }
+        Ok(out)
+    }
+
+    fn put(
+        &self,
+        config: &CheckpointConfig,
+        mut checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: &BTreeMap<String, String>,
+    ) -> Result<CheckpointConfig> {
+        if checkpoint.id.is_empty() {
+            return Err(SaverError::InvalidCheckpoint(format!(
+                "checkpoint for thread {:?} has an empty id",
+                config.thread_id
+            )));
+        }
+        let parent_id = config.id().map(str::to_owned);
+        if parent_id.as_deref() == Some(checkpoint.id.as_str()) {
+            return Err(SaverError::InvalidCheckpoint(format!(
+                "checkpoint {:?} names itself as its parent",
+                checkpoint.id
+            )));
+        }
+        let mut values = std::mem::take(&mut checkpoint.channel_values);
+        let new_blobs: Vec<(&String, &String, Option<Value>)> = new_versions
+            .iter()
+            .map(|(channel, version)| (channel, version, values.remove(channel)))
+            .collect();
+        let id = checkpoint.id.clone();
+        let saved = Saved {
+            checkpoint,
+            metadata,
+            parent_id,
+        };
+
+        let mut store = self.write()?;
+        let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
+        for (channel, version, value) in new_blobs {
+            match ns.blobs.get_mut(channel) {
+                Some(versions) => {
+                    versions.insert(version.clone(), value);
+                }
+                None => {
+                    ns.blobs
+                        .insert(channel.clone(), HashMap::from([(version.clone(), value)]));
+                }
+            }
+        }
+        ns.checkpoints.insert(id.clone(), saved);
+        Ok(CheckpointConfig {
+            thread_id: config.thread_id.clone(),
+            checkpoint_ns: config.checkpoint_ns.clone(),
+            checkpoint_id: Some(id),
+        })
+    }
+
+    fn put_writes(
+        &self,
+        config: &CheckpointConfig,
+        writes: Vec<(String, Value)>,
+        task_id: &str,
+        task_path: &str,
+    ) -> Result<()> {
+        let Some(checkpoint_id) = config.id() else {
+            return Err(SaverError::InvalidConfig(format!(
+                "put_writes for thread {:?}, namespace {:?} needs a checkpoint_id",
+                config.thread_id, config.checkpoint_ns
+            )));
+        };
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut store = self.write()?;
+        let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
+        if !ns.writes.contains_key(checkpoint_id) {
+            ns.writes.insert(checkpoint_id.to_owned(), BTreeMap::new());
+        }
+        let stored = ns.writes.get_mut(checkpoint_id).expect("inserted above");
+        for (position, (channel, value)) in writes.into_iter().enumerate() {
+            let index = write_index(&channel, position);
+            let key = (task_id.to_owned(), index);
+            // A retried task re-sends the writes it already made: keep the first. Special
+            // channels record the task's latest state instead, so they overwrite.
+            if index >= 0 && stored.contains_key(&key) {
+                continue;
+            }
+            stored.insert(
+                key,
+                StoredWrite {
+                    channel,
+                    value,
+                    task_path: task_path.to_owned(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn delete_thread(&self, thread_id: &str) -> Result<()> {
+        self.write()?.threads.remove(thread_id);
+        Ok(())
+    }
+
+    fn copy_thread(&self, source_thread_id: &str, target_thread_id: &str) -> Result<()> {
+        let mut store = self.write()?;
+        let Some(source) = store.threads.get(source_thread_id) else {
+            return Err(SaverError::NotFound(format!(
+                "thread {source_thread_id:?} has no checkpoints to copy"
+            )));
+        };
+        if source_thread_id == target_thread_id {
+            return Ok(());
+        }
+        let copy = source.clone();
+        match store.threads.get_mut(target_thread_id) {
+            None => {
+                store.threads.insert(target_thread_id.to_owned(), copy);
+            }
+            Some(target) => {
+                for (name, ns) in copy.namespaces {
+                    target.namespaces.entry(name).or_default().merge(ns);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<()> {
+        let mut store = self.write()?;
+        for thread_id in thread_ids {
+            match strategy {
+                PruneStrategy::Delete => {
+                    store.threads.remove(thread_id);
+                }
+                PruneStrategy::KeepLatest => {
+                    if let Some(thread) = store.threads.get_mut(thread_id) {
+                        thread.namespaces.retain(|_, ns| ns.keep_latest());
+                        if thread.namespaces.is_empty() {
+                            store.threads.remove(thread_id);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_for_runs(&self, run_ids: &[String]) -> Result<()> {
+        let runs: HashSet<&str> = run_ids.iter().map(String::as_str).collect();
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let mut store = self.write()?;
+        for thread in store.threads.values_mut() {
+            for ns in thread.namespaces.values_mut() {
+                let before = ns.checkpoints.len();
+                let writes = &mut ns.writes;
+                ns.checkpoints.retain(|id, saved| {
+                    let doomed = saved.metadata.run_id().is_some_and(|r| runs.contains(r));
+                    if doomed {
+                        writes.remove(id);
+                    }
+                    !doomed
+                });
+                if ns.checkpoints.len() != before {
+                    ns.collect_blobs();
+                }
+            }
+            thread.namespaces.retain(|_, ns| !ns.is_empty());
+        }
+        store.threads.retain(|_, t| !t.namespaces.is_empty());
+        Ok(())
+    }
+}
+
+fn namespace_mut<'a>(store: &'a mut Store, thread_id: &str, ns: &str) -> &'a mut Namespace {
+    // Look up before inserting so the common case allocates no key strings.
+    if !store.threads.contains_key(thread_id) {
+        store
+            .threads
+            .insert(thread_id.to_owned(), Thread::default());
+    }
+    let thread = store.threads.get_mut(thread_id).expect("inserted above");
+    if !thread.namespaces.contains_key(ns) {
+        thread
+            .namespaces
+            .insert(ns.to_owned(), Namespace::default());
+    }
+    thread.namespaces.get_mut(ns).expect("inserted above")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::id::checkpoint_id;
+    use crate::model::{CheckpointSource, ERROR, INTERRUPT};
+    use crate::version::next_version;
+
+    fn cfg(thread: &str) -> CheckpointConfig {
+        CheckpointConfig::new(thread)
+    }
+
+    fn filter(v: Value) -> Map<String, Value> {
+        v.as_object().expect("filter is an object").clone()
+    }
+
+    /// Drives a saver the way the engine does: each step bumps the versions of the channels it
+    /// writes, passes only those as `new_versions`, and carries the rest over from the parent.
+    struct Run<'a> {
+        saver: &'a dyn CheckpointSaver,
+        config: CheckpointConfig,
+        versions: BTreeMap<String, String>,
+        step: i64,
+        run_id: String,
+    }
+
+    impl<'a> Run<'a> {
+        fn new(saver: &'a dyn CheckpointSaver, config: CheckpointConfig, run_id: &str) -> Self {
+            Run {
+                saver,
+                config,
+                versions: BTreeMap::new(),
+                step: -1,
+                run_id: run_id.into(),
+            }
+        }
+
+        fn step(&mut self, writes: &[(&str, Option<Value>)]) -> CheckpointConfig {
+            let mut checkpoint = Checkpoint::empty();
+            let mut new_versions = BTreeMap::new();
+            for (channel, value) in writes {
+                let v = next_version(self.versions.get(*channel).map(String::as_str)).unwrap();
+                self.versions.insert((*channel).into(), v.clone());
+                new_versions.insert((*channel).into(), v);
+                if let Some(value) = value {
+                    checkpoint
+                        .channel_values
+                        .insert((*channel).into(), value.clone());
+                }
+            }
+            checkpoint.channel_versions = self.versions.clone();
+            let source = if self.step < 0 {
+                CheckpointSource::Input
+            } else {
+                CheckpointSource::Loop
+            };
+            let mut metadata = CheckpointMetadata::new(source, self.step);
+            metadata.set_run_id(self.run_id.clone());
+            self.step += 1;
+            self.config = self
+                .saver
+                .put(&self.config, checkpoint, metadata, &new_versions)
+                .unwrap();
+            self.config.clone()
+        }
+    }
+
+    fn ids(tuples: &[CheckpointTuple]) -> Vec<&str> {
+        tuples.iter().map(|t| t.checkpoint.id.as_str()).collect()
+    }
+
+    #[test]
+    fn put_then_get_latest_and_by_id_with_parent() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let first = run.step(&[("a", Some(json!(1)))]);
+        let second = run.step(&[("a", Some(json!(2)))]);
+        assert!(first.id() < second.id());
+        assert_eq!(second.thread_id, "t");
+        assert_eq!(second.checkpoint_ns, "");
+
+        let latest = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert_eq!(latest.config, second);
+        assert_eq!(latest.checkpoint.channel_values["a"], json!(2));
+        assert_eq!(latest.parent_config, Some(first.clone()));
+        assert_eq!(latest.metadata.step(), Some(0));
+        assert_eq!(latest.metadata.source(), Some(CheckpointSource::Loop));
+
+        let old = saver.get_tuple(&first).unwrap().unwrap();
+        assert_eq!(old.config, first);
+        assert_eq!(old.checkpoint.channel_values["a"], json!(1));
+        assert_eq!(old.parent_config, None);
+        assert_eq!(old.metadata.source(), Some(CheckpointSource::Input));
+    }
+
+    #[test]
+    fn get_tuple_misses_return_none() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        run.step(&[("a", Some(json!(1)))]);
+        assert!(saver.get_tuple(&cfg("other")).unwrap().is_none());
+        assert!(saver.get_tuple(&cfg("t").with_ns("sub")).unwrap().is_none());
+        let unknown = cfg("t").with_checkpoint_id(checkpoint_id());
+        assert!(saver.get_tuple(&unknown).unwrap().is_none());
+        // An empty id means "latest", as in LangGraph.
+        assert!(saver
+            .get_tuple(&cfg("t").with_checkpoint_id(""))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn channels_absent_from_new_versions_read_back_from_earlier_blobs() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let big = json!({"doc": "x".repeat(100)});
+        run.step(&[("big", Some(big.clone())), ("n", Some(json!(0)))]);
+        for i in 1..=20 {
+            run.step(&[("n", Some(json!(i)))]);
+        }
+        let latest = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert_eq!(latest.checkpoint.channel_values["big"], big);
+        assert_eq!(latest.checkpoint.channel_values["n"], json!(20));
+        // One blob per written version, not one per channel per checkpoint.
+        let stats = saver.stats().unwrap();
+        assert_eq!(stats.checkpoints, 21);
+        assert_eq!(stats.blobs, 22);
+    }
+
+    #[test]
+    fn channel_in_new_versions_without_value_reads_as_cleared() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let before = run.step(&[("a", Some(json!("kept"))), ("b", Some(json!(1)))]);
+        run.step(&[("a", None)]);
+        let latest = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert!(!latest.checkpoint.channel_values.contains_key("a"));
+        assert!(latest.checkpoint.channel_versions.contains_key("a"));
+        assert_eq!(latest.checkpoint.channel_values["b"], json!(1));
+        let earlier = saver.get_tuple(&before).unwrap().unwrap();
+        assert_eq!(earlier.checkpoint.channel_values["a"], json!("kept"));
+    }
+
+    #[test]
+    fn checkpoint_fields_survive_storage() {
+        let saver = MemorySaver::new();
+        let mut cp = Checkpoint::empty();
+        cp.channel_values.insert("a".into(), json!([1]));
+        cp.channel_versions.insert("a".into(), "1".into());
+        cp.versions_seen
+            .insert("node".into(), BTreeMap::from([("a".into(), "1".into())]));
+        cp.updated_channels = Some(vec!["a".into()]);
+        let expected = cp.clone();
+        let mut md = CheckpointMetadata::new(CheckpointSource::Update, 4);
+        md.insert("user".into(), json!({"k": [1, 2]}));
+        let versions = BTreeMap::from([("a".into(), "1".into())]);
+        let c = saver.put(&cfg("t"), cp, md.clone(), &versions).unwrap();
+        let got = saver.get_tuple(&c).unwrap().unwrap();
+        assert_eq!(got.checkpoint, expected);
+        assert_eq!(got.metadata, md);
+    }
+
+    #[test]
+    fn list_is_newest_first_with_limit_before_and_filter() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let configs: Vec<CheckpointConfig> =
+            (0..5).map(|i| run.step(&[("a", Some(json!(i)))])).collect();
+        let all_ids: Vec<&str> = configs.iter().rev().map(|c| c.id().unwrap()).collect();
+        let scope = ListConfig::from(&cfg("t"));
+
+        let listed = saver.list(Some(&scope), None, None, None).unwrap();
+        assert_eq!(ids(&listed), all_ids);
+        assert_eq!(listed[0].checkpoint.channel_values["a"], json!(4));
+        assert_eq!(listed[4].checkpoint.channel_values["a"], json!(0));
+        assert_eq!(listed[0].parent_config.as_ref(), Some(&configs[3]));
+
+        let limited = saver.list(Some(&scope), None, None, Some(2)).unwrap();
+        assert_eq!(ids(&limited), all_ids[..2]);
+        assert!(saver
+            .list(Some(&scope), None, None, Some(0))
+            .unwrap()
+            .is_empty());
+
+        let before = saver
+            .list(Some(&scope), None, Some(&configs[2]), None)
+            .unwrap();
+        assert_eq!(ids(&before), all_ids[3..]);
+        let before_limited = saver
+            .list(Some(&scope), None, Some(&configs[3]), Some(2))
+            .unwrap();
+        assert_eq!(ids(&before_limited), all_ids[2..4]);
+        // A `before` without an id sets no bound.
+        let unbounded = saver
+            .list(Some(&scope), None, Some(&cfg("t")), None)
+            .unwrap();
+        assert_eq!(unbounded.len(), 5);
+
+        let f = filter(json!({"source": "loop", "step": 2}));
+        let filtered = saver.list(Some(&scope), Some(&f), None, None).unwrap();
+        assert_eq!(ids(&filtered), [configs[3].id().unwrap()]);
+        let loops = saver
+            .list(
+                Some(&scope),
+                Some(&filter(json!({"source": "loop"}))),
+                None,
+                Some(3),
+            )
+            .unwrap();
+        assert_eq!(ids(&loops), all_ids[..3]);
+        let none = filter(json!({"source": "fork"}));
+        assert!(saver
+            .list(Some(&scope), Some(&none), None, None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn list_with_checkpoint_id_returns_only_that_one() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let a = run.step(&[("a", Some(json!(0)))]);
+        let b = run.step(&[("a", Some(json!(1)))]);
+        let only = saver
+            .list(Some(&ListConfig::from(&a)), None, None, None)
+            .unwrap();
+        assert_eq!(ids(&only), [a.id().unwrap()]);
+        let excluded = saver
+            .list(Some(&ListConfig::from(&b)), None, Some(&b), None)
+            .unwrap();
+        assert!(excluded.is_empty());
+    }
+
+    #[test]
+    fn list_namespaces_and_threads() {
+        let saver = MemorySaver::new();
+        let mut root = Run::new(&saver, cfg("t1"), "r");
+        let mut sub = Run::new(&saver, cfg("t1").with_ns("child:1"), "r");
+        let mut other = Run::new(&saver, cfg("t2"), "r");
+        let r0 = root.step(&[("a", Some(json!(0)))]);
+        let s0 = sub.step(&[("a", Some(json!(10)))]);
+        let o0 = other.step(&[("a", Some(json!(20)))]);
+        let r1 = root.step(&[("a", Some(json!(1)))]);
+        let s1 = sub.step(&[("a", Some(json!(11)))]);
+
+        let every_ns = saver
+            .list(Some(&ListConfig::thread("t1")), None, None, None)
+            .unwrap();
+        assert_eq!(
+            ids(&every_ns),
+            [s1.id(), r1.id(), s0.id(), r0.id()].map(Option::unwrap)
+        );
+        assert_eq!(every_ns[0].config.checkpoint_ns, "child:1");
+        assert_eq!(every_ns[0].checkpoint.channel_values["a"], json!(11));
+
+        let root_only = saver
+            .list(Some(&ListConfig::from(&cfg("t1"))), None, None, None)
+            .unwrap();
+        assert_eq!(ids(&root_only), [r1.id(), r0.id()].map(Option::unwrap));
+        let sub_only = ListConfig::thread("t1").with_ns("child:1");
+        assert_eq!(
+            saver.list(Some(&sub_only), None, None, None).unwrap().len(),
+            2
+        );
+
+        let everything = saver.list(None, None, None, None).unwrap();
+        assert_eq!(
+            ids(&everything),
+            [s1.id(), r1.id(), o0.id(), s0.id(), r0.id()].map(Option::unwrap)
+        );
+        assert_eq!(everything[2].config.thread_id, "t2");
+        let newest_two = saver.list(None, None, None, Some(2)).unwrap();
+        assert_eq!(ids(&newest_two), ids(&everything[..2]));
+        let before = saver.list(None, None, Some(&o0), None).unwrap();
+        assert_eq!(ids(&before), [s0.id(), r0.id()].map(Option::unwrap));
+        assert!(saver
+            .list(Some(&ListConfig::thread("nobody")), None, None, None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn put_writes_keeps_first_ordinary_write_and_replaces_special_ones() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let c = run.step(&[("a", Some(json!(0)))]);
+        let w = |ch: &str, v: Value| (ch.to_owned(), v);
+
+        saver
+            .put_writes(&c, vec![w("a", json!(1)), w("b", json!(2))], "task1", "~0")
+            .unwrap();
+        saver
+            .put_writes(
+                &c,
+                vec![w("a", json!(99)), w("b", json!(98))],
+                "task1",
+                "~0",
+            )
+            .unwrap();
+        saver
+            .put_writes(&c, vec![w(ERROR, json!("first"))], "task1", "~0")
+            .unwrap();
+        saver
+            .put_writes(&c, vec![w(ERROR, json!("second"))], "task1", "~0")
+            .unwrap();
+
+        let writes = saver.get_tuple(&c).unwrap().unwrap().pending_writes;
+        let seen: Vec<(&str, Value)> = writes
+            .iter()
+            .map(|p| (p.channel.as_str(), p.value.clone()))
+            .collect();
+        // Special writes sort first within a task: their indexes are negative.
+        assert_eq!(
+            seen,
+            [(ERROR, json!("second")), ("a", json!(1)), ("b", json!(2))]
+        );
+        assert!(writes
+            .iter()
+            .all(|p| p.task_id == "task1" && p.task_path == "~0"));
+    }
+
+    #[test]
+    fn pending_writes_sort_by_task_path_then_task_id_then_index() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let c = run.step(&[("a", Some(json!(0)))]);
+        let w = |ch: &str, v: i64| (ch.to_owned(), json!(v));
+        saver
+            .put_writes(&c, vec![w("x", 1), w("y", 2)], "zzz", "~0")
+            .unwrap();
+        saver.put_writes(&c, vec![w("x", 3)], "bbb", "~1").unwrap();
+        saver.put_writes(&c, vec![w("x", 4)], "aaa", "~1").unwrap();
+        saver
+            .put_writes(&c, vec![(INTERRUPT.into(), json!(5))], "aaa", "~1")
+            .unwrap();
+        saver.put_writes(&c, vec![w("x", 6)], "ccc", "").unwrap();
+
+        let listed = saver
+            .list(Some(&ListConfig::from(&c)), None, None, None)
+            .unwrap();
+        let order: Vec<(&str, &str, Value)> = listed[0]
+            .pending_writes
+            .iter()
+            .map(|p| (p.task_path.as_str(), p.task_id.as_str(), p.value.clone()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("", "ccc", json!(6)),
+                ("~0", "zzz", json!(1)),
+                ("~0", "zzz", json!(2)),
+                ("~1", "aaa", json!(5)),
+                ("~1", "aaa", json!(4)),
+                ("~1", "bbb", json!(3)),
+            ]
+        );
+        // Writes belong to their checkpoint only.
+        let next = run.step(&[("a", Some(json!(1)))]);
+        assert!(saver
+            .get_tuple(&next)
+            .unwrap()
+            .unwrap()
+            .pending_writes
+            .is_empty());
+    }
+
+    #[test]
+    fn put_writes_before_the_checkpoint_is_put_is_kept() {
+        let saver = MemorySaver::new();
+        let id = checkpoint_id();
+        let target = cfg("t").with_checkpoint_id(id.clone());
+        saver
+            .put_writes(&target, vec![("a".into(), json!(1))], "task", "")
+            .unwrap();
+        let mut cp = Checkpoint::empty();
+        cp.id = id;
+        saver
+            .put(
+                &cfg("t"),
+                cp,
+                CheckpointMetadata::default(),
+                &BTreeMap::new(),
+            )
+            .unwrap();
+        let got = saver.get_tuple(&target).unwrap().unwrap();
+        assert_eq!(got.pending_writes.len(), 1);
+    }
+
+    #[test]
+    fn delete_thread_removes_only_that_thread() {
+        let saver = MemorySaver::new();
+        let mut a = Run::new(&saver, cfg("a"), "r");
+        let mut b = Run::new(&saver, cfg("b"), "r");
+        let ca = a.step(&[("x", Some(json!(1)))]);
+        a.step(&[("x", Some(json!(2)))]);
+        b.step(&[("x", Some(json!(3)))]);
+        saver
+            .put_writes(&ca, vec![("x".into(), json!(9))], "task", "")
+            .unwrap();
+        saver.delete_thread("a").unwrap();
+        saver.delete_thread("never-existed").unwrap();
+        assert!(saver.get_tuple(&cfg("a")).unwrap().is_none());
+        assert!(saver
+            .list(Some(&ListConfig::thread("a")), None, None, None)
+            .unwrap()
+            .is_empty());
+        let b_latest = saver.get_tuple(&cfg("b")).unwrap().unwrap();
+        assert_eq!(b_latest.checkpoint.channel_values["x"], json!(3));
+        assert_eq!(
+            saver.stats().unwrap(),
+            MemoryStats {
+                threads: 1,
+                checkpoints: 1,
+                blobs: 1,
+                writes: 0
+            }
+        );
+    }
+
+    #[test]
+    fn copy_thread_copies_checkpoints_blobs_and_writes() {
+        let saver = MemorySaver::new();
+        let mut src = Run::new(&saver, cfg("src"), "r");
+        let first = src.step(&[("big", Some(json!("B"))), ("n", Some(json!(0)))]);
+        let last = src.step(&[("n", Some(json!(1)))]);
+        let mut sub = Run::new(&saver, cfg("src").with_ns("inner"), "r");
+        sub.step(&[("n", Some(json!(100)))]);
+        saver
+            .put_writes(&last, vec![("n".into(), json!(2))], "task", "~0")
+            .unwrap();
+
+        saver.copy_thread("src", "dst").unwrap();
+
+        let original = saver
+            .list(Some(&ListConfig::thread("src")), None, None, None)
+            .unwrap();
+        let copied = saver
+            .list(Some(&ListConfig::thread("dst")), None, None, None)
+            .unwrap();
+        assert_eq!(copied.len(), 3);
+        for (o, c) in original.iter().zip(&copied) {
+            assert_eq!(c.config.thread_id, "dst");
+            assert_eq!(c.config.checkpoint_ns, o.config.checkpoint_ns);
+            assert_eq!(c.checkpoint, o.checkpoint);
+            assert_eq!(c.metadata, o.metadata);
+            assert_eq!(c.pending_writes, o.pending_writes);
+            assert_eq!(
+                c.parent_config
+                    .as_ref()
+                    .map(|p| (p.thread_id.as_str(), &p.checkpoint_id)),
+                o.parent_config.as_ref().map(|p| ("dst", &p.checkpoint_id))
+            );
+        }
+        let dst_latest = saver.get_tuple(&cfg("dst")).unwrap().unwrap();
+        assert_eq!(dst_latest.checkpoint.channel_values["big"], json!("B"));
+        assert_eq!(dst_latest.pending_writes[0].value, json!(2));
+
+        // The copy is independent: continuing and deleting the target leaves the source alone.
+        let mut dst = Run::new(&saver, dst_latest.config.clone(), "r2");
+        dst.versions = dst_latest.checkpoint.channel_versions.clone();
+        dst.step(&[("n", Some(json!(50)))]);
+        saver.delete_thread("dst").unwrap();
+        let src_latest = saver.get_tuple(&cfg("src")).unwrap().unwrap();
+        assert_eq!(src_latest.config, last);
+        assert_eq!(src_latest.checkpoint.channel_values["n"], json!(1));
+        assert!(saver.get_tuple(&first).unwrap().is_some());
+    }
+
+    #[test]
+    fn copy_thread_errors_on_unknown_source_and_merges_into_existing_target() {
+        let saver = MemorySaver::new();
+        assert!(matches!(
+            saver.copy_thread("ghost", "dst"),
+            Err(SaverError::NotFound(m)) if m.contains("ghost")
+        ));
+        let mut src = Run::new(&saver, cfg("src"), "r");
+        let mut dst = Run::new(&saver, cfg("dst"), "r");
+        dst.step(&[("a", Some(json!("dst")))]);
+        src.step(&[("a", Some(json!("src")))]);
+        saver.copy_thread("src", "dst").unwrap();
+        let listed = saver
+            .list(Some(&ListConfig::thread("dst")), None, None, None)
+            .unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].checkpoint.channel_values["a"], json!("src"));
+        assert_eq!(listed[1].checkpoint.channel_values["a"], json!("dst"));
+        saver.copy_thread("src", "src").unwrap();
+        assert_eq!(
+            saver
+                .list(Some(&ListConfig::thread("src")), None, None, None)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn prune_keep_latest_keeps_latest_per_namespace_with_its_blobs_and_writes() {
+        let saver = MemorySaver::new();
+        let mut root = Run::new(&saver, cfg("t"), "r");
+        root.step(&[("big", Some(json!("B"))), ("n", Some(json!(0)))]);
+        let mid = root.step(&[("n", Some(json!(1)))]);
+        let last = root.step(&[("n", Some(json!(2)))]);
+        let mut sub = Run::new(&saver, cfg("t").with_ns("inner"), "r");
+        sub.step(&[("s", Some(json!("old")))]);
+        let sub_last = sub.step(&[("s", Some(json!("new")))]);
+        let mut other = Run::new(&saver, cfg("other"), "r");
+        other.step(&[("n", Some(json!(0)))]);
+        other.step(&[("n", Some(json!(1)))]);
+        saver
+            .put_writes(&mid, vec![("n".into(), json!("stale"))], "task", "")
+            .unwrap();
+        saver
+            .put_writes(&last, vec![("n".into(), json!("pending"))], "task", "")
+            .unwrap();
+
+        saver
+            .prune(&["t".into()], PruneStrategy::KeepLatest)
+            .unwrap();
+
+        let kept = saver
+            .list(Some(&ListConfig::thread("t")), None, None, None)
+            .unwrap();
+        assert_eq!(ids(&kept), [sub_last.id(), last.id()].map(Option::unwrap));
+        let latest = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        // "big" was written by the first checkpoint, which is gone; its blob must survive.
+        assert_eq!(latest.checkpoint.channel_values["big"], json!("B"));
+        assert_eq!(latest.checkpoint.channel_values["n"], json!(2));
+        assert_eq!(latest.pending_writes[0].value, json!("pending"));
+        let sub_latest = saver
+            .get_tuple(&cfg("t").with_ns("inner"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(sub_latest.checkpoint.channel_values["s"], json!("new"));
+        assert!(saver.get_tuple(&mid).unwrap().is_none());
+        // Root keeps big + n@3, inner keeps s@2; "other" is untouched (2 checkpoints, 2 blobs).
+        assert_eq!(
+            saver.stats().unwrap(),
+            MemoryStats {
+                threads: 2,
+                checkpoints: 4,
+                blobs: 5,
+                writes: 1
+            }
+        );
+        // The pruned thread carries on from its latest checkpoint.
+        root.step(&[("n", Some(json!(3)))]);
+        let after = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert_eq!(after.checkpoint.channel_values["big"], json!("B"));
+        assert_eq!(after.parent_config, Some(last));
+    }
+
+    #[test]
+    fn prune_delete_removes_the_listed_threads() {
+        let saver = MemorySaver::new();
+        for t in ["a", "b", "c"] {
+            let mut run = Run::new(&saver, cfg(t), "r");
+            run.step(&[("x", Some(json!(t)))]);
+            run.step(&[("x", Some(json!(t)))]);
+        }
+        saver
+            .prune(
+                &["a".into(), "c".into(), "missing".into()],
+                PruneStrategy::Delete,
+            )
+            .unwrap();
+        let left = saver.list(None, None, None, None).unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|t| t.config.thread_id == "b"));
+    }
+
+    #[test]
+    fn delete_for_runs_removes_their_checkpoints_and_writes_only() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "run-1");
+        let first = run.step(&[("big", Some(json!("B"))), ("n", Some(json!(0)))]);
+        saver
+            .put_writes(&first, vec![("n".into(), json!("w"))], "task", "")
+            .unwrap();
+        run.run_id = "run-2".into();
+        let second = run.step(&[("n", Some(json!(1)))]);
+        let mut elsewhere = Run::new(&saver, cfg("u"), "run-1");
+        elsewhere.step(&[("n", Some(json!(5)))]);
+
+        saver
+            .delete_for_runs(&["run-1".into(), "run-9".into()])
+            .unwrap();
+
+        assert!(saver.get_tuple(&first).unwrap().is_none());
+        assert!(saver.get_tuple(&cfg("u")).unwrap().is_none());
+        let kept = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert_eq!(kept.config, second);
+        // Its "big" blob was written by a deleted checkpoint and is still read.
+        assert_eq!(kept.checkpoint.channel_values["big"], json!("B"));
+        assert_eq!(kept.metadata.run_id(), Some("run-2"));
+        assert_eq!(
+            saver.stats().unwrap(),
+            MemoryStats {
+                threads: 1,
+                checkpoints: 1,
+                blobs: 2,
+                writes: 0
+            }
+        );
+        saver.delete_for_runs(&[]).unwrap();
+        assert_eq!(saver.stats().unwrap().checkpoints, 1);
+    }
+
+    #[test]
+    fn invalid_calls_are_errors() {
+        let saver = MemorySaver::new();
+        let no_id = saver.put_writes(&cfg("t"), vec![("a".into(), json!(1))], "task", "");
+        assert!(matches!(no_id, Err(SaverError::InvalidConfig(m)) if m.contains("checkpoint_id")));
+
+        let mut cp = Checkpoint::empty();
+        cp.id.clear();
+        let empty = saver.put(
+            &cfg("t"),
+            cp,
+            CheckpointMetadata::default(),
+            &BTreeMap::new(),
+        );
+        assert!(matches!(empty, Err(SaverError::InvalidCheckpoint(_))));
+
+        let cp = Checkpoint::empty();
+        let own_parent = cfg("t").with_checkpoint_id(cp.id.clone());
+        let looped = saver.put(
+            &own_parent,
+            cp,
+            CheckpointMetadata::default(),
+            &BTreeMap::new(),
+        );
+        assert!(matches!(looped, Err(SaverError::InvalidCheckpoint(m)) if m.contains("parent")));
+        assert_eq!(saver.stats().unwrap(), MemoryStats::default());
+
+        assert!(matches!(
+            saver.next_version(Some("garbage")),
+            Err(SaverError::InvalidVersion(_))
+        ));
+        let v = saver.next_version(None).unwrap();
+        assert_eq!(crate::version::version_counter(&v), Some(1));
+    }
+
+    #[test]
+    fn poisoned_lock_reports_storage_error() {
+        let saver = Arc::new(MemorySaver::new());
+        let s = Arc::clone(&saver);
+        let _ = std::thread::spawn(move || {
+            let _guard = s.store.write().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(matches!(
+            saver.get_tuple(&cfg("t")),
+            Err(SaverError::Storage(_))
+        ));
+    }
+
+    #[test]
+    fn concurrent_use_through_a_trait_object() {
+        let saver: Arc<dyn CheckpointSaver> = Arc::new(MemorySaver::new());
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let saver = Arc::clone(&saver);
+                std::thread::spawn(move || {
+                    let mut run =
+                        Run::new(&*saver, cfg(if t % 2 == 0 { "even" } else { "odd" }), "r");
+                    run.config.checkpoint_ns = format!("ns{t}");
+                    for i in 0..50 {
+                        let c = run.step(&[("n", Some(json!(i)))]);
+                        saver
+                            .put_writes(&c, vec![("n".into(), json!(i))], "task", "")
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let all = saver.list(None, None, None, None).unwrap();
+        assert_eq!(all.len(), 200);
+        assert!(all
+            .windows(2)
+            .all(|w| w[0].checkpoint.id > w[1].checkpoint.id));
+        for ns in ["ns0", "ns2"] {
+            let latest = saver.get_tuple(&cfg("even").with_ns(ns)).unwrap().unwrap();
+            assert_eq!(latest.checkpoint.channel_values["n"], json!(49));
+            assert_eq!(latest.pending_writes.len(), 1);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The `CheckpointSaver` trait every saver serves (native ones here, Python ones through the
+//! adapter in crates/py), and the error type it reports with. Semantics follow LangGraph's
+//! `BaseCheckpointSaver`; where LangGraph leaves a method unspecified, the doc says what we do.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::model::{Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig};
+
+/// Why a saver call failed. Each message names the thread, checkpoint or value at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaverError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    #[error("invalid checkpoint: {0}")]
+    InvalidCheckpoint(String),
+    #[error("invalid channel version {0:?}: expected a decimal counter before the first '.'")]
+    InvalidVersion(String),
+    #[error("corrupt checkpoint {checkpoint_id:?} in thread {thread_id:?}: {reason}")]
+    Corrupt {
+        thread_id: String,
+        checkpoint_id: String,
+        reason: String,
+    },
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+pub type Result<T, E = SaverError> = std::result::Result<T, E>;
+
+/// What `prune` leaves of a thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PruneStrategy {
+    /// Only the latest checkpoint of each namespace, its pending writes and the blobs it reads.
+    KeepLatest,
+    /// Nothing: the thread is deleted.
+    Delete,
+}
+
+impl PruneStrategy {
+    /// LangGraph's strategy names, `"keep_latest"` and `"delete"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "keep_latest" => Some(PruneStrategy::KeepLatest),
+            "delete" => Some(PruneStrategy::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// A store of checkpoints, addressed by thread, namespace and checkpoint id.
+///
+/// Object safe, so the engine holds any saver as `Arc<dyn CheckpointSaver>`.
+pub trait CheckpointSaver: Send + Sync {
+    /// The checkpoint `config.checkpoint_id` names, or without one the latest (largest id) of
+    /// that thread and namespace; `None` when there is no such checkpoint.
+    fn get_tuple(&self, config: &CheckpointConfig) -> Result<Option<CheckpointTuple>>;
+
+    /// Checkpoints newest first (largest id first, across threads and namespaces too).
+    ///
+    /// - `config`: `None` for every thread; otherwise its thread, with `checkpoint_ns: None`
+    ///   for every namespace of it and a `checkpoint_id` for that one checkpoint only.
+    /// - `filter`: each key must equal the metadata's value (a missing key reads as null).
+    /// - `before`: only ids smaller than its `checkpoint_id` (no bound without one).
+    /// - `limit`: at most this many.
+    fn list(
+        &self,
+        config: Option<&ListConfig>,
+        filter: Option<&Map<String, Value>>,
+        before: Option<&CheckpointConfig>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CheckpointTuple>>;
+
+    /// Stores `checkpoint` as a child of `config.checkpoint_id` (the parent, if any) and returns
+    /// the config addressing the new checkpoint.
+    ///
+    /// Only channels in `new_versions` are stored anew; a channel missing from
+    /// `checkpoint.channel_values` but present in `new_versions` is stored as cleared. Other
+    /// channels are read back from the blob stored under their version earlier.
+    fn put(
+        &self,
+        config: &CheckpointConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: &BTreeMap<String, String>,
+    ) -> Result<CheckpointConfig>;
+
+    /// Stores a task's writes against the checkpoint `config.checkpoint_id` names (required).
+    ///
+    /// Idempotent per (task id, write index): a repeated ordinary write is ignored, while a
+    /// write to `__error__`, `__scheduled__`, `__interrupt__` or `__resume__` replaces the
+    /// earlier one.
+    fn put_writes(
+        &self,
+        config: &CheckpointConfig,
+        writes: Vec<(String, Value)>,
+        task_id: &str,
+        task_path: &str,
+    ) -> Result<()>;
+
+    /// Removes every checkpoint, blob and write of a thread; unknown threads are a no-op.
+    fn delete_thread(&self, thread_id: &str) -> Result<()>;
+
+    /// Copies every checkpoint, blob and write of one thread into another, keeping ids; entries
+    /// the target already has under the same keys are overwritten.
+    /// `NotFound` when the source thread has nothing stored.
+    fn copy_thread(&self, source_thread_id: &str, target_thread_id: &str) -> Result<()>;
+
+    /// Shrinks the given threads as `strategy` says.
+    fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<()>;
+
+    /// Removes the checkpoints whose metadata `run_id` is one of `run_ids`, with their writes
+    /// and any blob no remaining checkpoint reads.
+    fn delete_for_runs(&self, run_ids: &[String]) -> Result<()>;
+
+    /// The channel version after `current`; the default is [`crate::version::next_version`].
+    fn next_version(&self, current: Option<&str>) -> Result<String> {
+        crate::version::next_version(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_strategy_parses_langgraph_names() {
+        assert_eq!(
+            PruneStrategy::parse("keep_latest"),
+            Some(PruneStrategy::KeepLatest)
+        );
+        assert_eq!(PruneStrategy::parse("delete"), Some(PruneStrategy::Delete));
+        assert_eq!(PruneStrategy::parse("latest"), None);
+    }
+
+    #[test]
+    fn error_messages_name_what_is_wrong() {
+        let e = SaverError::Corrupt {
+            thread_id: "t1".into(),
+            checkpoint_id: "c9".into(),
+            reason: "bad blob".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "corrupt checkpoint \"c9\" in thread \"t1\": bad blob"
+        );
+        assert!(SaverError::InvalidVersion("x".into())
+            .to_string()
+            .contains("\"x\""));
+    }
+}

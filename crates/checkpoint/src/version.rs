@@ -1,0 +1,91 @@
+//! Channel versions in the format LangGraph's bundled savers use,
+//! `{counter:032}.{random:016}`: fixed width, so string order is counter order, and the random
+//! tail keeps two branches forked from one checkpoint from reusing each other's blob keys.
+
+use crate::id::random_u64;
+use crate::saver::SaverError;
+
+const FRACTION_MODULUS: u64 = 10_000_000_000_000_000;
+
+/// The counter of a version: the part before the first dot, or the whole string when there is
+/// no dot (LangGraph's integer versions, seen through a string).
+pub fn version_counter(version: &str) -> Option<u64> {
+    let head = version.split('.').next().unwrap_or(version);
+    if head.is_empty() || !head.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    head.parse().ok()
+}
+
+/// The version after `current` (`None` for a channel never written).
+pub fn next_version(current: Option<&str>) -> Result<String, SaverError> {
+    let n = match current {
+        None => 0,
+        Some(v) => version_counter(v).ok_or_else(|| SaverError::InvalidVersion(v.to_owned()))?,
+    };
+    let next = n
+        .checked_add(1)
+        .ok_or_else(|| SaverError::InvalidVersion(format!("{} has no successor", n)))?;
+    Ok(format!(
+        "{:032}.{:016}",
+        next,
+        random_u64() % FRACTION_MODULUS
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_is_32_digits_dot_16_digits() {
+        let v = next_version(None).unwrap();
+        assert_eq!(v.len(), 49, "{v}");
+        let (head, tail) = v.split_once('.').unwrap();
+        assert_eq!(head, format!("{:032}", 1));
+        assert_eq!(tail.len(), 16);
+        assert!(tail.bytes().all(|b| b.is_ascii_digit()), "{v}");
+    }
+
+    #[test]
+    fn versions_increase_as_strings_and_counters() {
+        let mut v = next_version(None).unwrap();
+        for expected in 2..=120u64 {
+            let n = next_version(Some(&v)).unwrap();
+            assert!(n > v, "{n} !> {v}");
+            assert_eq!(version_counter(&n), Some(expected));
+            v = n;
+        }
+    }
+
+    #[test]
+    fn reads_langgraph_and_integer_versions() {
+        // LangGraph formats random.random() with `:016`, which yields "0.<digits>".
+        let lg = "00000000000000000000000000000007.0.6487516251786376";
+        assert_eq!(version_counter(lg), Some(7));
+        assert_eq!(version_counter("12"), Some(12));
+        assert_eq!(
+            version_counter(&next_version(Some("12")).unwrap()),
+            Some(13)
+        );
+    }
+
+    #[test]
+    fn rejects_versions_without_a_counter() {
+        assert_eq!(version_counter(""), None);
+        assert_eq!(version_counter("abc.1"), None);
+        assert_eq!(version_counter("-3"), None);
+        assert!(matches!(
+            next_version(Some("x.5")),
+            Err(SaverError::InvalidVersion(v)) if v == "x.5"
+        ));
+        assert!(next_version(Some(&u64::MAX.to_string())).is_err());
+    }
+
+    #[test]
+    fn random_tails_differ() {
+        let a = next_version(Some("1")).unwrap();
+        let b = next_version(Some("1")).unwrap();
+        assert_ne!(a, b);
+    }
+}
