@@ -17,6 +17,8 @@ from difftest_harness import (
     SYNC_MODES,
     assert_debug_well_formed,
     canon,
+    canon_combined,
+    canon_updates,
     canonical_outcome,
     error_category,
     run_async,
@@ -139,3 +141,48 @@ def test_stream_modes_agree_with_each_other(case, impl):
     everything = Counter(p["name"] for p in results)
     streamed = Counter(n for chunk in updates.chunks for n in chunk)
     assert ok <= streamed <= everything, (ok, streamed, everything)
+
+
+STABILITY_PARAMS = [
+    pytest.param(case, mode, id=f"{case.name}-{mode}")
+    for case in CASES
+    for mode in (
+        list(ASYNC_MODES)
+        if case.is_async
+        else SYNC_CASE_MODES + ["astream-updates", "astream-debug"]
+    )
+]
+
+
+@pytest.mark.parametrize(("case", "mode"), STABILITY_PARAMS)
+def test_comparison_is_stable_langgraph_vs_itself(case, mode, langgraph_impl):
+    """Two independent LangGraph runs must compare equal: proves the canonical forms absorb
+    finishing order, random message ids, timestamps and task ids, so a difference against
+    ferrograph is a real difference."""
+    first = run_case_sync(case, langgraph_impl, mode)
+    second = run_case_sync(case, langgraph_impl, mode)
+    _compare(case, mode, first, second)
+
+
+def test_canonical_forms_keep_what_matters(langgraph_impl):
+    """The normalisation is not so loose that it hides real differences."""
+    impl = langgraph_impl
+    a, b, c = {"a": {"x": 1}}, {"b": {"x": 2}}, {"c": None}
+    # inside one superstep any order; across supersteps the order matters
+    assert canon_updates([a, b, c], impl, [2, 1]) == canon_updates([b, a, c], impl, [2, 1])
+    assert canon_updates([a, b, c], impl, [1, 2]) != canon_updates([b, a, c], impl, [1, 2])
+    assert canon_updates([a, c], impl) != canon_updates([a, {"c": {}}], impl)  # None != {}
+    combined = [("values", {"x": 0}), ("updates", a), ("updates", b), ("values", {"x": 2})]
+    swapped = [("values", {"x": 0}), ("updates", a), ("values", {"x": 2}), ("updates", b)]
+    assert update_step_sizes(combined) == [2]
+    assert canon_combined(combined, impl) != canon_combined(swapped, impl)
+
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    h1 = HumanMessage(content="hi", id="2b0f6a1e-1c1f-4a55-9d0e-3e1d2c3b4a59")
+    h2 = HumanMessage(content="hi", id="0f5d7d55-5a3b-4c1e-8f7a-1b2c3d4e5f60")
+    assert canon(h1, impl) == canon(h2, impl)  # random ids are not compared
+    assert canon(AIMessage(content="hi", id="x"), impl) != canon(h1, impl)  # types are
+    assert canon(AIMessage(content="hi", id="x"), impl) != canon(AIMessage(content="hi", id="y"), impl)
+    assert canon(ValueError("a"), impl) != canon(ValueError("b"), impl)
+    assert canon((1, 2), impl) == canon([1, 2], impl)
