@@ -77,6 +77,8 @@ class _Step:
         self.run = _core.CoreRun(graph._core, config["recursion_limit"], uuid.uuid4().hex)
         self.run.input(input)
         self.tasks: list[tuple] = []
+        #: An error raised after a task's update was recorded (by a branch function).
+        self.error: Optional[BaseException] = None
 
     def tick(self) -> Optional[list[tuple]]:
         tasks = self.run.tick()
@@ -91,9 +93,23 @@ class _Step:
         for i, (name, input, task_id, _push) in enumerate(self.tasks):
             if name == START:
                 continue
-            payload = {"id": task_id, "name": name, "input": input, "triggers": tuple(self.run.task_triggers(i))}
+            payload = {
+                "id": task_id,
+                "name": name,
+                "input": input if _push else self._debug_input(name, input),
+                "triggers": tuple(self.run.task_triggers(i)),
+            }
             chunks.append(("debug", {"step": step, "timestamp": _now(), "type": "task", "payload": payload}))
         return chunks
+
+    def _debug_input(self, name: str, state: dict) -> Any:
+        schema = self.graph._nodes[name].input_schema or self.graph._builder.schema
+        if schema.kind == "dict":
+            return state
+        try:
+            return schema.to_node_input(state)
+        except Exception:  # the node itself will report invalid input when it runs
+            return state
 
     def call(self, i: int) -> Callable[[], Any]:
         """A zero-argument callable that runs task `i`'s node once."""
@@ -116,9 +132,12 @@ class _Step:
         name = self.tasks[i][0]
         return None if name == START else self.graph._nodes[name].retry_policy
 
-    def failed(self, i: int, exc: BaseException) -> None:
+    def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
+        """Note which node raised `exc`; returns the debug chunk reporting the failure."""
         name, _input, task_id, _push = self.tasks[i]
         _note(exc, name, task_id)
+        self.error = exc
+        return self._chunks(i, None, exc, updates=False)
 
     def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
         """Write task `i`'s update and gotos. Returns the update as applied, the branches to
@@ -142,41 +161,62 @@ class _Step:
         return applied, branches, state
 
     def complete(self, i: int, result: Any) -> list[tuple[str, Any]]:
-        """Record task `i`'s result as writes and routes; returns its stream chunks."""
-        applied, branches, state = self._record(i, result)
-        for branch in branches:
-            if branch.is_async:
-                raise GraphValidationError(
-                    f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
-                )
-            args = {"config": self.config} if branch.takes_config else {}
-            self._routes(i, branch, branch.path(state, **args))
-        return self._finish(i, applied)
+        """Record task `i`'s result as writes and routes; returns its stream chunks. If a
+        branch function raises, the node's update is still reported and the error is kept
+        in `self.error` for the loop to raise once the chunks are out."""
+        try:
+            applied, branches, state = self._record(i, result)
+        except Exception as exc:
+            return self.failed(i, exc)
+        try:
+            for branch in branches:
+                if branch.is_async:
+                    raise GraphValidationError(
+                        f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
+                    )
+                args = {"config": self.config} if branch.takes_config else {}
+                self._routes(i, branch, branch.path(state, **args))
+        except Exception as exc:
+            return self._branch_failed(i, applied, exc)
+        self.run.finish(i)
+        return self._chunks(i, applied, None)
 
     async def acomplete(self, i: int, result: Any) -> list[tuple[str, Any]]:
         """`complete`, awaiting async branch functions."""
-        applied, branches, state = self._record(i, result)
-        for branch in branches:
-            args = {"config": self.config} if branch.takes_config else {}
-            out = branch.path(state, **args)
-            if asyncio.iscoroutine(out):
-                out = await out
-            self._routes(i, branch, out)
-        return self._finish(i, applied)
-
-    def _finish(self, i: int, applied: Optional[dict]) -> list[tuple[str, Any]]:
+        try:
+            applied, branches, state = self._record(i, result)
+        except Exception as exc:
+            return self.failed(i, exc)
+        try:
+            for branch in branches:
+                args = {"config": self.config} if branch.takes_config else {}
+                out = branch.path(state, **args)
+                if asyncio.iscoroutine(out):
+                    out = await out
+                self._routes(i, branch, out)
+        except Exception as exc:
+            return self._branch_failed(i, applied, exc)
         self.run.finish(i)
+        return self._chunks(i, applied, None)
+
+    def _branch_failed(self, i: int, applied: Optional[dict], exc: BaseException) -> list[tuple[str, Any]]:
+        self.failed(i, exc)
+        return self._chunks(i, applied, exc)
+
+    def _chunks(
+        self, i: int, applied: Optional[dict], error: Optional[BaseException], *, updates: bool = True
+    ) -> list[tuple[str, Any]]:
         name, _input, task_id, _push = self.tasks[i]
         if name == START:
             return []
         chunks: list[tuple[str, Any]] = []
-        if "updates" in self.modes:
+        if updates and "updates" in self.modes:
             chunks.append(("updates", {name: applied}))
         if self.debug:
             payload = {
                 "id": task_id,
                 "name": name,
-                "error": None,
+                "error": error,
                 "result": dict(applied) if applied else {},
                 "interrupts": [],
             }
@@ -307,43 +347,40 @@ class CompiledStateGraph:
         step = _Step(self, input, config, modes)
         while step.tick():
             yield from step.started()
-            tasks = step.tasks
-            if len(tasks) == 1:
-                try:
-                    result = _call_with_retry(step.call(0), step.policy(0))
-                except BaseException as exc:
-                    step.failed(0, exc)
-                    raise
-                yield from step.complete(0, result)
+            if len(step.tasks) == 1:
+                yield from self._run_one(step)
             else:
                 yield from self._run_parallel(step)
+            if step.error is not None:
+                raise step.error
             yield from step.apply()
-        self._last = step
+
+    def _run_one(self, step: _Step) -> Iterator[tuple[str, Any]]:
+        try:
+            result = _call_with_retry(step.call(0), step.policy(0))
+        except Exception as exc:
+            yield from step.failed(0, exc)
+            return
+        yield from step.complete(0, result)
 
     def _run_parallel(self, step: _Step) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
         futures = {}
         for i in range(len(step.tasks)):
-            call = step.call(i)
-            if step.tasks[i][0] != START and self._nodes[step.tasks[i][0]].is_async:
-                raise GraphValidationError(
-                    f"Node '{step.tasks[i][0]}' is async: run the graph with ainvoke/astream"
-                )
             ctx = contextvars.copy_context()
-            futures[pool.submit(ctx.run, _call_with_retry, call, step.policy(i))] = i
-        error: Optional[BaseException] = None
+            futures[pool.submit(ctx.run, _call_with_retry, step.call(i), step.policy(i))] = i
+        # Results are recorded as tasks finish (that is the order `updates` streams in); the
+        # core applies them in a fixed order regardless. After a failure the remaining tasks
+        # are waited for but not recorded.
         for future in concurrent.futures.as_completed(futures):
+            if step.error is not None:
+                continue
             i = futures[future]
             exc = future.exception()
             if exc is not None:
-                if error is None:
-                    step.failed(i, exc)
-                    error = exc
-                continue
-            if error is None:
+                yield from step.failed(i, exc)
+            else:
                 yield from step.complete(i, future.result())
-        if error is not None:
-            raise error
 
     def stream(
         self,
@@ -393,41 +430,23 @@ class CompiledStateGraph:
         while step.tick():
             for chunk in step.started():
                 yield chunk
-            tasks = step.tasks
-            if len(tasks) == 1:
-                try:
-                    result = await self._acall(step, 0)
-                except BaseException as exc:
-                    step.failed(0, exc)
-                    raise
-                for chunk in await step.acomplete(0, result):
-                    yield chunk
-            else:
-                pending = {asyncio.ensure_future(self._acall(step, i)): i for i in range(len(tasks))}
-                error: Optional[BaseException] = None
-                try:
-                    while pending:
-                        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                        for future in sorted(done, key=lambda f: pending[f]):
-                            i = pending.pop(future)
-                            exc = future.exception()
-                            if exc is not None:
-                                if error is None:
-                                    step.failed(i, exc)
-                                    error = exc
-                                continue
-                            if error is None:
-                                for chunk in await step.acomplete(i, future.result()):
-                                    yield chunk
-                        if error is not None:
-                            for future in pending:
-                                future.cancel()
-                            break
-                finally:
-                    for future in pending:
-                        future.cancel()
-                if error is not None:
-                    raise error
+            pending = {asyncio.ensure_future(self._acall(step, i)): i for i in range(len(step.tasks))}
+            try:
+                while pending and step.error is None:
+                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for future in sorted(done, key=lambda f: pending[f]):
+                        i = pending.pop(future)
+                        if step.error is not None:
+                            continue
+                        exc = future.exception()
+                        chunks = step.failed(i, exc) if exc is not None else await step.acomplete(i, future.result())
+                        for chunk in chunks:
+                            yield chunk
+            finally:
+                for future in pending:
+                    future.cancel()
+            if step.error is not None:
+                raise step.error
             for chunk in step.apply():
                 yield chunk
 
