@@ -1,0 +1,1 @@
+"""ferrograph: LangGraph-style state graphs on a Rust Pregel core."""

@@ -1,0 +1,54 @@
+"""ferrograph's exceptions: one hierarchy under `FerrographError`.
+
+Where LangGraph has a name for an error, ferrograph uses the same name, and where Python has a
+matching built-in category the class derives from it too, so `except ValueError` or
+`except RecursionError` keeps working for code written against LangGraph. A node's own
+exception is never wrapped: it reaches the caller unchanged, with a note naming the node.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FerrographError",
+    "GraphValidationError",
+    "InvalidUpdateError",
+    "GraphRecursionError",
+    "SerializationError",
+    "CorruptCheckpointError",
+    "ConcurrentUpdateError",
+    "SchemaVersionError",
+]
+
+
+class FerrographError(Exception):
+    """Root of every error ferrograph raises itself."""
+
+
+class GraphValidationError(FerrographError, ValueError):
+    """The graph as declared cannot run: unknown node, no entry point, reserved or duplicated
+    node name, bad edge."""
+
+
+class InvalidUpdateError(FerrographError):
+    """A step's writes cannot be applied: two parallel writes to a last-value key, or a node
+    that returned something other than an update."""
+
+
+class GraphRecursionError(FerrographError, RecursionError):
+    """The run reached its `recursion_limit` without finishing."""
+
+
+class SerializationError(FerrographError, TypeError):
+    """A value cannot be written to a checkpoint (its type is not serializable)."""
+
+
+class CorruptCheckpointError(FerrographError, ValueError):
+    """A stored checkpoint cannot be read back."""
+
+
+class ConcurrentUpdateError(FerrographError):
+    """Two writers advanced the same thread from the same checkpoint."""
+
+
+class SchemaVersionError(FerrographError):
+    """A database's schema is older or newer than this version of ferrograph supports."""
