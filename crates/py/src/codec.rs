@@ -583,7 +583,7 @@ impl<'py> Dec<'_, 'py> {
         v.as_str().ok_or_else(|| CodecError::malformed(tag, "expected a string"))
     }
 
-    fn b64<'v>(&self, tag: &str, v: &'v Value) -> Result<Vec<u8>, CodecError> {
+    fn b64(&self, tag: &str, v: &Value) -> Result<Vec<u8>, CodecError> {
         text::b64_decode(self.str_body(tag, v)?).ok_or_else(|| CodecError::malformed(tag, "invalid base64"))
     }
 

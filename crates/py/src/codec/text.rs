@@ -30,7 +30,7 @@ fn b64_val(c: u8) -> Option<u32> {
 /// Strict inverse of [`b64_encode`]: padding required, no whitespace.
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if s.len() & 3 != 0 {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);
