@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+pub mod codec;
 mod errors;
 mod graph;
 mod value;
@@ -11,5 +12,6 @@ mod value;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     graph::register(m)?;
+    codec::register(m)?;
     Ok(())
 }

@@ -1,0 +1,194 @@
+//! The codec's error type: plain data (no pyo3), so it is Send and testable without Python.
+//! Write-side variants become `SerializationError`, read-side ones `CorruptCheckpointError`.
+
+use std::fmt;
+
+/// One step into a value, kept only while an error travels back up to the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    /// A dict key, rendered with `repr`-like quoting: `['items']`.
+    Key(String),
+    /// A list/tuple/set position: `[3]`.
+    Index(usize),
+    /// An attribute or field of a class instance: `.name`.
+    Attr(String),
+}
+
+/// Where in a value an error happened; `root` is the caller's context (default `value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValuePath {
+    root: Option<String>,
+    /// Innermost segment first: errors push while unwinding, which keeps success paths free.
+    rev: Vec<PathSeg>,
+}
+
+impl ValuePath {
+    pub fn push_outer(&mut self, seg: PathSeg) {
+        self.rev.push(seg);
+    }
+    pub fn set_root(&mut self, root: Option<&str>) {
+        self.root = root.map(str::to_owned);
+    }
+}
+
+impl fmt::Display for ValuePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.root.as_deref().unwrap_or("value"))?;
+        for seg in self.rev.iter().rev() {
+            match seg {
+                PathSeg::Key(k) => write!(f, "[{k}]")?,
+                PathSeg::Index(i) => write!(f, "[{i}]")?,
+                PathSeg::Attr(a) => write!(f, ".{a}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    /// Write: a value of a type the codec has no encoding for (a lambda, a file, any object).
+    Unsupported { path: ValuePath, type_name: String, reason: String },
+    /// Write: an instance of a dataclass / pydantic model / enum / class not on the allowlist.
+    NotAllowlisted { path: ValuePath, class: String },
+    /// Write or read: nesting deeper than the configured limit.
+    TooDeep { path: ValuePath, limit: usize, writing: bool },
+    /// Write: Python raised while the codec read the value (e.g. a failing `__dict__`).
+    Python { path: ValuePath, message: String },
+    /// Read: the bytes are not JSON.
+    InvalidJson { message: String },
+    /// Read: a tag the codec does not know.
+    UnknownTag { path: ValuePath, tag: String },
+    /// Read: a class name that is not on the allowlist.
+    ClassNotAllowed { path: ValuePath, class: String },
+    /// Read: an allowlisted class whose module is not imported in this process (never imported
+    /// by the codec).
+    ClassNotLoaded { path: ValuePath, class: String },
+    /// Read: a tag whose body does not have the expected shape.
+    Malformed { path: ValuePath, tag: String, message: String },
+    /// Read: rebuilding a value raised in Python (an enum value that no longer exists, ...).
+    Rebuild { path: ValuePath, what: String, message: String },
+}
+
+impl CodecError {
+    /// True for errors found while writing (SerializationError), false for reading.
+    pub fn is_write(&self) -> bool {
+        match self {
+            CodecError::Unsupported { .. }
+            | CodecError::NotAllowlisted { .. }
+            | CodecError::Python { .. } => true,
+            CodecError::TooDeep { writing, .. } => *writing,
+            _ => false,
+        }
+    }
+
+    pub fn path_mut(&mut self) -> Option<&mut ValuePath> {
+        match self {
+            CodecError::Unsupported { path, .. }
+            | CodecError::NotAllowlisted { path, .. }
+            | CodecError::TooDeep { path, .. }
+            | CodecError::Python { path, .. }
+            | CodecError::UnknownTag { path, .. }
+            | CodecError::ClassNotAllowed { path, .. }
+            | CodecError::ClassNotLoaded { path, .. }
+            | CodecError::Malformed { path, .. }
+            | CodecError::Rebuild { path, .. } => Some(path),
+            CodecError::InvalidJson { .. } => None,
+        }
+    }
+
+    /// Adds the step from the enclosing container; called while the error unwinds.
+    pub(crate) fn at(mut self, seg: PathSeg) -> Self {
+        if let Some(p) = self.path_mut() {
+            p.push_outer(seg);
+        }
+        self
+    }
+
+    pub(crate) fn with_root(mut self, root: Option<&str>) -> Self {
+        if let Some(p) = self.path_mut() {
+            p.set_root(root);
+        }
+        self
+    }
+
+    pub(crate) fn malformed(tag: &str, message: impl Into<String>) -> Self {
+        CodecError::Malformed { path: ValuePath::default(), tag: tag.to_owned(), message: message.into() }
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Unsupported { path, type_name, reason } => {
+                write!(f, "cannot serialize {path}: values of type '{type_name}' {reason}")
+            }
+            CodecError::NotAllowlisted { path, class } => write!(
+                f,
+                "cannot serialize {path}: class '{class}' is not allowlisted; \
+                 register it with ferrograph._core.allow_class({})",
+                class.rsplit([':', '.']).next().unwrap_or(class)
+            ),
+            CodecError::TooDeep { path, limit, writing } => write!(
+                f,
+                "cannot {} {path}: nested deeper than the limit of {limit} levels",
+                if *writing { "serialize" } else { "deserialize" }
+            ),
+            CodecError::Python { path, message } => {
+                write!(f, "cannot serialize {path}: reading it raised {message}")
+            }
+            CodecError::InvalidJson { message } => write!(f, "checkpoint data is not valid JSON: {message}"),
+            CodecError::UnknownTag { path, tag } => {
+                write!(f, "corrupt checkpoint data at {path}: unknown type tag {tag:?}")
+            }
+            CodecError::ClassNotAllowed { path, class } => write!(
+                f,
+                "refusing to rebuild {path}: class '{class}' is not allowlisted"
+            ),
+            CodecError::ClassNotLoaded { path, class } => write!(
+                f,
+                "cannot rebuild {path}: class '{class}' is allowlisted but its module is not \
+                 imported in this process (the codec never imports modules; import it first)"
+            ),
+            CodecError::Malformed { path, tag, message } => {
+                write!(f, "corrupt checkpoint data at {path}: malformed {tag:?} value: {message}")
+            }
+            CodecError::Rebuild { path, what, message } => {
+                write!(f, "cannot rebuild {path} as {what}: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_renders_outermost_first_with_root() {
+        let e = CodecError::Unsupported {
+            path: ValuePath::default(),
+            type_name: "function".into(),
+            reason: "cannot be serialized".into(),
+        }
+        .at(PathSeg::Attr("x".into()))
+        .at(PathSeg::Index(3))
+        .at(PathSeg::Key("'items'".into()))
+        .with_root(Some("state"));
+        assert_eq!(
+            e.to_string(),
+            "cannot serialize state['items'][3].x: values of type 'function' cannot be serialized"
+        );
+        assert!(e.is_write());
+    }
+
+    #[test]
+    fn read_errors_are_not_write_errors() {
+        let e = CodecError::malformed("tuple", "expected a list");
+        assert!(!e.is_write());
+        assert!(e.to_string().contains("at value"));
+        assert!(!CodecError::TooDeep { path: ValuePath::default(), limit: 3, writing: false }.is_write());
+    }
+}
