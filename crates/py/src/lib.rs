@@ -8,10 +8,17 @@ mod errors;
 mod graph;
 mod value;
 
+/// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).
+#[pyfunction]
+fn new_checkpoint_id() -> (String, String) {
+    (ferrograph_checkpoint::checkpoint_id(), ferrograph_checkpoint::now_iso8601())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     graph::register(m)?;
     codec::register(m)?;
+    m.add_function(wrap_pyfunction!(new_checkpoint_id, m)?)?;
     Ok(())
 }

@@ -1,0 +1,175 @@
+"""The checkpoint saver protocol, with LangGraph's method names, arguments and return shapes,
+so that any ferrograph saver also works as LangGraph's checkpointer and any object written to
+this protocol works as a ferrograph checkpointer.
+
+A saver subclasses `BaseCheckpointSaver` and implements the sync methods, the async twins
+(`a`-prefixed), or both. The async defaults run the sync method on a worker thread, so a
+sync-only saver still serves `ainvoke`; an async-only saver must override the sync methods
+(or be used with async calls only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, AsyncIterator, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, TypedDict
+
+__all__ = [
+    "BaseCheckpointSaver",
+    "Checkpoint",
+    "CheckpointMetadata",
+    "CheckpointTuple",
+    "PendingWrite",
+    "ERROR",
+    "SCHEDULED",
+    "INTERRUPT",
+    "RESUME",
+    "WRITES_IDX_MAP",
+    "empty_checkpoint",
+    "get_checkpoint_id",
+]
+
+ERROR = "__error__"
+SCHEDULED = "__scheduled__"
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+#: Special channels whose writes replace earlier ones; their write index is negative.
+WRITES_IDX_MAP = {ERROR: -1, SCHEDULED: -2, INTERRUPT: -3, RESUME: -4}
+
+PendingWrite = tuple[str, str, Any]
+
+
+class CheckpointMetadata(TypedDict, total=False):
+    source: Literal["input", "loop", "update", "fork"]
+    step: int
+    parents: dict[str, str]
+    run_id: str
+
+
+class Checkpoint(TypedDict):
+    v: int
+    id: str
+    ts: str
+    channel_values: dict[str, Any]
+    channel_versions: dict[str, Any]
+    versions_seen: dict[str, dict[str, Any]]
+    updated_channels: Optional[list[str]]
+
+
+class CheckpointTuple(NamedTuple):
+    config: dict
+    checkpoint: Checkpoint
+    metadata: CheckpointMetadata
+    parent_config: Optional[dict] = None
+    pending_writes: Optional[list[PendingWrite]] = None
+
+
+def get_checkpoint_id(config: Mapping[str, Any]) -> Optional[str]:
+    """The checkpoint id a config points at, if any."""
+    return (config.get("configurable") or {}).get("checkpoint_id")
+
+
+def empty_checkpoint() -> Checkpoint:
+    """A checkpoint with nothing in it and a fresh time-ordered id."""
+    from ferrograph import _core
+
+    checkpoint_id, ts = _core.new_checkpoint_id()
+    return Checkpoint(
+        v=4, id=checkpoint_id, ts=ts, channel_values={}, channel_versions={}, versions_seen={}, updated_channels=None
+    )
+
+
+class BaseCheckpointSaver:
+    """The saver protocol. Subclasses implement storage; this class documents the contract."""
+
+    def get(self, config: dict) -> Optional[Checkpoint]:
+        """The checkpoint `config` points at (the thread's latest without checkpoint_id)."""
+        found = self.get_tuple(config)
+        return found.checkpoint if found else None
+
+    def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        """The checkpoint with its metadata, parent and pending writes, or None."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_tuple")
+
+    def list(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first; `filter` matches metadata keys exactly, `before` keeps ids
+        smaller than its checkpoint_id, `config=None` lists every thread."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement list")
+
+    def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        """Store `checkpoint` as a child of `config`'s checkpoint_id; only channels in
+        `new_versions` have new values. Returns the config of the stored checkpoint."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement put")
+
+    def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        """Store a task's writes against `config`'s checkpoint (idempotent per task and index)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement put_writes")
+
+    def delete_thread(self, thread_id: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement delete_thread")
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement delete_for_runs")
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement copy_thread")
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement prune")
+
+    def get_next_version(self, current: Any, channel: Any = None) -> str:
+        """A version greater than `current`: a zero-padded counter and a random suffix, so
+        versions compare correctly as strings."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, int):
+            counter = current
+        else:
+            counter = int(str(current).split(".")[0])
+        return f"{counter + 1:032}.{random.random():016}"
+
+    async def aget(self, config: dict) -> Optional[Checkpoint]:
+        found = await self.aget_tuple(config)
+        return found.checkpoint if found else None
+
+    async def aget_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
+        for item in items:
+            yield item
+
+    async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
