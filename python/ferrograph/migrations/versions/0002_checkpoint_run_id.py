@@ -1,5 +1,7 @@
-"""A run_id column on checkpoints, indexed, so delete_for_runs does not scan every checkpoint's
-metadata; filled from the metadata of checkpoints written before it existed.
+"""Checkpoints get an indexed run_id column.
+
+So that delete_for_runs does not scan every checkpoint's metadata; filled from the metadata of
+the checkpoints written before it existed.
 
 Revision ID: 0002
 Revises: 0001
