@@ -80,6 +80,8 @@ pub struct Run<V> {
     recursion_limit: u64,
     seed: String,
     tasks: Vec<Task<V>>,
+    /// Whether the run continues a saved checkpoint (its input then takes the next step).
+    restored: bool,
 }
 
 impl<V: Clone> Run<V> {
@@ -98,6 +100,7 @@ impl<V: Clone> Run<V> {
             recursion_limit,
             seed: String::new(),
             tasks: Vec::new(),
+            restored: false,
         }
     }
 
@@ -163,6 +166,7 @@ impl<V: Clone> Run<V> {
         self.step = step;
         self.stop = step + 1 + self.recursion_limit as i64;
         self.tasks.clear();
+        self.restored = true;
         Ok(())
     }
 
@@ -170,33 +174,25 @@ impl<V: Clone> Run<V> {
         self.versions.iter().copied().max().unwrap_or(0) + 1
     }
 
-    /// Write the run's input to `__start__` (the input step, -1 on a fresh run).
+    /// Write the run's input to `__start__`. The input step is -1 on a fresh run and the step
+    /// after the last checkpoint on a thread that already has history.
     pub fn input(&mut self, value: V) -> Result<(), GraphError> {
         let c = self.graph.start_channel;
         let version = self.next_version();
         if self.channels[c].update(vec![Item::Value(value)])? {
             self.versions[c] = version;
         }
+        if self.restored {
+            self.step += 1;
+        }
         self.stop = self.step + 1 + self.recursion_limit as i64;
         Ok(())
     }
 
-    /// Write values into state channels outside of any node, as `update_state` does: no
-    /// node is marked as having seen anything, and the step is not advanced.
-    pub fn write_outside(&mut self, writes: Vec<(usize, Item<V>)>) -> Result<Vec<usize>, GraphError> {
-        let version = self.next_version();
-        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
-        for (c, item) in writes {
-            grouped[c].push(item);
-        }
-        let mut updated = Vec::new();
-        for (c, items) in grouped.into_iter().enumerate() {
-            if !items.is_empty() && self.channels[c].update(items)? {
-                self.versions[c] = version;
-                updated.push(c);
-            }
-        }
-        Ok(updated)
+    /// Move the run to `step` without running anything, as a fork of a checkpoint does.
+    pub fn set_step(&mut self, step: i64) {
+        self.step = step;
+        self.stop = step + 1 + self.recursion_limit as i64;
     }
 
     /// Plan the next superstep. Returns false when no task is due (the run is over).
@@ -592,9 +588,12 @@ mod tests {
         }
         let mut copy = Run::new(run.graph().clone(), 25);
         copy.restore(run.step(), channels, seen).unwrap();
+        let mut again = copy.clone();
         assert_eq!(copy.versions(), run.versions());
         assert_eq!(copy.step(), run.step());
         assert_eq!(step(&mut copy), step(&mut run));
         assert_eq!(copy.state().next().unwrap().1, run.state().next().unwrap().1);
+        again.input(5).unwrap();
+        assert_eq!(again.step(), 2, "input on a restored run takes the next step");
     }
 }

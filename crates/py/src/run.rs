@@ -165,6 +165,11 @@ impl CoreRun {
         self.run.step()
     }
 
+    /// Move to `step` without running anything (a fork of a checkpoint).
+    fn set_step(&mut self, step: i64) {
+        self.run.set_step(step);
+    }
+
     /// Seed task ids (with the id of the checkpoint the next step starts from).
     fn set_seed(&mut self, seed: String) {
         self.run.set_seed(seed);
