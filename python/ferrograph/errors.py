@@ -17,6 +17,8 @@ __all__ = [
     "CorruptCheckpointError",
     "ConcurrentUpdateError",
     "SchemaVersionError",
+    "GraphInterrupt",
+    "EmptyInputError",
 ]
 
 
@@ -52,3 +54,16 @@ class ConcurrentUpdateError(FerrographError):
 
 class SchemaVersionError(FerrographError):
     """A database's schema is older or newer than this version of ferrograph supports."""
+
+
+class GraphInterrupt(FerrographError):
+    """Raised inside a node by `interrupt()` to pause the run; the loop catches it, saves the
+    interrupt and returns. `interrupts` holds the `Interrupt` values."""
+
+    def __init__(self, interrupts: tuple = ()) -> None:
+        super().__init__(interrupts)
+        self.interrupts = tuple(interrupts)
+
+
+class EmptyInputError(FerrographError, ValueError):
+    """A run was asked to resume a thread that has nothing to resume."""

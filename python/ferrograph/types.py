@@ -3,12 +3,26 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
-from typing import Any, Callable, Literal, NamedTuple, Sequence, Union
+import uuid
+from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union
 
-__all__ = ["Send", "Command", "RetryPolicy", "StreamMode", "default_retry_on"]
+__all__ = [
+    "Send",
+    "Command",
+    "RetryPolicy",
+    "StreamMode",
+    "Durability",
+    "default_retry_on",
+    "Interrupt",
+    "interrupt",
+    "StateSnapshot",
+    "PregelTask",
+]
 
 StreamMode = Literal["values", "updates", "debug"]
+Durability = Literal["sync", "async", "exit"]
 
 
 class Send:
@@ -92,3 +106,75 @@ class RetryPolicy(NamedTuple):
         if isinstance(retry_on, Sequence):
             return isinstance(exc, tuple(retry_on))
         return bool(retry_on(exc))
+
+
+@dataclasses.dataclass(frozen=True)
+class Interrupt:
+    """A pause requested by `interrupt(value)` inside a node; `id` names it for resuming."""
+
+    value: Any
+    id: str = ""
+
+
+class PregelTask(NamedTuple):
+    """A task due at a checkpoint: what ran (result), failed (error) or paused (interrupts)."""
+
+    id: str
+    name: str
+    path: tuple
+    error: Optional[Any] = None
+    interrupts: tuple = ()
+    state: Any = None
+    result: Any = None
+
+
+class StateSnapshot(NamedTuple):
+    """A thread's state at one checkpoint, as `get_state` and `get_state_history` return it."""
+
+    values: Any
+    next: tuple
+    config: dict
+    metadata: Optional[dict]
+    created_at: Optional[str]
+    parent_config: Optional[dict]
+    tasks: tuple
+    interrupts: tuple = ()
+
+
+class _Scratchpad:
+    """Per-task interrupt bookkeeping: the resume values received so far and how many
+    `interrupt()` calls the current attempt has made."""
+
+    __slots__ = ("task_id", "resume", "calls")
+
+    def __init__(self, task_id: str, resume: list) -> None:
+        self.task_id = task_id
+        self.resume = resume
+        self.calls = 0
+
+
+_SCRATCHPAD: contextvars.ContextVar[Optional[_Scratchpad]] = contextvars.ContextVar(
+    "ferrograph_scratchpad", default=None
+)
+
+
+def interrupt_id(task_id: str, index: int) -> str:
+    """The id of a task's `index`-th interrupt: stable across attempts of the same task."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ferrograph:{task_id}:{index}").hex
+
+
+def interrupt(value: Any) -> Any:
+    """Pause the run here and hand `value` to the caller; when the run is resumed with
+    `Command(resume=answer)`, the node runs again and this call returns `answer`."""
+    pad = _SCRATCHPAD.get()
+    if pad is None:
+        from ferrograph.errors import FerrographError
+
+        raise FerrographError("interrupt() can only be called inside a node of a graph with a checkpointer")
+    index = pad.calls
+    pad.calls += 1
+    if index < len(pad.resume):
+        return pad.resume[index]
+    from ferrograph.errors import GraphInterrupt
+
+    raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index)),))

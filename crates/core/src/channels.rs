@@ -129,6 +129,10 @@ impl<V: Clone> Channel<V> {
                     self.seen.insert(self.barrier_name(item)?);
                 }
             }
+            ChannelKind::BinaryOperator { initial, .. } if items.is_empty() => {
+                // A reducer never written keeps its empty value (it is not saved).
+                self.value = initial.clone().map(Item::Value);
+            }
             _ => self.value = items.into_iter().last(),
         }
         Ok(())

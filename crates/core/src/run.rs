@@ -72,11 +72,16 @@ pub struct Run<V> {
     versions: Vec<Version>,
     /// versions_seen[node][channel]
     seen: Vec<Vec<Version>>,
+    /// Channel versions when the run was last interrupted (LangGraph's `__interrupt__` entry
+    /// of versions_seen): an interrupt fires again only after something changed.
+    interrupt_seen: Vec<Version>,
     step: i64,
     stop: i64,
     recursion_limit: u64,
     seed: String,
     tasks: Vec<Task<V>>,
+    /// Whether the run continues a saved checkpoint (its input then takes the next step).
+    restored: bool,
 }
 
 impl<V: Clone> Run<V> {
@@ -89,11 +94,13 @@ impl<V: Clone> Run<V> {
             channels,
             versions: vec![0; n],
             seen,
+            interrupt_seen: vec![0; n],
             step: -1,
             stop: recursion_limit as i64,
             recursion_limit,
             seed: String::new(),
             tasks: Vec::new(),
+            restored: false,
         }
     }
 
@@ -123,24 +130,43 @@ impl<V: Clone> Run<V> {
         self.seed = seed.into();
     }
 
+    pub fn interrupt_seen(&self) -> &[Version] {
+        &self.interrupt_seen
+    }
+
+    /// Whether any channel changed since the run was last interrupted.
+    pub fn updated_since_interrupt(&self) -> bool {
+        self.versions.iter().zip(&self.interrupt_seen).any(|(v, seen)| v > seen)
+    }
+
+    /// Remember the channel versions at an interrupt.
+    pub fn mark_interrupt(&mut self) {
+        self.interrupt_seen.clone_from(&self.versions);
+    }
+
     /// Restore a run's position: the step it is at, the versions and contents of its
-    /// channels and what each node has seen. The recursion budget starts again from here.
+    /// channels, what each node has seen (node `None` is the interrupt marker). The recursion
+    /// budget starts again from here.
     pub fn restore(
         &mut self,
         step: i64,
         channels: Vec<(usize, Version, Vec<Item<V>>)>,
-        seen: Vec<(usize, usize, Version)>,
+        seen: Vec<(Option<usize>, usize, Version)>,
     ) -> Result<(), GraphError> {
         for (c, version, items) in channels {
             self.channels[c].restore(items)?;
             self.versions[c] = version;
         }
         for (node, c, version) in seen {
-            self.seen[node][c] = version;
+            match node {
+                Some(node) => self.seen[node][c] = version,
+                None => self.interrupt_seen[c] = version,
+            }
         }
         self.step = step;
         self.stop = step + 1 + self.recursion_limit as i64;
         self.tasks.clear();
+        self.restored = true;
         Ok(())
     }
 
@@ -148,33 +174,25 @@ impl<V: Clone> Run<V> {
         self.versions.iter().copied().max().unwrap_or(0) + 1
     }
 
-    /// Write the run's input to `__start__` (the input step, -1 on a fresh run).
+    /// Write the run's input to `__start__`. The input step is -1 on a fresh run and the step
+    /// after the last checkpoint on a thread that already has history.
     pub fn input(&mut self, value: V) -> Result<(), GraphError> {
         let c = self.graph.start_channel;
         let version = self.next_version();
         if self.channels[c].update(vec![Item::Value(value)])? {
             self.versions[c] = version;
         }
+        if self.restored {
+            self.step += 1;
+        }
         self.stop = self.step + 1 + self.recursion_limit as i64;
         Ok(())
     }
 
-    /// Write values into state channels outside of any node, as `update_state` does: no
-    /// node is marked as having seen anything, and the step is not advanced.
-    pub fn write_outside(&mut self, writes: Vec<(usize, Item<V>)>) -> Result<Vec<usize>, GraphError> {
-        let version = self.next_version();
-        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
-        for (c, item) in writes {
-            grouped[c].push(item);
-        }
-        let mut updated = Vec::new();
-        for (c, items) in grouped.into_iter().enumerate() {
-            if !items.is_empty() && self.channels[c].update(items)? {
-                self.versions[c] = version;
-                updated.push(c);
-            }
-        }
-        Ok(updated)
+    /// Move the run to `step` without running anything, as a fork of a checkpoint does.
+    pub fn set_step(&mut self, step: i64) {
+        self.step = step;
+        self.stop = step + 1 + self.recursion_limit as i64;
     }
 
     /// Plan the next superstep. Returns false when no task is due (the run is over).
@@ -225,6 +243,69 @@ impl<V: Clone> Run<V> {
 
     pub fn tasks(&self) -> &[Task<V>] {
         &self.tasks
+    }
+
+    /// Add a task for `node` outside of any tick, as `update_state(..., as_node=node)` does:
+    /// its writes are applied as if the node had produced them, its edges included.
+    pub fn add_task(&mut self, node: &str) -> Result<usize, GraphError> {
+        let n = self.graph.node(node).ok_or_else(|| {
+            GraphError::InvalidGraph(format!("Cannot update state as unknown node '{node}'"))
+        })?;
+        let step = self.step + 1;
+        self.tasks.push(Task {
+            id: task_id(&self.seed, step, &format!("update:{node}")),
+            node: n,
+            name: self.graph.nodes[n].name.clone(),
+            kind: TaskKind::Pull,
+            arg: None,
+            triggers: vec![],
+            writes: vec![],
+            finished: false,
+        });
+        Ok(self.tasks.len() - 1)
+    }
+
+    /// Mark a task done with writes saved by an earlier attempt of the same step (its edge
+    /// writes included), so it is not run again.
+    pub fn restore_task(&mut self, task: usize, writes: Vec<(usize, Item<V>)>) -> Result<(), GraphError> {
+        let t = self.task_mut(task)?;
+        t.writes = writes;
+        t.finished = true;
+        Ok(())
+    }
+
+    /// Drop the tasks of the current step without applying anything (the step is abandoned,
+    /// e.g. interrupted before it ran).
+    pub fn clear_tasks(&mut self) {
+        self.tasks.clear();
+    }
+
+    /// The node that wrote last, as judged from what nodes have seen: what `update_state`
+    /// acts as when not told. `None` when no node has run or two are tied.
+    pub fn last_node(&self) -> Result<Option<&str>, GraphError> {
+        let mut best: Option<(Version, usize)> = None;
+        let mut tied = false;
+        for (n, seen) in self.seen.iter().enumerate().skip(1) {
+            let Some(&max) = seen.iter().max() else { continue };
+            if max == 0 {
+                continue;
+            }
+            match best {
+                Some((b, _)) if max < b => {}
+                Some((b, _)) if max == b => tied = true,
+                _ => {
+                    best = Some((max, n));
+                    tied = false;
+                }
+            }
+        }
+        match best {
+            None => Ok(None),
+            Some(_) if tied => Err(GraphError::InvalidUpdate(
+                "Ambiguous update, specify as_node".into(),
+            )),
+            Some((_, n)) => Ok(Some(&self.graph.nodes[n].name)),
+        }
     }
 
     fn task_mut(&mut self, task: usize) -> Result<&mut Task<V>, GraphError> {
@@ -396,5 +477,123 @@ impl<V: Clone> Run<V> {
         outcome.state_changed = outcome.updated.iter().any(|c| state.contains(c));
         self.step += 1;
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::ChannelKind;
+    use crate::graph::{GraphSpec, NodeSpec, START};
+
+    fn chain() -> Arc<Graph<i64>> {
+        let spec = GraphSpec {
+            state: vec![("x".into(), ChannelKind::LastValue)],
+            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            edges: vec![(START.into(), "a".into()), ("a".into(), "b".into())],
+            ..GraphSpec::default()
+        };
+        Arc::new(Graph::compile(spec).unwrap())
+    }
+
+    /// Run one step, each task writing `x = step * 10 + task index`.
+    fn step(run: &mut Run<i64>) -> Vec<String> {
+        assert!(run.tick().unwrap());
+        let names: Vec<String> = run.tasks().iter().map(|t| t.name.to_string()).collect();
+        for t in 0..names.len() {
+            run.write(t, "x", run.step() * 10 + t as i64).unwrap();
+            run.finish(t).unwrap();
+        }
+        run.apply().unwrap();
+        names
+    }
+
+    #[test]
+    fn last_node_is_the_latest_to_run() {
+        let mut run = Run::new(chain(), 25);
+        assert_eq!(run.last_node().unwrap(), None);
+        run.input(1).unwrap();
+        step(&mut run);
+        assert_eq!(run.last_node().unwrap(), None, "__start__ does not count");
+        assert_eq!(step(&mut run), ["a"]);
+        assert_eq!(run.last_node().unwrap(), Some("a"));
+        step(&mut run);
+        assert_eq!(run.last_node().unwrap(), Some("b"));
+    }
+
+    #[test]
+    fn external_task_applies_as_the_node_with_its_edges() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        step(&mut run);
+        step(&mut run); // a ran
+        run.tick().unwrap();
+        assert_eq!(run.tasks()[0].name.as_ref(), "b");
+        run.clear_tasks();
+        let t = run.add_task("a").unwrap();
+        run.write(t, "x", 100).unwrap();
+        run.finish(t).unwrap();
+        run.apply().unwrap();
+        assert_eq!(run.state().next().unwrap().1, Some(&100));
+        assert!(run.tick().unwrap());
+        assert_eq!(run.tasks()[0].name.as_ref(), "b", "a's edge to b was written again");
+        assert!(run.add_task("ghost").is_err());
+    }
+
+    #[test]
+    fn restored_task_is_not_rerun_and_its_writes_apply() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        step(&mut run);
+        run.tick().unwrap();
+        let x = run.graph().channel("x").unwrap();
+        let to_b = run.graph().channel("branch:to:b").unwrap();
+        run.restore_task(0, vec![(x, Item::Value(42)), (to_b, Item::Token("a".into()))]).unwrap();
+        assert!(run.tasks()[0].is_finished());
+        run.apply().unwrap();
+        assert_eq!(run.state().next().unwrap().1, Some(&42));
+        assert_eq!(step(&mut run), ["b"]);
+    }
+
+    #[test]
+    fn interrupt_marker_tracks_changes() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        assert!(run.updated_since_interrupt());
+        run.mark_interrupt();
+        assert!(!run.updated_since_interrupt());
+        step(&mut run);
+        assert!(run.updated_since_interrupt());
+    }
+
+    #[test]
+    fn restore_puts_back_contents_versions_and_seen() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        step(&mut run);
+        step(&mut run);
+        let channels: Vec<(usize, Version, Vec<Item<i64>>)> = run
+            .channels()
+            .iter()
+            .enumerate()
+            .map(|(c, ch)| (c, run.versions()[c], ch.items()))
+            .collect();
+        let mut seen = vec![];
+        for n in 0..run.graph().nodes().len() {
+            for (c, v) in run.versions_seen(n).iter().enumerate() {
+                if *v > 0 {
+                    seen.push((Some(n), c, *v));
+                }
+            }
+        }
+        let mut copy = Run::new(run.graph().clone(), 25);
+        copy.restore(run.step(), channels, seen).unwrap();
+        let mut again = copy.clone();
+        assert_eq!(copy.versions(), run.versions());
+        assert_eq!(copy.step(), run.step());
+        assert_eq!(step(&mut copy), step(&mut run));
+        assert_eq!(copy.state().next().unwrap().1, run.state().next().unwrap().1);
+        again.input(5).unwrap();
+        assert_eq!(again.step(), 2, "input on a restored run takes the next step");
     }
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod codec;
 mod errors;
 mod graph;
+mod run;
 mod value;
 
 /// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).
@@ -18,6 +19,7 @@ fn new_checkpoint_id() -> (String, String) {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     graph::register(m)?;
+    run::register(m)?;
     codec::register(m)?;
     m.add_function(wrap_pyfunction!(new_checkpoint_id, m)?)?;
     Ok(())

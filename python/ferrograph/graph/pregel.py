@@ -1,9 +1,9 @@
-"""The compiled graph and the loop that runs it.
+"""The compiled graph: running it (`invoke`, `stream` and async twins) and looking back at
+its threads (`get_state`, `get_state_history`, `update_state`).
 
-The Rust core owns the run's state: channels, versions, which tasks are due, how writes are
-applied. This module only calls the nodes — inline when a step has one task, on a thread
-pool (sync) or as asyncio tasks (async) when it has several — and turns what they return
-into writes and stream chunks. `_Step` holds everything the sync and async loops share.
+The drivers here call the nodes — inline when a step has one task, on a thread pool (sync)
+or as asyncio tasks (async) when it has several — and run the saver calls the shared
+`RunLoop` queues, with the saver's sync methods or their async twins.
 """
 
 from __future__ import annotations
@@ -11,19 +11,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import functools
 import os
-import random
-import sys
-import time
-import uuid
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
 
-from ferrograph import _core
-from ferrograph.errors import GraphValidationError, InvalidUpdateError
-from ferrograph.graph.state import END, START, BranchSpec, NodeSpec, StateGraph
-from ferrograph.types import Command, RetryPolicy, Send
+from ferrograph.errors import GraphValidationError
+from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph.state import START, NodeSpec, StateGraph
+from ferrograph.types import StateSnapshot
 
 __all__ = ["CompiledStateGraph"]
 
@@ -53,269 +47,26 @@ def _check_modes(stream_mode: Union[str, Sequence[str]]) -> tuple[tuple[str, ...
     return modes, not isinstance(stream_mode, str)
 
 
-def _note(exc: BaseException, name: str, task_id: str) -> None:
-    """Name the failing node on the exception itself, which otherwise stays unchanged."""
-    note = f"During task with name '{name}' and id '{task_id}'"
-    if sys.version_info >= (3, 11):
-        if note not in getattr(exc, "__notes__", ()):
-            exc.add_note(note)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-class _Step:
-    """One run's bookkeeping shared by the sync and async loops: starts the core run, hands
-    out the tasks of each step, records their results, and produces stream chunks."""
-
-    def __init__(self, graph: "CompiledStateGraph", input: Any, config: dict, modes: tuple[str, ...]):
-        self.graph = graph
-        self.config = config
-        self.modes = modes
-        self.debug = "debug" in modes
-        self.run = _core.CoreRun(graph._core, config["recursion_limit"], uuid.uuid4().hex)
-        self.run.input(input)
-        self.tasks: list[tuple] = []
-        #: An error raised after a task's update was recorded (by a branch function).
-        self.error: Optional[BaseException] = None
-
-    def tick(self) -> Optional[list[tuple]]:
-        tasks = self.run.tick()
-        self.tasks = tasks or []
-        return tasks
-
-    def started(self) -> list[tuple[str, Any]]:
-        if not self.debug:
-            return []
-        step = self.run.step + 1
-        chunks = []
-        for i, (name, input, task_id, _push) in enumerate(self.tasks):
-            if name == START:
-                continue
-            payload = {
-                "id": task_id,
-                "name": name,
-                "input": input if _push else self._debug_input(name, input),
-                "triggers": tuple(self.run.task_triggers(i)),
-            }
-            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": "task", "payload": payload}))
-        return chunks
-
-    def _debug_input(self, name: str, state: dict) -> Any:
-        schema = self.graph._nodes[name].input_schema or self.graph._builder.schema
-        if schema.kind == "dict":
-            return state
-        try:
-            return schema.to_node_input(state)
-        except Exception:  # the node itself will report invalid input when it runs
-            return state
-
-    def call(self, i: int) -> Callable[[], Any]:
-        """A zero-argument callable that runs task `i`'s node once."""
-        name, input, _task_id, push = self.tasks[i]
-        if name == START:
-            return functools.partial(self.graph._input_update, input)
-        spec = self.graph._nodes[name]
-        kwargs = {"config": self.config} if spec.takes_config else {}
-        if push:  # a Send's argument is the node's whole input, as given
-            return functools.partial(spec.fn, input, **kwargs)
-        schema = spec.input_schema or self.graph._builder.schema
-        if schema.kind == "dict":
-            if spec.input_schema is not None:
-                input = {k: v for k, v in input.items() if k in schema.names}
-            return functools.partial(spec.fn, input, **kwargs)
-        # Built inside the call, so a pydantic ValidationError surfaces as the node's error.
-        return lambda: spec.fn(schema.to_node_input(input), **kwargs)
-
-    def policy(self, i: int) -> Optional[RetryPolicy]:
-        name = self.tasks[i][0]
-        return None if name == START else self.graph._nodes[name].retry_policy
-
-    def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
-        """Note which node raised `exc`; returns the debug chunk reporting the failure."""
-        name, _input, task_id, _push = self.tasks[i]
-        _note(exc, name, task_id)
-        self.error = exc
-        return self._chunks(i, None, exc, updates=False)
-
-    def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
-        """Write task `i`'s update and gotos. Returns the update as applied, the branches to
-        evaluate next and the state they read (the task's own writes included)."""
-        name = self.tasks[i][0]
-        schema = self.graph._builder.schema
-        if name == START:
-            update, gotos = result, ()
-        elif isinstance(result, Command):
-            update = None if result.update is None else schema.to_update(result.update, name)
-            gotos = result.goto
-        else:
-            update = schema.to_update(result, name)
-            gotos = ()
-        applied = self.run.update(i, update) if update else None
-        if gotos:
-            for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
-                self._route(i, name, target, None)
-        branches = self.graph._builder.branches.get(name, ())
-        state = schema.to_node_input(self.run.preview(i)) if branches else None
-        return applied, branches, state
-
-    def complete(self, i: int, result: Any) -> list[tuple[str, Any]]:
-        """Record task `i`'s result as writes and routes; returns its stream chunks. If a
-        branch function raises, the node's update is still reported and the error is kept
-        in `self.error` for the loop to raise once the chunks are out."""
-        try:
-            applied, branches, state = self._record(i, result)
-        except Exception as exc:
-            return self.failed(i, exc)
-        try:
-            for branch in branches:
-                if branch.is_async:
-                    raise GraphValidationError(
-                        f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
-                    )
-                args = {"config": self.config} if branch.takes_config else {}
-                self._routes(i, branch, branch.path(state, **args))
-        except Exception as exc:
-            return self._branch_failed(i, applied, exc)
-        self.run.finish(i)
-        return self._chunks(i, applied, None)
-
-    async def acomplete(self, i: int, result: Any) -> list[tuple[str, Any]]:
-        """`complete`, awaiting async branch functions."""
-        try:
-            applied, branches, state = self._record(i, result)
-        except Exception as exc:
-            return self.failed(i, exc)
-        try:
-            for branch in branches:
-                args = {"config": self.config} if branch.takes_config else {}
-                out = branch.path(state, **args)
-                if asyncio.iscoroutine(out):
-                    out = await out
-                self._routes(i, branch, out)
-        except Exception as exc:
-            return self._branch_failed(i, applied, exc)
-        self.run.finish(i)
-        return self._chunks(i, applied, None)
-
-    def _branch_failed(self, i: int, applied: Optional[dict], exc: BaseException) -> list[tuple[str, Any]]:
-        self.failed(i, exc)
-        return self._chunks(i, applied, exc)
-
-    def _chunks(
-        self, i: int, applied: Optional[dict], error: Optional[BaseException], *, updates: bool = True
-    ) -> list[tuple[str, Any]]:
-        name, _input, task_id, _push = self.tasks[i]
-        if name == START:
-            return []
-        chunks: list[tuple[str, Any]] = []
-        if updates and "updates" in self.modes:
-            chunks.append(("updates", {name: applied}))
-        if self.debug:
-            payload = {
-                "id": task_id,
-                "name": name,
-                "error": error,
-                "result": dict(applied) if applied else {},
-                "interrupts": [],
-            }
-            chunks.append(
-                ("debug", {"step": self.run.step + 1, "timestamp": _now(), "type": "task_result", "payload": payload})
-            )
-        return chunks
-
-    def _routes(self, i: int, branch: BranchSpec, result: Any) -> None:
-        targets = result if isinstance(result, (list, tuple)) else (result,)
-        for target in targets:
-            self._route(i, self.tasks[i][0], target, branch.path_map)
-
-    def _route(self, i: int, source: str, target: Any, path_map: Optional[dict]) -> None:
-        if isinstance(target, Send):
-            self.run.send(i, target.node, target.arg)
-            return
-        if path_map is not None:
-            try:
-                target = path_map[target]
-            except (KeyError, TypeError):
-                raise GraphValidationError(
-                    f"The branch from '{source}' returned {target!r}, which is not in its path_map"
-                ) from None
-        if target is None or target == END:
-            return
-        if not isinstance(target, str):
-            raise InvalidUpdateError(
-                f"The branch from '{source}' must return node names or Send objects, got {target!r}"
-            )
-        self.run.goto(i, target)
-
-    def apply(self) -> list[tuple[str, Any]]:
-        changed = self.run.apply()
-        if changed and "values" in self.modes:
-            return [("values", self.output())]
-        return []
-
-    def output(self) -> dict:
-        state = self.run.state()
-        names = self.graph._output_names
-        if names is not None:
-            return {k: v for k, v in state.items() if k in names}
-        return state
-
-
-def _call_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy]) -> Any:
-    if policy is None:
-        return call()
-    attempt = 1
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            delay = _retry_delay(policy, attempt, exc)
-            if delay is None:
-                raise
-            time.sleep(delay)
-            attempt += 1
-
-
-async def _acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy], is_async: bool) -> Any:
-    attempt = 1
-    while True:
-        try:
-            if is_async:
-                return await call()
-            loop = asyncio.get_running_loop()
-            ctx = contextvars.copy_context()
-            return await loop.run_in_executor(None, ctx.run, call)
-        except Exception as exc:
-            delay = None if policy is None else _retry_delay(policy, attempt, exc)
-            if delay is None:
-                raise
-            await asyncio.sleep(delay)
-            attempt += 1
-
-
-def _retry_delay(policy: RetryPolicy, attempt: int, exc: Exception) -> Optional[float]:
-    if not policy.should_retry(exc):
-        return None
-    return _core.retry_delay(
-        attempt,
-        random.random(),
-        policy.initial_interval,
-        policy.backoff_factor,
-        policy.max_interval,
-        policy.max_attempts,
-        policy.jitter,
-    )
-
-
 class CompiledStateGraph:
-    """A graph ready to run: `invoke`, `stream` and their async twins."""
+    """A graph ready to run: `invoke`, `stream` and their async twins; with a checkpointer,
+    also `get_state`, `get_state_history` and `update_state` (and their async twins)."""
 
-    def __init__(self, builder: StateGraph, core: Any, *, name: str) -> None:
+    def __init__(
+        self,
+        builder: StateGraph,
+        core: Any,
+        *,
+        name: str,
+        checkpointer: Any = None,
+        interrupt_before: Sequence[str] = (),
+        interrupt_after: Sequence[str] = (),
+    ) -> None:
         self._builder = builder
         self._core = core
         self.name = name
+        self.checkpointer = checkpointer
+        self.interrupt_before = tuple(interrupt_before)
+        self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
         output = builder.output_schema
         self._output_names = None if output is builder.schema else output.names
@@ -341,46 +92,93 @@ class CompiledStateGraph:
             )
         return self._pool
 
+    def _loop(
+        self,
+        config: Optional[dict],
+        modes: tuple[str, ...],
+        interrupt_before: Any = None,
+        interrupt_after: Any = None,
+        durability: Optional[str] = None,
+    ) -> RunLoop:
+        durability = durability or "async"
+        if durability not in ("sync", "async", "exit"):
+            raise GraphValidationError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
+        before = self.interrupt_before if interrupt_before is None else tuple(interrupt_before)
+        after = self.interrupt_after if interrupt_after is None else tuple(interrupt_after)
+        for name in (*before, *after):
+            if name != "*" and name not in self._nodes:
+                raise GraphValidationError(f"Cannot interrupt at unknown node '{name}'")
+        if (before or after) and self.checkpointer is None:
+            raise GraphValidationError("interrupt_before/interrupt_after need a graph compiled with a checkpointer")
+        return RunLoop(
+            self, _check_config(config), modes, interrupt_before=before, interrupt_after=after, durability=durability
+        )
+
     # ---- sync
 
-    def _iter(self, input: Any, config: dict, modes: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
-        step = _Step(self, input, config, modes)
-        while step.tick():
-            yield from step.started()
-            if len(step.tasks) == 1:
-                yield from self._run_one(step)
+    def _io(self, call: Optional[SaverCall]) -> Any:
+        if call is None:
+            return None
+        result = getattr(self.checkpointer, call.method)(*call.args)
+        if call.on_done is not None:
+            call.on_done(result)
+        return result
+
+    def _flush(self, loop: RunLoop) -> None:
+        for call in loop.take_outbox():
+            self._io(call)
+
+    def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
+        saved = self._io(loop.load_call())
+        chunks = loop.begin(saved, input)
+        self._flush(loop)
+        yield from chunks
+        while loop.tick():
+            yield from loop.started()
+            if len(loop.to_run) == 1:
+                chunks = self._run_one(loop, loop.to_run[0])
             else:
-                yield from self._run_parallel(step)
-            if step.error is not None:
-                raise step.error
-            yield from step.apply()
+                chunks = self._run_parallel(loop)
+            for chunk in chunks:
+                # Persist each task's writes before anyone sees its result.
+                self._flush(loop)
+                yield chunk
+            self._flush(loop)
+            if loop.error is not None:
+                raise loop.error
+            chunks = loop.apply()
+            self._flush(loop)
+            yield from chunks
+        chunks = loop.finish()
+        self._flush(loop)
+        yield from chunks
 
-    def _run_one(self, step: _Step) -> Iterator[tuple[str, Any]]:
+    def _run_one(self, loop: RunLoop, i: int) -> Iterator[tuple[str, Any]]:
         try:
-            result = _call_with_retry(step.call(0), step.policy(0))
+            result = call_with_retry(loop.call(i), loop.policy(i))
         except Exception as exc:
-            yield from step.failed(0, exc)
+            yield from loop.failed(i, exc)
             return
-        yield from step.complete(0, result)
+        yield from loop.complete(i, result)
 
-    def _run_parallel(self, step: _Step) -> Iterator[tuple[str, Any]]:
+    def _run_parallel(self, loop: RunLoop) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
         futures = {}
-        for i in range(len(step.tasks)):
+        for i in loop.to_run:
             ctx = contextvars.copy_context()
-            futures[pool.submit(ctx.run, _call_with_retry, step.call(i), step.policy(i))] = i
+            futures[pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))] = i
         # Results are recorded as tasks finish (that is the order `updates` streams in); the
         # core applies them in a fixed order regardless. After a failure the remaining tasks
         # are waited for but not recorded.
         for future in concurrent.futures.as_completed(futures):
-            if step.error is not None:
+            if loop.error is not None:
                 continue
             i = futures[future]
             exc = future.exception()
             if exc is not None:
-                yield from step.failed(i, exc)
+                yield from loop.failed(i, exc)
             else:
-                yield from step.complete(i, future.result())
+                yield from loop.complete(i, future.result())
 
     def stream(
         self,
@@ -388,13 +186,16 @@ class CompiledStateGraph:
         config: Optional[dict] = None,
         *,
         stream_mode: Union[str, Sequence[str]] = "values",
+        interrupt_before: Optional[Sequence[str]] = None,
+        interrupt_after: Optional[Sequence[str]] = None,
+        durability: Optional[str] = None,
         **_kwargs: Any,
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks of the requested mode(s) as the run goes."""
-        config = _check_config(config)
         modes, tagged = _check_modes(stream_mode)
+        loop = self._loop(config, modes, interrupt_before, interrupt_after, durability)
         self._check_sync()
-        for mode, chunk in self._iter(input, config, modes):
+        for mode, chunk in self._iter(input, loop):
             yield (mode, chunk) if tagged else chunk
 
     def invoke(
@@ -403,18 +204,30 @@ class CompiledStateGraph:
         config: Optional[dict] = None,
         *,
         stream_mode: Union[str, Sequence[str]] = "values",
+        interrupt_before: Optional[Sequence[str]] = None,
+        interrupt_after: Optional[Sequence[str]] = None,
+        durability: Optional[str] = None,
         **_kwargs: Any,
     ) -> Any:
-        """Run the graph to the end and return the final state (or, for another stream mode,
-        the list of its chunks)."""
-        config = _check_config(config)
-        if stream_mode == "values":
-            self._check_sync()
-            last = None
-            for _mode, chunk in self._iter(input, config, ("values",)):
-                last = chunk
-            return last
-        return list(self.stream(input, config, stream_mode=stream_mode))
+        """Run the graph to the end (or an interrupt) and return the final state; for another
+        stream mode, the list of its chunks."""
+        if stream_mode != "values":
+            return list(
+                self.stream(
+                    input,
+                    config,
+                    stream_mode=stream_mode,
+                    interrupt_before=interrupt_before,
+                    interrupt_after=interrupt_after,
+                    durability=durability,
+                )
+            )
+        loop = self._loop(config, ("values",), interrupt_before, interrupt_after, durability)
+        self._check_sync()
+        last = None
+        for _mode, chunk in self._iter(input, loop):
+            last = chunk
+        return _final(last)
 
     def _check_sync(self) -> None:
         for spec in self._nodes.values():
@@ -423,39 +236,99 @@ class CompiledStateGraph:
                     f"Node '{spec.name}' is async: run the graph with ainvoke/astream"
                 )
 
+    def _require_saver(self) -> None:
+        if self.checkpointer is None:
+            raise GraphValidationError("No checkpointer set: compile the graph with checkpointer=...")
+
+    def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at `config`'s checkpoint (the latest when it names none)."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        return loop.snapshot(self._io(loop.load_call()), live=_is_live(config))
+
+    def get_state_history(
+        self,
+        config: dict,
+        *,
+        filter: Optional[dict] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[StateSnapshot]:
+        """The thread's checkpoints, newest first, as snapshots."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        listed = self.checkpointer.list(
+            {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
+        )
+        for saved in listed:
+            yield loop.snapshot(saved, live=False)
+
+    def update_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
+        """Write `values` into the thread as if node `as_node` had returned them, as a new
+        checkpoint whose parent is `config`'s checkpoint (a fork when that is not the latest).
+        Returns the new checkpoint's config."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        loop.update(self._io(loop.load_call()), values, as_node)
+        self._flush(loop)
+        return loop.parent_config
+
     # ---- async
 
-    async def _aiter(self, input: Any, config: dict, modes: tuple[str, ...]) -> AsyncIterator[tuple[str, Any]]:
-        step = _Step(self, input, config, modes)
-        while step.tick():
-            for chunk in step.started():
+    async def _aio(self, call: Optional[SaverCall]) -> Any:
+        if call is None:
+            return None
+        result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
+        if call.on_done is not None:
+            call.on_done(result)
+        return result
+
+    async def _aflush(self, loop: RunLoop) -> None:
+        for call in loop.take_outbox():
+            await self._aio(call)
+
+    async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
+        saved = await self._aio(loop.load_call())
+        chunks = loop.begin(saved, input)
+        await self._aflush(loop)
+        for chunk in chunks:
+            yield chunk
+        while loop.tick():
+            for chunk in loop.started():
                 yield chunk
-            pending = {asyncio.ensure_future(self._acall(step, i)): i for i in range(len(step.tasks))}
+            pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
             try:
-                while pending and step.error is None:
+                while pending and loop.error is None:
                     done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: pending[f]):
                         i = pending.pop(future)
-                        if step.error is not None:
+                        if loop.error is not None:
                             continue
                         exc = future.exception()
-                        chunks = step.failed(i, exc) if exc is not None else await step.acomplete(i, future.result())
+                        chunks = loop.failed(i, exc) if exc is not None else await loop.acomplete(i, future.result())
+                        await self._aflush(loop)
                         for chunk in chunks:
                             yield chunk
             finally:
                 for future in pending:
                     future.cancel()
-            if step.error is not None:
-                raise step.error
-            for chunk in step.apply():
+            await self._aflush(loop)
+            if loop.error is not None:
+                raise loop.error
+            chunks = loop.apply()
+            await self._aflush(loop)
+            for chunk in chunks:
                 yield chunk
+        chunks = loop.finish()
+        await self._aflush(loop)
+        for chunk in chunks:
+            yield chunk
 
-    async def _acall(self, step: _Step, i: int) -> Any:
-        name = step.tasks[i][0]
+    async def _acall(self, loop: RunLoop, i: int) -> Any:
+        name = loop.tasks[i][0]
         if name == START:
-            return step.call(i)()
-        spec = self._nodes[name]
-        return await _acall_with_retry(step.call(i), step.policy(i), spec.is_async)
+            return loop.call(i)()
+        return await acall_with_retry(loop.call(i), loop.policy(i), self._nodes[name].is_async)
 
     async def astream(
         self,
@@ -463,12 +336,16 @@ class CompiledStateGraph:
         config: Optional[dict] = None,
         *,
         stream_mode: Union[str, Sequence[str]] = "values",
+        interrupt_before: Optional[Sequence[str]] = None,
+        interrupt_after: Optional[Sequence[str]] = None,
+        durability: Optional[str] = None,
         **_kwargs: Any,
     ) -> AsyncIterator[Any]:
-        """Async twin of `stream`: async nodes are awaited, sync nodes run on threads."""
-        config = _check_config(config)
+        """Async twin of `stream`: async nodes are awaited, sync nodes run on threads, and
+        the checkpointer's async methods are used."""
         modes, tagged = _check_modes(stream_mode)
-        async for mode, chunk in self._aiter(input, config, modes):
+        loop = self._loop(config, modes, interrupt_before, interrupt_after, durability)
+        async for mode, chunk in self._aiter(input, loop):
             yield (mode, chunk) if tagged else chunk
 
     async def ainvoke(
@@ -477,16 +354,58 @@ class CompiledStateGraph:
         config: Optional[dict] = None,
         *,
         stream_mode: Union[str, Sequence[str]] = "values",
+        interrupt_before: Optional[Sequence[str]] = None,
+        interrupt_after: Optional[Sequence[str]] = None,
+        durability: Optional[str] = None,
         **_kwargs: Any,
     ) -> Any:
         """Async twin of `invoke`."""
-        config = _check_config(config)
-        if stream_mode == "values":
-            last = None
-            async for _mode, chunk in self._aiter(input, config, ("values",)):
-                last = chunk
-            return last
-        return [chunk async for chunk in self.astream(input, config, stream_mode=stream_mode)]
+        if stream_mode != "values":
+            return [
+                chunk
+                async for chunk in self.astream(
+                    input,
+                    config,
+                    stream_mode=stream_mode,
+                    interrupt_before=interrupt_before,
+                    interrupt_after=interrupt_after,
+                    durability=durability,
+                )
+            ]
+        loop = self._loop(config, ("values",), interrupt_before, interrupt_after, durability)
+        last = None
+        async for _mode, chunk in self._aiter(input, loop):
+            last = chunk
+        return _final(last)
+
+    async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
+        """Async twin of `get_state`."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        return loop.snapshot(await self._aio(loop.load_call()), live=_is_live(config))
+
+    async def aget_state_history(
+        self,
+        config: dict,
+        *,
+        filter: Optional[dict] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """Async twin of `get_state_history`."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
+        async for saved in listed:
+            yield loop.snapshot(saved, live=False)
+
+    async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
+        """Async twin of `update_state`."""
+        self._require_saver()
+        loop = self._loop(config, ())
+        loop.update(await self._aio(loop.load_call()), values, as_node)
+        await self._aflush(loop)
+        return loop.parent_config
 
     # ---- drawing
 
@@ -495,3 +414,15 @@ class CompiledStateGraph:
         from ferrograph.graph.draw import DrawableGraph
 
         return DrawableGraph.from_builder(self._builder)
+
+
+def _is_live(config: dict) -> bool:
+    """A config without a checkpoint id asks for the thread as it stands now."""
+    return not ((config or {}).get("configurable") or {}).get("checkpoint_id")
+
+
+def _final(last: Any) -> Any:
+    """`invoke`'s return value: the last values chunk, with interrupts as a list."""
+    if isinstance(last, dict) and INTERRUPT in last:
+        return {**last, INTERRUPT: list(last[INTERRUPT])}
+    return last

@@ -199,12 +199,21 @@ class StateGraph:
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like."""
-        if checkpointer not in (None, False):
-            raise GraphValidationError(
-                "This build of ferrograph has no checkpointers yet; compile without one"
-            )
-        if interrupt_before or interrupt_after:
-            raise GraphValidationError("interrupt_before/interrupt_after need a checkpointer")
+        if checkpointer is not None and checkpointer is not False:
+            from ferrograph.checkpointers.base import BaseCheckpointSaver
+
+            if not isinstance(checkpointer, BaseCheckpointSaver) and not all(
+                callable(getattr(checkpointer, m, None)) for m in ("get_tuple", "list", "put", "put_writes")
+            ):
+                raise GraphValidationError(
+                    f"checkpointer must implement the saver protocol (get_tuple, list, put, put_writes), got {checkpointer!r}"
+                )
+        else:
+            checkpointer = None
+        for names, what in ((interrupt_before, "interrupt_before"), (interrupt_after, "interrupt_after")):
+            for node in names or ():
+                if node != "*" and node not in self.nodes:
+                    raise GraphValidationError(f"{what} names unknown node '{node}'")
         for source in self.branches:
             if source != START and source not in self.nodes:
                 raise GraphValidationError(f"Found a branch starting at unknown node '{source}'")
@@ -217,4 +226,11 @@ class StateGraph:
         )
         from ferrograph.graph.pregel import CompiledStateGraph
 
-        return CompiledStateGraph(self, core, name=name or "LangGraph")
+        return CompiledStateGraph(
+            self,
+            core,
+            name=name or "LangGraph",
+            checkpointer=checkpointer,
+            interrupt_before=tuple(interrupt_before or ()),
+            interrupt_after=tuple(interrupt_after or ()),
+        )

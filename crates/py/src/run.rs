@@ -1,0 +1,490 @@
+//! `CoreRun`: one run of a compiled graph as a step machine driven by the Python executor,
+//! and the run's checkpoints in the saver protocol's shape (LangGraph's dicts, with live
+//! Python values: the saver serializes them).
+
+use std::collections::HashMap;
+
+use ferrograph_core::{ChannelKind, Item, Run, TaskKind, Version, TASKS, START};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
+
+use crate::errors::{new_error, IntoPyResult};
+use crate::graph::CoreGraph;
+use crate::value::PyValue;
+
+/// How a channel's content appears in a checkpoint or a pending write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// State keys and the input: the value itself.
+    Value,
+    /// `branch:to:` triggers: None, as LangGraph writes.
+    Trigger,
+    /// Join barriers: the set of writers' names.
+    Barrier,
+    /// The `Send` topic: a list of `Send` objects.
+    Sends,
+}
+
+fn form_of(kind: &ChannelKind<PyValue>, key: &str) -> Form {
+    match kind {
+        ChannelKind::NamedBarrier { .. } => Form::Barrier,
+        ChannelKind::Topic { .. } if key == TASKS => Form::Sends,
+        ChannelKind::Ephemeral { .. } if key != START => Form::Trigger,
+        _ => Form::Value,
+    }
+}
+
+static SEND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn send_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    Ok(SEND
+        .get_or_try_init(py, || PyResult::Ok(py.import("ferrograph.types")?.getattr("Send")?.unbind()))?
+        .bind(py))
+}
+
+fn item_to_py<'py>(py: Python<'py>, item: &Item<PyValue>, form: Form) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match item {
+        Item::Value(v) => v.bind(py).clone(),
+        Item::Token(name) if form == Form::Barrier => PyString::new(py, name).into_any(),
+        Item::Token(_) => py.None().into_bound(py),
+        Item::Send(node, arg) => send_class(py)?.call1((node.as_ref(), arg.bind(py)))?,
+    })
+}
+
+fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &str) -> PyResult<Item<PyValue>> {
+    Ok(match form {
+        Form::Value => Item::Value(PyValue::new(value.clone())),
+        Form::Trigger => Item::Token("".into()),
+        Form::Barrier => Item::Token(value.extract::<String>()?.into()),
+        Form::Sends => {
+            if !value.is_instance(send_class(py)?)? {
+                return Err(new_error(
+                    py,
+                    "CorruptCheckpointError",
+                    format!("channel '{channel}' holds {}, not a Send", value.get_type().name()?),
+                ));
+            }
+            let node: String = value.getattr("node")?.extract()?;
+            Item::Send(node.into(), PyValue::new(value.getattr("arg")?))
+        }
+    })
+}
+
+/// Channel versions as the saver protocol spells them: a zero-padded counter and a suffix
+/// (LangGraph's format). Each counter gets one spelling for the life of the run, so a blob
+/// stored under a version is found again under the same string.
+#[derive(Default)]
+struct VersionNames {
+    names: HashMap<Version, String>,
+    salt: u64,
+}
+
+impl VersionNames {
+    fn name(&mut self, version: Version) -> &str {
+        let salt = self.salt;
+        self.names.entry(version).or_insert_with(|| {
+            // A cheap, well-mixed 16-digit fraction; uniqueness comes from the counter.
+            let mut x = version ^ salt ^ 0x9e37_79b9_7f4a_7c15;
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^= x >> 31;
+            format!("{version:032}.0.{:016}", x % 10_000_000_000_000_000)
+        })
+    }
+
+    fn parse(&mut self, name: &str) -> Option<Version> {
+        let counter = name.split('.').next()?.parse::<Version>().ok()?;
+        self.names.entry(counter).or_insert_with(|| name.to_string());
+        Some(counter)
+    }
+}
+
+#[pyclass(module = "ferrograph._core")]
+pub struct CoreRun {
+    run: Run<PyValue>,
+    names: VersionNames,
+    /// Channel versions as last handed to the saver: what `new_versions` is measured against.
+    saved: Vec<Version>,
+    /// Channels updated by the last step (the checkpoint's `updated_channels`).
+    updated: Vec<usize>,
+}
+
+/// The state as a dict, leaving out keys that hold nothing yet (as LangGraph does).
+fn state_dict<'py, 'a>(
+    py: Python<'py>,
+    entries: impl Iterator<Item = (&'a str, Option<&'a PyValue>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (key, value) in entries {
+        if let Some(value) = value {
+            dict.set_item(PyString::intern(py, key), value.bind(py))?;
+        }
+    }
+    Ok(dict)
+}
+
+impl CoreRun {
+    fn form(&self, channel: usize) -> Form {
+        let ch = &self.run.channels()[channel];
+        form_of(ch.kind(), ch.key())
+    }
+
+    fn channel_index(&self, py: Python<'_>, name: &str) -> PyResult<usize> {
+        self.run.graph().channel(name).ok_or_else(|| {
+            new_error(py, "CorruptCheckpointError", format!("unknown channel '{name}' in a saved write"))
+        })
+    }
+
+    fn versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (c, &v) in versions.iter().enumerate() {
+            if v > 0 {
+                let key = self.run.graph().channel_name(c).to_string();
+                dict.set_item(key, self.names.name(v))?;
+            }
+        }
+        Ok(dict)
+    }
+}
+
+#[pymethods]
+impl CoreRun {
+    #[new]
+    #[pyo3(signature = (graph, recursion_limit, seed=String::new()))]
+    fn new(graph: &CoreGraph, recursion_limit: u64, seed: String) -> Self {
+        let mut run = Run::new(graph.graph.clone(), recursion_limit);
+        let salt = seed.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        run.set_seed(seed);
+        let n = run.channels().len();
+        CoreRun { run, names: VersionNames { names: HashMap::new(), salt }, saved: vec![0; n], updated: vec![] }
+    }
+
+    #[getter]
+    fn step(&self) -> i64 {
+        self.run.step()
+    }
+
+    /// Move to `step` without running anything (a fork of a checkpoint).
+    fn set_step(&mut self, step: i64) {
+        self.run.set_step(step);
+    }
+
+    /// Seed task ids (with the id of the checkpoint the next step starts from).
+    fn set_seed(&mut self, seed: String) {
+        self.run.set_seed(seed);
+    }
+
+    fn input(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
+        self.run.input(PyValue::new(value)).py(py)?;
+        self.updated = vec![self.run.graph().channel(START).expect("every graph has __start__")];
+        Ok(())
+    }
+
+    /// Plan the next superstep: a list of (node name, input, task id, is push), or None when
+    /// the run is over.
+    fn tick<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Vec<Bound<'py, PyTuple>>>> {
+        if !self.run.tick().py(py)? {
+            return Ok(None);
+        }
+        self.tasks(py).map(Some)
+    }
+
+    /// The tasks of the current step, in the shape `tick` returns them.
+    fn tasks<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let mut out = Vec::with_capacity(self.run.tasks().len());
+        for (i, task) in self.run.tasks().iter().enumerate() {
+            let input = match (&task.arg, task.node) {
+                (Some(arg), _) => arg.bind(py).clone(),
+                (None, 0) => match self.run.read(i).next() {
+                    Some((_, Some(v))) => v.bind(py).clone(),
+                    _ => py.None().into_bound(py),
+                },
+                (None, _) => state_dict(py, self.run.read(i))?.into_any(),
+            };
+            let push = matches!(task.kind, TaskKind::Push(_));
+            out.push(PyTuple::new(
+                py,
+                [
+                    PyString::intern(py, &task.name).into_any(),
+                    input,
+                    PyString::new(py, &task.id).into_any(),
+                    PyBool::new(py, push).to_owned().into_any(),
+                ],
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The channels that scheduled task `task` of this step.
+    fn task_triggers(&self, task: usize) -> Vec<String> {
+        let graph = self.run.graph();
+        match self.run.tasks().get(task) {
+            Some(t) if t.triggers.is_empty() => vec!["__pregel_push".to_string()],
+            Some(t) => t.triggers.iter().map(|&c| graph.channel_name(c).to_string()).collect(),
+            None => vec![],
+        }
+    }
+
+    /// The task path as LangGraph spells it: ("__pregel_pull", name) or ("__pregel_push", i).
+    fn task_path<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyTuple>> {
+        let t = &self.run.tasks()[task];
+        match t.kind {
+            TaskKind::Pull => PyTuple::new(py, ["__pregel_pull".into_pyobject(py)?.into_any(), PyString::new(py, &t.name).into_any()]),
+            TaskKind::Push(i) => PyTuple::new(py, ["__pregel_push".into_pyobject(py)?.into_any(), i.into_pyobject(py)?.into_any()]),
+        }
+    }
+
+    /// Record a task's update. Keys that are not state keys are ignored, as LangGraph does.
+    /// Returns the update as applied (a dict of known keys), or None if nothing was written.
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        task: usize,
+        update: Bound<'py, PyDict>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let graph = self.run.graph().clone();
+        let is_state = |name: &str| graph.channel(name).is_some_and(|c| graph.state_channels().contains(&c));
+        let mut dropped = false;
+        let mut written = 0;
+        for (key, value) in update.iter() {
+            let key = key.cast_into::<PyString>()?;
+            let name = key.to_str()?;
+            if is_state(name) {
+                self.run.write(task, name, PyValue::new(value)).py(py)?;
+                written += 1;
+            } else {
+                dropped = true;
+            }
+        }
+        if written == 0 {
+            return Ok(None);
+        }
+        if !dropped {
+            return Ok(Some(update));
+        }
+        let known = PyDict::new(py);
+        for (key, value) in update.iter() {
+            if is_state(key.cast::<PyString>()?.to_str()?) {
+                known.set_item(key, value)?;
+            }
+        }
+        Ok(Some(known))
+    }
+
+    fn goto(&mut self, py: Python<'_>, task: usize, node: &str) -> PyResult<()> {
+        self.run.goto(task, node).py(py)
+    }
+
+    fn send(&mut self, py: Python<'_>, task: usize, node: &str, arg: Bound<'_, PyAny>) -> PyResult<()> {
+        self.run.send(task, node, PyValue::new(arg)).py(py)
+    }
+
+    fn finish(&mut self, py: Python<'_>, task: usize) -> PyResult<()> {
+        self.run.finish(task).py(py)
+    }
+
+    /// The state as task `task` sees it with its own writes applied.
+    fn preview<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyDict>> {
+        let fresh = self.run.preview(task).py(py)?;
+        state_dict(py, fresh.iter().map(|(k, v)| (*k, v.as_ref())))
+    }
+
+    /// Apply the step. Returns whether any state key changed.
+    fn apply(&mut self, py: Python<'_>) -> PyResult<bool> {
+        let outcome = self.run.apply().py(py)?;
+        self.updated = outcome.updated;
+        Ok(outcome.state_changed)
+    }
+
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        state_dict(py, self.run.state())
+    }
+
+    /// Add a task for `node` outside of a tick (`update_state(..., as_node=node)`).
+    fn add_task(&mut self, py: Python<'_>, node: &str) -> PyResult<usize> {
+        self.run.add_task(node).py(py)
+    }
+
+    /// Drop the current step's tasks without applying them.
+    fn clear_tasks(&mut self) {
+        self.run.clear_tasks();
+    }
+
+    /// The node `update_state` acts as when not told (None when no node has run).
+    fn last_node(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.run.last_node().py(py)?.map(str::to_string))
+    }
+
+    fn updated_since_interrupt(&self) -> bool {
+        self.run.updated_since_interrupt()
+    }
+
+    fn mark_interrupt(&mut self) {
+        self.run.mark_interrupt();
+    }
+
+    /// Task `task`'s writes as (channel, value) pairs, for the saver's `put_writes`.
+    fn task_writes<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyList>> {
+        let t = &self.run.tasks()[task];
+        let graph = self.run.graph();
+        let out = PyList::empty(py);
+        for (c, item) in t.writes() {
+            let value = item_to_py(py, item, self.form(*c))?;
+            out.append((graph.channel_name(*c), value))?;
+        }
+        Ok(out)
+    }
+
+    /// Mark task `task` done with writes saved by an earlier attempt of this step.
+    fn restore_task(&mut self, py: Python<'_>, task: usize, writes: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<()> {
+        let mut items = Vec::with_capacity(writes.len());
+        for (channel, value) in writes {
+            let c = self.channel_index(py, &channel)?;
+            items.push((c, item_from_py(py, &value, self.form(c), &channel)?));
+        }
+        self.run.restore_task(task, items).py(py)
+    }
+
+    /// The run as a checkpoint: (checkpoint dict, new_versions dict). `new_versions` holds the
+    /// channels changed since the last call, which is what the saver stores anew.
+    fn checkpoint<'py>(&mut self, py: Python<'py>, id: String, ts: String) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let graph = self.run.graph().clone();
+        let values = PyDict::new(py);
+        for (c, channel) in self.run.channels().iter().enumerate() {
+            if !channel.is_available() {
+                continue;
+            }
+            let form = self.form(c);
+            let items = channel.items();
+            let value = match form {
+                Form::Barrier => {
+                    let set = PySet::empty(py)?;
+                    for item in &items {
+                        set.add(item_to_py(py, item, form)?)?;
+                    }
+                    set.into_any()
+                }
+                Form::Sends => {
+                    let list = PyList::empty(py);
+                    for item in &items {
+                        list.append(item_to_py(py, item, form)?)?;
+                    }
+                    list.into_any()
+                }
+                _ => match items.first() {
+                    Some(item) => item_to_py(py, item, form)?,
+                    None => continue,
+                },
+            };
+            values.set_item(channel.key(), value)?;
+        }
+        let versions = self.run.versions().to_vec();
+        let channel_versions = self.versions_dict(py, &versions)?;
+        let seen = PyDict::new(py);
+        seen.set_item("__input__", PyDict::new(py))?;
+        for (n, node) in graph.nodes().iter().enumerate() {
+            let node_seen = self.run.versions_seen(n).to_vec();
+            if node_seen.iter().any(|&v| v > 0) {
+                seen.set_item(node.name.as_ref(), self.versions_dict(py, &node_seen)?)?;
+            }
+        }
+        let interrupt_seen = self.run.interrupt_seen().to_vec();
+        if interrupt_seen.iter().any(|&v| v > 0) {
+            seen.set_item("__interrupt__", self.versions_dict(py, &interrupt_seen)?)?;
+        }
+        let new_versions = PyDict::new(py);
+        for (c, &v) in versions.iter().enumerate() {
+            if v > self.saved[c] {
+                new_versions.set_item(graph.channel_name(c), self.names.name(v))?;
+            }
+        }
+        self.saved = versions;
+        let updated: Vec<&str> = self.updated.iter().map(|&c| graph.channel_name(c)).collect();
+        let checkpoint = PyDict::new(py);
+        checkpoint.set_item("v", 4)?;
+        checkpoint.set_item("id", id)?;
+        checkpoint.set_item("ts", ts)?;
+        checkpoint.set_item("channel_values", values)?;
+        checkpoint.set_item("channel_versions", channel_versions)?;
+        checkpoint.set_item("versions_seen", seen)?;
+        checkpoint.set_item("updated_channels", updated)?;
+        Ok((checkpoint, new_versions))
+    }
+
+    /// Put the run at a saved checkpoint (a dict in the saver protocol's shape) at `step`.
+    fn restore(&mut self, py: Python<'_>, checkpoint: Bound<'_, PyDict>, step: i64) -> PyResult<()> {
+        let graph = self.run.graph().clone();
+        let corrupt = |message: String| new_error(py, "CorruptCheckpointError", message);
+        let get = |key: &str| -> PyResult<Bound<'_, PyDict>> {
+            match checkpoint.get_item(key)? {
+                Some(v) => v.cast_into::<PyDict>().map_err(|_| corrupt(format!("checkpoint['{key}'] is not a dict"))),
+                None => Ok(PyDict::new(py)),
+            }
+        };
+        let values = get("channel_values")?;
+        let versions = get("channel_versions")?;
+        let seen_by_node = get("versions_seen")?;
+        let mut channels = Vec::new();
+        let mut version_of = vec![0; self.run.channels().len()];
+        for (name, version) in versions.iter() {
+            let name: String = name.extract()?;
+            let Some(c) = graph.channel(&name) else { continue }; // a channel the graph no longer has
+            let text: String = version.str()?.extract()?;
+            version_of[c] = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
+        }
+        for (c, channel) in self.run.channels().iter().enumerate() {
+            let form = self.form(c);
+            let items = match values.get_item(channel.key())? {
+                None => vec![],
+                Some(value) => match form {
+                    Form::Barrier | Form::Sends => {
+                        let mut items = Vec::new();
+                        let iterable = if form == Form::Barrier && !value.is_instance_of::<PySet>() && !value.is_instance_of::<PyFrozenSet>() && !value.is_instance_of::<PyList>() {
+                            return Err(corrupt(format!("channel '{}' should hold a set of names", channel.key())));
+                        } else {
+                            value
+                        };
+                        for v in iterable.try_iter()? {
+                            items.push(item_from_py(py, &v?, form, channel.key())?);
+                        }
+                        items
+                    }
+                    _ => vec![item_from_py(py, &value, form, channel.key())?],
+                },
+            };
+            channels.push((c, version_of[c], items));
+        }
+        let mut seen = Vec::new();
+        for (node, entries) in seen_by_node.iter() {
+            let node: String = node.extract()?;
+            let target = if node == "__interrupt__" {
+                None
+            } else {
+                match graph.node(&node) {
+                    Some(n) => Some(n),
+                    None => continue, // "__input__" and nodes since removed
+                }
+            };
+            let entries = entries.cast_into::<PyDict>().map_err(|_| corrupt(format!("versions_seen['{node}'] is not a dict")))?;
+            for (chan, version) in entries.iter() {
+                let chan: String = chan.extract()?;
+                let Some(c) = graph.channel(&chan) else { continue };
+                let text: String = version.str()?.extract()?;
+                let v = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} in versions_seen")))?;
+                seen.push((target, c, v));
+            }
+        }
+        self.run.restore(step, channels, seen).py(py)?;
+        self.saved = self.run.versions().to_vec();
+        self.updated.clear();
+        if let Some(id) = checkpoint.get_item("id")? {
+            self.run.set_seed(id.extract::<String>()?);
+        }
+        Ok(())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreRun>()
+}

@@ -1,0 +1,695 @@
+"""One run of a compiled graph: everything the sync and async drivers share.
+
+The Rust core owns the run's state (channels, versions, due tasks, how writes apply). A
+`RunLoop` starts it (fresh, from a saved checkpoint, as a replay or a resume), hands out the
+tasks of each step, turns what nodes return into writes and stream chunks, and decides what
+to persist. It never does I/O itself: saver calls are queued in `outbox` as `SaverCall`s,
+which the sync driver runs with the saver's methods and the async driver with their
+`a`-prefixed twins, so both share this one logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+from ferrograph import _core
+from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidUpdateError
+from ferrograph.graph.state import END, START, BranchSpec
+from ferrograph.types import (
+    _SCRATCHPAD,
+    Command,
+    Interrupt,
+    PregelTask,
+    RetryPolicy,
+    Send,
+    StateSnapshot,
+    _Scratchpad,
+)
+
+ERROR = "__error__"
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+NO_WRITES = "__no_writes__"
+SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
+
+#: Restoring a checkpoint to look at it must never trip the recursion limit.
+_INSPECT_LIMIT = 2**31
+
+
+class SaverCall(NamedTuple):
+    """A saver method to call (sync name; the async driver adds the `a`), and what to do
+    with its result."""
+
+    method: str
+    args: tuple
+    on_done: Optional[Callable[[Any], None]] = None
+
+
+def note_task(exc: BaseException, name: str, task_id: str) -> None:
+    """Name the failing node on the exception itself, which otherwise stays unchanged."""
+    note = f"During task with name '{name}' and id '{task_id}'"
+    if sys.version_info >= (3, 11) and note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def thread_of(config: dict) -> dict:
+    """The thread a config names, as the saver protocol wants it; a clear error without one."""
+    configurable = config.get("configurable")
+    if not isinstance(configurable, dict) or not configurable.get("thread_id"):
+        raise GraphValidationError(
+            "A graph with a checkpointer needs config['configurable']['thread_id'] to know which thread to use"
+        )
+    thread_id = configurable["thread_id"]
+    if not isinstance(thread_id, (str, int)):
+        raise GraphValidationError(f"thread_id must be a string, got {type(thread_id).__name__}")
+    ns = configurable.get("checkpoint_ns", "")
+    return {"thread_id": str(thread_id), "checkpoint_ns": ns}
+
+
+def _metadata_base(config: dict) -> dict:
+    """What every checkpoint of a run carries besides source and step: the caller's
+    metadata and the scalar `configurable` keys, as LangGraph records them."""
+    base = dict(config.get("metadata") or {})
+    for key, value in (config.get("configurable") or {}).items():
+        if key.startswith("__") or key in ("thread_id", "checkpoint_ns", "checkpoint_id"):
+            continue
+        if isinstance(value, (str, int, float, bool)):
+            base.setdefault(key, value)
+    if config.get("run_id") is not None:
+        base["run_id"] = str(config["run_id"])
+    return base
+
+
+def _writes_by_task(pending: Optional[Sequence[tuple]]) -> dict[str, list[tuple[str, Any]]]:
+    grouped: dict[str, list[tuple[str, Any]]] = {}
+    for task_id, channel, value in pending or ():
+        grouped.setdefault(task_id, []).append((channel, value))
+    return grouped
+
+
+def _special(writes: list[tuple[str, Any]], channel: str) -> Any:
+    for ch, value in writes:
+        if ch == channel:
+            return value
+    return None
+
+
+def _completed(writes: list[tuple[str, Any]]) -> bool:
+    """Whether a task's saved writes show it finished (rather than failed or paused)."""
+    return not any(ch in (ERROR, INTERRUPT) for ch, _ in writes) and any(ch != RESUME for ch, _ in writes)
+
+
+class RunLoop:
+    """The bookkeeping of one run, shared by the sync and async drivers."""
+
+    def __init__(
+        self,
+        graph: Any,
+        config: dict,
+        modes: tuple[str, ...],
+        *,
+        interrupt_before: Sequence[str] = (),
+        interrupt_after: Sequence[str] = (),
+        durability: str = "async",
+    ) -> None:
+        self.graph = graph
+        self.config = config
+        self.modes = modes
+        self.debug = "debug" in modes
+        self.saver = graph.checkpointer
+        self.thread = thread_of(config) if self.saver is not None else None
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.durability = durability
+        self.run = _core.CoreRun(graph._core, config["recursion_limit"], uuid.uuid4().hex)
+        self.tasks: list[tuple] = []
+        #: Indexes of this step's tasks that still have to run (others were restored).
+        self.to_run: list[int] = []
+        self.outbox: list[SaverCall] = []
+        #: Config of the latest checkpoint this run stands on (the parent of the next one).
+        self.parent_config: Optional[dict] = None
+        #: Writes saved against the checkpoint the next step starts from, by task id.
+        self.pending: dict[str, list[tuple[str, Any]]] = {}
+        #: Resume values per task id, for `interrupt()`.
+        self.resume: dict[str, list] = {}
+        #: An error raised by a task or after it (a branch); raised once its chunks are out.
+        self.error: Optional[BaseException] = None
+        #: Interrupts raised by this step's tasks (the run stops after the step).
+        self.interrupts: list[Interrupt] = []
+        #: Set when an interrupt_before/after stops the run.
+        self.static_interrupt = False
+        self._unreported_checkpoint: Optional[tuple[dict, Optional[dict], dict, dict]] = None
+        self._interrupt_reported = False
+        self.metadata_base = _metadata_base(config) if self.saver is not None else {}
+
+    # ---- starting
+
+    def load_call(self) -> Optional[SaverCall]:
+        """The saver read that starts the run, or None without a checkpointer."""
+        if self.saver is None:
+            return None
+        configurable = {**self.thread}
+        checkpoint_id = (self.config.get("configurable") or {}).get("checkpoint_id")
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        return SaverCall("get_tuple", ({"configurable": configurable},))
+
+    def begin(self, saved: Any, input: Any) -> list[tuple[str, Any]]:
+        """Set the run up from the saved checkpoint (if any) and the input. Returns chunks."""
+        run = self.run
+        if self.saver is None:
+            if isinstance(input, Command):
+                raise GraphValidationError("Command(resume=...) needs a graph compiled with a checkpointer")
+            if input is not None:
+                run.input(input)
+            return []
+        if saved is not None:
+            run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
+            self.parent_config = saved.config
+        replay = bool((self.config.get("configurable") or {}).get("checkpoint_id"))
+        if isinstance(input, Command) or input is None:
+            if saved is None:
+                if isinstance(input, Command):
+                    raise EmptyInputError(f"Thread '{self.thread['thread_id']}' has nothing to resume")
+                return []
+            # Resuming: what is due now runs without stopping at interrupt_before again.
+            run.mark_interrupt()
+            if replay and not isinstance(input, Command):
+                # Time travel: tasks due at that checkpoint run again (their saved writes are
+                # ignored), on a new branch forked from it unless it is itself a fork or
+                # an update, which already started one.
+                if (saved.metadata or {}).get("source") not in ("update", "fork"):
+                    run.set_step(run.step + 1)
+                    self._save("fork", run.step)
+                else:
+                    run.set_seed(saved.checkpoint["id"])
+            else:
+                self.pending = _writes_by_task(saved.pending_writes)
+                if isinstance(input, Command):
+                    self._resume_with(input)
+            return [("values", self.output())] if "values" in self.modes else []
+        run.input(input)
+        self._save("input", run.step)
+        return []
+
+    def _resume_with(self, command: Command) -> None:
+        """Hand `command.resume` to the tasks paused by interrupts, saving it with each."""
+        paused = {tid: w for tid, w in self.pending.items() if _special(w, INTERRUPT)}
+        if not paused:
+            raise EmptyInputError(f"Thread '{self.thread['thread_id']}' has no pending interrupt to resume")
+        value = command.resume
+        by_id = isinstance(value, dict) and value and all(
+            any(getattr(i, "id", None) == key for w in paused.values() for i in _special(w, INTERRUPT)) for key in value
+        )
+        for task_id, writes in paused.items():
+            earlier = list(_special(writes, RESUME) or [])
+            if by_id:
+                current = [i.id for i in _special(writes, INTERRUPT)]
+                answer = next((value[i] for i in current if i in value), _MISSING)
+                if answer is _MISSING:
+                    self.resume[task_id] = earlier
+                    continue
+                earlier.append(answer)
+            else:
+                earlier.append(value)
+            self.resume[task_id] = earlier
+            writes[:] = [(ch, v) for ch, v in writes if ch != RESUME] + [(RESUME, earlier)]
+            self.outbox.append(SaverCall("put_writes", (self.parent_config, [(RESUME, earlier)], task_id, "")))
+
+    # ---- checkpoints
+
+    def _save(self, source: str, step: int) -> None:
+        """Queue a checkpoint of the run as it stands now."""
+        checkpoint_id, ts = _core.new_checkpoint_id()
+        checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
+        metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
+        parent = self.parent_config
+        configurable = {**self.thread}
+        if parent is not None:
+            configurable["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+        self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
+        self.run.set_seed(checkpoint_id)
+        self.pending = {}
+
+        def saved(config: Any) -> None:
+            if isinstance(config, dict) and config.get("configurable", {}).get("checkpoint_id"):
+                self.parent_config = config
+
+        self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
+        if self.debug:
+            self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
+
+    def _save_writes(self, i: int, writes: list) -> None:
+        if self.saver is None or self.durability == "exit":
+            return
+        _name, _input, task_id, _push = self.tasks[i]
+        self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
+
+    def take_outbox(self) -> list[SaverCall]:
+        calls, self.outbox = self.outbox, []
+        return calls
+
+    # ---- steps
+
+    def tick(self) -> bool:
+        """Plan the next step; False when the run is over or stopped by an interrupt."""
+        if self.error is not None or self.interrupts or self.static_interrupt:
+            return False
+        tasks = self.run.tick()
+        self.tasks = tasks or []
+        self.to_run = list(range(len(self.tasks)))
+        if self.pending:
+            for i, (_name, _input, task_id, _push) in enumerate(self.tasks):
+                writes = self.pending.get(task_id)
+                if writes is not None and _completed(writes):
+                    kept = [(ch, v) for ch, v in writes if ch not in SPECIAL_CHANNELS]
+                    self.run.restore_task(i, kept)
+                    self.to_run.remove(i)
+                elif writes is not None and _special(writes, RESUME) is not None:
+                    self.resume.setdefault(task_id, list(_special(writes, RESUME)))
+            self.pending = {}
+        if tasks and self._should_interrupt(self.interrupt_before):
+            self.static_interrupt = True
+            self.run.clear_tasks()
+            return False
+        return bool(tasks)
+
+    def _should_interrupt(self, nodes: Sequence[str]) -> bool:
+        if not nodes or self.saver is None:
+            return False
+        names = {self.tasks[i][0] for i in range(len(self.tasks))}
+        hit = "*" in nodes and bool(names - {START}) or bool(names & set(nodes))
+        if hit and self.run.updated_since_interrupt():
+            self.run.mark_interrupt()
+            return True
+        return False
+
+    def started(self) -> list[tuple[str, Any]]:
+        """Chunks announcing the step: the previous checkpoint and the tasks (debug mode)."""
+        if not self.debug:
+            return []
+        chunks = self._checkpoint_chunk()
+        step = self.run.step + 1
+        for i in self.to_run:
+            name, input, task_id, push = self.tasks[i]
+            if name == START:
+                continue
+            payload = {
+                "id": task_id,
+                "name": name,
+                "input": input if push else self._debug_input(name, input),
+                "triggers": tuple(self.run.task_triggers(i)),
+            }
+            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": "task", "payload": payload}))
+        return chunks
+
+    def _checkpoint_chunk(self) -> list[tuple[str, Any]]:
+        if self._unreported_checkpoint is None:
+            return []
+        config, parent, metadata, values = self._unreported_checkpoint
+        self._unreported_checkpoint = None
+        tasks = [
+            {"id": task_id, "name": name, "interrupts": (), "state": None}
+            for name, _input, task_id, _push in self.tasks
+        ]
+        payload = {
+            "config": config,
+            "parent_config": parent,
+            "values": values,
+            "metadata": metadata,
+            "next": [t["name"] for t in tasks],
+            "tasks": tasks,
+        }
+        return [("debug", {"step": metadata["step"], "timestamp": _now(), "type": "checkpoint", "payload": payload})]
+
+    def _debug_input(self, name: str, state: dict) -> Any:
+        schema = self.graph._nodes[name].input_schema or self.graph._builder.schema
+        if schema.kind == "dict":
+            return state
+        try:
+            return schema.to_node_input(state)
+        except Exception:  # the node itself will report invalid input when it runs
+            return state
+
+    def call(self, i: int) -> Callable[[], Any]:
+        """A zero-argument callable that runs task `i`'s node once."""
+        name, input, task_id, push = self.tasks[i]
+        if name == START:
+            return functools.partial(self.graph._input_update, input)
+        spec = self.graph._nodes[name]
+        kwargs = {"config": self.config} if spec.takes_config else {}
+        if push:  # a Send's argument is the node's whole input, as given
+            fn = functools.partial(spec.fn, input, **kwargs)
+        else:
+            schema = spec.input_schema or self.graph._builder.schema
+            if schema.kind == "dict":
+                if spec.input_schema is not None:
+                    input = {k: v for k, v in input.items() if k in schema.names}
+                fn = functools.partial(spec.fn, input, **kwargs)
+            else:
+                # Built inside the call, so a pydantic ValidationError is the node's error.
+                fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
+        if self.saver is None:
+            return fn
+        resume = self.resume.get(task_id, [])
+
+        def with_scratchpad() -> Any:
+            token = _SCRATCHPAD.set(_Scratchpad(task_id, resume))
+            try:
+                return fn()
+            finally:
+                _SCRATCHPAD.reset(token)
+
+        return with_scratchpad
+
+    def policy(self, i: int) -> Optional[RetryPolicy]:
+        name = self.tasks[i][0]
+        return None if name == START else self.graph._nodes[name].retry_policy
+
+    def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
+        """Record task `i`'s failure (or pause, for an interrupt); returns its chunks."""
+        if isinstance(exc, GraphInterrupt):
+            self.interrupts.extend(exc.interrupts)
+            self._save_writes(i, [(INTERRUPT, list(exc.interrupts))])
+            return []
+        name, _input, task_id, _push = self.tasks[i]
+        note_task(exc, name, task_id)
+        self.error = exc
+        self._save_writes(i, [(ERROR, repr(exc))])
+        return self._chunks(i, None, exc, updates=False)
+
+    def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
+        """Write task `i`'s update and gotos. Returns the update as applied, the branches to
+        evaluate next and the state they read (the task's own writes included)."""
+        name = self.tasks[i][0]
+        schema = self.graph._builder.schema
+        if name == START:
+            update, gotos = result, ()
+        elif isinstance(result, Command):
+            update = None if result.update is None else schema.to_update(result.update, name)
+            gotos = result.goto
+        else:
+            update = schema.to_update(result, name)
+            gotos = ()
+        applied = self.run.update(i, update) if update else None
+        if gotos:
+            for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
+                self._route(i, name, target, None)
+        branches = self.graph._builder.branches.get(name, ())
+        state = schema.to_node_input(self.run.preview(i)) if branches else None
+        return applied, branches, state
+
+    def complete(self, i: int, result: Any) -> list[tuple[str, Any]]:
+        """Record task `i`'s result as writes and routes; returns its stream chunks. If a
+        branch function raises, the node's update is still reported and the error is kept
+        in `self.error` for the driver to raise once the chunks are out."""
+        try:
+            applied, branches, state = self._record(i, result)
+        except Exception as exc:
+            return self.failed(i, exc)
+        try:
+            for branch in branches:
+                if branch.is_async:
+                    raise GraphValidationError(
+                        f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
+                    )
+                args = {"config": self.config} if branch.takes_config else {}
+                self._routes(i, branch, branch.path(state, **args))
+        except Exception as exc:
+            return self._branch_failed(i, applied, exc)
+        return self._finish(i, applied)
+
+    async def acomplete(self, i: int, result: Any) -> list[tuple[str, Any]]:
+        """`complete`, awaiting async branch functions."""
+        try:
+            applied, branches, state = self._record(i, result)
+        except Exception as exc:
+            return self.failed(i, exc)
+        try:
+            for branch in branches:
+                args = {"config": self.config} if branch.takes_config else {}
+                out = branch.path(state, **args)
+                if asyncio.iscoroutine(out):
+                    out = await out
+                self._routes(i, branch, out)
+        except Exception as exc:
+            return self._branch_failed(i, applied, exc)
+        return self._finish(i, applied)
+
+    def _finish(self, i: int, applied: Optional[dict]) -> list[tuple[str, Any]]:
+        self.run.finish(i)
+        if self.saver is not None:
+            self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
+        return self._chunks(i, applied, None)
+
+    def _branch_failed(self, i: int, applied: Optional[dict], exc: BaseException) -> list[tuple[str, Any]]:
+        self.failed(i, exc)
+        return self._chunks(i, applied, exc)
+
+    def _chunks(
+        self, i: int, applied: Optional[dict], error: Optional[BaseException], *, updates: bool = True
+    ) -> list[tuple[str, Any]]:
+        name, _input, task_id, _push = self.tasks[i]
+        if name == START:
+            return []
+        chunks: list[tuple[str, Any]] = []
+        if updates and "updates" in self.modes:
+            chunks.append(("updates", {name: applied}))
+        if self.debug:
+            payload = {
+                "id": task_id,
+                "name": name,
+                "error": error,
+                "result": dict(applied) if applied else {},
+                "interrupts": [],
+            }
+            chunks.append(
+                ("debug", {"step": self.run.step + 1, "timestamp": _now(), "type": "task_result", "payload": payload})
+            )
+        return chunks
+
+    def _routes(self, i: int, branch: BranchSpec, result: Any) -> None:
+        targets = result if isinstance(result, (list, tuple)) else (result,)
+        for target in targets:
+            self._route(i, self.tasks[i][0], target, branch.path_map)
+
+    def _route(self, i: int, source: str, target: Any, path_map: Optional[dict]) -> None:
+        if isinstance(target, Send):
+            self.run.send(i, target.node, target.arg)
+            return
+        if path_map is not None:
+            try:
+                target = path_map[target]
+            except (KeyError, TypeError):
+                raise GraphValidationError(
+                    f"The branch from '{source}' returned {target!r}, which is not in its path_map"
+                ) from None
+        if target is None or target == END:
+            return
+        if not isinstance(target, str):
+            raise InvalidUpdateError(
+                f"The branch from '{source}' must return node names or Send objects, got {target!r}"
+            )
+        self.run.goto(i, target)
+
+    def apply(self) -> list[tuple[str, Any]]:
+        """End the step: apply its writes and checkpoint, or stop on an interrupt."""
+        if self.interrupts:
+            return self.interrupt_chunks()
+        ran = {self.tasks[i][0] for i in range(len(self.tasks))}
+        changed = self.run.apply()
+        chunks = [("values", self.output())] if changed and "values" in self.modes else []
+        if self.saver is not None:
+            if self.interrupt_after and (
+                ("*" in self.interrupt_after and ran - {START}) or ran & set(self.interrupt_after)
+            ):
+                if self.run.updated_since_interrupt():
+                    self.run.mark_interrupt()
+                    self.static_interrupt = True
+            if self.durability != "exit" or self.static_interrupt:
+                self._save("loop", self.run.step)
+        if self.static_interrupt:
+            chunks.extend(self.interrupt_chunks())
+        return chunks
+
+    def finish(self) -> list[tuple[str, Any]]:
+        """After the last step: the final checkpoint (when only saving at exit) and chunks."""
+        chunks: list[tuple[str, Any]] = []
+        if self.saver is not None and self.durability == "exit" and not self.static_interrupt and not self.interrupts:
+            self._save("loop", self.run.step)
+        if self.static_interrupt:
+            chunks.extend(self.interrupt_chunks())
+        if self.debug:
+            self.tasks = []
+            chunks.extend(self._checkpoint_chunk())
+        return chunks
+
+    def interrupt_chunks(self) -> list[tuple[str, Any]]:
+        """How a stop on interrupts shows in the streams (reported once)."""
+        if self._interrupt_reported:
+            return []
+        self._interrupt_reported = True
+        chunks: list[tuple[str, Any]] = []
+        found = tuple(self.interrupts)
+        if "updates" in self.modes:
+            chunks.append(("updates", {INTERRUPT: found}))
+        if found and "values" in self.modes:
+            chunks.append(("values", {**self.output(), INTERRUPT: found}))
+        return chunks
+
+    def output(self) -> dict:
+        state = self.run.state()
+        names = self.graph._output_names
+        if names is not None:
+            return {k: v for k, v in state.items() if k in names}
+        return state
+
+    # ---- looking back
+
+    def snapshot(self, saved: Any, *, live: bool) -> StateSnapshot:
+        """The state at a saved checkpoint with the tasks due there and what became of them.
+
+        `live` (the thread's current state) counts finished tasks as done: their writes are in
+        the values and they are not in `next`, and only unanswered interrupts are listed.
+        Otherwise the snapshot records the step as it started: every due task is in `next`.
+        """
+        if saved is None:
+            return StateSnapshot({}, (), self.config, None, None, None, (), ())
+        run = _core.CoreRun(self.graph._core, _INSPECT_LIMIT)
+        run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
+        pending = _writes_by_task(saved.pending_writes)
+        tasks = run.tick() or []
+        found: list[PregelTask] = []
+        next_names: list[str] = []
+        interrupts: list[Interrupt] = []
+        state_keys = {k.name for k in self.graph._builder.schema.keys}
+        finished = False
+        for i, (name, _input, task_id, _push) in enumerate(tasks):
+            writes = pending.get(task_id, [])
+            done = _completed(writes)
+            paused = tuple(_special(writes, INTERRUPT) or ())
+            if live:
+                answered = len(_special(writes, RESUME) or ())
+                paused = tuple(p for p in paused if p.id != _answered_id(task_id, answered))
+            interrupts.extend(paused)
+            result = {ch: v for ch, v in writes if ch in state_keys} if done else None
+            found.append(PregelTask(task_id, name, tuple(run.task_path(i)), _special(writes, ERROR), paused, None, result))
+            if live and done:
+                run.restore_task(i, [(ch, v) for ch, v in writes if ch not in SPECIAL_CHANNELS])
+                finished = True
+            else:
+                next_names.append(name)
+        if finished:
+            run.apply()
+        values = run.state()
+        names = self.graph._output_names
+        if names is not None:
+            values = {k: v for k, v in values.items() if k in names}
+        return StateSnapshot(
+            values=values,
+            next=tuple(next_names),
+            config=saved.config,
+            metadata=saved.metadata,
+            created_at=saved.checkpoint.get("ts"),
+            parent_config=saved.parent_config,
+            tasks=tuple(found),
+            interrupts=tuple(interrupts),
+        )
+
+    def update(self, saved: Any, values: Any, as_node: Optional[str]) -> None:
+        """Queue a checkpoint that applies `values` as if node `as_node` had returned them."""
+        run = self.run
+        if saved is not None:
+            run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
+            self.parent_config = saved.config
+        if as_node is None:
+            as_node = run.last_node() or START
+        if as_node == END:
+            raise GraphValidationError("Cannot update state as END")
+        if as_node != START and as_node not in self.graph._nodes:
+            raise GraphValidationError(f"Cannot update state as unknown node '{as_node}'")
+        self.tasks = [(as_node, None, "", False)]
+        task = run.add_task(as_node)
+        if task != 0:
+            raise GraphValidationError("update_state cannot run while a step is in progress")
+        if as_node == START:
+            result = self.graph._input_update(values)
+        else:
+            result = values
+        self.complete(0, result)
+        if self.error is not None:
+            raise self.error
+        self.outbox.clear()  # the update's own writes are the checkpoint, not pending writes
+        run.apply()
+        self._save("update", run.step)
+
+
+_MISSING = object()
+
+
+def _answered_id(task_id: str, answered: int) -> str:
+    """An id no interrupt has unless it is the task's `answered`-th one, already answered."""
+    from ferrograph.types import interrupt_id
+
+    return interrupt_id(task_id, answered - 1) if answered else ""
+
+
+def call_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy]) -> Any:
+    if policy is None:
+        return call()
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            delay = retry_delay(policy, attempt, exc)
+            if delay is None:
+                raise
+            time.sleep(delay)
+            attempt += 1
+
+
+async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy], is_async: bool) -> Any:
+    attempt = 1
+    while True:
+        try:
+            if is_async:
+                return await call()
+            loop = asyncio.get_running_loop()
+            import contextvars
+
+            ctx = contextvars.copy_context()
+            return await loop.run_in_executor(None, ctx.run, call)
+        except Exception as exc:
+            delay = None if policy is None else retry_delay(policy, attempt, exc)
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, exc: Exception) -> Optional[float]:
+    """Seconds to wait before the next attempt, or None to give up. Interrupts are never
+    retried: they are a pause, not a failure."""
+    if isinstance(exc, GraphInterrupt) or not policy.should_retry(exc):
+        return None
+    return _core.retry_delay(
+        attempt,
+        random.random(),
+        policy.initial_interval,
+        policy.backoff_factor,
+        policy.max_interval,
+        policy.max_attempts,
+        policy.jitter,
+    )
