@@ -189,13 +189,15 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
     @asynccontextmanager
     async def from_conn_string(cls, conn_string: str) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
-        `sqlite:///path`), closed when the block ends."""
+        `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
+        `SqliteSaver.from_conn_string`."""
         import aiosqlite
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None) as conn:
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
             yield cls(conn)
 
     async def _execute(self, query: sql.Query) -> Any:
