@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod codec;
 mod errors;
 mod graph;
+pub mod savers;
 mod value;
 
 /// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).
@@ -19,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     graph::register(m)?;
     codec::register(m)?;
+    savers::register(m)?;
     m.add_function(wrap_pyfunction!(new_checkpoint_id, m)?)?;
     Ok(())
 }
