@@ -267,6 +267,8 @@ fn decode_value(py: Python<'_>, value: &Value, registry: &Registry, context: &dy
         // The common plain-JSON leaves skip the codec's bookkeeping.
         Value::Null => Ok(py.None()),
         Value::String(s) => Ok(PyString::new(py, s).into_any().unbind()),
+        Value::Bool(b) => b.into_py_any(py),
+        Value::Number(n) if n.is_i64() => n.as_i64().into_py_any(py),
         _ => codec::decode_value(py, value, registry, Some(&context())).map_err(|e| codec::to_py_err(py, &e)),
     }
 }
@@ -529,22 +531,29 @@ pub fn pending_writes_to_py<'py>(py: Python<'py>, writes: &[PendingWrite], regis
 }
 
 static CHECKPOINT_TUPLE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// A `ferrograph.checkpointers.base.CheckpointTuple` with live values; `pending_writes` is
 /// always a list.
 pub fn tuple_to_py<'py>(py: Python<'py>, tuple: &CheckpointTuple, registry: &Registry) -> PyResult<Bound<'py, PyAny>> {
     let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
+    // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
+    let tuple_new = TUPLE_NEW.get_or_try_init(py, || py.get_type::<PyTuple>().getattr(intern!(py, "__new__")).map(Bound::unbind))?;
     let parent = match &tuple.parent_config {
         Some(p) => config_to_py(py, p)?.into_any(),
         None => py.None().into_bound(py),
     };
-    cls.call1((
-        config_to_py(py, &tuple.config)?,
-        checkpoint_to_py(py, &tuple.checkpoint, registry)?,
-        metadata_to_py(py, &tuple.metadata, registry)?,
-        parent,
-        pending_writes_to_py(py, &tuple.pending_writes, registry)?,
-    ))
+    let items = PyTuple::new(
+        py,
+        [
+            config_to_py(py, &tuple.config)?.into_any(),
+            checkpoint_to_py(py, &tuple.checkpoint, registry)?.into_any(),
+            metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
+            parent,
+            pending_writes_to_py(py, &tuple.pending_writes, registry)?.into_any(),
+        ],
+    )?;
+    tuple_new.bind(py).call1((cls, items))
 }
 
 /// Reads a `CheckpointTuple` (ours, LangGraph's, or any object with its five attributes) as a
