@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferrograph_checkpoint::{
-    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, CheckpointTuple,
-    ListConfig, PruneStrategy, Result, SaverError,
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, CheckpointTuple, ListConfig,
+    PruneStrategy, Result, SaverError,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -40,12 +40,19 @@ impl PySaverAdapter {
         &self.obj
     }
 
-    fn call<T>(&self, f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, &Registry) -> PyResult<T>) -> Result<T> {
+    fn call<T>(
+        &self,
+        f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, &Registry) -> PyResult<T>,
+    ) -> Result<T> {
         Python::attach(|py| f(py, self.obj.bind(py), &self.registry)).map_err(backend_error)
     }
 }
 
-fn object_to_py<'py>(py: Python<'py>, map: &Map<String, Value>, registry: &Registry) -> PyResult<Bound<'py, PyDict>> {
+fn object_to_py<'py>(
+    py: Python<'py>,
+    map: &Map<String, Value>,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in map {
         d.set_item(k, codec::decode(py, v, registry)?)?;
@@ -56,7 +63,8 @@ fn object_to_py<'py>(py: Python<'py>, map: &Map<String, Value>, registry: &Regis
 impl CheckpointSaver for PySaverAdapter {
     fn get_tuple(&self, config: &CheckpointConfig) -> Result<Option<CheckpointTuple>> {
         self.call(|py, saver, reg| {
-            let found = saver.call_method1(intern!(py, "get_tuple"), (config_to_py(py, config)?,))?;
+            let found =
+                saver.call_method1(intern!(py, "get_tuple"), (config_to_py(py, config)?,))?;
             if found.is_none() {
                 return Ok(None);
             }
@@ -117,26 +125,45 @@ impl CheckpointSaver for PySaverAdapter {
         })
     }
 
-    fn put_writes(&self, config: &CheckpointConfig, writes: Vec<(String, Value)>, task_id: &str, task_path: &str) -> Result<()> {
+    fn put_writes(
+        &self,
+        config: &CheckpointConfig,
+        writes: Vec<(String, Value)>,
+        task_id: &str,
+        task_path: &str,
+    ) -> Result<()> {
         self.call(|py, saver, reg| {
             let list = PyList::empty(py);
             for (channel, value) in &writes {
                 let value = codec::decode(py, value, reg)?;
-                list.append(PyTuple::new(py, [channel.into_pyobject(py)?.into_any(), value.into_bound(py)])?)?;
+                list.append(PyTuple::new(
+                    py,
+                    [channel.into_pyobject(py)?.into_any(), value.into_bound(py)],
+                )?)?;
             }
-            saver.call_method1(intern!(py, "put_writes"), (config_to_py(py, config)?, list, task_id, task_path))?;
+            saver.call_method1(
+                intern!(py, "put_writes"),
+                (config_to_py(py, config)?, list, task_id, task_path),
+            )?;
             Ok(())
         })
     }
 
     fn delete_thread(&self, thread_id: &str) -> Result<()> {
-        self.call(|py, saver, _| saver.call_method1(intern!(py, "delete_thread"), (thread_id,)).map(drop))
+        self.call(|py, saver, _| {
+            saver
+                .call_method1(intern!(py, "delete_thread"), (thread_id,))
+                .map(drop)
+        })
     }
 
     fn copy_thread(&self, source_thread_id: &str, target_thread_id: &str) -> Result<()> {
         self.call(|py, saver, _| {
             saver
-                .call_method1(intern!(py, "copy_thread"), (source_thread_id, target_thread_id))
+                .call_method1(
+                    intern!(py, "copy_thread"),
+                    (source_thread_id, target_thread_id),
+                )
                 .map(drop)
         })
     }
@@ -150,13 +177,21 @@ impl CheckpointSaver for PySaverAdapter {
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "strategy"), strategy)?;
             saver
-                .call_method(intern!(py, "prune"), (PyList::new(py, thread_ids)?,), Some(&kwargs))
+                .call_method(
+                    intern!(py, "prune"),
+                    (PyList::new(py, thread_ids)?,),
+                    Some(&kwargs),
+                )
                 .map(drop)
         })
     }
 
     fn delete_for_runs(&self, run_ids: &[String]) -> Result<()> {
-        self.call(|py, saver, _| saver.call_method1(intern!(py, "delete_for_runs"), (PyList::new(py, run_ids)?,)).map(drop))
+        self.call(|py, saver, _| {
+            saver
+                .call_method1(intern!(py, "delete_for_runs"), (PyList::new(py, run_ids)?,))
+                .map(drop)
+        })
     }
 
     fn next_version(&self, current: Option<&str>) -> Result<String> {
@@ -180,9 +215,21 @@ fn is_plain_native(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
         return Ok(false);
     }
     let py = obj.py();
-    let native = NATIVE_TYPE.get_or_init(py, || py.get_type::<PyMemorySaver>().unbind()).bind(py);
+    let native = NATIVE_TYPE
+        .get_or_init(py, || py.get_type::<PyMemorySaver>().unbind())
+        .bind(py);
     let ty = obj.get_type();
-    for name in ["get_tuple", "list", "put", "put_writes", "delete_thread", "copy_thread", "prune", "delete_for_runs", "get_next_version"] {
+    for name in [
+        "get_tuple",
+        "list",
+        "put",
+        "put_writes",
+        "delete_thread",
+        "copy_thread",
+        "prune",
+        "delete_for_runs",
+        "get_next_version",
+    ] {
         if !ty.getattr(name)?.is(&native.getattr(name)?) {
             return Ok(false);
         }
@@ -197,7 +244,10 @@ pub fn saver_for(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn CheckpointSaver>> {
         let native = obj.cast::<PyMemorySaver>()?;
         return Ok(native.get().saver().clone());
     }
-    Ok(Arc::new(PySaverAdapter::new(obj.clone().unbind(), default_registry().clone())))
+    Ok(Arc::new(PySaverAdapter::new(
+        obj.clone().unbind(),
+        default_registry().clone(),
+    )))
 }
 
 /// The codec registry values for `obj` must be encoded with: a `MemorySaver`'s own (it may have
@@ -212,7 +262,9 @@ pub fn registry_for(obj: &Bound<'_, PyAny>) -> Arc<Registry> {
 /// Takes the Python exception out of a saver error, if a Python saver raised one.
 pub fn take_py_error(py: Python<'_>, err: &SaverError) -> Option<PyErr> {
     match err {
-        SaverError::Backend(b) => b.downcast_ref::<super::convert::PyBackendError>().map(|e| e.0.clone_ref(py)),
+        SaverError::Backend(b) => b
+            .downcast_ref::<super::convert::PyBackendError>()
+            .map(|e| e.0.clone_ref(py)),
         _ => None,
     }
 }

@@ -49,7 +49,10 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// `obj[key]` for a dict (fast path) or any mapping; `None` when the key is absent.
-fn get_key<'py>(obj: &Bound<'py, PyAny>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn get_key<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return d.get_item(key);
     }
@@ -61,7 +64,10 @@ fn get_key<'py>(obj: &Bound<'py, PyAny>, key: &Bound<'py, PyString>) -> PyResult
 }
 
 /// A non-None value at `key`.
-fn get_some<'py>(obj: &Bound<'py, PyAny>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn get_some<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     Ok(get_key(obj, key)?.filter(|v| !v.is_none()))
 }
 
@@ -105,11 +111,17 @@ pub fn thread_id_from_py(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Strin
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s.to_str()?.to_owned());
     }
-    let is_uuid = value.get_type().name().is_ok_and(|n| n.to_str().is_ok_and(|n| n == "UUID"));
+    let is_uuid = value
+        .get_type()
+        .name()
+        .is_ok_and(|n| n.to_str().is_ok_and(|n| n == "UUID"));
     if (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()) || is_uuid {
         return Ok(value.str()?.to_str()?.to_owned());
     }
-    Err(invalid_config(py, format!("{what} must be a str, not {}", type_name(value))))
+    Err(invalid_config(
+        py,
+        format!("{what} must be a str, not {}", type_name(value)),
+    ))
 }
 
 fn optional_str(value: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
@@ -117,7 +129,10 @@ fn optional_str(value: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<
         None => Ok(None),
         Some(v) => match v.cast::<PyString>() {
             Ok(s) => Ok(Some(s.to_str()?.to_owned())),
-            Err(_) => Err(invalid_config(v.py(), format!("{what} must be a str, not {}", type_name(&v)))),
+            Err(_) => Err(invalid_config(
+                v.py(),
+                format!("{what} must be a str, not {}", type_name(&v)),
+            )),
         },
     }
 }
@@ -127,36 +142,60 @@ pub fn config_from_py(config: &Bound<'_, PyAny>) -> PyResult<CheckpointConfig> {
     let py = config.py();
     let c = configurable(config)?;
     let Some(thread) = get_some(&c, intern!(py, "thread_id"))? else {
-        return Err(invalid_config(py, "config['configurable'] needs a 'thread_id'".to_owned()));
+        return Err(invalid_config(
+            py,
+            "config['configurable'] needs a 'thread_id'".to_owned(),
+        ));
     };
     Ok(CheckpointConfig {
         thread_id: thread_id_from_py(&thread, "config['configurable']['thread_id']")?,
-        checkpoint_ns: optional_str(get_some(&c, intern!(py, "checkpoint_ns"))?, "config['configurable']['checkpoint_ns']")?
-            .unwrap_or_default(),
-        checkpoint_id: optional_str(get_some(&c, intern!(py, "checkpoint_id"))?, "config['configurable']['checkpoint_id']")?,
+        checkpoint_ns: optional_str(
+            get_some(&c, intern!(py, "checkpoint_ns"))?,
+            "config['configurable']['checkpoint_ns']",
+        )?
+        .unwrap_or_default(),
+        checkpoint_id: optional_str(
+            get_some(&c, intern!(py, "checkpoint_id"))?,
+            "config['configurable']['checkpoint_id']",
+        )?,
     })
 }
 
 /// Reads a `list()` config: as [`config_from_py`], except that a missing `checkpoint_ns` means
 /// every namespace. `None` (or an empty dict) means every thread.
 pub fn list_config_from_py(config: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ListConfig>> {
-    let Some(config) = config.filter(|c| !c.is_none()) else { return Ok(None) };
+    let Some(config) = config.filter(|c| !c.is_none()) else {
+        return Ok(None);
+    };
     if config.cast::<PyDict>().is_ok_and(|d| d.is_empty()) {
         return Ok(None);
     }
     let py = config.py();
     let c = configurable(config)?;
     let Some(thread) = get_some(&c, intern!(py, "thread_id"))? else {
-        return Err(invalid_config(py, "config['configurable'] needs a 'thread_id' (pass config=None to list every thread)".to_owned()));
+        return Err(invalid_config(
+            py,
+            "config['configurable'] needs a 'thread_id' (pass config=None to list every thread)"
+                .to_owned(),
+        ));
     };
     Ok(Some(ListConfig {
         thread_id: thread_id_from_py(&thread, "config['configurable']['thread_id']")?,
-        checkpoint_ns: optional_str(get_some(&c, intern!(py, "checkpoint_ns"))?, "config['configurable']['checkpoint_ns']")?,
-        checkpoint_id: optional_str(get_some(&c, intern!(py, "checkpoint_id"))?, "config['configurable']['checkpoint_id']")?,
+        checkpoint_ns: optional_str(
+            get_some(&c, intern!(py, "checkpoint_ns"))?,
+            "config['configurable']['checkpoint_ns']",
+        )?,
+        checkpoint_id: optional_str(
+            get_some(&c, intern!(py, "checkpoint_id"))?,
+            "config['configurable']['checkpoint_id']",
+        )?,
     }))
 }
 
-fn wrap_configurable<'py>(py: Python<'py>, inner: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+fn wrap_configurable<'py>(
+    py: Python<'py>,
+    inner: Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
     let outer = PyDict::new(py);
     outer.set_item(intern!(py, "configurable"), inner)?;
     Ok(outer)
@@ -164,7 +203,10 @@ fn wrap_configurable<'py>(py: Python<'py>, inner: Bound<'py, PyDict>) -> PyResul
 
 /// `{"configurable": {"thread_id", "checkpoint_ns", "checkpoint_id"}}`; `checkpoint_id` is left
 /// out when the config has none.
-pub fn config_to_py<'py>(py: Python<'py>, config: &CheckpointConfig) -> PyResult<Bound<'py, PyDict>> {
+pub fn config_to_py<'py>(
+    py: Python<'py>,
+    config: &CheckpointConfig,
+) -> PyResult<Bound<'py, PyDict>> {
     let inner = PyDict::new(py);
     inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
     inner.set_item(intern!(py, "checkpoint_ns"), &config.checkpoint_ns)?;
@@ -175,7 +217,10 @@ pub fn config_to_py<'py>(py: Python<'py>, config: &CheckpointConfig) -> PyResult
 }
 
 /// A `list()` config for a Python saver: `checkpoint_ns` only when the scope has one.
-pub fn list_config_to_py<'py>(py: Python<'py>, config: &ListConfig) -> PyResult<Bound<'py, PyDict>> {
+pub fn list_config_to_py<'py>(
+    py: Python<'py>,
+    config: &ListConfig,
+) -> PyResult<Bound<'py, PyDict>> {
     let inner = PyDict::new(py);
     inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
     if let Some(ns) = &config.checkpoint_ns {
@@ -207,7 +252,11 @@ pub fn version_from_py(value: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> P
     }
     Err(invalid_checkpoint(
         value.py(),
-        format!("{} must be a str, int or float version, not {}", what(), type_name(value)),
+        format!(
+            "{} must be a str, int or float version, not {}",
+            what(),
+            type_name(value)
+        ),
     ))
 }
 
@@ -234,13 +283,27 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
         return Ok(BTreeMap::new());
     }
     if !is_mapping(obj) {
-        return Err(invalid_checkpoint(obj.py(), format!("{what} must be a dict of channel versions, not {}", type_name(obj))));
+        return Err(invalid_checkpoint(
+            obj.py(),
+            format!(
+                "{what} must be a dict of channel versions, not {}",
+                type_name(obj)
+            ),
+        ));
     }
     let mut out = BTreeMap::new();
     for (k, v) in items(obj)? {
         let key = k
             .cast::<PyString>()
-            .map_err(|_| invalid_checkpoint(obj.py(), format!("{what} keys must be channel names (str), not {}", type_name(&k))))?
+            .map_err(|_| {
+                invalid_checkpoint(
+                    obj.py(),
+                    format!(
+                        "{what} keys must be channel names (str), not {}",
+                        type_name(&k)
+                    ),
+                )
+            })?
             .to_str()?
             .to_owned();
         let version = version_from_py(&v, &|| format!("{what}[{key:?}]"))?;
@@ -249,7 +312,10 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
     Ok(out)
 }
 
-pub fn versions_to_py<'py>(py: Python<'py>, versions: &BTreeMap<String, String>) -> PyResult<Bound<'py, PyDict>> {
+pub fn versions_to_py<'py>(
+    py: Python<'py>,
+    versions: &BTreeMap<String, String>,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in versions {
         d.set_item(k, version_to_py(py, v)?)?;
@@ -262,23 +328,35 @@ fn encode_channel(value: &Bound<'_, PyAny>, registry: &Registry, channel: &str) 
     codec::encode(value, registry, Some(&context)).map_err(|e| codec::to_py_err(value.py(), &e))
 }
 
-fn decode_value(py: Python<'_>, value: &Value, registry: &Registry, context: &dyn Fn() -> String) -> PyResult<Py<PyAny>> {
+fn decode_value(
+    py: Python<'_>,
+    value: &Value,
+    registry: &Registry,
+    context: &dyn Fn() -> String,
+) -> PyResult<Py<PyAny>> {
     match value {
         // The common plain-JSON leaves skip the codec's bookkeeping.
         Value::Null => Ok(py.None()),
         Value::String(s) => Ok(PyString::new(py, s).into_any().unbind()),
         Value::Bool(b) => b.into_py_any(py),
         Value::Number(n) if n.is_i64() => n.as_i64().into_py_any(py),
-        _ => codec::decode_value(py, value, registry, Some(&context())).map_err(|e| codec::to_py_err(py, &e)),
+        _ => codec::decode_value(py, value, registry, Some(&context()))
+            .map_err(|e| codec::to_py_err(py, &e)),
     }
 }
 
 /// A checkpoint dict with live channel values (decoded through the codec) and LangGraph's keys:
 /// `v, id, ts, channel_values, channel_versions, versions_seen, updated_channels`.
-pub fn checkpoint_to_py<'py>(py: Python<'py>, checkpoint: &Checkpoint, registry: &Registry) -> PyResult<Bound<'py, PyDict>> {
+pub fn checkpoint_to_py<'py>(
+    py: Python<'py>,
+    checkpoint: &Checkpoint,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyDict>> {
     let values = PyDict::new(py);
     for (channel, value) in &checkpoint.channel_values {
-        let v = decode_value(py, value, registry, &|| format!("channel_values['{channel}']"))?;
+        let v = decode_value(py, value, registry, &|| {
+            format!("channel_values['{channel}']")
+        })?;
         values.set_item(channel, v)?;
     }
     let seen = PyDict::new(py);
@@ -290,7 +368,10 @@ pub fn checkpoint_to_py<'py>(py: Python<'py>, checkpoint: &Checkpoint, registry:
     d.set_item(intern!(py, "id"), &checkpoint.id)?;
     d.set_item(intern!(py, "ts"), &checkpoint.ts)?;
     d.set_item(intern!(py, "channel_values"), values)?;
-    d.set_item(intern!(py, "channel_versions"), versions_to_py(py, &checkpoint.channel_versions)?)?;
+    d.set_item(
+        intern!(py, "channel_versions"),
+        versions_to_py(py, &checkpoint.channel_versions)?,
+    )?;
     d.set_item(intern!(py, "versions_seen"), seen)?;
     match &checkpoint.updated_channels {
         Some(u) => d.set_item(intern!(py, "updated_channels"), PyList::new(py, u)?)?,
@@ -315,23 +396,43 @@ pub fn checkpoint_from_py_for_put(
     checkpoint_fields(obj, registry, Some(new_versions))
 }
 
-fn checkpoint_fields(obj: &Bound<'_, PyAny>, registry: &Registry, only: Option<&BTreeMap<String, String>>) -> PyResult<Checkpoint> {
+fn checkpoint_fields(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+    only: Option<&BTreeMap<String, String>>,
+) -> PyResult<Checkpoint> {
     let py = obj.py();
     if !is_mapping(obj) {
-        return Err(invalid_checkpoint(py, format!("a checkpoint must be a dict, not {}", type_name(obj))));
+        return Err(invalid_checkpoint(
+            py,
+            format!("a checkpoint must be a dict, not {}", type_name(obj)),
+        ));
     }
     let id = match get_some(obj, intern!(py, "id"))? {
         Some(id) => id
             .cast::<PyString>()
-            .map_err(|_| invalid_checkpoint(py, format!("checkpoint['id'] must be a str, not {}", type_name(&id))))?
+            .map_err(|_| {
+                invalid_checkpoint(
+                    py,
+                    format!("checkpoint['id'] must be a str, not {}", type_name(&id)),
+                )
+            })?
             .to_str()?
             .to_owned(),
-        None => return Err(invalid_checkpoint(py, "a checkpoint needs an 'id'".to_owned())),
+        None => {
+            return Err(invalid_checkpoint(
+                py,
+                "a checkpoint needs an 'id'".to_owned(),
+            ))
+        }
     };
     let v = match get_some(obj, intern!(py, "v"))? {
-        Some(v) => v
-            .extract::<u32>()
-            .map_err(|_| invalid_checkpoint(py, format!("checkpoint {id:?}: 'v' must be a non-negative int")))?,
+        Some(v) => v.extract::<u32>().map_err(|_| {
+            invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'v' must be a non-negative int"),
+            )
+        })?,
         None => CHECKPOINT_VERSION,
     };
     let ts = match get_some(obj, intern!(py, "ts"))? {
@@ -349,7 +450,10 @@ fn checkpoint_fields(obj: &Bound<'_, PyAny>, registry: &Registry, only: Option<&
                 Some(only) => {
                     for channel in only.keys() {
                         if let Some(value) = d.get_item(channel)? {
-                            channel_values.insert(channel.clone(), encode_channel(&value, registry, channel)?);
+                            channel_values.insert(
+                                channel.clone(),
+                                encode_channel(&value, registry, channel)?,
+                            );
                         }
                     }
                 }
@@ -364,13 +468,20 @@ fn checkpoint_fields(obj: &Bound<'_, PyAny>, registry: &Registry, only: Option<&
         } else if is_mapping(&values) {
             for (k, value) in items(&values)? {
                 let channel = channel_name(&k, &id)?;
-                if only.map_or(true, |o| o.contains_key(&channel)) {
+                let wanted = match only {
+                    Some(o) => o.contains_key(&channel),
+                    None => true,
+                };
+                if wanted {
                     let encoded = encode_channel(&value, registry, &channel)?;
                     channel_values.insert(channel, encoded);
                 }
             }
         } else {
-            return Err(invalid_checkpoint(py, format!("checkpoint {id:?}: 'channel_values' must be a dict")));
+            return Err(invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'channel_values' must be a dict"),
+            ));
         }
     }
     let channel_versions = match get_some(obj, intern!(py, "channel_versions"))? {
@@ -380,12 +491,20 @@ fn checkpoint_fields(obj: &Bound<'_, PyAny>, registry: &Registry, only: Option<&
     let mut versions_seen = BTreeMap::new();
     if let Some(seen) = get_some(obj, intern!(py, "versions_seen"))? {
         if !is_mapping(&seen) {
-            return Err(invalid_checkpoint(py, format!("checkpoint {id:?}: 'versions_seen' must be a dict")));
+            return Err(invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'versions_seen' must be a dict"),
+            ));
         }
         for (node, versions) in items(&seen)? {
             let node = node
                 .cast::<PyString>()
-                .map_err(|_| invalid_checkpoint(py, format!("checkpoint {id:?}: 'versions_seen' keys must be str")))?
+                .map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        format!("checkpoint {id:?}: 'versions_seen' keys must be str"),
+                    )
+                })?
                 .to_str()?
                 .to_owned();
             let what = format!("checkpoint['versions_seen'][{node:?}]");
@@ -393,13 +512,23 @@ fn checkpoint_fields(obj: &Bound<'_, PyAny>, registry: &Registry, only: Option<&
         }
     }
     let updated_channels = match get_some(obj, intern!(py, "updated_channels"))? {
-        Some(u) => Some(
-            u.extract::<Vec<String>>()
-                .map_err(|_| invalid_checkpoint(py, format!("checkpoint {id:?}: 'updated_channels' must be a list of str or None")))?,
-        ),
+        Some(u) => Some(u.extract::<Vec<String>>().map_err(|_| {
+            invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'updated_channels' must be a list of str or None"),
+            )
+        })?),
         None => None,
     };
-    Ok(Checkpoint { v, id, ts, channel_values, channel_versions, versions_seen, updated_channels })
+    Ok(Checkpoint {
+        v,
+        id,
+        ts,
+        channel_values,
+        channel_versions,
+        versions_seen,
+        updated_channels,
+    })
 }
 
 fn channel_name(k: &Bound<'_, PyAny>, id: &str) -> PyResult<String> {
@@ -407,23 +536,36 @@ fn channel_name(k: &Bound<'_, PyAny>, id: &str) -> PyResult<String> {
         Ok(s) => Ok(s.to_str()?.to_owned()),
         Err(_) => Err(invalid_checkpoint(
             k.py(),
-            format!("checkpoint {id:?}: channel names must be str, not {}", type_name(k)),
+            format!(
+                "checkpoint {id:?}: channel names must be str, not {}",
+                type_name(k)
+            ),
         )),
     }
 }
 
 /// A metadata dict; each value decoded through the codec.
-pub fn metadata_to_py<'py>(py: Python<'py>, metadata: &CheckpointMetadata, registry: &Registry) -> PyResult<Bound<'py, PyDict>> {
+pub fn metadata_to_py<'py>(
+    py: Python<'py>,
+    metadata: &CheckpointMetadata,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in metadata.iter() {
-        d.set_item(k, decode_value(py, v, registry, &|| format!("metadata['{k}']"))?)?;
+        d.set_item(
+            k,
+            decode_value(py, v, registry, &|| format!("metadata['{k}']"))?,
+        )?;
     }
     Ok(d)
 }
 
 /// Reads a metadata dict (None reads as empty), encoding it through the codec; its keys must
 /// be str.
-pub fn metadata_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<CheckpointMetadata> {
+pub fn metadata_from_py(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+) -> PyResult<CheckpointMetadata> {
     json_object_from_py(obj, registry, "metadata").map(CheckpointMetadata)
 }
 
@@ -432,7 +574,11 @@ pub fn filter_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<M
     json_object_from_py(obj, registry, "filter")
 }
 
-fn json_object_from_py(obj: &Bound<'_, PyAny>, registry: &Registry, what: &str) -> PyResult<Map<String, Value>> {
+fn json_object_from_py(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+    what: &str,
+) -> PyResult<Map<String, Value>> {
     let py = obj.py();
     if obj.is_none() {
         return Ok(Map::new());
@@ -447,11 +593,17 @@ fn json_object_from_py(obj: &Bound<'_, PyAny>, registry: &Registry, what: &str) 
         }
         dict.as_any()
     } else {
-        return Err(invalid_checkpoint(py, format!("{what} must be a dict, not {}", type_name(obj))));
+        return Err(invalid_checkpoint(
+            py,
+            format!("{what} must be a dict, not {}", type_name(obj)),
+        ));
     };
     match codec::encode(obj, registry, Some(what)).map_err(|e| codec::to_py_err(py, &e))? {
         Value::Object(m) if !m.contains_key(TAG) => Ok(m),
-        _ => Err(invalid_checkpoint(py, format!("{what} keys must all be str (and not {TAG:?})"))),
+        _ => Err(invalid_checkpoint(
+            py,
+            format!("{what} keys must all be str (and not {TAG:?})"),
+        )),
     }
 }
 
@@ -459,7 +611,11 @@ fn json_object_from_py(obj: &Bound<'_, PyAny>, registry: &Registry, what: &str) 
 /// `metadata` and its `configurable` str/int/float/bool entries are copied into `metadata`
 /// where it has no such key (skipping ids and `__`-prefixed keys), and NUL characters are
 /// dropped from top-level strings.
-pub fn merge_config_metadata(config: &Bound<'_, PyAny>, metadata: &mut CheckpointMetadata, registry: &Registry) -> PyResult<()> {
+pub fn merge_config_metadata(
+    config: &Bound<'_, PyAny>,
+    metadata: &mut CheckpointMetadata,
+    registry: &Registry,
+) -> PyResult<()> {
     let py = config.py();
     for value in metadata.values_mut() {
         if let Value::String(s) = value {
@@ -468,15 +624,23 @@ pub fn merge_config_metadata(config: &Bound<'_, PyAny>, metadata: &mut Checkpoin
             }
         }
     }
-    let sources = [get_some(config, intern!(py, "metadata"))?, get_some(config, intern!(py, "configurable"))?];
+    let sources = [
+        get_some(config, intern!(py, "metadata"))?,
+        get_some(config, intern!(py, "configurable"))?,
+    ];
     for source in sources.into_iter().flatten() {
         if !is_mapping(&source) {
             continue;
         }
         for (k, v) in items(&source)? {
-            let Ok(key) = k.cast::<PyString>() else { continue };
+            let Ok(key) = k.cast::<PyString>() else {
+                continue;
+            };
             let key = key.to_str()?;
-            if metadata.contains_key(key) || EXCLUDED_METADATA_KEYS.contains(&key) || key.starts_with("__") {
+            if metadata.contains_key(key)
+                || EXCLUDED_METADATA_KEYS.contains(&key)
+                || key.starts_with("__")
+            {
                 continue;
             }
             let value = if let Ok(s) = v.cast::<PyString>() {
@@ -497,7 +661,10 @@ pub fn merge_config_metadata(config: &Bound<'_, PyAny>, metadata: &mut Checkpoin
 
 /// A task's writes, `[(channel, value), ...]`, with each value encoded (a `SerializationError`
 /// names the channel).
-pub fn writes_from_py(writes: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Vec<(String, Value)>> {
+pub fn writes_from_py(
+    writes: &Bound<'_, PyAny>,
+    registry: &Registry,
+) -> PyResult<Vec<(String, Value)>> {
     let py = writes.py();
     let mut out = Vec::new();
     for item in writes.try_iter()? {
@@ -506,26 +673,56 @@ pub fn writes_from_py(writes: &Bound<'_, PyAny>, registry: &Registry) -> PyResul
             Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
             _ => item
                 .extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
-                .map_err(|_| invalid_checkpoint(py, format!("each write must be a (channel, value) pair, not {}", type_name(&item))))?,
+                .map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        format!(
+                            "each write must be a (channel, value) pair, not {}",
+                            type_name(&item)
+                        ),
+                    )
+                })?,
         };
         let channel = channel
             .cast::<PyString>()
-            .map_err(|_| invalid_checkpoint(py, format!("a write's channel must be a str, not {}", type_name(&channel))))?
+            .map_err(|_| {
+                invalid_checkpoint(
+                    py,
+                    format!(
+                        "a write's channel must be a str, not {}",
+                        type_name(&channel)
+                    ),
+                )
+            })?
             .to_str()?
             .to_owned();
         let context = format!("writes['{channel}']");
-        let value = codec::encode(&value, registry, Some(&context)).map_err(|e| codec::to_py_err(py, &e))?;
+        let value = codec::encode(&value, registry, Some(&context))
+            .map_err(|e| codec::to_py_err(py, &e))?;
         out.push((channel, value));
     }
     Ok(out)
 }
 
 /// `[(task_id, channel, value), ...]` with live values.
-pub fn pending_writes_to_py<'py>(py: Python<'py>, writes: &[PendingWrite], registry: &Registry) -> PyResult<Bound<'py, PyList>> {
+pub fn pending_writes_to_py<'py>(
+    py: Python<'py>,
+    writes: &[PendingWrite],
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for w in writes {
-        let value = decode_value(py, &w.value, registry, &|| format!("writes['{}']", w.channel))?;
-        list.append(PyTuple::new(py, [w.task_id.as_str().into_bound_py_any(py)?, w.channel.as_str().into_bound_py_any(py)?, value.into_bound(py)])?)?;
+        let value = decode_value(py, &w.value, registry, &|| {
+            format!("writes['{}']", w.channel)
+        })?;
+        list.append(PyTuple::new(
+            py,
+            [
+                w.task_id.as_str().into_bound_py_any(py)?,
+                w.channel.as_str().into_bound_py_any(py)?,
+                value.into_bound(py),
+            ],
+        )?)?;
     }
     Ok(list)
 }
@@ -535,10 +732,18 @@ static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// A `ferrograph.checkpointers.base.CheckpointTuple` with live values; `pending_writes` is
 /// always a list.
-pub fn tuple_to_py<'py>(py: Python<'py>, tuple: &CheckpointTuple, registry: &Registry) -> PyResult<Bound<'py, PyAny>> {
+pub fn tuple_to_py<'py>(
+    py: Python<'py>,
+    tuple: &CheckpointTuple,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyAny>> {
     let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
     // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
-    let tuple_new = TUPLE_NEW.get_or_try_init(py, || py.get_type::<PyTuple>().getattr(intern!(py, "__new__")).map(Bound::unbind))?;
+    let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
+        py.get_type::<PyTuple>()
+            .getattr(intern!(py, "__new__"))
+            .map(Bound::unbind)
+    })?;
     let parent = match &tuple.parent_config {
         Some(p) => config_to_py(py, p)?.into_any(),
         None => py.None().into_bound(py),
@@ -564,20 +769,40 @@ pub fn tuple_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Ch
     let checkpoint = checkpoint_from_py(&obj.getattr(intern!(py, "checkpoint"))?, registry)?;
     let metadata = metadata_from_py(&obj.getattr(intern!(py, "metadata"))?, registry)?;
     let parent = obj.getattr(intern!(py, "parent_config"))?;
-    let parent_config = if parent.is_none() { None } else { Some(config_from_py(&parent)?) };
+    let parent_config = if parent.is_none() {
+        None
+    } else {
+        Some(config_from_py(&parent)?)
+    };
     let mut pending_writes = Vec::new();
     let writes = obj.getattr(intern!(py, "pending_writes"))?;
     if !writes.is_none() {
         for w in writes.try_iter()? {
-            let (task_id, channel, value): (String, String, Bound<'_, PyAny>) = w?
-                .extract()
-                .map_err(|_| invalid_checkpoint(py, "pending_writes must hold (task_id, channel, value) triples".to_owned()))?;
+            let (task_id, channel, value): (String, String, Bound<'_, PyAny>) =
+                w?.extract().map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        "pending_writes must hold (task_id, channel, value) triples".to_owned(),
+                    )
+                })?;
             let context = format!("writes['{channel}']");
-            let value = codec::encode(&value, registry, Some(&context)).map_err(|e| codec::to_py_err(py, &e))?;
-            pending_writes.push(PendingWrite { task_id, channel, value, task_path: String::new() });
+            let value = codec::encode(&value, registry, Some(&context))
+                .map_err(|e| codec::to_py_err(py, &e))?;
+            pending_writes.push(PendingWrite {
+                task_id,
+                channel,
+                value,
+                task_path: String::new(),
+            });
         }
     }
-    Ok(CheckpointTuple { config, checkpoint, metadata, parent_config, pending_writes })
+    Ok(CheckpointTuple {
+        config,
+        checkpoint,
+        metadata,
+        parent_config,
+        pending_writes,
+    })
 }
 
 /// A Python exception raised inside a saver, carried through Rust in

@@ -12,12 +12,17 @@ use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py,
-    tuple_to_py, version_from_py, versions_from_py, writes_from_py, SaverResultExt,
+    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
+    version_from_py, versions_from_py, writes_from_py, SaverResultExt,
 };
 use crate::codec::{default_registry, PySerializer, Registry};
 
-#[pyclass(frozen, subclass, module = "ferrograph._core", name = "NativeMemorySaver")]
+#[pyclass(
+    frozen,
+    subclass,
+    module = "ferrograph._core",
+    name = "NativeMemorySaver"
+)]
 pub struct PyMemorySaver {
     pub(crate) inner: Arc<MemorySaver>,
     pub(crate) registry: Arc<Registry>,
@@ -37,9 +42,13 @@ impl PyMemorySaver {
 
 fn thread_ids_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
-        return Err(PyValueError::new_err(format!("{what} must be a list of ids, not a single str")));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a list of ids, not a single str"
+        )));
     }
-    obj.try_iter()?.map(|id| thread_id_from_py(&id?, what)).collect()
+    obj.try_iter()?
+        .map(|id| thread_id_from_py(&id?, what))
+        .collect()
 }
 
 #[pymethods]
@@ -53,24 +62,39 @@ impl PyMemorySaver {
             Some(s) => s.registry().clone(),
             None => default_registry().clone(),
         };
-        PyMemorySaver { inner: Arc::new(MemorySaver::new()), registry }
+        PyMemorySaver {
+            inner: Arc::new(MemorySaver::new()),
+            registry,
+        }
     }
 
     /// The checkpoint `config` points at (the thread's latest without a checkpoint_id), with its
     /// metadata, parent and pending writes; None when there is none.
-    fn get_tuple<'py>(&self, py: Python<'py>, config: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn get_tuple<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let config = config_from_py(config)?;
         let inner = &self.inner;
         let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
-        found.map(|t| tuple_to_py(py, &t, &self.registry)).transpose()
+        found
+            .map(|t| tuple_to_py(py, &t, &self.registry))
+            .transpose()
     }
 
     /// Just the checkpoint dict of [`get_tuple`].
-    fn get<'py>(&self, py: Python<'py>, config: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let config = config_from_py(config)?;
         let inner = &self.inner;
         let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
-        found.map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry)).transpose()
+        found
+            .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry))
+            .transpose()
     }
 
     /// Checkpoints newest first, as an iterator of `CheckpointTuple`.
@@ -84,13 +108,22 @@ impl PyMemorySaver {
         limit: Option<usize>,
     ) -> PyResult<CheckpointTupleIter> {
         let scope = list_config_from_py(config)?;
-        let filter = filter.filter(|f| !f.is_none()).map(|f| filter_from_py(f, &self.registry)).transpose()?;
-        let before = before.filter(|b| !b.is_none()).map(config_from_py).transpose()?;
+        let filter = filter
+            .filter(|f| !f.is_none())
+            .map(|f| filter_from_py(f, &self.registry))
+            .transpose()?;
+        let before = before
+            .filter(|b| !b.is_none())
+            .map(config_from_py)
+            .transpose()?;
         let inner = &self.inner;
         let items = py
             .detach(|| inner.list(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
             .py_err(py)?;
-        Ok(CheckpointTupleIter { items: items.into_iter(), registry: self.registry.clone() })
+        Ok(CheckpointTupleIter {
+            items: items.into_iter(),
+            registry: self.registry.clone(),
+        })
     }
 
     /// Stores `checkpoint` as a child of `config`'s checkpoint_id; only channels in
@@ -129,7 +162,8 @@ impl PyMemorySaver {
         let config = config_from_py(config)?;
         let writes = writes_from_py(writes, &self.registry)?;
         let inner = &self.inner;
-        py.detach(|| inner.put_writes(&config, writes, task_id, task_path)).py_err(py)
+        py.detach(|| inner.put_writes(&config, writes, task_id, task_path))
+            .py_err(py)
     }
 
     fn delete_thread(&self, py: Python<'_>, thread_id: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -146,7 +180,12 @@ impl PyMemorySaver {
 
     /// Copies every checkpoint and write of one thread into another (ids kept);
     /// `CheckpointNotFoundError` when the source thread holds nothing.
-    fn copy_thread(&self, py: Python<'_>, source_thread_id: &Bound<'_, PyAny>, target_thread_id: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn copy_thread(
+        &self,
+        py: Python<'_>,
+        source_thread_id: &Bound<'_, PyAny>,
+        target_thread_id: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let source = thread_id_from_py(source_thread_id, "source_thread_id")?;
         let target = thread_id_from_py(target_thread_id, "target_thread_id")?;
         let inner = &self.inner;
@@ -169,7 +208,12 @@ impl PyMemorySaver {
 
     /// The version after `current`: `"{counter:032}.{random:016}"`, increasing as strings.
     #[pyo3(signature = (current, channel = None))]
-    fn get_next_version(&self, py: Python<'_>, current: Option<&Bound<'_, PyAny>>, channel: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    fn get_next_version(
+        &self,
+        py: Python<'_>,
+        current: Option<&Bound<'_, PyAny>>,
+        channel: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
         let _ = channel;
         let current = current
             .filter(|c| !c.is_none())
