@@ -4,6 +4,8 @@ same real LangGraph graphs on LangGraph's own InMemorySaver and on ours, and com
 from __future__ import annotations
 
 import operator
+import threading
+import time
 from typing import Annotated, Any, Callable, TypedDict
 
 import pytest
@@ -199,14 +201,19 @@ def test_send_fanout_matches_langgraph() -> None:
 def test_failed_step_resumes_like_langgraph() -> None:
     def scenario(saver: Any) -> Any:
         calls = {"ok": 0, "flaky": 0}
+        ok_done = threading.Event()
 
         def ok(state: State) -> dict:
             calls["ok"] += 1
+            ok_done.set()
             return {"items": ["ok"]}
 
         def flaky(state: State) -> dict:
             calls["flaky"] += 1
             if calls["flaky"] == 1:
+                # Fail only once the parallel node has finished, so its writes are saved.
+                ok_done.wait(5)
+                time.sleep(0.05)
                 raise RuntimeError("first try fails")
             return {"items": ["flaky"]}
 

@@ -56,6 +56,19 @@ class MemorySaver(_core.NativeMemorySaver, BaseCheckpointSaver):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self.prune(thread_ids, strategy=strategy)
 
+    # LangGraph's InMemorySaver is also a (no-op) context manager.
+    def __enter__(self) -> "MemorySaver":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    async def __aenter__(self) -> "MemorySaver":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.stats()})"
 

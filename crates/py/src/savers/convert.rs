@@ -324,8 +324,11 @@ pub fn versions_to_py<'py>(
 }
 
 fn encode_channel(value: &Bound<'_, PyAny>, registry: &Registry, channel: &str) -> PyResult<Value> {
-    let context = format!("channel_values['{channel}']");
-    codec::encode(value, registry, Some(&context)).map_err(|e| codec::to_py_err(value.py(), &e))
+    // The context is only formatted when encoding fails.
+    codec::encode(value, registry, None).map_err(|e| {
+        let e = e.with_root(Some(&format!("channel_values['{channel}']")));
+        codec::to_py_err(value.py(), &e)
+    })
 }
 
 fn decode_value(
@@ -340,8 +343,9 @@ fn decode_value(
         Value::String(s) => Ok(PyString::new(py, s).into_any().unbind()),
         Value::Bool(b) => b.into_py_any(py),
         Value::Number(n) if n.is_i64() => n.as_i64().into_py_any(py),
-        _ => codec::decode_value(py, value, registry, Some(&context()))
-            .map_err(|e| codec::to_py_err(py, &e)),
+        // The context is only formatted when decoding fails.
+        _ => codec::decode_value(py, value, registry, None)
+            .map_err(|e| codec::to_py_err(py, &e.with_root(Some(&context())))),
     }
 }
 
@@ -696,9 +700,9 @@ pub fn writes_from_py(
             })?
             .to_str()?
             .to_owned();
-        let context = format!("writes['{channel}']");
-        let value = codec::encode(&value, registry, Some(&context))
-            .map_err(|e| codec::to_py_err(py, &e))?;
+        let value = codec::encode(&value, registry, None).map_err(|e| {
+            codec::to_py_err(py, &e.with_root(Some(&format!("writes['{channel}']"))))
+        })?;
         out.push((channel, value));
     }
     Ok(out)
