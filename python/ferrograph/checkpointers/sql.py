@@ -25,7 +25,7 @@ from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequen
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import WRITES_IDX_MAP, CheckpointTuple
-from ferrograph.errors import CorruptCheckpointError
+from ferrograph.errors import CheckpointNotFoundError, CorruptCheckpointError, InvalidConfigError
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
@@ -198,6 +198,7 @@ class Dialect:
         self.delete_thread = tuple(
             q(f"DELETE FROM {table} WHERE thread_id = ?") for table in (WRITES, BLOBS, CHECKPOINTS)
         )
+        self.thread_exists = q(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = ? LIMIT 1")
         self.copy_thread = (
             q(
                 f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
@@ -320,7 +321,7 @@ def _where(config: Optional[Mapping[str, Any]]) -> tuple[str, str, Optional[str]
     configurable = (config or {}).get("configurable") or {}
     thread_id = configurable.get("thread_id")
     if thread_id is None:
-        raise ValueError("config['configurable'] must name a thread_id")
+        raise InvalidConfigError("config['configurable'] must name a thread_id")
     return str(thread_id), configurable.get("checkpoint_ns", "") or "", configurable.get("checkpoint_id")
 
 
@@ -438,6 +439,9 @@ def list_checkpoints(
     conditions: list[str] = []
     params: list[Any] = []
     configurable = (config or {}).get("configurable") or {}
+    if configurable and configurable.get("thread_id") is None:
+        # No config (or an empty one) lists every thread; a config naming no thread is a mistake.
+        raise InvalidConfigError("config['configurable'] must name a thread_id (pass config=None to list every thread)")
     if configurable.get("thread_id") is not None:
         conditions.append("thread_id = ?")
         params.append(str(configurable["thread_id"]))
@@ -534,7 +538,7 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
                task_path: str = "") -> Op:
     thread_id, checkpoint_ns, checkpoint_id = _where(config)
     if not checkpoint_id:
-        raise ValueError("put_writes needs config['configurable']['checkpoint_id']")
+        raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
     special, regular = [], []
     for index, (channel, value) in enumerate(writes):
         row = (
@@ -560,6 +564,8 @@ def delete_thread(d: Dialect, thread_id: str) -> Op:
 
 
 def copy_thread(d: Dialect, source_thread_id: str, target_thread_id: str) -> Op:
+    if not (yield Query(d.thread_exists, [str(source_thread_id)])):
+        raise CheckpointNotFoundError(f"thread {source_thread_id!r} has no checkpoints to copy")
     for sql in d.copy_thread:
         yield Query(sql, [str(target_thread_id), str(source_thread_id)])
 
