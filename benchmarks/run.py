@@ -202,7 +202,7 @@ def saver_workloads(libs: dict[str, _Lib]) -> list[tuple[str, dict[str, Callable
         ("memory saver: put (20 messages + scalars)", {k: _put_call(s) for k, s in savers.items()}),
         (
             "memory saver: get_tuple, latest of 1,000",
-            {k: (lambda s=s: s.get_tuple(thread).checkpoint["id"]) for k, s in savers.items()},
+            {k: (lambda s=s: s.get_tuple(thread).checkpoint["channel_values"]["step"]) for k, s in savers.items()},
         ),
         (
             "memory saver: list a 1,000-checkpoint thread",
