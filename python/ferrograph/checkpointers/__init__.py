@@ -1,6 +1,43 @@
 """Checkpoint savers: where a graph's steps are persisted. Every saver speaks LangGraph's saver
-protocol (`BaseCheckpointSaver`)."""
+protocol (`BaseCheckpointSaver`).
+
+The SQL savers are imported on first use, so that their drivers (aiosqlite; psycopg and
+psycopg_pool, from the `postgres` extra) are needed only by those who use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["BaseCheckpointSaver", "Checkpoint", "CheckpointMetadata", "CheckpointTuple"]
+if TYPE_CHECKING:
+    from ferrograph.checkpointers.aio import AsyncPostgresSaver, AsyncSqliteSaver
+    from ferrograph.checkpointers.postgres import PostgresSaver
+    from ferrograph.checkpointers.sqlite import SqliteSaver
+
+__all__ = [
+    "AsyncPostgresSaver",
+    "AsyncSqliteSaver",
+    "BaseCheckpointSaver",
+    "Checkpoint",
+    "CheckpointMetadata",
+    "CheckpointTuple",
+    "PostgresSaver",
+    "SqliteSaver",
+]
+
+_LAZY = {
+    "SqliteSaver": "ferrograph.checkpointers.sqlite",
+    "PostgresSaver": "ferrograph.checkpointers.postgres",
+    "AsyncSqliteSaver": "ferrograph.checkpointers.aio",
+    "AsyncPostgresSaver": "ferrograph.checkpointers.aio",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

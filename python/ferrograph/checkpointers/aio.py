@@ -1,0 +1,301 @@
+"""The async twins of the SQL savers: `AsyncSqliteSaver` (aiosqlite) and `AsyncPostgresSaver`
+(psycopg `AsyncConnection` or `psycopg_pool.AsyncConnectionPool`). They run the same operations
+from `sql.py` as their sync twins, awaiting each step.
+
+Their sync methods work from other threads by handing the call to the saver's event loop (as
+LangGraph's async savers do); called on that loop itself they would deadlock, so they refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
+
+from ferrograph.checkpointers import sql
+from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+
+if TYPE_CHECKING:
+    import aiosqlite
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+__all__ = ["AsyncPostgresSaver", "AsyncSqliteSaver", "adrive", "adrive_iter"]
+
+
+async def adrive(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]) -> Any:
+    """Runs an operation to its result with an asynchronous `execute`."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, sql.Emit):
+                raise TypeError("a streaming operation must be run with adrive_iter")
+            step = op.send(await execute(step))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def adrive_iter(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Runs a streaming operation, yielding the items it emits."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, sql.Emit):
+                for item in step.items:
+                    yield item
+                step = op.send(None)
+            else:
+                step = op.send(await execute(step))
+    except StopIteration:
+        return
+
+
+class _AsyncSQLSaver(BaseCheckpointSaver):
+    """The protocol methods of both async savers; subclasses provide `_run` (one operation, in a
+    transaction when it writes) and `_run_page` (one query of a listing)."""
+
+    dialect: sql.Dialect
+    loop: Optional[asyncio.AbstractEventLoop]
+    _script_location: Optional[str] = None
+
+    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+        raise NotImplementedError
+
+    async def _run_page(self, query: sql.Query) -> Any:
+        raise NotImplementedError
+
+    def _bind_loop(self) -> None:
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+
+    async def setup(self) -> None:
+        """Creates the tables, or upgrades them to this version's schema; a no-op when they are
+        current. Refuses (SchemaVersionError) a database migrated by a newer ferrograph."""
+        self._bind_loop()
+        await self._run(sql.setup(self.dialect, self._script_location), write=True)
+
+    async def aget_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        self._bind_loop()
+        return await self._run(sql.get_tuple(self.dialect, config), write=False)
+
+    async def alist(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        self._bind_loop()
+        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        async for item in adrive_iter(op, self._run_page):
+            yield item
+
+    async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        self._bind_loop()
+        return await self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions), write=True)
+
+    async def aput_writes(
+        self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        self._bind_loop()
+        await self._run(sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self._bind_loop()
+        await self._run(sql.delete_thread(self.dialect, thread_id), write=True)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._bind_loop()
+        await self._run(sql.delete_for_runs(self.dialect, run_ids), write=True)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._bind_loop()
+        await self._run(sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._bind_loop()
+        await self._run(sql.prune(self.dialect, thread_ids, strategy), write=True)
+
+    def _sync(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self.loop is None or running is self.loop or self.loop.is_closed():
+            coro.close()
+            raise RuntimeError(
+                f"{type(self).__name__}'s sync methods must be called from a thread other than its event loop's, "
+                "after the saver has been used on that loop; in async code use the a-prefixed methods "
+                "(graph.ainvoke, graph.astream)"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        return self._sync(self.aget_tuple(config))
+
+    def list(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[CheckpointTuple]:
+        async def collect() -> list[CheckpointTuple]:
+            return [item async for item in self.alist(config, filter=filter, before=before, limit=limit)]
+
+        yield from self._sync(collect())
+
+    def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._sync(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._sync(self.adelete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._sync(self.aprune(thread_ids, strategy=strategy))
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class AsyncSqliteSaver(_AsyncSQLSaver):
+    """A checkpoint saver on an `aiosqlite.Connection`. Call `await setup()` once to create or
+    upgrade the tables."""
+
+    dialect = sql.SQLITE
+
+    def __init__(self, conn: "aiosqlite.Connection") -> None:
+        self.conn = conn
+        self.lock = asyncio.Lock()
+        self.loop = _running_loop()
+        self._script_location = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(cls, conn_string: str) -> AsyncIterator["AsyncSqliteSaver"]:
+        """A saver on its own connection to `conn_string` (a file path, `:memory:` or
+        `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
+        `SqliteSaver.from_conn_string`."""
+        import aiosqlite
+
+        path = sql.sqlite_path(conn_string)
+        async with aiosqlite.connect(path, isolation_level=None) as conn:
+            if path != ":memory:":
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+            yield cls(conn)
+
+    async def _execute(self, query: sql.Query) -> Any:
+        if query.many:
+            await self.conn.executemany(query.sql, query.params)  # type: ignore[arg-type]
+            return None
+        cursor = await self.conn.execute(query.sql, query.params)
+        try:
+            return await cursor.fetchall() if cursor.description is not None else None
+        finally:
+            await cursor.close()
+
+    async def _run_page(self, query: sql.Query) -> Any:
+        async with self.lock:
+            return await self._execute(query)
+
+    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+        async with self.lock:
+            if not write:
+                return await adrive(op, self._execute)
+            nested = self.conn.in_transaction
+            await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
+            try:
+                result = await adrive(op, self._execute)
+            except BaseException:
+                if nested:
+                    await self.conn.execute("ROLLBACK TO ferrograph")
+                    await self.conn.execute("RELEASE ferrograph")
+                else:
+                    await self.conn.rollback()
+                raise
+            if nested:
+                await self.conn.execute("RELEASE ferrograph")
+            else:
+                await self.conn.commit()
+            return result
+
+    async def setup(self) -> None:
+        async with self.lock:
+            if not self.conn.in_transaction:
+                async with self.conn.execute("PRAGMA journal_mode") as cursor:
+                    mode = (await cursor.fetchone())[0]  # type: ignore[index]
+                if mode not in ("wal", "memory"):
+                    await self.conn.execute("PRAGMA journal_mode=WAL")
+        await super().setup()
+
+
+async def _aexecute(cursor: Any, query: sql.Query) -> Any:
+    if query.many:
+        await cursor.executemany(query.sql, query.params)
+        return None
+    await cursor.execute(query.sql, query.params)
+    return await cursor.fetchall() if cursor.description is not None else None
+
+
+class AsyncPostgresSaver(_AsyncSQLSaver):
+    """A checkpoint saver on a psycopg `AsyncConnection` or `AsyncConnectionPool`. Call
+    `await setup()` once to create or upgrade the tables."""
+
+    dialect = sql.POSTGRES
+
+    def __init__(self, conn: Union["AsyncConnection", "AsyncConnectionPool"]) -> None:
+        self.conn = conn
+        self.lock = asyncio.Lock()
+        self.loop = _running_loop()
+        self._script_location = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(cls, conn_string: str) -> AsyncIterator["AsyncPostgresSaver"]:
+        """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
+        from psycopg import AsyncConnection
+
+        async with await AsyncConnection.connect(conn_string, autocommit=True) as conn:
+            yield cls(conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator["AsyncConnection"]:
+        from psycopg import AsyncConnection
+
+        if isinstance(self.conn, AsyncConnection):
+            async with self.lock:
+                yield self.conn
+        else:
+            async with self.conn.connection() as conn:
+                yield conn
+
+    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+        from psycopg.rows import tuple_row
+
+        async with self._connection() as conn:
+            transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
+            async with transaction, conn.cursor(row_factory=tuple_row) as cursor:
+                return await adrive(op, lambda q: _aexecute(cursor, q))
+
+    async def _run_page(self, query: sql.Query) -> Any:
+        return await self._run(_single(query), write=False)
+
+
+def _single(query: sql.Query) -> sql.Op:
+    return (yield query)

@@ -1,0 +1,113 @@
+"""`PostgresSaver`: checkpoints in Postgres through psycopg 3, on one `Connection` (guarded by a
+lock) or a `psycopg_pool.ConnectionPool`. The SQL and the row conversion live in `sql.py`; this
+class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostgresSaver`."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+
+from psycopg import Connection
+from psycopg.rows import tuple_row
+
+from ferrograph.checkpointers import sql
+from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PostgresSaver"]
+
+
+def execute(cursor: Any, query: sql.Query) -> Any:
+    """Runs one step of an operation on a psycopg cursor."""
+    if query.many:
+        cursor.executemany(query.sql, query.params)
+        return None
+    cursor.execute(query.sql, query.params)
+    return cursor.fetchall() if cursor.description is not None else None
+
+
+class PostgresSaver(BaseCheckpointSaver):
+    """A checkpoint saver on a psycopg `Connection` or `ConnectionPool`.
+
+    The connection may be in autocommit mode or not; every write runs in a transaction (a
+    savepoint when the caller's transaction is open). Call `setup()` once to create or upgrade
+    the tables.
+    """
+
+    dialect = sql.POSTGRES
+
+    def __init__(self, conn: Union[Connection, "ConnectionPool"]) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self._script_location: Optional[str] = None
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str) -> Iterator["PostgresSaver"]:
+        """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
+        with Connection.connect(conn_string, autocommit=True) as conn:
+            yield cls(conn)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        if isinstance(self.conn, Connection):
+            with self.lock:
+                yield self.conn
+        else:
+            with self.conn.connection() as conn:
+                yield conn
+
+    def _run(self, op: sql.Op, *, write: bool) -> Any:
+        with self._connection() as conn:
+            transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
+            with transaction, conn.cursor(row_factory=tuple_row) as cursor:
+                return sql.drive(op, lambda q: execute(cursor, q))
+
+    def setup(self) -> None:
+        """Creates the tables, or upgrades them to this version's schema; a no-op when they are
+        current; two processes may run it at once (an advisory lock serializes them). Refuses
+        (SchemaVersionError) a database migrated by a newer ferrograph."""
+        self._run(sql.setup(self.dialect, self._script_location), write=True)
+
+    def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        return self._run(sql.get_tuple(self.dialect, config), write=False)
+
+    def list(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[CheckpointTuple]:
+        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+
+        def run_page(query: sql.Query) -> Any:
+            # A connection is held per page, not while the caller consumes the results.
+            with self._connection() as conn:
+                transaction = nullcontext() if conn.autocommit else conn.transaction()
+                with transaction, conn.cursor(row_factory=tuple_row) as cursor:
+                    return execute(cursor, query)
+
+        yield from sql.drive_iter(op, run_page)
+
+    def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        return self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions), write=True)
+
+    def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        self._run(sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(sql.delete_thread(self.dialect, thread_id), write=True)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run(sql.delete_for_runs(self.dialect, run_ids), write=True)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run(sql.prune(self.dialect, thread_ids, strategy), write=True)

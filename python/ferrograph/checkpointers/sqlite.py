@@ -1,0 +1,145 @@
+"""`SqliteSaver`: checkpoints in a SQLite file through the standard library's sqlite3. Safe to
+share across threads (one lock around the connection); the database runs in WAL mode so readers
+in other processes do not block it. The SQL and the row conversion live in `sql.py`; this class
+only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncSqliteSaver`."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
+
+from ferrograph.checkpointers import sql
+from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+
+__all__ = ["SqliteSaver"]
+
+
+class SqliteSaver(BaseCheckpointSaver):
+    """A checkpoint saver on a `sqlite3.Connection`.
+
+    Pass a connection opened with `check_same_thread=False` if more than one thread uses the
+    saver, or use `SqliteSaver.from_conn_string(path)`. Call `setup()` once to create or upgrade
+    the tables.
+    """
+
+    dialect = sql.SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.lock = threading.RLock()
+        self._script_location: Optional[str] = None
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str) -> Iterator["SqliteSaver"]:
+        """A saver on its own connection to `conn_string` (a file path, `:memory:` or
+        `sqlite:///path`), closed when the block ends. The file runs in WAL mode with
+        `synchronous=NORMAL`: a crash of the process loses nothing, a power cut may lose the
+        last commits (never the file's consistency)."""
+        path = sql.sqlite_path(conn_string)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            yield cls(conn)
+        finally:
+            conn.close()
+
+    def _execute(self, cursor: sqlite3.Cursor, query: sql.Query) -> Any:
+        if query.many:
+            cursor.executemany(query.sql, query.params)  # type: ignore[arg-type]
+            return None
+        if query.params is None:
+            cursor.execute(query.sql)
+        else:
+            cursor.execute(query.sql, query.params)
+        return cursor.fetchall() if cursor.description is not None else None
+
+    def _read(self, op: sql.Op) -> Any:
+        with self.lock:
+            cursor = self.conn.cursor()
+            try:
+                return sql.drive(op, lambda q: self._execute(cursor, q))
+            finally:
+                cursor.close()
+
+    def _write(self, op: sql.Op) -> Any:
+        """Runs `op` in one transaction: its own (BEGIN IMMEDIATE takes the write lock up front,
+        so concurrent writers queue instead of deadlocking), or a savepoint inside the caller's."""
+        with self.lock:
+            cursor = self.conn.cursor()
+            nested = self.conn.in_transaction
+            cursor.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
+            try:
+                result = sql.drive(op, lambda q: self._execute(cursor, q))
+            except BaseException:
+                if nested:
+                    cursor.execute("ROLLBACK TO ferrograph")
+                    cursor.execute("RELEASE ferrograph")
+                else:
+                    self.conn.rollback()
+                raise
+            else:
+                if nested:
+                    cursor.execute("RELEASE ferrograph")
+                else:
+                    self.conn.commit()
+                return result
+            finally:
+                cursor.close()
+
+    def setup(self) -> None:
+        """Creates the tables, or upgrades them to this version's schema; a no-op when they are
+        current. Refuses (SchemaVersionError) a database migrated by a newer ferrograph."""
+        with self.lock:
+            if not self.conn.in_transaction:
+                mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode not in ("wal", "memory"):
+                    self.conn.execute("PRAGMA journal_mode=WAL")
+        self._write(sql.setup(self.dialect, self._script_location))
+
+    def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
+        return self._read(sql.get_tuple(self.dialect, config))
+
+    def list(
+        self,
+        config: Optional[dict],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[dict] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[CheckpointTuple]:
+        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        cursor_lock = self.lock
+
+        def execute(query: sql.Query) -> Any:
+            # The lock is held per page, not while the caller consumes the results.
+            with cursor_lock:
+                cursor = self.conn.cursor()
+                try:
+                    return self._execute(cursor, query)
+                finally:
+                    cursor.close()
+
+        yield from sql.drive_iter(op, execute)
+
+    def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
+        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._write(sql.delete_thread(self.dialect, thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._write(sql.delete_for_runs(self.dialect, run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._write(sql.copy_thread(self.dialect, source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._write(sql.prune(self.dialect, thread_ids, strategy))

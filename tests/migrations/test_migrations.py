@@ -1,0 +1,279 @@
+"""The schema history on SQLite and Postgres: fresh databases, upgrades from every earlier
+revision with data in them, concurrent setup, downgrade, a database newer than the code, a
+failing migration, and setup inside the caller's transaction."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import sqlite3
+
+import pytest
+
+from ferrograph.checkpointers.base import empty_checkpoint
+from ferrograph.cli import main as cli
+from ferrograph.errors import SchemaVersionError
+from ferrograph.migrations import SCRIPT_LOCATION, alembic_config, head_revision, script_directory, upgrade_statements
+from migration_helpers import execute, is_postgres, revision, saver_for, setup_worker, shape
+
+REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
+EARLIER = REVISIONS[:-1]
+
+
+def test_history_is_linear_and_has_at_least_two_revisions():
+    assert len(REVISIONS) >= 2
+    assert script_directory().get_heads() == [REVISIONS[-1]] == [head_revision()]
+
+
+def test_fresh_database_is_set_up_to_head_and_setup_is_idempotent(database_url):
+    with saver_for(database_url) as saver:
+        saver.setup()
+        first = shape(database_url)
+        saver.setup()
+        saver.setup()
+    assert revision(database_url) == head_revision()
+    assert shape(database_url) == first
+    assert set(first) == {
+        "ferrograph_alembic_version",
+        "ferrograph_checkpoints",
+        "ferrograph_checkpoint_blobs",
+        "ferrograph_checkpoint_writes",
+    }
+    dialect = "postgresql" if is_postgres(database_url) else "sqlite"
+    assert upgrade_statements(dialect, head_revision()) == ()
+
+
+def test_setup_and_the_cli_build_the_same_schema(database_url):
+    with saver_for(database_url) as saver:
+        saver.setup()
+    by_setup = shape(database_url)
+    assert cli(["db", "downgrade", database_url, "base"]) == 0
+    assert shape(database_url) == {"ferrograph_alembic_version": ([("version_num", False)], [], ["version_num"])}
+    assert cli(["db", "upgrade", database_url]) == 0
+    assert shape(database_url) == by_setup
+
+
+def seed(saver):
+    """A thread with values, writes, a child namespace and two runs."""
+    parent = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    configs = []
+    for step in range(4):
+        c = empty_checkpoint()
+        c["channel_values"] = {"messages": [f"m{i}" for i in range(step + 1)], "topic": ("pregel", step // 2)}
+        c["channel_versions"] = {"messages": step + 1, "topic": step // 2 + 1}
+        new = {"messages": step + 1, **({"topic": step // 2 + 1} if step % 2 == 0 else {})}
+        md = {"source": "loop", "step": step, "parents": {}, "run_id": "run-a" if step < 2 else "run-b"}
+        parent = saver.put(parent, c, md, new)
+        configs.append(parent)
+    saver.put_writes(configs[-1], [("messages", ["pending"]), ("__error__", "boom")], "task-1")
+    child = empty_checkpoint()
+    child["channel_values"] = {"x": {1, 2}}
+    child["channel_versions"] = {"x": 1}
+    saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": "sub:1"}}, child, {"step": 0, "run_id": "run-b"}, {"x": 1})
+    return configs
+
+
+def snapshot(saver):
+    return [tuple(t) for t in saver.list({"configurable": {"thread_id": "t"}})]
+
+
+@pytest.mark.parametrize("earlier", EARLIER)
+def test_upgrade_from_every_earlier_revision_keeps_the_data(database_url, earlier):
+    with saver_for(database_url) as saver:
+        saver.setup()
+        seed(saver)
+        before = snapshot(saver)
+    assert cli(["db", "downgrade", database_url, earlier]) == 0
+    assert revision(database_url) == earlier
+    with saver_for(database_url) as saver:
+        saver.setup()
+        assert revision(database_url) == head_revision()
+        assert snapshot(saver) == before
+        # Columns added after `earlier` were filled from the data: run_id drives delete_for_runs.
+        saver.delete_for_runs(["run-a"])
+        assert [t.metadata["run_id"] for t in saver.list({"configurable": {"thread_id": "t"}})] == ["run-b"] * 3
+
+
+def test_rev_0001_data_written_by_hand_is_readable_after_upgrade(tmp_path):
+    """Rows as revision 0001's code wrote them (no run_id column), upgraded by setup()."""
+    from ferrograph import _core
+
+    url = str(tmp_path / "old.db")
+    assert cli(["db", "upgrade", url, "0001"]) == 0
+    c = empty_checkpoint()
+    conn = sqlite3.connect(url)
+    with conn:
+        conn.execute(
+            "INSERT INTO ferrograph_checkpoints VALUES ('t', '', ?, NULL, ?, ?)",
+            (
+                c["id"],
+                _core.dumps({**c, "channel_versions": {"a": 1}}).decode(),
+                _core.dumps({"source": "input", "step": -1, "run_id": "r1"}).decode(),
+            ),
+        )
+        conn.execute("INSERT INTO ferrograph_checkpoint_blobs VALUES ('t', '', 'a', '1', ?)", (_core.dumps((1, 2)),))
+    conn.close()
+    with saver_for(url) as saver:
+        saver.setup()
+        got = saver.get_tuple({"configurable": {"thread_id": "t"}})
+        assert got.checkpoint["channel_values"] == {"a": (1, 2)}
+        saver.delete_for_runs(["r1"])
+        assert saver.get_tuple({"configurable": {"thread_id": "t"}}) is None
+
+
+def test_concurrent_setup_from_several_processes(database_url):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    workers = [ctx.Process(target=setup_worker, args=(database_url, barrier)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert revision(database_url) == head_revision()
+    with saver_for(database_url) as saver:
+        seed(saver)
+
+
+def test_downgrade_step_by_step_and_back(database_url):
+    with saver_for(database_url) as saver:
+        saver.setup()
+    head = shape(database_url)
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == REVISIONS[-2]
+    columns = [name for name, _ in shape(database_url)["ferrograph_checkpoints"][0]]
+    assert "run_id" not in columns
+    assert cli(["db", "downgrade", database_url, "base"]) == 0
+    assert revision(database_url) is None
+    assert cli(["db", "upgrade", database_url]) == 0
+    assert shape(database_url) == head
+
+
+def test_a_database_newer_than_the_code_is_refused(database_url, capsys):
+    with saver_for(database_url) as saver:
+        saver.setup()
+    execute(database_url, "UPDATE ferrograph_alembic_version SET version_num = '9999'")
+    with saver_for(database_url) as saver:
+        with pytest.raises(SchemaVersionError, match="'9999', newer than this version of ferrograph"):
+            saver.setup()
+    assert cli(["db", "upgrade", database_url]) == 1
+    assert "newer than this version of ferrograph" in capsys.readouterr().err
+    assert revision(database_url) == "9999"
+
+
+async def test_async_savers_refuse_a_newer_database_too(database_url):
+    from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver
+
+    cls = AsyncPostgresSaver if is_postgres(database_url) else AsyncSqliteSaver
+    async with cls.from_conn_string(database_url) as saver:
+        await saver.setup()
+        await saver.setup()
+    assert revision(database_url) == head_revision()
+    execute(database_url, "UPDATE ferrograph_alembic_version SET version_num = 'zzzz'")
+    async with cls.from_conn_string(database_url) as saver:
+        with pytest.raises(SchemaVersionError):
+            await saver.setup()
+
+
+@pytest.fixture
+def broken_history(tmp_path):
+    """This history plus a revision that creates a table, then fails."""
+    location = tmp_path / "history"
+    shutil.copytree(SCRIPT_LOCATION, location, ignore=shutil.ignore_patterns("__pycache__"))
+    (location / "versions" / "9000_broken.py").write_text(
+        f'''
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9000"
+down_revision = {head_revision()!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("ferrograph_half_done", sa.Column("x", sa.Integer()))
+    op.execute("SELECT * FROM no_such_table")
+
+
+def downgrade():
+    op.drop_table("ferrograph_half_done")
+'''
+    )
+    return str(location)
+
+
+def test_a_failed_setup_leaves_the_previous_revision(database_url, broken_history):
+    with saver_for(database_url) as saver:
+        saver.setup()
+    before = shape(database_url)
+    with saver_for(database_url) as saver:
+        saver._script_location = broken_history
+        with pytest.raises(Exception, match="no_such_table"):
+            saver.setup()
+        # The saver's connection is usable afterwards.
+        assert saver.get_tuple({"configurable": {"thread_id": "t"}}) is None
+    assert revision(database_url) == head_revision()
+    assert shape(database_url) == before
+
+
+def test_a_failed_upgrade_from_the_base_leaves_an_empty_database(database_url, broken_history):
+    from alembic import command
+
+    with pytest.raises(Exception, match="no_such_table"):
+        command.upgrade(alembic_config(database_url, script_location=broken_history), "head")
+    assert revision(database_url) is None
+    assert shape(database_url) == {}
+
+
+def test_a_failed_cli_upgrade_leaves_the_previous_revision(database_url, broken_history):
+    from alembic import command
+
+    assert cli(["db", "upgrade", database_url, "0001"]) == 0
+    with pytest.raises(Exception, match="no_such_table"):
+        command.upgrade(alembic_config(database_url, script_location=broken_history), "head")
+    assert revision(database_url) == "0001"
+    assert "ferrograph_half_done" not in shape(database_url)
+
+
+def test_setup_inside_the_callers_sqlite_transaction(tmp_path):
+    from ferrograph.checkpointers import SqliteSaver
+
+    path = str(tmp_path / "app.db")
+    conn = sqlite3.connect(path, check_same_thread=False)  # default: implicit transactions
+    conn.execute("CREATE TABLE app (x)")
+    conn.execute("INSERT INTO app VALUES (1)")
+    assert conn.in_transaction
+    saver = SqliteSaver(conn)
+    saver.setup()
+    assert conn.in_transaction  # still the caller's to commit
+    conn.commit()
+    conn.close()
+    assert revision(path) == head_revision()
+
+
+def test_setup_on_a_sqlite_connection_in_autocommit(tmp_path):
+    from ferrograph.checkpointers import SqliteSaver
+
+    path = str(tmp_path / "auto.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    SqliteSaver(conn).setup()
+    assert not conn.in_transaction
+    conn.close()
+    assert revision(path) == head_revision()
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_setup_on_a_postgres_connection(ferrograph_postgres_url, autocommit):
+    import psycopg
+
+    from ferrograph.checkpointers import PostgresSaver
+
+    with psycopg.connect(ferrograph_postgres_url, autocommit=autocommit) as conn:
+        if not autocommit:
+            conn.execute("CREATE TABLE app (x int)")  # the caller's transaction is open
+        PostgresSaver(conn).setup()
+        if not autocommit:
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            conn.commit()
+    assert revision(ferrograph_postgres_url) == head_revision()
