@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 from difftest_harness import Impl, canon, error_category
@@ -287,4 +286,4 @@ def first_diff(a: Any, b: Any, path: str = "") -> tuple:
     return (path or "<top>", a, b)
 
 
-__all__ = ["NodeBoom", "SimpleNamespace", "TT", "hit", "run_both", "run_on", "with_time_travel_names"]
+__all__ = ["NodeBoom", "TT", "hit", "run_both", "run_on", "with_time_travel_names"]
