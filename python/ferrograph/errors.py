@@ -67,3 +67,24 @@ class GraphInterrupt(FerrographError):
 
 class EmptyInputError(FerrographError, ValueError):
     """A run was asked to resume a thread that has nothing to resume."""
+
+
+__all__ += ["InvalidConfigError", "InvalidCheckpointError", "CheckpointNotFoundError", "CheckpointStorageError"]
+
+
+class InvalidConfigError(FerrographError, ValueError):
+    """A config cannot address checkpoints: `config['configurable']` is missing, or lacks a
+    `thread_id`, or holds a value of the wrong type."""
+
+
+class InvalidCheckpointError(FerrographError, ValueError):
+    """A checkpoint handed to a saver is malformed (no id, a field of the wrong type, a channel
+    version without a counter)."""
+
+
+class CheckpointNotFoundError(FerrographError, LookupError):
+    """A saver was asked to act on a thread or checkpoint it does not hold."""
+
+
+class CheckpointStorageError(FerrographError):
+    """A saver's storage failed (a poisoned lock, a lost connection)."""

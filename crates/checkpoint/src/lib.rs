@@ -15,5 +15,5 @@ pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
     ListConfig, PendingWrite, CHECKPOINT_VERSION,
 };
-pub use saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
+pub use saver::{BackendError, CheckpointSaver, PruneStrategy, Result, SaverError};
 pub use version::{next_version, version_counter};

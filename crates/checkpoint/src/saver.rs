@@ -3,6 +3,8 @@
 //! `BaseCheckpointSaver`; where LangGraph leaves a method unspecified, the doc says what we do.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -27,6 +29,46 @@ pub enum SaverError {
     },
     #[error("storage error: {0}")]
     Storage(String),
+    /// An error raised by the saver's own backend (a Python saver's exception, a database
+    /// driver's error), carried unchanged so the caller can hand back exactly what was raised.
+    #[error("{0}")]
+    Backend(BackendError),
+}
+
+/// A backend's own error behind [`SaverError::Backend`]. Shared, so `SaverError` stays `Clone`;
+/// two of them are equal only when they are the same error.
+#[derive(Clone)]
+pub struct BackendError(pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        BackendError(Arc::new(err))
+    }
+
+    /// The original error, when it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BackendError {}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
 }
 
 pub type Result<T, E = SaverError> = std::result::Result<T, E>;
@@ -150,5 +192,21 @@ mod tests {
         assert!(SaverError::InvalidVersion("x".into())
             .to_string()
             .contains("\"x\""));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("driver said no")]
+    struct DriverError;
+
+    #[test]
+    fn backend_errors_keep_the_original_error() {
+        let e = SaverError::Backend(BackendError::new(DriverError));
+        assert_eq!(e.to_string(), "driver said no");
+        let SaverError::Backend(inner) = &e else {
+            unreachable!()
+        };
+        assert!(inner.downcast_ref::<DriverError>().is_some());
+        assert_eq!(e.clone(), e);
+        assert_ne!(e, SaverError::Backend(BackendError::new(DriverError)));
     }
 }

@@ -7,6 +7,7 @@ pub mod codec;
 mod errors;
 mod graph;
 mod run;
+pub mod savers;
 mod value;
 
 /// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     graph::register(m)?;
     run::register(m)?;
     codec::register(m)?;
+    savers::register(m)?;
     m.add_function(wrap_pyfunction!(new_checkpoint_id, m)?)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.memory import InMemorySaver, MemorySaver
 
 if TYPE_CHECKING:
     from ferrograph.checkpointers.aio import AsyncPostgresSaver, AsyncSqliteSaver
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from ferrograph.checkpointers.sqlite import SqliteSaver
 
 __all__ = [
+    "InMemorySaver",
+    "MemorySaver",
     "AsyncPostgresSaver",
     "AsyncSqliteSaver",
     "BaseCheckpointSaver",

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from ferrograph import _core
-from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidUpdateError
+from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.types import (
     _SCRATCHPAD,
@@ -67,12 +67,12 @@ def thread_of(config: dict) -> dict:
     """The thread a config names, as the saver protocol wants it; a clear error without one."""
     configurable = config.get("configurable")
     if not isinstance(configurable, dict) or not configurable.get("thread_id"):
-        raise GraphValidationError(
+        raise InvalidConfigError(
             "A graph with a checkpointer needs config['configurable']['thread_id'] to know which thread to use"
         )
     thread_id = configurable["thread_id"]
     if not isinstance(thread_id, (str, int)):
-        raise GraphValidationError(f"thread_id must be a string, got {type(thread_id).__name__}")
+        raise InvalidConfigError(f"thread_id must be a string, got {type(thread_id).__name__}")
     ns = configurable.get("checkpoint_ns", "")
     return {"thread_id": str(thread_id), "checkpoint_ns": ns}
 

@@ -1,0 +1,856 @@
+//! Conversions between the Rust checkpoint model and LangGraph's Python shapes: config dicts
+//! `{"configurable": {thread_id, checkpoint_ns, checkpoint_id}}`, checkpoint dicts whose
+//! `channel_values` hold live Python values, metadata dicts, pending writes and
+//! `CheckpointTuple`. Values cross through the codec; errors name the channel or key at fault.
+//! Also where `SaverError` becomes a Python exception.
+
+use std::collections::BTreeMap;
+
+use ferrograph_checkpoint::{
+    BackendError, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
+    PendingWrite, SaverError, CHECKPOINT_VERSION,
+};
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{intern, IntoPyObjectExt};
+use serde_json::{Map, Value};
+
+use crate::codec::{self, Registry, TAG};
+use crate::errors::new_error;
+
+/// Metadata keys LangGraph never copies from a config into checkpoint metadata.
+const EXCLUDED_METADATA_KEYS: &[&str] = &[
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "checkpoint_map",
+    "langgraph_step",
+    "langgraph_node",
+    "langgraph_triggers",
+    "langgraph_path",
+    "langgraph_checkpoint_ns",
+];
+
+fn invalid_config(py: Python<'_>, message: String) -> PyErr {
+    new_error(py, "InvalidConfigError", message)
+}
+
+fn invalid_checkpoint(py: Python<'_>, message: String) -> PyErr {
+    new_error(py, "InvalidCheckpointError", message)
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// `obj[key]` for a dict (fast path) or any mapping; `None` when the key is absent.
+fn get_key<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return d.get_item(key);
+    }
+    match obj.get_item(key) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyKeyError>(obj.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A non-None value at `key`.
+fn get_some<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(get_key(obj, key)?.filter(|v| !v.is_none()))
+}
+
+fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
+    obj.cast::<PyDict>().is_ok() || obj.hasattr(intern!(obj.py(), "keys")).unwrap_or(false)
+}
+
+/// Iterates a dict or mapping's items.
+fn items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(d.iter().collect());
+    }
+    obj.call_method0(intern!(obj.py(), "items"))?
+        .try_iter()?
+        .map(|kv| kv?.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>())
+        .collect()
+}
+
+/// The `configurable` mapping of a config, or a clear error naming what is missing.
+fn configurable<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = config.py();
+    if !is_mapping(config) {
+        return Err(invalid_config(
+            py,
+            format!("a checkpoint config must be a dict like {{'configurable': {{'thread_id': ...}}}}, not {}", type_name(config)),
+        ));
+    }
+    match get_some(config, intern!(py, "configurable"))? {
+        Some(c) if is_mapping(&c) => Ok(c),
+        Some(c) => Err(invalid_config(py, format!("config['configurable'] must be a dict, not {}", type_name(&c)))),
+        None => Err(invalid_config(
+            py,
+            "config needs a 'configurable' dict with a 'thread_id' (e.g. {'configurable': {'thread_id': '1'}})".to_owned(),
+        )),
+    }
+}
+
+/// A thread (or run) id: a str, or an int or UUID (used through their `str`).
+pub fn thread_id_from_py(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let py = value.py();
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    let is_uuid = value
+        .get_type()
+        .name()
+        .is_ok_and(|n| n.to_str().is_ok_and(|n| n == "UUID"));
+    if (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()) || is_uuid {
+        return Ok(value.str()?.to_str()?.to_owned());
+    }
+    Err(invalid_config(
+        py,
+        format!("{what} must be a str, not {}", type_name(value)),
+    ))
+}
+
+fn optional_str(value: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(v) => match v.cast::<PyString>() {
+            Ok(s) => Ok(Some(s.to_str()?.to_owned())),
+            Err(_) => Err(invalid_config(
+                v.py(),
+                format!("{what} must be a str, not {}", type_name(&v)),
+            )),
+        },
+    }
+}
+
+/// Reads `{"configurable": {"thread_id", "checkpoint_ns"?, "checkpoint_id"?}}`.
+pub fn config_from_py(config: &Bound<'_, PyAny>) -> PyResult<CheckpointConfig> {
+    let py = config.py();
+    let c = configurable(config)?;
+    let Some(thread) = get_some(&c, intern!(py, "thread_id"))? else {
+        return Err(invalid_config(
+            py,
+            "config['configurable'] needs a 'thread_id'".to_owned(),
+        ));
+    };
+    Ok(CheckpointConfig {
+        thread_id: thread_id_from_py(&thread, "config['configurable']['thread_id']")?,
+        checkpoint_ns: optional_str(
+            get_some(&c, intern!(py, "checkpoint_ns"))?,
+            "config['configurable']['checkpoint_ns']",
+        )?
+        .unwrap_or_default(),
+        checkpoint_id: optional_str(
+            get_some(&c, intern!(py, "checkpoint_id"))?,
+            "config['configurable']['checkpoint_id']",
+        )?,
+    })
+}
+
+/// Reads a `list()` config: as [`config_from_py`], except that a missing `checkpoint_ns` means
+/// every namespace. `None` (or an empty dict) means every thread.
+pub fn list_config_from_py(config: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ListConfig>> {
+    let Some(config) = config.filter(|c| !c.is_none()) else {
+        return Ok(None);
+    };
+    if config.cast::<PyDict>().is_ok_and(|d| d.is_empty()) {
+        return Ok(None);
+    }
+    let py = config.py();
+    let c = configurable(config)?;
+    let Some(thread) = get_some(&c, intern!(py, "thread_id"))? else {
+        return Err(invalid_config(
+            py,
+            "config['configurable'] needs a 'thread_id' (pass config=None to list every thread)"
+                .to_owned(),
+        ));
+    };
+    Ok(Some(ListConfig {
+        thread_id: thread_id_from_py(&thread, "config['configurable']['thread_id']")?,
+        checkpoint_ns: optional_str(
+            get_some(&c, intern!(py, "checkpoint_ns"))?,
+            "config['configurable']['checkpoint_ns']",
+        )?,
+        checkpoint_id: optional_str(
+            get_some(&c, intern!(py, "checkpoint_id"))?,
+            "config['configurable']['checkpoint_id']",
+        )?,
+    }))
+}
+
+fn wrap_configurable<'py>(
+    py: Python<'py>,
+    inner: Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let outer = PyDict::new(py);
+    outer.set_item(intern!(py, "configurable"), inner)?;
+    Ok(outer)
+}
+
+/// `{"configurable": {"thread_id", "checkpoint_ns", "checkpoint_id"}}`; `checkpoint_id` is left
+/// out when the config has none.
+pub fn config_to_py<'py>(
+    py: Python<'py>,
+    config: &CheckpointConfig,
+) -> PyResult<Bound<'py, PyDict>> {
+    let inner = PyDict::new(py);
+    inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
+    inner.set_item(intern!(py, "checkpoint_ns"), &config.checkpoint_ns)?;
+    if let Some(id) = &config.checkpoint_id {
+        inner.set_item(intern!(py, "checkpoint_id"), id)?;
+    }
+    wrap_configurable(py, inner)
+}
+
+/// A `list()` config for a Python saver: `checkpoint_ns` only when the scope has one.
+pub fn list_config_to_py<'py>(
+    py: Python<'py>,
+    config: &ListConfig,
+) -> PyResult<Bound<'py, PyDict>> {
+    let inner = PyDict::new(py);
+    inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
+    if let Some(ns) = &config.checkpoint_ns {
+        inner.set_item(intern!(py, "checkpoint_ns"), ns)?;
+    }
+    if let Some(id) = &config.checkpoint_id {
+        inner.set_item(intern!(py, "checkpoint_id"), id)?;
+    }
+    wrap_configurable(py, inner)
+}
+
+/// A channel version as stored: strings as they are, ints as their decimal digits (read back
+/// as ints, see [`version_to_py`]), floats as their `repr` (read back as strings).
+pub fn version_from_py(value: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<String> {
+    if let Ok(s) = value.cast_exact::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(i.to_string());
+        }
+        return Ok(value.str()?.to_str()?.to_owned());
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Ok(f.repr()?.to_str()?.to_owned());
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    Err(invalid_checkpoint(
+        value.py(),
+        format!(
+            "{} must be a str, int or float version, not {}",
+            what(),
+            type_name(value)
+        ),
+    ))
+}
+
+/// The inverse of [`version_from_py`]: a string of plain decimal digits (an int version) comes
+/// back as an int, any other version as the string it was.
+pub fn version_to_py<'py>(py: Python<'py>, version: &str) -> PyResult<Bound<'py, PyAny>> {
+    let digits = version.strip_prefix('-').unwrap_or(version);
+    let canonical = !digits.is_empty()
+        && digits.len() <= 18
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && !(version.starts_with('-') && digits == "0");
+    if canonical {
+        if let Ok(i) = version.parse::<i64>() {
+            return i.into_bound_py_any(py);
+        }
+    }
+    PyString::new(py, version).into_bound_py_any(py)
+}
+
+/// A `{channel: version}` mapping.
+pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap<String, String>> {
+    if obj.is_none() {
+        return Ok(BTreeMap::new());
+    }
+    if !is_mapping(obj) {
+        return Err(invalid_checkpoint(
+            obj.py(),
+            format!(
+                "{what} must be a dict of channel versions, not {}",
+                type_name(obj)
+            ),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in items(obj)? {
+        let key = k
+            .cast::<PyString>()
+            .map_err(|_| {
+                invalid_checkpoint(
+                    obj.py(),
+                    format!(
+                        "{what} keys must be channel names (str), not {}",
+                        type_name(&k)
+                    ),
+                )
+            })?
+            .to_str()?
+            .to_owned();
+        let version = version_from_py(&v, &|| format!("{what}[{key:?}]"))?;
+        out.insert(key, version);
+    }
+    Ok(out)
+}
+
+pub fn versions_to_py<'py>(
+    py: Python<'py>,
+    versions: &BTreeMap<String, String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in versions {
+        d.set_item(k, version_to_py(py, v)?)?;
+    }
+    Ok(d)
+}
+
+fn encode_channel(value: &Bound<'_, PyAny>, registry: &Registry, channel: &str) -> PyResult<Value> {
+    // The context is only formatted when encoding fails.
+    codec::encode(value, registry, None).map_err(|e| {
+        let e = e.with_root(Some(&format!("channel_values['{channel}']")));
+        codec::to_py_err(value.py(), &e)
+    })
+}
+
+fn decode_value(
+    py: Python<'_>,
+    value: &Value,
+    registry: &Registry,
+    context: &dyn Fn() -> String,
+) -> PyResult<Py<PyAny>> {
+    match value {
+        // The common plain-JSON leaves skip the codec's bookkeeping.
+        Value::Null => Ok(py.None()),
+        Value::String(s) => Ok(PyString::new(py, s).into_any().unbind()),
+        Value::Bool(b) => b.into_py_any(py),
+        Value::Number(n) if n.is_i64() => n.as_i64().into_py_any(py),
+        // The context is only formatted when decoding fails.
+        _ => codec::decode_value(py, value, registry, None)
+            .map_err(|e| codec::to_py_err(py, &e.with_root(Some(&context())))),
+    }
+}
+
+/// A checkpoint dict with live channel values (decoded through the codec) and LangGraph's keys:
+/// `v, id, ts, channel_values, channel_versions, versions_seen, updated_channels`.
+pub fn checkpoint_to_py<'py>(
+    py: Python<'py>,
+    checkpoint: &Checkpoint,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyDict>> {
+    let values = PyDict::new(py);
+    for (channel, value) in &checkpoint.channel_values {
+        let v = decode_value(py, value, registry, &|| {
+            format!("channel_values['{channel}']")
+        })?;
+        values.set_item(channel, v)?;
+    }
+    let seen = PyDict::new(py);
+    for (node, versions) in &checkpoint.versions_seen {
+        seen.set_item(node, versions_to_py(py, versions)?)?;
+    }
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "v"), checkpoint.v)?;
+    d.set_item(intern!(py, "id"), &checkpoint.id)?;
+    d.set_item(intern!(py, "ts"), &checkpoint.ts)?;
+    d.set_item(intern!(py, "channel_values"), values)?;
+    d.set_item(
+        intern!(py, "channel_versions"),
+        versions_to_py(py, &checkpoint.channel_versions)?,
+    )?;
+    d.set_item(intern!(py, "versions_seen"), seen)?;
+    match &checkpoint.updated_channels {
+        Some(u) => d.set_item(intern!(py, "updated_channels"), PyList::new(py, u)?)?,
+        None => d.set_item(intern!(py, "updated_channels"), py.None())?,
+    }
+    Ok(d)
+}
+
+/// Reads a checkpoint dict, encoding every channel value (the channel is named in a
+/// `SerializationError`).
+pub fn checkpoint_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Checkpoint> {
+    checkpoint_fields(obj, registry, None)
+}
+
+/// [`checkpoint_from_py`] for `put`: only channels in `new_versions` are encoded, because a
+/// saver stores no other values (they are read back from the versions stored earlier).
+pub fn checkpoint_from_py_for_put(
+    obj: &Bound<'_, PyAny>,
+    new_versions: &BTreeMap<String, String>,
+    registry: &Registry,
+) -> PyResult<Checkpoint> {
+    checkpoint_fields(obj, registry, Some(new_versions))
+}
+
+fn checkpoint_fields(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+    only: Option<&BTreeMap<String, String>>,
+) -> PyResult<Checkpoint> {
+    let py = obj.py();
+    if !is_mapping(obj) {
+        return Err(invalid_checkpoint(
+            py,
+            format!("a checkpoint must be a dict, not {}", type_name(obj)),
+        ));
+    }
+    let id = match get_some(obj, intern!(py, "id"))? {
+        Some(id) => id
+            .cast::<PyString>()
+            .map_err(|_| {
+                invalid_checkpoint(
+                    py,
+                    format!("checkpoint['id'] must be a str, not {}", type_name(&id)),
+                )
+            })?
+            .to_str()?
+            .to_owned(),
+        None => {
+            return Err(invalid_checkpoint(
+                py,
+                "a checkpoint needs an 'id'".to_owned(),
+            ))
+        }
+    };
+    let v = match get_some(obj, intern!(py, "v"))? {
+        Some(v) => v.extract::<u32>().map_err(|_| {
+            invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'v' must be a non-negative int"),
+            )
+        })?,
+        None => CHECKPOINT_VERSION,
+    };
+    let ts = match get_some(obj, intern!(py, "ts"))? {
+        Some(ts) => ts
+            .cast::<PyString>()
+            .map_err(|_| invalid_checkpoint(py, format!("checkpoint {id:?}: 'ts' must be a str")))?
+            .to_str()?
+            .to_owned(),
+        None => ferrograph_checkpoint::now_iso8601(),
+    };
+    let mut channel_values = BTreeMap::new();
+    if let Some(values) = get_some(obj, intern!(py, "channel_values"))? {
+        if let Ok(d) = values.cast::<PyDict>() {
+            match only {
+                Some(only) => {
+                    for channel in only.keys() {
+                        if let Some(value) = d.get_item(channel)? {
+                            channel_values.insert(
+                                channel.clone(),
+                                encode_channel(&value, registry, channel)?,
+                            );
+                        }
+                    }
+                }
+                None => {
+                    for (k, value) in d.iter() {
+                        let channel = channel_name(&k, &id)?;
+                        let encoded = encode_channel(&value, registry, &channel)?;
+                        channel_values.insert(channel, encoded);
+                    }
+                }
+            }
+        } else if is_mapping(&values) {
+            for (k, value) in items(&values)? {
+                let channel = channel_name(&k, &id)?;
+                let wanted = match only {
+                    Some(o) => o.contains_key(&channel),
+                    None => true,
+                };
+                if wanted {
+                    let encoded = encode_channel(&value, registry, &channel)?;
+                    channel_values.insert(channel, encoded);
+                }
+            }
+        } else {
+            return Err(invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'channel_values' must be a dict"),
+            ));
+        }
+    }
+    let channel_versions = match get_some(obj, intern!(py, "channel_versions"))? {
+        Some(v) => versions_from_py(&v, "checkpoint['channel_versions']")?,
+        None => BTreeMap::new(),
+    };
+    let mut versions_seen = BTreeMap::new();
+    if let Some(seen) = get_some(obj, intern!(py, "versions_seen"))? {
+        if !is_mapping(&seen) {
+            return Err(invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'versions_seen' must be a dict"),
+            ));
+        }
+        for (node, versions) in items(&seen)? {
+            let node = node
+                .cast::<PyString>()
+                .map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        format!("checkpoint {id:?}: 'versions_seen' keys must be str"),
+                    )
+                })?
+                .to_str()?
+                .to_owned();
+            let what = format!("checkpoint['versions_seen'][{node:?}]");
+            versions_seen.insert(node, versions_from_py(&versions, &what)?);
+        }
+    }
+    let updated_channels = match get_some(obj, intern!(py, "updated_channels"))? {
+        Some(u) => Some(u.extract::<Vec<String>>().map_err(|_| {
+            invalid_checkpoint(
+                py,
+                format!("checkpoint {id:?}: 'updated_channels' must be a list of str or None"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(Checkpoint {
+        v,
+        id,
+        ts,
+        channel_values,
+        channel_versions,
+        versions_seen,
+        updated_channels,
+    })
+}
+
+fn channel_name(k: &Bound<'_, PyAny>, id: &str) -> PyResult<String> {
+    match k.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Err(_) => Err(invalid_checkpoint(
+            k.py(),
+            format!(
+                "checkpoint {id:?}: channel names must be str, not {}",
+                type_name(k)
+            ),
+        )),
+    }
+}
+
+/// A metadata dict; each value decoded through the codec.
+pub fn metadata_to_py<'py>(
+    py: Python<'py>,
+    metadata: &CheckpointMetadata,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in metadata.iter() {
+        d.set_item(
+            k,
+            decode_value(py, v, registry, &|| format!("metadata['{k}']"))?,
+        )?;
+    }
+    Ok(d)
+}
+
+/// Reads a metadata dict (None reads as empty), encoding it through the codec; its keys must
+/// be str.
+pub fn metadata_from_py(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+) -> PyResult<CheckpointMetadata> {
+    json_object_from_py(obj, registry, "metadata").map(CheckpointMetadata)
+}
+
+/// Reads a `list(filter=...)` dict, encoded the way metadata is so typed values compare equal.
+pub fn filter_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Map<String, Value>> {
+    json_object_from_py(obj, registry, "filter")
+}
+
+fn json_object_from_py(
+    obj: &Bound<'_, PyAny>,
+    registry: &Registry,
+    what: &str,
+) -> PyResult<Map<String, Value>> {
+    let py = obj.py();
+    if obj.is_none() {
+        return Ok(Map::new());
+    }
+    let dict;
+    let obj = if obj.cast::<PyDict>().is_ok() {
+        obj
+    } else if is_mapping(obj) {
+        dict = PyDict::new(py);
+        for (k, v) in items(obj)? {
+            dict.set_item(k, v)?;
+        }
+        dict.as_any()
+    } else {
+        return Err(invalid_checkpoint(
+            py,
+            format!("{what} must be a dict, not {}", type_name(obj)),
+        ));
+    };
+    match codec::encode(obj, registry, Some(what)).map_err(|e| codec::to_py_err(py, &e))? {
+        Value::Object(m) if !m.contains_key(TAG) => Ok(m),
+        _ => Err(invalid_checkpoint(
+            py,
+            format!("{what} keys must all be str (and not {TAG:?})"),
+        )),
+    }
+}
+
+/// LangGraph's `get_checkpoint_metadata`, as its savers apply it in `put`: the config's
+/// `metadata` and its `configurable` str/int/float/bool entries are copied into `metadata`
+/// where it has no such key (skipping ids and `__`-prefixed keys), and NUL characters are
+/// dropped from top-level strings.
+pub fn merge_config_metadata(
+    config: &Bound<'_, PyAny>,
+    metadata: &mut CheckpointMetadata,
+    registry: &Registry,
+) -> PyResult<()> {
+    let py = config.py();
+    for value in metadata.values_mut() {
+        if let Value::String(s) = value {
+            if s.contains('\0') {
+                *s = s.replace('\0', "");
+            }
+        }
+    }
+    let sources = [
+        get_some(config, intern!(py, "metadata"))?,
+        get_some(config, intern!(py, "configurable"))?,
+    ];
+    for source in sources.into_iter().flatten() {
+        if !is_mapping(&source) {
+            continue;
+        }
+        for (k, v) in items(&source)? {
+            let Ok(key) = k.cast::<PyString>() else {
+                continue;
+            };
+            let key = key.to_str()?;
+            if metadata.contains_key(key)
+                || EXCLUDED_METADATA_KEYS.contains(&key)
+                || key.starts_with("__")
+            {
+                continue;
+            }
+            let value = if let Ok(s) = v.cast::<PyString>() {
+                Value::String(s.to_str()?.replace('\0', ""))
+            } else if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
+                match codec::encode(&v, registry, Some(key)) {
+                    Ok(value) => value,
+                    Err(_) => continue,
+                }
+            } else {
+                continue;
+            };
+            metadata.insert(key.to_owned(), value);
+        }
+    }
+    Ok(())
+}
+
+/// A task's writes, `[(channel, value), ...]`, with each value encoded (a `SerializationError`
+/// names the channel).
+pub fn writes_from_py(
+    writes: &Bound<'_, PyAny>,
+    registry: &Registry,
+) -> PyResult<Vec<(String, Value)>> {
+    let py = writes.py();
+    let mut out = Vec::new();
+    for item in writes.try_iter()? {
+        let item = item?;
+        let (channel, value) = match item.cast::<PyTuple>() {
+            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+            _ => item
+                .extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
+                .map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        format!(
+                            "each write must be a (channel, value) pair, not {}",
+                            type_name(&item)
+                        ),
+                    )
+                })?,
+        };
+        let channel = channel
+            .cast::<PyString>()
+            .map_err(|_| {
+                invalid_checkpoint(
+                    py,
+                    format!(
+                        "a write's channel must be a str, not {}",
+                        type_name(&channel)
+                    ),
+                )
+            })?
+            .to_str()?
+            .to_owned();
+        let value = codec::encode(&value, registry, None).map_err(|e| {
+            codec::to_py_err(py, &e.with_root(Some(&format!("writes['{channel}']"))))
+        })?;
+        out.push((channel, value));
+    }
+    Ok(out)
+}
+
+/// `[(task_id, channel, value), ...]` with live values.
+pub fn pending_writes_to_py<'py>(
+    py: Python<'py>,
+    writes: &[PendingWrite],
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for w in writes {
+        let value = decode_value(py, &w.value, registry, &|| {
+            format!("writes['{}']", w.channel)
+        })?;
+        list.append(PyTuple::new(
+            py,
+            [
+                w.task_id.as_str().into_bound_py_any(py)?,
+                w.channel.as_str().into_bound_py_any(py)?,
+                value.into_bound(py),
+            ],
+        )?)?;
+    }
+    Ok(list)
+}
+
+static CHECKPOINT_TUPLE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A `ferrograph.checkpointers.base.CheckpointTuple` with live values; `pending_writes` is
+/// always a list.
+pub fn tuple_to_py<'py>(
+    py: Python<'py>,
+    tuple: &CheckpointTuple,
+    registry: &Registry,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
+    // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
+    let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
+        py.get_type::<PyTuple>()
+            .getattr(intern!(py, "__new__"))
+            .map(Bound::unbind)
+    })?;
+    let parent = match &tuple.parent_config {
+        Some(p) => config_to_py(py, p)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    let items = PyTuple::new(
+        py,
+        [
+            config_to_py(py, &tuple.config)?.into_any(),
+            checkpoint_to_py(py, &tuple.checkpoint, registry)?.into_any(),
+            metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
+            parent,
+            pending_writes_to_py(py, &tuple.pending_writes, registry)?.into_any(),
+        ],
+    )?;
+    tuple_new.bind(py).call1((cls, items))
+}
+
+/// Reads a `CheckpointTuple` (ours, LangGraph's, or any object with its five attributes) as a
+/// Python saver returns it. `pending_writes` keep the saver's order; their task path is unknown.
+pub fn tuple_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<CheckpointTuple> {
+    let py = obj.py();
+    let config = config_from_py(&obj.getattr(intern!(py, "config"))?)?;
+    let checkpoint = checkpoint_from_py(&obj.getattr(intern!(py, "checkpoint"))?, registry)?;
+    let metadata = metadata_from_py(&obj.getattr(intern!(py, "metadata"))?, registry)?;
+    let parent = obj.getattr(intern!(py, "parent_config"))?;
+    let parent_config = if parent.is_none() {
+        None
+    } else {
+        Some(config_from_py(&parent)?)
+    };
+    let mut pending_writes = Vec::new();
+    let writes = obj.getattr(intern!(py, "pending_writes"))?;
+    if !writes.is_none() {
+        for w in writes.try_iter()? {
+            let (task_id, channel, value): (String, String, Bound<'_, PyAny>) =
+                w?.extract().map_err(|_| {
+                    invalid_checkpoint(
+                        py,
+                        "pending_writes must hold (task_id, channel, value) triples".to_owned(),
+                    )
+                })?;
+            let context = format!("writes['{channel}']");
+            let value = codec::encode(&value, registry, Some(&context))
+                .map_err(|e| codec::to_py_err(py, &e))?;
+            pending_writes.push(PendingWrite {
+                task_id,
+                channel,
+                value,
+                task_path: String::new(),
+            });
+        }
+    }
+    Ok(CheckpointTuple {
+        config,
+        checkpoint,
+        metadata,
+        parent_config,
+        pending_writes,
+    })
+}
+
+/// A Python exception raised inside a saver, carried through Rust in
+/// [`SaverError::Backend`] and handed back unchanged by [`saver_error`].
+#[derive(Debug)]
+pub struct PyBackendError(pub PyErr);
+
+impl std::fmt::Display for PyBackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for PyBackendError {}
+
+/// Wraps a Python exception as a `SaverError` that [`saver_error`] turns back into it.
+pub fn backend_error(err: PyErr) -> SaverError {
+    SaverError::Backend(BackendError::new(PyBackendError(err)))
+}
+
+/// The Python exception for a saver error: one `ferrograph.errors` class per variant, and a
+/// Python saver's own exception exactly as it was raised.
+pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
+    match err {
+        SaverError::NotFound(m) => new_error(py, "CheckpointNotFoundError", m),
+        SaverError::InvalidConfig(m) => new_error(py, "InvalidConfigError", m),
+        SaverError::InvalidCheckpoint(m) => new_error(py, "InvalidCheckpointError", m),
+        e @ SaverError::InvalidVersion(_) => new_error(py, "InvalidCheckpointError", e.to_string()),
+        e @ SaverError::Corrupt { .. } => new_error(py, "CorruptCheckpointError", e.to_string()),
+        SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
+        SaverError::Backend(b) => match b.downcast_ref::<PyBackendError>() {
+            Some(e) => e.0.clone_ref(py),
+            None => new_error(py, "CheckpointStorageError", b.to_string()),
+        },
+    }
+}
+
+/// `?`-friendly conversion of saver results.
+pub trait SaverResultExt<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> SaverResultExt<T> for Result<T, SaverError> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| saver_error(py, e))
+    }
+}

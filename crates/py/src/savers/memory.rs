@@ -1,0 +1,263 @@
+//! `NativeMemorySaver`: the Python face of the native in-memory saver. The public class,
+//! `ferrograph.checkpointers.MemorySaver`, subclasses it together with `BaseCheckpointSaver`,
+//! so the sync protocol methods are these Rust ones with no Python frame in between. Values are
+//! encoded with the GIL held; the store itself is searched and updated with the GIL released.
+
+use std::sync::Arc;
+
+use ferrograph_checkpoint::{CheckpointSaver, CheckpointTuple, MemorySaver, PruneStrategy};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::convert::{
+    checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
+    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
+    version_from_py, versions_from_py, writes_from_py, SaverResultExt,
+};
+use crate::codec::{default_registry, PySerializer, Registry};
+
+#[pyclass(
+    frozen,
+    subclass,
+    module = "ferrograph._core",
+    name = "NativeMemorySaver"
+)]
+pub struct PyMemorySaver {
+    pub(crate) inner: Arc<MemorySaver>,
+    pub(crate) registry: Arc<Registry>,
+}
+
+impl PyMemorySaver {
+    /// The native saver, for the engine to call without going through Python.
+    pub fn saver(&self) -> &Arc<MemorySaver> {
+        &self.inner
+    }
+
+    /// The codec registry this saver encodes and decodes values with.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+fn thread_ids_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a list of ids, not a single str"
+        )));
+    }
+    obj.try_iter()?
+        .map(|id| thread_id_from_py(&id?, what))
+        .collect()
+}
+
+#[pymethods]
+impl PyMemorySaver {
+    /// `serializer`: a `ferrograph._core.Serializer` whose allowlist and depth limit this saver
+    /// uses; the process-wide default codec otherwise.
+    #[new]
+    #[pyo3(signature = (*, serializer = None))]
+    fn new(serializer: Option<PyRef<'_, PySerializer>>) -> Self {
+        let registry = match serializer {
+            Some(s) => s.registry().clone(),
+            None => default_registry().clone(),
+        };
+        PyMemorySaver {
+            inner: Arc::new(MemorySaver::new()),
+            registry,
+        }
+    }
+
+    /// The checkpoint `config` points at (the thread's latest without a checkpoint_id), with its
+    /// metadata, parent and pending writes; None when there is none.
+    fn get_tuple<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let config = config_from_py(config)?;
+        let inner = &self.inner;
+        let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
+        found
+            .map(|t| tuple_to_py(py, &t, &self.registry))
+            .transpose()
+    }
+
+    /// Just the checkpoint dict of [`get_tuple`].
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let config = config_from_py(config)?;
+        let inner = &self.inner;
+        let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
+        found
+            .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry))
+            .transpose()
+    }
+
+    /// Checkpoints newest first, as an iterator of `CheckpointTuple`.
+    #[pyo3(signature = (config, *, filter = None, before = None, limit = None))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+        before: Option<&Bound<'_, PyAny>>,
+        limit: Option<usize>,
+    ) -> PyResult<CheckpointTupleIter> {
+        let scope = list_config_from_py(config)?;
+        let filter = filter
+            .filter(|f| !f.is_none())
+            .map(|f| filter_from_py(f, &self.registry))
+            .transpose()?;
+        let before = before
+            .filter(|b| !b.is_none())
+            .map(config_from_py)
+            .transpose()?;
+        let inner = &self.inner;
+        let items = py
+            .detach(|| inner.list(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
+            .py_err(py)?;
+        Ok(CheckpointTupleIter {
+            items: items.into_iter(),
+            registry: self.registry.clone(),
+        })
+    }
+
+    /// Stores `checkpoint` as a child of `config`'s checkpoint_id; only channels in
+    /// `new_versions` are stored anew. Returns the config of the stored checkpoint.
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+        checkpoint: &Bound<'py, PyAny>,
+        metadata: &Bound<'py, PyAny>,
+        new_versions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let target = config_from_py(config)?;
+        let new_versions = versions_from_py(new_versions, "new_versions")?;
+        let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &self.registry)?;
+        let mut metadata = metadata_from_py(metadata, &self.registry)?;
+        merge_config_metadata(config, &mut metadata, &self.registry)?;
+        let inner = &self.inner;
+        let stored = py
+            .detach(|| inner.put(&target, checkpoint, metadata, &new_versions))
+            .py_err(py)?;
+        config_to_py(py, &stored)
+    }
+
+    /// Stores a task's writes against `config`'s checkpoint. A repeated ordinary write is
+    /// ignored; `__error__`, `__scheduled__`, `__interrupt__` and `__resume__` writes replace.
+    #[pyo3(signature = (config, writes, task_id, task_path = ""))]
+    fn put_writes(
+        &self,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        writes: &Bound<'_, PyAny>,
+        task_id: &str,
+        task_path: &str,
+    ) -> PyResult<()> {
+        let config = config_from_py(config)?;
+        let writes = writes_from_py(writes, &self.registry)?;
+        let inner = &self.inner;
+        py.detach(|| inner.put_writes(&config, writes, task_id, task_path))
+            .py_err(py)
+    }
+
+    fn delete_thread(&self, py: Python<'_>, thread_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let thread_id = thread_id_from_py(thread_id, "thread_id")?;
+        let inner = &self.inner;
+        py.detach(|| inner.delete_thread(&thread_id)).py_err(py)
+    }
+
+    fn delete_for_runs(&self, py: Python<'_>, run_ids: &Bound<'_, PyAny>) -> PyResult<()> {
+        let run_ids = thread_ids_from_py(run_ids, "run_ids")?;
+        let inner = &self.inner;
+        py.detach(|| inner.delete_for_runs(&run_ids)).py_err(py)
+    }
+
+    /// Copies every checkpoint and write of one thread into another (ids kept);
+    /// `CheckpointNotFoundError` when the source thread holds nothing.
+    fn copy_thread(
+        &self,
+        py: Python<'_>,
+        source_thread_id: &Bound<'_, PyAny>,
+        target_thread_id: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let source = thread_id_from_py(source_thread_id, "source_thread_id")?;
+        let target = thread_id_from_py(target_thread_id, "target_thread_id")?;
+        let inner = &self.inner;
+        py.detach(|| inner.copy_thread(&source, &target)).py_err(py)
+    }
+
+    /// `strategy="keep_latest"` keeps each namespace's latest checkpoint (with its writes);
+    /// `strategy="delete"` removes the threads.
+    #[pyo3(signature = (thread_ids, *, strategy = "keep_latest"))]
+    fn prune(&self, py: Python<'_>, thread_ids: &Bound<'_, PyAny>, strategy: &str) -> PyResult<()> {
+        let Some(strategy) = PruneStrategy::parse(strategy) else {
+            return Err(PyValueError::new_err(format!(
+                "unknown prune strategy {strategy:?}: expected 'keep_latest' or 'delete'"
+            )));
+        };
+        let thread_ids = thread_ids_from_py(thread_ids, "thread_ids")?;
+        let inner = &self.inner;
+        py.detach(|| inner.prune(&thread_ids, strategy)).py_err(py)
+    }
+
+    /// The version after `current`: `"{counter:032}.{random:016}"`, increasing as strings.
+    #[pyo3(signature = (current, channel = None))]
+    fn get_next_version(
+        &self,
+        py: Python<'_>,
+        current: Option<&Bound<'_, PyAny>>,
+        channel: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let _ = channel;
+        let current = current
+            .filter(|c| !c.is_none())
+            .map(|c| version_from_py(c, &|| "current".to_owned()))
+            .transpose()?;
+        self.inner.next_version(current.as_deref()).py_err(py)
+    }
+
+    /// Counts of what the saver holds: threads, checkpoints, blobs (stored channel values) and
+    /// writes.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let s = py.detach(|| inner.stats()).py_err(py)?;
+        let d = PyDict::new(py);
+        d.set_item("threads", s.threads)?;
+        d.set_item("checkpoints", s.checkpoints)?;
+        d.set_item("blobs", s.blobs)?;
+        d.set_item("writes", s.writes)?;
+        Ok(d)
+    }
+}
+
+/// The iterator `list` returns: tuples are found at once (under one read of the store) and
+/// turned into Python objects one at a time as they are consumed.
+#[pyclass(module = "ferrograph._core")]
+pub struct CheckpointTupleIter {
+    items: std::vec::IntoIter<CheckpointTuple>,
+    registry: Arc<Registry>,
+}
+
+#[pymethods]
+impl CheckpointTupleIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.items.next() {
+            Some(t) => tuple_to_py(py, &t, &self.registry).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn __length_hint__(&self) -> usize {
+        self.items.len()
+    }
+}
