@@ -12,8 +12,8 @@ Sources, in order, de-duplicated by name:
    It is the reference saver and always present.
 2. The shared saver registry of the checkpointer tests (``tests/checkpointers/conformance.py``,
    ``SAVER_FACTORIES``) when that module exists and imports: every saver registered there
-   (ferrograph's MemorySaver, the SQL savers once they land, test doubles...) is picked up here
-   without touching this file.
+   (today ferrograph's native MemorySaver, the pure-Python DictSaver test double, and
+   MemorySaver wrapped by ``as_langgraph_saver``) is picked up here without touching this file.
 3. Otherwise ferrograph's own ``ferrograph.checkpointers.MemorySaver`` when it exists.
 4. The synchronous SQL savers of ``tests/checkpointers/sql_savers.py`` (``SQL_SAVERS`` /
    ``open_saver``): SQLite on a temporary file, Postgres on the database of the
