@@ -94,7 +94,7 @@ def test_get_state_unknown_thread_is_empty(both):
         cfg = {"configurable": {"thread_id": "never-used"}}
         s = g.get_state(cfg)
         snap = tt.snap(s, {})
-        # The echoed config is compared (configurable only) here; exactly in the xfail below.
+        # The echoed config is compared (configurable only) here; exactly in the test below.
         snap["config"] = snap["config"]["configurable"]
         tt.rec("unknown", snap)
         tt.rec("history", tt.outline(cfg))
@@ -102,11 +102,6 @@ def test_get_state_unknown_thread_is_empty(both):
     both(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ferrograph's get_state on an unknown thread echoes the config with an added "
-    "'recursion_limit': 25 (from _check_config); LangGraph echoes the caller's config unchanged",
-)
 def test_get_state_unknown_thread_echoes_config_exactly(both):
     def scenario(tt):
         g = tt.build(chain)
@@ -153,12 +148,6 @@ def test_config_metadata_and_scalar_configurables_copied(both):
     both(_metadata_scenario(cfg))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config['metadata'] values that are not str (dict, list, tuple, None, int...) are "
-    "copied into checkpoint metadata by ferrograph; LangGraph 1.2.24 drops them (e.g. "
-    "metadata={'nested': {'k': 1}} never reaches the checkpoint)",
-)
 @pytest.mark.parametrize("value", [{"k": [1, 2]}, [1], None, (1,)], ids=["dict", "list", "none", "tuple"])
 def test_config_metadata_non_string_values(both, value):
     cfg = {"configurable": {"thread_id": "t1"}, "metadata": {"origin": "test", "extra": value}}
@@ -311,17 +300,11 @@ def _failure_scenario(tt):
 def test_parallel_failure_resumes_failed_node_only(both):
     def scenario(tt):
         _failure_scenario(tt)
-        tt.rec("history-after", tt.history())  # the resumed task's result: xfail below
+        tt.rec("history-after", tt.history())  # the resumed task's result: checked exactly below
 
     both(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a failed parallel step is resumed, the failed step's snapshot lists the "
-    "once-failed task with result None in ferrograph; LangGraph shows its error AND the "
-    "result of the successful retry (both are in the checkpoint's pending writes)",
-)
 def test_parallel_failure_history_after_resume(both):
     def scenario(tt):
         tt.strict_task_results = True
@@ -357,15 +340,9 @@ def test_failure_state_shape_on_langgraph(langgraph_impl):
 # Durability
 
 
-EXIT_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="durability='exit': LangGraph writes only the final checkpoint of a run (source "
-    "loop, parent None on a fresh thread); ferrograph also writes the step -1 input "
-    "checkpoint (with no pending writes, so its __start__ task has result None)",
-)
 
 
-@pytest.mark.parametrize("durability", ["sync", "async", pytest.param("exit", marks=EXIT_XFAIL)])
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
 @pytest.mark.parametrize("name", ["chain", "fanout", "loop"])
 def test_durability(both, durability, name):
     builder, inp = GRAPHS[name]
@@ -380,12 +357,6 @@ def test_durability(both, durability, name):
     both(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="durability='exit' and a node fails: LangGraph saves the failing step's checkpoint "
-    "(step 1, next [b, c]) with b's writes and c's error, so resuming runs only c and d; "
-    "ferrograph leaves only the input checkpoint with no writes",
-)
 def test_durability_exit_with_failure(both):
     def scenario(tt):
         g = tt.build(failing_fanout)
@@ -402,11 +373,6 @@ def test_durability_exit_with_failure(both):
 
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Send task paths: ferrograph's PregelTask.path is ('__pregel_push', i); LangGraph's "
-    "is ('__pregel_push', i, False). Elsewhere the harness drops the trailing False",
-)
 def test_send_task_path_exact(both):
     def scenario(tt):
         tt.exact_task_paths = True

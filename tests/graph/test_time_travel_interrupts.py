@@ -113,24 +113,10 @@ def test_interrupt_after_then_update_as_node(both):
     both(lambda tt: _update_as_due_node(tt, False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="update_state(cfg, values, as_node='b') where b is the task due at the latest "
-    "checkpoint: LangGraph also saves the update as b's pending writes on that checkpoint "
-    "(its snapshot then shows task b with result {'v': -1}); ferrograph saves no writes "
-    "there (task b result None)",
-)
 def test_interrupt_after_then_update_as_node_history(both):
     both(lambda tt: _update_as_due_node(tt, True))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="new input on a thread stopped by interrupt_before=['b']: LangGraph starts a new "
-    "run (input checkpoint next ['__start__'], a runs, stops before b again, returns "
-    "{'log': ['a', 'a'], 'v': 11}); ferrograph writes an input checkpoint with next "
-    "['__start__', 'b'], runs nothing and invoke returns None",
-)
 def test_new_input_while_interrupted_starts_over(both):
     def scenario(tt):
         g = tt.build(chain, interrupt_before=["b"])
@@ -145,16 +131,9 @@ def test_new_input_while_interrupted_starts_over(both):
 # interrupt() inside a node
 
 
-RESUMED_RESULT_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="after an interrupt() is resumed, the checkpoint the node paused at shows the "
-    "task's interrupts AND its final result on LangGraph; ferrograph shows result None "
-    "(the pending writes are there; _loop._completed treats any __interrupt__/__error__ "
-    "write as not done)",
-)
 
 
-@pytest.mark.parametrize("strict", [False, pytest.param(True, marks=RESUMED_RESULT_XFAIL)], ids=["", "strict-results"])
+@pytest.mark.parametrize("strict", [False, True], ids=["", "strict-results"])
 def test_interrupt_in_node_invoke_state_and_resume(both, strict):
     def scenario(tt):
         tt.strict_task_results = strict
@@ -186,7 +165,7 @@ def test_interrupt_in_node_stream_updates(both):
     both(scenario)
 
 
-@pytest.mark.parametrize("strict", [False, pytest.param(True, marks=RESUMED_RESULT_XFAIL)], ids=["", "strict-results"])
+@pytest.mark.parametrize("strict", [False, True], ids=["", "strict-results"])
 def test_two_interrupts_in_one_node_run_three_times(both, strict):
     def scenario(tt):
         tt.strict_task_results = strict
@@ -206,17 +185,10 @@ def test_two_interrupts_in_one_node_run_three_times(both, strict):
 
 
 def _interrupted(outcome):
-    """An invoke outcome with only the interrupts of its result (values: see the xfail)."""
+    """An invoke outcome with only the interrupts of its result (values: compared in the strict test)."""
     return {**outcome, "result": outcome["result"]["__interrupt__"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parallel step where p1 and p2 call interrupt() and p3 finishes: LangGraph's "
-    "invoke returns the values with p3's write applied ({'log': ['p3'], ...}) as "
-    "get_state().values also shows; ferrograph's invoke returns the values before the step "
-    "({'log': []}) while its get_state().values has ['p3']",
-)
 def test_parallel_interrupts_invoke_return_values(both):
     def scenario(tt):
         g = tt.build(ask_parallel)
@@ -243,21 +215,13 @@ def test_parallel_interrupts_resumed_by_id(both):
     both(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="p1, p2 interrupted in one step; Command(resume={p2_id: 'B'}) finishes p2 only: "
-    "LangGraph's get_state() then has next ['p1'] and p2's writes in values, and the final "
-    "resume of p1 runs p1 and join only; ferrograph keeps p2 in next (its earlier "
-    "__interrupt__ write makes _loop._completed say not done), leaves its writes out of "
-    "values, and RE-RUNS p2 on the final resume (p2 runs 3 times instead of 2)",
-)
 def test_parallel_interrupts_resumed_one_at_a_time(both):
     def scenario(tt):
         g = tt.build(ask_parallel)
         Command = tt.impl.Command
         tt.rec("invoke", _interrupted(tt.call(g.invoke, {"log": []}, tt.cfg)))
         by_value = {i.value: i.id for i in g.get_state(tt.cfg).interrupts}
-        # Still interrupted: only the interrupts of the return value (values: see the xfail).
+        # Still interrupted: only the interrupts of the return value (values: compared in the strict test).
         tt.rec("resume-p2", _interrupted(tt.call(g.invoke, Command(resume={by_value["p2?"]: "B"}), tt.cfg)))
         tt.rec("state-mid", tt.state())
         remaining = g.get_state(tt.cfg).interrupts
@@ -268,7 +232,7 @@ def test_parallel_interrupts_resumed_one_at_a_time(both):
     both(scenario)
 
 
-@pytest.mark.parametrize("strict", [False, pytest.param(True, marks=RESUMED_RESULT_XFAIL)], ids=["", "strict-results"])
+@pytest.mark.parametrize("strict", [False, True], ids=["", "strict-results"])
 def test_replay_before_interrupt_node_asks_again(both, strict):
     """Replaying a checkpoint before an interrupt()ing node runs it (and stops) again."""
 

@@ -68,12 +68,10 @@ class TT:
         self.graph: Any = None
         self.cfg = {"configurable": {"thread_id": thread_id}}
         self._interrupt_labels: dict = {}
-        self.exact_task_paths = False
-        # Known mismatch (see test_*_history_after_resume xfails): once a failed or
-        # interrupted task has been resumed and finished, the checkpoint it failed at shows
-        # its result on LangGraph and None on ferrograph. Unless a test sets this, the result
-        # of a task that has an error or interrupts is not compared.
-        self.strict_task_results = False
+        # Task paths and the results of tasks that failed or paused and then finished are
+        # compared exactly (a test may relax them to isolate another difference).
+        self.exact_task_paths = True
+        self.strict_task_results = True
 
     # ---- building and recording
 

@@ -177,6 +177,15 @@ impl<V: Clone> Run<V> {
     /// Write the run's input to `__start__`. The input step is -1 on a fresh run and the step
     /// after the last checkpoint on a thread that already has history.
     pub fn input(&mut self, value: V) -> Result<(), GraphError> {
+        if self.restored {
+            // New input supersedes whatever was still due at the saved checkpoint: those
+            // tasks are marked seen and their triggers consumed, as if they ran with no writes.
+            let step = self.step;
+            if self.tick()? {
+                self.apply()?;
+            }
+            self.step = step;
+        }
         let c = self.graph.start_channel;
         let version = self.next_version();
         if self.channels[c].update(vec![Item::Value(value)])? {
@@ -271,6 +280,15 @@ impl<V: Clone> Run<V> {
         let t = self.task_mut(task)?;
         t.writes = writes;
         t.finished = true;
+        Ok(())
+    }
+
+    /// Keep only the task `task_id` of the current step (the rest are dropped unapplied).
+    pub fn keep_only_task(&mut self, task_id: &str) -> Result<(), GraphError> {
+        if !self.tasks.iter().any(|t| t.id == task_id) {
+            return Err(GraphError::State(format!("No task {task_id} in this step")));
+        }
+        self.tasks.retain(|t| t.id == task_id);
         Ok(())
     }
 

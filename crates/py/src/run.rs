@@ -231,7 +231,14 @@ impl CoreRun {
         let t = &self.run.tasks()[task];
         match t.kind {
             TaskKind::Pull => PyTuple::new(py, ["__pregel_pull".into_pyobject(py)?.into_any(), PyString::new(py, &t.name).into_any()]),
-            TaskKind::Push(i) => PyTuple::new(py, ["__pregel_push".into_pyobject(py)?.into_any(), i.into_pyobject(py)?.into_any()]),
+            TaskKind::Push(i) => PyTuple::new(
+                py,
+                [
+                    "__pregel_push".into_pyobject(py)?.into_any(),
+                    i.into_pyobject(py)?.into_any(),
+                    PyBool::new(py, false).to_owned().into_any(),
+                ],
+            ),
         }
     }
 
@@ -304,6 +311,11 @@ impl CoreRun {
     /// Add a task for `node` outside of a tick (`update_state(..., as_node=node)`).
     fn add_task(&mut self, py: Python<'_>, node: &str) -> PyResult<usize> {
         self.run.add_task(node).py(py)
+    }
+
+    /// Keep only the task with id `task_id` in the current step.
+    fn keep_only_task(&mut self, py: Python<'_>, task_id: &str) -> PyResult<()> {
+        self.run.keep_only_task(task_id).py(py)
     }
 
     /// Drop the current step's tasks without applying them.

@@ -80,7 +80,7 @@ def thread_of(config: dict) -> dict:
 def _metadata_base(config: dict) -> dict:
     """What every checkpoint of a run carries besides source and step: the caller's
     metadata and the scalar `configurable` keys, as LangGraph records them."""
-    base = dict(config.get("metadata") or {})
+    base = {k: v for k, v in (config.get("metadata") or {}).items() if isinstance(v, (str, int, float, bool))}
     for key, value in (config.get("configurable") or {}).items():
         if key.startswith("__") or key in ("thread_id", "checkpoint_ns", "checkpoint_id"):
             continue
@@ -106,8 +106,9 @@ def _special(writes: list[tuple[str, Any]], channel: str) -> Any:
 
 
 def _completed(writes: list[tuple[str, Any]]) -> bool:
-    """Whether a task's saved writes show it finished (rather than failed or paused)."""
-    return not any(ch in (ERROR, INTERRUPT) for ch, _ in writes) and any(ch != RESUME for ch, _ in writes)
+    """Whether a task's saved writes show it finished. A task that failed or paused and then
+    finished on a resume keeps its error or interrupt record beside its writes."""
+    return any(ch not in (ERROR, INTERRUPT, RESUME, "__scheduled__") for ch, _ in writes)
 
 
 class RunLoop:
@@ -151,6 +152,10 @@ class RunLoop:
         self.static_interrupt = False
         self._unreported_checkpoint: Optional[tuple[dict, Optional[dict], dict, dict]] = None
         self._interrupt_reported = False
+        #: With durability "exit": the checkpoint not written yet, and its tasks' writes.
+        self._unsaved: Optional[tuple[str, int, str]] = None
+        self._deferred_writes: list[tuple[list, str]] = []
+        self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
 
     # ---- starting
@@ -229,9 +234,19 @@ class RunLoop:
 
     # ---- checkpoints
 
-    def _save(self, source: str, step: int) -> None:
-        """Queue a checkpoint of the run as it stands now."""
-        checkpoint_id, ts = _core.new_checkpoint_id()
+    def _save(self, source: str, step: int, *, checkpoint_id: Optional[str] = None) -> None:
+        """Queue a checkpoint of the run as it stands now. With durability "exit" only the id is
+        taken (task ids derive from it); the checkpoint is written when the run ends."""
+        if checkpoint_id is None:
+            checkpoint_id, ts = _core.new_checkpoint_id()
+        else:
+            ts = _core.new_checkpoint_id()[1]
+        self.run.set_seed(checkpoint_id)
+        self.pending = {}
+        if self.durability == "exit" and not self._exiting:
+            self._unsaved = (source, step, checkpoint_id)
+            self._deferred_writes = []
+            return
         checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
         parent = self.parent_config
@@ -239,8 +254,6 @@ class RunLoop:
         if parent is not None:
             configurable["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
         self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
-        self.run.set_seed(checkpoint_id)
-        self.pending = {}
 
         def saved(config: Any) -> None:
             if isinstance(config, dict) and config.get("configurable", {}).get("checkpoint_id"):
@@ -251,10 +264,26 @@ class RunLoop:
             self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
-        if self.saver is None or self.durability == "exit":
+        if self.saver is None:
             return
         _name, _input, task_id, _push = self.tasks[i]
+        if self.durability == "exit":
+            self._deferred_writes.append((writes, task_id))
+            return
         self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
+
+    def _write_at_exit(self) -> None:
+        """With durability "exit": write the last checkpoint the run reached, and the writes
+        of a step that stopped it (failed or interrupted), so a resume starts there."""
+        if self.saver is None or self.durability != "exit" or self._unsaved is None:
+            return
+        source, step, checkpoint_id = self._unsaved
+        self._unsaved = None
+        self._exiting = True
+        self._save(source, step, checkpoint_id=checkpoint_id)
+        for writes, task_id in self._deferred_writes:
+            self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
+        self._deferred_writes = []
 
     def take_outbox(self) -> list[SaverCall]:
         calls, self.outbox = self.outbox, []
@@ -506,6 +535,10 @@ class RunLoop:
     def apply(self) -> list[tuple[str, Any]]:
         """End the step: apply its writes and checkpoint, or stop on an interrupt."""
         if self.interrupts:
+            # The step is not checkpointed (its finished tasks' writes are saved as pending
+            # writes); the caller still sees the state with those writes in it.
+            self._write_at_exit()
+            self.run.apply()
             return self.interrupt_chunks()
         ran = {self.tasks[i][0] for i in range(len(self.tasks))}
         changed = self.run.apply()
@@ -517,17 +550,20 @@ class RunLoop:
                 if self.run.updated_since_interrupt():
                     self.run.mark_interrupt()
                     self.static_interrupt = True
-            if self.durability != "exit" or self.static_interrupt:
-                self._save("loop", self.run.step)
+            self._save("loop", self.run.step)
         if self.static_interrupt:
             chunks.extend(self.interrupt_chunks())
         return chunks
 
+    def failed_run(self) -> None:
+        """The run stops on an error: with durability "exit", save where it got to."""
+        self._write_at_exit()
+
     def finish(self) -> list[tuple[str, Any]]:
-        """After the last step: the final checkpoint (when only saving at exit) and chunks."""
+        """After the last step: the checkpoint kept for the end (durability "exit"), and the
+        chunks that close the run."""
         chunks: list[tuple[str, Any]] = []
-        if self.saver is not None and self.durability == "exit" and not self.static_interrupt and not self.interrupts:
-            self._save("loop", self.run.step)
+        self._write_at_exit()
         if self.static_interrupt:
             chunks.extend(self.interrupt_chunks())
         if self.debug:
@@ -557,7 +593,7 @@ class RunLoop:
 
     # ---- looking back
 
-    def snapshot(self, saved: Any, *, live: bool) -> StateSnapshot:
+    def snapshot(self, saved: Any, *, live: bool, requested: Optional[dict] = None) -> StateSnapshot:
         """The state at a saved checkpoint with the tasks due there and what became of them.
 
         `live` (the thread's current state) counts finished tasks as done: their writes are in
@@ -565,7 +601,7 @@ class RunLoop:
         Otherwise the snapshot records the step as it started: every due task is in `next`.
         """
         if saved is None:
-            return StateSnapshot({}, (), self.config, None, None, None, (), ())
+            return StateSnapshot({}, (), requested, None, None, None, (), ())
         run = _core.CoreRun(self.graph._core, _INSPECT_LIMIT)
         run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
         pending = _writes_by_task(saved.pending_writes)
@@ -619,18 +655,22 @@ class RunLoop:
             raise GraphValidationError("Cannot update state as END")
         if as_node != START and as_node not in self.graph._nodes:
             raise GraphValidationError(f"Cannot update state as unknown node '{as_node}'")
-        self.tasks = [(as_node, None, "", False)]
-        task = run.add_task(as_node)
-        if task != 0:
-            raise GraphValidationError("update_state cannot run while a step is in progress")
-        if as_node == START:
-            result = self.graph._input_update(values)
+        due = [t for t in (run.tick() or []) if t[0] == as_node and not t[3]]
+        if due:
+            # The node is due at that checkpoint: the update stands in for its run there,
+            # and is also saved as that task's writes.
+            run.keep_only_task(due[0][2])
+            self.tasks = due[:1]
         else:
-            result = values
+            run.clear_tasks()
+            run.add_task(as_node)
+            self.tasks = [(as_node, None, "", False)]
+        result = self.graph._input_update(values) if as_node == START else values
         self.complete(0, result)
         if self.error is not None:
             raise self.error
-        self.outbox.clear()  # the update's own writes are the checkpoint, not pending writes
+        if not due:
+            self.outbox.clear()  # the update's writes are the new checkpoint, not pending writes
         run.apply()
         self._save("update", run.step)
 

@@ -143,6 +143,8 @@ class CompiledStateGraph:
                 # Persist each task's writes before anyone sees its result.
                 self._flush(loop)
                 yield chunk
+            if loop.error is not None:
+                loop.failed_run()
             self._flush(loop)
             if loop.error is not None:
                 raise loop.error
@@ -244,7 +246,7 @@ class CompiledStateGraph:
         """The thread's state at `config`'s checkpoint (the latest when it names none)."""
         self._require_saver()
         loop = self._loop(config, ())
-        return loop.snapshot(self._io(loop.load_call()), live=_is_live(config))
+        return loop.snapshot(self._io(loop.load_call()), live=_is_live(config), requested=config)
 
     def get_state_history(
         self,
@@ -312,6 +314,8 @@ class CompiledStateGraph:
             finally:
                 for future in pending:
                     future.cancel()
+            if loop.error is not None:
+                loop.failed_run()
             await self._aflush(loop)
             if loop.error is not None:
                 raise loop.error
@@ -382,7 +386,7 @@ class CompiledStateGraph:
         """Async twin of `get_state`."""
         self._require_saver()
         loop = self._loop(config, ())
-        return loop.snapshot(await self._aio(loop.load_call()), live=_is_live(config))
+        return loop.snapshot(await self._aio(loop.load_call()), live=_is_live(config), requested=config)
 
     async def aget_state_history(
         self,
