@@ -58,13 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_kinds(config.getini("ferrograph_savers"), "the ini option ferrograph_savers")
 
 
-def _check_kinds(kinds: Any, where: str) -> list[str]:
-    """`kinds` as a list, or a usage error naming `where` they came from."""
-    kinds = list(kinds)
+def _kinds_problem(kinds: list[Any], where: str) -> Optional[str]:
+    """What is wrong with `kinds` (naming `where` they came from), or None."""
     unknown = [k for k in kinds if k not in SAVER_KINDS]
-    if unknown or not kinds or not all(isinstance(k, str) for k in kinds):
-        problem = f"unknown saver kind(s) {', '.join(map(repr, unknown))}" if unknown else "no saver kind"
-        raise pytest.UsageError(f"{where} names {problem}; choose among: {', '.join(SAVER_KINDS)}")
+    if not unknown and kinds:
+        return None
+    problem = f"unknown saver kind(s) {', '.join(map(repr, unknown))}" if unknown else "no saver kind"
+    return f"{where} names {problem}; choose among: {', '.join(SAVER_KINDS)}"
+
+
+def _check_kinds(kinds: Any, where: str) -> list[str]:
+    """`kinds` as a list, or a usage error (pytest stops with that message)."""
+    kinds = list(kinds)
+    problem = _kinds_problem(kinds, where)
+    if problem:
+        raise pytest.UsageError(problem)
     return kinds
 
 
@@ -95,7 +103,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     kinds = allowed
     mark = metafunc.definition.get_closest_marker(MARKER)
     if mark is not None:
-        asked = _check_kinds(mark.args, f"@pytest.mark.{MARKER} on {metafunc.definition.nodeid}")
+        asked = list(mark.args)
+        problem = _kinds_problem(asked, f"@pytest.mark.{MARKER} on {metafunc.definition.nodeid}")
+        if problem:  # a collection error for this module, with just the message
+            pytest.fail(problem, pytrace=False)
         kinds = [k for k in asked if k in allowed]
         if not kinds:
             reason = (
