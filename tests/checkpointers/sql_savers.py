@@ -19,6 +19,11 @@ from ferrograph.testing import open_saver as open_sync_saver
 SQL_SAVERS = ["sqlite", "sqlite-async", "postgres", "postgres-pool", "postgres-async", "postgres-async-pool"]
 
 
+def postgres_url_for(request: Any, kind: str) -> Optional[str]:
+    """The test's fresh database (the plugin's `ferrograph_postgres_url`) for a Postgres kind."""
+    return request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else None
+
+
 @contextlib.asynccontextmanager
 async def open_saver(kind: str, *, sqlite_path: str, postgres_url: Optional[str]) -> AsyncIterator[Any]:
     """The SQL saver variant `kind` of SQL_SAVERS, through ferrograph.testing's helpers."""

@@ -54,12 +54,12 @@ class GraphRun:
         return str(self.thread["configurable"]["thread_id"])
 
     @property
-    def sources(self) -> list[str]:
+    def sources(self) -> list[Optional[str]]:
         """Each checkpoint's `metadata["source"]`, oldest first: input, loop, update, fork."""
         return [(s.metadata or {}).get("source") for s in self.history]
 
     @property
-    def steps(self) -> list[int]:
+    def steps(self) -> list[Optional[int]]:
         """Each checkpoint's `metadata["step"]`, oldest first (-1 for the input)."""
         return [(s.metadata or {}).get("step") for s in self.history]
 

@@ -88,7 +88,10 @@ def _is_ours(metafunc: pytest.Metafunc, name: str) -> bool:
             names = [n.strip() for n in names.split(",")]
         if name in names:
             return False
-    defs = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
+    arg2fixturedefs = getattr(metafunc, "_arg2fixturedefs", None)
+    if arg2fixturedefs is None:  # a pytest without this (private) map: assume no override
+        return True
+    defs = arg2fixturedefs.get(name)
     if not defs:
         return False
     func = getattr(defs[-1], "func", None)
@@ -164,7 +167,7 @@ except ImportError:  # pragma: no cover - the fixture explains itself when used
 else:
 
     @pytest_asyncio.fixture
-    async def async_saver(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    async def async_saver(request: pytest.FixtureRequest) -> AsyncIterator[Any]:  # type: ignore[misc]
         """A fresh async checkpoint saver, set up, on the test's event loop; the test runs once
         per kind: `[memory]` (MemorySaver), `[sqlite]` (AsyncSqliteSaver on a temporary file),
         `[postgres]` (AsyncPostgresSaver on a fresh database; skipped with the reason when no

@@ -26,13 +26,14 @@ SAVER_KINDS: tuple[str, ...] = ("memory", "sqlite", "postgres")
 ConnString = Union[str, "os.PathLike[str]"]
 
 
-def _check(kind: str, conn_string: Optional[ConnString], pool: bool) -> Optional[str]:
+def _check(kind: str, conn_string: Optional[ConnString], pool: bool) -> str:
+    """The conn string as a str ("" for memory), or a ValueError saying what is wrong."""
     if kind not in SAVER_KINDS:
         raise ValueError(f"unknown saver kind {kind!r}; expected one of {', '.join(SAVER_KINDS)}")
     if kind == "memory":
         if conn_string is not None or pool:
             raise ValueError("a memory saver takes no conn_string and no pool")
-        return None
+        return ""
     if conn_string is None:
         what = "a file path (or ':memory:')" if kind == "sqlite" else "a postgresql:// URL or DSN"
         raise ValueError(f"a {kind} saver needs conn_string: {what}")
@@ -60,22 +61,22 @@ def open_saver(
     if kind == "sqlite":
         from ferrograph.checkpointers import SqliteSaver
 
-        with SqliteSaver.from_conn_string(url) as saver:  # type: ignore[arg-type]
+        with SqliteSaver.from_conn_string(url) as sqlite_saver:
             if setup:
-                saver.setup()
-            yield saver
+                sqlite_saver.setup()
+            yield sqlite_saver
         return
     from ferrograph.checkpointers import PostgresSaver
 
     if not pool:
-        with PostgresSaver.from_conn_string(url) as saver:  # type: ignore[arg-type]
+        with PostgresSaver.from_conn_string(url) as postgres_saver:
             if setup:
-                saver.setup()
-            yield saver
+                postgres_saver.setup()
+            yield postgres_saver
         return
     from psycopg_pool import ConnectionPool
 
-    with ConnectionPool(url, min_size=1, max_size=4, kwargs={"autocommit": True}) as conn_pool:  # type: ignore[arg-type]
+    with ConnectionPool(url, min_size=1, max_size=4, kwargs={"autocommit": True}) as conn_pool:
         saver = PostgresSaver(conn_pool)
         if setup:
             saver.setup()
@@ -98,23 +99,23 @@ async def open_async_saver(
     if kind == "sqlite":
         from ferrograph.checkpointers import AsyncSqliteSaver
 
-        async with AsyncSqliteSaver.from_conn_string(url) as saver:  # type: ignore[arg-type]
+        async with AsyncSqliteSaver.from_conn_string(url) as sqlite_saver:
             if setup:
-                await saver.setup()
-            yield saver
+                await sqlite_saver.setup()
+            yield sqlite_saver
         return
     from ferrograph.checkpointers import AsyncPostgresSaver
 
     if not pool:
-        async with AsyncPostgresSaver.from_conn_string(url) as saver:  # type: ignore[arg-type]
+        async with AsyncPostgresSaver.from_conn_string(url) as postgres_saver:
             if setup:
-                await saver.setup()
-            yield saver
+                await postgres_saver.setup()
+            yield postgres_saver
         return
     from psycopg_pool import AsyncConnectionPool
 
     async with AsyncConnectionPool(
-        url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False  # type: ignore[arg-type]
+        url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
     ) as conn_pool:
         saver = AsyncPostgresSaver(conn_pool)
         if setup:
