@@ -1,6 +1,8 @@
 """Builds each SQL saver variant on a fresh database, set up and ready, for the tests of
 tests/checkpointers/: SQLite sync and async on a temporary file, Postgres sync, async, and each
 with a connection pool, on the database the `ferrograph_postgres_url` fixture gives the test.
+The savers are opened by the public helpers of `ferrograph.testing` (the ones behind the plugin's
+`saver` and `async_saver` fixtures), so there is one way to open a saver in tests.
 
 `SaverDriver` gives the tests one awaitable surface over sync and async savers: the sync saver's
 own sync methods, the async saver's a-prefixed ones.
@@ -11,57 +13,29 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator, Optional
 
+from ferrograph.testing import open_async_saver
+from ferrograph.testing import open_saver as open_sync_saver
+
 SQL_SAVERS = ["sqlite", "sqlite-async", "postgres", "postgres-pool", "postgres-async", "postgres-async-pool"]
+
+
+def postgres_url_for(request: Any, kind: str) -> Optional[str]:
+    """The test's fresh database (the plugin's `ferrograph_postgres_url`) for a Postgres kind."""
+    return request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else None
 
 
 @contextlib.asynccontextmanager
 async def open_saver(kind: str, *, sqlite_path: str, postgres_url: Optional[str]) -> AsyncIterator[Any]:
-    if kind == "sqlite":
-        from ferrograph.checkpointers import SqliteSaver
-
-        with SqliteSaver.from_conn_string(sqlite_path) as saver:
-            saver.setup()
-            yield saver
-    elif kind == "sqlite-async":
-        from ferrograph.checkpointers import AsyncSqliteSaver
-
-        async with AsyncSqliteSaver.from_conn_string(sqlite_path) as saver:
-            await saver.setup()
-            yield saver
-    elif kind == "postgres":
-        from ferrograph.checkpointers import PostgresSaver
-
-        with PostgresSaver.from_conn_string(postgres_url) as saver:
-            saver.setup()
-            yield saver
-    elif kind == "postgres-pool":
-        from psycopg_pool import ConnectionPool
-
-        from ferrograph.checkpointers import PostgresSaver
-
-        with ConnectionPool(postgres_url, min_size=1, max_size=4, kwargs={"autocommit": True}) as pool:
-            saver = PostgresSaver(pool)
-            saver.setup()
-            yield saver
-    elif kind == "postgres-async":
-        from ferrograph.checkpointers import AsyncPostgresSaver
-
-        async with AsyncPostgresSaver.from_conn_string(postgres_url) as saver:
-            await saver.setup()
-            yield saver
-    elif kind == "postgres-async-pool":
-        from psycopg_pool import AsyncConnectionPool
-
-        from ferrograph.checkpointers import AsyncPostgresSaver
-
-        async with AsyncConnectionPool(
-            postgres_url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
-        ) as pool:
-            saver = AsyncPostgresSaver(pool)
-            await saver.setup()
+    """The SQL saver variant `kind` of SQL_SAVERS, through ferrograph.testing's helpers."""
+    backend = kind.split("-")[0]
+    conn_string = sqlite_path if backend == "sqlite" else postgres_url
+    pool = kind.endswith("-pool")
+    if "-async" in kind:
+        async with open_async_saver(backend, conn_string, pool=pool) as saver:
             yield saver
     else:
-        raise ValueError(kind)
+        with open_sync_saver(backend, conn_string, pool=pool) as saver:
+            yield saver
 
 
 class SaverDriver:

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from conformance import CHECKS, SAVER_FACTORIES, Driver, SaverFactory
-from sql_savers import SQL_SAVERS, open_saver
+from sql_savers import SQL_SAVERS, open_saver, postgres_url_for
 
 SAVERS = [f.name for f in SAVER_FACTORIES] + SQL_SAVERS
 _FACTORIES = {f.name: f for f in SAVER_FACTORIES}
@@ -24,7 +24,7 @@ async def saver(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
         with factory.make() as s:
             yield s
         return
-    url = request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else None
+    url = postgres_url_for(request, kind)
     async with open_saver(kind, sqlite_path=str(tmp_path / "conformance.db"), postgres_url=url) as s:
         yield s
 

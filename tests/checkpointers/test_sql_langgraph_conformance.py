@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sql_savers import SQL_SAVERS, open_saver
+from sql_savers import SQL_SAVERS, open_saver, postgres_url_for
 
 conformance = pytest.importorskip("langgraph.checkpoint.conformance")
 from langgraph.checkpoint.base import BaseCheckpointSaver as LangGraphSaver  # noqa: E402
@@ -52,7 +52,7 @@ class AsLangGraphSaver(LangGraphSaver):
 
 @pytest.mark.parametrize("kind", SQL_SAVERS)
 async def test_langgraph_conformance_suite(kind, request, tmp_path):
-    url = request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else None
+    url = postgres_url_for(request, kind)
     counter = iter(range(100))
 
     async def factory():

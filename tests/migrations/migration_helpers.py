@@ -4,29 +4,34 @@ and the worker the concurrent-setup test starts in other processes."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from sqlalchemy import create_engine, inspect, pool
 
 from ferrograph.migrations import sqlalchemy_url
+from ferrograph.testing import open_async_saver, open_saver
 
 
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
 
+def kind_of(url: str) -> str:
+    return "postgres" if is_postgres(url) else "sqlite"
+
+
 @contextlib.contextmanager
 def saver_for(url: str) -> Iterator[Any]:
-    if is_postgres(url):
-        from ferrograph.checkpointers import PostgresSaver
+    """A sync saver on `url`, not set up (the tests call setup() themselves)."""
+    with open_saver(kind_of(url), url, setup=False) as saver:
+        yield saver
 
-        with PostgresSaver.from_conn_string(url) as saver:
-            yield saver
-    else:
-        from ferrograph.checkpointers import SqliteSaver
 
-        with SqliteSaver.from_conn_string(url) as saver:
-            yield saver
+@contextlib.asynccontextmanager
+async def async_saver_for(url: str) -> AsyncIterator[Any]:
+    """An async saver on `url`, not set up."""
+    async with open_async_saver(kind_of(url), url, setup=False) as saver:
+        yield saver
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from ferrograph.checkpointers.base import empty_checkpoint
 from ferrograph.cli import main as cli
 from ferrograph.errors import SchemaVersionError
 from ferrograph.migrations import SCRIPT_LOCATION, alembic_config, head_revision, script_directory, upgrade_statements
-from migration_helpers import execute, is_postgres, revision, saver_for, setup_worker, shape
+from migration_helpers import async_saver_for, execute, is_postgres, revision, saver_for, setup_worker, shape
 
 REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
 EARLIER = REVISIONS[:-1]
@@ -162,15 +162,12 @@ def test_a_database_newer_than_the_code_is_refused(database_url, capsys):
 
 
 async def test_async_savers_refuse_a_newer_database_too(database_url):
-    from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver
-
-    cls = AsyncPostgresSaver if is_postgres(database_url) else AsyncSqliteSaver
-    async with cls.from_conn_string(database_url) as saver:
+    async with async_saver_for(database_url) as saver:
         await saver.setup()
         await saver.setup()
     assert revision(database_url) == head_revision()
     execute(database_url, "UPDATE ferrograph_alembic_version SET version_num = 'zzzz'")
-    async with cls.from_conn_string(database_url) as saver:
+    async with async_saver_for(database_url) as saver:
         with pytest.raises(SchemaVersionError):
             await saver.setup()
 
