@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 import decimal
 import operator
+import os
+import sys
 import uuid
 from typing import Annotated, Any, Optional, TypedDict
 
@@ -32,6 +34,13 @@ def _url(request: Any, tmp_path: Any, kind: str, name: str) -> str:
 def url(request, tmp_path):
     """An empty database (no schema yet) on SQLite or Postgres."""
     return _url(request, tmp_path, request.param, "source.db")
+
+
+def console_script() -> list[str]:
+    """The installed `ferrograph` console script (beside this Python), or `python -m
+    ferrograph.cli` when it is not installed as one."""
+    exe = os.path.join(os.path.dirname(sys.executable), "ferrograph")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "ferrograph.cli"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
