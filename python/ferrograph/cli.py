@@ -11,7 +11,7 @@
     ferrograph graph MODULE:ATTR                     a graph's Mermaid text
     ferrograph db upgrade|downgrade|current|history  the SQL savers' schema (Alembic)
 
-Every command but `db` takes `--json` for scripts. Each command is a subparser with a handler.
+Every command takes `--json` for scripts (`db`: current and history). Each command is a subparser with a handler.
 A URL is a SQLite file path, `sqlite:///path`, or `postgresql://...`.
 """
 
@@ -91,10 +91,14 @@ def _db_current(args: argparse.Namespace) -> None:
     from ferrograph.migrations import check_revision, head_revision
 
     current = _current_revision(args.url)
+    if current is not None:
+        check_revision(current)
+    if args.json:
+        _emit_json({"revision": current, "head": head_revision(), "is_head": current == head_revision()})
+        return
     if current is None:
         print("none (no ferrograph schema)")
         return
-    check_revision(current)
     print(f"{current} (head)" if current == head_revision() else current)
 
 
@@ -102,6 +106,20 @@ def _db_history(args: argparse.Namespace) -> None:
     from ferrograph.migrations import script_directory
 
     current = _current_revision(args.url) if args.url else None
+    if args.json:
+        _emit_json(
+            [
+                {
+                    "revision": script.revision,
+                    "down_revision": script.down_revision,
+                    "is_head": bool(script.is_head),
+                    "is_current": script.revision == current,
+                    "doc": (script.doc or "").strip(),
+                }
+                for script in script_directory().walk_revisions()
+            ]
+        )
+        return
     for script in script_directory().walk_revisions():
         marks = []
         if script.is_head:
@@ -356,10 +374,12 @@ def _parser() -> argparse.ArgumentParser:
 
     current = commands.add_parser("current", help="show the database's schema revision")
     current.add_argument("url", help=url_help)
+    current.add_argument("--json", action="store_true", help="print JSON for scripts")
     current.set_defaults(handler=_db_current)
 
     history = commands.add_parser("history", help="list the schema revisions (marking the database's)")
     history.add_argument("url", nargs="?", help=url_help)
+    history.add_argument("--json", action="store_true", help="print JSON for scripts")
     history.set_defaults(handler=_db_history)
 
     def command(name: str, help: str, handler: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
@@ -463,6 +483,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             _allow_langgraph_types()
             handler(args)  # every command is safe to run again: reads, and idempotent writes
+    except BrokenPipeError:  # `ferrograph ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except FerrographError as e:
         hint = ""
         if isinstance(e, CorruptCheckpointError) and ("allowlisted" in str(e) or "not imported" in str(e)):

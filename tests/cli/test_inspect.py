@@ -189,3 +189,17 @@ def test_reading_does_not_create_or_migrate(tmp_path, url, capsys):
     assert run(capsys, "db", "upgrade", url)[0] == 0
     code, out, _ = run(capsys, "threads", url, "--json")
     assert (code, json.loads(out)) == (0, [])
+
+
+def test_db_current_and_history_json(url, capsys):
+    from ferrograph.migrations import head_revision
+
+    code, out, _ = run(capsys, "db", "current", url, "--json")
+    assert (code, json.loads(out)) == (0, {"revision": None, "head": head_revision(), "is_head": False})
+    assert run(capsys, "db", "upgrade", url)[0] == 0
+    code, out, _ = run(capsys, "db", "current", url, "--json")
+    assert json.loads(out)["is_head"] is True
+    code, out, _ = run(capsys, "db", "history", url, "--json")
+    revisions = json.loads(out)
+    assert [r["revision"] for r in revisions if r["is_current"]] == [head_revision()]
+    assert revisions[-1]["down_revision"] is None
