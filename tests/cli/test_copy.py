@@ -8,7 +8,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import THREADS, console_script, fill, normalized, run
+from cli_helpers import THREADS, console_script, fill, normalized, run
 
 from ferrograph._transfer import copy_thread
 from ferrograph.checkpointers import open_saver

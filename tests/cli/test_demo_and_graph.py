@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import console_script, run
+from cli_helpers import console_script, run
 
 from ferrograph.checkpointers import open_saver
 from ferrograph.checkpointers.url import display_url, url_kind

@@ -12,7 +12,7 @@ import sys
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from conftest import console_script, normalized, run
+from cli_helpers import console_script, normalized, run
 
 from ferrograph.checkpointers import open_saver
 

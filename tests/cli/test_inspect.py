@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import THREADS, normalized, run
+from cli_helpers import THREADS, normalized, run
 
 from ferrograph.checkpointers import open_saver
 
