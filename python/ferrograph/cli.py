@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
-import json
 import os
 import sys
 from typing import Any, Callable, Iterator, Optional, Sequence

@@ -1,7 +1,7 @@
 """Helpers and fixtures for the `ferrograph` command's tests (in a module with a name of its
 own, not conftest, so that its classes' annotations resolve in the full suite): databases on
-SQLite and Postgres filled with threads that have forks, pending writes (regular and special), namespaces and non-JSON values,
-and helpers that compare two savers' contents value by value."""
+SQLite and Postgres filled with threads that have forks, pending writes (regular and special),
+namespaces and non-JSON values, and helpers that compare two savers' contents value by value."""
 
 from __future__ import annotations
 
