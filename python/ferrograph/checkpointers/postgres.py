@@ -43,6 +43,7 @@ class PostgresSaver(BaseCheckpointSaver):
         self.conn = conn
         self.lock = threading.Lock()
         self._script_location: Optional[str] = None
+        self.deltas = sql.DeltaCache()
 
     @classmethod
     @contextmanager
@@ -95,19 +96,19 @@ class PostgresSaver(BaseCheckpointSaver):
         yield from sql.drive_iter(op, run_page)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions), write=True)
+        return self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._run(sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
     def delete_thread(self, thread_id: str) -> None:
-        self._run(sql.delete_thread(self.dialect, thread_id), write=True)
+        self._run(sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(sql.delete_for_runs(self.dialect, run_ids), write=True)
+        self._run(sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._run(sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(sql.prune(self.dialect, thread_ids, strategy), write=True)
+        self._run(sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
