@@ -247,11 +247,16 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         await super().setup()
 
 
-async def _aexecute(cursor: Any, query: sql.Query) -> Any:
+async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+    """The async twin of `postgres.execute`."""
     if query.many:
         await cursor.executemany(query.sql, query.params)
         return None
     await cursor.execute(query.sql, query.params)
+    if not query.rows:
+        return None
+    if pipeline is not None:
+        await pipeline.sync()
     return await cursor.fetchall() if cursor.description is not None else None
 
 
@@ -292,9 +297,11 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         from psycopg.rows import tuple_row
 
         async with self._connection() as conn:
+            # Writes run in pipeline mode, as PostgresSaver's.
             transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
-            async with transaction, conn.cursor(row_factory=tuple_row) as cursor:
-                return await adrive(op, lambda q: _aexecute(cursor, q))
+            async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
+                async with conn.cursor(row_factory=tuple_row) as cursor:
+                    return await adrive(op, lambda q: _aexecute(cursor, q, pipeline))
 
     async def _run_page(self, query: sql.Query) -> Any:
         return await self._run(_single(query), write=False)

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["PostgresSaver"]
 
 
-def execute(cursor: Any, query: sql.Query) -> Any:
-    """Runs one step of an operation on a psycopg cursor."""
+def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+    """Runs one step of an operation on a psycopg cursor. In `pipeline` mode a statement whose
+    rows the operation does not read is only queued; one whose rows it reads waits for them."""
     if query.many:
         cursor.executemany(query.sql, query.params)
         return None
     cursor.execute(query.sql, query.params)
+    if not query.rows:
+        return None
+    if pipeline is not None:
+        pipeline.sync()
     return cursor.fetchall() if cursor.description is not None else None
 
 
@@ -63,9 +68,12 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def _run(self, op: sql.Op, *, write: bool) -> Any:
         with self._connection() as conn:
+            # A write runs in pipeline mode: its statements and the commit go out together, one
+            # wait for the server instead of one per statement (LangGraph's saver does the same).
             transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
-            with transaction, conn.cursor(row_factory=tuple_row) as cursor:
-                return sql.drive(op, lambda q: execute(cursor, q))
+            with conn.pipeline() if write else nullcontext() as pipeline, transaction:
+                with conn.cursor(row_factory=tuple_row) as cursor:
+                    return sql.drive(op, lambda q: execute(cursor, q, pipeline))
 
     def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are

@@ -98,11 +98,13 @@ EXCLUDED_METADATA_KEYS = frozenset(
 @dataclass(frozen=True)
 class Query:
     """One statement. `params` is a sequence, a sequence of sequences when `many`, or None for a
-    statement run without parameter parsing (migration DDL)."""
+    statement run without parameter parsing (migration DDL). `rows` False: the operation does not
+    read the statement's result, so a driver may queue it without waiting (Postgres pipeline)."""
 
     sql: str
     params: Optional[Sequence[Any]] = ()
     many: bool = False
+    rows: bool = True
 
 
 @dataclass(frozen=True)
@@ -749,8 +751,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         str(run_id) if run_id is not None else None,
     )
     if blobs:
-        yield Query(d.insert_blob, blobs, many=True)
-    yield Query(d.upsert_checkpoint, row)
+        yield Query(d.insert_blob, blobs, many=True, rows=False)
+    yield Query(d.upsert_checkpoint, row, rows=False)
     if deltas is not None:
         for key, entry in remembered:
             deltas.set(key, entry)
@@ -776,14 +778,14 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
         )
         (special if channel in WRITES_IDX_MAP else regular).append(row)
     if regular:
-        yield Query(d.insert_write, regular, many=True)
+        yield Query(d.insert_write, regular, many=True, rows=False)
     if special:
-        yield Query(d.upsert_write, special, many=True)
+        yield Query(d.upsert_write, special, many=True, rows=False)
 
 
 def delete_thread(d: Dialect, thread_id: str, deltas: Optional[DeltaCache] = None) -> Op:
     for sql in d.delete_thread:
-        yield Query(sql, [str(thread_id)])
+        yield Query(sql, [str(thread_id)], rows=False)
     if deltas is not None:
         deltas.forget_threads([thread_id])
 
@@ -792,7 +794,7 @@ def copy_thread(d: Dialect, source_thread_id: str, target_thread_id: str) -> Op:
     if not (yield Query(d.thread_exists, [str(source_thread_id)])):
         raise CheckpointNotFoundError(f"thread {source_thread_id!r} has no checkpoints to copy")
     for sql in d.copy_thread:
-        yield Query(sql, [str(target_thread_id), str(source_thread_id)])
+        yield Query(sql, [str(target_thread_id), str(source_thread_id)], rows=False)
 
 
 def delete_for_runs(d: Dialect, run_ids: Sequence[str], deltas: Optional[DeltaCache] = None) -> Op:
@@ -803,9 +805,9 @@ def delete_for_runs(d: Dialect, run_ids: Sequence[str], deltas: Optional[DeltaCa
     if not threads:
         return
     for sql in d.delete_runs:
-        yield Query(sql, [runs])
+        yield Query(sql, [runs], rows=False)
     listed = d.text_list(threads)
-    yield Query(d.collect_blobs, [listed, listed])
+    yield Query(d.collect_blobs, [listed, listed], rows=False)
     if deltas is not None:
         deltas.forget_threads(threads)
 
@@ -822,11 +824,11 @@ def prune(
         deltas.forget_threads(thread_ids)
     if strategy == "delete":
         for sql in d.prune_delete:
-            yield Query(sql, [listed])
+            yield Query(sql, [listed], rows=False)
         return
     for sql in d.prune_keep_latest:
-        yield Query(sql, [listed])
-    yield Query(d.collect_blobs, [listed, listed])
+        yield Query(sql, [listed], rows=False)
+    yield Query(d.collect_blobs, [listed, listed], rows=False)
 
 
 def setup(d: Dialect, script_location: Optional[str] = None) -> Op:
