@@ -136,13 +136,9 @@ class CompiledStateGraph:
         while loop.tick():
             yield from loop.started()
             if len(loop.to_run) == 1:
-                chunks = self._run_one(loop, loop.to_run[0])
+                yield from self._run_one(loop, loop.to_run[0])
             else:
-                chunks = self._run_parallel(loop)
-            for chunk in chunks:
-                # Persist each task's writes before anyone sees its result.
-                self._flush(loop)
-                yield chunk
+                yield from self._run_parallel(loop)
             if loop.error is not None:
                 loop.failed_run()
             self._flush(loop)
@@ -159,9 +155,12 @@ class CompiledStateGraph:
         try:
             result = call_with_retry(loop.call(i), loop.policy(i))
         except Exception as exc:
-            yield from loop.failed(i, exc)
-            return
-        yield from loop.complete(i, result)
+            chunks = loop.failed(i, exc)
+        else:
+            chunks = loop.complete(i, result)
+        # A task's writes are saved before anyone sees its result (or the step goes on).
+        self._flush(loop)
+        yield from chunks
 
     def _run_parallel(self, loop: RunLoop) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
@@ -177,10 +176,9 @@ class CompiledStateGraph:
                 continue
             i = futures[future]
             exc = future.exception()
-            if exc is not None:
-                yield from loop.failed(i, exc)
-            else:
-                yield from loop.complete(i, future.result())
+            chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
+            self._flush(loop)
+            yield from chunks
 
     def stream(
         self,
