@@ -12,7 +12,7 @@ use pyo3::types::{
 use serde_json::{Map, Value};
 
 use super::error::{CodecError, PathSeg, ValuePath};
-use super::json::{Number, Reader};
+use super::json::{Number, Reader, SyntaxError};
 use super::registry::{ClassEntry, ClassKind, Registry};
 use super::{key_seg, repr_seg, text, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE};
 
@@ -29,7 +29,7 @@ fn rebuild_err(what: &str) -> impl Fn(PyErr) -> CodecError + '_ {
 /// Dict keys recur across documents (`role`, `content`, ...): one Python str per distinct key
 /// is kept here and reused, so a key costs a hash and a compare instead of a new str.
 struct KeyCache {
-    slots: Vec<Option<(Box<str>, Py<PyString>)>>,
+    slots: Vec<Option<(Box<[u8]>, Py<PyString>)>>,
 }
 
 const KEY_SLOTS: usize = 1024;
@@ -37,14 +37,15 @@ const MAX_CACHED_KEY: usize = 64;
 
 static KEYS: Mutex<KeyCache> = Mutex::new(KeyCache { slots: Vec::new() });
 
-fn key_hash(s: &str) -> usize {
-    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3));
+fn key_hash(s: &[u8]) -> usize {
+    let h = s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3));
     (h ^ (h >> 32)) as usize % KEY_SLOTS
 }
 
-fn key_str<'py>(cache: &mut Option<MutexGuard<'static, KeyCache>>, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+/// The key's str; `None` when the bytes are not UTF-8.
+fn key_str<'py>(cache: &mut Option<MutexGuard<'static, KeyCache>>, py: Python<'py>, s: &[u8]) -> Option<Bound<'py, PyString>> {
     let Some(cache) = cache.as_mut().filter(|_| s.len() <= MAX_CACHED_KEY) else {
-        return PyString::new(py, s);
+        return PyString::from_bytes(py, s).ok();
     };
     if cache.slots.is_empty() {
         cache.slots.resize_with(KEY_SLOTS, || None);
@@ -52,12 +53,12 @@ fn key_str<'py>(cache: &mut Option<MutexGuard<'static, KeyCache>>, py: Python<'p
     let slot = &mut cache.slots[key_hash(s)];
     if let Some((k, v)) = slot {
         if **k == *s {
-            return v.bind(py).clone();
+            return Some(v.bind(py).clone());
         }
     }
-    let v = PyString::intern(py, s);
+    let v = PyString::intern(py, std::str::from_utf8(s).ok()?);
     *slot = Some((s.into(), v.clone().unbind()));
-    v
+    Some(v)
 }
 
 /// The `v` member of a tagged object, read in the shape its tag calls for.
@@ -81,8 +82,8 @@ pub(super) struct Dec<'a, 'py> {
     reg: &'a Registry,
     max: usize,
     r: Reader<'a>,
-    /// Unescaped text of the string being read.
-    scratch: String,
+    /// Unescaped bytes of the string being read.
+    scratch: Vec<u8>,
     /// Items of the lists being read, innermost last.
     stack: Vec<Bound<'py, PyAny>>,
     /// `None` when another decode (on another thread, or a constructor re-entering the codec)
@@ -97,7 +98,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             reg,
             max: reg.max_depth(),
             r: Reader::new(data),
-            scratch: String::new(),
+            scratch: Vec::new(),
             stack: Vec::new(),
             keys: KEYS.try_lock().ok(),
         }
@@ -121,8 +122,13 @@ impl<'a, 'py> Dec<'a, 'py> {
         let py = self.py;
         match self.r.peek() {
             Some(b'"') => {
+                let at = self.r.pos();
                 let s = self.r.string(&mut self.scratch)?;
-                Ok(PyString::new(py, s).into_any())
+                // Python's UTF-8 decoder checks the bytes as it copies them.
+                match PyString::from_bytes(py, s) {
+                    Ok(s) => Ok(s.into_any()),
+                    Err(_) => Err(SyntaxError { pos: at, what: "invalid UTF-8 in string" }.into()),
+                }
             }
             Some(b'{') => self.object(depth),
             Some(b'[') => self.list(depth),
@@ -186,12 +192,15 @@ impl<'a, 'py> Dec<'a, 'py> {
             if self.r.peek() != Some(b'"') {
                 return Err(self.r.err("expected a string key").into());
             }
+            let at = self.r.pos();
             let s = self.r.string(&mut self.scratch)?;
-            if first && s == TAG {
+            if first && s == TAG.as_bytes() {
                 return self.tagged(depth);
             }
             first = false;
-            let key = key_str(&mut self.keys, py, s);
+            let Some(key) = key_str(&mut self.keys, py, s) else {
+                return Err(SyntaxError { pos: at, what: "invalid UTF-8 in string" }.into());
+            };
             self.r.expect(b':', "expected ':'")?;
             let v = self.value(depth + 1).map_err(|e| e.at(key_seg(key.to_str().unwrap_or("?"))))?;
             dict.set_item(key, v).map_err(rebuild_err("dict"))?;
@@ -209,7 +218,7 @@ impl<'a, 'py> Dec<'a, 'py> {
         if self.r.peek() != Some(b'"') {
             return Err(CodecError::malformed("?", format!("the {TAG} key must hold a string")));
         }
-        let name = self.r.string(&mut self.scratch)?;
+        let name = self.r.string_str(&mut self.scratch)?;
         let Some(&tag) = TAGS.iter().find(|t| **t == name) else {
             return Err(CodecError::UnknownTag { path: ValuePath::default(), tag: name.to_owned() });
         };
@@ -219,7 +228,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             if self.r.peek() != Some(b'"') {
                 return Err(self.r.err("expected a string key").into());
             }
-            let member = match self.r.string(&mut self.scratch)? {
+            let member = match self.r.string_str(&mut self.scratch)? {
                 "v" => Member::Body,
                 "cls" if is_class => Member::Class,
                 other => Member::Extra(other.to_owned()),
@@ -229,7 +238,7 @@ impl<'a, 'py> Dec<'a, 'py> {
                 Member::Body => body = Some(self.body(tag, depth)?),
                 // The class is checked as soon as it is named, before its body is read.
                 Member::Class if self.r.peek() == Some(b'"') => {
-                    let name = self.r.string(&mut self.scratch)?.to_owned();
+                    let name = self.r.string_str(&mut self.scratch)?.to_owned();
                     entry = Some(self.class(&name)?);
                 }
                 Member::Class => {
@@ -285,7 +294,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             "dict" => Body::Built(self.pairs(depth)?),
             "enum" => Body::Built(self.value(depth + 1)?),
             "dataclass" | "pydantic" | "object" => Body::Fields(self.fields(tag, depth)?),
-            _ if self.r.peek() == Some(b'"') => Body::Json(Value::String(self.r.string(&mut self.scratch)?.to_owned())),
+            _ if self.r.peek() == Some(b'"') => Body::Json(Value::String(self.r.string_str(&mut self.scratch)?.to_owned())),
             _ => Body::Json(self.extra()?),
         })
     }
@@ -335,7 +344,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             if self.r.peek() != Some(b'"') {
                 return Err(self.r.err("expected a string key").into());
             }
-            let k = self.r.string(&mut self.scratch)?.to_owned();
+            let k = self.r.string_str(&mut self.scratch)?.to_owned();
             self.r.expect(b':', "expected ':'")?;
             match self.value(depth + 1) {
                 Ok(v) => out.push((k, v)),

@@ -127,6 +127,11 @@ impl<'a> Reader<'a> {
         Reader { data, pos: 0 }
     }
 
+    /// The byte offset of the cursor.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     pub fn err(&self, what: &'static str) -> SyntaxError {
         SyntaxError { pos: self.pos, what }
     }
@@ -187,10 +192,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A string whose `"` is next. Borrowed from the input when it has no escapes, otherwise
-    /// unescaped into `scratch`.
+    /// A string whose `"` is next, as UTF-8 bytes that are not yet checked to be UTF-8 (the
+    /// caller's decoder checks them anyway: see [`Reader::string_str`]). Borrowed from the
+    /// input when it has no escapes, otherwise unescaped into `scratch`.
     #[inline]
-    pub fn string<'s>(&mut self, scratch: &'s mut String) -> Result<&'s str, SyntaxError>
+    pub fn string<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Result<&'s [u8], SyntaxError>
     where
         'a: 's,
     {
@@ -202,16 +208,23 @@ impl<'a> Reader<'a> {
         };
         if rest[off] == b'"' {
             self.pos = start + off + 1;
-            return std::str::from_utf8(&rest[..off]).map_err(|e| SyntaxError {
-                pos: start + e.valid_up_to(),
-                what: "invalid UTF-8 in string",
-            });
+            return Ok(&rest[..off]);
         }
         self.escaped_string(start, scratch)
     }
 
+    /// [`Reader::string`], checked to be UTF-8.
+    pub fn string_str<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Result<&'s str, SyntaxError>
+    where
+        'a: 's,
+    {
+        let start = self.pos;
+        let bytes = self.string(scratch)?;
+        std::str::from_utf8(bytes).map_err(|_| SyntaxError { pos: start, what: "invalid UTF-8 in string" })
+    }
+
     #[inline(never)]
-    fn escaped_string<'s>(&mut self, start: usize, scratch: &'s mut String) -> Result<&'s str, SyntaxError> {
+    fn escaped_string<'s>(&mut self, start: usize, scratch: &'s mut Vec<u8>) -> Result<&'s [u8], SyntaxError> {
         scratch.clear();
         let mut i = start;
         loop {
@@ -220,16 +233,12 @@ impl<'a> Reader<'a> {
                 self.pos = self.data.len();
                 return Err(self.err("EOF while parsing a string"));
             };
-            let run = std::str::from_utf8(&rest[..off]).map_err(|e| SyntaxError {
-                pos: i + e.valid_up_to(),
-                what: "invalid UTF-8 in string",
-            })?;
-            scratch.push_str(run);
+            scratch.extend_from_slice(&rest[..off]);
             i += off;
             match self.data[i] {
                 b'"' => {
                     self.pos = i + 1;
-                    return Ok(scratch.as_str());
+                    return Ok(scratch.as_slice());
                 }
                 b'\\' => {
                     self.pos = i;
@@ -244,11 +253,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the escape after a `\` at `i`; returns the offset after it.
-    fn escape(&mut self, i: usize, out: &mut String) -> Result<usize, SyntaxError> {
+    fn escape(&mut self, i: usize, out: &mut Vec<u8>) -> Result<usize, SyntaxError> {
         let Some(&c) = self.data.get(i) else {
             return Err(self.err("EOF while parsing a string"));
         };
-        out.push(match c {
+        let mut push = |c: char| out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        push(match c {
             b'"' => '"',
             b'\\' => '\\',
             b'/' => '/',
@@ -260,7 +270,7 @@ impl<'a> Reader<'a> {
             b'u' => {
                 let hi = self.hex4(i + 1)?;
                 if !(0xD800..0xE000).contains(&hi) {
-                    out.push(char::from_u32(hi).ok_or_else(|| self.err("invalid escape"))?);
+                    push(char::from_u32(hi).ok_or_else(|| self.err("invalid escape"))?);
                     return Ok(i + 5);
                 }
                 let lo = match (self.data.get(i + 5), self.data.get(i + 6)) {
@@ -271,7 +281,7 @@ impl<'a> Reader<'a> {
                     return Err(self.err("lone surrogate in hex escape"));
                 }
                 let code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                out.push(char::from_u32(code).ok_or_else(|| self.err("invalid escape"))?);
+                push(char::from_u32(code).ok_or_else(|| self.err("invalid escape"))?);
                 return Ok(i + 11);
             }
             _ => return Err(self.err("invalid escape")),
@@ -357,7 +367,7 @@ impl<'a> Reader<'a> {
     pub fn skip_value(&mut self) -> Result<&'a [u8], SyntaxError> {
         let start = self.pos;
         let mut depth = 0usize;
-        let mut scratch = String::new();
+        let mut scratch = Vec::new();
         loop {
             match self.peek() {
                 None => return Err(self.err("EOF while parsing a value")),
@@ -477,9 +487,9 @@ mod tests {
 
     fn string(s: &str) -> Result<String, SyntaxError> {
         let mut r = Reader::new(s.as_bytes());
-        let mut scratch = String::new();
+        let mut scratch = Vec::new();
         assert_eq!(r.peek(), Some(b'"'));
-        let out = r.string(&mut scratch)?.to_owned();
+        let out = r.string_str(&mut scratch)?.to_owned();
         r.end()?;
         Ok(out)
     }
@@ -497,9 +507,12 @@ mod tests {
         assert_eq!(string("\"a\nb\"").unwrap_err().what, "control character in string");
         assert_eq!(string("\"abc").unwrap_err().what, "EOF while parsing a string");
         assert_eq!(string("\"ab\\").unwrap_err().what, "EOF while parsing a string");
-        let mut r = Reader::new(b"\"a\xffb\"");
-        let err = r.string(&mut String::new()).unwrap_err();
-        assert_eq!((err.pos, err.what), (2, "invalid UTF-8 in string"));
+        let mut r = Reader::new(b"\"a\xffb\" ");
+        let err = r.string_str(&mut Vec::new()).unwrap_err();
+        assert_eq!((err.pos, err.what), (0, "invalid UTF-8 in string"));
+        // Unchecked, the bytes come back as they are, escapes decoded to UTF-8.
+        let mut r = Reader::new(b"\"a\xff\\u00e9\"");
+        assert_eq!(r.string(&mut Vec::new()).unwrap(), b"a\xff\xc3\xa9");
     }
 
     #[test]

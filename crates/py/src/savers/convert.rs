@@ -278,7 +278,10 @@ pub fn version_to_py<'py>(py: Python<'py>, version: &str) -> PyResult<Bound<'py,
 }
 
 /// A `{channel: version}` mapping.
-pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap<String, String>> {
+pub fn versions_from_py(
+    obj: &Bound<'_, PyAny>,
+    what: &dyn Fn() -> String,
+) -> PyResult<BTreeMap<String, String>> {
     if obj.is_none() {
         return Ok(BTreeMap::new());
     }
@@ -286,7 +289,8 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
         return Err(invalid_checkpoint(
             obj.py(),
             format!(
-                "{what} must be a dict of channel versions, not {}",
+                "{} must be a dict of channel versions, not {}",
+                what(),
                 type_name(obj)
             ),
         ));
@@ -299,14 +303,15 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
                 invalid_checkpoint(
                     obj.py(),
                     format!(
-                        "{what} keys must be channel names (str), not {}",
+                        "{} keys must be channel names (str), not {}",
+                        what(),
                         type_name(&k)
                     ),
                 )
             })?
             .to_str()?
             .to_owned();
-        let version = version_from_py(&v, &|| format!("{what}[{key:?}]"))?;
+        let version = version_from_py(&v, &|| format!("{}[{key:?}]", what()))?;
         out.insert(key, version);
     }
     Ok(out)
@@ -513,7 +518,7 @@ fn checkpoint_fields(
         }
     }
     let channel_versions = match get_some(obj, intern!(py, "channel_versions"))? {
-        Some(v) => versions_from_py(&v, "checkpoint['channel_versions']")?,
+        Some(v) => versions_from_py(&v, &|| "checkpoint['channel_versions']".to_owned())?,
         None => BTreeMap::new(),
     };
     let mut versions_seen = BTreeMap::new();
@@ -535,8 +540,9 @@ fn checkpoint_fields(
                 })?
                 .to_str()?
                 .to_owned();
-            let what = format!("checkpoint['versions_seen'][{node:?}]");
-            versions_seen.insert(node, versions_from_py(&versions, &what)?);
+            let what = || format!("checkpoint['versions_seen'][{node:?}]");
+            let versions = versions_from_py(&versions, &what)?;
+            versions_seen.insert(node, versions);
         }
     }
     let updated_channels = match get_some(obj, intern!(py, "updated_channels"))? {
