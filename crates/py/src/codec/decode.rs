@@ -29,8 +29,11 @@ fn rebuild_err(what: &str) -> impl Fn(PyErr) -> CodecError + '_ {
 /// Dict keys recur across documents (`role`, `content`, ...): one Python str per distinct key
 /// is kept here and reused, so a key costs a hash and a compare instead of a new str.
 struct KeyCache {
-    slots: Vec<Option<(Box<[u8]>, Py<PyString>)>>,
+    slots: Vec<Option<CachedKey>>,
 }
+
+/// A key's UTF-8 bytes and its str.
+type CachedKey = (Box<[u8]>, Py<PyString>);
 
 const KEY_SLOTS: usize = 1024;
 const MAX_CACHED_KEY: usize = 64;
@@ -130,7 +133,12 @@ impl<'a, 'py> Dec<'a, 'py> {
                     Err(_) => Err(SyntaxError { pos: at, what: "invalid UTF-8 in string" }.into()),
                 }
             }
-            Some(b'{') => self.object(depth),
+            // A tagged object is finished from here rather than from `object`, so deep nesting
+            // costs fewer frames a level.
+            Some(b'{') => match self.object(depth)? {
+                Some(dict) => Ok(dict),
+                None => self.tagged(depth),
+            },
             Some(b'[') => self.list(depth),
             Some(b'-' | b'0'..=b'9') => Ok(match self.r.number()? {
                 Number::Int(i) => i.into_pyobject(py).unwrap_or_else(|e| match e {}).into_any(),
@@ -179,13 +187,15 @@ impl<'a, 'py> Dec<'a, 'py> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Bound<'py, PyAny>, CodecError> {
+    /// A plain object as a dict; `None` when its first key is the tag, with the cursor after
+    /// that key (the caller goes on with [`Dec::tagged`]).
+    fn object(&mut self, depth: usize) -> Result<Option<Bound<'py, PyAny>>, CodecError> {
         self.check_depth(depth)?;
         self.r.bump();
         let py = self.py;
         let dict = PyDict::new(py);
         if self.r.eat(b'}') {
-            return Ok(dict.into_any());
+            return Ok(Some(dict.into_any()));
         }
         let mut first = true;
         loop {
@@ -195,7 +205,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             let at = self.r.pos();
             let s = self.r.string(&mut self.scratch)?;
             if first && s == TAG.as_bytes() {
-                return self.tagged(depth);
+                return Ok(None);
             }
             first = false;
             let Some(key) = key_str(&mut self.keys, py, s) else {
@@ -206,7 +216,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             dict.set_item(key, v).map_err(rebuild_err("dict"))?;
             if !self.r.eat(b',') {
                 self.r.expect(b'}', "expected ',' or '}'")?;
-                return Ok(dict.into_any());
+                return Ok(Some(dict.into_any()));
             }
         }
     }

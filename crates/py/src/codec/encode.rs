@@ -71,7 +71,11 @@ impl<'py> Enc<'_, 'py> {
             return self.array(list.iter(), depth);
         }
         if let Ok(dict) = obj.cast_exact::<PyDict>() {
-            return self.dict(dict, depth);
+            // Called from here rather than from `dict`, so deep nesting costs two frames a level.
+            if !self.dict(dict, depth)? {
+                return self.dict_pairs(dict, depth);
+            }
+            return Ok(());
         }
         if let Ok(t) = obj.cast_exact::<PyTuple>() {
             self.open_tag("tuple");
@@ -139,7 +143,9 @@ impl<'py> Enc<'_, 'py> {
         }
     }
 
-    fn dict(&mut self, dict: &Bound<'py, PyDict>, depth: usize) -> Result<(), CodecError> {
+    /// Writes a dict whose keys are all str (and not the tag key) as a JSON object; false
+    /// (nothing written) when it is not one.
+    fn dict(&mut self, dict: &Bound<'py, PyDict>, depth: usize) -> Result<bool, CodecError> {
         let start = self.out.len();
         self.out.push('{');
         for (n, (k, v)) in dict.iter().enumerate() {
@@ -148,9 +154,8 @@ impl<'py> Enc<'_, 'py> {
                 Err(_) => None,
             };
             let Some(key) = key else {
-                // Not a JSON object after all: start over in the pairs form.
                 self.out.truncate(start);
-                return self.dict_pairs(dict, depth);
+                return Ok(false);
             };
             if n > 0 {
                 self.out.push(',');
@@ -160,7 +165,7 @@ impl<'py> Enc<'_, 'py> {
             self.value(&v, depth + 1).map_err(|e| e.at(key_seg(key)))?;
         }
         self.out.push('}');
-        Ok(())
+        Ok(true)
     }
 
     /// A dict with a key that is not a str (or is the tag key): `{"__fg__":"dict","v":[[k,v],..]}`.
