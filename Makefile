@@ -33,6 +33,7 @@ test: test-rust test-python
 bench: $(PY)
 	$(VENV)/bin/maturin develop --quiet --release --extras bench
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/codec.py
 
 clean:
 	rm -rf $(VENV) target

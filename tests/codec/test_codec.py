@@ -414,9 +414,46 @@ def test_malformed_tags_are_refused_clearly(payload: Any, message: str) -> None:
 
 
 def test_invalid_json_is_corrupt() -> None:
-    for data in (b"", b"[1,", b"[1] 2", b"\xff", b"{'a': 1}"):
+    for data in (
+        b"",
+        b"[1,",
+        b"[1] 2",
+        b"\xff",
+        b"{'a': 1}",
+        b'"a\xffb"',
+        b'{"k\xff": 1}',
+        b'"\\ud800"',
+        b'"tab\there"',
+        b"[1e999]",
+        b"[01]",
+        b'{"a" 1}',
+        b'{"__fg__":"tuple","v":[],"x":[}',
+    ):
         with pytest.raises(CorruptCheckpointError, match="not valid JSON"):
             loads(data)
+
+
+def test_foreign_json_reads_like_json_loads() -> None:
+    text = '{"a": [1, -2.5e-3, true, false, null], "\\u00e9\\n": "\\ud83d\\ude00 \\"q\\" \\/", "big": 123456789012345678901234}'
+    back, expected = loads(text.encode()), json.loads(text)
+    assert back.pop("big") == float(expected.pop("big"))  # beyond 64 bits: a float, as before
+    assert back == expected
+    assert loads(b" \n[ ]\t") == []
+    assert loads("[\"caf\u00e9 \u2192\"]") == ["caf\u00e9 \u2192"]
+
+
+def test_only_a_leading_tag_key_marks_a_tagged_object() -> None:
+    assert loads(b'{"v": [1], "__fg__": "tuple"}') == {"v": [1], "__fg__": "tuple"}
+    assert loads(b'{"__fg__": "tuple", "v": [1]}') == (1,)
+    # Members after the tag may come in any order; extras are read as plain JSON.
+    assert loads(b'{"__fg__": "datetime", "fold": 1, "v": "2024-01-01T00:00:00"}').fold == 1
+
+
+def test_repeated_keys_share_one_str() -> None:
+    back = loads(dumps([{"role": "user"}, {"role": "ai"}]))
+    assert back[0].keys() == back[1].keys()
+    (k0,), (k1,) = back[0].keys(), back[1].keys()
+    assert k0 is k1
 
 
 def test_decoding_never_imports_a_named_module() -> None:

@@ -1,7 +1,7 @@
 //! ferrograph's checkpoint layer without Python: the checkpoint model (LangGraph's shapes),
 //! time-ordered checkpoint ids, channel versions, the `CheckpointSaver` trait and the native
-//! in-memory saver. Channel values arrive already encoded as typed JSON; nothing here decodes
-//! them.
+//! in-memory saver. Channel values arrive already encoded as typed JSON text ([`RawJson`]);
+//! nothing here decodes them.
 
 pub mod id;
 pub mod memory;
@@ -13,7 +13,7 @@ pub use id::{checkpoint_id, now_iso8601};
 pub use memory::{MemorySaver, MemoryStats};
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
-    ListConfig, PendingWrite, CHECKPOINT_VERSION,
+    ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION,
 };
 pub use saver::{BackendError, CheckpointSaver, PruneStrategy, Result, SaverError};
 pub use version::{next_version, version_counter};

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{
     write_index, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
-    PendingWrite,
+    PendingWrite, RawJson,
 };
 use crate::saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
 
@@ -47,7 +47,7 @@ struct Thread {
 struct Namespace {
     checkpoints: BTreeMap<String, Saved>,
     /// channel -> version -> value; `None` records a channel cleared at that version.
-    blobs: HashMap<String, HashMap<String, Option<Value>>>,
+    blobs: HashMap<String, HashMap<String, Option<RawJson>>>,
     /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
     /// `put`, so they are not stored inside `Saved`.
     writes: HashMap<String, BTreeMap<(String, i64), StoredWrite>>,
@@ -64,7 +64,7 @@ struct Saved {
 #[derive(Clone)]
 struct StoredWrite {
     channel: String,
-    value: Value,
+    value: RawJson,
     task_path: String,
 }
 
@@ -311,7 +311,7 @@ impl CheckpointSaver for MemorySaver {
             )));
         }
         let mut values = std::mem::take(&mut checkpoint.channel_values);
-        let new_blobs: Vec<(&String, &String, Option<Value>)> = new_versions
+        let new_blobs: Vec<(&String, &String, Option<RawJson>)> = new_versions
             .iter()
             .map(|(channel, version)| (channel, version, values.remove(channel)))
             .collect();
@@ -346,7 +346,7 @@ impl CheckpointSaver for MemorySaver {
     fn put_writes(
         &self,
         config: &CheckpointConfig,
-        writes: Vec<(String, Value)>,
+        writes: Vec<(String, RawJson)>,
         task_id: &str,
         task_path: &str,
     ) -> Result<()> {
@@ -528,7 +528,7 @@ mod tests {
                 if let Some(value) = value {
                     checkpoint
                         .channel_values
-                        .insert((*channel).into(), value.clone());
+                        .insert((*channel).into(), value.into());
                 }
             }
             checkpoint.channel_versions = self.versions.clone();
@@ -628,7 +628,7 @@ mod tests {
     fn checkpoint_fields_survive_storage() {
         let saver = MemorySaver::new();
         let mut cp = Checkpoint::empty();
-        cp.channel_values.insert("a".into(), json!([1]));
+        cp.channel_values.insert("a".into(), json!([1]).into());
         cp.channel_versions.insert("a".into(), "1".into());
         cp.versions_seen
             .insert("node".into(), BTreeMap::from([("a".into(), "1".into())]));
@@ -767,7 +767,7 @@ mod tests {
         let saver = MemorySaver::new();
         let mut run = Run::new(&saver, cfg("t"), "r");
         let c = run.step(&[("a", Some(json!(0)))]);
-        let w = |ch: &str, v: Value| (ch.to_owned(), v);
+        let w = |ch: &str, v: Value| (ch.to_owned(), RawJson::from(v));
 
         saver
             .put_writes(&c, vec![w("a", json!(1)), w("b", json!(2))], "task1", "~0")
@@ -790,7 +790,7 @@ mod tests {
         let writes = saver.get_tuple(&c).unwrap().unwrap().pending_writes;
         let seen: Vec<(&str, Value)> = writes
             .iter()
-            .map(|p| (p.channel.as_str(), p.value.clone()))
+            .map(|p| (p.channel.as_str(), p.value.to_value()))
             .collect();
         // Special writes sort first within a task: their indexes are negative.
         assert_eq!(
@@ -807,14 +807,14 @@ mod tests {
         let saver = MemorySaver::new();
         let mut run = Run::new(&saver, cfg("t"), "r");
         let c = run.step(&[("a", Some(json!(0)))]);
-        let w = |ch: &str, v: i64| (ch.to_owned(), json!(v));
+        let w = |ch: &str, v: i64| (ch.to_owned(), RawJson::from(json!(v)));
         saver
             .put_writes(&c, vec![w("x", 1), w("y", 2)], "zzz", "~0")
             .unwrap();
         saver.put_writes(&c, vec![w("x", 3)], "bbb", "~1").unwrap();
         saver.put_writes(&c, vec![w("x", 4)], "aaa", "~1").unwrap();
         saver
-            .put_writes(&c, vec![(INTERRUPT.into(), json!(5))], "aaa", "~1")
+            .put_writes(&c, vec![(INTERRUPT.into(), json!(5).into())], "aaa", "~1")
             .unwrap();
         saver.put_writes(&c, vec![w("x", 6)], "ccc", "").unwrap();
 
@@ -824,7 +824,7 @@ mod tests {
         let order: Vec<(&str, &str, Value)> = listed[0]
             .pending_writes
             .iter()
-            .map(|p| (p.task_path.as_str(), p.task_id.as_str(), p.value.clone()))
+            .map(|p| (p.task_path.as_str(), p.task_id.as_str(), p.value.to_value()))
             .collect();
         assert_eq!(
             order,
@@ -853,7 +853,7 @@ mod tests {
         let id = checkpoint_id();
         let target = cfg("t").with_checkpoint_id(id.clone());
         saver
-            .put_writes(&target, vec![("a".into(), json!(1))], "task", "")
+            .put_writes(&target, vec![("a".into(), json!(1).into())], "task", "")
             .unwrap();
         let mut cp = Checkpoint::empty();
         cp.id = id;
@@ -878,7 +878,7 @@ mod tests {
         a.step(&[("x", Some(json!(2)))]);
         b.step(&[("x", Some(json!(3)))]);
         saver
-            .put_writes(&ca, vec![("x".into(), json!(9))], "task", "")
+            .put_writes(&ca, vec![("x".into(), json!(9).into())], "task", "")
             .unwrap();
         saver.delete_thread("a").unwrap();
         saver.delete_thread("never-existed").unwrap();
@@ -909,7 +909,7 @@ mod tests {
         let mut sub = Run::new(&saver, cfg("src").with_ns("inner"), "r");
         sub.step(&[("n", Some(json!(100)))]);
         saver
-            .put_writes(&last, vec![("n".into(), json!(2))], "task", "~0")
+            .put_writes(&last, vec![("n".into(), json!(2).into())], "task", "~0")
             .unwrap();
 
         saver.copy_thread("src", "dst").unwrap();
@@ -991,10 +991,15 @@ mod tests {
         other.step(&[("n", Some(json!(0)))]);
         other.step(&[("n", Some(json!(1)))]);
         saver
-            .put_writes(&mid, vec![("n".into(), json!("stale"))], "task", "")
+            .put_writes(&mid, vec![("n".into(), json!("stale").into())], "task", "")
             .unwrap();
         saver
-            .put_writes(&last, vec![("n".into(), json!("pending"))], "task", "")
+            .put_writes(
+                &last,
+                vec![("n".into(), json!("pending").into())],
+                "task",
+                "",
+            )
             .unwrap();
 
         saver
@@ -1058,7 +1063,7 @@ mod tests {
         let mut run = Run::new(&saver, cfg("t"), "run-1");
         let first = run.step(&[("big", Some(json!("B"))), ("n", Some(json!(0)))]);
         saver
-            .put_writes(&first, vec![("n".into(), json!("w"))], "task", "")
+            .put_writes(&first, vec![("n".into(), json!("w").into())], "task", "")
             .unwrap();
         run.run_id = "run-2".into();
         let second = run.step(&[("n", Some(json!(1)))]);
@@ -1092,7 +1097,7 @@ mod tests {
     #[test]
     fn invalid_calls_are_errors() {
         let saver = MemorySaver::new();
-        let no_id = saver.put_writes(&cfg("t"), vec![("a".into(), json!(1))], "task", "");
+        let no_id = saver.put_writes(&cfg("t"), vec![("a".into(), json!(1).into())], "task", "");
         assert!(matches!(no_id, Err(SaverError::InvalidConfig(m)) if m.contains("checkpoint_id")));
 
         let mut cp = Checkpoint::empty();
@@ -1152,7 +1157,7 @@ mod tests {
                     for i in 0..50 {
                         let c = run.step(&[("n", Some(json!(i)))]);
                         saver
-                            .put_writes(&c, vec![("n".into(), json!(i))], "task", "")
+                            .put_writes(&c, vec![("n".into(), json!(i).into())], "task", "")
                             .unwrap();
                     }
                 })

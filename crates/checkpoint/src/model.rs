@@ -3,9 +3,11 @@
 //! shapes follow LangGraph's so a checkpoint written by one side reads on the other.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::id::{checkpoint_id, now_iso8601};
@@ -33,6 +35,85 @@ pub fn write_index(channel: &str, position: usize) -> i64 {
     }
 }
 
+/// One JSON value kept as its text: a channel value or a pending write as the codec encoded it.
+/// Savers store and hand it back without parsing it; cloning shares the text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RawJson(Arc<str>);
+
+impl RawJson {
+    /// Wraps text the caller guarantees is exactly one JSON value (the codec's output).
+    pub fn from_trusted(text: impl Into<Arc<str>>) -> Self {
+        RawJson(text.into())
+    }
+
+    /// Checks that `text` is one JSON value, then wraps it unchanged.
+    pub fn parse(text: &str) -> serde_json::Result<Self> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        Ok(RawJson(text.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The value as a `serde_json::Value` (parsed on each call).
+    pub fn to_value(&self) -> Value {
+        // The text is one JSON value by construction; a nesting too deep for serde_json's
+        // default limit reads as null rather than failing.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl From<&Value> for RawJson {
+    fn from(v: &Value) -> Self {
+        RawJson(v.to_string().into())
+    }
+}
+
+impl From<Value> for RawJson {
+    fn from(v: Value) -> Self {
+        RawJson::from(&v)
+    }
+}
+
+/// Compares as JSON values, so tests can write `json!(...)`.
+impl PartialEq<Value> for RawJson {
+    fn eq(&self, other: &Value) -> bool {
+        self.to_value() == *other
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Serializes as the JSON value itself (not as a string), so a checkpoint's JSON keeps
+/// LangGraph's shape.
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v: Value = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(RawJson::from)
+    }
+}
+
 /// One snapshot of a graph's channels.
 ///
 /// `channel_values` holds already-encoded typed JSON produced by the codec; savers treat it
@@ -43,7 +124,7 @@ pub struct Checkpoint {
     pub id: String,
     pub ts: String,
     #[serde(default)]
-    pub channel_values: BTreeMap<String, Value>,
+    pub channel_values: BTreeMap<String, RawJson>,
     #[serde(default)]
     pub channel_versions: BTreeMap<String, String>,
     #[serde(default)]
@@ -296,7 +377,7 @@ impl From<CheckpointConfig> for ListConfig {
 pub struct PendingWrite {
     pub task_id: String,
     pub channel: String,
-    pub value: Value,
+    pub value: RawJson,
     #[serde(default)]
     pub task_path: String,
 }
@@ -322,7 +403,7 @@ mod tests {
     #[test]
     fn checkpoint_json_uses_langgraph_field_names() {
         let mut cp = Checkpoint::empty();
-        cp.channel_values.insert("a".into(), json!(1));
+        cp.channel_values.insert("a".into(), json!(1).into());
         cp.channel_versions.insert("a".into(), "v1".into());
         cp.versions_seen
             .insert("node".into(), BTreeMap::from([("a".into(), "v1".into())]));
@@ -356,8 +437,22 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(cp.channel_values["x"], json!([1, 2]));
+        assert_eq!(cp.channel_values["x"].as_str(), "[1,2]");
         assert!(cp.channel_versions.is_empty());
         assert_eq!(cp.updated_channels, None);
+    }
+
+    #[test]
+    fn raw_json_keeps_its_text_and_serializes_as_the_value() {
+        let raw = RawJson::parse(r#"{"__fg__":"tuple","v":[1,2.5]}"#).unwrap();
+        assert_eq!(raw.as_str(), r#"{"__fg__":"tuple","v":[1,2.5]}"#);
+        assert_eq!(raw, json!({"__fg__": "tuple", "v": [1, 2.5]}));
+        assert_eq!(serde_json::to_value(&raw).unwrap(), raw.to_value());
+        let back: RawJson = serde_json::from_str(" [1, {\"a\": null}] ").unwrap();
+        assert_eq!(back.as_str(), r#"[1,{"a":null}]"#);
+        assert!(RawJson::parse("[1,").is_err());
+        assert!(RawJson::parse("1 2").is_err());
+        assert_eq!(format!("{:?}", RawJson::from_trusted("true")), "true");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::model::{Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig};
+use crate::model::{
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig, RawJson,
+};
 
 /// Why a saver call failed. Each message names the thread, checkpoint or value at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +140,7 @@ pub trait CheckpointSaver: Send + Sync {
     fn put_writes(
         &self,
         config: &CheckpointConfig,
-        writes: Vec<(String, Value)>,
+        writes: Vec<(String, RawJson)>,
         task_id: &str,
         task_path: &str,
     ) -> Result<()>;

@@ -162,6 +162,12 @@ impl fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
+impl From<super::json::SyntaxError> for CodecError {
+    fn from(e: super::json::SyntaxError) -> Self {
+        CodecError::InvalidJson { message: format!("{} at byte {}", e.what, e.pos) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +196,13 @@ mod tests {
         assert!(!e.is_write());
         assert!(e.to_string().contains("at value"));
         assert!(!CodecError::TooDeep { path: ValuePath::default(), limit: 3, writing: false }.is_write());
+    }
+
+    #[test]
+    fn syntax_errors_are_invalid_json_with_an_offset() {
+        let e = CodecError::from(super::super::json::SyntaxError { pos: 7, what: "expected value" });
+        assert_eq!(e.to_string(), "checkpoint data is not valid JSON: expected value at byte 7");
+        assert!(!e.is_write());
+        assert_eq!(e.clone().at(PathSeg::Index(1)), e);
     }
 }

@@ -1,4 +1,4 @@
-//! Pure-Rust text helpers of the codec: base64, ISO-8601 pieces and a stack-free JSON depth scan.
+//! Pure-Rust text helpers of the codec: base64 and ISO-8601 pieces.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -55,36 +55,6 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// The deepest `[`/`{` nesting of a JSON text, stopping early once `limit` is passed, so that a
-/// hostile document is refused before the recursive parser ever sees it.
-pub fn json_depth_exceeds(data: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &c in data {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 pub fn push_2(out: &mut String, n: u32) {
@@ -237,15 +207,6 @@ mod tests {
         assert_eq!(b64_decode("Zm=v"), None);
         assert_eq!(b64_decode("Z==="), None);
         assert_eq!(b64_decode("Zm9*"), None);
-    }
-
-    #[test]
-    fn depth_scan_ignores_brackets_in_strings() {
-        assert!(!json_depth_exceeds(br#"[[["[[[[[[\"[["]]]"#, 3));
-        assert!(json_depth_exceeds(br#"[[[{"a":[]}]]]"#, 4));
-        assert!(!json_depth_exceeds(br#"[[[{"a":[]}]]]"#, 5));
-        let deep = "[".repeat(100_000);
-        assert!(json_depth_exceeds(deep.as_bytes(), 1000));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ferrograph_checkpoint::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, CheckpointTuple, ListConfig,
-    PruneStrategy, Result, SaverError,
+    PruneStrategy, RawJson, Result, SaverError,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -55,7 +55,8 @@ fn object_to_py<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in map {
-        d.set_item(k, codec::decode(py, v, registry)?)?;
+        let v = codec::from_value(py, v, registry).map_err(|e| codec::to_py_err(py, &e))?;
+        d.set_item(k, v)?;
     }
     Ok(d)
 }
@@ -128,17 +129,18 @@ impl CheckpointSaver for PySaverAdapter {
     fn put_writes(
         &self,
         config: &CheckpointConfig,
-        writes: Vec<(String, Value)>,
+        writes: Vec<(String, RawJson)>,
         task_id: &str,
         task_path: &str,
     ) -> Result<()> {
         self.call(|py, saver, reg| {
             let list = PyList::empty(py);
             for (channel, value) in &writes {
-                let value = codec::decode(py, value, reg)?;
+                let value = codec::from_json(py, value.as_bytes(), reg)
+                    .map_err(|e| codec::to_py_err(py, &e))?;
                 list.append(PyTuple::new(
                     py,
-                    [channel.into_pyobject(py)?.into_any(), value.into_bound(py)],
+                    [channel.into_pyobject(py)?.into_any(), value],
                 )?)?;
             }
             saver.call_method1(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use ferrograph_checkpoint::{
     BackendError, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
-    PendingWrite, SaverError, CHECKPOINT_VERSION,
+    PendingWrite, RawJson, SaverError, CHECKPOINT_VERSION,
 };
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -278,7 +278,10 @@ pub fn version_to_py<'py>(py: Python<'py>, version: &str) -> PyResult<Bound<'py,
 }
 
 /// A `{channel: version}` mapping.
-pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap<String, String>> {
+pub fn versions_from_py(
+    obj: &Bound<'_, PyAny>,
+    what: &dyn Fn() -> String,
+) -> PyResult<BTreeMap<String, String>> {
     if obj.is_none() {
         return Ok(BTreeMap::new());
     }
@@ -286,7 +289,8 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
         return Err(invalid_checkpoint(
             obj.py(),
             format!(
-                "{what} must be a dict of channel versions, not {}",
+                "{} must be a dict of channel versions, not {}",
+                what(),
                 type_name(obj)
             ),
         ));
@@ -299,14 +303,15 @@ pub fn versions_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<BTreeMap
                 invalid_checkpoint(
                     obj.py(),
                     format!(
-                        "{what} keys must be channel names (str), not {}",
+                        "{} keys must be channel names (str), not {}",
+                        what(),
                         type_name(&k)
                     ),
                 )
             })?
             .to_str()?
             .to_owned();
-        let version = version_from_py(&v, &|| format!("{what}[{key:?}]"))?;
+        let version = version_from_py(&v, &|| format!("{}[{key:?}]", what()))?;
         out.insert(key, version);
     }
     Ok(out)
@@ -323,14 +328,36 @@ pub fn versions_to_py<'py>(
     Ok(d)
 }
 
-fn encode_channel(value: &Bound<'_, PyAny>, registry: &Registry, channel: &str) -> PyResult<Value> {
-    // The context is only formatted when encoding fails.
-    codec::encode(value, registry, None).map_err(|e| {
-        let e = e.with_root(Some(&format!("channel_values['{channel}']")));
-        codec::to_py_err(value.py(), &e)
-    })
+/// Encodes a value to its stored text; `context` is only formatted when encoding fails.
+fn encode_raw(
+    value: &Bound<'_, PyAny>,
+    registry: &Registry,
+    context: &dyn Fn() -> String,
+) -> PyResult<RawJson> {
+    codec::encode_with(value, registry, None, |text| RawJson::from_trusted(text))
+        .map_err(|e| codec::to_py_err(value.py(), &e.with_root(Some(&context()))))
 }
 
+fn encode_channel(
+    value: &Bound<'_, PyAny>,
+    registry: &Registry,
+    channel: &str,
+) -> PyResult<RawJson> {
+    encode_raw(value, registry, &|| format!("channel_values['{channel}']"))
+}
+
+/// Decodes stored text; `context` is only formatted when decoding fails.
+fn decode_raw<'py>(
+    py: Python<'py>,
+    value: &RawJson,
+    registry: &Registry,
+    context: &dyn Fn() -> String,
+) -> PyResult<Bound<'py, PyAny>> {
+    codec::from_json(py, value.as_bytes(), registry)
+        .map_err(|e| codec::to_py_err(py, &e.with_root(Some(&context()))))
+}
+
+/// Decodes a metadata value.
 fn decode_value(
     py: Python<'_>,
     value: &Value,
@@ -343,8 +370,10 @@ fn decode_value(
         Value::String(s) => Ok(PyString::new(py, s).into_any().unbind()),
         Value::Bool(b) => b.into_py_any(py),
         Value::Number(n) if n.is_i64() => n.as_i64().into_py_any(py),
+        Value::Object(m) if m.is_empty() => Ok(PyDict::new(py).into_any().unbind()),
         // The context is only formatted when decoding fails.
-        _ => codec::decode_value(py, value, registry, None)
+        _ => codec::from_value(py, value, registry)
+            .map(Bound::unbind)
             .map_err(|e| codec::to_py_err(py, &e.with_root(Some(&context())))),
     }
 }
@@ -358,7 +387,7 @@ pub fn checkpoint_to_py<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let values = PyDict::new(py);
     for (channel, value) in &checkpoint.channel_values {
-        let v = decode_value(py, value, registry, &|| {
+        let v = decode_raw(py, value, registry, &|| {
             format!("channel_values['{channel}']")
         })?;
         values.set_item(channel, v)?;
@@ -489,7 +518,7 @@ fn checkpoint_fields(
         }
     }
     let channel_versions = match get_some(obj, intern!(py, "channel_versions"))? {
-        Some(v) => versions_from_py(&v, "checkpoint['channel_versions']")?,
+        Some(v) => versions_from_py(&v, &|| "checkpoint['channel_versions']".to_owned())?,
         None => BTreeMap::new(),
     };
     let mut versions_seen = BTreeMap::new();
@@ -511,8 +540,9 @@ fn checkpoint_fields(
                 })?
                 .to_str()?
                 .to_owned();
-            let what = format!("checkpoint['versions_seen'][{node:?}]");
-            versions_seen.insert(node, versions_from_py(&versions, &what)?);
+            let what = || format!("checkpoint['versions_seen'][{node:?}]");
+            let versions = versions_from_py(&versions, &what)?;
+            versions_seen.insert(node, versions);
         }
     }
     let updated_channels = match get_some(obj, intern!(py, "updated_channels"))? {
@@ -602,7 +632,7 @@ fn json_object_from_py(
             format!("{what} must be a dict, not {}", type_name(obj)),
         ));
     };
-    match codec::encode(obj, registry, Some(what)).map_err(|e| codec::to_py_err(py, &e))? {
+    match codec::to_value(obj, registry, Some(what)).map_err(|e| codec::to_py_err(py, &e))? {
         Value::Object(m) if !m.contains_key(TAG) => Ok(m),
         _ => Err(invalid_checkpoint(
             py,
@@ -650,7 +680,7 @@ pub fn merge_config_metadata(
             let value = if let Ok(s) = v.cast::<PyString>() {
                 Value::String(s.to_str()?.replace('\0', ""))
             } else if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
-                match codec::encode(&v, registry, Some(key)) {
+                match codec::to_value(&v, registry, Some(key)) {
                     Ok(value) => value,
                     Err(_) => continue,
                 }
@@ -668,7 +698,7 @@ pub fn merge_config_metadata(
 pub fn writes_from_py(
     writes: &Bound<'_, PyAny>,
     registry: &Registry,
-) -> PyResult<Vec<(String, Value)>> {
+) -> PyResult<Vec<(String, RawJson)>> {
     let py = writes.py();
     let mut out = Vec::new();
     for item in writes.try_iter()? {
@@ -700,9 +730,7 @@ pub fn writes_from_py(
             })?
             .to_str()?
             .to_owned();
-        let value = codec::encode(&value, registry, None).map_err(|e| {
-            codec::to_py_err(py, &e.with_root(Some(&format!("writes['{channel}']"))))
-        })?;
+        let value = encode_raw(&value, registry, &|| format!("writes['{channel}']"))?;
         out.push((channel, value));
     }
     Ok(out)
@@ -716,7 +744,7 @@ pub fn pending_writes_to_py<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for w in writes {
-        let value = decode_value(py, &w.value, registry, &|| {
+        let value = decode_raw(py, &w.value, registry, &|| {
             format!("writes['{}']", w.channel)
         })?;
         list.append(PyTuple::new(
@@ -724,7 +752,7 @@ pub fn pending_writes_to_py<'py>(
             [
                 w.task_id.as_str().into_bound_py_any(py)?,
                 w.channel.as_str().into_bound_py_any(py)?,
-                value.into_bound(py),
+                value,
             ],
         )?)?;
     }
@@ -789,9 +817,7 @@ pub fn tuple_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Ch
                         "pending_writes must hold (task_id, channel, value) triples".to_owned(),
                     )
                 })?;
-            let context = format!("writes['{channel}']");
-            let value = codec::encode(&value, registry, Some(&context))
-                .map_err(|e| codec::to_py_err(py, &e))?;
+            let value = encode_raw(&value, registry, &|| format!("writes['{channel}']"))?;
             pending_writes.push(PendingWrite {
                 task_id,
                 channel,

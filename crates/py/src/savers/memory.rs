@@ -1,7 +1,9 @@
 //! `NativeMemorySaver`: the Python face of the native in-memory saver. The public class,
 //! `ferrograph.checkpointers.MemorySaver`, subclasses it together with `BaseCheckpointSaver`,
 //! so the sync protocol methods are these Rust ones with no Python frame in between. Values are
-//! encoded with the GIL held; the store itself is searched and updated with the GIL released.
+//! encoded and decoded with the GIL held. The store is read and updated with it held too when
+//! that is a few map operations (releasing and retaking it would cost more), and released for
+//! whole-store work (`list`, deletions, copies, pruning).
 
 use std::sync::Arc;
 
@@ -76,8 +78,7 @@ impl PyMemorySaver {
         config: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let config = config_from_py(config)?;
-        let inner = &self.inner;
-        let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
+        let found = self.inner.get_tuple(&config).py_err(py)?;
         found
             .map(|t| tuple_to_py(py, &t, &self.registry))
             .transpose()
@@ -90,8 +91,7 @@ impl PyMemorySaver {
         config: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let config = config_from_py(config)?;
-        let inner = &self.inner;
-        let found = py.detach(|| inner.get_tuple(&config)).py_err(py)?;
+        let found = self.inner.get_tuple(&config).py_err(py)?;
         found
             .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry))
             .transpose()
@@ -137,13 +137,13 @@ impl PyMemorySaver {
         new_versions: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let target = config_from_py(config)?;
-        let new_versions = versions_from_py(new_versions, "new_versions")?;
+        let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
         let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &self.registry)?;
         let mut metadata = metadata_from_py(metadata, &self.registry)?;
         merge_config_metadata(config, &mut metadata, &self.registry)?;
-        let inner = &self.inner;
-        let stored = py
-            .detach(|| inner.put(&target, checkpoint, metadata, &new_versions))
+        let stored = self
+            .inner
+            .put(&target, checkpoint, metadata, &new_versions)
             .py_err(py)?;
         config_to_py(py, &stored)
     }
@@ -161,8 +161,8 @@ impl PyMemorySaver {
     ) -> PyResult<()> {
         let config = config_from_py(config)?;
         let writes = writes_from_py(writes, &self.registry)?;
-        let inner = &self.inner;
-        py.detach(|| inner.put_writes(&config, writes, task_id, task_path))
+        self.inner
+            .put_writes(&config, writes, task_id, task_path)
             .py_err(py)
     }
 
