@@ -19,7 +19,7 @@ install-test: $(PY)
 	$(VENV)/bin/maturin develop --quiet --extras test
 
 demo: install
-	$(PY) examples/research_agent.py
+	$(VENV)/bin/ferrograph demo
 
 test-rust:
 	cargo test --workspace

@@ -1,16 +1,29 @@
-"""The `ferrograph` command. `ferrograph db ...` manages the schema of the SQL savers' databases
-with Alembic: `upgrade`, `downgrade`, `current`, `history`. Each command group is a subparser
-with a handler, so new groups slot in beside `db`.
+"""The `ferrograph` command.
 
+    ferrograph demo [--db PATH]                      a research agent on SQLite: history, fork, replay
+    ferrograph threads URL                           threads, checkpoint counts, last activity
+    ferrograph history URL THREAD                    the checkpoint tree (forks as branches)
+    ferrograph show URL THREAD [CHECKPOINT]          a checkpoint's state as JSON
+    ferrograph prune URL --keep-latest [--thread T]  drop all but each thread's latest checkpoint
+    ferrograph delete-thread URL THREAD              drop a thread
+    ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
+    ferrograph import-langgraph URL_FROM URL_TO      import a LangGraph Sqlite/PostgresSaver database
+    ferrograph graph MODULE:ATTR                     a graph's Mermaid text
+    ferrograph db upgrade|downgrade|current|history  the SQL savers' schema (Alembic)
+
+Every command takes `--json` for scripts (`db`: current and history). Each command is a subparser with a handler.
 A URL is a SQLite file path, `sqlite:///path`, or `postgresql://...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import importlib.util
 import os
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ferrograph.errors import FerrographError
 
@@ -77,10 +90,14 @@ def _db_current(args: argparse.Namespace) -> None:
     from ferrograph.migrations import check_revision, head_revision
 
     current = _current_revision(args.url)
+    if current is not None:
+        check_revision(current)
+    if args.json:
+        _emit_json({"revision": current, "head": head_revision(), "is_head": current == head_revision()})
+        return
     if current is None:
         print("none (no ferrograph schema)")
         return
-    check_revision(current)
     print(f"{current} (head)" if current == head_revision() else current)
 
 
@@ -88,6 +105,20 @@ def _db_history(args: argparse.Namespace) -> None:
     from ferrograph.migrations import script_directory
 
     current = _current_revision(args.url) if args.url else None
+    if args.json:
+        _emit_json(
+            [
+                {
+                    "revision": script.revision,
+                    "down_revision": script.down_revision,
+                    "is_head": bool(script.is_head),
+                    "is_current": script.revision == current,
+                    "doc": (script.doc or "").strip(),
+                }
+                for script in script_directory().walk_revisions()
+            ]
+        )
+        return
     for script in script_directory().walk_revisions():
         marks = []
         if script.is_head:
@@ -98,6 +129,222 @@ def _db_history(args: argparse.Namespace) -> None:
         suffix = f" ({', '.join(marks)})" if marks else ""
         summary = (script.doc or "").strip().splitlines()[0] if script.doc else ""
         print(f"{down} -> {script.revision}{suffix}, {summary}")
+
+
+
+# ---- inspection and data commands
+
+
+def _emit_json(data: Any) -> None:
+    from ferrograph._inspect import dumps
+
+    print(dumps(data))
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: Optional[int]) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (only when stderr is a terminal); yields `advance(n)`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ferrograph._inspect import console
+
+    err = console(stderr=True)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+def _scan(saver: Any, thread: Optional[str], what: str) -> list:
+    from ferrograph._inspect import scan_threads
+
+    with _progress(f"reading {what}", None) as advance:
+        return scan_threads(saver, thread, on_item=advance)
+
+
+def _threads(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console, render_threads
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_saver(args.url, create=False) as saver:
+        threads = _scan(saver, None, "checkpoints")
+    if args.json:
+        _emit_json([t.as_json() for t in threads])
+    else:
+        console().print(render_threads(threads))
+
+
+def _history(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console, history_rows, render_history
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_saver(args.url, create=False) as saver:
+        tuples = list(saver.list({"configurable": {"thread_id": args.thread}}))
+    if not tuples:
+        raise FerrographError(f"thread {args.thread!r} has no checkpoints")
+    rows, roots = history_rows(tuples)
+    if args.json:
+        _emit_json([r.as_json() for r in rows])
+    else:
+        forks = sum(1 for r in rows if r.fork)
+        out = console()
+        out.print(render_history(args.thread, roots))
+        out.print(f"{len(rows)} checkpoints, {forks} fork{'s' if forks != 1 else ''}")
+
+
+def _show(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console, dumps, state_record
+    from ferrograph.checkpointers.url import open_saver
+
+    configurable = {"thread_id": args.thread, "checkpoint_ns": args.ns}
+    if args.checkpoint:
+        configurable["checkpoint_id"] = args.checkpoint
+    with open_saver(args.url, create=False) as saver:
+        found = saver.get_tuple({"configurable": configurable})
+    if found is None:
+        what = f"checkpoint {args.checkpoint!r} of thread" if args.checkpoint else "thread"
+        raise FerrographError(f"{what} {args.thread!r} not found")
+    record = state_record(found)
+    if args.json:
+        _emit_json(record)
+    else:
+        console().print_json(dumps(record))
+
+
+def _prune(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_saver(args.url, create=False) as saver:
+        threads = _scan(saver, args.thread, "checkpoints")
+        if args.thread is not None and not threads:
+            raise FerrographError(f"thread {args.thread!r} has no checkpoints")
+        before = sum(t.checkpoints for t in threads)
+        kept = sum(len(t.namespaces) for t in threads)  # keep_latest keeps one per namespace
+        batch = 100
+        with _progress("pruning threads", len(threads)) as advance:
+            for start in range(0, len(threads), batch):
+                chunk = [t.thread_id for t in threads[start : start + batch]]
+                saver.prune(chunk, strategy="keep_latest")
+                advance(len(chunk))
+    result = {"threads": len(threads), "checkpoints_before": before, "checkpoints_removed": before - kept, "checkpoints_kept": kept}
+    if args.json:
+        _emit_json(result)
+    else:
+        console().print(
+            f"pruned {len(threads)} thread{'s' if len(threads) != 1 else ''}: removed {before - kept} checkpoints, kept {kept}"
+        )
+
+
+def _delete_thread(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_saver(args.url, create=False) as saver:
+        threads = _scan(saver, args.thread, "checkpoints")
+        if not threads:
+            raise FerrographError(f"thread {args.thread!r} has no checkpoints")
+        saver.delete_thread(args.thread)
+    result = {"thread_id": args.thread, "checkpoints_deleted": threads[0].checkpoints}
+    if args.json:
+        _emit_json(result)
+    else:
+        console().print(f"deleted thread {args.thread} ({threads[0].checkpoints} checkpoints)")
+
+
+def _copy_from(src: Any, dst: Any, thread: Optional[str], json_out: bool, verb: str) -> None:
+    from ferrograph._inspect import console
+    from ferrograph._transfer import CopyStats, copy_thread
+
+    threads = _scan(src, thread, "the source")
+    if thread is not None and not threads:
+        raise FerrographError(f"thread {thread!r} has no checkpoints at the source")
+    stats = CopyStats()
+    try:
+        with _progress(f"{verb} checkpoints", sum(t.checkpoints for t in threads)) as advance:
+            for summary in threads:
+                stats.add(copy_thread(src, dst, summary.thread_id, on_checkpoint=advance))
+    except KeyboardInterrupt:
+        raise FerrographError(f"interrupted after {stats.checkpoints} checkpoints: run the same command again to resume")
+    if json_out:
+        _emit_json(stats.as_json())
+    else:
+        console().print(
+            f"{verb} {stats.threads} thread{'s' if stats.threads != 1 else ''}: {stats.checkpoints} checkpoints"
+            f" and {stats.writes} pending writes copied, {stats.skipped} checkpoints already there"
+        )
+
+
+def _copy(args: argparse.Namespace) -> None:
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_saver(args.url_from, create=False) as src, open_saver(args.url_to, create=True) as dst:
+        _copy_from(src, dst, args.thread, args.json, "copied")
+
+
+def _import_langgraph(args: argparse.Namespace) -> None:
+    from ferrograph._transfer import open_langgraph_saver
+    from ferrograph.checkpointers.url import open_saver
+
+    with open_langgraph_saver(args.url_from) as src, open_saver(args.url_to, create=True) as dst:
+        _copy_from(src, dst, args.thread, args.json, "imported")
+
+
+def load_graph(spec: str) -> Any:
+    """The compiled graph `MODULE:ATTR` names (ATTR may be dotted): a compiled graph, a
+    StateGraph builder (compiled here), or a zero-argument callable returning either. MODULE may
+    also be a path to a .py file."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise FerrographError(f"expected MODULE:ATTR (e.g. my_app.graphs:agent), got {spec!r}")
+    if module_name.endswith(".py") or os.sep in module_name:
+        path = os.path.abspath(module_name)
+        if not os.path.exists(path):
+            raise FerrographError(f"no such file: {module_name}")
+        name = os.path.splitext(os.path.basename(path))[0]
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        assert loader_spec is not None and loader_spec.loader is not None
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules.setdefault(name, module)
+        loader_spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):
+                raise FerrographError(f"cannot import module {module_name!r}: {e}") from e
+            raise
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise FerrographError(f"{module_name!r} has no attribute {attr!r}") from None
+    from ferrograph.graph import StateGraph
+
+    if not hasattr(obj, "get_graph") and not isinstance(obj, StateGraph) and callable(obj):
+        obj = obj()
+    if isinstance(obj, StateGraph):
+        obj = obj.compile()
+    if not hasattr(obj, "get_graph"):
+        raise FerrographError(f"{spec} is a {type(obj).__name__}, not a compiled graph, a StateGraph or a callable returning one")
+    return obj
+
+
+def _graph(args: argparse.Namespace) -> None:
+    mermaid = load_graph(args.target).get_graph().draw_mermaid()
+    if args.json:
+        _emit_json({"mermaid": mermaid})
+    else:
+        sys.stdout.write(mermaid)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from ferrograph import demo
+
+    demo.run(args.db, json_output=args.json, reset=args.reset)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,22 +373,124 @@ def _parser() -> argparse.ArgumentParser:
 
     current = commands.add_parser("current", help="show the database's schema revision")
     current.add_argument("url", help=url_help)
+    current.add_argument("--json", action="store_true", help="print JSON for scripts")
     current.set_defaults(handler=_db_current)
 
     history = commands.add_parser("history", help="list the schema revisions (marking the database's)")
     history.add_argument("url", nargs="?", help=url_help)
+    history.add_argument("--json", action="store_true", help="print JSON for scripts")
     history.set_defaults(handler=_db_history)
+
+    def command(name: str, help: str, handler: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
+        sub = groups.add_parser(name, help=help, description=help)
+        sub.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+        sub.add_argument(
+            "--import",
+            dest="imports",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first (one that allowlists the classes stored in the checkpoints); repeatable",
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", "run a research agent on SQLite, then show its history, a fork and its replay", _demo)
+    demo.add_argument("--db", default="ferrograph-demo.db", help="the SQLite file (default: ./ferrograph-demo.db)")
+    demo.add_argument("--reset", action="store_true", help="delete the demo's earlier threads from the file first")
+
+    threads = command("threads", "list the threads of a checkpoint database", _threads)
+    threads.add_argument("url", help=url_help)
+
+    hist = command("history", "show a thread's checkpoint tree (forks as branches)", _history)
+    hist.add_argument("url", help=url_help)
+    hist.add_argument("thread", help="thread id")
+
+    show = command("show", "show a checkpoint's state as JSON (the thread's latest by default)", _show)
+    show.add_argument("url", help=url_help)
+    show.add_argument("thread", help="thread id")
+    show.add_argument("checkpoint", nargs="?", help="checkpoint id (default: the latest)")
+    show.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
+
+    prune = command("prune", "delete all but the latest checkpoint of every thread (or of one)", _prune)
+    prune.add_argument("url", help=url_help)
+    prune.add_argument("--keep-latest", action="store_true", required=True, help="keep each thread's latest checkpoint (required)")
+    prune.add_argument("--thread", help="prune only this thread")
+
+    delete = command("delete-thread", "delete a thread's checkpoints and writes", _delete_thread)
+    delete.add_argument("url", help=url_help)
+    delete.add_argument("thread", help="thread id")
+
+    copy = command("copy", "copy threads between databases (resumable; copies nothing twice)", _copy)
+    copy.add_argument("url_from", metavar="URL_FROM", help=url_help)
+    copy.add_argument("url_to", metavar="URL_TO", help=url_help + " (created and migrated if needed)")
+    copy.add_argument("--thread", help="copy only this thread")
+
+    imp = command(
+        "import-langgraph",
+        "import a LangGraph SqliteSaver/PostgresSaver database as ferrograph threads (resumable)",
+        _import_langgraph,
+    )
+    imp.add_argument("url_from", metavar="URL_FROM", help="a LangGraph database: " + url_help)
+    imp.add_argument("url_to", metavar="URL_TO", help=url_help + " (created and migrated if needed)")
+    imp.add_argument("--thread", help="import only this thread")
+
+    graph = command("graph", "print a compiled graph's Mermaid text", _graph)
+    graph.add_argument(
+        "target", metavar="MODULE:ATTR", help="a compiled graph, a StateGraph, or a zero-argument callable returning one"
+    )
     return parser
 
 
+def _prepare_codec(args: argparse.Namespace) -> None:
+    """Imports the modules whose classes the codec may have to rebuild: ferrograph's own types
+    (the engine stores `Send`s) and those named with --import."""
+    import ferrograph.types  # noqa: F401
+
+    for name in getattr(args, "imports", None) or ():
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise FerrographError(f"cannot import {name!r} (--import): {e}") from e
+
+
+def _langgraph_classes_needed(error: Exception) -> bool:
+    """Whether reading failed on a LangGraph class (a database LangGraph wrote through
+    ferrograph's savers) and LangGraph is there to allowlist it. LangGraph is imported only then:
+    it takes over a second to import."""
+    if "class 'langgraph." not in str(error):
+        return False
+    return importlib.util.find_spec("langgraph") is not None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ferrograph.errors import CorruptCheckpointError
+
     parser = _parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
-        handler(args)
+        _prepare_codec(args)
+        try:
+            handler(args)
+        except CorruptCheckpointError as e:
+            if not _langgraph_classes_needed(e):
+                raise
+            from ferrograph.integrations.langgraph import _allow_langgraph_types
+
+            _allow_langgraph_types()
+            handler(args)  # every command is safe to run again: reads, and idempotent writes
+    except BrokenPipeError:  # `ferrograph ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except FerrographError as e:
-        print(f"ferrograph: error: {e}", file=sys.stderr)
+        hint = ""
+        if isinstance(e, CorruptCheckpointError) and ("allowlisted" in str(e) or "not imported" in str(e)):
+            hint = " (pass --import MODULE for the module that defines and allowlists that class)"
+        print(f"ferrograph: error: {e}{hint}", file=sys.stderr)
         return 1
     except Exception as e:  # Alembic and driver errors: one line, not a traceback
         print(f"ferrograph: error: {type(e).__name__}: {e}", file=sys.stderr)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import math
 import uuid
 
 import pytest
 
 from ferrograph import _core
+from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import empty_checkpoint
+from ferrograph.checkpointers.sql import SNAPSHOT_EVERY
 from ferrograph.errors import CorruptCheckpointError
 
 
@@ -81,21 +84,29 @@ async def test_unchanged_channels_come_from_earlier_versions_and_are_stored_once
 
 async def test_storage_grows_linearly_with_the_thread(sql_saver):
     """200 steps of a growing message list: one blob per changed channel and step, never a copy
-    of the unchanged channels."""
+    of the unchanged channels, and the list's items are stored about once each (append deltas),
+    plus a whole snapshot every SNAPSHOT_EVERY versions."""
     s = sql_saver
     parent = cfg("t")
     messages: list[str] = []
-    expected = len(_core.dumps("x"))
+    configs = []
+    whole = len(_core.dumps("x"))
     for step in range(200):
         messages = messages + [f"message {step}"]
         versions = {"messages": step + 1, "topic": 1}
         new = {"messages": step + 1, **({"topic": 1} if step == 0 else {})}
         parent = await s.put(parent, checkpoint({"messages": messages, "topic": "x"}, versions), {"step": step}, new)
-        expected += len(_core.dumps(messages))
+        configs.append(parent)
+        whole += len(_core.dumps(messages))
     blobs, total = await count_blobs(s)
-    assert (blobs, total) == (201, expected)
-    got = await s.get_tuple(cfg("t"))
-    assert got.checkpoint["channel_values"]["messages"] == messages
+    assert blobs == 201
+    snapshots = 200 // (SNAPSHOT_EVERY + 1) + 1
+    assert total < 200 * 20 + snapshots * len(_core.dumps(messages)) < whole / 5
+    for step in (0, 1, 17, 100, 199):
+        got = await s.get_tuple(configs[step])
+        assert got.checkpoint["channel_values"] == {"messages": messages[: step + 1], "topic": "x"}
+    listed = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"]["messages"] for t in listed] == [messages[: n + 1] for n in range(200)][::-1]
 
 
 async def count_blobs(s):
@@ -331,3 +342,186 @@ async def test_next_version_is_increasing_as_a_string(sql_saver):
 
 def test_codec_is_ferrograph_json():
     assert _core.loads(_core.dumps((1, 2))) == (1, 2)
+
+
+def message(i):
+    """A chat message of about 200 bytes, so that a delta is much smaller than the list."""
+    return {"role": "user" if i % 2 else "assistant", "content": f"message {i}: " + "lorem ipsum " * 12, "id": f"m{i}"}
+
+
+async def grow(s, thread_id, steps, *, ns="", parent=None, start=0, metadata=None, extra=None):
+    """`steps` checkpoints whose 'messages' channel gains one message each, and the lists they
+    hold; `parent` and `start` continue an earlier call."""
+    parent = parent or cfg(thread_id, ns=ns)
+    messages = [message(i) for i in range(start)]
+    configs, lists = [], []
+    for step in range(start, start + steps):
+        messages = messages + [message(step)]
+        values = {"messages": messages, **(extra or {})}
+        c = checkpoint(values, {"messages": step + 1, **{k: 1 for k in extra or {}}})
+        new = {"messages": step + 1, **({k: 1 for k in extra or {}} if step == start else {})}
+        parent = await s.put(parent, c, {"step": step, **(metadata or {})}, new)
+        configs.append(parent)
+        lists.append(messages)
+    return configs, lists
+
+
+async def count_deltas(s):
+    return (await raw(s, "SELECT count(*) FROM ferrograph_checkpoint_blobs WHERE chain IS NOT NULL"))[0]
+
+
+async def assert_reads(s, configs, lists):
+    for config, expected in zip(configs, lists):
+        assert (await s.get_tuple(config)).checkpoint["channel_values"]["messages"] == expected
+
+
+async def test_growing_lists_are_stored_as_deltas_with_a_snapshot_every_k(sql_saver):
+    s = sql_saver
+    n = 3 * SNAPSHOT_EVERY
+    configs, lists = await grow(s, "t", n)
+    # The first value is stored whole, then SNAPSHOT_EVERY deltas, a whole value, and so on.
+    assert await count_deltas(s) == n - math.ceil(n / (SNAPSHOT_EVERY + 1))
+    longest = "cardinality(chain)" if "postgres" in type(s.saver).__name__.lower() else "json_array_length(chain)"
+    assert (await raw(s, f"SELECT max({longest}) FROM ferrograph_checkpoint_blobs"))[0] == SNAPSHOT_EVERY
+    await assert_reads(s, configs, lists)
+
+
+async def test_deltas_are_exact_encodings(sql_saver):
+    """Items are compared as encoded bytes: 1 and True, 1 and 1.0, a tuple and a list differ."""
+    s = sql_saver
+    big = "x" * 300
+    steps = [
+        [big, 1],
+        [big, 1, True],
+        [big, True, True, 2],  # 1 -> True: not an extension
+        [big, True, True, 2, 2.0, (1,), [1], {"a": None}],
+        [big, True, True, 2, 2.0, (1,), [1], {"a": None}],  # unchanged, new version
+        [big, True, True, 2, 2.0, (1,), [1], {"a": None}, 10**30],
+        [big, True],  # shrinks
+        (big, True, 3),  # a tuple is not a list
+        [big, True, 3],
+        [big, True, 3, "]", "[", ","],
+    ]
+    parent, configs = cfg("t"), []
+    for version, value in enumerate(steps, start=1):
+        parent = await s.put(parent, checkpoint({"v": value}, {"v": version}), {}, {"v": version})
+        configs.append(parent)
+    assert await count_deltas(s) >= 4
+    for config, expected in zip(configs, steps):
+        got = (await s.get_tuple(config)).checkpoint["channel_values"]["v"]
+        assert got == expected and _core.dumps(got) == _core.dumps(expected)
+
+
+async def test_a_mutated_list_and_an_emptied_channel_are_stored_whole(sql_saver):
+    s = sql_saver
+    items = [message(0), message(1)]
+    c1 = await s.put(cfg("t"), checkpoint({"m": items}, {"m": 1}), {}, {"m": 1})
+    items[0]["content"] = "edited in place"
+    items.append(message(2))
+    c2 = await s.put(c1, checkpoint({"m": items}, {"m": 2}), {}, {"m": 2})
+    c3 = await s.put(c2, checkpoint({}, {"m": 3}), {}, {"m": 3})  # emptied
+    c4 = await s.put(c3, checkpoint({"m": items + [message(3)]}, {"m": 4}), {}, {"m": 4})
+    assert (await s.get_tuple(c2)).checkpoint["channel_values"]["m"][0]["content"] == "edited in place"
+    assert (await s.get_tuple(c3)).checkpoint["channel_values"] == {}
+    assert (await s.get_tuple(c4)).checkpoint["channel_values"]["m"] == items + [message(3)]
+    assert await count_deltas(s) == 0
+
+
+def count_queries(monkeypatch, name):
+    """Records the statements each run of operation `sql.<name>` issues, per run."""
+    runs: list[list[str]] = []
+    original = getattr(sql, name)
+
+    def counted(*args, **kwargs):
+        statements: list[str] = []
+        runs.append(statements)
+        op = original(*args, **kwargs)
+        try:
+            step = next(op)
+            while True:
+                if isinstance(step, sql.Query):
+                    statements.append(step.sql)
+                step = op.send((yield step))
+        except StopIteration as stop:
+            return stop.value
+
+    monkeypatch.setattr(sql, name, counted)
+    return runs
+
+
+async def test_a_chain_is_read_in_one_query(sql_saver, monkeypatch):
+    s = sql_saver
+    configs, lists = await grow(s, "t", 2 * SNAPSHOT_EVERY + 5, extra={"topic": "x"})
+    assert await count_deltas(s) > SNAPSHOT_EVERY
+    runs = count_queries(monkeypatch, "get_tuple")
+    await assert_reads(s, configs, lists)
+    # The checkpoint, its values (every row of every chain), its pending writes.
+    assert {len(statements) for statements in runs} == {3}
+    runs = count_queries(monkeypatch, "list_checkpoints")
+    listed = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"]["messages"] for t in listed] == lists[::-1]
+    assert len(runs[0]) == 3
+
+
+async def test_copy_thread_copies_the_chains(sql_saver):
+    s = sql_saver
+    configs, lists = await grow(s, "src", SNAPSHOT_EVERY + 4)
+    await s.copy_thread("src", "dst")
+    await s.delete_thread("src")
+    dst = [cfg("dst", c["configurable"]["checkpoint_id"]) for c in configs]
+    await assert_reads(s, dst, lists)
+    # The copy goes on growing, as deltas over the copied rows.
+    more, more_lists = await grow(s, "dst", 3, parent=dst[-1], start=len(lists))
+    await assert_reads(s, more, more_lists)
+
+
+async def test_prune_keep_latest_keeps_the_chain_of_the_latest(sql_saver):
+    s = sql_saver
+    configs, lists = await grow(s, "t", SNAPSHOT_EVERY + 6, extra={"topic": "x"})
+    await grow(s, "t", 4, ns="child")
+    await s.prune(["t"], strategy="keep_latest")
+    assert (await s.get_tuple(configs[-1])).checkpoint["channel_values"] == {"messages": lists[-1], "topic": "x"}
+    # The latest value is a snapshot and 4 deltas (5 rows), plus topic; the child's latest is a
+    # snapshot and 3 deltas.
+    assert (await count_blobs(s))[0] == 5 + 1 + 4
+    more, more_lists = await grow(s, "t", 2, parent=configs[-1], start=len(lists))
+    await assert_reads(s, more, more_lists)
+
+
+async def test_delete_for_runs_keeps_what_other_runs_build_on(sql_saver):
+    s = sql_saver
+    first, _ = await grow(s, "t", 6, metadata={"run_id": "run-1"})
+    second, lists = await grow(s, "t", 6, parent=first[-1], start=6, metadata={"run_id": "run-2"})
+    await s.delete_for_runs(["run-1"])
+    assert len(await s.list(cfg("t"))) == 6
+    await assert_reads(s, second, lists)
+
+
+async def test_a_missing_base_is_a_corrupt_checkpoint_naming_thread_and_checkpoint(sql_saver):
+    s = sql_saver
+    configs, _ = await grow(s, "t", 5)
+    checkpoint_id = configs[-1]["configurable"]["checkpoint_id"]
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '1'")
+    with pytest.raises(CorruptCheckpointError) as info:
+        await s.get_tuple(configs[-1])
+    message_ = str(info.value)
+    assert "'t'" in message_ and checkpoint_id in message_ and "'messages'" in message_ and "'1'" in message_
+    with pytest.raises(CorruptCheckpointError):
+        await s.list(cfg("t"))
+
+
+async def test_a_stale_cache_stores_the_whole_value(sql_saver):
+    """Another process deleted the rows this saver's next delta would extend: it stores the
+    whole value instead."""
+    s = sql_saver
+    configs, lists = await grow(s, "t", 5)
+    deltas = await count_deltas(s)
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '5'")
+    more, more_lists = await grow(s, "t", 2, parent=configs[-1], start=5)
+    assert await count_deltas(s) == deltas - 1 + 1  # version 6 whole, version 7 a delta over it
+    await assert_reads(s, more, more_lists)
+    # Rewritten behind the saver's back: same version, other chain.
+    await raw(s, "UPDATE ferrograph_checkpoint_blobs SET chain = NULL, blob = ? WHERE version = '7'",
+              (_core.dumps(more_lists[-1]),))
+    again, again_lists = await grow(s, "t", 1, parent=more[-1], start=7)
+    await assert_reads(s, again, again_lists)

@@ -14,7 +14,7 @@ from ferrograph.checkpointers.base import empty_checkpoint
 from ferrograph.cli import main as cli
 from ferrograph.errors import SchemaVersionError
 from ferrograph.migrations import SCRIPT_LOCATION, alembic_config, head_revision, script_directory, upgrade_statements
-from migration_helpers import async_saver_for, execute, is_postgres, revision, saver_for, setup_worker, shape
+from migration_helpers import async_saver_for, engine_for, execute, is_postgres, revision, saver_for, setup_worker, shape
 
 REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
 EARLIER = REVISIONS[:-1]
@@ -70,11 +70,29 @@ def seed(saver):
     child["channel_values"] = {"x": {1, 2}}
     child["channel_versions"] = {"x": 1}
     saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": "sub:1"}}, child, {"step": 0, "run_id": "run-b"}, {"x": 1})
+    grow_messages(saver)
     return configs
 
 
+def long_message(i):
+    return {"role": "user", "content": f"message {i}: " + "lorem ipsum " * 15, "id": f"m{i}"}
+
+
+LONG_STEPS = 40
+
+
+def grow_messages(saver):
+    """A thread whose messages grow by one a step: stored as append deltas from revision 0003 on."""
+    parent = {"configurable": {"thread_id": "long", "checkpoint_ns": ""}}
+    for step in range(LONG_STEPS):
+        c = empty_checkpoint()
+        c["channel_values"] = {"messages": [long_message(i) for i in range(step + 1)]}
+        c["channel_versions"] = {"messages": step + 1}
+        parent = saver.put(parent, c, {"source": "loop", "step": step, "run_id": "run-long"}, {"messages": step + 1})
+
+
 def snapshot(saver):
-    return [tuple(t) for t in saver.list({"configurable": {"thread_id": "t"}})]
+    return [tuple(t) for t in saver.list(None)]
 
 
 @pytest.mark.parametrize("earlier", EARLIER)
@@ -92,6 +110,37 @@ def test_upgrade_from_every_earlier_revision_keeps_the_data(database_url, earlie
         # Columns added after `earlier` were filled from the data: run_id drives delete_for_runs.
         saver.delete_for_runs(["run-a"])
         assert [t.metadata["run_id"] for t in saver.list({"configurable": {"thread_id": "t"}})] == ["run-b"] * 3
+
+
+def test_downgrade_below_0003_writes_deltas_back_as_whole_values(database_url):
+    from ferrograph import _core
+
+    with saver_for(database_url) as saver:
+        saver.setup()
+        seed(saver)
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        deltas = conn.exec_driver_sql("SELECT count(*) FROM ferrograph_checkpoint_blobs WHERE chain IS NOT NULL")
+        assert deltas.scalar() > LONG_STEPS // 2
+    assert cli(["db", "downgrade", database_url, "0002"]) == 0
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT version, blob FROM ferrograph_checkpoint_blobs WHERE thread_id = 'long'"
+        ).fetchall()
+    assert len(rows) == LONG_STEPS
+    for version, blob in rows:
+        expected = [long_message(i) for i in range(int(version))]
+        assert bytes(blob) == _core.dumps(expected)
+
+
+def test_downgrade_below_0003_refuses_a_broken_chain(database_url, capsys):
+    with saver_for(database_url) as saver:
+        saver.setup()
+        grow_messages(saver)
+    execute(database_url, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '1'")
+    assert cli(["db", "downgrade", database_url, "0002"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot downgrade below revision 0003" in err and "'long'" in err and "'messages'" in err
+    assert revision(database_url) == head_revision()
 
 
 def test_rev_0001_data_written_by_hand_is_readable_after_upgrade(tmp_path):
@@ -139,10 +188,11 @@ def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
-    assert cli(["db", "downgrade", database_url, "-1"]) == 0
-    assert revision(database_url) == REVISIONS[-2]
-    columns = [name for name, _ in shape(database_url)["ferrograph_checkpoints"][0]]
-    assert "run_id" not in columns
+    for previous, gone in (("0002", ("ferrograph_checkpoint_blobs", "chain")), ("0001", ("ferrograph_checkpoints", "run_id"))):
+        assert cli(["db", "downgrade", database_url, "-1"]) == 0
+        assert revision(database_url) == previous
+        table, column = gone
+        assert column not in [name for name, _ in shape(database_url)[table][0]]
     assert cli(["db", "downgrade", database_url, "base"]) == 0
     assert revision(database_url) is None
     assert cli(["db", "upgrade", database_url]) == 0

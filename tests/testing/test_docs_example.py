@@ -1,4 +1,4 @@
-"""The example test file of docs/testing.md ("Testing your graphs"), run as a user would: written
+"""The example test file of the README ("Testing your graphs"), run as a user would: written
 into an empty project directory and run there by `python -m pytest` in a subprocess, with only
 the installed ferrograph package (its pytest plugin found through the `pytest11` entry point).
 The file is read from the doc's code block, so the doc and this test cannot drift apart.
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 ENV_URL = "FERROGRAPH_TEST_POSTGRES_URL"
 
 

@@ -3,6 +3,7 @@ protocol (`BaseCheckpointSaver`).
 
 The SQL savers are imported on first use, so that their drivers (aiosqlite; psycopg and
 psycopg_pool, from the `postgres` extra) are needed only by those who use them.
+`open_saver(url)` opens the right one from a URL (a SQLite path or a postgresql:// URL).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from ferrograph.checkpointers.aio import AsyncPostgresSaver, AsyncSqliteSaver
     from ferrograph.checkpointers.postgres import PostgresSaver
     from ferrograph.checkpointers.sqlite import SqliteSaver
+    from ferrograph.checkpointers.url import open_saver
 
 __all__ = [
     "InMemorySaver",
@@ -29,6 +31,7 @@ __all__ = [
     "CheckpointTuple",
     "PostgresSaver",
     "SqliteSaver",
+    "open_saver",
 ]
 
 _LAZY = {
@@ -36,6 +39,7 @@ _LAZY = {
     "PostgresSaver": "ferrograph.checkpointers.postgres",
     "AsyncSqliteSaver": "ferrograph.checkpointers.aio",
     "AsyncPostgresSaver": "ferrograph.checkpointers.aio",
+    "open_saver": "ferrograph.checkpointers.url",
 }
 
 

@@ -57,6 +57,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
     _script_location: Optional[str] = None
+    deltas: sql.DeltaCache
 
     async def _run(self, op: sql.Op, *, write: bool) -> Any:
         raise NotImplementedError
@@ -93,7 +94,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
-        return await self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions), write=True)
+        return await self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
 
     async def aput_writes(
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -103,11 +104,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
-        await self._run(sql.delete_thread(self.dialect, thread_id), write=True)
+        await self._run(sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         self._bind_loop()
-        await self._run(sql.delete_for_runs(self.dialect, run_ids), write=True)
+        await self._run(sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._bind_loop()
@@ -115,7 +116,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._bind_loop()
-        await self._run(sql.prune(self.dialect, thread_ids, strategy), write=True)
+        await self._run(sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
 
     def _sync(self, coro: Coroutine[Any, Any, Any]) -> Any:
         try:
@@ -184,6 +185,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
+        self.deltas = sql.DeltaCache()
 
     @classmethod
     @asynccontextmanager
@@ -245,11 +247,16 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         await super().setup()
 
 
-async def _aexecute(cursor: Any, query: sql.Query) -> Any:
+async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+    """The async twin of `postgres.execute`."""
     if query.many:
         await cursor.executemany(query.sql, query.params)
         return None
     await cursor.execute(query.sql, query.params)
+    if not query.rows:
+        return None
+    if pipeline is not None:
+        await pipeline.sync()
     return await cursor.fetchall() if cursor.description is not None else None
 
 
@@ -264,6 +271,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
+        self.deltas = sql.DeltaCache()
 
     @classmethod
     @asynccontextmanager
@@ -289,9 +297,11 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         from psycopg.rows import tuple_row
 
         async with self._connection() as conn:
+            # Writes run in pipeline mode, as PostgresSaver's.
             transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
-            async with transaction, conn.cursor(row_factory=tuple_row) as cursor:
-                return await adrive(op, lambda q: _aexecute(cursor, q))
+            async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
+                async with conn.cursor(row_factory=tuple_row) as cursor:
+                    return await adrive(op, lambda q: _aexecute(cursor, q, pipeline))
 
     async def _run_page(self, query: sql.Query) -> Any:
         return await self._run(_single(query), write=False)

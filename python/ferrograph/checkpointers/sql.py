@@ -13,13 +13,37 @@ channel, version) in `ferrograph_checkpoint_blobs`; a checkpoint row holds the c
 without its values, and its `channel_versions` say which blobs it needs. Checkpoint and metadata
 are JSON (JSONB on Postgres), so metadata filters run in the database. Values, checkpoints and
 metadata are encoded with ferrograph's Rust codec.
+
+Append deltas. A list that grows by a few items a step (a chat's messages) would otherwise be
+stored whole at every version, so a thread's storage would grow with the square of its length.
+When a channel's new value extends the value stored at the channel's previous version (its
+encoding is that value's encoding with more items before the closing ']'), the blob row holds
+only the appended items, as a JSON array, and its `chain` names the versions the value is built
+from: a full snapshot first, then the earlier deltas. Every `SNAPSHOT_EVERY` deltas a full value
+is stored again, so a value never needs more than `SNAPSHOT_EVERY + 1` rows, and since each row
+names its whole chain, one statement fetches the rows of every value a page of checkpoints needs.
+The value is rebuilt byte for byte ('[' + each row's items joined with ',' + ']') and decoded
+once, so it is exactly what a whole-value row would have given: deltas compare encodings, never
+Python values (where 1 == True).
+
+Knowing the previous value at put time: `put` receives only the new checkpoint, so each saver
+keeps a `DeltaCache`, per (thread, namespace, channel), of the last value it stored: its version,
+its encoding, and how its row was stored. This costs no query and no decoding, and memory bounded
+by `DeltaCache.max_bytes`. Reading the parent's blob back instead would cost a round trip and a
+chain's worth of bytes on every put. The cache may be stale (another process pruned or deleted
+the thread, a transaction rolled back): a delta is therefore inserted only if the row it extends
+still exists with the chain and length this process wrote, in the same statement, and otherwise
+the whole value is stored. So a cache miss, a cold start or a second writer costs a full value,
+never a wrong one. What the check cannot see is a version reused for a different value after a
+deletion, which the blob table already rules out (a version names one value of its channel).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
@@ -29,6 +53,8 @@ from ferrograph.errors import CheckpointNotFoundError, CorruptCheckpointError, I
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
+    "SNAPSHOT_EVERY",
+    "DeltaCache",
     "POSTGRES",
     "SQLITE",
     "Dialect",
@@ -51,6 +77,8 @@ FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
 #: Rows fetched per round trip when listing, and keys per batched lookup.
 PAGE = 100
 BATCH = 500
+#: A channel value is stored whole at least once every this many append deltas.
+SNAPSHOT_EVERY = 16
 #: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
 EXCLUDED_METADATA_KEYS = frozenset(
     {
@@ -70,11 +98,13 @@ EXCLUDED_METADATA_KEYS = frozenset(
 @dataclass(frozen=True)
 class Query:
     """One statement. `params` is a sequence, a sequence of sequences when `many`, or None for a
-    statement run without parameter parsing (migration DDL)."""
+    statement run without parameter parsing (migration DDL). `rows` False: the operation does not
+    read the statement's result, so a driver may queue it without waiting (Postgres pipeline)."""
 
     sql: str
     params: Optional[Sequence[Any]] = ()
     many: bool = False
+    rows: bool = True
 
 
 @dataclass(frozen=True)
@@ -184,10 +214,29 @@ class Dialect:
                 "(SELECT json_extract(value, '$[0]') AS thread_id, json_extract(value, '$[1]') AS checkpoint_ns,"
                 " json_extract(value, '$[2]') AS checkpoint_id FROM json_each(?)) AS k"
             )
+        # The rows asked for plus every row their chains name (see "Append deltas" above), in one
+        # statement; a row shared by many chains is read once.
+        chain_members = "CROSS JOIN LATERAL unnest(r.chain) AS m(version)" if pg else ", json_each(r.chain) AS m"
+        member_version = "m.version" if pg else "m.value"
         self.select_blobs = q(
-            f"SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.blob FROM {blob_keys}"
-            f" JOIN {BLOBS} AS b ON b.thread_id = k.thread_id AND b.checkpoint_ns = k.checkpoint_ns"
-            " AND b.channel = k.channel AND b.version = k.version"
+            f"WITH k AS (SELECT * FROM {blob_keys}), need AS (SELECT thread_id, checkpoint_ns, channel, version FROM k"
+            f" UNION SELECT r.thread_id, r.checkpoint_ns, r.channel, {member_version} FROM k JOIN {BLOBS} AS r"
+            " ON r.thread_id = k.thread_id AND r.checkpoint_ns = k.checkpoint_ns AND r.channel = k.channel"
+            f" AND r.version = k.version {chain_members})"
+            f" SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.blob, b.chain FROM need JOIN {BLOBS} AS b"
+            " ON b.thread_id = need.thread_id AND b.checkpoint_ns = need.checkpoint_ns AND b.channel = need.channel"
+            " AND b.version = need.version"
+        )
+        # A delta is written only while the row it extends is still there as this process wrote
+        # it (same chain, same length); RETURNING tells whether it was.
+        chain_in = "?::text[]" if pg else "?"
+        same_chain = f"chain IS NOT DISTINCT FROM {chain_in}" if pg else "chain IS ?"
+        length = "octet_length" if pg else "length"
+        self.insert_delta = q(
+            f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
+            f" SELECT ?, ?, ?, ?, ?, {chain_in} WHERE EXISTS (SELECT 1 FROM {BLOBS} WHERE thread_id = ?"
+            f" AND checkpoint_ns = ? AND channel = ? AND version = ? AND {same_chain} AND {length}(blob) = ?)"
+            " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING 1"
         )
         self.select_writes = q(
             f"SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.blob FROM {write_keys}"
@@ -207,8 +256,8 @@ class Dialect:
                 " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"
             ),
             q(
-                f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
-                f" SELECT ?, checkpoint_ns, channel, version, blob FROM {BLOBS} WHERE thread_id = ?"
+                f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
+                f" SELECT ?, checkpoint_ns, channel, version, blob, chain FROM {BLOBS} WHERE thread_id = ?"
                 " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
             ),
             q(
@@ -244,7 +293,8 @@ class Dialect:
         self.prune_delete = tuple(
             q(f"DELETE FROM {table} WHERE thread_id {in_list}") for table in (WRITES, BLOBS, CHECKPOINTS)
         )
-        # A blob is garbage once no checkpoint of its thread and namespace names its version.
+        # A blob is garbage once no checkpoint of its thread and namespace names its version, nor
+        # the chain of a blob that one names.
         versions = (
             "jsonb_each_text(c.checkpoint -> 'channel_versions') AS v"
             if pg
@@ -252,9 +302,13 @@ class Dialect:
         )
         version_text = "v.value" if pg else "CAST(v.value AS TEXT)"
         self.collect_blobs = q(
-            f"DELETE FROM {BLOBS} WHERE thread_id {in_list} AND (thread_id, checkpoint_ns, channel, version) NOT IN"
-            f" (SELECT c.thread_id, c.checkpoint_ns, v.key, {version_text} FROM {CHECKPOINTS} AS c, {versions}"
-            f" WHERE c.thread_id {in_list})"
+            f"WITH live AS (SELECT c.thread_id, c.checkpoint_ns, v.key AS channel, {version_text} AS version"
+            f" FROM {CHECKPOINTS} AS c, {versions} WHERE c.thread_id {in_list})"
+            f" DELETE FROM {BLOBS} WHERE thread_id {in_list} AND (thread_id, checkpoint_ns, channel, version) NOT IN"
+            " (SELECT thread_id, checkpoint_ns, channel, version FROM live UNION ALL"
+            f" SELECT r.thread_id, r.checkpoint_ns, r.channel, {member_version} FROM live JOIN {BLOBS} AS r"
+            " ON r.thread_id = live.thread_id AND r.checkpoint_ns = live.checkpoint_ns AND r.channel = live.channel"
+            f" AND r.version = live.version {chain_members})"
         )
 
         if pg:
@@ -266,6 +320,16 @@ class Dialect:
             self.version_table_exists = q("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?")
         self._q = q
         self._pg = pg
+
+    def chain_param(self, chain: Sequence[str]) -> Any:
+        """The parameter for a `chain` column: a text[] on Postgres, a JSON array on SQLite."""
+        return list(chain) if self._pg else json.dumps(list(chain))
+
+    def chain_value(self, column: Any) -> Optional[list[str]]:
+        """A `chain` column as read back."""
+        if column is None or self._pg:
+            return column
+        return json.loads(column)
 
     def text_list(self, values: Sequence[str]) -> Any:
         """The parameter for an `IN` list of strings."""
@@ -305,6 +369,101 @@ class Dialect:
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The last value a saver stored for one channel of a thread: its version, its encoding,
+    and its row as written (the chain, None for a whole value, and the blob's length)."""
+
+    version: str
+    encoded: bytes
+    chain: Optional[list[str]]
+    row_length: int
+
+
+class DeltaCache:
+    """What each saver remembers of the values it stored last, per (thread, namespace, channel),
+    to write the next version of a growing list as a delta (see "Append deltas" above). Least
+    recently used entries go first once their encodings pass `max_bytes`. Thread-safe."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._entries: "OrderedDict[tuple[str, str, str], _Stored]" = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Optional[_Stored]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def set(self, key: tuple[str, str, str], entry: Optional[_Stored]) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.encoded)
+            if entry is None or len(entry.encoded) > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self._bytes += len(entry.encoded)
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.encoded)
+
+    def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
+        """Drops the entries of `thread_ids`, or every entry."""
+        with self._lock:
+            if thread_ids is None:
+                self._entries.clear()
+                self._bytes = 0
+                return
+            threads = {str(t) for t in thread_ids}
+            for key in [k for k in self._entries if k[0] in threads]:
+                self._bytes -= len(self._entries.pop(key).encoded)
+
+
+def _appended(previous: bytes, new: bytes) -> Optional[bytes]:
+    """The encodings of the items `new` appends to `previous`, joined with ',' (empty when the
+    two are equal), when both encode JSON arrays and `new` extends `previous`; otherwise None.
+
+    Byte equality of the prefix is item equality: JSON values are self-delimiting, and the ','
+    right after the old last item shows that item ended in `new` where it ended in `previous`.
+    """
+    if not (new[:1] == b"[" and new[-1:] == b"]" and previous[:1] == b"[" and previous[-1:] == b"]"):
+        return None
+    if previous == b"[]":
+        return new[1:-1]
+    if new == previous:
+        return b""
+    head = len(previous) - 1
+    if len(new) > head + 2 and new[head] == 0x2C and new.startswith(previous[:head]):
+        return new[head + 1 : -1]
+    return None
+
+
+def _delta(stored: Optional[_Stored], version: str, encoded: bytes) -> Optional[tuple[bytes, list[str]]]:
+    """The blob and chain of `encoded` stored as a delta over `stored`, when that is possible
+    and smaller than the whole value."""
+    if stored is None or stored.version == version:
+        return None
+    chain = (stored.chain or []) + [stored.version]
+    if len(chain) > SNAPSHOT_EVERY:
+        return None
+    items = _appended(stored.encoded, encoded)
+    if items is None:
+        return None
+    blob = b"[" + items + b"]"
+    if len(blob) + sum(len(v) + 3 for v in chain) >= len(encoded):
+        return None
+    return blob, chain
+
+
+def _whole(parts: Sequence[bytes]) -> bytes:
+    """The encoding of a list from the JSON arrays of its snapshot and deltas."""
+    return b"[" + b",".join(p[1:-1] for p in parts if len(p) > 2) + b"]"
 
 
 @dataclass
@@ -365,6 +524,45 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _resolve(
+    rows: Mapping[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]],
+    key: tuple[str, str, str, str],
+    record: _Record,
+) -> Any:
+    """The encoded value of one channel version: its row's blob, or the whole list rebuilt from
+    the rows of its chain. None when the channel has no value at that version."""
+    row = rows.get(key)
+    if row is None:
+        return None
+    blob, chain = row
+    if chain is None:
+        return blob
+    thread_id, checkpoint_ns, channel, version = key
+    parts = []
+    for position, member in enumerate(chain + [version]):
+        member_row = rows.get((thread_id, checkpoint_ns, channel, member))
+        problem = None
+        if member_row is None:
+            problem = f"version {member!r}, on which its stored value is built, is missing"
+        elif member_row[0] is None or (member_row[1] is None) != (position == 0):
+            problem = f"version {member!r}, on which its stored value is built, is not a list snapshot or delta"
+        if problem is not None:
+            ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+            raise CorruptCheckpointError(
+                f"cannot read channel {channel!r} of checkpoint {record.checkpoint_id!r} (thread {thread_id!r}{ns}): "
+                f"{problem}"
+            )
+        part = bytes(_text(member_row[0]))  # type: ignore[index]
+        if not (part[:1] == b"[" and part[-1:] == b"]"):
+            ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+            raise CorruptCheckpointError(
+                f"cannot read channel {channel!r} of checkpoint {record.checkpoint_id!r} (thread {thread_id!r}{ns}): "
+                f"the stored part at version {member!r} is not a JSON array"
+            )
+        parts.append(part)
+    return _whole(parts)
+
+
 def _load_tuples(d: Dialect, records: Sequence[_Record]) -> Generator[Step, Any, list[CheckpointTuple]]:
     """Fetches the channel values and pending writes of `records` in batches (a value shared by
     many checkpoints is read once) and builds their tuples."""
@@ -375,10 +573,12 @@ def _load_tuples(d: Dialect, records: Sequence[_Record]) -> Generator[Step, Any,
             for channel, version in (r.checkpoint.get("channel_versions") or {}).items()
         }
     )
-    blobs: dict[tuple[str, str, str, str], Any] = {}
+    rows: dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]] = {}
     for chunk in _chunks(needed, BATCH):
-        for thread_id, checkpoint_ns, channel, version, blob in (yield Query(d.select_blobs, d.keys_param(chunk, 4))):
-            blobs[(thread_id, checkpoint_ns, channel, version)] = blob
+        for thread_id, checkpoint_ns, channel, version, blob, chain in (
+            yield Query(d.select_blobs, d.keys_param(chunk, 4))
+        ):
+            rows[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
 
     writes: dict[tuple[str, str, str], list] = defaultdict(list)
     keys = [(r.thread_id, r.checkpoint_ns, r.checkpoint_id) for r in records]
@@ -390,10 +590,12 @@ def _load_tuples(d: Dialect, records: Sequence[_Record]) -> Generator[Step, Any,
             writes[(thread_id, checkpoint_ns, checkpoint_id)].append((task_id, channel, value))
 
     tuples = []
+    whole: dict[tuple[str, str, str, str], Any] = {}
     for r in records:
         values = {}
         for channel, version in (r.checkpoint.get("channel_versions") or {}).items():
-            blob = blobs.get((r.thread_id, r.checkpoint_ns, str(channel), str(version)))
+            key = (r.thread_id, r.checkpoint_ns, str(channel), str(version))
+            blob = whole[key] if key in whole else whole.setdefault(key, _resolve(rows, key, r))
             if blob is not None:
                 values[channel] = _decode(
                     blob, f"channel {channel!r}", r.thread_id, r.checkpoint_ns, r.checkpoint_id
@@ -502,21 +704,41 @@ def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) 
 
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
-        new_versions: Mapping[str, Any]) -> Op:
+        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None) -> Op:
+    """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
+    value this saver stored last for the channel is stored as a delta (see "Append deltas")."""
     thread_id, checkpoint_ns, parent_id = _where(config)
     stored = dict(checkpoint)
     values = stored.pop("channel_values", None) or {}
     checkpoint_id = stored["id"]
-    blobs = [
-        (
-            thread_id,
-            checkpoint_ns,
-            channel,
-            str(version),
-            _core.dumps(values[channel], context=channel) if channel in values else None,
-        )
-        for channel, version in new_versions.items()
-    ]
+    blobs = []
+    remembered: list[tuple[tuple[str, str, str], Optional[_Stored]]] = []
+    for channel, version in new_versions.items():
+        version = str(version)
+        key = (thread_id, checkpoint_ns, channel)
+        if channel not in values:
+            blobs.append((thread_id, checkpoint_ns, channel, version, None))
+            remembered.append((key, None))
+            continue
+        encoded = _core.dumps(values[channel], context=channel)
+        previous = deltas.get(key) if deltas is not None else None
+        delta = _delta(previous, version, encoded)
+        if delta is not None:
+            assert previous is not None
+            blob, chain = delta
+            inserted = yield Query(
+                d.insert_delta,
+                [
+                    thread_id, checkpoint_ns, channel, version, blob, d.chain_param(chain),
+                    thread_id, checkpoint_ns, channel, previous.version,
+                    None if previous.chain is None else d.chain_param(previous.chain), previous.row_length,
+                ],
+            )
+            if inserted:
+                remembered.append((key, _Stored(version, encoded, chain, len(blob))))
+                continue
+        blobs.append((thread_id, checkpoint_ns, channel, version, encoded))
+        remembered.append((key, _Stored(version, encoded, None, len(encoded)) if encoded[:1] == b"[" else None))
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
     row = (
@@ -529,8 +751,11 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         str(run_id) if run_id is not None else None,
     )
     if blobs:
-        yield Query(d.insert_blob, blobs, many=True)
-    yield Query(d.upsert_checkpoint, row)
+        yield Query(d.insert_blob, blobs, many=True, rows=False)
+    yield Query(d.upsert_checkpoint, row, rows=False)
+    if deltas is not None:
+        for key, entry in remembered:
+            deltas.set(key, entry)
     return _config(thread_id, checkpoint_ns, checkpoint_id)
 
 
@@ -553,24 +778,26 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
         )
         (special if channel in WRITES_IDX_MAP else regular).append(row)
     if regular:
-        yield Query(d.insert_write, regular, many=True)
+        yield Query(d.insert_write, regular, many=True, rows=False)
     if special:
-        yield Query(d.upsert_write, special, many=True)
+        yield Query(d.upsert_write, special, many=True, rows=False)
 
 
-def delete_thread(d: Dialect, thread_id: str) -> Op:
+def delete_thread(d: Dialect, thread_id: str, deltas: Optional[DeltaCache] = None) -> Op:
     for sql in d.delete_thread:
-        yield Query(sql, [str(thread_id)])
+        yield Query(sql, [str(thread_id)], rows=False)
+    if deltas is not None:
+        deltas.forget_threads([thread_id])
 
 
 def copy_thread(d: Dialect, source_thread_id: str, target_thread_id: str) -> Op:
     if not (yield Query(d.thread_exists, [str(source_thread_id)])):
         raise CheckpointNotFoundError(f"thread {source_thread_id!r} has no checkpoints to copy")
     for sql in d.copy_thread:
-        yield Query(sql, [str(target_thread_id), str(source_thread_id)])
+        yield Query(sql, [str(target_thread_id), str(source_thread_id)], rows=False)
 
 
-def delete_for_runs(d: Dialect, run_ids: Sequence[str]) -> Op:
+def delete_for_runs(d: Dialect, run_ids: Sequence[str], deltas: Optional[DeltaCache] = None) -> Op:
     if not run_ids:
         return
     runs = d.text_list(run_ids)
@@ -578,24 +805,30 @@ def delete_for_runs(d: Dialect, run_ids: Sequence[str]) -> Op:
     if not threads:
         return
     for sql in d.delete_runs:
-        yield Query(sql, [runs])
+        yield Query(sql, [runs], rows=False)
     listed = d.text_list(threads)
-    yield Query(d.collect_blobs, [listed, listed])
+    yield Query(d.collect_blobs, [listed, listed], rows=False)
+    if deltas is not None:
+        deltas.forget_threads(threads)
 
 
-def prune(d: Dialect, thread_ids: Sequence[str], strategy: str = "keep_latest") -> Op:
+def prune(
+    d: Dialect, thread_ids: Sequence[str], strategy: str = "keep_latest", deltas: Optional[DeltaCache] = None
+) -> Op:
     if strategy not in ("keep_latest", "delete"):
         raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
     if not thread_ids:
         return
     listed = d.text_list(thread_ids)
+    if deltas is not None:
+        deltas.forget_threads(thread_ids)
     if strategy == "delete":
         for sql in d.prune_delete:
-            yield Query(sql, [listed])
+            yield Query(sql, [listed], rows=False)
         return
     for sql in d.prune_keep_latest:
-        yield Query(sql, [listed])
-    yield Query(d.collect_blobs, [listed, listed])
+        yield Query(sql, [listed], rows=False)
+    yield Query(d.collect_blobs, [listed, listed], rows=False)
 
 
 def setup(d: Dialect, script_location: Optional[str] = None) -> Op:

@@ -30,6 +30,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self.conn = conn
         self.lock = threading.RLock()
         self._script_location: Optional[str] = None
+        self.deltas = sql.DeltaCache()
 
     @classmethod
     @contextmanager
@@ -127,19 +128,19 @@ class SqliteSaver(BaseCheckpointSaver):
         yield from sql.drive_iter(op, execute)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions))
+        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas))
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
-        self._write(sql.delete_thread(self.dialect, thread_id))
+        self._write(sql.delete_thread(self.dialect, thread_id, self.deltas))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._write(sql.delete_for_runs(self.dialect, run_ids))
+        self._write(sql.delete_for_runs(self.dialect, run_ids, self.deltas))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._write(sql.copy_thread(self.dialect, source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._write(sql.prune(self.dialect, thread_ids, strategy))
+        self._write(sql.prune(self.dialect, thread_ids, strategy, self.deltas))

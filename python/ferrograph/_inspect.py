@@ -1,0 +1,340 @@
+"""What the `ferrograph` inspection commands compute (threads, history trees, states) and how
+they draw it with rich. Everything here reads through the saver protocol, so it works on any
+saver; `ferrograph.demo` reuses the history tree.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+from ferrograph.checkpointers.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+
+__all__ = [
+    "ThreadSummary",
+    "HistoryRow",
+    "console",
+    "history_rows",
+    "jsonable",
+    "render_history",
+    "scan_threads",
+    "state_record",
+]
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console on stdout (or stderr); wide when the output is not a terminal, so that
+    tables piped to a file or captured in tests are not cut."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr, width=None if is_tty else 160, highlight=is_tty, soft_wrap=False)
+
+
+def short_time(ts: Optional[str]) -> str:
+    """An ISO timestamp as `YYYY-MM-DD HH:MM:SS` (UTC as stored)."""
+    if not ts:
+        return ""
+    return ts.replace("T", " ")[:19]
+
+
+# ---- threads
+
+
+@dataclass
+class ThreadSummary:
+    thread_id: str
+    checkpoints: int = 0
+    namespaces: set = field(default_factory=set)
+    last_checkpoint_id: str = ""
+    last_ts: str = ""
+    last_step: Optional[int] = None
+    last_source: Optional[str] = None
+
+    def as_json(self) -> dict:
+        return {
+            "thread_id": self.thread_id,
+            "checkpoints": self.checkpoints,
+            "namespaces": sorted(self.namespaces),
+            "last_checkpoint_id": self.last_checkpoint_id,
+            "last_activity": self.last_ts,
+            "last_step": self.last_step,
+            "last_source": self.last_source,
+        }
+
+
+def scan_threads(
+    saver: BaseCheckpointSaver, thread_id: Optional[str] = None, on_item: Optional[Callable[[], None]] = None
+) -> list[ThreadSummary]:
+    """Every thread (or just `thread_id`) with its checkpoint count and last activity, most
+    recently active first. Reads every checkpoint through `saver.list(None)` (values included,
+    page by page): linear in the size of the database."""
+    config = {"configurable": {"thread_id": thread_id}} if thread_id is not None else None
+    threads: dict[str, ThreadSummary] = {}
+    for t in saver.list(config):
+        configurable = t.config["configurable"]
+        tid = str(configurable["thread_id"])
+        summary = threads.get(tid)
+        if summary is None:
+            summary = threads[tid] = ThreadSummary(tid)
+        summary.checkpoints += 1
+        summary.namespaces.add(configurable.get("checkpoint_ns", "") or "")
+        cid = configurable["checkpoint_id"]
+        if cid > summary.last_checkpoint_id:
+            summary.last_checkpoint_id = cid
+            summary.last_ts = t.checkpoint.get("ts", "") or ""
+            summary.last_step = (t.metadata or {}).get("step")
+            summary.last_source = (t.metadata or {}).get("source")
+        if on_item is not None:
+            on_item()
+    return sorted(threads.values(), key=lambda s: (s.last_checkpoint_id, s.thread_id), reverse=True)
+
+
+def render_threads(threads: list[ThreadSummary]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(threads)} thread{'s' if len(threads) != 1 else ''}", title_justify="left")
+    table.add_column("thread")
+    table.add_column("checkpoints", justify="right")
+    table.add_column("last step", justify="right")
+    table.add_column("last source")
+    table.add_column("last activity (UTC)")
+    table.add_column("latest checkpoint")
+    for s in threads:
+        table.add_row(
+            s.thread_id,
+            str(s.checkpoints),
+            "" if s.last_step is None else str(s.last_step),
+            s.last_source or "",
+            short_time(s.last_ts),
+            s.last_checkpoint_id,
+        )
+    return table
+
+
+# ---- history
+
+
+@dataclass
+class HistoryRow:
+    """One checkpoint of a thread, as `ferrograph history` shows it."""
+
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: Optional[str]
+    step: Optional[int]
+    source: Optional[str]
+    writes: list[str]
+    ts: str
+    pending_writes: int
+    children: list["HistoryRow"] = field(default_factory=list, repr=False)
+    #: True for a checkpoint that starts a branch: its parent has an older child.
+    fork: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "checkpoint_ns": self.checkpoint_ns,
+            "checkpoint_id": self.checkpoint_id,
+            "parent_checkpoint_id": self.parent_checkpoint_id,
+            "step": self.step,
+            "source": self.source,
+            "writes": self.writes,
+            "ts": self.ts,
+            "pending_writes": self.pending_writes,
+            "children": [c.checkpoint_id for c in self.children],
+            "fork": self.fork,
+        }
+
+
+def _written(t: CheckpointTuple, parent: Optional[CheckpointTuple]) -> list[str]:
+    """The channels the step behind checkpoint `t` wrote: its `updated_channels`, or else the
+    channels whose version moved since its parent."""
+    updated = t.checkpoint.get("updated_channels")
+    if updated is not None:
+        return sorted(str(c) for c in updated)
+    versions = t.checkpoint.get("channel_versions") or {}
+    before = (parent.checkpoint.get("channel_versions") or {}) if parent is not None else {}
+    return sorted(str(c) for c, v in versions.items() if before.get(c) != v)
+
+
+def history_rows(tuples: Iterable[CheckpointTuple]) -> tuple[list[HistoryRow], list[HistoryRow]]:
+    """The rows of a thread's checkpoints, oldest first, and the roots of their tree (one per
+    namespace, plus any checkpoint whose parent is gone, e.g. after pruning). Children are
+    oldest first: the oldest continues its parent's line, each younger one starts a branch."""
+    ordered = sorted(
+        tuples, key=lambda t: (t.config["configurable"].get("checkpoint_ns", "") or "", t.config["configurable"]["checkpoint_id"])
+    )
+    by_key: dict[tuple[str, str], CheckpointTuple] = {}
+    for t in ordered:
+        c = t.config["configurable"]
+        by_key[(c.get("checkpoint_ns", "") or "", c["checkpoint_id"])] = t
+    rows: list[HistoryRow] = []
+    row_of: dict[tuple[str, str], HistoryRow] = {}
+    roots: list[HistoryRow] = []
+    for t in ordered:
+        c = t.config["configurable"]
+        ns = c.get("checkpoint_ns", "") or ""
+        parent_id = get_checkpoint_id(t.parent_config) if t.parent_config else None
+        parent = by_key.get((ns, parent_id)) if parent_id else None
+        metadata = t.metadata or {}
+        row = HistoryRow(
+            checkpoint_ns=ns,
+            checkpoint_id=c["checkpoint_id"],
+            parent_checkpoint_id=parent_id,
+            step=metadata.get("step"),
+            source=metadata.get("source"),
+            writes=_written(t, parent),
+            ts=t.checkpoint.get("ts", "") or "",
+            pending_writes=len(t.pending_writes or []),
+        )
+        rows.append(row)
+        row_of[(ns, row.checkpoint_id)] = row
+        parent_row = row_of.get((ns, parent_id)) if parent_id else None
+        if parent_row is None:
+            roots.append(row)
+        else:
+            row.fork = bool(parent_row.children)
+            parent_row.children.append(row)
+    return rows, roots
+
+
+def _label(row: HistoryRow) -> Any:
+    from rich.text import Text
+
+    step = "" if row.step is None else str(row.step)
+    text = Text()
+    text.append(f"{step:>4} ", style="bold")
+    text.append(f"{(row.source or '?'):<6} ", style="cyan" if row.source != "update" else "magenta")
+    text.append(f"{short_time(row.ts)} ", style="dim")
+    text.append(row.checkpoint_id, style="dim")
+    text.append("  writes: ", style="dim")
+    if not row.writes:
+        text.append("-", style="dim")
+    for i, channel in enumerate(row.writes):
+        text.append(", " if i else "", style="dim")
+        text.append(channel, style="dim" if is_internal(channel) else "green")
+    if row.pending_writes:
+        text.append(f"  (+{row.pending_writes} pending)", style="yellow")
+    return text
+
+
+def render_history(thread_id: str, roots: list[HistoryRow]) -> Any:
+    """A rich Tree: each line of checkpoints runs down one level; a fork opens a nested branch
+    under the checkpoint it forks from."""
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]thread {thread_id}[/bold]  (step, source, time UTC, checkpoint id, channels written)")
+
+    def line(start: HistoryRow, parent: Any) -> None:
+        row: Optional[HistoryRow] = start
+        while row is not None:
+            node = parent.add(_label(row))
+            for branch in row.children[1:]:
+                sub = node.add(f"[magenta]branch[/magenta] from {row.checkpoint_id}")
+                line(branch, sub)
+            row = row.children[0] if row.children else None
+
+    for root in roots:
+        if root.checkpoint_ns:
+            holder = tree.add(f"namespace [bold]{root.checkpoint_ns}[/bold]")
+        elif root.parent_checkpoint_id:
+            holder = tree.add(f"[dim](parent {root.parent_checkpoint_id} not stored)[/dim]")
+        else:
+            holder = tree
+        line(root, holder)
+    return tree
+
+
+# ---- state
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON-native data, for display: datetimes and dates in ISO form, UUIDs and
+    decimals as strings, sets as lists, bytes as text (or base64), enums by value, dataclasses
+    and pydantic models (LangChain messages too) as their fields; anything else as its repr."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [jsonable(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(data).decode()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return jsonable(dump())
+        except Exception:
+            pass
+    if isinstance(value, BaseException):
+        return repr(value)
+    slots = getattr(type(value), "__slots__", None)
+    if slots and not isinstance(value, type):
+        names = [slots] if isinstance(slots, str) else list(slots)
+        if all(hasattr(value, n) for n in names):
+            return {"__type__": type(value).__name__, **{n: jsonable(getattr(value, n)) for n in names}}
+    return repr(value)
+
+
+def is_internal(channel: str) -> bool:
+    """The engine's own channels (`__start__`, `__pregel_tasks`, `branch:to:node`, ...), as
+    opposed to the state's keys."""
+    return channel.startswith("__") or ":" in channel
+
+
+def state_record(t: CheckpointTuple) -> dict:
+    """A checkpoint's state and bookkeeping as JSON-native data (`ferrograph show`): `values`
+    holds the state's keys, `internal` the engine's own channels."""
+    c = t.config["configurable"]
+    channels = dict(t.checkpoint.get("channel_values") or {})
+    return {
+        "thread_id": c["thread_id"],
+        "checkpoint_ns": c.get("checkpoint_ns", "") or "",
+        "checkpoint_id": c["checkpoint_id"],
+        "parent_checkpoint_id": get_checkpoint_id(t.parent_config) if t.parent_config else None,
+        "ts": t.checkpoint.get("ts"),
+        "metadata": jsonable(dict(t.metadata or {})),
+        "values": jsonable({k: v for k, v in channels.items() if not is_internal(str(k))}),
+        "internal": jsonable({k: v for k, v in channels.items() if is_internal(str(k))}),
+        "channel_versions": jsonable(dict(t.checkpoint.get("channel_versions") or {})),
+        "updated_channels": jsonable(t.checkpoint.get("updated_channels")),
+        "pending_writes": [
+            {"task_id": task_id, "channel": channel, "value": jsonable(value)}
+            for task_id, channel, value in (t.pending_writes or [])
+        ],
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
