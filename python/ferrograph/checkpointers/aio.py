@@ -196,7 +196,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         import aiosqlite
 
         path = sql.sqlite_path(conn_string)
-        async with aiosqlite.connect(path, isolation_level=None) as conn:
+        async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")

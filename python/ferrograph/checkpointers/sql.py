@@ -82,6 +82,10 @@ FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
 #: Rows fetched per round trip when listing, and keys per batched lookup.
 PAGE = 100
 BATCH = 500
+#: Seconds a SQLite connection opened by `from_conn_string` waits for another connection's write
+#: transaction (BEGIN IMMEDIATE queues in SQLite's busy handler) before "database is locked".
+#: Python's default is 5; many writers on one file under a loaded machine can exceed that.
+SQLITE_BUSY_TIMEOUT = 30.0
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
 #: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
