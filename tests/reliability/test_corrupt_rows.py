@@ -172,6 +172,7 @@ def test_a_corrupt_row_names_thread_and_checkpoint_and_the_rest_stays_readable(k
 
 
 BAD_KEYS = [
+    "x') OR '1'='1",  # the payload of GHSA-9rwj-6rc7-p77c (CVE-2025-67644)
     "source') OR 1=1 --",
     "x\"; DROP TABLE ferrograph_checkpoints; --",
     "step' UNION SELECT",
