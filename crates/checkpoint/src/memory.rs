@@ -114,10 +114,10 @@ impl Namespace {
                     .insert(channel.clone(), value.clone());
             }
         }
-        let config_for = |checkpoint_id: &str| CheckpointConfig {
-            thread_id: thread_id.to_owned(),
-            checkpoint_ns: ns.to_owned(),
-            checkpoint_id: Some(checkpoint_id.to_owned()),
+        let config_for = |checkpoint_id: &str| {
+            CheckpointConfig::new(thread_id)
+                .with_ns(ns)
+                .with_checkpoint_id(checkpoint_id)
         };
         CheckpointTuple {
             config: config_for(id),
@@ -323,6 +323,21 @@ impl CheckpointSaver for MemorySaver {
         };
 
         let mut store = self.write()?;
+        if config.expect_latest {
+            let latest = store
+                .threads
+                .get(&config.thread_id)
+                .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
+                .and_then(|ns| ns.checkpoints.keys().next_back());
+            if latest.map(String::as_str) != saved.parent_id.as_deref() && latest != Some(&id) {
+                return Err(SaverError::Conflict {
+                    thread_id: config.thread_id.clone(),
+                    checkpoint_ns: config.checkpoint_ns.clone(),
+                    parent_id: saved.parent_id,
+                    latest_id: latest.cloned(),
+                });
+            }
+        }
         let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
         for (channel, version, value) in new_blobs {
             match ns.blobs.get_mut(channel) {
@@ -336,11 +351,9 @@ impl CheckpointSaver for MemorySaver {
             }
         }
         ns.checkpoints.insert(id.clone(), saved);
-        Ok(CheckpointConfig {
-            thread_id: config.thread_id.clone(),
-            checkpoint_ns: config.checkpoint_ns.clone(),
-            checkpoint_id: Some(id),
-        })
+        Ok(CheckpointConfig::new(config.thread_id.clone())
+            .with_ns(config.checkpoint_ns.clone())
+            .with_checkpoint_id(id))
     }
 
     fn put_writes(
@@ -1175,6 +1188,97 @@ mod tests {
             let latest = saver.get_tuple(&cfg("even").with_ns(ns)).unwrap().unwrap();
             assert_eq!(latest.checkpoint.channel_values["n"], json!(49));
             assert_eq!(latest.pending_writes.len(), 1);
+        }
+    }
+
+    fn put_child(saver: &MemorySaver, parent: &CheckpointConfig) -> Result<CheckpointConfig> {
+        let mut checkpoint = Checkpoint::empty();
+        checkpoint.id = checkpoint_id();
+        let metadata = CheckpointMetadata::new(CheckpointSource::Loop, 0);
+        saver.put(parent, checkpoint, metadata, &BTreeMap::new())
+    }
+
+    #[test]
+    fn a_marked_put_on_a_stale_parent_is_a_conflict_and_stores_nothing() {
+        let saver = MemorySaver::new();
+        let first = put_child(&saver, &cfg("t").expecting_latest()).unwrap();
+        // A second "first" checkpoint: the thread is no longer empty.
+        let err = put_child(&saver, &cfg("t").expecting_latest()).unwrap_err();
+        assert!(
+            matches!(&err, SaverError::Conflict { latest_id: Some(l), parent_id: None, .. } if Some(l.as_str()) == first.id())
+        );
+        let second = put_child(&saver, &first.clone().expecting_latest()).unwrap();
+        let err = put_child(&saver, &first.clone().expecting_latest()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("concurrent update of thread \"t\""),
+            "{message}"
+        );
+        assert!(message.contains(second.id().unwrap()), "{message}");
+        assert_eq!(saver.stats().unwrap().checkpoints, 2);
+        // Unmarked, a child of an older checkpoint is a fork, as before.
+        put_child(&saver, &first).unwrap();
+        assert_eq!(saver.stats().unwrap().checkpoints, 3);
+        // Namespaces are separate lines.
+        put_child(&saver, &cfg("t").with_ns("sub").expecting_latest()).unwrap();
+    }
+
+    #[test]
+    fn a_retried_marked_put_of_the_same_checkpoint_is_not_a_conflict() {
+        let saver = MemorySaver::new();
+        let parent = put_child(&saver, &cfg("t")).unwrap();
+        let mut checkpoint = Checkpoint::empty();
+        checkpoint.id = checkpoint_id();
+        let metadata = CheckpointMetadata::new(CheckpointSource::Loop, 1);
+        let marked = parent.expecting_latest();
+        saver
+            .put(
+                &marked,
+                checkpoint.clone(),
+                metadata.clone(),
+                &BTreeMap::new(),
+            )
+            .unwrap();
+        saver
+            .put(&marked, checkpoint, metadata, &BTreeMap::new())
+            .unwrap();
+    }
+
+    #[test]
+    fn racing_marked_puts_on_one_parent_let_exactly_one_through() {
+        let saver = Arc::new(MemorySaver::new());
+        put_child(&saver, &cfg("t")).unwrap();
+        for _ in 0..50 {
+            let parent = saver
+                .get_tuple(&cfg("t"))
+                .unwrap()
+                .unwrap()
+                .config
+                .expecting_latest();
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            let results: Vec<bool> = (0..4)
+                .map(|_| {
+                    let (saver, parent, barrier) =
+                        (Arc::clone(&saver), parent.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        put_child(&saver, &parent).is_ok()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
+        }
+        // One line: every checkpoint's parent is the one before it.
+        let all = saver.list(None, None, None, None).unwrap();
+        assert_eq!(all.len(), 51);
+        for w in all.windows(2) {
+            assert_eq!(
+                w[0].parent_config.as_ref().and_then(|p| p.id()),
+                Some(w[1].checkpoint.id.as_str())
+            );
         }
     }
 }

@@ -288,6 +288,15 @@ pub struct CheckpointConfig {
     pub checkpoint_ns: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_id: Option<String>,
+    /// Only read by `put`: the writer expects `checkpoint_id` (the new checkpoint's parent) to
+    /// still be the latest checkpoint of the thread and namespace (none at all when it is
+    /// `None`), and the saver refuses the put with [`crate::SaverError::Conflict`] otherwise,
+    /// atomically with the insert. The engine sets it on the checkpoints a run writes as it
+    /// steps (Python: `configurable["__ferrograph_expect_latest__"] = True`), so two
+    /// processes running one thread cannot interleave their steps; forks and updates leave it
+    /// unset, since they legitimately add a sibling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expect_latest: bool,
 }
 
 impl CheckpointConfig {
@@ -297,7 +306,14 @@ impl CheckpointConfig {
             thread_id: thread_id.into(),
             checkpoint_ns: String::new(),
             checkpoint_id: None,
+            expect_latest: false,
         }
+    }
+
+    /// Marks a `put` config as expecting its parent to be the latest checkpoint.
+    pub fn expecting_latest(mut self) -> Self {
+        self.expect_latest = true;
+        self
     }
 
     pub fn with_ns(mut self, checkpoint_ns: impl Into<String>) -> Self {

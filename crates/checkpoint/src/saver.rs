@@ -31,10 +31,42 @@ pub enum SaverError {
     },
     #[error("storage error: {0}")]
     Storage(String),
+    /// A `put` marked `expect_latest` whose parent is no longer the latest checkpoint of its
+    /// thread and namespace: another writer advanced the thread meanwhile.
+    #[error("{}", conflict_message(thread_id, checkpoint_ns, parent_id.as_deref(), latest_id.as_deref()))]
+    Conflict {
+        thread_id: String,
+        checkpoint_ns: String,
+        parent_id: Option<String>,
+        latest_id: Option<String>,
+    },
     /// An error raised by the saver's own backend (a Python saver's exception, a database
     /// driver's error), carried unchanged so the caller can hand back exactly what was raised.
     #[error("{0}")]
     Backend(BackendError),
+}
+
+fn conflict_message(
+    thread_id: &str,
+    ns: &str,
+    parent: Option<&str>,
+    latest: Option<&str>,
+) -> String {
+    let ns = if ns.is_empty() {
+        String::new()
+    } else {
+        format!(", namespace {ns:?}")
+    };
+    let parent = parent.map_or_else(
+        || "no checkpoint".to_owned(),
+        |p| format!("checkpoint {p:?}"),
+    );
+    let latest = latest.map_or_else(|| "none".to_owned(), |l| format!("{l:?}"));
+    format!(
+        "concurrent update of thread {thread_id:?}{ns}: this run continues from {parent}, but another \
+         writer has advanced the thread since (its latest checkpoint is {latest}); \
+         reload the thread's state and run again"
+    )
 }
 
 /// A backend's own error behind [`SaverError::Backend`]. Shared, so `SaverError` stays `Clone`;
@@ -120,6 +152,11 @@ pub trait CheckpointSaver: Send + Sync {
 
     /// Stores `checkpoint` as a child of `config.checkpoint_id` (the parent, if any) and returns
     /// the config addressing the new checkpoint.
+    ///
+    /// With `config.expect_latest`, the parent must still be the latest checkpoint of the
+    /// thread and namespace (no checkpoint at all for no parent), checked atomically with the
+    /// insert; otherwise nothing is stored and the result is [`SaverError::Conflict`]. Storing
+    /// the very same checkpoint again (a retried put) is not a conflict.
     ///
     /// Only channels in `new_versions` are stored anew; a channel missing from
     /// `checkpoint.channel_values` but present in `new_versions` is stored as cleared. Other

@@ -51,15 +51,16 @@ async def adrive_iter(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]
 
 
 class _AsyncSQLSaver(BaseCheckpointSaver):
-    """The protocol methods of both async savers; subclasses provide `_run` (one operation, in a
-    transaction when it writes) and `_run_page` (one query of a listing)."""
+    """The protocol methods of both async savers; subclasses provide `_run` (the operation
+    `make()` builds, in a transaction when it writes; `make` may be called again to retry on a
+    lost connection) and `_run_page` (one query of a listing)."""
 
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
     _script_location: Optional[str] = None
     deltas: sql.DeltaCache
 
-    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
         raise NotImplementedError
 
     async def _run_page(self, query: sql.Query) -> Any:
@@ -73,11 +74,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are
         current. Refuses (SchemaVersionError) a database migrated by a newer ferrograph."""
         self._bind_loop()
-        await self._run(sql.setup(self.dialect, self._script_location), write=True)
+        await self._run(lambda: sql.setup(self.dialect, self._script_location), write=True)
 
     async def aget_tuple(self, config: dict) -> Optional[CheckpointTuple]:
         self._bind_loop()
-        return await self._run(sql.get_tuple(self.dialect, config), write=False)
+        return await self._run(lambda: sql.get_tuple(self.dialect, config), write=False)
 
     async def alist(
         self,
@@ -94,29 +95,29 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
-        return await self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return await self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
 
     async def aput_writes(
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self._bind_loop()
-        await self._run(sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
-        await self._run(sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
+        await self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         self._bind_loop()
-        await self._run(sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
+        await self._run(lambda: sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._bind_loop()
-        await self._run(sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
+        await self._run(lambda: sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._bind_loop()
-        await self._run(sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
+        await self._run(lambda: sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
 
     def _sync(self, coro: Coroutine[Any, Any, Any]) -> Any:
         try:
@@ -196,7 +197,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         import aiosqlite
 
         path = sql.sqlite_path(conn_string)
-        async with aiosqlite.connect(path, isolation_level=None) as conn:
+        async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
@@ -216,7 +217,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         async with self.lock:
             return await self._execute(query)
 
-    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+        op = make()
         async with self.lock:
             if not write:
                 return await adrive(op, self._execute)
@@ -293,18 +295,33 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             async with self.conn.connection() as conn:
                 yield conn
 
-    async def _run(self, op: sql.Op, *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+        """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
+        dead runs again on another; on a single connection the error reaches the caller."""
+        import psycopg
+        from psycopg import AsyncConnection
         from psycopg.rows import tuple_row
 
-        async with self._connection() as conn:
-            # Writes run in pipeline mode, as PostgresSaver's.
-            transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
-            async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
-                async with conn.cursor(row_factory=tuple_row) as cursor:
-                    return await adrive(op, lambda q: _aexecute(cursor, q, pipeline))
+        from ferrograph.checkpointers.postgres import connection_lost, reconnect_attempts
+
+        attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection))
+        for attempt in range(1, attempts + 1):
+            used: Optional[AsyncConnection] = None
+            try:
+                async with self._connection() as conn:
+                    used = conn
+                    # Writes run in pipeline mode, as PostgresSaver's.
+                    transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
+                    async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
+                        async with conn.cursor(row_factory=tuple_row) as cursor:
+                            return await adrive(make(), lambda q: _aexecute(cursor, q, pipeline))
+            except psycopg.OperationalError:
+                if attempt == attempts or not connection_lost(used):
+                    raise
+        raise AssertionError("unreachable")
 
     async def _run_page(self, query: sql.Query) -> Any:
-        return await self._run(_single(query), write=False)
+        return await self._run(lambda: _single(query), write=False)
 
 
 def _single(query: sql.Query) -> sql.Op:

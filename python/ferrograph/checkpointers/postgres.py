@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
+import psycopg
 from psycopg import Connection
 from psycopg.rows import tuple_row
 
@@ -32,6 +33,22 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
     if pipeline is not None:
         pipeline.sync()
     return cursor.fetchall() if cursor.description is not None else None
+
+
+def _single(query: sql.Query) -> sql.Op:
+    return (yield query)
+
+
+def connection_lost(conn: Any) -> bool:
+    """Whether a psycopg connection is dead (closed, or broken by a lost server)."""
+    return conn is not None and bool(conn.closed or getattr(conn, "broken", False))
+
+
+def reconnect_attempts(conn: Any, single: bool) -> int:
+    """How often an operation runs before a lost connection is reported: once on a single
+    connection; on a pool, once more than it can hold connections (each dead one it hands
+    out is discarded when returned, so a fresh one comes at the latest then)."""
+    return 1 if single else int(getattr(conn, "max_size", 1) or 1) + 1
 
 
 class PostgresSaver(BaseCheckpointSaver):
@@ -66,23 +83,44 @@ class PostgresSaver(BaseCheckpointSaver):
             with self.conn.connection() as conn:
                 yield conn
 
-    def _run(self, op: sql.Op, *, write: bool) -> Any:
-        with self._connection() as conn:
-            # A write runs in pipeline mode: its statements and the commit go out together, one
-            # wait for the server instead of one per statement (LangGraph's saver does the same).
-            transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
-            with conn.pipeline() if write else nullcontext() as pipeline, transaction:
-                with conn.cursor(row_factory=tuple_row) as cursor:
-                    return sql.drive(op, lambda q: execute(cursor, q, pipeline))
+    def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+        """Runs the operation `make()` builds, in one transaction when it writes.
+
+        Lost connections: on a pool, an operation whose connection turns out to be dead (the
+        server restarted, an idle connection was terminated) is run again on another one,
+        until the pool has no dead connection left to hand out; this is safe because every
+        operation is idempotent (upserts and ON CONFLICT DO NOTHING inserts, and a put that
+        finds its own checkpoint already stored passes the concurrent-writer check) and a
+        transaction cut off mid-way is rolled back by the server, never half-applied. On a
+        single connection there is nothing to retry with: `psycopg.OperationalError` reaches
+        the caller unchanged (as with LangGraph's saver), and the thread stays as it was
+        before the failed call, so a new saver resumes it."""
+        attempts = reconnect_attempts(self.conn, isinstance(self.conn, Connection))
+        for attempt in range(1, attempts + 1):
+            used: Optional[Connection] = None
+            try:
+                with self._connection() as conn:
+                    used = conn
+                    # A write runs in pipeline mode: its statements and the commit go out
+                    # together, one wait for the server instead of one per statement
+                    # (LangGraph's saver does the same).
+                    transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
+                    with conn.pipeline() if write else nullcontext() as pipeline, transaction:
+                        with conn.cursor(row_factory=tuple_row) as cursor:
+                            return sql.drive(make(), lambda q: execute(cursor, q, pipeline))
+            except psycopg.OperationalError:
+                if attempt == attempts or not connection_lost(used):
+                    raise
+        raise AssertionError("unreachable")
 
     def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are
         current; two processes may run it at once (an advisory lock serializes them). Refuses
         (SchemaVersionError) a database migrated by a newer ferrograph."""
-        self._run(sql.setup(self.dialect, self._script_location), write=True)
+        self._run(lambda: sql.setup(self.dialect, self._script_location), write=True)
 
     def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
-        return self._run(sql.get_tuple(self.dialect, config), write=False)
+        return self._run(lambda: sql.get_tuple(self.dialect, config), write=False)
 
     def list(
         self,
@@ -96,27 +134,24 @@ class PostgresSaver(BaseCheckpointSaver):
 
         def run_page(query: sql.Query) -> Any:
             # A connection is held per page, not while the caller consumes the results.
-            with self._connection() as conn:
-                transaction = nullcontext() if conn.autocommit else conn.transaction()
-                with transaction, conn.cursor(row_factory=tuple_row) as cursor:
-                    return execute(cursor, query)
+            return self._run(lambda: _single(query), write=False)
 
         yield from sql.drive_iter(op, run_page)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._run(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._run(sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
     def delete_thread(self, thread_id: str) -> None:
-        self._run(sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
+        self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
+        self._run(lambda: sql.delete_for_runs(self.dialect, run_ids, self.deltas), write=True)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
+        self._run(lambda: sql.copy_thread(self.dialect, source_thread_id, target_thread_id), write=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
+        self._run(lambda: sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)

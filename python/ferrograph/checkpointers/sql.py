@@ -49,7 +49,12 @@ from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequen
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import WRITES_IDX_MAP, CheckpointTuple
-from ferrograph.errors import CheckpointNotFoundError, CorruptCheckpointError, InvalidConfigError
+from ferrograph.errors import (
+    CheckpointNotFoundError,
+    ConcurrentUpdateError,
+    CorruptCheckpointError,
+    InvalidConfigError,
+)
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
@@ -77,6 +82,10 @@ FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
 #: Rows fetched per round trip when listing, and keys per batched lookup.
 PAGE = 100
 BATCH = 500
+#: Seconds a SQLite connection opened by `from_conn_string` waits for another connection's write
+#: transaction (BEGIN IMMEDIATE queues in SQLite's busy handler) before "database is locked".
+#: Python's default is 5; many writers on one file under a loaded machine can exceed that.
+SQLITE_BUSY_TIMEOUT = 30.0
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
 #: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
@@ -248,6 +257,17 @@ class Dialect:
             q(f"DELETE FROM {table} WHERE thread_id = ?") for table in (WRITES, BLOBS, CHECKPOINTS)
         )
         self.thread_exists = q(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = ? LIMIT 1")
+        # Concurrent writers (see `put`): the latest checkpoint of a thread and namespace, read
+        # under a lock that serializes the engine's stepping puts on that line until commit. On
+        # Postgres a transaction-scoped advisory lock keyed by hashes of (thread, namespace), in
+        # the two-int4 key space (the migration lock uses the bigint one); on SQLite the write
+        # lock BEGIN IMMEDIATE already holds.
+        self.lock_line: Optional[str] = (
+            q("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))") if pg else None
+        )
+        self.latest_checkpoint_id = q(
+            f"SELECT MAX(checkpoint_id) FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?"
+        )
         self.copy_thread = (
             q(
                 f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
@@ -711,6 +731,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
     stored = dict(checkpoint)
     values = stored.pop("channel_values", None) or {}
     checkpoint_id = stored["id"]
+    if (config.get("configurable") or {}).get(EXPECT_LATEST):
+        yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
     blobs = []
     remembered: list[tuple[tuple[str, str, str], Optional[_Stored]]] = []
     for channel, version in new_versions.items():
@@ -757,6 +779,32 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         for key, entry in remembered:
             deltas.set(key, entry)
     return _config(thread_id, checkpoint_ns, checkpoint_id)
+
+
+#: The `configurable` key by which the engine marks a put whose parent must still be the latest
+#: checkpoint of its thread and namespace (RunLoop._save; forks and updates are not marked).
+EXPECT_LATEST = "__ferrograph_expect_latest__"
+
+
+def _check_latest(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: Optional[str], checkpoint_id: str) -> Op:
+    """Refuses (ConcurrentUpdateError) a marked put whose parent is no longer the latest
+    checkpoint of its line, before anything is written; runs in the put's transaction, after
+    taking the line's lock, so two writers cannot both pass it. Storing the same checkpoint
+    again (a retried put) passes."""
+    if d.lock_line is not None:
+        yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
+    rows = yield Query(d.latest_checkpoint_id, [thread_id, checkpoint_ns])
+    latest = rows[0][0] if rows else None
+    if latest is not None and latest == checkpoint_id:
+        return
+    if latest != (parent_id or None):
+        ns = f", namespace {json.dumps(checkpoint_ns)}" if checkpoint_ns else ""
+        parent = f"checkpoint {json.dumps(parent_id)}" if parent_id else "no checkpoint"
+        raise ConcurrentUpdateError(
+            f"concurrent update of thread {json.dumps(thread_id)}{ns}: this run continues from {parent}, but another"
+            f" writer has advanced the thread since (its latest checkpoint is {json.dumps(latest) if latest else 'none'});"
+            " reload the thread's state and run again"
+        )
 
 
 def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,

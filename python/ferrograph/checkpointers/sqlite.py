@@ -38,9 +38,11 @@ class SqliteSaver(BaseCheckpointSaver):
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends. The file runs in WAL mode with
         `synchronous=NORMAL`: a crash of the process loses nothing, a power cut may lose the
-        last commits (never the file's consistency)."""
+        last commits (never the file's consistency). A write waits up to
+        `sql.SQLITE_BUSY_TIMEOUT` seconds for other connections' writes to the file (SQLite's
+        busy handler) before failing with "database is locked"."""
         path = sql.sqlite_path(conn_string)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
         try:
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -253,6 +253,12 @@ class RunLoop:
         configurable = {**self.thread}
         if parent is not None:
             configurable["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+        # A stepping run's checkpoint must follow the thread's latest (the saver refuses it
+        # with ConcurrentUpdateError otherwise), unless it continues from a checkpoint the
+        # caller named: that one is a branch of its own, like forks and updates.
+        named = (self.config.get("configurable") or {}).get("checkpoint_id")
+        if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
+            configurable["__ferrograph_expect_latest__"] = True
         self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:

@@ -137,7 +137,12 @@ fn optional_str(value: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<
     }
 }
 
-/// Reads `{"configurable": {"thread_id", "checkpoint_ns"?, "checkpoint_id"?}}`.
+/// The `configurable` key by which the engine marks a `put` whose parent must still be the
+/// thread's latest checkpoint (see `CheckpointConfig::expect_latest`).
+pub const EXPECT_LATEST: &str = "__ferrograph_expect_latest__";
+
+/// Reads `{"configurable": {"thread_id", "checkpoint_ns"?, "checkpoint_id"?}}` (and the
+/// engine's [`EXPECT_LATEST`] mark).
 pub fn config_from_py(config: &Bound<'_, PyAny>) -> PyResult<CheckpointConfig> {
     let py = config.py();
     let c = configurable(config)?;
@@ -158,6 +163,10 @@ pub fn config_from_py(config: &Bound<'_, PyAny>) -> PyResult<CheckpointConfig> {
             get_some(&c, intern!(py, "checkpoint_id"))?,
             "config['configurable']['checkpoint_id']",
         )?,
+        expect_latest: match get_some(&c, intern!(py, EXPECT_LATEST))? {
+            Some(v) => v.is_truthy()?,
+            None => false,
+        },
     })
 }
 
@@ -212,6 +221,9 @@ pub fn config_to_py<'py>(
     inner.set_item(intern!(py, "checkpoint_ns"), &config.checkpoint_ns)?;
     if let Some(id) = &config.checkpoint_id {
         inner.set_item(intern!(py, "checkpoint_id"), id)?;
+    }
+    if config.expect_latest {
+        inner.set_item(intern!(py, EXPECT_LATEST), true)?;
     }
     wrap_configurable(py, inner)
 }
@@ -863,6 +875,7 @@ pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
         e @ SaverError::InvalidVersion(_) => new_error(py, "InvalidCheckpointError", e.to_string()),
         e @ SaverError::Corrupt { .. } => new_error(py, "CorruptCheckpointError", e.to_string()),
         SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
+        e @ SaverError::Conflict { .. } => new_error(py, "ConcurrentUpdateError", e.to_string()),
         SaverError::Backend(b) => match b.downcast_ref::<PyBackendError>() {
             Some(e) => e.0.clone_ref(py),
             None => new_error(py, "CheckpointStorageError", b.to_string()),
