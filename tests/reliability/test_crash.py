@@ -37,14 +37,7 @@ def fast_write_saved(saver, thread: str) -> bool:
     return latest is not None and any(value == ["fast"] for _task, _channel, value in latest.pending_writes)
 
 
-SYNC_FLUSH_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="sync driver: a finished parallel task's writes are saved only when its step ends (pregel._iter "
-    "flushes on stream chunks only), so a crash mid-step re-runs it",
-)
-
-
-@pytest.mark.parametrize("driver", [pytest.param("sync", marks=SYNC_FLUSH_BUG), "async"])
+@pytest.mark.parametrize("driver", ["sync", "async"])
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_run_killed_mid_step_resumes_without_losing_or_redoing_work(kind, driver, request, tmp_path, workers):
     conn = conn_string(request, kind, tmp_path)
