@@ -525,3 +525,14 @@ async def test_a_stale_cache_stores_the_whole_value(sql_saver):
               (_core.dumps(more_lists[-1]),))
     again, again_lists = await grow(s, "t", 1, parent=more[-1], start=7)
     await assert_reads(s, again, again_lists)
+
+
+async def test_typed_metadata_round_trips_even_where_jsonb_reorders_keys(sql_saver):
+    # Postgres JSONB stores object keys sorted by length, which moves a typed value's tag key
+    # behind its body; values must still come back with their types.
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    configs = await put_chain(sql_saver, "typed-md", 1, metadata={"when": when, "pair": (1, 2), "tags": {"a", "b"}})
+    got = (await sql_saver.get_tuple(configs[-1])).metadata
+    assert got["when"] == when and isinstance(got["when"], datetime.datetime)
+    assert got["pair"] == (1, 2) and isinstance(got["pair"], tuple)
+    assert got["tags"] == {"a", "b"}

@@ -512,9 +512,29 @@ def _text(data: Any) -> Union[str, bytes]:
     return bytes(data) if isinstance(data, memoryview) else data
 
 
+def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
+    """Postgres JSONB keeps object keys sorted by length, not as written, so a typed value's
+    tag key (which the codec reads first) may come after its body. Put it back in front; JSON
+    without a tag (the usual checkpoint and metadata document) is returned untouched."""
+    marker = b'"__fg__"' if isinstance(data, bytes) else '"__fg__"'
+    if marker not in data:
+        return data
+
+    def tag_first(pairs: list[tuple[str, Any]]) -> dict:
+        return dict(sorted(pairs, key=lambda kv: kv[0] != "__fg__"))
+
+    try:
+        return json.dumps(json.loads(data, object_pairs_hook=tag_first))
+    except ValueError:
+        return data  # not JSON at all: the codec reports it
+
+
 def _decode(data: Any, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
     try:
-        return _core.loads(_text(data))
+        text = _text(data)
+        if what in ("the checkpoint", "the metadata"):
+            text = _tags_first(text)
+        return _core.loads(text)
     except Exception as e:  # the codec's own errors and anything a corrupt row provokes
         ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
         raise CorruptCheckpointError(
