@@ -11,6 +11,7 @@ which the sync driver runs with the saver's methods and the async driver with th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import random
 import sys
@@ -713,8 +714,6 @@ async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy
             if is_async:
                 return await call()
             loop = asyncio.get_running_loop()
-            import contextvars
-
             ctx = contextvars.copy_context()
             return await loop.run_in_executor(None, ctx.run, call)
         except Exception as exc:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable, Hashable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import Schema
 from ferrograph.types import RetryPolicy
+
+if TYPE_CHECKING:
+    from ferrograph.graph.pregel import CompiledStateGraph
 
 __all__ = ["StateGraph", "START", "END", "NodeSpec", "BranchSpec"]
 
