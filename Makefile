@@ -1,4 +1,4 @@
-# The front door. `make demo` installs and runs the example; `make test` installs what the
+# The front door. `make demo` installs and runs `ferrograph demo`; `make test` installs what the
 # tests need and runs them all (Rust and Python). Everything goes into ./.venv.
 
 VENV ?= .venv

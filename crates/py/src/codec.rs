@@ -92,19 +92,8 @@ pub fn from_value<'py>(py: Python<'py>, value: &Value, registry: &Registry) -> R
 /// Maps a codec error to `ferrograph.errors.SerializationError` (write) or
 /// `CorruptCheckpointError` (read).
 pub fn to_py_err(py: Python<'_>, e: &CodecError) -> PyErr {
-    static SER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    static CORRUPT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    let msg = e.to_string();
-    let cls = if e.is_write() {
-        SER.import(py, "ferrograph.errors", "SerializationError")
-    } else {
-        CORRUPT.import(py, "ferrograph.errors", "CorruptCheckpointError")
-    };
-    match cls {
-        Ok(cls) => PyErr::from_type(cls.clone(), msg),
-        Err(_) if e.is_write() => PyTypeError::new_err(msg),
-        Err(_) => PyValueError::new_err(msg),
-    }
+    let class = if e.is_write() { "SerializationError" } else { "CorruptCheckpointError" };
+    crate::errors::new_error(py, class, e.to_string())
 }
 
 fn key_seg(s: &str) -> PathSeg {

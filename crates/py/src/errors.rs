@@ -1,6 +1,7 @@
-//! Where Rust errors become Python exceptions: each core error variant maps to one class of
+//! Where Rust errors become Python exceptions: each core, saver and codec error maps to one class of
 //! `ferrograph.errors`, and an exception raised by user code (a reducer) is handed back as is.
 
+use ferrograph_checkpoint::SaverError;
 use ferrograph_core::{GraphError, HostError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -61,5 +62,34 @@ pub trait IntoPyResult<T> {
 impl<T> IntoPyResult<T> for Result<T, GraphError> {
     fn py(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|e| graph_error(py, e))
+    }
+}
+
+/// The Python exception for a saver error: one `ferrograph.errors` class per variant, and a
+/// Python saver's own exception exactly as it was raised.
+pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
+    match err {
+        SaverError::NotFound(m) => new_error(py, "CheckpointNotFoundError", m),
+        SaverError::InvalidConfig(m) => new_error(py, "InvalidConfigError", m),
+        SaverError::InvalidCheckpoint(m) => new_error(py, "InvalidCheckpointError", m),
+        e @ SaverError::InvalidVersion(_) => new_error(py, "InvalidCheckpointError", e.to_string()),
+        e @ SaverError::Corrupt { .. } => new_error(py, "CorruptCheckpointError", e.to_string()),
+        SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
+        e @ SaverError::Conflict { .. } => new_error(py, "ConcurrentUpdateError", e.to_string()),
+        SaverError::Backend(b) => match b.downcast_ref::<crate::savers::PyBackendError>() {
+            Some(e) => e.0.clone_ref(py),
+            None => new_error(py, "CheckpointStorageError", b.to_string()),
+        },
+    }
+}
+
+/// `?`-friendly conversion of saver results.
+pub trait SaverResultExt<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> SaverResultExt<T> for Result<T, SaverError> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| saver_error(py, e))
     }
 }

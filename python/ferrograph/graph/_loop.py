@@ -322,14 +322,21 @@ class RunLoop:
         return bool(tasks)
 
     def _should_interrupt(self, nodes: Sequence[str]) -> bool:
+        """interrupt_before: stop (and remember where) if a listed node is due and something
+        changed since the last interrupt."""
         if not nodes or self.saver is None:
             return False
-        names = {self.tasks[i][0] for i in range(len(self.tasks))}
-        hit = "*" in nodes and bool(names - {START}) or bool(names & set(nodes))
-        if hit and self.run.updated_since_interrupt():
+        if self._hits(nodes, {task[0] for task in self.tasks}) and self.run.updated_since_interrupt():
             self.run.mark_interrupt()
             return True
         return False
+
+    def _should_interrupt_after(self, ran: set[str]) -> bool:
+        return bool(self.interrupt_after) and self._hits(self.interrupt_after, ran) and self.run.updated_since_interrupt()
+
+    @staticmethod
+    def _hits(nodes: Sequence[str], names: set[str]) -> bool:
+        return ("*" in nodes and bool(names - {START})) or bool(names & set(nodes))
 
     def started(self) -> list[tuple[str, Any]]:
         """Chunks announcing the step: the previous checkpoint and the tasks (debug mode)."""
@@ -547,16 +554,13 @@ class RunLoop:
             self._write_at_exit()
             self.run.apply()
             return self.interrupt_chunks()
-        ran = {self.tasks[i][0] for i in range(len(self.tasks))}
+        ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         changed = self.run.apply()
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
         if self.saver is not None:
-            if self.interrupt_after and (
-                ("*" in self.interrupt_after and ran - {START}) or ran & set(self.interrupt_after)
-            ):
-                if self.run.updated_since_interrupt():
-                    self.run.mark_interrupt()
-                    self.static_interrupt = True
+            if self._should_interrupt_after(ran):
+                self.run.mark_interrupt()
+                self.static_interrupt = True
             self._save("loop", self.run.step)
         if self.static_interrupt:
             chunks.extend(self.interrupt_chunks())

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::{self, Registry, TAG};
 use crate::errors::new_error;
+pub use crate::errors::{saver_error, SaverResultExt};
 
 /// Metadata keys LangGraph never copies from a config into checkpoint metadata.
 const EXCLUDED_METADATA_KEYS: &[&str] = &[
@@ -865,31 +866,3 @@ pub fn backend_error(err: PyErr) -> SaverError {
     SaverError::Backend(BackendError::new(PyBackendError(err)))
 }
 
-/// The Python exception for a saver error: one `ferrograph.errors` class per variant, and a
-/// Python saver's own exception exactly as it was raised.
-pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
-    match err {
-        SaverError::NotFound(m) => new_error(py, "CheckpointNotFoundError", m),
-        SaverError::InvalidConfig(m) => new_error(py, "InvalidConfigError", m),
-        SaverError::InvalidCheckpoint(m) => new_error(py, "InvalidCheckpointError", m),
-        e @ SaverError::InvalidVersion(_) => new_error(py, "InvalidCheckpointError", e.to_string()),
-        e @ SaverError::Corrupt { .. } => new_error(py, "CorruptCheckpointError", e.to_string()),
-        SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
-        e @ SaverError::Conflict { .. } => new_error(py, "ConcurrentUpdateError", e.to_string()),
-        SaverError::Backend(b) => match b.downcast_ref::<PyBackendError>() {
-            Some(e) => e.0.clone_ref(py),
-            None => new_error(py, "CheckpointStorageError", b.to_string()),
-        },
-    }
-}
-
-/// `?`-friendly conversion of saver results.
-pub trait SaverResultExt<T> {
-    fn py_err(self, py: Python<'_>) -> PyResult<T>;
-}
-
-impl<T> SaverResultExt<T> for Result<T, SaverError> {
-    fn py_err(self, py: Python<'_>) -> PyResult<T> {
-        self.map_err(|e| saver_error(py, e))
-    }
-}
