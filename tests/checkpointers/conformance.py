@@ -11,6 +11,8 @@ Adding a saver: register a factory (a context manager yielding a fresh, empty sa
 
 from __future__ import annotations
 
+import copy
+
 import contextlib
 import dataclasses
 import datetime as dt
@@ -91,6 +93,9 @@ class Driver:
 
     async def get_tuple(self, config: Any) -> Any:
         return await self._call("get_tuple", config)
+
+    async def get(self, config: Any) -> Any:
+        return await self._call("get", config)
 
     async def list(self, config: Any, **kwargs: Any) -> list[Any]:
         if self.mode == "sync":
@@ -541,6 +546,38 @@ async def check_values_round_trip_exactly(s: Driver) -> None:
     assert_same((await s.get_tuple(stored)).checkpoint["channel_values"]["nested"], values["nested"])
 
 
+async def check_repeated_reads_are_independent_copies(s: Driver) -> None:
+    """Each read returns objects of its own, however often a value is read (a saver may keep
+    decoded values to copy them), at every level and for every kind of value."""
+    big = {
+        "messages": [
+            {"role": "user", "content": "x" * 40 + str(i), "meta": {"tags": [i, "t"], "pair": (i, [i])}}
+            for i in range(20)
+        ],
+        "when": dt.date(2024, 1, 2),
+    }
+    values = {"big": big, "mixed": {"rich": rich_values(), "pad": "p" * 300}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = copy.deepcopy(values)
+    versions = {k: s.next_version(None) for k in values}
+    checkpoint["channel_versions"] = versions
+    stored = await s.put(cfg("t1"), checkpoint, {"source": "input", "step": -1, "parents": {}}, versions)
+    for _ in range(3):
+        got = (await s.get_tuple(stored)).checkpoint["channel_values"]
+        assert_same(got["big"], values["big"])
+        assert_same(got["mixed"], values["mixed"])
+        message = got["big"]["messages"][0]
+        message["content"] = "changed"
+        message["meta"]["tags"].append("changed")
+        message["meta"]["pair"][1].append("changed")
+        got["big"]["messages"].append({"role": "intruder"})
+        got["mixed"]["rich"]["nested"]["list"].append("changed")
+        got["mixed"]["rich"]["set"].add("changed")
+    latest = await s.get(stored)
+    assert_same(latest["channel_values"]["big"], values["big"])
+    assert_same(latest["channel_values"]["mixed"], values["mixed"])
+
+
 async def check_unserializable_value_is_refused_and_nothing_stored(s: Driver) -> None:
     first = await Chain(s, "t1").write(a=1)
     before = ids(await s.list(None))
@@ -597,6 +634,7 @@ CHECKS: list[Callable[[Driver], Awaitable[None]]] = [
     check_delete_for_runs,
     check_get_next_version_is_monotonic,
     check_values_round_trip_exactly,
+    check_repeated_reads_are_independent_copies,
     check_unserializable_value_is_refused_and_nothing_stored,
     check_bad_configs_are_clear_errors,
 ]

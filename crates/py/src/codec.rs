@@ -5,6 +5,7 @@
 //! and rebuilt only when allowlisted in a [`Registry`]; reading never imports a module named
 //! by the data and never calls anything but allowlisted constructors and fixed stdlib ones.
 
+mod cache;
 mod decode;
 mod encode;
 mod error;
@@ -21,6 +22,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyString, PyType};
 use serde_json::Value;
 
+pub use cache::DecodeCache;
 pub use error::{CodecError, PathSeg, ValuePath};
 pub use registry::{ClassEntry, ClassKind, Registry, DEFAULT_CLASS_PATHS, DEFAULT_MAX_DEPTH};
 

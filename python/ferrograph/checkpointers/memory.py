@@ -1,5 +1,7 @@
 """`MemorySaver`: the native in-memory checkpoint saver. Checkpoints live in Rust; values are
-stored as typed JSON (so a stored value is a copy, never the live object). The sync protocol
+stored as typed JSON (so a stored value is a copy, never the live object). Values read with
+get/get_tuple are also kept decoded (bounded), so reading them again copies their dicts and
+lists instead of parsing; every read still returns objects of its own. The sync protocol
 methods are the Rust ones; the async twins call them directly, since nothing here blocks."""
 
 from __future__ import annotations

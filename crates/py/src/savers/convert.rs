@@ -17,7 +17,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use pyo3::{intern, IntoPyObjectExt};
 use serde_json::{Map, Value};
 
-use crate::codec::{self, Registry, TAG};
+use crate::codec::{self, DecodeCache, Registry, TAG};
 use crate::errors::new_error;
 pub use crate::errors::{saver_error, SaverResultExt};
 
@@ -398,11 +398,23 @@ pub fn checkpoint_to_py<'py>(
     checkpoint: &Checkpoint,
     registry: &Registry,
 ) -> PyResult<Bound<'py, PyDict>> {
+    checkpoint_to_py_cached(py, checkpoint, registry, None)
+}
+
+/// [`checkpoint_to_py`], copying channel values that `cache` decoded before.
+pub fn checkpoint_to_py_cached<'py>(
+    py: Python<'py>,
+    checkpoint: &Checkpoint,
+    registry: &Registry,
+    cache: Option<&DecodeCache>,
+) -> PyResult<Bound<'py, PyDict>> {
     let values = PyDict::new(py);
     for (channel, value) in &checkpoint.channel_values {
-        let v = decode_raw(py, value, registry, &|| {
-            format!("channel_values['{channel}']")
-        })?;
+        let decode = || decode_raw(py, value, registry, &|| format!("channel_values['{channel}']"));
+        let v = match cache {
+            Some(cache) => cache.get_or_decode(py, value, decode)?,
+            None => decode()?,
+        };
         values.set_item(channel, v)?;
     }
     let seen = PyDict::new(py);
@@ -782,6 +794,16 @@ pub fn tuple_to_py<'py>(
     tuple: &CheckpointTuple,
     registry: &Registry,
 ) -> PyResult<Bound<'py, PyAny>> {
+    tuple_to_py_cached(py, tuple, registry, None)
+}
+
+/// [`tuple_to_py`], copying channel values that `cache` decoded before.
+pub fn tuple_to_py_cached<'py>(
+    py: Python<'py>,
+    tuple: &CheckpointTuple,
+    registry: &Registry,
+    cache: Option<&DecodeCache>,
+) -> PyResult<Bound<'py, PyAny>> {
     let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
     // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
     let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
@@ -797,7 +819,7 @@ pub fn tuple_to_py<'py>(
         py,
         [
             config_to_py(py, &tuple.config)?.into_any(),
-            checkpoint_to_py(py, &tuple.checkpoint, registry)?.into_any(),
+            checkpoint_to_py_cached(py, &tuple.checkpoint, registry, cache)?.into_any(),
             metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
             parent,
             pending_writes_to_py(py, &tuple.pending_writes, registry)?.into_any(),

@@ -13,11 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
-    checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
+    checkpoint_from_py_for_put, checkpoint_to_py_cached, config_from_py, config_to_py, filter_from_py,
+    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py, tuple_to_py_cached,
     version_from_py, versions_from_py, writes_from_py, SaverResultExt,
 };
-use crate::codec::{default_registry, PySerializer, Registry};
+use crate::codec::{default_registry, DecodeCache, PySerializer, Registry};
 
 #[pyclass(
     frozen,
@@ -28,7 +28,13 @@ use crate::codec::{default_registry, PySerializer, Registry};
 pub struct PyMemorySaver {
     pub(crate) inner: Arc<MemorySaver>,
     pub(crate) registry: Arc<Registry>,
+    /// Values read by get/get_tuple, copied rather than parsed when read again (the latest
+    /// checkpoint of a thread is typically read many times).
+    decoded: DecodeCache,
 }
+
+/// The text of the values [`PyMemorySaver`] keeps decoded, at most.
+const DECODE_CACHE_BYTES: usize = 4 << 20;
 
 impl PyMemorySaver {
     /// The native saver, for the engine to call without going through Python.
@@ -67,6 +73,7 @@ impl PyMemorySaver {
         PyMemorySaver {
             inner: Arc::new(MemorySaver::new()),
             registry,
+            decoded: DecodeCache::new(DECODE_CACHE_BYTES),
         }
     }
 
@@ -80,7 +87,7 @@ impl PyMemorySaver {
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| tuple_to_py(py, &t, &self.registry))
+            .map(|t| tuple_to_py_cached(py, &t, &self.registry, Some(&self.decoded)))
             .transpose()
     }
 
@@ -93,7 +100,7 @@ impl PyMemorySaver {
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry))
+            .map(|t| checkpoint_to_py_cached(py, &t.checkpoint, &self.registry, Some(&self.decoded)))
             .transpose()
     }
 

@@ -1,0 +1,170 @@
+//! A cache of decoded values for savers that keep encoded text in memory (the native memory
+//! saver): reading the same stored value again copies the containers of the value decoded the
+//! first time instead of parsing its text again. A reader always gets objects of its own, as
+//! from a decode: only immutable leaves (str, int, float, bool, None, bytes, dates and times)
+//! are shared between readers, and values holding anything else (sets, dataclasses, models,
+//! messages...) are never cached.
+//!
+//! Entries are keyed by the identity of the stored text (`RawJson` shares one allocation per
+//! stored value, and the entry holds a reference to it, so the address cannot be reused while
+//! the entry lives). Small values are not cached: decoding them costs no more than a copy.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use ferrograph_checkpoint::RawJson;
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyBytes, PyDate, PyDateTime, PyDelta, PyDict, PyFloat, PyInt, PyList, PyString, PyTime,
+    PyTuple,
+};
+
+/// Text shorter than this is decoded every time.
+const MIN_CACHED_LEN: usize = 256;
+
+struct Entry {
+    raw: RawJson,
+    value: Py<PyAny>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_text: HashMap<usize, Entry>,
+    /// Insertion order, for evicting the oldest first.
+    order: VecDeque<usize>,
+    text_bytes: usize,
+}
+
+/// Decoded values by stored text, bounded by the total length of their texts.
+pub struct DecodeCache {
+    max_text_bytes: usize,
+    entries: Mutex<Entries>,
+}
+
+fn key(raw: &RawJson) -> usize {
+    raw.as_str().as_ptr() as usize
+}
+
+impl DecodeCache {
+    pub fn new(max_text_bytes: usize) -> Self {
+        DecodeCache { max_text_bytes, entries: Mutex::new(Entries::default()) }
+    }
+
+    /// The value `raw` holds, as objects of the caller's own: copied from the cache, or
+    /// decoded with `decode` (and cached when it can be copied safely).
+    pub fn get_or_decode<'py>(
+        &self,
+        py: Python<'py>,
+        raw: &RawJson,
+        decode: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if raw.as_str().len() < MIN_CACHED_LEN || raw.as_str().len() > self.max_text_bytes {
+            return decode();
+        }
+        let cached = {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries
+                .by_text
+                .get(&key(raw))
+                .filter(|e| std::ptr::eq(e.raw.as_str().as_ptr(), raw.as_str().as_ptr()))
+                .map(|e| e.value.clone_ref(py))
+        };
+        if let Some(master) = cached {
+            return fresh_copy(master.bind(py));
+        }
+        let value = decode()?;
+        if copyable(&value, 0) {
+            let master = fresh_copy(&value)?.unbind();
+            self.insert(raw, master);
+        }
+        Ok(value)
+    }
+
+    fn insert(&self, raw: &RawJson, value: Py<PyAny>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let len = raw.as_str().len();
+        if entries.by_text.insert(key(raw), Entry { raw: raw.clone(), value }).is_some() {
+            return; // another reader cached it meanwhile: same text, same length
+        }
+        entries.order.push_back(key(raw));
+        entries.text_bytes += len;
+        while entries.text_bytes > self.max_text_bytes {
+            let Some(oldest) = entries.order.pop_front() else { break };
+            if let Some(gone) = entries.by_text.remove(&oldest) {
+                entries.text_bytes -= gone.raw.as_str().len();
+            }
+        }
+    }
+
+    /// Forgets every entry (values are dropped with the GIL held by the caller or later).
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        *entries = Entries::default();
+    }
+}
+
+/// An object no reader can change: shared as it is.
+fn immutable_leaf(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_exact_instance_of::<PyString>()
+        || obj.is_exact_instance_of::<PyInt>()
+        || obj.is_exact_instance_of::<PyFloat>()
+        || obj.is_exact_instance_of::<PyBool>()
+        || obj.is_none()
+        || obj.is_exact_instance_of::<PyBytes>()
+        || obj.is_exact_instance_of::<PyDateTime>()
+        || obj.is_exact_instance_of::<PyDate>()
+        || obj.is_exact_instance_of::<PyTime>()
+        || obj.is_exact_instance_of::<PyDelta>()
+}
+
+/// Containers nested deeper than this are not cached (the copy recurses).
+const MAX_CACHED_DEPTH: usize = 64;
+
+/// Whether `obj` is made only of dicts, lists and tuples over immutable leaves, so that
+/// [`fresh_copy`] gives a value indistinguishable from a new decode.
+fn copyable(obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+    if immutable_leaf(obj) {
+        return true;
+    }
+    if depth >= MAX_CACHED_DEPTH {
+        return false;
+    }
+    if let Ok(list) = obj.cast_exact::<PyList>() {
+        return list.iter().all(|item| copyable(&item, depth + 1));
+    }
+    if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+        return tuple.iter().all(|item| copyable(&item, depth + 1));
+    }
+    if let Ok(dict) = obj.cast_exact::<PyDict>() {
+        return dict.iter().all(|(k, v)| immutable_leaf(&k) && copyable(&v, depth + 1));
+    }
+    false
+}
+
+/// A copy of a [`copyable`] value: new dicts, lists and tuples, the same leaves.
+fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(dict) = obj.cast_exact::<PyDict>() {
+        let copy = dict.copy()?;
+        for (k, v) in dict.iter() {
+            if !immutable_leaf(&v) {
+                copy.set_item(k, fresh_copy(&v)?)?;
+            }
+        }
+        return Ok(copy.into_any());
+    }
+    if let Ok(list) = obj.cast_exact::<PyList>() {
+        let items = list
+            .iter()
+            .map(|item| if immutable_leaf(&item) { Ok(item) } else { fresh_copy(&item) })
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(PyList::new(obj.py(), items)?.into_any());
+    }
+    if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+        if tuple.iter().all(|item| immutable_leaf(&item)) {
+            return Ok(obj.clone());
+        }
+        let items = tuple.iter().map(|item| fresh_copy(&item)).collect::<PyResult<Vec<_>>>()?;
+        return Ok(PyTuple::new(obj.py(), items)?.into_any());
+    }
+    Ok(obj.clone())
+}
