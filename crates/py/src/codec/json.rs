@@ -18,45 +18,70 @@ fn special_mask(w: u64) -> u64 {
 }
 
 #[inline(always)]
-fn is_special(c: u8) -> bool {
-    c == b'"' || c == b'\\' || c < 0x20
-}
-
-#[inline(always)]
 fn word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(b);
     u64::from_le_bytes(w)
 }
 
+/// The offset of the first flagged byte in a 16-byte window, from its two word masks.
+#[inline(always)]
+fn first_flag(m1: u64, m2: u64) -> usize {
+    (if m1 != 0 { m1.trailing_zeros() } else { 64 + m2.trailing_zeros() } / 8) as usize
+}
+
 /// Offset of the first `"`, `\` or control byte: the bytes a JSON string cannot hold raw.
-/// Scans 16 bytes per step.
-#[inline]
+/// Scans 16 bytes per step; the tail of a long string is the last 16 bytes (overlapping bytes
+/// already found clean), a short string is tested byte by byte.
+#[inline(always)]
 pub fn find_special(b: &[u8]) -> Option<usize> {
-    let mut chunks = b.chunks_exact(16);
+    if b.len() < 16 {
+        return b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+    }
     let mut base = 0;
-    for c in &mut chunks {
-        let (m1, m2) = (special_mask(word(&c[..8])), special_mask(word(&c[8..])));
+    while base + 16 <= b.len() {
+        let (m1, m2) = (special_mask(word(&b[base..base + 8])), special_mask(word(&b[base + 8..base + 16])));
         if m1 | m2 != 0 {
-            let m = if m1 != 0 { m1.trailing_zeros() } else { 64 + m2.trailing_zeros() };
-            return Some(base + (m / 8) as usize);
+            return Some(base + first_flag(m1, m2));
         }
         base += 16;
     }
-    chunks.remainder().iter().position(|&c| is_special(c)).map(|p| base + p)
+    if base == b.len() {
+        return None;
+    }
+    let last = b.len() - 16;
+    let (m1, m2) = (special_mask(word(&b[last..last + 8])), special_mask(word(&b[last + 8..])));
+    (m1 | m2 != 0).then(|| last + first_flag(m1, m2))
 }
 
 /// Appends `s` as a JSON string literal; runs of bytes that need no escape are copied whole.
+#[inline]
 pub fn write_str(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
+    match find_special(s.as_bytes()) {
+        None => {
+            out.reserve(s.len() + 2);
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Some(first) => write_escaped(out, s, first),
+    }
+}
+
+#[inline(never)]
+fn write_escaped(out: &mut String, s: &str, first: usize) {
+    out.reserve(s.len() + 8);
     out.push('"');
     let bytes = s.as_bytes();
-    let mut start = 0;
-    while let Some(off) = find_special(&bytes[start..]) {
-        let i = start + off;
+    let (mut start, mut i) = (0, first);
+    loop {
         out.push_str(&s[start..i]);
         write_escape(out, bytes[i]);
         start = i + 1;
+        match find_special(&bytes[start..]) {
+            Some(off) => i = start + off,
+            None => break,
+        }
     }
     out.push_str(&s[start..]);
     out.push('"');
@@ -438,6 +463,15 @@ mod tests {
                 v[i] = c;
                 v[32.min(i + 1)] = b'"';
                 assert_eq!(find_special(&v), Some(i), "byte {c:#x} at {i}");
+            }
+        }
+        // Every length, so the padded tail is tested at each size.
+        for len in 0..40 {
+            assert_eq!(find_special(&vec![b'~'; len]), None, "clean, length {len}");
+            for i in 0..len {
+                let mut v = vec![b' '; len];
+                v[i] = b'\n';
+                assert_eq!(find_special(&v), Some(i), "length {len}, control byte at {i}");
             }
         }
     }
