@@ -7,7 +7,9 @@
 //!
 //! Entries are keyed by the identity of the stored text (`RawJson` shares one allocation per
 //! stored value, and the entry holds a reference to it, so the address cannot be reused while
-//! the entry lives). Small values are not cached: decoding them costs no more than a copy.
+//! the entry lives). A value is cached on its second read: a value read once (a scan through
+//! history, the engine loading a thread) costs no copy. Small values are not cached: decoding
+//! them costs no more than a copy.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,7 +35,13 @@ struct Entries {
     /// Insertion order, for evicting the oldest first.
     order: VecDeque<usize>,
     text_bytes: usize,
+    /// Texts read once lately (held, so their addresses stay theirs), oldest first.
+    read_once: HashMap<usize, RawJson>,
+    read_once_order: VecDeque<usize>,
 }
+
+/// How many texts read once are remembered.
+const READ_ONCE_REMEMBERED: usize = 4096;
 
 /// Decoded values by stored text, bounded by the total length of their texts.
 pub struct DecodeCache {
@@ -61,19 +69,17 @@ impl DecodeCache {
         if raw.as_str().len() < MIN_CACHED_LEN || raw.as_str().len() > self.max_text_bytes {
             return decode();
         }
-        let cached = {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries
-                .by_text
-                .get(&key(raw))
-                .filter(|e| std::ptr::eq(e.raw.as_str().as_ptr(), raw.as_str().as_ptr()))
-                .map(|e| e.value.clone_ref(py))
+        let (cached, read_before) = {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let cached = entries.by_text.get(&key(raw)).map(|e| e.value.clone_ref(py));
+            let read_before = cached.is_none() && entries.remember_read(raw);
+            (cached, read_before)
         };
         if let Some(master) = cached {
             return fresh_copy(master.bind(py));
         }
         let value = decode()?;
-        if copyable(&value, 0) {
+        if read_before && copyable(&value, 0) {
             let master = fresh_copy(&value)?.unbind();
             self.insert(raw, master);
         }
@@ -95,11 +101,23 @@ impl DecodeCache {
             }
         }
     }
+}
 
-    /// Forgets every entry (values are dropped with the GIL held by the caller or later).
-    pub fn clear(&self) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        *entries = Entries::default();
+impl Entries {
+    /// Whether `raw` was read once lately (then it is forgotten as such); otherwise remembers
+    /// that it was read now.
+    fn remember_read(&mut self, raw: &RawJson) -> bool {
+        if self.read_once.remove(&key(raw)).is_some() {
+            return true;
+        }
+        self.read_once.insert(key(raw), raw.clone());
+        self.read_once_order.push_back(key(raw));
+        while self.read_once_order.len() > READ_ONCE_REMEMBERED {
+            if let Some(oldest) = self.read_once_order.pop_front() {
+                self.read_once.remove(&oldest);
+            }
+        }
+        false
     }
 }
 
