@@ -103,6 +103,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
         self._bind_loop()
         await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
+    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
+        self._bind_loop()
+        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True)
+
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
         await self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
@@ -154,6 +159,9 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+        return self._sync(self.arun_batch(calls))
 
     def delete_thread(self, thread_id: str) -> None:
         self._sync(self.adelete_thread(thread_id))
