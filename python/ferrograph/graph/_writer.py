@@ -4,8 +4,9 @@ durability "async", on a background writer while the graph goes on.
 A background writer runs the calls in the order they were queued. Whatever queues while a
 batch is being written goes out next as one batch (`saver.run_batch(calls)` or
 `await saver.arun_batch(calls)`, one transaction on the SQL savers; one call after another on
-savers without the hook). A call queued while the writer is idle starts at once. After a
-failed batch nothing more is written (later checkpoints would lack their parents); the error
+savers without the hook). A call queued while the writer is idle starts at once. A failed batch
+is written again call by call up to the failing one (see `write`); after it nothing more is
+written (later checkpoints would lack their parents); the error
 reaches the run's caller at the next step boundary or at the end. Results go back to the
 calls' `on_done` on the driver's own thread, when it checks on the writer.
 
@@ -63,6 +64,28 @@ async def arun_batch(saver: Any, calls: Sequence[SaverCall]) -> list:
     if hook is not None:
         return list(await hook(pairs))
     return [await getattr(saver, "a" + method)(*args) for method, args in pairs]
+
+
+def write(saver: Any, batch: Sequence[SaverCall]) -> list:
+    """Writes a batch (one transaction on the SQL savers). If it fails, its calls are written
+    again one by one, so that what came before the failing call is stored, as with durability
+    "sync" (finished tasks are not run again on resume), and that call's error is raised."""
+    try:
+        return run_batch(saver, batch)
+    except Exception:
+        if len(batch) == 1:
+            raise
+    return [run_batch(saver, [call])[0] for call in batch]
+
+
+async def awrite(saver: Any, batch: Sequence[SaverCall]) -> list:
+    """The async twin of `write`."""
+    try:
+        return await arun_batch(saver, batch)
+    except Exception:
+        if len(batch) == 1:
+            raise
+    return [(await arun_batch(saver, [call]))[0] for call in batch]
 
 
 class _Writer:
@@ -175,7 +198,7 @@ class Writer(_Writer):
             if not batch:
                 return
             try:
-                results = run_batch(self.saver, batch)
+                results = write(self.saver, batch)
             except BaseException as exc:
                 self._ran(batch, None, exc)
             else:
@@ -217,7 +240,7 @@ class AsyncWriter(_Writer):
             if not batch:
                 return
             try:
-                results = await arun_batch(self.saver, batch)
+                results = await awrite(self.saver, batch)
             except BaseException as exc:
                 self._ran(batch, None, exc)
             else:
