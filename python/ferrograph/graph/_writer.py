@@ -42,10 +42,18 @@ def _executor() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
-def in_process(saver: Any) -> bool:
-    """Whether the saver keeps checkpoints in this process (a call takes microseconds): its
-    calls run inline, a background thread would only add the hand-over."""
-    return bool(getattr(saver, "in_process", False))
+def writes_inline(saver: Any, *, sync: bool) -> bool:
+    """Whether a run's saver calls stay on the run's own thread (or task) even with durability
+    "async": for a saver that keeps checkpoints in this process (`in_process`: a call takes
+    microseconds, a background writer would only add the hand-over), and, for a sync run, an
+    async saver whose event loop runs in this thread (its sync methods refuse to be called
+    there, rather than wait forever for the loop this thread blocks)."""
+    if getattr(saver, "in_process", False):
+        return True
+    if not sync:
+        return False
+    loop = getattr(saver, "loop", None)
+    return loop is not None and loop is _running_loop()
 
 
 def run_batch(saver: Any, calls: Sequence[SaverCall]) -> list:

@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
-from ferrograph.graph._writer import AsyncWriter, Writer, asettle, in_process, settle
+from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.types import StateSnapshot
 
@@ -119,10 +119,11 @@ class CompiledStateGraph:
 
     # ---- sync
 
-    def _background(self, loop: RunLoop) -> bool:
-        """Whether the run's saver calls go to a background writer (durability "async",
-        except for savers that keep checkpoints in this process)."""
-        return self.checkpointer is not None and loop.durability == "async" and not in_process(self.checkpointer)
+    def _background(self, loop: RunLoop, *, sync: bool = True) -> bool:
+        """Whether the run's saver calls go to a background writer: with durability "async",
+        unless the saver's calls are better made inline (`writes_inline`)."""
+        saver = self.checkpointer
+        return saver is not None and loop.durability == "async" and not writes_inline(saver, sync=sync)
 
     def _io(self, call: Optional[SaverCall]) -> Any:
         if call is None:
@@ -317,7 +318,7 @@ class CompiledStateGraph:
         return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop))
+        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False))
         steps = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
