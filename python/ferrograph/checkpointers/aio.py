@@ -57,6 +57,8 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
+    #: Extra `_run` arguments for a batch.
+    _batch_options: dict = {}
     _script_location: Optional[str] = None
     deltas: sql.DeltaCache
 
@@ -106,7 +108,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         self._bind_loop()
-        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True)
+        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, **self._batch_options)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
@@ -257,8 +259,13 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         await super().setup()
 
 
-async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Any = None) -> Any:
     """The async twin of `postgres.execute`."""
+    if held is not None:
+        if held.hold(query):
+            return None
+        for earlier in held.take():
+            await _aexecute(cursor, earlier, pipeline)
     if query.many:
         await cursor.executemany(query.sql, query.params)
         return None
@@ -275,6 +282,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
     `await setup()` once to create or upgrade the tables."""
 
     dialect = sql.POSTGRES
+    _batch_options = {"grouped": True}
 
     def __init__(self, conn: Union["AsyncConnection", "AsyncConnectionPool"]) -> None:
         self.conn = conn
@@ -303,14 +311,14 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             async with self.conn.connection() as conn:
                 yield conn
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False) -> Any:
         """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
         dead runs again on another; on a single connection the error reaches the caller."""
         import psycopg
         from psycopg import AsyncConnection
         from psycopg.rows import tuple_row
 
-        from ferrograph.checkpointers.postgres import connection_lost, reconnect_attempts
+        from ferrograph.checkpointers.postgres import Held, connection_lost, reconnect_attempts
 
         attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection))
         for attempt in range(1, attempts + 1):
@@ -322,7 +330,11 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         async with conn.cursor(row_factory=tuple_row) as cursor:
-                            return await adrive(make(), lambda q: _aexecute(cursor, q, pipeline))
+                            held = Held() if grouped else None
+                            result = await adrive(make(), lambda q: _aexecute(cursor, q, pipeline, held))
+                            for query in held.take() if held is not None else ():
+                                await _aexecute(cursor, query, pipeline)
+                            return result
             except psycopg.OperationalError:
                 if attempt == attempts or not connection_lost(used):
                     raise
