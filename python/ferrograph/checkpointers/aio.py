@@ -9,6 +9,7 @@ LangGraph's async savers do); called on that loop itself they would deadlock, so
 from __future__ import annotations
 
 import asyncio
+import builtins
 from contextlib import asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
@@ -105,7 +106,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
         self._bind_loop()
         await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
-    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         self._bind_loop()
         return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, **self._batch_options)
@@ -162,7 +163,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._sync(self.aput_writes(config, writes, task_id, task_path))
 
-    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         return self._sync(self.arun_batch(calls))
 
     def delete_thread(self, thread_id: str) -> None:

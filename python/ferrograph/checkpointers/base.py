@@ -11,6 +11,7 @@ sync-only saver still serves `ainvoke`; an async-only saver must override the sy
 from __future__ import annotations
 
 import asyncio
+import builtins
 import random
 from typing import Any, AsyncIterator, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, TypedDict
 
@@ -121,7 +122,7 @@ class BaseCheckpointSaver:
         """Store a task's writes against `config`'s checkpoint (idempotent per task and index)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement put_writes")
 
-    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `calls`, pairs of a method name (`put`, `put_writes`) and its positional
         arguments, in order, and returns their results. This default calls them one by one, so
         a failure leaves the earlier ones stored; a saver with transactions overrides it to
@@ -178,7 +179,7 @@ class BaseCheckpointSaver:
     ) -> None:
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
-    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """The async twin of `run_batch`: the `a`-prefixed methods, one by one."""
         return [await getattr(self, "a" + method)(*args) for method, args in calls]
 

@@ -4,6 +4,7 @@ class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostg
 
 from __future__ import annotations
 
+import builtins
 import threading
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
@@ -178,7 +179,7 @@ class PostgresSaver(BaseCheckpointSaver):
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
 
-    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> list:
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         return self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, grouped=True)
 

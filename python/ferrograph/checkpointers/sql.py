@@ -926,16 +926,16 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     line's lock until the transaction ends, so its checkpoint is the latest. This saves a
     round trip per checkpoint."""
     results = []
-    stored: set[tuple[str, str, str]] = set()
+    stored: set[tuple[str, str, Optional[str]]] = set()
     try:
         for method, args in calls:
             if method == "put":
-                config = args[0]
+                config, checkpoint, metadata, new_versions = args
                 configurable = config.get("configurable") or {}
                 if configurable.get(EXPECT_LATEST) and _where(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
-                    args = ({**config, "configurable": configurable}, *args[1:])
-                result = yield from put(d, *args, deltas=deltas)
+                    config = {**config, "configurable": configurable}
+                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas)
                 stored.add(_where(result))
                 results.append(result)
             elif method == "put_writes":

@@ -4,11 +4,11 @@ durability "async", on a background writer while the graph goes on.
 A background writer runs the calls in the order they were queued. Whatever queues while a
 batch is being written goes out next as one batch (`saver.run_batch(calls)` or
 `await saver.arun_batch(calls)`, one transaction on the SQL savers; one call after another on
-savers without the hook). A call queued while the writer is idle starts at once. A failed batch
-is written again call by call up to the failing one (see `write`); after it nothing more is
-written (later checkpoints would lack their parents); the error
-reaches the run's caller at the next step boundary or at the end. Results go back to the
-calls' `on_done` on the driver's own thread, when it checks on the writer.
+savers without the hook). A call queued while the writer is idle starts at once. A failed
+batch is written again call by call up to the failing one (see `write`); after that nothing
+more is written (later checkpoints would lack their parents), and the error reaches the run's
+caller at the next step boundary or at the end. Results go back to the calls' `on_done` on
+the driver's own thread, when it checks on the writer.
 
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
 asyncio task. Both share the queue logic in `_Writer`. Reads of a saver (a run's load,

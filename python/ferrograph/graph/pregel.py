@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import os
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
@@ -319,7 +319,7 @@ class CompiledStateGraph:
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
         writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False))
-        steps = self._asteps(input, loop, writer)
+        steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
                 yield chunk
@@ -329,7 +329,7 @@ class CompiledStateGraph:
             raise
         await writer.close()
 
-    async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncIterator[tuple[str, Any]]:
+    async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncGenerator[tuple[str, Any], None]:
         saved = await self._aload(loop)
         chunks = loop.begin(saved, input)
         await writer.submit(loop.take_outbox())
