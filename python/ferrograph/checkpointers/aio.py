@@ -9,6 +9,7 @@ LangGraph's async savers do); called on that loop itself they would deadlock, so
 from __future__ import annotations
 
 import asyncio
+import builtins
 from contextlib import asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
@@ -57,6 +58,8 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
+    #: Extra `_run` arguments for a batch.
+    _batch_options: dict = {}
     _script_location: Optional[str] = None
     deltas: sql.DeltaCache
 
@@ -102,6 +105,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     ) -> None:
         self._bind_loop()
         await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+
+    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
+        self._bind_loop()
+        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, **self._batch_options)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
@@ -154,6 +162,9 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        return self._sync(self.arun_batch(calls))
 
     def delete_thread(self, thread_id: str) -> None:
         self._sync(self.adelete_thread(thread_id))
@@ -249,8 +260,13 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         await super().setup()
 
 
-async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Any = None) -> Any:
     """The async twin of `postgres.execute`."""
+    if held is not None:
+        if held.hold(query):
+            return None
+        for earlier in held.take():
+            await _aexecute(cursor, earlier, pipeline)
     if query.many:
         await cursor.executemany(query.sql, query.params)
         return None
@@ -267,6 +283,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
     `await setup()` once to create or upgrade the tables."""
 
     dialect = sql.POSTGRES
+    _batch_options = {"grouped": True}
 
     def __init__(self, conn: Union["AsyncConnection", "AsyncConnectionPool"]) -> None:
         self.conn = conn
@@ -295,14 +312,14 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             async with self.conn.connection() as conn:
                 yield conn
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False) -> Any:
         """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
         dead runs again on another; on a single connection the error reaches the caller."""
         import psycopg
         from psycopg import AsyncConnection
         from psycopg.rows import tuple_row
 
-        from ferrograph.checkpointers.postgres import connection_lost, reconnect_attempts
+        from ferrograph.checkpointers.postgres import Held, connection_lost, reconnect_attempts
 
         attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection))
         for attempt in range(1, attempts + 1):
@@ -314,7 +331,11 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         async with conn.cursor(row_factory=tuple_row) as cursor:
-                            return await adrive(make(), lambda q: _aexecute(cursor, q, pipeline))
+                            held = Held() if grouped else None
+                            result = await adrive(make(), lambda q: _aexecute(cursor, q, pipeline, held))
+                            for query in held.take() if held is not None else ():
+                                await _aexecute(cursor, query, pipeline)
+                            return result
             except psycopg.OperationalError:
                 if attempt == attempts or not connection_lost(used):
                     raise

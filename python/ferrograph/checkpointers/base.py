@@ -11,6 +11,7 @@ sync-only saver still serves `ainvoke`; an async-only saver must override the sy
 from __future__ import annotations
 
 import asyncio
+import builtins
 import random
 from typing import Any, AsyncIterator, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, TypedDict
 
@@ -80,7 +81,16 @@ def empty_checkpoint() -> Checkpoint:
 
 
 class BaseCheckpointSaver:
-    """The saver protocol. Subclasses implement storage; this class documents the contract."""
+    """The saver protocol. Subclasses implement storage; this class documents the contract.
+
+    Besides LangGraph's methods, a saver has `run_batch`/`arun_batch`, with which a graph run
+    writes what it queued meanwhile in one go (the SQL savers: in one transaction); and
+    `in_process`, True for a saver that keeps checkpoints in this process, whose calls a run
+    makes inline instead of on a background writer.
+    """
+
+    #: Checkpoints live in this process and a call takes microseconds (see above).
+    in_process: bool = False
 
     def get(self, config: dict) -> Optional[Checkpoint]:
         """The checkpoint `config` points at (the thread's latest without checkpoint_id)."""
@@ -111,6 +121,13 @@ class BaseCheckpointSaver:
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         """Store a task's writes against `config`'s checkpoint (idempotent per task and index)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement put_writes")
+
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        """Runs `calls`, pairs of a method name (`put`, `put_writes`) and its positional
+        arguments, in order, and returns their results. This default calls them one by one, so
+        a failure leaves the earlier ones stored; a saver with transactions overrides it to
+        store all of them or none."""
+        return [getattr(self, method)(*args) for method, args in calls]
 
     def delete_thread(self, thread_id: str) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement delete_thread")
@@ -161,6 +178,10 @@ class BaseCheckpointSaver:
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        """The async twin of `run_batch`: the `a`-prefixed methods, one by one."""
+        return [await getattr(self, "a" + method)(*args) for method, args in calls]
 
     async def adelete_thread(self, thread_id: str) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)

@@ -21,6 +21,8 @@ class MemorySaver(_core.NativeMemorySaver, BaseCheckpointSaver):
     own class allowlist; by default it uses the process-wide one (`ferrograph._core.allow_class`).
     """
 
+    in_process = True
+
     async def aget(self, config: dict) -> Optional[Checkpoint]:
         return self.get(config)
 

@@ -4,6 +4,7 @@ class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostg
 
 from __future__ import annotations
 
+import builtins
 import threading
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
@@ -21,9 +22,37 @@ if TYPE_CHECKING:
 __all__ = ["PostgresSaver"]
 
 
-def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
+class Held:
+    """A batch's statements whose results nobody reads, held back and sent grouped by statement
+    text (one `executemany` each) before the next statement whose rows are read, and at the end:
+    far fewer calls into the driver for a batch of many small puts. Statements of one text keep
+    their order; statements of different texts commute (they write different tables or keys,
+    and every read comes after everything before it)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list] = {}
+
+    def hold(self, query: sql.Query) -> bool:
+        if query.rows or query.params is None:
+            return False
+        self.pending.setdefault(query.sql, []).extend(query.params if query.many else [query.params])
+        return True
+
+    def take(self) -> list[sql.Query]:
+        queries = [sql.Query(text, params, many=True, rows=False) for text, params in self.pending.items()]
+        self.pending = {}
+        return queries
+
+
+def execute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Optional[Held] = None) -> Any:
     """Runs one step of an operation on a psycopg cursor. In `pipeline` mode a statement whose
-    rows the operation does not read is only queued; one whose rows it reads waits for them."""
+    rows the operation does not read is only queued; one whose rows it reads waits for them.
+    With `held`, statements whose rows are not read wait there (see `Held`)."""
+    if held is not None:
+        if held.hold(query):
+            return None
+        for earlier in held.take():
+            execute(cursor, earlier, pipeline)
     if query.many:
         cursor.executemany(query.sql, query.params)
         return None
@@ -83,7 +112,7 @@ class PostgresSaver(BaseCheckpointSaver):
             with self.conn.connection() as conn:
                 yield conn
 
-    def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    def _run(self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False) -> Any:
         """Runs the operation `make()` builds, in one transaction when it writes.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
@@ -94,7 +123,9 @@ class PostgresSaver(BaseCheckpointSaver):
         transaction cut off mid-way is rolled back by the server, never half-applied. On a
         single connection there is nothing to retry with: `psycopg.OperationalError` reaches
         the caller unchanged (as with LangGraph's saver), and the thread stays as it was
-        before the failed call, so a new saver resumes it."""
+        before the failed call, so a new saver resumes it.
+
+        `grouped`: statements whose rows are not read go out grouped (see `Held`)."""
         attempts = reconnect_attempts(self.conn, isinstance(self.conn, Connection))
         for attempt in range(1, attempts + 1):
             used: Optional[Connection] = None
@@ -107,7 +138,11 @@ class PostgresSaver(BaseCheckpointSaver):
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         with conn.cursor(row_factory=tuple_row) as cursor:
-                            return sql.drive(make(), lambda q: execute(cursor, q, pipeline))
+                            held = Held() if grouped else None
+                            result = sql.drive(make(), lambda q: execute(cursor, q, pipeline, held))
+                            for query in held.take() if held is not None else ():
+                                execute(cursor, query, pipeline)
+                            return result
             except psycopg.OperationalError:
                 if attempt == attempts or not connection_lost(used):
                     raise
@@ -143,6 +178,10 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
+        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, grouped=True)
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)

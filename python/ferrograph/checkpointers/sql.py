@@ -913,3 +913,37 @@ def setup(d: Dialect, script_location: Optional[str] = None) -> Op:
     for statement in upgrade_statements(d.name, current, script_location):
         yield Query(statement, None)
 
+
+
+def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None) -> Op:
+    """Runs saver calls (`("put", args)` or `("put_writes", args)`, the protocol methods'
+    positional arguments) one after another, for the runner to put in one transaction; returns
+    their results. If one fails, the runner rolls them all back: what the delta cache learnt
+    from the earlier puts is forgotten, since those rows will not exist.
+
+    A put marked to continue the latest checkpoint (`EXPECT_LATEST`) whose parent an earlier
+    put of the batch stored is not checked again: that put passed the check and holds the
+    line's lock until the transaction ends, so its checkpoint is the latest. This saves a
+    round trip per checkpoint."""
+    results = []
+    stored: set[tuple[str, str, Optional[str]]] = set()
+    try:
+        for method, args in calls:
+            if method == "put":
+                config, checkpoint, metadata, new_versions = args
+                configurable = config.get("configurable") or {}
+                if configurable.get(EXPECT_LATEST) and _where(config) in stored:
+                    configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
+                    config = {**config, "configurable": configurable}
+                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas)
+                stored.add(_where(result))
+                results.append(result)
+            elif method == "put_writes":
+                results.append((yield from put_writes(d, *args)))
+            else:
+                raise ValueError(f"a batch runs put and put_writes, not {method!r}")
+    except BaseException:
+        if deltas is not None:
+            deltas.forget_threads([_where(args[0])[0] for _method, args in calls])
+        raise
+    return results

@@ -5,6 +5,7 @@ only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncSqliteSaver
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -134,6 +135,10 @@ class SqliteSaver(BaseCheckpointSaver):
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path))
+
+    def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
+        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
+        return self._write(sql.batch(self.dialect, calls, self.deltas))
 
     def delete_thread(self, thread_id: str) -> None:
         self._write(sql.delete_thread(self.dialect, thread_id, self.deltas))

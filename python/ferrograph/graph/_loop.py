@@ -4,8 +4,8 @@ The Rust core owns the run's state (channels, versions, due tasks, how writes ap
 `RunLoop` starts it (fresh, from a saved checkpoint, as a replay or a resume), hands out the
 tasks of each step, turns what nodes return into writes and stream chunks, and decides what
 to persist. It never does I/O itself: saver calls are queued in `outbox` as `SaverCall`s,
-which the sync driver runs with the saver's methods and the async driver with their
-`a`-prefixed twins, so both share this one logic.
+which the drivers hand to a writer (`_writer.py`) that runs them with the saver's methods or
+their `a`-prefixed twins, so both share this one logic.
 """
 
 from __future__ import annotations
@@ -260,10 +260,12 @@ class RunLoop:
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
             configurable["__ferrograph_expect_latest__"] = True
-        self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
+        mine = self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:
-            if isinstance(config, dict) and config.get("configurable", {}).get("checkpoint_id"):
+            # Written in the background, a checkpoint may be stored after the run has moved
+            # on to the next one: the saver's config then replaces nothing.
+            if self.parent_config is mine and isinstance(config, dict) and config.get("configurable", {}).get("checkpoint_id"):
                 self.parent_config = config
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))

@@ -2,8 +2,10 @@
 its threads (`get_state`, `get_state_history`, `update_state`).
 
 The drivers here call the nodes — inline when a step has one task, on a thread pool (sync)
-or as asyncio tasks (async) when it has several — and run the saver calls the shared
-`RunLoop` queues, with the saver's sync methods or their async twins.
+or as asyncio tasks (async) when it has several — and hand the saver calls the shared
+`RunLoop` queues to a writer (`_writer.py`): inline with durability "sync" and "exit", in the
+background (coalesced into batches) with "async", the default. A run waits for its writer
+before it returns or raises.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import asyncio
 import concurrent.futures
 import contextvars
 import os
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.types import StateSnapshot
 
@@ -116,6 +119,12 @@ class CompiledStateGraph:
 
     # ---- sync
 
+    def _background(self, loop: RunLoop, *, sync: bool = True) -> bool:
+        """Whether the run's saver calls go to a background writer: with durability "async",
+        unless the saver's calls are better made inline (`writes_inline`)."""
+        saver = self.checkpointer
+        return saver is not None and loop.durability == "async" and not writes_inline(saver, sync=sync)
+
     def _io(self, call: Optional[SaverCall]) -> Any:
         if call is None:
             return None
@@ -124,45 +133,62 @@ class CompiledStateGraph:
             call.on_done(result)
         return result
 
-    def _flush(self, loop: RunLoop) -> None:
-        for call in loop.take_outbox():
-            self._io(call)
+    def _load(self, loop: RunLoop) -> Any:
+        """The saved checkpoint the run starts from, once earlier runs' writes are in."""
+        call = loop.load_call()
+        if call is None:
+            return None
+        settle(self.checkpointer)
+        return self._io(call)
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        saved = self._io(loop.load_call())
+        writer = Writer(self.checkpointer, self._background(loop))
+        try:
+            yield from self._steps(input, loop, writer)
+        except BaseException as exc:
+            writer.close(exc)
+            raise
+        writer.close()
+
+    def _steps(self, input: Any, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
+        saved = self._load(loop)
         chunks = loop.begin(saved, input)
-        self._flush(loop)
+        writer.submit(loop.take_outbox())
         yield from chunks
-        while loop.tick():
+        while True:
+            writer.check()
+            if not loop.tick():
+                break
             yield from loop.started()
             if len(loop.to_run) == 1:
-                yield from self._run_one(loop, loop.to_run[0])
+                yield from self._run_one(loop, writer, loop.to_run[0])
             else:
-                yield from self._run_parallel(loop)
+                yield from self._run_parallel(loop, writer)
             if loop.error is not None:
                 loop.failed_run()
-            self._flush(loop)
+            writer.submit(loop.take_outbox())
             if loop.error is not None:
                 raise loop.error
             chunks = loop.apply()
-            self._flush(loop)
+            writer.submit(loop.take_outbox())
             yield from chunks
         chunks = loop.finish()
-        self._flush(loop)
+        writer.submit(loop.take_outbox())
+        writer.wait()
         yield from chunks
 
-    def _run_one(self, loop: RunLoop, i: int) -> Iterator[tuple[str, Any]]:
+    def _run_one(self, loop: RunLoop, writer: Writer, i: int) -> Iterator[tuple[str, Any]]:
         try:
             result = call_with_retry(loop.call(i), loop.policy(i))
         except Exception as exc:
             chunks = loop.failed(i, exc)
         else:
             chunks = loop.complete(i, result)
-        # A task's writes are saved before anyone sees its result (or the step goes on).
-        self._flush(loop)
+        # A task's writes are queued before anyone sees its result (or the step goes on).
+        writer.submit(loop.take_outbox())
         yield from chunks
 
-    def _run_parallel(self, loop: RunLoop) -> Iterator[tuple[str, Any]]:
+    def _run_parallel(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
         futures = {}
         for i in loop.to_run:
@@ -177,7 +203,7 @@ class CompiledStateGraph:
             i = futures[future]
             exc = future.exception()
             chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
-            self._flush(loop)
+            writer.submit(loop.take_outbox())
             yield from chunks
 
     def stream(
@@ -244,7 +270,7 @@ class CompiledStateGraph:
         """The thread's state at `config`'s checkpoint (the latest when it names none)."""
         self._require_saver()
         loop = self._loop(config, ())
-        return loop.snapshot(self._io(loop.load_call()), live=_is_live(config), requested=config)
+        return loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
 
     def get_state_history(
         self,
@@ -257,6 +283,7 @@ class CompiledStateGraph:
         """The thread's checkpoints, newest first, as snapshots."""
         self._require_saver()
         loop = self._loop(config, ())
+        settle(self.checkpointer)
         listed = self.checkpointer.list(
             {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
         )
@@ -269,8 +296,8 @@ class CompiledStateGraph:
         Returns the new checkpoint's config."""
         self._require_saver()
         loop = self._loop(config, ())
-        loop.update(self._io(loop.load_call()), values, as_node)
-        self._flush(loop)
+        loop.update(self._load(loop), values, as_node)
+        Writer(self.checkpointer, background=False).submit(loop.take_outbox())
         return loop.parent_config
 
     # ---- async
@@ -283,17 +310,35 @@ class CompiledStateGraph:
             call.on_done(result)
         return result
 
-    async def _aflush(self, loop: RunLoop) -> None:
-        for call in loop.take_outbox():
-            await self._aio(call)
+    async def _aload(self, loop: RunLoop) -> Any:
+        call = loop.load_call()
+        if call is None:
+            return None
+        await asettle(self.checkpointer)
+        return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        saved = await self._aio(loop.load_call())
+        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False))
+        steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
+        try:
+            async for chunk in steps:
+                yield chunk
+        except BaseException as exc:
+            await steps.aclose()  # its own cleanup first (pending tasks cancelled), as `yield from` would
+            await writer.close(exc)
+            raise
+        await writer.close()
+
+    async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncGenerator[tuple[str, Any], None]:
+        saved = await self._aload(loop)
         chunks = loop.begin(saved, input)
-        await self._aflush(loop)
+        await writer.submit(loop.take_outbox())
         for chunk in chunks:
             yield chunk
-        while loop.tick():
+        while True:
+            writer.check()
+            if not loop.tick():
+                break
             for chunk in loop.started():
                 yield chunk
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
@@ -306,7 +351,7 @@ class CompiledStateGraph:
                             continue
                         exc = future.exception()
                         chunks = loop.failed(i, exc) if exc is not None else await loop.acomplete(i, future.result())
-                        await self._aflush(loop)
+                        await writer.submit(loop.take_outbox())
                         for chunk in chunks:
                             yield chunk
             finally:
@@ -314,15 +359,16 @@ class CompiledStateGraph:
                     future.cancel()
             if loop.error is not None:
                 loop.failed_run()
-            await self._aflush(loop)
+            await writer.submit(loop.take_outbox())
             if loop.error is not None:
                 raise loop.error
             chunks = loop.apply()
-            await self._aflush(loop)
+            await writer.submit(loop.take_outbox())
             for chunk in chunks:
                 yield chunk
         chunks = loop.finish()
-        await self._aflush(loop)
+        await writer.submit(loop.take_outbox())
+        await writer.wait()
         for chunk in chunks:
             yield chunk
 
@@ -384,7 +430,7 @@ class CompiledStateGraph:
         """Async twin of `get_state`."""
         self._require_saver()
         loop = self._loop(config, ())
-        return loop.snapshot(await self._aio(loop.load_call()), live=_is_live(config), requested=config)
+        return loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
 
     async def aget_state_history(
         self,
@@ -397,6 +443,7 @@ class CompiledStateGraph:
         """Async twin of `get_state_history`."""
         self._require_saver()
         loop = self._loop(config, ())
+        await asettle(self.checkpointer)
         listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
         async for saved in listed:
             yield loop.snapshot(saved, live=False)
@@ -405,8 +452,8 @@ class CompiledStateGraph:
         """Async twin of `update_state`."""
         self._require_saver()
         loop = self._loop(config, ())
-        loop.update(await self._aio(loop.load_call()), values, as_node)
-        await self._aflush(loop)
+        loop.update(await self._aload(loop), values, as_node)
+        await AsyncWriter(self.checkpointer, background=False).submit(loop.take_outbox())
         return loop.parent_config
 
     # ---- drawing

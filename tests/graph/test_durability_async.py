@@ -1,0 +1,338 @@
+"""durability="async" (the default): a run hands its saver calls to a background writer, which
+writes them in order and coalesces what queued meanwhile into one batch (one transaction on the
+SQL savers). The run waits for the writer before it returns or raises, a failed write reaches
+the caller, and nothing queued after a failed batch is written."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Optional, TypedDict
+
+import pytest
+
+from ferrograph.checkpointers import MemorySaver
+from ferrograph.checkpointers.base import BaseCheckpointSaver, empty_checkpoint
+from ferrograph.checkpointers.sql import EXPECT_LATEST
+from ferrograph.errors import ConcurrentUpdateError
+from ferrograph.graph import START, StateGraph
+
+NODES = 5
+
+
+class State(TypedDict):
+    n: int
+
+
+def linear(saver: Any, last: Any = None, first: Any = None) -> Any:
+    """START -> n0 -> ... -> n4; `first()` runs inside the first node, `last()` inside the last."""
+
+    def step(state: State) -> dict:
+        if first is not None and state["n"] == 0:
+            first()
+        return {"n": state["n"] + 1}
+
+    def final(state: State) -> dict:
+        if last is not None:
+            last()
+        return {"n": state["n"] + 1}
+
+    g = StateGraph(State)
+    names = [f"n{i}" for i in range(NODES)]
+    for name in names[:-1]:
+        g.add_node(name, step)
+    g.add_node(names[-1], final)
+    g.add_edge(START, names[0])
+    for a, b in zip(names, names[1:]):
+        g.add_edge(a, b)
+    return g.compile(checkpointer=saver)
+
+
+class RecordingSaver(BaseCheckpointSaver):
+    """A saver double over a MemorySaver that records each batch it is handed. `hold(batch_no)`
+    runs before a batch is written (to make a write slow); `fail(calls)` returning an exception
+    makes the batch fail before any of it is stored, as a transaction would."""
+
+    def __init__(self, hold: Any = None, fail: Any = None) -> None:
+        self.inner = MemorySaver()
+        self.batches: list[list[tuple[str, tuple]]] = []
+        self.hold = hold
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def get_tuple(self, config: dict) -> Any:
+        return self.inner.get_tuple(config)
+
+    def list(self, config: Optional[dict], **kwargs: Any) -> Any:
+        return self.inner.list(config, **kwargs)
+
+    def put(self, *args: Any) -> Any:
+        return self.run_batch([("put", args)])[0]
+
+    def put_writes(self, *args: Any) -> Any:
+        return self.run_batch([("put_writes", args)])[0]
+
+    def run_batch(self, calls: Any) -> list:
+        calls = list(calls)
+        with self.lock:
+            self.batches.append(calls)
+            number = len(self.batches)
+        if self.hold is not None:
+            self.hold(number)
+        error = self.fail(calls) if self.fail is not None else None
+        if error is not None:
+            raise error
+        return [getattr(self.inner, method)(*args) for method, args in calls]
+
+    async def aget_tuple(self, config: dict) -> Any:
+        return self.get_tuple(config)
+
+    async def alist(self, config: Optional[dict], **kwargs: Any) -> Any:
+        for item in self.list(config, **kwargs):
+            yield item
+
+    async def aput(self, *args: Any) -> Any:
+        return self.put(*args)
+
+    async def aput_writes(self, *args: Any) -> Any:
+        return self.put_writes(*args)
+
+    async def arun_batch(self, calls: Any) -> list:
+        return await asyncio.to_thread(self.run_batch, calls)
+
+    def calls(self) -> list[tuple[str, tuple]]:
+        return [call for batch in self.batches for call in batch]
+
+    def stored(self, thread: str) -> list:
+        return list(self.inner.list({"configurable": {"thread_id": thread}}))
+
+
+def cfg(thread: str) -> dict:
+    return {"configurable": {"thread_id": thread}}
+
+
+def checkpoint_id(config: dict) -> Optional[str]:
+    return (config.get("configurable") or {}).get("checkpoint_id")
+
+
+def check_order(calls: list[tuple[str, tuple]]) -> None:
+    """The calls of a linear run, in the order the run made them: each checkpoint a child of the
+    one before, each task's writes against the latest checkpoint."""
+    assert [method for method, _ in calls] == ["put"] + ["put_writes", "put"] * (NODES + 1)
+    latest = None
+    for method, args in calls:
+        if method == "put":
+            assert checkpoint_id(args[0]) == latest
+            latest = args[1]["id"]
+        else:
+            assert checkpoint_id(args[0]) == latest
+
+
+def slow_first_write() -> tuple[Any, dict]:
+    """A saver whose first write starts while the first node waits for it, and lasts until
+    the last node has run: everything the run queues meanwhile has to wait for it."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold(number: int) -> None:
+        if number == 1:
+            started.set()
+            assert release.wait(10)
+
+    def first() -> None:
+        assert started.wait(10)
+
+    return RecordingSaver(hold=hold), {"first": first, "last": release.set}
+
+
+@pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
+async def test_calls_queued_during_a_slow_write_go_out_as_one_batch_in_order(driver):
+    saver, nodes = slow_first_write()
+    graph = linear(saver, **nodes)
+    if driver == "invoke":
+        assert graph.invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    else:
+        assert await graph.ainvoke({"n": 0}, cfg("t")) == {"n": NODES}
+    # Batch 2: what queued while batch 1 was written (up to n3 at least; the last node may
+    # still be returning when batch 1 ends, then its writes are batch 3).
+    assert 2 <= len(saver.batches) <= 3
+    assert len(saver.batches[1]) >= 2 * (NODES - 1)
+    check_order(saver.calls())
+    assert len(saver.stored("t")) == NODES + 2
+
+
+@pytest.mark.parametrize("driver", ["invoke", "stream", "ainvoke", "astream"])
+async def test_a_run_returns_only_once_everything_is_stored(driver):
+    saver = RecordingSaver(hold=lambda _number: time.sleep(0.02))
+    graph = linear(saver)
+    if driver == "invoke":
+        graph.invoke({"n": 0}, cfg("t"))
+    elif driver == "stream":
+        list(graph.stream({"n": 0}, cfg("t")))
+    elif driver == "ainvoke":
+        await graph.ainvoke({"n": 0}, cfg("t"))
+    else:
+        [chunk async for chunk in graph.astream({"n": 0}, cfg("t"))]
+    # Read behind the graph's back: nothing may still be on its way.
+    stored = saver.stored("t")
+    assert len(stored) == NODES + 2
+    assert stored[0].checkpoint["channel_values"]["n"] == NODES
+    history = list(graph.get_state_history(cfg("t")))
+    assert [s.values.get("n") for s in history][0] == NODES
+
+
+def test_closing_a_stream_waits_for_its_writes():
+    saver = RecordingSaver(hold=lambda _number: time.sleep(0.05))
+    graph = linear(saver)
+    stream = graph.stream({"n": 0}, cfg("t"), stream_mode="updates")
+    next(stream)
+    stream.close()
+    written = len(saver.calls())
+    assert len(saver.stored("t")) >= 2
+    time.sleep(0.2)
+    assert len(saver.calls()) == written
+
+
+def test_reads_wait_for_a_running_stream_s_writes():
+    saver = RecordingSaver(hold=lambda _number: time.sleep(0.05))
+    graph = linear(saver)
+    stream = graph.stream({"n": 0}, cfg("t"), stream_mode="updates")
+    next(stream)
+    next(stream)
+    # Queued before this read: the snapshot shows n0's and n1's updates.
+    assert graph.get_state(cfg("t")).values == {"n": 2}
+    stream.close()
+
+
+class DiskFull(Exception):
+    pass
+
+
+def fail_at_step(step: int) -> Any:
+    def fail(calls: list[tuple[str, tuple]]) -> Optional[Exception]:
+        if any(method == "put" and args[2].get("step") == step for method, args in calls):
+            return DiskFull(f"no space for step {step}")
+        return None
+
+    return fail
+
+
+@pytest.mark.parametrize("driver", ["invoke", "stream", "ainvoke", "astream"])
+async def test_a_failed_write_reaches_the_caller_and_nothing_after_it_is_written(driver):
+    saver = RecordingSaver(fail=fail_at_step(2))
+    graph = linear(saver)
+    with pytest.raises(DiskFull):
+        if driver == "invoke":
+            graph.invoke({"n": 0}, cfg("t"))
+        elif driver == "stream":
+            list(graph.stream({"n": 0}, cfg("t")))
+        elif driver == "ainvoke":
+            await graph.ainvoke({"n": 0}, cfg("t"))
+        else:
+            [chunk async for chunk in graph.astream({"n": 0}, cfg("t"))]
+    # The failed batch was written again call by call, up to the failing put; nothing after.
+    last = saver.batches[-1]
+    assert len(last) == 1 and fail_at_step(2)(last)
+    steps = [t.metadata["step"] for t in saver.stored("t")]
+    assert steps[0] == 1
+    with pytest.raises(DiskFull):
+        graph.invoke(None, cfg("t"))
+    assert [t.metadata["step"] for t in saver.stored("t")][0] == 1
+
+
+def test_a_failed_write_is_raised_once_when_the_run_itself_fails_too():
+    saver = RecordingSaver(hold=lambda _number: time.sleep(0.05), fail=fail_at_step(0))
+
+    def boom(state: State) -> dict:
+        raise ValueError("node failed")
+
+    g = StateGraph(State)
+    g.add_node("boom", boom)
+    g.add_edge(START, "boom")
+    graph = g.compile(checkpointer=saver)
+    with pytest.raises((ValueError, DiskFull)):
+        graph.invoke({"n": 0}, cfg("t"))
+
+
+def test_sync_durability_writes_each_call_before_going_on():
+    saver = RecordingSaver()
+    graph = linear(saver)
+    graph.invoke({"n": 0}, cfg("t"), durability="sync")
+    assert all(len(batch) == 1 for batch in saver.batches)
+    check_order(saver.calls())
+
+
+def _stored_checkpoint(saver: Any, thread: str) -> dict:
+    config = saver.put(cfg(thread), empty_checkpoint(), {"source": "input", "step": -1, "parents": {}}, {})
+    return config
+
+
+def _conflicting_batch(first: dict, thread: str) -> list[tuple[str, tuple]]:
+    """put_writes on `first`, a child of `first`, then another child of `first` that must be
+    the latest: the last put fails the check, so the batch must leave nothing behind."""
+    meta = {"source": "loop", "step": 0, "parents": {}}
+    parent = {"configurable": {"thread_id": thread, "checkpoint_ns": "", "checkpoint_id": checkpoint_id(first)}}
+    marked = {"configurable": {**parent["configurable"], EXPECT_LATEST: True}}
+    return [
+        ("put_writes", (parent, [("n", 1)], "task-1", "")),
+        ("put", (marked, empty_checkpoint(), meta, {})),
+        ("put", (marked, empty_checkpoint(), meta, {})),
+    ]
+
+
+@pytest.mark.ferrograph_savers("sqlite", "postgres")
+def test_a_batch_is_one_transaction(saver):
+    first = _stored_checkpoint(saver, "t")
+    with pytest.raises(ConcurrentUpdateError):
+        saver.run_batch(_conflicting_batch(first, "t"))
+    latest = saver.get_tuple(cfg("t"))
+    assert checkpoint_id(latest.config) == checkpoint_id(first)
+    assert not latest.pending_writes
+    assert len(list(saver.list(cfg("t")))) == 1
+    # A batch that passes stores everything, and returns each call's result.
+    batch = _conflicting_batch(first, "t")[:2]
+    results = saver.run_batch(batch)
+    assert results[0] is None and checkpoint_id(results[1]) == batch[1][1][1]["id"]
+    assert len(list(saver.list(cfg("t")))) == 2
+
+
+@pytest.mark.ferrograph_savers("sqlite", "postgres")
+async def test_an_async_batch_is_one_transaction(async_saver):
+    first = await async_saver.aput(cfg("t"), empty_checkpoint(), {"source": "input", "step": -1, "parents": {}}, {})
+    with pytest.raises(ConcurrentUpdateError):
+        await async_saver.arun_batch(_conflicting_batch(first, "t"))
+    latest = await async_saver.aget_tuple(cfg("t"))
+    assert checkpoint_id(latest.config) == checkpoint_id(first)
+    assert not latest.pending_writes
+    assert len([t async for t in async_saver.alist(cfg("t"))]) == 1
+
+
+@pytest.mark.ferrograph_savers("sqlite", "postgres")
+def test_a_graph_on_a_sql_saver_writes_in_batches_and_a_conflict_stops_it(saver):
+    graph = linear(saver)
+    assert graph.invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    assert len(list(saver.list(cfg("t")))) == NODES + 2
+
+    # Another writer advances the thread while a run is on it: the run's next checkpoint
+    # fails the check, its whole batch is rolled back and the error reaches the caller.
+    def sneak() -> None:
+        latest = saver.get_tuple(cfg("u"))
+        if latest is not None and latest.metadata["step"] == 1:
+            saver.put(latest.config, empty_checkpoint(), {"source": "update", "step": 99, "parents": {}}, {})
+
+    def step(state: State) -> dict:
+        time.sleep(0.05)  # the writer catches up
+        sneak()
+        return {"n": state["n"] + 1}
+
+    g = StateGraph(State)
+    for name in ("a", "b", "c", "d"):
+        g.add_node(name, step)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    g.add_edge("c", "d")
+    with pytest.raises(ConcurrentUpdateError):
+        g.compile(checkpointer=saver).invoke({"n": 0}, cfg("u"))
+    steps = sorted(t.metadata["step"] for t in saver.list(cfg("u")))
+    assert 99 in steps and max(s for s in steps if s != 99) <= 2
