@@ -9,7 +9,7 @@ LangGraph's async savers do); called on that loop itself they would deadlock, so
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
@@ -53,14 +53,15 @@ async def adrive_iter(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]
 class _AsyncSQLSaver(BaseCheckpointSaver):
     """The protocol methods of both async savers; subclasses provide `_run` (the operation
     `make()` builds, in a transaction when it writes; `make` may be called again to retry on a
-    lost connection) and `_run_page` (one query of a listing)."""
+    lost connection; `one_sync` as `PostgresSaver._run`) and `_run_page` (one query of a
+    listing)."""
 
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
     _script_location: Optional[str] = None
     deltas: sql.DeltaCache
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         raise NotImplementedError
 
     async def _run_page(self, query: sql.Query) -> Any:
@@ -95,7 +96,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
-        return await self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return await self._run(
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            write=True,
+            one_sync=True,
+        )
 
     async def aput_writes(
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -217,7 +222,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         async with self.lock:
             return await self._execute(query)
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         op = make()
         async with self.lock:
             if not write:
@@ -262,6 +267,17 @@ async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
     return await cursor.fetchall() if cursor.description is not None else None
 
 
+async def _aexecute_one_sync(cursor: Any, query: sql.Query, pipeline: AsyncExitStack) -> Any:
+    """The async twin of `postgres.execute_one_sync`."""
+    if query.many:
+        raise AssertionError("an operation run with one sync has no executemany step")
+    await cursor.execute(query.sql, query.params)
+    if not query.rows:
+        return None
+    await pipeline.aclose()
+    return await cursor.fetchall() if cursor.description is not None else None
+
+
 class AsyncPostgresSaver(_AsyncSQLSaver):
     """A checkpoint saver on a psycopg `AsyncConnection` or `AsyncConnectionPool`. Call
     `await setup()` once to create or upgrade the tables."""
@@ -295,7 +311,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             async with self.conn.connection() as conn:
                 yield conn
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
         dead runs again on another; on a single connection the error reaches the caller."""
         import psycopg
@@ -310,6 +326,10 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             try:
                 async with self._connection() as conn:
                     used = conn
+                    if one_sync and conn.autocommit:
+                        async with AsyncExitStack() as pipeline, conn.cursor(row_factory=tuple_row) as cursor:
+                            await pipeline.enter_async_context(conn.pipeline())
+                            return await adrive(make(), lambda q: _aexecute_one_sync(cursor, q, pipeline))
                     # Writes run in pipeline mode, as PostgresSaver's.
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:

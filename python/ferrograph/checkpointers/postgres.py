@@ -4,6 +4,7 @@ class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostg
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
@@ -32,6 +33,19 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
         return None
     if pipeline is not None:
         pipeline.sync()
+    return cursor.fetchall() if cursor.description is not None else None
+
+
+def execute_one_sync(cursor: Any, query: sql.Query, pipeline: contextlib.ExitStack) -> Any:
+    """Runs one step of an operation that is committed with one round trip (see `_run`): each
+    statement is queued in the pipeline that `pipeline` holds open, and the one whose rows the
+    operation reads, its last, ends the pipeline, whose sync commits them all."""
+    if query.many:
+        raise AssertionError("an operation run with one sync has no executemany step")
+    cursor.execute(query.sql, query.params)
+    if not query.rows:
+        return None
+    pipeline.close()
     return cursor.fetchall() if cursor.description is not None else None
 
 
@@ -83,8 +97,15 @@ class PostgresSaver(BaseCheckpointSaver):
             with self.conn.connection() as conn:
                 yield conn
 
-    def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         """Runs the operation `make()` builds, in one transaction when it writes.
+
+        `one_sync`: the operation's statements are atomic as one implicit transaction, and it
+        reads the rows of its last statement only, after all its other work (`sql.put`). On an
+        autocommit connection they are then sent in one pipeline without BEGIN and COMMIT: the
+        server runs the statements before a sync as one transaction, and commits it at the sync,
+        so the operation costs one round trip. In a caller's transaction it runs in a savepoint
+        as any write.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
         server restarted, an idle connection was terminated) is run again on another one,
@@ -101,6 +122,10 @@ class PostgresSaver(BaseCheckpointSaver):
             try:
                 with self._connection() as conn:
                     used = conn
+                    if one_sync and conn.autocommit:
+                        with contextlib.ExitStack() as pipeline, conn.cursor(row_factory=tuple_row) as cursor:
+                            pipeline.enter_context(conn.pipeline())
+                            return sql.drive(make(), lambda q: execute_one_sync(cursor, q, pipeline))
                     # A write runs in pipeline mode: its statements and the commit go out
                     # together, one wait for the server instead of one per statement
                     # (LangGraph's saver does the same).
@@ -139,7 +164,11 @@ class PostgresSaver(BaseCheckpointSaver):
         yield from sql.drive_iter(op, run_page)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return self._run(
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            write=True,
+            one_sync=True,
+        )
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
