@@ -267,15 +267,31 @@ async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
     return await cursor.fetchall() if cursor.description is not None else None
 
 
-async def _aexecute_one_sync(cursor: Any, query: sql.Query, pipeline: AsyncExitStack) -> Any:
-    """The async twin of `postgres.execute_one_sync`."""
-    if query.many:
-        raise AssertionError("an operation run with one sync has no executemany step")
-    await cursor.execute(query.sql, query.params)
-    if not query.rows:
-        return None
-    await pipeline.aclose()
-    return await cursor.fetchall() if cursor.description is not None else None
+class _AsyncOneSync:
+    """The async twin of `postgres.OneSync`."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.pipeline = AsyncExitStack()
+        self.pipelined = False
+
+    async def __aenter__(self) -> "_AsyncOneSync":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Optional[bool]:
+        return await self.pipeline.__aexit__(*exc)
+
+    async def execute(self, query: sql.Query) -> Any:
+        if query.many:
+            raise AssertionError("an operation run with one sync has no executemany step")
+        if not query.rows and not self.pipelined:
+            await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
+            self.pipelined = True
+        await self.cursor.execute(query.sql, query.params)
+        if not query.rows:
+            return None
+        await self.pipeline.aclose()
+        return await self.cursor.fetchall() if self.cursor.description is not None else None
 
 
 class AsyncPostgresSaver(_AsyncSQLSaver):
@@ -327,9 +343,8 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                 async with self._connection() as conn:
                     used = conn
                     if one_sync and conn.autocommit:
-                        async with AsyncExitStack() as pipeline, conn.cursor(row_factory=tuple_row) as cursor:
-                            await pipeline.enter_async_context(conn.pipeline())
-                            return await adrive(make(), lambda q: _aexecute_one_sync(cursor, q, pipeline))
+                        async with conn.cursor(row_factory=tuple_row) as cursor, _AsyncOneSync(cursor) as one:
+                            return await adrive(make(), one.execute)
                     # Writes run in pipeline mode, as PostgresSaver's.
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:

@@ -36,17 +36,35 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
     return cursor.fetchall() if cursor.description is not None else None
 
 
-def execute_one_sync(cursor: Any, query: sql.Query, pipeline: contextlib.ExitStack) -> Any:
-    """Runs one step of an operation that is committed with one round trip (see `_run`): each
-    statement is queued in the pipeline that `pipeline` holds open, and the one whose rows the
-    operation reads, its last, ends the pipeline, whose sync commits them all."""
-    if query.many:
-        raise AssertionError("an operation run with one sync has no executemany step")
-    cursor.execute(query.sql, query.params)
-    if not query.rows:
-        return None
-    pipeline.close()
-    return cursor.fetchall() if cursor.description is not None else None
+class OneSync:
+    """Runs the steps of an operation committed with one round trip (see `PostgresSaver._run`):
+    the statements before the one whose rows the operation reads, its last, are queued in a
+    pipeline, and that one ends the pipeline, whose sync commits them all; an operation of one
+    statement runs it without a pipeline. Used as a context manager, it ends a pipeline left
+    open."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.pipeline = contextlib.ExitStack()
+        self.pipelined = False
+
+    def __enter__(self) -> "OneSync":
+        return self
+
+    def __exit__(self, *exc: Any) -> Optional[bool]:
+        return self.pipeline.__exit__(*exc)
+
+    def execute(self, query: sql.Query) -> Any:
+        if query.many:
+            raise AssertionError("an operation run with one sync has no executemany step")
+        if not query.rows and not self.pipelined:
+            self.pipeline.enter_context(self.cursor.connection.pipeline())
+            self.pipelined = True
+        self.cursor.execute(query.sql, query.params)
+        if not query.rows:
+            return None
+        self.pipeline.close()
+        return self.cursor.fetchall() if self.cursor.description is not None else None
 
 
 def _single(query: sql.Query) -> sql.Op:
@@ -102,9 +120,9 @@ class PostgresSaver(BaseCheckpointSaver):
 
         `one_sync`: the operation's statements are atomic as one implicit transaction, and it
         reads the rows of its last statement only, after all its other work (`sql.put`). On an
-        autocommit connection they are then sent in one pipeline without BEGIN and COMMIT: the
-        server runs the statements before a sync as one transaction, and commits it at the sync,
-        so the operation costs one round trip. In a caller's transaction it runs in a savepoint
+        autocommit connection they are then sent without BEGIN and COMMIT, in one pipeline when
+        there are several (`OneSync`): the server runs the statements before a sync as one
+        transaction and commits it at the sync, so the operation costs one round trip. In a caller's transaction it runs in a savepoint
         as any write.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
@@ -123,9 +141,8 @@ class PostgresSaver(BaseCheckpointSaver):
                 with self._connection() as conn:
                     used = conn
                     if one_sync and conn.autocommit:
-                        with contextlib.ExitStack() as pipeline, conn.cursor(row_factory=tuple_row) as cursor:
-                            pipeline.enter_context(conn.pipeline())
-                            return sql.drive(make(), lambda q: execute_one_sync(cursor, q, pipeline))
+                        with conn.cursor(row_factory=tuple_row) as cursor, OneSync(cursor) as one:
+                            return sql.drive(make(), one.execute)
                     # A write runs in pipeline mode: its statements and the commit go out
                     # together, one wait for the server instead of one per statement
                     # (LangGraph's saver does the same).
