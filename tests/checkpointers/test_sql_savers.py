@@ -566,6 +566,11 @@ async def test_a_put_whose_checkpoint_fails_stores_no_value(sql_saver, monkeypat
         await grow(s, "t", 1, parent=configs[-1], start=3, extra={"topic": "y"})
     if backend == "postgres":
         assert len(runs[0]) == 1  # one statement: no BEGIN, no COMMIT of its own
+    marked = {"configurable": {**configs[-1]["configurable"], sql.EXPECT_LATEST: True}}
+    with pytest.raises(Exception, match="refused"):  # the line's lock and the put, one sync
+        await grow(s, "t", 1, parent=marked, start=3)
+    if backend == "postgres":
+        assert len(runs[1]) == 2
     assert await count_blobs(s) == before
     assert len(await s.list(cfg("t"))) == 3
     await raw(s, "DROP TRIGGER refuse_checkpoints" + (" ON ferrograph_checkpoints" if backend == "postgres" else ""))
