@@ -274,6 +274,7 @@ class _AsyncOneSync:
         self.cursor = cursor
         self.pipeline = AsyncExitStack()
         self.pipelined = False
+        self.read = False
 
     async def __aenter__(self) -> "_AsyncOneSync":
         return self
@@ -282,14 +283,15 @@ class _AsyncOneSync:
         return await self.pipeline.__aexit__(*exc)
 
     async def execute(self, query: sql.Query) -> Any:
-        if query.many:
-            raise AssertionError("an operation run with one sync has no executemany step")
+        if query.many or self.read:
+            raise AssertionError("an operation run with one sync has no executemany step, and none after its read")
         if not query.rows and not self.pipelined:
             await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
             self.pipelined = True
         await self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
+        self.read = True
         await self.pipeline.aclose()
         return await self.cursor.fetchall() if self.cursor.description is not None else None
 

@@ -4,9 +4,8 @@ class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostg
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import psycopg
@@ -45,8 +44,9 @@ class OneSync:
 
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
-        self.pipeline = contextlib.ExitStack()
+        self.pipeline = ExitStack()
         self.pipelined = False
+        self.read = False
 
     def __enter__(self) -> "OneSync":
         return self
@@ -55,14 +55,15 @@ class OneSync:
         return self.pipeline.__exit__(*exc)
 
     def execute(self, query: sql.Query) -> Any:
-        if query.many:
-            raise AssertionError("an operation run with one sync has no executemany step")
+        if query.many or self.read:
+            raise AssertionError("an operation run with one sync has no executemany step, and none after its read")
         if not query.rows and not self.pipelined:
             self.pipeline.enter_context(self.cursor.connection.pipeline())
             self.pipelined = True
         self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
+        self.read = True
         self.pipeline.close()
         return self.cursor.fetchall() if self.cursor.description is not None else None
 
@@ -122,8 +123,8 @@ class PostgresSaver(BaseCheckpointSaver):
         reads the rows of its last statement only, after all its other work (`sql.put`). On an
         autocommit connection they are then sent without BEGIN and COMMIT, in one pipeline when
         there are several (`OneSync`): the server runs the statements before a sync as one
-        transaction and commits it at the sync, so the operation costs one round trip. In a caller's transaction it runs in a savepoint
-        as any write.
+        transaction and commits it at the sync, so the operation costs one round trip. In a
+        caller's transaction it runs in a savepoint, as any write.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
         server restarted, an idle connection was terminated) is run again on another one,
