@@ -627,3 +627,18 @@ def test_a_put_in_the_callers_transaction_commits_and_rolls_back_with_it(kind, r
         assert got.parent_config == first
     finally:
         close()
+
+
+async def test_a_postgres_put_sends_a_delta_alone_and_again_whole_when_the_cache_is_stale(sql_saver, monkeypatch):
+    s = sql_saver
+    if "postgres" not in type(s.saver).__name__.lower():
+        pytest.skip("SQLite runs a put as statements in one transaction")
+    configs, lists = await grow(s, "t", 3)
+    runs = count_queries(monkeypatch, "put")
+    more, more_lists = await grow(s, "t", 1, parent=configs[-1], start=3)
+    assert len(runs[0]) == 1 and await count_deltas(s) == 3
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '4'")
+    again, again_lists = await grow(s, "t", 1, parent=more[-1], start=4)
+    assert len(runs[1]) == 2  # the delta over version 4 cannot be written: stored whole instead
+    assert await count_deltas(s) == 2
+    await assert_reads(s, configs + again, lists + again_lists)

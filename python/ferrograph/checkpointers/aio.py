@@ -274,7 +274,6 @@ class _AsyncOneSync:
         self.cursor = cursor
         self.pipeline = AsyncExitStack()
         self.pipelined = False
-        self.read = False
 
     async def __aenter__(self) -> "_AsyncOneSync":
         return self
@@ -283,16 +282,16 @@ class _AsyncOneSync:
         return await self.pipeline.__aexit__(*exc)
 
     async def execute(self, query: sql.Query) -> Any:
-        if query.many or self.read:
-            raise AssertionError("an operation run with one sync has no executemany step, and none after its read")
+        if query.many:
+            raise AssertionError("an operation run with one sync per read has no executemany step")
         if not query.rows and not self.pipelined:
             await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
             self.pipelined = True
         await self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
-        self.read = True
         await self.pipeline.aclose()
+        self.pipelined = False
         return await self.cursor.fetchall() if self.cursor.description is not None else None
 
 

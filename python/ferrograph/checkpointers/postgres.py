@@ -36,17 +36,16 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None) -> Any:
 
 
 class OneSync:
-    """Runs the steps of an operation committed with one round trip (see `PostgresSaver._run`):
-    the statements before the one whose rows the operation reads, its last, are queued in a
-    pipeline, and that one ends the pipeline, whose sync commits them all; an operation of one
-    statement runs it without a pipeline. Used as a context manager, it ends a pipeline left
-    open."""
+    """Runs the steps of an operation committed with one round trip per read (see
+    `PostgresSaver._run`): the statements before one whose rows the operation reads are queued
+    in a pipeline, and that one ends the pipeline, whose sync commits them all; a read with
+    nothing queued before it runs without a pipeline. Used as a context manager, it ends a
+    pipeline left open."""
 
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
         self.pipeline = ExitStack()
         self.pipelined = False
-        self.read = False
 
     def __enter__(self) -> "OneSync":
         return self
@@ -55,16 +54,16 @@ class OneSync:
         return self.pipeline.__exit__(*exc)
 
     def execute(self, query: sql.Query) -> Any:
-        if query.many or self.read:
-            raise AssertionError("an operation run with one sync has no executemany step, and none after its read")
+        if query.many:
+            raise AssertionError("an operation run with one sync per read has no executemany step")
         if not query.rows and not self.pipelined:
             self.pipeline.enter_context(self.cursor.connection.pipeline())
             self.pipelined = True
         self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
-        self.read = True
         self.pipeline.close()
+        self.pipelined = False
         return self.cursor.fetchall() if self.cursor.description is not None else None
 
 
@@ -119,12 +118,13 @@ class PostgresSaver(BaseCheckpointSaver):
     def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         """Runs the operation `make()` builds, in one transaction when it writes.
 
-        `one_sync`: the operation's statements are atomic as one implicit transaction, and it
-        reads the rows of its last statement only, after all its other work (`sql.put`). On an
-        autocommit connection they are then sent without BEGIN and COMMIT, in one pipeline when
-        there are several (`OneSync`): the server runs the statements before a sync as one
-        transaction and commits it at the sync, so the operation costs one round trip. In a
-        caller's transaction it runs in a savepoint, as any write.
+        `one_sync`: the operation (`sql.put`) is one or more groups of statements, each ending
+        with the one statement of the group whose rows it reads; each group is atomic as one
+        implicit transaction, and the operation is correct if it stops after any group. On an
+        autocommit connection each group is then sent without BEGIN and COMMIT, in one pipeline
+        when it has several statements (`OneSync`): the server runs the statements before a
+        sync as one transaction and commits it at the sync, so a group costs one round trip. In
+        a caller's transaction the operation runs in a savepoint, as any write.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
         server restarted, an idle connection was terminated) is run again on another one,

@@ -250,10 +250,12 @@ class Dialect:
         # Postgres stores a put in one statement (data-modifying CTEs), atomic on its own, so an
         # autocommit connection commits it in one round trip: the append deltas (each written only
         # when the row it extends is as this process wrote it, as `insert_delta`), the whole
-        # values (a delta candidate's only when its delta was not written), then the checkpoint.
-        # `ok` is the concurrent-writer check of a marked put (see `put`), true when unchecked;
-        # nothing is written unless it holds. It returns the latest checkpoint id of the line,
-        # whether the check held, and the channels stored as deltas.
+        # values, then the checkpoint. `ok` is the concurrent-writer check of a marked put (see
+        # `put`), true when unchecked; nothing is written unless it holds. `go`: ok, and every
+        # delta was written; otherwise neither the values nor the checkpoint are, and `put` runs
+        # it again with whole values (a stale delta cache costs a second round trip, never the
+        # bytes of whole values on every put). It returns the latest checkpoint id of the line,
+        # whether the check held, whether the put was stored, and the channels stored as deltas.
         self.put_statement: Optional[str] = None
         if pg:
             as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
@@ -271,17 +273,18 @@ class Dialect:
                 f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
                 " AND octet_length(p.blob) = k.prev_length)"
                 " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel),"
+                " go AS (SELECT 1 FROM ok WHERE (SELECT count(*) FROM d) = ?::int),"
                 f" b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
                 " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
-                " AS k(channel, version, blob)"
-                " WHERE EXISTS (SELECT 1 FROM ok) AND k.channel NOT IN (SELECT channel FROM d)"
+                " AS k(channel, version, blob) WHERE EXISTS (SELECT 1 FROM go)"
                 " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING),"
                 f" c AS (INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-                " checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? WHERE EXISTS (SELECT 1 FROM ok)"
+                " checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? WHERE EXISTS (SELECT 1 FROM go)"
                 " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
                 " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
                 " metadata = excluded.metadata, run_id = excluded.run_id)"
-                " SELECT (SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), ARRAY(SELECT channel FROM d)"
+                " SELECT (SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), EXISTS (SELECT 1 FROM go),"
+                " ARRAY(SELECT channel FROM d)"
             ).replace("%s::bytea[]", "%b::bytea[]")  # as is, where the text format escapes every byte
         self.select_writes = q(
             f"SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.blob FROM {write_keys}"
@@ -807,7 +810,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `put_statement`. A runner may therefore send them together and
-    commit them with one round trip (`PostgresSaver` does on an autocommit connection)."""
+    commit them with one round trip (`PostgresSaver` does on an autocommit connection). Only a
+    stale delta cache makes it run them once more."""
     thread_id, checkpoint_ns, parent_id = _where(config)
     values = checkpoint.get("channel_values") or {}
     stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
@@ -845,38 +849,47 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
 
 
 def _put_one_statement(d: Dialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
-    """`put` on Postgres; returns the channels stored as deltas."""
+    """`put` on Postgres; returns the channels stored as deltas. A delta that cannot be written
+    (the cache is stale) stores nothing, and the put runs again with whole values."""
     assert d.put_statement is not None
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
-    if check:
-        assert d.lock_line is not None
-        yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
-    with_delta = [p for p in planned if p.delta is not None]
-    delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
-    for p in with_delta:
-        assert p.delta is not None and p.previous is not None
-        blob, chain = p.delta
-        previous = p.previous
-        for column, value in zip(
-            delta_columns,
-            (p.channel, p.version, blob, json.dumps(chain), previous.version,
-             None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
-        ):
-            column.append(value)
-    rows = yield Query(
-        d.put_statement,
-        [
-            check, thread_id, checkpoint_ns, check, parent_id or None, checkpoint_id,
-            thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns,
-            thread_id, checkpoint_ns, [p.channel for p in planned], [p.version for p in planned],
-            [p.encoded for p in planned],
-            *row,
-        ],
-    )
-    latest, ok, as_deltas = rows[0]
-    if not ok:
-        _refuse(thread_id, checkpoint_ns, parent_id, latest)
-    return set(as_deltas)
+    as_deltas: set = set()
+    for use_deltas in (True, False):
+        if check:
+            assert d.lock_line is not None
+            yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
+        with_delta = [p for p in planned if use_deltas and p.delta is not None]
+        whole = [p for p in planned if not (use_deltas and p.delta is not None)]
+        delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
+        for p in with_delta:
+            assert p.delta is not None and p.previous is not None
+            blob, chain = p.delta
+            previous = p.previous
+            for column, value in zip(
+                delta_columns,
+                (p.channel, p.version, blob, json.dumps(chain), previous.version,
+                 None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
+            ):
+                column.append(value)
+        rows = yield Query(
+            d.put_statement,
+            [
+                check, thread_id, checkpoint_ns, check, parent_id or None, checkpoint_id,
+                thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns,
+                len(with_delta),
+                thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
+                [p.encoded for p in whole],
+                *row,
+            ],
+        )
+        latest, ok, stored, written = rows[0]
+        if not ok:
+            _refuse(thread_id, checkpoint_ns, parent_id, latest)
+        # Deltas written by a run that stored nothing else stay: they are their versions' rows.
+        as_deltas.update(written)
+        if stored:
+            return as_deltas
+    raise AssertionError("a put without deltas is stored or refused")
 
 
 def _put_statements(d: Dialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
