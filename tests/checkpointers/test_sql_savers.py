@@ -536,3 +536,109 @@ async def test_typed_metadata_round_trips_even_where_jsonb_reorders_keys(sql_sav
     assert got["when"] == when and isinstance(got["when"], datetime.datetime)
     assert got["pair"] == (1, 2) and isinstance(got["pair"], tuple)
     assert got["tags"] == {"a", "b"}
+
+
+REFUSE_CHECKPOINTS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_checkpoints BEFORE INSERT ON ferrograph_checkpoints"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgres": [
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_checkpoints BEFORE INSERT ON ferrograph_checkpoints"
+        " FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
+async def test_a_put_whose_checkpoint_fails_stores_no_value(sql_saver, monkeypatch):
+    """A put is atomic: when the checkpoint row cannot be inserted, neither the whole values
+    nor the append delta it would have written are stored, and the saver's memory of what it
+    stored last is untouched (the next put stores a correct delta)."""
+    s = sql_saver
+    configs, lists = await grow(s, "t", 3, extra={"topic": "x"})
+    before = await count_blobs(s)
+    backend = "postgres" if "postgres" in type(s.saver).__name__.lower() else "sqlite"
+    for statement in REFUSE_CHECKPOINTS[backend]:
+        await raw(s, statement)
+    runs = count_queries(monkeypatch, "put")
+    with pytest.raises(Exception, match="refused"):
+        await grow(s, "t", 1, parent=configs[-1], start=3, extra={"topic": "y"})
+    if backend == "postgres":
+        assert len(runs[0]) == 1  # one statement: no BEGIN, no COMMIT of its own
+    marked = {"configurable": {**configs[-1]["configurable"], sql.EXPECT_LATEST: True}}
+    with pytest.raises(Exception, match="refused"):  # the line's lock and the put, one sync
+        await grow(s, "t", 1, parent=marked, start=3)
+    if backend == "postgres":
+        assert len(runs[1]) == 2
+    assert await count_blobs(s) == before
+    assert len(await s.list(cfg("t"))) == 3
+    await raw(s, "DROP TRIGGER refuse_checkpoints" + (" ON ferrograph_checkpoints" if backend == "postgres" else ""))
+    more, more_lists = await grow(s, "t", 2, parent=configs[-1], start=3)
+    await assert_reads(s, configs + more, lists + more_lists)
+    assert await count_deltas(s) == 4
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_put_in_the_callers_transaction_commits_and_rolls_back_with_it(kind, request, tmp_path):
+    """On a connection whose transaction the caller holds open, puts (marked or not) join it:
+    they are gone when the caller rolls back, and stored when the caller commits."""
+    from ferrograph.checkpointers import PostgresSaver, SqliteSaver
+
+    if kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(str(tmp_path / "caller.db"), isolation_level=None)
+        saver = SqliteSaver(conn)
+        saver.setup()
+
+        def begin():
+            conn.execute("BEGIN")
+
+        rollback, commit, close = (lambda: conn.execute("ROLLBACK")), (lambda: conn.execute("COMMIT")), conn.close
+    else:
+        import psycopg
+
+        conn = psycopg.connect(request.getfixturevalue("ferrograph_postgres_url"))
+        saver = PostgresSaver(conn)
+        saver.setup()
+        conn.commit()
+
+        def begin():
+            conn.execute("SELECT 1")  # opens the caller's transaction
+
+        rollback, commit, close = conn.rollback, conn.commit, conn.close
+    marked = {"configurable": {"thread_id": "t", "checkpoint_ns": "", sql.EXPECT_LATEST: True}}
+    try:
+        begin()
+        first = saver.put(marked, checkpoint({"m": [message(0)]}, {"m": 1}), {"step": 0}, {"m": 1})
+        saver.put(cfg("t", first["configurable"]["checkpoint_id"]), checkpoint({"m": [message(0), message(1)]}, {"m": 2}),
+                  {"step": 1}, {"m": 2})
+        assert len(list(saver.list(cfg("t")))) == 2
+        rollback()
+        assert saver.get_tuple(cfg("t")) is None
+        begin()
+        first = saver.put(marked, checkpoint({"m": [message(0)]}, {"m": 1}), {"step": 0}, {"m": 1})
+        second_config = {"configurable": {**first["configurable"], sql.EXPECT_LATEST: True}}
+        second = saver.put(second_config, checkpoint({"m": [message(0), message(1)]}, {"m": 2}), {"step": 1}, {"m": 2})
+        commit()
+        got = saver.get_tuple(cfg("t"))
+        assert got.config == second and got.checkpoint["channel_values"]["m"] == [message(0), message(1)]
+        assert got.parent_config == first
+    finally:
+        close()
+
+
+async def test_a_postgres_put_sends_a_delta_alone_and_again_whole_when_the_cache_is_stale(sql_saver, monkeypatch):
+    s = sql_saver
+    if "postgres" not in type(s.saver).__name__.lower():
+        pytest.skip("SQLite runs a put as statements in one transaction")
+    configs, lists = await grow(s, "t", 3)
+    runs = count_queries(monkeypatch, "put")
+    more, more_lists = await grow(s, "t", 1, parent=configs[-1], start=3)
+    assert len(runs[0]) == 1 and await count_deltas(s) == 3
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '4'")
+    again, again_lists = await grow(s, "t", 1, parent=more[-1], start=4)
+    assert len(runs[1]) == 2  # the delta over version 4 cannot be written: stored whole instead
+    assert await count_deltas(s) == 2
+    await assert_reads(s, configs + again, lists + again_lists)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
@@ -54,7 +54,8 @@ async def adrive_iter(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]
 class _AsyncSQLSaver(BaseCheckpointSaver):
     """The protocol methods of both async savers; subclasses provide `_run` (the operation
     `make()` builds, in a transaction when it writes; `make` may be called again to retry on a
-    lost connection) and `_run_page` (one query of a listing)."""
+    lost connection; `one_sync` as `PostgresSaver._run`) and `_run_page` (one query of a
+    listing)."""
 
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
@@ -63,7 +64,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     _script_location: Optional[str] = None
     deltas: sql.DeltaCache
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         raise NotImplementedError
 
     async def _run_page(self, query: sql.Query) -> Any:
@@ -98,7 +99,11 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
-        return await self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return await self._run(
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            write=True,
+            one_sync=True,
+        )
 
     async def aput_writes(
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -228,7 +233,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         async with self.lock:
             return await self._execute(query)
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+    async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         op = make()
         async with self.lock:
             if not write:
@@ -278,6 +283,34 @@ async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None, held: A
     return await cursor.fetchall() if cursor.description is not None else None
 
 
+class _AsyncOneSync:
+    """The async twin of `postgres.OneSync`."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.pipeline = AsyncExitStack()
+        self.pipelined = False
+
+    async def __aenter__(self) -> "_AsyncOneSync":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Optional[bool]:
+        return await self.pipeline.__aexit__(*exc)
+
+    async def execute(self, query: sql.Query) -> Any:
+        if query.many:
+            raise AssertionError("an operation run with one sync per read has no executemany step")
+        if not query.rows and not self.pipelined:
+            await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
+            self.pipelined = True
+        await self.cursor.execute(query.sql, query.params)
+        if not query.rows:
+            return None
+        await self.pipeline.aclose()
+        self.pipelined = False
+        return await self.cursor.fetchall() if self.cursor.description is not None else None
+
+
 class AsyncPostgresSaver(_AsyncSQLSaver):
     """A checkpoint saver on a psycopg `AsyncConnection` or `AsyncConnectionPool`. Call
     `await setup()` once to create or upgrade the tables."""
@@ -312,7 +345,9 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             async with self.conn.connection() as conn:
                 yield conn
 
-    async def _run(self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False) -> Any:
+    async def _run(
+        self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False, one_sync: bool = False
+    ) -> Any:
         """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
         dead runs again on another; on a single connection the error reaches the caller."""
         import psycopg
@@ -327,6 +362,9 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
             try:
                 async with self._connection() as conn:
                     used = conn
+                    if one_sync and conn.autocommit:
+                        async with conn.cursor(row_factory=tuple_row) as cursor, _AsyncOneSync(cursor) as one:
+                            return await adrive(make(), one.execute)
                     # Writes run in pipeline mode, as PostgresSaver's.
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:

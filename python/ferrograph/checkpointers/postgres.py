@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import psycopg
@@ -64,6 +64,38 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Optional[
     return cursor.fetchall() if cursor.description is not None else None
 
 
+class OneSync:
+    """Runs the steps of an operation committed with one round trip per read (see
+    `PostgresSaver._run`): the statements before one whose rows the operation reads are queued
+    in a pipeline, and that one ends the pipeline, whose sync commits them all; a read with
+    nothing queued before it runs without a pipeline. Used as a context manager, it ends a
+    pipeline left open."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.pipeline = ExitStack()
+        self.pipelined = False
+
+    def __enter__(self) -> "OneSync":
+        return self
+
+    def __exit__(self, *exc: Any) -> Optional[bool]:
+        return self.pipeline.__exit__(*exc)
+
+    def execute(self, query: sql.Query) -> Any:
+        if query.many:
+            raise AssertionError("an operation run with one sync per read has no executemany step")
+        if not query.rows and not self.pipelined:
+            self.pipeline.enter_context(self.cursor.connection.pipeline())
+            self.pipelined = True
+        self.cursor.execute(query.sql, query.params)
+        if not query.rows:
+            return None
+        self.pipeline.close()
+        self.pipelined = False
+        return self.cursor.fetchall() if self.cursor.description is not None else None
+
+
 def _single(query: sql.Query) -> sql.Op:
     return (yield query)
 
@@ -112,8 +144,18 @@ class PostgresSaver(BaseCheckpointSaver):
             with self.conn.connection() as conn:
                 yield conn
 
-    def _run(self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False) -> Any:
+    def _run(
+        self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False, one_sync: bool = False
+    ) -> Any:
         """Runs the operation `make()` builds, in one transaction when it writes.
+
+        `one_sync`: the operation (`sql.put`) is one or more groups of statements, each ending
+        with the one statement of the group whose rows it reads; each group is atomic as one
+        implicit transaction, and the operation is correct if it stops after any group. On an
+        autocommit connection each group is then sent without BEGIN and COMMIT, in one pipeline
+        when it has several statements (`OneSync`): the server runs the statements before a
+        sync as one transaction and commits it at the sync, so a group costs one round trip. In
+        a caller's transaction the operation runs in a savepoint, as any write.
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
         server restarted, an idle connection was terminated) is run again on another one,
@@ -132,6 +174,9 @@ class PostgresSaver(BaseCheckpointSaver):
             try:
                 with self._connection() as conn:
                     used = conn
+                    if one_sync and conn.autocommit:
+                        with conn.cursor(row_factory=tuple_row) as cursor, OneSync(cursor) as one:
+                            return sql.drive(make(), one.execute)
                     # A write runs in pipeline mode: its statements and the commit go out
                     # together, one wait for the server instead of one per statement
                     # (LangGraph's saver does the same).
@@ -174,7 +219,11 @@ class PostgresSaver(BaseCheckpointSaver):
         yield from sql.drive_iter(op, run_page)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._run(lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas), write=True)
+        return self._run(
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            write=True,
+            one_sync=True,
+        )
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)

@@ -247,6 +247,45 @@ class Dialect:
             f" AND checkpoint_ns = ? AND channel = ? AND version = ? AND {same_chain} AND {length}(blob) = ?)"
             " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING 1"
         )
+        # Postgres stores a put in one statement (data-modifying CTEs), atomic on its own, so an
+        # autocommit connection commits it in one round trip: the append deltas (each written only
+        # when the row it extends is as this process wrote it, as `insert_delta`), the whole
+        # values, then the checkpoint. `ok` is the concurrent-writer check of a marked put (see
+        # `put`), true when unchecked; nothing is written unless it holds. `go`: ok, and every
+        # delta was written; otherwise neither the values nor the checkpoint are, and `put` runs
+        # it again with whole values (a stale delta cache costs a second round trip, never the
+        # bytes of whole values on every put). It returns the latest checkpoint id of the line,
+        # whether the check held, whether the put was stored, and the channels stored as deltas.
+        self.put_statement: Optional[str] = None
+        if pg:
+            as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
+            self.put_statement = q(
+                f"WITH latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS}"
+                " WHERE ?::boolean AND thread_id = ? AND checkpoint_ns = ?),"
+                " ok AS (SELECT 1 FROM latest WHERE NOT ?::boolean OR id IS NOT DISTINCT FROM ?::text OR id = ?::text),"
+                f" d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
+                f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
+                " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
+                " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
+                f" WHERE EXISTS (SELECT 1 FROM ok) AND EXISTS (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
+                " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
+                " AND p.chain IS NOT DISTINCT FROM"
+                f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
+                " AND octet_length(p.blob) = k.prev_length)"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel),"
+                " go AS (SELECT 1 FROM ok WHERE (SELECT count(*) FROM d) = ?::int),"
+                f" b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
+                " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
+                " AS k(channel, version, blob) WHERE EXISTS (SELECT 1 FROM go)"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING),"
+                f" c AS (INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+                " checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? WHERE EXISTS (SELECT 1 FROM go)"
+                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+                " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
+                " metadata = excluded.metadata, run_id = excluded.run_id)"
+                " SELECT (SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), EXISTS (SELECT 1 FROM go),"
+                " ARRAY(SELECT channel FROM d)"
+            ).replace("%s::bytea[]", "%b::bytea[]")  # as is, where the text format escapes every byte
         self.select_writes = q(
             f"SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.blob FROM {write_keys}"
             f" JOIN {WRITES} AS w ON w.thread_id = k.thread_id AND w.checkpoint_ns = k.checkpoint_ns"
@@ -743,47 +782,54 @@ def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) 
     return merged
 
 
+@dataclass
+class _Planned:
+    """One new channel value of a put: its encoding (None when the channel has no value at its
+    new version) and, when it can be stored as an append delta, the delta and what it extends."""
+
+    channel: str
+    version: str
+    encoded: Optional[bytes]
+    delta: Optional[tuple[bytes, list[str]]] = None
+    previous: Optional[_Stored] = None
+
+    def remembered(self, as_delta: bool) -> Optional[_Stored]:
+        """What the delta cache keeps of this value once stored (as a delta or whole)."""
+        if self.encoded is None:
+            return None
+        if as_delta:
+            assert self.delta is not None
+            return _Stored(self.version, self.encoded, self.delta[1], len(self.delta[0]))
+        return _Stored(self.version, self.encoded, None, len(self.encoded)) if self.encoded[:1] == b"[" else None
+
+
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None) -> Op:
     """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
-    value this saver stored last for the channel is stored as a delta (see "Append deltas")."""
+    value this saver stored last for the channel is stored as a delta (see "Append deltas").
+
+    On Postgres this is at most two statements, neither read before the last: the line's lock
+    (a marked put only) and `put_statement`. A runner may therefore send them together and
+    commit them with one round trip (`PostgresSaver` does on an autocommit connection). Only a
+    stale delta cache makes it run them once more."""
     thread_id, checkpoint_ns, parent_id = _where(config)
-    stored = dict(checkpoint)
-    values = stored.pop("channel_values", None) or {}
+    values = checkpoint.get("channel_values") or {}
+    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     checkpoint_id = stored["id"]
-    if (config.get("configurable") or {}).get(EXPECT_LATEST):
-        yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
-    blobs = []
-    remembered: list[tuple[tuple[str, str, str], Optional[_Stored]]] = []
+    check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
+    planned = []
     for channel, version in new_versions.items():
         version = str(version)
-        key = (thread_id, checkpoint_ns, channel)
         if channel not in values:
-            blobs.append((thread_id, checkpoint_ns, channel, version, None))
-            remembered.append((key, None))
+            planned.append(_Planned(channel, version, None))
             continue
         encoded = _core.dumps(values[channel], context=channel)
-        previous = deltas.get(key) if deltas is not None else None
+        previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
         delta = _delta(previous, version, encoded)
-        if delta is not None:
-            assert previous is not None
-            blob, chain = delta
-            inserted = yield Query(
-                d.insert_delta,
-                [
-                    thread_id, checkpoint_ns, channel, version, blob, d.chain_param(chain),
-                    thread_id, checkpoint_ns, channel, previous.version,
-                    None if previous.chain is None else d.chain_param(previous.chain), previous.row_length,
-                ],
-            )
-            if inserted:
-                remembered.append((key, _Stored(version, encoded, chain, len(blob))))
-                continue
-        blobs.append((thread_id, checkpoint_ns, channel, version, encoded))
-        remembered.append((key, _Stored(version, encoded, None, len(encoded)) if encoded[:1] == b"[" else None))
+        planned.append(_Planned(channel, version, encoded, delta, previous if delta is not None else None))
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
-    row = (
+    row = [
         thread_id,
         checkpoint_ns,
         checkpoint_id,
@@ -791,14 +837,89 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         _core.dumps(stored, context="checkpoint").decode(),
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
-    )
+    ]
+    if d.put_statement is not None:
+        as_deltas = yield from _put_one_statement(d, planned, row, check)
+    else:
+        as_deltas = yield from _put_statements(d, planned, row, check)
+    if deltas is not None:
+        for p in planned:
+            deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
+    return _config(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _put_one_statement(d: Dialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
+    """`put` on Postgres; returns the channels stored as deltas. A delta that cannot be written
+    (the cache is stale) stores nothing, and the put runs again with whole values."""
+    assert d.put_statement is not None
+    thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
+    as_deltas: set = set()
+    for use_deltas in (True, False):
+        if check:
+            assert d.lock_line is not None
+            yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
+        with_delta = [p for p in planned if use_deltas and p.delta is not None]
+        whole = [p for p in planned if not (use_deltas and p.delta is not None)]
+        delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
+        for p in with_delta:
+            assert p.delta is not None and p.previous is not None
+            blob, chain = p.delta
+            previous = p.previous
+            for column, value in zip(
+                delta_columns,
+                (p.channel, p.version, blob, json.dumps(chain), previous.version,
+                 None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
+            ):
+                column.append(value)
+        rows = yield Query(
+            d.put_statement,
+            [
+                check, thread_id, checkpoint_ns, check, parent_id or None, checkpoint_id,
+                thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns,
+                len(with_delta),
+                thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
+                [p.encoded for p in whole],
+                *row,
+            ],
+        )
+        latest, ok, stored, written = rows[0]
+        if not ok:
+            _refuse(thread_id, checkpoint_ns, parent_id, latest)
+        # Deltas written by a run that stored nothing else stay: they are their versions' rows.
+        as_deltas.update(written)
+        if stored:
+            return as_deltas
+    raise AssertionError("a put without deltas is stored or refused")
+
+
+def _put_statements(d: Dialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
+    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas."""
+    thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
+    if check:
+        yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
+    as_deltas = set()
+    blobs = []
+    for p in planned:
+        if p.delta is not None:
+            assert p.previous is not None
+            blob, chain = p.delta
+            previous = p.previous
+            inserted = yield Query(
+                d.insert_delta,
+                [
+                    thread_id, checkpoint_ns, p.channel, p.version, blob, d.chain_param(chain),
+                    thread_id, checkpoint_ns, p.channel, previous.version,
+                    None if previous.chain is None else d.chain_param(previous.chain), previous.row_length,
+                ],
+            )
+            if inserted:
+                as_deltas.add(p.channel)
+                continue
+        blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.encoded))
     if blobs:
         yield Query(d.insert_blob, blobs, many=True, rows=False)
     yield Query(d.upsert_checkpoint, row, rows=False)
-    if deltas is not None:
-        for key, entry in remembered:
-            deltas.set(key, entry)
-    return _config(thread_id, checkpoint_ns, checkpoint_id)
+    return as_deltas
 
 
 #: The `configurable` key by which the engine marks a put whose parent must still be the latest
@@ -818,13 +939,17 @@ def _check_latest(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: Opt
     if latest is not None and latest == checkpoint_id:
         return
     if latest != (parent_id or None):
-        ns = f", namespace {json.dumps(checkpoint_ns)}" if checkpoint_ns else ""
-        parent = f"checkpoint {json.dumps(parent_id)}" if parent_id else "no checkpoint"
-        raise ConcurrentUpdateError(
-            f"concurrent update of thread {json.dumps(thread_id)}{ns}: this run continues from {parent}, but another"
-            f" writer has advanced the thread since (its latest checkpoint is {json.dumps(latest) if latest else 'none'});"
-            " reload the thread's state and run again"
-        )
+        _refuse(thread_id, checkpoint_ns, parent_id, latest)
+
+
+def _refuse(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest: Optional[str]) -> None:
+    ns = f", namespace {json.dumps(checkpoint_ns)}" if checkpoint_ns else ""
+    parent = f"checkpoint {json.dumps(parent_id)}" if parent_id else "no checkpoint"
+    raise ConcurrentUpdateError(
+        f"concurrent update of thread {json.dumps(thread_id)}{ns}: this run continues from {parent}, but another"
+        f" writer has advanced the thread since (its latest checkpoint is {json.dumps(latest) if latest else 'none'});"
+        " reload the thread's state and run again"
+    )
 
 
 def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
