@@ -108,6 +108,18 @@ class RecordingSaver(BaseCheckpointSaver):
         return list(self.inner.list({"configurable": {"thread_id": thread}}))
 
 
+async def run_with(driver: str, graph: Any, config: dict) -> None:
+    """Runs `graph` from {"n": 0} to its end through one of the four drivers."""
+    if driver == "invoke":
+        graph.invoke({"n": 0}, config)
+    elif driver == "stream":
+        list(graph.stream({"n": 0}, config))
+    elif driver == "ainvoke":
+        await graph.ainvoke({"n": 0}, config)
+    else:
+        [chunk async for chunk in graph.astream({"n": 0}, config)]
+
+
 def cfg(thread: str) -> dict:
     return {"configurable": {"thread_id": thread}}
 
@@ -165,14 +177,7 @@ async def test_calls_queued_during_a_slow_write_go_out_as_one_batch_in_order(dri
 async def test_a_run_returns_only_once_everything_is_stored(driver):
     saver = RecordingSaver(hold=lambda _number: time.sleep(0.02))
     graph = linear(saver)
-    if driver == "invoke":
-        graph.invoke({"n": 0}, cfg("t"))
-    elif driver == "stream":
-        list(graph.stream({"n": 0}, cfg("t")))
-    elif driver == "ainvoke":
-        await graph.ainvoke({"n": 0}, cfg("t"))
-    else:
-        [chunk async for chunk in graph.astream({"n": 0}, cfg("t"))]
+    await run_with(driver, graph, cfg("t"))
     # Read behind the graph's back: nothing may still be on its way.
     stored = saver.stored("t")
     assert len(stored) == NODES + 2
@@ -222,14 +227,7 @@ async def test_a_failed_write_reaches_the_caller_and_nothing_after_it_is_written
     saver = RecordingSaver(fail=fail_at_step(2))
     graph = linear(saver)
     with pytest.raises(DiskFull):
-        if driver == "invoke":
-            graph.invoke({"n": 0}, cfg("t"))
-        elif driver == "stream":
-            list(graph.stream({"n": 0}, cfg("t")))
-        elif driver == "ainvoke":
-            await graph.ainvoke({"n": 0}, cfg("t"))
-        else:
-            [chunk async for chunk in graph.astream({"n": 0}, cfg("t"))]
+        await run_with(driver, graph, cfg("t"))
     # The failed batch was written again call by call, up to the failing put; nothing after.
     last = saver.batches[-1]
     assert len(last) == 1 and fail_at_step(2)(last)

@@ -117,7 +117,7 @@ impl CheckpointSaver for PySaverAdapter {
         self.call(|py, saver, reg| {
             let args = (
                 config_to_py(py, config)?,
-                checkpoint_to_py(py, &checkpoint, reg)?,
+                checkpoint_to_py(py, &checkpoint, reg, None)?,
                 metadata_to_py(py, &metadata, reg)?,
                 versions_to_py(py, new_versions)?,
             );

@@ -393,16 +393,8 @@ fn decode_value(
 
 /// A checkpoint dict with live channel values (decoded through the codec) and LangGraph's keys:
 /// `v, id, ts, channel_values, channel_versions, versions_seen, updated_channels`.
+/// With a `cache`, channel values it decoded before are copied rather than parsed.
 pub fn checkpoint_to_py<'py>(
-    py: Python<'py>,
-    checkpoint: &Checkpoint,
-    registry: &Registry,
-) -> PyResult<Bound<'py, PyDict>> {
-    checkpoint_to_py_cached(py, checkpoint, registry, None)
-}
-
-/// [`checkpoint_to_py`], copying channel values that `cache` decoded before.
-pub fn checkpoint_to_py_cached<'py>(
     py: Python<'py>,
     checkpoint: &Checkpoint,
     registry: &Registry,
@@ -789,16 +781,8 @@ static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// A `ferrograph.checkpointers.base.CheckpointTuple` with live values; `pending_writes` is
 /// always a list.
+/// With a `cache`, channel values it decoded before are copied rather than parsed.
 pub fn tuple_to_py<'py>(
-    py: Python<'py>,
-    tuple: &CheckpointTuple,
-    registry: &Registry,
-) -> PyResult<Bound<'py, PyAny>> {
-    tuple_to_py_cached(py, tuple, registry, None)
-}
-
-/// [`tuple_to_py`], copying channel values that `cache` decoded before.
-pub fn tuple_to_py_cached<'py>(
     py: Python<'py>,
     tuple: &CheckpointTuple,
     registry: &Registry,
@@ -819,7 +803,7 @@ pub fn tuple_to_py_cached<'py>(
         py,
         [
             config_to_py(py, &tuple.config)?.into_any(),
-            checkpoint_to_py_cached(py, &tuple.checkpoint, registry, cache)?.into_any(),
+            checkpoint_to_py(py, &tuple.checkpoint, registry, cache)?.into_any(),
             metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
             parent,
             pending_writes_to_py(py, &tuple.pending_writes, registry)?.into_any(),

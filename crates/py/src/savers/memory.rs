@@ -13,8 +13,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
-    checkpoint_from_py_for_put, checkpoint_to_py_cached, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py, tuple_to_py_cached,
+    checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
+    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
     version_from_py, versions_from_py, writes_from_py, SaverResultExt,
 };
 use crate::codec::{default_registry, DecodeCache, PySerializer, Registry};
@@ -87,7 +87,7 @@ impl PyMemorySaver {
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| tuple_to_py_cached(py, &t, &self.registry, Some(&self.decoded)))
+            .map(|t| tuple_to_py(py, &t, &self.registry, Some(&self.decoded)))
             .transpose()
     }
 
@@ -100,7 +100,7 @@ impl PyMemorySaver {
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| checkpoint_to_py_cached(py, &t.checkpoint, &self.registry, Some(&self.decoded)))
+            .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry, Some(&self.decoded)))
             .transpose()
     }
 
@@ -259,7 +259,7 @@ impl CheckpointTupleIter {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         match self.items.next() {
-            Some(t) => tuple_to_py(py, &t, &self.registry).map(Some),
+            Some(t) => tuple_to_py(py, &t, &self.registry, None).map(Some),
             None => Ok(None),
         }
     }
