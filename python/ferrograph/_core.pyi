@@ -5,6 +5,10 @@ from typing import Any, Iterator, Optional, Sequence
 
 from typing_extensions import Self, disjoint_base, final
 
+# The saver takes and returns the protocol's types (stubtest checks names and defaults, not
+# types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
+from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
+
 __all__ = ["CheckpointTupleIter", "CoreGraph", "CoreRun", "NativeMemorySaver", "Serializer", "__version__", "allow_class", "allowed_classes", "check_node_name", "dumps", "loads", "new_checkpoint_id", "retry_delay"]
 
 __version__: str
@@ -64,15 +68,15 @@ class Serializer:
 
 @final
 class CheckpointTupleIter:
-    def __iter__(self) -> Iterator[Any]: ...
-    def __next__(self) -> Any: ...
+    def __iter__(self) -> Iterator[CheckpointTuple]: ...
+    def __next__(self) -> CheckpointTuple: ...
     def __length_hint__(self) -> int: ...
 
 @disjoint_base
 class NativeMemorySaver:
     def __new__(cls, *, serializer: Optional[Serializer] = None) -> Self: ...
-    def get(self, config: dict[str, Any]) -> Optional[dict[str, Any]]: ...
-    def get_tuple(self, config: dict[str, Any]) -> Any: ...
+    def get(self, config: dict[str, Any]) -> Optional[Checkpoint]: ...
+    def get_tuple(self, config: dict[str, Any]) -> Optional[CheckpointTuple]: ...
     def list(
         self,
         config: Optional[dict[str, Any]],
@@ -82,7 +86,7 @@ class NativeMemorySaver:
         limit: Optional[int] = None,
     ) -> CheckpointTupleIter: ...
     def put(
-        self, config: dict[str, Any], checkpoint: dict[str, Any], metadata: dict[str, Any], new_versions: dict[str, Any]
+        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict[str, Any]
     ) -> dict[str, Any]: ...
     def put_writes(
         self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
