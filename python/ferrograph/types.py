@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import uuid
-from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union, cast
 
 __all__ = [
     "Send",
@@ -105,7 +105,9 @@ class RetryPolicy(NamedTuple):
             return isinstance(exc, retry_on)
         if isinstance(retry_on, Sequence):
             return isinstance(exc, tuple(retry_on))
-        return bool(retry_on(exc))
+        # A predicate (a class that is no exception counts as one: mypy narrows it to type[object]).
+        predicate = cast("Callable[[Exception], bool]", retry_on)
+        return bool(predicate(exc))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
@@ -159,13 +159,18 @@ class RunLoop:
         self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
 
+    def _thread(self) -> dict:
+        """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
+        assert self.thread is not None, "a run without a checkpointer has no thread"
+        return self.thread
+
     # ---- starting
 
     def load_call(self) -> Optional[SaverCall]:
         """The saver read that starts the run, or None without a checkpointer."""
         if self.saver is None:
             return None
-        configurable = {**self.thread}
+        configurable = {**self._thread()}
         checkpoint_id = (self.config.get("configurable") or {}).get("checkpoint_id")
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
@@ -187,7 +192,7 @@ class RunLoop:
         if isinstance(input, Command) or input is None:
             if saved is None:
                 if isinstance(input, Command):
-                    raise EmptyInputError(f"Thread '{self.thread['thread_id']}' has nothing to resume")
+                    raise EmptyInputError(f"Thread '{self._thread()['thread_id']}' has nothing to resume")
                 return []
             # Resuming: what is due now runs without stopping at interrupt_before again.
             run.mark_interrupt()
@@ -213,7 +218,7 @@ class RunLoop:
         """Hand `command.resume` to the tasks paused by interrupts, saving it with each."""
         paused = {tid: w for tid, w in self.pending.items() if _special(w, INTERRUPT)}
         if not paused:
-            raise EmptyInputError(f"Thread '{self.thread['thread_id']}' has no pending interrupt to resume")
+            raise EmptyInputError(f"Thread '{self._thread()['thread_id']}' has no pending interrupt to resume")
         value = command.resume
         by_id = isinstance(value, dict) and value and all(
             any(getattr(i, "id", None) == key for w in paused.values() for i in _special(w, INTERRUPT)) for key in value
@@ -251,7 +256,7 @@ class RunLoop:
         checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
         parent = self.parent_config
-        configurable = {**self.thread}
+        configurable = {**self._thread()}
         if parent is not None:
             configurable["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
         # A stepping run's checkpoint must follow the thread's latest (the saver refuses it
@@ -260,7 +265,7 @@ class RunLoop:
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
             configurable["__ferrograph_expect_latest__"] = True
-        mine = self.parent_config = {"configurable": {**self.thread, "checkpoint_id": checkpoint_id}}
+        mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:
             # Written in the background, a checkpoint may be stored after the run has moved
@@ -394,6 +399,7 @@ class RunLoop:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
         kwargs = {"config": self.config} if spec.takes_config else {}
+        fn: Callable[[], Any]
         if push:  # a Send's argument is the node's whole input, as given
             fn = functools.partial(spec.fn, input, **kwargs)
         else:
@@ -439,6 +445,7 @@ class RunLoop:
         evaluate next and the state they read (the task's own writes included)."""
         name = self.tasks[i][0]
         schema = self.graph._builder.schema
+        gotos: Union[str, Send, Sequence[Union[str, Send]]]
         if name == START:
             update, gotos = result, ()
         elif isinstance(result, Command):
@@ -614,6 +621,8 @@ class RunLoop:
         Otherwise the snapshot records the step as it started: every due task is in `next`.
         """
         if saved is None:
+            # Only get_state reads a checkpoint that may be missing, and it passes its config.
+            assert requested is not None, "a snapshot of no checkpoint needs the requested config"
             return StateSnapshot({}, (), requested, None, None, None, (), ())
         run = _core.CoreRun(self.graph._core, _INSPECT_LIMIT)
         run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))

@@ -31,8 +31,7 @@ class DrawableGraph:
                 # A branch that does not declare its targets may go to any node or END.
                 targets = branch.targets() or [n for n in nodes if n != START]
                 edges.extend(Edge(source, t, True) for t in targets)
-        seen: set[Edge] = set()
-        unique = [e for e in edges if not (e in seen or seen.add(e))]
+        unique = list(dict.fromkeys(edges))  # first occurrences, in order
         return cls(nodes, unique)
 
     def draw_mermaid(self) -> str:

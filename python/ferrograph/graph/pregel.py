@@ -298,6 +298,7 @@ class CompiledStateGraph:
         loop = self._loop(config, ())
         loop.update(self._load(loop), values, as_node)
         Writer(self.checkpointer, background=False).submit(loop.take_outbox())
+        assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
     # ---- async
@@ -454,6 +455,7 @@ class CompiledStateGraph:
         loop = self._loop(config, ())
         loop.update(await self._aload(loop), values, as_node)
         await AsyncWriter(self.checkpointer, background=False).submit(loop.take_outbox())
+        assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
     # ---- drawing
