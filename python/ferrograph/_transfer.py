@@ -165,13 +165,14 @@ def open_langgraph_saver(url: str) -> Iterator[Any]:
             raise FerrographError(
                 f"reading a LangGraph Postgres database needs langgraph-checkpoint-postgres ({e.name} is missing): {_INSTALL}"
             ) from e
-        with PostgresSaver.from_conn_string("postgresql://" + url.split("://", 1)[1]) as saver:
-            with saver._cursor() as cur:
+        with PostgresSaver.from_conn_string("postgresql://" + url.split("://", 1)[1]) as pg_saver:
+            with pg_saver._cursor() as cur:
                 cur.execute("SELECT to_regclass('checkpoints') IS NOT NULL AND to_regclass('checkpoint_writes') IS NOT NULL AS ok")
                 row = cur.fetchone()
+                assert row is not None, "a SELECT without FROM returns one row"
                 ok = row["ok"] if isinstance(row, dict) else row[0]
             if not ok:
                 raise FerrographError(f"{shown} is not a LangGraph PostgresSaver database (no checkpoints tables)")
-            yield saver
+            yield pg_saver
         return
     raise FerrographError(f"import-langgraph reads a LangGraph SQLite or Postgres database, not {shown}")

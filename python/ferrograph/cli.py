@@ -23,7 +23,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 from ferrograph.errors import FerrographError
 
@@ -141,9 +141,15 @@ def _emit_json(data: Any) -> None:
     print(dumps(data))
 
 
+class _Advance(Protocol):
+    """Moves a progress bar on by `n` (1 by default, so it serves as a no-argument callback)."""
+
+    def __call__(self, n: int = 1) -> None: ...
+
+
 @contextlib.contextmanager
-def _progress(description: str, total: Optional[int]) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (only when stderr is a terminal); yields `advance(n)`."""
+def _progress(description: str, total: Optional[int]) -> Iterator[_Advance]:
+    """A rich progress bar on stderr (only when stderr is a terminal); yields `advance(n=1)`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ferrograph._inspect import console
@@ -152,7 +158,11 @@ def _progress(description: str, total: Optional[int]) -> Iterator[Callable[[int]
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
 
 
 def _scan(saver: Any, thread: Optional[str], what: str) -> list:

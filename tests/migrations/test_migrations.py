@@ -25,6 +25,14 @@ def test_history_is_linear_and_has_at_least_two_revisions():
     assert script_directory().get_heads() == [REVISIONS[-1]] == [head_revision()]
 
 
+def test_an_online_upgrade_without_a_url_says_so():
+    from alembic import command
+    from sqlalchemy.exc import ArgumentError
+
+    with pytest.raises(ArgumentError, match="needs a database URL"):
+        command.upgrade(alembic_config(), "head")
+
+
 def test_fresh_database_is_set_up_to_head_and_setup_is_idempotent(database_url):
     with saver_for(database_url) as saver:
         saver.setup()

@@ -76,11 +76,12 @@ def _writes(writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
 def _wrapper_class() -> type:
     base = _import_langgraph()
     LangGraphTuple = base.CheckpointTuple
+    LangGraphSaver: Any = base.BaseCheckpointSaver  # imported at run time: mypy sees Any
 
     def lg_tuple(t: Any) -> Any:
         return None if t is None else LangGraphTuple(*t)
 
-    class FerrographLangGraphSaver(base.BaseCheckpointSaver):
+    class FerrographLangGraphSaver(LangGraphSaver):
         """LangGraph's saver interface over a ferrograph saver (`self.saver`)."""
 
         def __init__(self, saver: Any) -> None:

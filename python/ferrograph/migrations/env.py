@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, event, pool
+from sqlalchemy import create_engine, event, exc, pool
 
 from ferrograph.checkpointers.sql import MIGRATION_LOCK_KEY
 from ferrograph.migrations import VERSION_TABLE
@@ -44,7 +44,11 @@ def _engine(url: str):
 
 
 def run_online() -> None:
-    engine = _engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        # The error create_engine(None) would raise, with what is missing.
+        raise exc.ArgumentError("an online migration needs a database URL: alembic_config(url)")
+    engine = _engine(url)
     try:
         with engine.connect() as connection:
             context.configure(
