@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
