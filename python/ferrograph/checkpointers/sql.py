@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
@@ -291,6 +291,11 @@ class Dialect:
             f" JOIN {WRITES} AS w ON w.thread_id = k.thread_id AND w.checkpoint_ns = k.checkpoint_ns"
             " AND w.checkpoint_id = k.checkpoint_id ORDER BY w.task_path, w.task_id, w.idx"
         )
+        # Postgres reads a page of checkpoints with their values and writes in one statement
+        # (`select_tuples`), one round trip. SQLite, in the process, is faster with plain
+        # statements: the checkpoints, then their values by key, then their writes (it would
+        # parse each checkpoint's JSON again to find its values' keys).
+        self.pages_in_one_statement = pg
 
         self.delete_thread = tuple(
             q(f"DELETE FROM {table} WHERE thread_id = ?") for table in (WRITES, BLOBS, CHECKPOINTS)
@@ -379,6 +384,7 @@ class Dialect:
             self.version_table_exists = q("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?")
         self._q = q
         self._pg = pg
+        self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def chain_param(self, chain: Sequence[str]) -> Any:
         """The parameter for a `chain` column: a text[] on Postgres, a JSON array on SQLite."""
@@ -424,6 +430,56 @@ class Dialect:
         if limit is not None:
             sql += " LIMIT ?"
         return self._q(sql)
+
+
+    def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
+        """Postgres only (`pages_in_one_statement`): one statement that reads checkpoints
+        (`conditions` as in `select_checkpoints`, newest first, at most the bound limit) with
+        everything their tuples need, as rows whose first column says what they are (`_split`):
+
+        - `(0, rank, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,
+          metadata, NULL, NULL)`: a checkpoint; `rank` orders them newest first;
+        - `(1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain)`: a blob
+          row a checkpoint names in its `channel_versions`, or one their chains name;
+        - `(2, rank, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, NULL, blob, NULL)`:
+          a pending write; `rank` orders them as `task_path, task_id, idx`.
+
+        The blob rows are found from the versions in the stored checkpoints, read as text in the
+        database; `_tuples` reads any version this misses with `select_blobs`. With `several`
+        (more than one checkpoint may match), a blob row shared by many checkpoints or chains is
+        returned once; a single checkpoint names each row once anyway. Every blob row is read
+        by its key (a LATERAL lookup of at most one row, which the planner keeps as an index
+        lookup rather than a join it could turn into a scan of the table)."""
+        assert self._pg
+        key = (tuple(conditions), several)
+        sql = self._tuples_sql.get(key)
+        if sql is not None:
+            return sql
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        by_key = (
+            "CROSS JOIN LATERAL (SELECT {columns} FROM " + BLOBS + " AS b WHERE b.thread_id = {k}.thread_id"
+            " AND b.checkpoint_ns = {k}.checkpoint_ns AND b.channel = {k}.channel AND b.version = {k}.version LIMIT 1) AS b"
+        )
+        distinct = "DISTINCT " if several else ""
+        union = "UNION" if several else "UNION ALL"
+        sql = self._q(
+            f"WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+            f" FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
+            f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version FROM c"
+            " CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v),"
+            f" need AS (SELECT thread_id, checkpoint_ns, channel, version FROM k {union}"
+            f" SELECT k.thread_id, k.checkpoint_ns, k.channel, m.version FROM k {by_key.format(columns='b.chain', k='k')}"
+            " CROSS JOIN LATERAL unnest(b.chain) AS m(version))"
+            f" SELECT 0, row_number() OVER ({self.order_newest_first.strip()}), c.thread_id, c.checkpoint_ns,"
+            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text, NULL::bytea, NULL::text[] FROM c"
+            " UNION ALL SELECT 1, NULL, need.thread_id, need.checkpoint_ns, need.channel, need.version, NULL, NULL,"
+            f" b.blob, b.chain FROM need {by_key.format(columns='b.blob, b.chain', k='need')}"
+            " UNION ALL SELECT 2, row_number() OVER (ORDER BY w.task_path, w.task_id, w.idx), w.thread_id,"
+            f" w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, NULL, w.blob, NULL FROM c JOIN {WRITES} AS w"
+            " ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
+        )
+        self._tuples_sql[key] = sql
+        return sql
 
 
 SQLITE = Dialect("sqlite")
@@ -548,7 +604,7 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> dict:
 
 
 def _text(data: Any) -> Union[str, bytes]:
-    return bytes(data) if isinstance(data, memoryview) else data
+    return bytes(data) if type(data) is memoryview else data
 
 
 def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
@@ -568,17 +624,18 @@ def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
         return data  # not JSON at all: the codec reports it
 
 
+def _corrupt(what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str, problem: Any) -> CorruptCheckpointError:
+    ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+    return CorruptCheckpointError(f"cannot read {what} of checkpoint {checkpoint_id!r} (thread {thread_id!r}{ns}): {problem}")
+
+
 def _decode(data: Any, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
     try:
-        text = _text(data)
         if what in ("the checkpoint", "the metadata"):
-            text = _tags_first(text)
-        return _core.loads(text)
+            return _core.loads(_tags_first(_text(data)))
+        return _core.loads(_text(data))
     except Exception as e:  # the codec's own errors and anything a corrupt row provokes
-        ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
-        raise CorruptCheckpointError(
-            f"cannot read {what} of checkpoint {checkpoint_id!r} (thread {thread_id!r}{ns}): {e}"
-        ) from e
+        raise _corrupt(what, thread_id, checkpoint_ns, checkpoint_id, e) from e
 
 
 def _record(row: Sequence[Any]) -> _Record:
@@ -603,11 +660,11 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _resolve(
-    rows: Mapping[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]],
-    key: tuple[str, str, str, str],
-    record: _Record,
-) -> Any:
+BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
+WriteRows = dict[tuple[str, str, str], list]
+
+
+def _resolve(rows: BlobRows, key: tuple[str, str, str, str], record: _Record) -> Any:
     """The encoded value of one channel version: its row's blob, or the whole list rebuilt from
     the rows of its chain. None when the channel has no value at that version."""
     row = rows.get(key)
@@ -626,70 +683,114 @@ def _resolve(
         elif member_row[0] is None or (member_row[1] is None) != (position == 0):
             problem = f"version {member!r}, on which its stored value is built, is not a list snapshot or delta"
         if problem is not None:
-            ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
-            raise CorruptCheckpointError(
-                f"cannot read channel {channel!r} of checkpoint {record.checkpoint_id!r} (thread {thread_id!r}{ns}): "
-                f"{problem}"
-            )
+            raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, record.checkpoint_id, problem)
         part = bytes(_text(member_row[0]))  # type: ignore[index]
         if not (part[:1] == b"[" and part[-1:] == b"]"):
-            ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
-            raise CorruptCheckpointError(
-                f"cannot read channel {channel!r} of checkpoint {record.checkpoint_id!r} (thread {thread_id!r}{ns}): "
-                f"the stored part at version {member!r} is not a JSON array"
-            )
+            raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, record.checkpoint_id,
+                           f"the stored part at version {member!r} is not a JSON array")
         parts.append(part)
     return _whole(parts)
 
 
-def _load_tuples(d: Dialect, records: Sequence[_Record]) -> Generator[Step, Any, list[CheckpointTuple]]:
-    """Fetches the channel values and pending writes of `records` in batches (a value shared by
-    many checkpoints is read once) and builds their tuples."""
-    needed = sorted(
-        {
-            (r.thread_id, r.checkpoint_ns, str(channel), str(version))
-            for r in records
-            for channel, version in (r.checkpoint.get("channel_versions") or {}).items()
-        }
-    )
-    rows: dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]] = {}
-    for chunk in _chunks(needed, BATCH):
-        for thread_id, checkpoint_ns, channel, version, blob, chain in (
-            yield Query(d.select_blobs, d.keys_param(chunk, 4))
-        ):
-            rows[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
+def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], BlobRows, WriteRows]:
+    """A `select_tuples` result as its checkpoints (newest first), its blob rows by key, and
+    the decoded pending writes of each checkpoint, in order."""
+    checkpoints = []
+    blobs: BlobRows = {}
+    write_rows = []
+    for row in rows:
+        kind = row[0]
+        if kind == 1:
+            chain = row[9]
+            blobs[(row[2], row[3], row[4], row[5])] = (row[8], None if chain is None else d.chain_value(chain))
+        elif kind == 0:
+            checkpoints.append(row)
+        else:
+            write_rows.append(row)
+    if len(checkpoints) > 1:
+        checkpoints.sort(key=_rank)
+    writes: WriteRows = {}
+    if write_rows:
+        write_rows.sort(key=_rank)
+        for _, _, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, _, blob, _ in write_rows:
+            value = _decode(blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
+            writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
+    return [_record(row[2:8]) for row in checkpoints], blobs, writes
 
-    writes: dict[tuple[str, str, str], list] = defaultdict(list)
+
+def _rank(row: Sequence[Any]) -> int:
+    return row[1]
+
+
+def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool) -> Generator[Step, Any, tuple[list[_Record], int, BlobRows, WriteRows]]:
+    """Up to `limit` checkpoints matching `conditions`, newest first, and how many rows
+    matched before any filtering, with the blob rows and decoded pending writes they need (the
+    blob rows `select_tuples` found; `_tuples` reads the rest)."""
+    if d.pages_in_one_statement:
+        records, blobs, writes = _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
+        return records, len(records), blobs, writes
+    rows = yield Query(d.select_checkpoints(conditions, limit), [*params, limit])
+    records = [_record(row) for row in rows]
+    writes: WriteRows = {}
     keys = [(r.thread_id, r.checkpoint_ns, r.checkpoint_id) for r in records]
     for chunk in _chunks(keys, BATCH):
         for thread_id, checkpoint_ns, checkpoint_id, task_id, channel, blob in (
             yield Query(d.select_writes, d.keys_param(chunk, 3))
         ):
             value = _decode(blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
-            writes[(thread_id, checkpoint_ns, checkpoint_id)].append((task_id, channel, value))
+            writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
+    return records, len(records), {}, writes
+
+
+def _tuples(
+    d: Dialect, records: Sequence[_Record], blobs: BlobRows, writes: WriteRows
+) -> Generator[Step, Any, list[CheckpointTuple]]:
+    """The tuples of `records` from the rows `select_tuples` returned with them. A version it
+    missed (versions are matched as text in the database, where a number may print otherwise
+    than in Python, or the row is absent) is looked up once more by its Python key, with the
+    rows of its chain; a version with no row at all is a channel without a value."""
+    missing = sorted(
+        {
+            key
+            for r in records
+            for channel, version in (r.checkpoint.get("channel_versions") or {}).items()
+            if (key := (r.thread_id, r.checkpoint_ns, str(channel), str(version))) not in blobs
+        }
+    )
+    for chunk in _chunks(missing, BATCH):
+        for thread_id, checkpoint_ns, channel, version, blob, chain in (
+            yield Query(d.select_blobs, d.keys_param(chunk, 4))
+        ):
+            blobs[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
 
     tuples = []
     whole: dict[tuple[str, str, str, str], Any] = {}
     for r in records:
+        thread_id, checkpoint_ns, checkpoint_id = r.thread_id, r.checkpoint_ns, r.checkpoint_id
         values = {}
         for channel, version in (r.checkpoint.get("channel_versions") or {}).items():
-            key = (r.thread_id, r.checkpoint_ns, str(channel), str(version))
-            blob = whole[key] if key in whole else whole.setdefault(key, _resolve(rows, key, r))
+            key = (thread_id, checkpoint_ns, str(channel), str(version))
+            row = blobs.get(key)
+            if row is None:
+                continue
+            if row[1] is None:
+                blob = row[0]
+            elif key in whole:
+                blob = whole[key]
+            else:
+                blob = whole[key] = _resolve(blobs, key, r)
             if blob is not None:
-                values[channel] = _decode(
-                    blob, f"channel {channel!r}", r.thread_id, r.checkpoint_ns, r.checkpoint_id
-                )
+                values[channel] = _decode(blob, f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
         checkpoint = dict(r.checkpoint)
         checkpoint["channel_values"] = values
+        parent = r.parent_checkpoint_id
         tuples.append(
             CheckpointTuple(
-                config=_config(r.thread_id, r.checkpoint_ns, r.checkpoint_id),
+                config=_config(thread_id, checkpoint_ns, checkpoint_id),
                 checkpoint=checkpoint,  # type: ignore[arg-type]
                 metadata=r.metadata,  # type: ignore[arg-type]
-                parent_config=(
-                    _config(r.thread_id, r.checkpoint_ns, r.parent_checkpoint_id) if r.parent_checkpoint_id else None
-                ),
-                pending_writes=writes.get((r.thread_id, r.checkpoint_ns, r.checkpoint_id), []),
+                parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
+                pending_writes=writes.get((thread_id, checkpoint_ns, checkpoint_id), []),
             )
         )
     return tuples
@@ -698,14 +799,13 @@ def _load_tuples(d: Dialect, records: Sequence[_Record]) -> Generator[Step, Any,
 def get_tuple(d: Dialect, config: Mapping[str, Any]) -> Op:
     thread_id, checkpoint_ns, checkpoint_id = _where(config)
     if checkpoint_id:
-        sql = d.select_checkpoints(["thread_id = ?", "checkpoint_ns = ?", "checkpoint_id = ?"], None)
-        rows = yield Query(sql, [thread_id, checkpoint_ns, checkpoint_id])
+        conditions, params = ["thread_id = ?", "checkpoint_ns = ?", "checkpoint_id = ?"], [thread_id, checkpoint_ns, checkpoint_id]
     else:
-        sql = d.select_checkpoints(["thread_id = ?", "checkpoint_ns = ?"], 1)
-        rows = yield Query(sql, [thread_id, checkpoint_ns, 1])
-    if not rows:
+        conditions, params = ["thread_id = ?", "checkpoint_ns = ?"], [thread_id, checkpoint_ns]
+    records, _, blobs, writes = yield from _read_page(d, conditions, params, 1, False)
+    if not records:
         return None
-    return (yield from _load_tuples(d, [_record(rows[0])]))[0]
+    return (yield from _tuples(d, records, blobs, writes))[0]
 
 
 def list_checkpoints(
@@ -751,19 +851,18 @@ def list_checkpoints(
     while True:
         page = PAGE if (in_python or remaining is None) else min(PAGE, remaining)
         page_conditions = conditions + (["(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)"] if after else [])
-        rows = yield Query(d.select_checkpoints(page_conditions, page), params + (after or []) + [page])
-        records = [_record(row) for row in rows]
+        records, fetched, blobs, writes = yield from _read_page(d, page_conditions, params + (after or []), page, True)
+        last_record = records[-1] if records else None
         if in_python:
             records = [r for r in records if all(r.metadata.get(k) == v for k, v in in_python.items())]
         if remaining is not None:
             records = records[:remaining]
             remaining -= len(records)
         if records:
-            yield Emit((yield from _load_tuples(d, records)))
-        if len(rows) < page or remaining == 0:
+            yield Emit((yield from _tuples(d, records, blobs, writes)))
+        if fetched < page or remaining == 0 or last_record is None:
             return
-        last = rows[-1]
-        after = [last[2], last[0], last[1]]
+        after = [last_record.checkpoint_id, last_record.thread_id, last_record.checkpoint_ns]
 
 
 def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
