@@ -512,6 +512,21 @@ async def test_a_missing_base_is_a_corrupt_checkpoint_naming_thread_and_checkpoi
         await s.list(cfg("t"))
 
 
+async def test_a_value_whose_row_is_missing_reads_as_an_absent_channel(sql_saver, monkeypatch):
+    """As a saver without that version stores it: the channel is left out. Postgres, whose
+    one read statement finds no row for it, looks the version up once more to be sure."""
+    s = sql_saver
+    configs, lists = await grow(s, "t", 3, extra={"topic": "x"})
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE channel = 'topic'")
+    runs = count_queries(monkeypatch, "get_tuple")
+    got = await s.get_tuple(configs[-1])
+    assert got.checkpoint["channel_values"] == {"messages": lists[-1]}
+    assert "topic" in got.checkpoint["channel_versions"]
+    assert len(runs[0]) == (2 if s.saver.dialect.pages_in_one_statement else 3)
+    listed = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"] for t in listed] == [{"messages": m} for m in lists[::-1]]
+
+
 async def test_a_stale_cache_stores_the_whole_value(sql_saver):
     """Another process deleted the rows this saver's next delta would extend: it stores the
     whole value instead."""

@@ -611,8 +611,7 @@ def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
     """Postgres JSONB keeps object keys sorted by length, not as written, so a typed value's
     tag key (which the codec reads first) may come after its body. Put it back in front; JSON
     without a tag (the usual checkpoint and metadata document) is returned untouched."""
-    marker = b'"__fg__"' if isinstance(data, bytes) else '"__fg__"'
-    if marker not in data:
+    if (b'"__fg__"' not in data) if isinstance(data, bytes) else ('"__fg__"' not in data):
         return data
 
     def tag_first(pairs: list[tuple[str, Any]]) -> dict:
@@ -684,7 +683,9 @@ def _resolve(rows: BlobRows, key: tuple[str, str, str, str], record: _Record) ->
             problem = f"version {member!r}, on which its stored value is built, is not a list snapshot or delta"
         if problem is not None:
             raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, record.checkpoint_id, problem)
-        part = bytes(_text(member_row[0]))  # type: ignore[index]
+        assert member_row is not None  # a missing row is reported above
+        text = _text(member_row[0])
+        part = text.encode() if isinstance(text, str) else bytes(text)
         if not (part[:1] == b"[" and part[-1:] == b"]"):
             raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, record.checkpoint_id,
                            f"the stored part at version {member!r} is not a JSON array")
@@ -731,7 +732,7 @@ def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], lim
         return records, len(records), blobs, writes
     rows = yield Query(d.select_checkpoints(conditions, limit), [*params, limit])
     records = [_record(row) for row in rows]
-    writes: WriteRows = {}
+    writes = {}
     keys = [(r.thread_id, r.checkpoint_ns, r.checkpoint_id) for r in records]
     for chunk in _chunks(keys, BATCH):
         for thread_id, checkpoint_ns, checkpoint_id, task_id, channel, blob in (
@@ -1056,7 +1057,8 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
     thread_id, checkpoint_ns, checkpoint_id = _where(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
-    special, regular = [], []
+    special: list[tuple] = []
+    regular: list[tuple] = []
     for index, (channel, value) in enumerate(writes):
         row = (
             thread_id,
