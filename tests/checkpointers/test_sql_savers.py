@@ -449,6 +449,47 @@ def count_queries(monkeypatch, name):
     return runs
 
 
+async def test_a_batch_of_chained_puts_reads_only_the_first_one_s_answer(sql_saver, monkeypatch):
+    """A graph's background writer stores a run's steps as one batch: only the first put's
+    concurrent-writer check is read back; the puts chained to it (and writes) need no answer,
+    so a runner may send them all together (Postgres groups them, one round trip)."""
+    s = sql_saver
+    read: list[bool] = []
+    original = sql.batch
+
+    def recorded(*args, **kwargs):
+        op = original(*args, **kwargs)
+        try:
+            step = next(op)
+            while True:
+                if isinstance(step, sql.Query):
+                    read.append(step.rows)
+                step = op.send((yield step))
+        except StopIteration as stop:
+            return stop.value
+
+    monkeypatch.setattr(sql, "batch", recorded)
+    parent = cfg("t")
+    calls = []
+    for step in range(4):
+        c = checkpoint({"n": step}, {"n": step + 1})
+        config = {"configurable": {**parent["configurable"], sql.EXPECT_LATEST: True}}
+        calls.append(("put", (config, c, {"step": step}, {"n": step + 1})))
+        parent = cfg("t", c["id"])
+        calls.append(("put_writes", (parent, [("n", step + 1)], f"task-{step}", "")))
+    saver = s.saver
+    if "Async" in type(saver).__name__:
+        results = await saver.arun_batch(calls)
+    else:
+        results = saver.run_batch(calls)
+    assert [r["configurable"]["checkpoint_id"] for r in results[::2]] == [c[1][1]["id"] for c in calls[::2]]
+    if saver.dialect.put_statement is not None:
+        assert read.count(True) == 1 and read[read.index(True) - 1 : read.index(True) + 1] == [False, True]
+    stored = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"] for t in stored] == [{"n": n} for n in (3, 2, 1, 0)]
+    assert [t.pending_writes for t in stored] == [[(f"task-{n}", "n", n + 1)] for n in (3, 2, 1, 0)]
+
+
 async def test_a_chain_is_read_in_one_query(sql_saver, monkeypatch):
     s = sql_saver
     configs, lists = await grow(s, "t", 2 * SNAPSHOT_EVERY + 5, extra={"topic": "x"})
