@@ -428,19 +428,19 @@ async def test_a_mutated_list_and_an_emptied_channel_are_stored_whole(sql_saver)
 
 
 def count_queries(monkeypatch, name):
-    """Records the statements each run of operation `sql.<name>` issues, per run."""
-    runs: list[list[str]] = []
+    """Records the statements (`sql.Query`) each run of operation `sql.<name>` issues, per run."""
+    runs: list[list[sql.Query]] = []
     original = getattr(sql, name)
 
     def counted(*args, **kwargs):
-        statements: list[str] = []
+        statements: list[sql.Query] = []
         runs.append(statements)
         op = original(*args, **kwargs)
         try:
             step = next(op)
             while True:
                 if isinstance(step, sql.Query):
-                    statements.append(step.sql)
+                    statements.append(step)
                 step = op.send((yield step))
         except StopIteration as stop:
             return stop.value
@@ -454,21 +454,7 @@ async def test_a_batch_of_chained_puts_reads_only_the_first_one_s_answer(sql_sav
     concurrent-writer check is read back; the puts chained to it (and writes) need no answer,
     so a runner may send them all together (Postgres groups them, one round trip)."""
     s = sql_saver
-    read: list[bool] = []
-    original = sql.batch
-
-    def recorded(*args, **kwargs):
-        op = original(*args, **kwargs)
-        try:
-            step = next(op)
-            while True:
-                if isinstance(step, sql.Query):
-                    read.append(step.rows)
-                step = op.send((yield step))
-        except StopIteration as stop:
-            return stop.value
-
-    monkeypatch.setattr(sql, "batch", recorded)
+    runs = count_queries(monkeypatch, "batch")
     parent = cfg("t")
     calls = []
     for step in range(4):
@@ -483,6 +469,7 @@ async def test_a_batch_of_chained_puts_reads_only_the_first_one_s_answer(sql_sav
     else:
         results = saver.run_batch(calls)
     assert [r["configurable"]["checkpoint_id"] for r in results[::2]] == [c[1][1]["id"] for c in calls[::2]]
+    read = [query.rows for query in runs[0]]
     if saver.dialect.put_statement is not None:
         assert read.count(True) == 1 and read[read.index(True) - 1 : read.index(True) + 1] == [False, True]
     stored = await s.list(cfg("t"))
