@@ -11,7 +11,7 @@ import pytest
 
 pytest.register_assert_rewrite("timetravel_harness")
 
-from timetravel_graphs import GRAPHS, chain, failing_fanout, fanout, loop, map_reduce
+from timetravel_graphs import GRAPHS, chain, failing_fanout, failing_fanout_late_sibling, fanout, loop, map_reduce
 from timetravel_harness import run_both, run_on
 from timetravel_savers import time_travel_saver  # noqa: F401 - fixture
 
@@ -352,6 +352,22 @@ def test_durability(both, durability, name):
         tt.rec("invoke", tt.call(g.invoke, inp, tt.cfg, durability=durability))
         tt.rec("history", tt.history())
         tt.rec("invoke2", tt.call(g.invoke, inp, tt.cfg, durability=durability))
+        tt.rec("history2", tt.history())
+
+    both(scenario)
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_a_task_finishing_after_its_sibling_failed_is_saved(both, durability):
+    """b ends after c's failure: its writes are still saved, so the resume runs c only."""
+
+    def scenario(tt):
+        g = tt.build(failing_fanout_late_sibling)
+        tt.flags["fail_c"] = True
+        tt.rec("invoke", tt.call(g.invoke, {"v": 1}, tt.cfg, durability=durability))
+        tt.rec("history", tt.history())
+        tt.flags["fail_c"] = False
+        tt.rec("resume", tt.call(g.invoke, None, tt.cfg, durability=durability))
         tt.rec("history2", tt.history())
 
     both(scenario)

@@ -5,6 +5,8 @@ No ``from __future__ import annotations``: schemas must evaluate eagerly.
 """
 
 import operator
+import threading
+import time
 from typing import Annotated, Any, TypedDict
 
 from timetravel_harness import NodeBoom, hit
@@ -122,6 +124,39 @@ def failing_fanout(tt):
 
     g.add_node("a", _node(tt, "a", lambda s: {"v": s["v"] + 1}))
     g.add_node("b", _node(tt, "b", lambda s: {"v": s["v"] * 100}))
+    g.add_node("c", c)
+    g.add_node("d", _node(tt, "d"))
+    g.add_edge(i.START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("a", "c")
+    g.add_edge(["b", "c"], "d")
+    g.add_edge("d", i.END)
+    return g
+
+
+def failing_fanout_late_sibling(tt):
+    """failing_fanout, but while tt.flags["fail_c"] is set b finishes only after c has raised:
+    the failure reaches the runner before b's result does."""
+    i = tt.impl
+    g = i.StateGraph(LogState)
+    c_failed = threading.Event()
+
+    def b(state):
+        hit(tt.probe, "b")
+        if tt.flags.get("fail_c"):
+            assert c_failed.wait(10)
+            time.sleep(0.05)
+        return {"log": ["b"], "v": state["v"] * 100}
+
+    def c(state):
+        hit(tt.probe, "c")
+        if tt.flags.get("fail_c"):
+            c_failed.set()
+            raise NodeBoom("c failed", 7)
+        return {"log": ["c"]}
+
+    g.add_node("a", _node(tt, "a", lambda s: {"v": s["v"] + 1}))
+    g.add_node("b", b)
     g.add_node("c", c)
     g.add_node("d", _node(tt, "d"))
     g.add_edge(i.START, "a")

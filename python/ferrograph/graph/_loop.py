@@ -436,7 +436,8 @@ class RunLoop:
             return []
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
-        self.error = exc
+        if self.error is None:  # the step's first failure is the one raised
+            self.error = exc
         self._save_writes(i, [(ERROR, repr(exc))])
         return self._chunks(i, None, exc, updates=False)
 
@@ -501,7 +502,10 @@ class RunLoop:
 
     def _finish(self, i: int, applied: Optional[dict]) -> list[tuple[str, Any]]:
         self.run.finish(i)
-        if self.saver is not None:
+        # With durability "exit" LangGraph writes a failed step's writes as they stood at the
+        # failure: a task that finishes later is not among them (it runs again on resume).
+        late = self.durability == "exit" and self.error is not None
+        if self.saver is not None and not late:
             self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
         return self._chunks(i, applied, None)
 

@@ -196,15 +196,17 @@ class CompiledStateGraph:
             futures[pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))] = i
         # Results are recorded as tasks finish (that is the order `updates` streams in); the
         # core applies them in a fixed order regardless. After a failure the remaining tasks
-        # are waited for but not recorded.
+        # are waited for and their writes still saved, as LangGraph's runner does (a resume
+        # then re-runs only the failed tasks, whichever finished first), but nothing more is
+        # streamed: the step is lost and its error is what the caller gets.
         for future in concurrent.futures.as_completed(futures):
-            if loop.error is not None:
-                continue
             i = futures[future]
             exc = future.exception()
+            streaming = loop.error is None
             chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
             writer.submit(loop.take_outbox())
-            yield from chunks
+            if streaming:
+                yield from chunks
 
     def stream(
         self,
