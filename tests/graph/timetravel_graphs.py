@@ -111,39 +111,17 @@ def map_reduce(tt):
     return g
 
 
-def failing_fanout(tt):
-    """START -> a -> (b, c) -> d; c raises NodeBoom while tt.flags["fail_c"] is set."""
-    i = tt.impl
-    g = i.StateGraph(LogState)
-
-    def c(state):
-        hit(tt.probe, "c")
-        if tt.flags.get("fail_c"):
-            raise NodeBoom("c failed", 7)
-        return {"log": ["c"]}
-
-    g.add_node("a", _node(tt, "a", lambda s: {"v": s["v"] + 1}))
-    g.add_node("b", _node(tt, "b", lambda s: {"v": s["v"] * 100}))
-    g.add_node("c", c)
-    g.add_node("d", _node(tt, "d"))
-    g.add_edge(i.START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("a", "c")
-    g.add_edge(["b", "c"], "d")
-    g.add_edge("d", i.END)
-    return g
-
-
-def failing_fanout_late_sibling(tt):
-    """failing_fanout, but while tt.flags["fail_c"] is set b finishes only after c has raised:
-    the failure reaches the runner before b's result does."""
+def failing_fanout(tt, *, late_sibling: bool = False):
+    """START -> a -> (b, c) -> d; c raises NodeBoom while tt.flags["fail_c"] is set. With
+    `late_sibling`, b then finishes only after c has raised: the failure reaches the runner
+    before b's result does."""
     i = tt.impl
     g = i.StateGraph(LogState)
     c_failed = threading.Event()
 
     def b(state):
         hit(tt.probe, "b")
-        if tt.flags.get("fail_c"):
+        if late_sibling and tt.flags.get("fail_c"):
             assert c_failed.wait(10)
             time.sleep(0.05)
         return {"log": ["b"], "v": state["v"] * 100}
@@ -165,6 +143,11 @@ def failing_fanout_late_sibling(tt):
     g.add_edge(["b", "c"], "d")
     g.add_edge("d", i.END)
     return g
+
+
+def failing_fanout_late_sibling(tt):
+    """`failing_fanout` whose b finishes after c has failed."""
+    return failing_fanout(tt, late_sibling=True)
 
 
 def ask(tt):
