@@ -8,7 +8,16 @@ import pytest
 
 pytest.register_assert_rewrite("timetravel_harness")
 
-from timetravel_graphs import ask, ask_twice, async_chain, chain, failing_fanout, fanout, map_reduce  # noqa: E402
+from timetravel_graphs import (  # noqa: E402
+    ask,
+    ask_twice,
+    async_chain,
+    chain,
+    failing_fanout,
+    failing_fanout_late_sibling,
+    fanout,
+    map_reduce,
+)
 from timetravel_harness import run_both  # noqa: E402
 from timetravel_savers import time_travel_saver  # noqa: E402,F401 - fixture
 
@@ -114,6 +123,23 @@ def test_async_parallel_failure_and_resume(both):
         tt.flags["fail_c"] = False
         tt.rec("resume", await tt.acall(g.ainvoke, None, tt.cfg))
         tt.rec("history", await tt.ahistory())
+
+    both(scenario)
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_async_a_task_still_running_when_its_sibling_fails_is_cancelled(both, durability):
+    """b still runs when c fails: it is cancelled and recorded as failed (CancelledError), so
+    the resume runs both again."""
+
+    async def scenario(tt):
+        g = tt.build(failing_fanout_late_sibling)
+        tt.flags["fail_c"] = True
+        tt.rec("invoke", await tt.acall(g.ainvoke, {"v": 1}, tt.cfg, durability=durability))
+        tt.rec("history", await tt.ahistory())
+        tt.flags["fail_c"] = False
+        tt.rec("resume", await tt.acall(g.ainvoke, None, tt.cfg, durability=durability))
+        tt.rec("history2", await tt.ahistory())
 
     both(scenario)
 

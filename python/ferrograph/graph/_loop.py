@@ -441,6 +441,13 @@ class RunLoop:
         self._save_writes(i, [(ERROR, repr(exc))])
         return self._chunks(i, None, exc, updates=False)
 
+    def cancelled(self, i: int) -> None:
+        """Task `i` was still running when its step failed and is cancelled: recorded as failed
+        with CancelledError, as LangGraph records it (so it runs again on resume). Not with
+        durability "exit", whose writes stand as they were at the failure."""
+        if self.durability != "exit":
+            self.failed(i, asyncio.CancelledError())
+
     def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
         """Write task `i`'s update and gotos. Returns the update as applied, the branches to
         evaluate next and the state they read (the task's own writes included)."""

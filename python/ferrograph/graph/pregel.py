@@ -350,13 +350,19 @@ class CompiledStateGraph:
                     done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: pending[f]):
                         i = pending.pop(future)
-                        if loop.error is not None:
-                            continue
+                        streaming = loop.error is None
                         exc = future.exception()
                         chunks = loop.failed(i, exc) if exc is not None else await loop.acomplete(i, future.result())
                         await writer.submit(loop.take_outbox())
-                        for chunk in chunks:
-                            yield chunk
+                        if streaming:
+                            for chunk in chunks:
+                                yield chunk
+                # After a failure the tasks still running are cancelled (see `cancelled`).
+                for future, i in sorted(pending.items(), key=lambda item: item[1]):
+                    future.cancel()
+                    loop.cancelled(i)
+                pending = {}
+                await writer.submit(loop.take_outbox())
             finally:
                 for future in pending:
                     future.cancel()
