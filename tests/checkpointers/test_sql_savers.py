@@ -470,7 +470,7 @@ async def test_a_batch_of_chained_puts_reads_only_the_first_one_s_answer(sql_sav
         results = saver.run_batch(calls)
     assert [r["configurable"]["checkpoint_id"] for r in results[::2]] == [c[1][1]["id"] for c in calls[::2]]
     read = [query.rows for query in runs[0]]
-    if saver.dialect.put_statement is not None:
+    if saver.dialect.puts_in_one_statement:
         assert read.count(True) == 1 and read[read.index(True) - 1 : read.index(True) + 1] == [False, True]
     stored = await s.list(cfg("t"))
     assert [t.checkpoint["channel_values"] for t in stored] == [{"n": n} for n in (3, 2, 1, 0)]

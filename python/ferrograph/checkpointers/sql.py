@@ -248,44 +248,9 @@ class Dialect:
             " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING 1"
         )
         # Postgres stores a put in one statement (data-modifying CTEs), atomic on its own, so an
-        # autocommit connection commits it in one round trip: the append deltas (each written only
-        # when the row it extends is as this process wrote it, as `insert_delta`), the whole
-        # values, then the checkpoint. `ok` is the concurrent-writer check of a marked put (see
-        # `put`), true when unchecked; nothing is written unless it holds. `go`: ok, and every
-        # delta was written; otherwise neither the values nor the checkpoint are, and `put` runs
-        # it again with whole values (a stale delta cache costs a second round trip, never the
-        # bytes of whole values on every put). It returns the latest checkpoint id of the line,
-        # whether the check held, whether the put was stored, and the channels stored as deltas.
-        self.put_statement: Optional[str] = None
-        if pg:
-            as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
-            self.put_statement = q(
-                f"WITH latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS}"
-                " WHERE ?::boolean AND thread_id = ? AND checkpoint_ns = ?),"
-                " ok AS (SELECT 1 FROM latest WHERE NOT ?::boolean OR id IS NOT DISTINCT FROM ?::text OR id = ?::text),"
-                f" d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
-                f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
-                " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
-                " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
-                f" WHERE EXISTS (SELECT 1 FROM ok) AND EXISTS (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
-                " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
-                " AND p.chain IS NOT DISTINCT FROM"
-                f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
-                " AND octet_length(p.blob) = k.prev_length)"
-                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel),"
-                " go AS (SELECT 1 FROM ok WHERE (SELECT count(*) FROM d) = ?::int),"
-                f" b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
-                " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
-                " AS k(channel, version, blob) WHERE EXISTS (SELECT 1 FROM go)"
-                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING),"
-                f" c AS (INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-                " checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? WHERE EXISTS (SELECT 1 FROM go)"
-                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-                " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
-                " metadata = excluded.metadata, run_id = excluded.run_id)"
-                " SELECT (SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), EXISTS (SELECT 1 FROM go),"
-                " ARRAY(SELECT channel FROM d)"
-            ).replace("%s::bytea[]", "%b::bytea[]")  # as is, where the text format escapes every byte
+        # autocommit connection commits it in one round trip; see `put_statement`.
+        self.puts_in_one_statement = pg
+        self._put_sql: dict[tuple[bool, bool], str] = {}
         self.select_writes = q(
             f"SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.blob FROM {write_keys}"
             f" JOIN {WRITES} AS w ON w.thread_id = k.thread_id AND w.checkpoint_ns = k.checkpoint_ns"
@@ -481,6 +446,82 @@ class Dialect:
         self._tuples_sql[key] = sql
         return sql
 
+
+    def put_statement(self, check: bool, deltas: bool) -> str:
+        """Postgres only (`puts_in_one_statement`): a put as one statement of data-modifying
+        CTEs: the append deltas (each written only when the row it extends is as this process
+        wrote it, as `insert_delta`), the whole values, then the checkpoint. Only the parts a put
+        needs are in the text, since the planner's time grows with it (the full statement takes
+        ten times as long to plan as the plain one, about the time of executing it):
+
+        - `check`, the concurrent-writer check of a marked put (see `put`): `latest` is the
+          line's latest checkpoint id and `ok` holds when it is the put's parent or the put's
+          own checkpoint (a retried put); nothing is written unless it holds.
+        - `deltas`: `go` holds when `ok` does and every delta was written; otherwise neither the
+          values nor the checkpoint are, and `put` runs it again with whole values (a stale
+          delta cache costs a second round trip, never the bytes of whole values on every put).
+
+        With either, it returns one row: the latest checkpoint id of the line, whether the check
+        held, whether the put was stored, and the channels stored as deltas. With neither it
+        returns nothing (it always stores everything). Parameters, in order: with `check`,
+        thread_id, checkpoint_ns, parent_id, checkpoint_id; with `deltas`, thread_id,
+        checkpoint_ns, the seven delta columns, thread_id, checkpoint_ns, the delta count;
+        always thread_id, checkpoint_ns, the whole values' channels, versions and blobs, and the
+        checkpoint row."""
+        assert self._pg
+        key = (check, deltas)
+        sql = self._put_sql.get(key)
+        if sql is not None:
+            return sql
+        ctes = []
+        if check:
+            ctes.append(
+                f"latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?)"
+            )
+            ctes.append("ok AS (SELECT 1 FROM latest WHERE id IS NOT DISTINCT FROM ?::text OR id = ?::text)")
+        if deltas:
+            as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
+            checked = "EXISTS (SELECT 1 FROM ok) AND " if check else ""
+            ctes.append(
+                f"d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
+                f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
+                " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
+                " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
+                f" WHERE {checked}EXISTS (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
+                " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
+                " AND p.chain IS NOT DISTINCT FROM"
+                f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
+                " AND octet_length(p.blob) = k.prev_length)"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
+            )
+            ctes.append(f"go AS (SELECT 1 {'FROM ok ' if check else ''}WHERE (SELECT count(*) FROM d) = ?::int)")
+        gate = " WHERE EXISTS (SELECT 1 FROM go)" if deltas else " WHERE EXISTS (SELECT 1 FROM ok)" if check else ""
+        ctes.append(
+            f"b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
+            " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
+            f" AS k(channel, version, blob){gate}"
+            " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)"
+        )
+        insert_checkpoint = (
+            f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?{gate}"
+            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+            " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
+            " metadata = excluded.metadata, run_id = excluded.run_id"
+        )
+        if check or deltas:
+            ctes.append(f"c AS ({insert_checkpoint})")
+            body = (
+                "SELECT "
+                + ("(SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), " if check else "NULL::text, true, ")
+                + ("EXISTS (SELECT 1 FROM go), ARRAY(SELECT channel FROM d)" if deltas else "EXISTS (SELECT 1 FROM ok), '{}'::text[]" if check else "")
+            )
+        else:
+            body = insert_checkpoint
+        # bytea arrays go as is (%b), where the text format would escape every byte.
+        sql = self._q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea[]", "%b::bytea[]")
+        self._put_sql[key] = sql
+        return sql
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
@@ -909,7 +950,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
     value this saver stored last for the channel is stored as a delta (see "Append deltas").
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
-    (a marked put only) and `put_statement`. A runner may therefore send them together and
+    (a marked put only) and `Dialect.put_statement`. A runner may therefore send them together and
     commit them with one round trip (`PostgresSaver` does on an autocommit connection). Only a
     stale delta cache makes it run them once more."""
     thread_id, checkpoint_ns, parent_id = _where(config)
@@ -938,7 +979,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
     ]
-    if d.put_statement is not None:
+    if d.puts_in_one_statement:
         as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         as_deltas = yield from _put_statements(d, planned, row, check)
@@ -951,7 +992,6 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
 def _put_one_statement(d: Dialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
     """`put` on Postgres; returns the channels stored as deltas. A delta that cannot be written
     (the cache is stale) stores nothing, and the put runs again with whole values."""
-    assert d.put_statement is not None
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
     as_deltas: set = set()
     for use_deltas in (True, False):
@@ -960,32 +1000,28 @@ def _put_one_statement(d: Dialect, planned: Sequence[_Planned], row: list, check
             yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
         with_delta = [p for p in planned if use_deltas and p.delta is not None]
         whole = [p for p in planned if not (use_deltas and p.delta is not None)]
-        delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
-        for p in with_delta:
-            assert p.delta is not None and p.previous is not None
-            blob, chain = p.delta
-            previous = p.previous
-            for column, value in zip(
-                delta_columns,
-                (p.channel, p.version, blob, json.dumps(chain), previous.version,
-                 None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
-            ):
-                column.append(value)
+        params: list[Any] = []
+        if check:
+            params += [thread_id, checkpoint_ns, parent_id or None, checkpoint_id]
+        if with_delta:
+            delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
+            for p in with_delta:
+                assert p.delta is not None and p.previous is not None
+                blob, chain = p.delta
+                previous = p.previous
+                for column, value in zip(
+                    delta_columns,
+                    (p.channel, p.version, blob, json.dumps(chain), previous.version,
+                     None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
+                ):
+                    column.append(value)
+            params += [thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns, len(with_delta)]
+        params += [thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
+                   [p.encoded for p in whole], *row]
         # Without the writer check and without deltas the statement always stores everything:
         # nothing to read back, so a runner may send it along with others (a batch groups them).
         answer = check or bool(with_delta)
-        rows = yield Query(
-            d.put_statement,
-            [
-                check, thread_id, checkpoint_ns, check, parent_id or None, checkpoint_id,
-                thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns,
-                len(with_delta),
-                thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
-                [p.encoded for p in whole],
-                *row,
-            ],
-            rows=answer,
-        )
+        rows = yield Query(d.put_statement(check, bool(with_delta)), params, rows=answer)
         if not answer:
             return as_deltas
         latest, ok, stored, written = rows[0]
