@@ -53,12 +53,80 @@ struct Namespace {
     writes: HashMap<String, BTreeMap<(String, i64), StoredWrite>>,
 }
 
+/// A checkpoint as the saver keeps it: without its values (they live in the namespace's
+/// blobs), without its id (the key it is stored under), and with its version maps as sorted
+/// boxed slices. A saver keeps every checkpoint for its whole life, and a `BTreeMap` allocates
+/// a node of about half a kilobyte however few entries it holds: with three of them a
+/// checkpoint of four channels took 3.7 KB, three times what LangGraph's memory saver keeps.
 #[derive(Clone)]
 struct Saved {
-    /// `channel_values` is always empty here: values live in the namespace's blobs.
-    checkpoint: Checkpoint,
+    v: u32,
+    ts: Box<str>,
+    channel_versions: Pairs,
+    versions_seen: Box<[(Box<str>, Pairs)]>,
+    updated_channels: Option<Box<[Box<str>]>>,
     metadata: CheckpointMetadata,
-    parent_id: Option<String>,
+    parent_id: Option<Box<str>>,
+}
+
+/// A sorted map of names to versions.
+type Pairs = Box<[(Box<str>, Box<str>)]>;
+
+fn pairs(map: BTreeMap<String, String>) -> Pairs {
+    map.into_iter()
+        .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+        .collect()
+}
+
+fn unpack(pairs: &Pairs) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Saved {
+    fn new(
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        parent_id: Option<String>,
+    ) -> Self {
+        Saved {
+            v: checkpoint.v,
+            ts: checkpoint.ts.into_boxed_str(),
+            channel_versions: pairs(checkpoint.channel_versions),
+            versions_seen: checkpoint
+                .versions_seen
+                .into_iter()
+                .map(|(node, seen)| (node.into_boxed_str(), pairs(seen)))
+                .collect(),
+            updated_channels: checkpoint
+                .updated_channels
+                .map(|c| c.into_iter().map(String::into_boxed_str).collect()),
+            metadata,
+            parent_id: parent_id.map(String::into_boxed_str),
+        }
+    }
+
+    /// The checkpoint stored under `id`, without values.
+    fn checkpoint(&self, id: &str) -> Checkpoint {
+        Checkpoint {
+            v: self.v,
+            id: id.to_owned(),
+            ts: self.ts.to_string(),
+            channel_values: BTreeMap::new(),
+            channel_versions: unpack(&self.channel_versions),
+            versions_seen: self
+                .versions_seen
+                .iter()
+                .map(|(node, seen)| (node.to_string(), unpack(seen)))
+                .collect(),
+            updated_channels: self
+                .updated_channels
+                .as_ref()
+                .map(|c| c.iter().map(|name| name.to_string()).collect()),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -104,14 +172,14 @@ fn poisoned() -> SaverError {
 
 impl Namespace {
     fn tuple(&self, thread_id: &str, ns: &str, id: &str, saved: &Saved) -> CheckpointTuple {
-        let mut checkpoint = saved.checkpoint.clone();
+        let mut checkpoint = saved.checkpoint(id);
         // A version without a blob is skipped, as LangGraph's memory saver does: the writer
         // named a version it never stored, and the channel simply reads as empty.
-        for (channel, version) in &checkpoint.channel_versions {
-            if let Some(Some(value)) = self.blobs.get(channel).and_then(|v| v.get(version)) {
+        for (channel, version) in &saved.channel_versions {
+            if let Some(Some(value)) = self.blobs.get(&**channel).and_then(|v| v.get(&**version)) {
                 checkpoint
                     .channel_values
-                    .insert(channel.clone(), value.clone());
+                    .insert(channel.to_string(), value.clone());
             }
         }
         let config_for = |checkpoint_id: &str| {
@@ -152,8 +220,8 @@ impl Namespace {
         let live: HashSet<(&str, &str)> = self
             .checkpoints
             .values()
-            .flat_map(|s| s.checkpoint.channel_versions.iter())
-            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .flat_map(|s| s.channel_versions.iter())
+            .map(|(c, v)| (&**c, &**v))
             .collect();
         self.blobs.retain(|channel, versions| {
             versions.retain(|version, _| live.contains(&(channel.as_str(), version.as_str())));
@@ -315,12 +383,8 @@ impl CheckpointSaver for MemorySaver {
             .iter()
             .map(|(channel, version)| (channel, version, values.remove(channel)))
             .collect();
-        let id = checkpoint.id.clone();
-        let saved = Saved {
-            checkpoint,
-            metadata,
-            parent_id,
-        };
+        let id = std::mem::take(&mut checkpoint.id);
+        let saved = Saved::new(checkpoint, metadata, parent_id);
 
         let mut store = self.write()?;
         if config.expect_latest {
@@ -333,7 +397,7 @@ impl CheckpointSaver for MemorySaver {
                 return Err(SaverError::Conflict {
                     thread_id: config.thread_id.clone(),
                     checkpoint_ns: config.checkpoint_ns.clone(),
-                    parent_id: saved.parent_id,
+                    parent_id: saved.parent_id.map(String::from),
                     latest_id: latest.cloned(),
                 });
             }
