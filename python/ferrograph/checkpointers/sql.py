@@ -378,7 +378,10 @@ class Dialect:
         # ts, step and source read out of the JSON in the database. The checkpoint columns are
         # read for one row per thread, the blobs not at all. Ids and thread ids compare by code
         # point as in Python (COLLATE "C"); among checkpoints sharing the latest id, the one in
-        # the greatest namespace counts, the one `list` returns first.
+        # the greatest namespace counts, the one `list` returns first. That row is looked up per
+        # thread: on Postgres by a LATERAL lookup, since a join lets the planner hash the whole
+        # table, reading every checkpoint row a second time; SQLite has no LATERAL and keeps
+        # the join a lookup by key.
         namespaces = "json_agg(DISTINCT checkpoint_ns)::text" if pg else "json_group_array(DISTINCT checkpoint_ns)"
         by_code_point = ' COLLATE "C"' if pg else ""
         ts = "c.checkpoint ->> 'ts'" if pg else "json_extract(c.checkpoint, '$.ts')"
@@ -388,15 +391,21 @@ class Dialect:
             else "json_extract(c.metadata, '$.step', '$.source')"
         )
 
+        latest_of_thread = f"FROM {CHECKPOINTS} AS l WHERE l.thread_id = t.thread_id AND l.checkpoint_id = t.last_id"
+        latest_row = (
+            f"CROSS JOIN LATERAL (SELECT l.checkpoint_ns, l.checkpoint, l.metadata {latest_of_thread}"
+            " ORDER BY l.checkpoint_ns DESC LIMIT 1) AS c"
+            if pg
+            else f"JOIN {CHECKPOINTS} AS c ON c.thread_id = t.thread_id AND c.checkpoint_id = t.last_id"
+            f" AND c.checkpoint_ns = (SELECT MAX(l.checkpoint_ns) {latest_of_thread})"
+        )
+
         def thread_summaries(where: str) -> str:
             return q(
                 f"WITH t AS (SELECT thread_id, count(*) AS checkpoints, {namespaces} AS namespaces,"
                 f" MAX(checkpoint_id{by_code_point}) AS last_id FROM {CHECKPOINTS}{where} GROUP BY thread_id)"
                 f" SELECT t.thread_id, t.checkpoints, t.namespaces, t.last_id, c.checkpoint_ns, {ts},"
-                f" {step_and_source} FROM t JOIN {CHECKPOINTS} AS c ON c.thread_id = t.thread_id"
-                " AND c.checkpoint_id = t.last_id AND c.checkpoint_ns = (SELECT MAX(l.checkpoint_ns)"
-                f" FROM {CHECKPOINTS} AS l WHERE l.thread_id = t.thread_id AND l.checkpoint_id = t.last_id)"
-                f" ORDER BY t.last_id DESC, t.thread_id{by_code_point} DESC"
+                f" {step_and_source} FROM t {latest_row} ORDER BY t.last_id DESC, t.thread_id{by_code_point} DESC"
             )
 
         self.select_thread_summaries = thread_summaries("")
