@@ -390,7 +390,6 @@ class Dialect:
             if pg
             else "json_extract(c.metadata, '$.step', '$.source')"
         )
-
         latest_of_thread = f"FROM {CHECKPOINTS} AS l WHERE l.thread_id = t.thread_id AND l.checkpoint_id = t.last_id"
         latest_row = (
             f"CROSS JOIN LATERAL (SELECT l.checkpoint_ns, l.checkpoint, l.metadata {latest_of_thread}"
