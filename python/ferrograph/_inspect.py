@@ -1,6 +1,7 @@
 """What the `ferrograph` inspection commands compute (threads, history trees, states) and how
 they draw it with rich. Everything here reads through the saver protocol, so it works on any
-saver; `ferrograph.demo` reuses the history tree.
+saver (listing threads takes the SQL savers' `thread_summaries` shortcut where there is one);
+`ferrograph.demo` reuses the history tree.
 """
 
 from __future__ import annotations
@@ -76,8 +77,13 @@ def scan_threads(
     saver: BaseCheckpointSaver, thread_id: Optional[str] = None, on_item: Optional[Callable[[], None]] = None
 ) -> list[ThreadSummary]:
     """Every thread (or just `thread_id`) with its checkpoint count and last activity, most
-    recently active first. Reads every checkpoint through `saver.list(None)` (values included,
-    page by page): linear in the size of the database."""
+    recently active first. A saver with `thread_summaries` (the SQL savers) computes them in
+    one query without reading any checkpoint, so `on_item` is not called. Any other saver is
+    read checkpoint by checkpoint through `saver.list` (values included, page by page: linear
+    in the size of the database), calling `on_item` after each."""
+    summarize = getattr(saver, "thread_summaries", None)
+    if callable(summarize):
+        return [ThreadSummary(*row) for row in summarize(thread_id)]
     config = {"configurable": {"thread_id": thread_id}} if thread_id is not None else None
     threads: dict[str, ThreadSummary] = {}
     for t in saver.list(config):

@@ -687,3 +687,73 @@ async def test_a_postgres_put_sends_a_delta_alone_and_again_whole_when_the_cache
     assert len(runs[1]) == 2  # the delta over version 4 cannot be written: stored whole instead
     assert await count_deltas(s) == 2
     await assert_reads(s, configs + again, lists + again_lists)
+
+
+# ---- thread summaries (`ferrograph threads`)
+
+
+class ListingOnly:
+    """Holds listed tuples and offers only `list`, so that `scan_threads` summarizes them
+    checkpoint by checkpoint, as it does for savers without `thread_summaries`."""
+
+    def __init__(self, tuples):
+        self.tuples = tuples
+
+    def list(self, config):
+        wanted = (config or {}).get("configurable", {}).get("thread_id")
+        return iter([t for t in self.tuples if wanted is None or t.config["configurable"]["thread_id"] == wanted])
+
+
+async def put_threads(s):
+    """Threads written in this order: `a` (a line, a fork of it, and a child namespace that holds
+    its latest checkpoint), `c` (metadata without step or source), `typed` (a typed source,
+    whose tag Postgres JSONB moves behind its body), then `B`, a copy of `a`: same checkpoint
+    ids, so only the thread id orders it after `a`."""
+    line = await put_chain(s, "a", 4)
+    fork = checkpoint({"count": 9}, {"count": 9})
+    await s.put(line[1], fork, {"source": "update", "step": 2, "parents": {}}, {"count": 9})
+    await put_chain(s, "a", 2, ns="child:1")
+    await s.put(cfg("c"), checkpoint({"x": 1}, {"x": 1}), {"when": datetime.datetime(2026, 1, 2)}, {"x": 1})
+    await s.put(cfg("typed"), checkpoint({"x": 1}, {"x": 1}), {"step": 5, "source": ("loop", 1)}, {"x": 1})
+    await s.copy_thread("a", "B")
+
+
+async def test_thread_summaries_are_what_reading_every_checkpoint_gives(sql_saver):
+    from ferrograph._inspect import ThreadSummary, scan_threads
+
+    s = sql_saver
+    assert await s.thread_summaries() == []
+    assert await s.thread_summaries("a") == []
+    await put_threads(s)
+    listed = ListingOnly(await s.list(None))
+    fast = [ThreadSummary(*row) for row in await s.thread_summaries()]
+    assert fast == scan_threads(listed)
+    assert [(t.thread_id, t.checkpoints, t.namespaces) for t in fast] == [
+        ("typed", 1, {""}),
+        ("c", 1, {""}),
+        ("a", 7, {"", "child:1"}),
+        ("B", 7, {"", "child:1"}),
+    ]
+    assert (fast[0].last_step, fast[0].last_source) == (5, ("loop", 1))
+    assert (fast[1].last_step, fast[1].last_source) == (None, None)
+    latest = (await s.list(cfg("a", ns="child:1")))[0]
+    assert fast[2].last_checkpoint_id == latest.config["configurable"]["checkpoint_id"]
+    assert (fast[2].last_ts, fast[2].last_step, fast[2].last_source) == (latest.checkpoint["ts"], 1, "loop")
+    for thread_id in ("a", "B", "c", "typed", "missing"):
+        one = [ThreadSummary(*row) for row in await s.thread_summaries(thread_id)]
+        assert one == scan_threads(listed, thread_id)
+        assert [t.thread_id for t in one] == ([thread_id] if thread_id != "missing" else [])
+
+
+async def test_thread_summaries_read_no_values_nor_writes(sql_saver, monkeypatch):
+    s = sql_saver
+    await put_threads(s)
+    await s.put_writes(cfg("c", (await s.list(cfg("c")))[0].config["configurable"]["checkpoint_id"]), [("x", 2)], "task")
+    before = await s.thread_summaries()
+    runs = count_queries(monkeypatch, "thread_summaries")
+    await raw(s, "DELETE FROM ferrograph_checkpoint_blobs")
+    await raw(s, "DELETE FROM ferrograph_checkpoint_writes")
+    assert await s.thread_summaries() == before
+    assert await s.thread_summaries("a") == [row for row in before if row[0] == "a"]
+    assert [len(statements) for statements in runs] == [1, 1]
+    assert all(sql.BLOBS not in q.sql and sql.WRITES not in q.sql for statements in runs for q in statements)

@@ -38,6 +38,35 @@ def test_threads(filled, capsys):
     assert "last activity" in out
 
 
+def test_threads_come_from_one_query_with_what_reading_every_checkpoint_gives(filled, capsys, monkeypatch):
+    """`threads` asks the SQL saver for its summaries and never lists a checkpoint; they are
+    what the path for other savers (every checkpoint through `list`) makes of the same data."""
+    from ferrograph._inspect import scan_threads
+
+    url, _ = filled
+
+    class ListingOnly:
+        def __init__(self, saver):
+            self.list = saver.list
+
+    with open_saver(url, create=False) as saver:
+        expected = [t.as_json() for t in scan_threads(ListingOnly(saver))]
+        expected_raw = [t.as_json() for t in scan_threads(ListingOnly(saver), "raw")]
+
+    def no_listing(*args, **kwargs):
+        raise AssertionError("threads listed the checkpoints")
+
+    for saver_class in ("sqlite.SqliteSaver", "postgres.PostgresSaver"):
+        monkeypatch.setattr(f"ferrograph.checkpointers.{saver_class}.list", no_listing)
+    code, out, err = run(capsys, "threads", url, "--json")
+    assert code == 0, err
+    assert json.loads(out) == expected
+    assert [t["thread_id"] for t in expected] == ["raw", "paused", "failed", "agent-2", "agent-1"]
+    code, out, err = run(capsys, "prune", url, "--keep-latest", "--thread", "raw", "--json")
+    assert code == 0, err
+    assert json.loads(out)["checkpoints_before"] == expected_raw[0]["checkpoints"] == 3
+
+
 def test_history_tree_shows_the_fork_as_a_branch(filled, capsys):
     url, facts = filled
     code, out, err = run(capsys, "history", url, "agent-1", "--json")

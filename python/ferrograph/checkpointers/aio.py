@@ -183,6 +183,16 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._sync(self.aprune(thread_ids, strategy=strategy))
 
+    async def athread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
+        """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
+        most recently active first, in one query that reads no channel values
+        (`sql.thread_summaries`)."""
+        self._bind_loop()
+        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id), write=False)
+
+    def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
+        return self._sync(self.athread_summaries(thread_id))
+
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     try:

@@ -243,3 +243,9 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._run(lambda: sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
+
+    def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
+        """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
+        most recently active first, in one query that reads no channel values
+        (`sql.thread_summaries`)."""
+        return self._run(lambda: sql.thread_summaries(self.dialect, thread_id), write=False)

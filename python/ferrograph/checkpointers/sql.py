@@ -339,6 +339,41 @@ class Dialect:
             " ON r.thread_id = live.thread_id AND r.checkpoint_ns = live.checkpoint_ns AND r.channel = live.channel"
             f" AND r.version = live.version {chain_members})"
         )
+        # Per thread: how many checkpoints, in which namespaces, and the latest one's id, with its
+        # ts, step and source read out of the JSON in the database. The checkpoint columns are
+        # read for one row per thread, the blobs not at all. Ids and thread ids compare by code
+        # point as in Python (COLLATE "C"); among checkpoints sharing the latest id, the one in
+        # the greatest namespace counts, the one `list` returns first. That row is looked up per
+        # thread: on Postgres by a LATERAL lookup, since a join lets the planner hash the whole
+        # table, reading every checkpoint row a second time; SQLite has no LATERAL and keeps
+        # the join a lookup by key.
+        namespaces = "json_agg(DISTINCT checkpoint_ns)::text" if pg else "json_group_array(DISTINCT checkpoint_ns)"
+        by_code_point = ' COLLATE "C"' if pg else ""
+        ts = "c.checkpoint ->> 'ts'" if pg else "json_extract(c.checkpoint, '$.ts')"
+        step_and_source = (
+            "jsonb_build_array(c.metadata -> 'step', c.metadata -> 'source')::text"
+            if pg
+            else "json_extract(c.metadata, '$.step', '$.source')"
+        )
+        latest_of_thread = f"FROM {CHECKPOINTS} AS l WHERE l.thread_id = t.thread_id AND l.checkpoint_id = t.last_id"
+        latest_row = (
+            f"CROSS JOIN LATERAL (SELECT l.checkpoint_ns, l.checkpoint, l.metadata {latest_of_thread}"
+            " ORDER BY l.checkpoint_ns DESC LIMIT 1) AS c"
+            if pg
+            else f"JOIN {CHECKPOINTS} AS c ON c.thread_id = t.thread_id AND c.checkpoint_id = t.last_id"
+            f" AND c.checkpoint_ns = (SELECT MAX(l.checkpoint_ns) {latest_of_thread})"
+        )
+
+        def thread_summaries(where: str) -> str:
+            return q(
+                f"WITH t AS (SELECT thread_id, count(*) AS checkpoints, {namespaces} AS namespaces,"
+                f" MAX(checkpoint_id{by_code_point}) AS last_id FROM {CHECKPOINTS}{where} GROUP BY thread_id)"
+                f" SELECT t.thread_id, t.checkpoints, t.namespaces, t.last_id, c.checkpoint_ns, {ts},"
+                f" {step_and_source} FROM t {latest_row} ORDER BY t.last_id DESC, t.thread_id{by_code_point} DESC"
+            )
+
+        self.select_thread_summaries = thread_summaries("")
+        self.select_thread_summary = thread_summaries(" WHERE thread_id = ?")
 
         if pg:
             self.lock_migrations: Optional[str] = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
@@ -905,6 +940,26 @@ def list_checkpoints(
         if fetched < page or remaining == 0 or last_record is None:
             return
         after = [last_record.checkpoint_id, last_record.thread_id, last_record.checkpoint_ns]
+
+
+#: Per thread: thread_id, number of checkpoints, namespaces, latest checkpoint id, and that
+#: checkpoint's ts ("" without one), metadata step and source (None when absent).
+ThreadRow = tuple[str, int, set[str], str, str, Any, Any]
+
+
+def thread_summaries(d: Dialect, thread_id: Optional[str] = None) -> Op:
+    """Every thread (or just `thread_id`) as a `ThreadRow`, most recently active first (latest
+    checkpoint id, then thread id, descending), in one statement that decodes neither the
+    checkpoints nor their values: only each latest checkpoint's step and source."""
+    if thread_id is None:
+        rows = yield Query(d.select_thread_summaries, [])
+    else:
+        rows = yield Query(d.select_thread_summary, [str(thread_id)])
+    summaries: list[ThreadRow] = []
+    for tid, checkpoints, namespaces, last_id, last_ns, ts, step_and_source in rows:
+        step, source = _decode(step_and_source, "the metadata", tid, last_ns, last_id)
+        summaries.append((tid, int(checkpoints), set(json.loads(namespaces)), last_id, ts or "", step, source))
+    return summaries
 
 
 def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
