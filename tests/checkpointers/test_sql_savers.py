@@ -624,6 +624,45 @@ async def test_a_put_whose_checkpoint_fails_stores_no_value(sql_saver, monkeypat
     assert await count_deltas(s) == 4
 
 
+async def test_a_write_that_fails_midway_stores_nothing_and_the_saver_goes_on(sql_saver):
+    """A write is one transaction even where it fails after some of its statements went out:
+    refused by the database (a trigger) or by Python (a value that cannot be serialized,
+    after the batch's first write was sent). Nothing of it is stored, the connection is not
+    left inside a transaction, and the next write is stored."""
+    s = sql_saver
+    saver = s.saver
+    backend = "postgres" if "postgres" in type(saver).__name__.lower() else "sqlite"
+    (first,) = await put_chain(s, "t", 1)
+
+    async def run_batch(calls):
+        return await saver.arun_batch(calls) if "Async" in type(saver).__name__ else saver.run_batch(calls)
+
+    def unserializable():
+        return object()
+
+    def writes_of(task_id, value):
+        return ("put_writes", (first, [("count", value)], task_id, ""))
+
+    for statement in REFUSE_CHECKPOINTS[backend]:
+        await raw(s, statement)
+    refused_put = ("put", (first, checkpoint({"count": 5}, {"count": 5}), {"step": 1}, {"count": 5}))
+    with pytest.raises(Exception, match="refused"):
+        await run_batch([writes_of("a", 1), refused_put])
+    with pytest.raises(Exception, match="object"):
+        await run_batch([writes_of("b", 2), writes_of("c", unserializable())])
+    await raw(s, "DROP TRIGGER refuse_checkpoints" + (" ON ferrograph_checkpoints" if backend == "postgres" else ""))
+    assert (await s.get_tuple(first)).pending_writes == []
+    if backend == "postgres" and hasattr(saver.conn, "info"):  # a single connection, not a pool
+        import psycopg
+
+        assert saver.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    await s.put_writes(first, [("count", 3)], "d")
+    await run_batch([writes_of("e", 4), refused_put])
+    got = await s.get_tuple(first)
+    assert [(w[0], w[2]) for w in got.pending_writes] == [("d", 3), ("e", 4)]
+    assert len(await s.list(cfg("t"))) == 2
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_put_in_the_callers_transaction_commits_and_rolls_back_with_it(kind, request, tmp_path):
     """On a connection whose transaction the caller holds open, puts (marked or not) join it:

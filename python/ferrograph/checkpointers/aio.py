@@ -321,6 +321,29 @@ class _AsyncOneSync:
         return await self.cursor.fetchall() if self.cursor.description is not None else None
 
 
+async def _ain_one_transaction(conn: Any, cursor: Any, op: sql.Op, held: Any) -> Any:
+    """The async twin of `postgres.in_one_transaction`."""
+    import psycopg
+
+    from ferrograph.checkpointers.postgres import left_open
+
+    try:
+        async with conn.pipeline() as pipeline:
+            await cursor.execute("BEGIN")
+            result = await adrive(op, lambda q: _aexecute(cursor, q, pipeline, held))
+            for query in held.take() if held is not None else ():
+                await _aexecute(cursor, query, pipeline)
+            await cursor.execute("COMMIT")
+        return result
+    except BaseException:
+        if left_open(conn):
+            try:
+                await conn.execute("ROLLBACK")
+            except psycopg.Error:
+                pass
+        raise
+
+
 class AsyncPostgresSaver(_AsyncSQLSaver):
     """A checkpoint saver on a psycopg `AsyncConnection` or `AsyncConnectionPool`. Call
     `await setup()` once to create or upgrade the tables."""
@@ -375,7 +398,10 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                     if one_sync and conn.autocommit:
                         async with conn.cursor(row_factory=tuple_row) as cursor, _AsyncOneSync(cursor) as one:
                             return await adrive(make(), one.execute)
-                    # Writes run in pipeline mode, as PostgresSaver's.
+                    if write and conn.autocommit:
+                        async with conn.cursor(row_factory=tuple_row) as cursor:
+                            return await _ain_one_transaction(conn, cursor, make(), Held() if grouped else None)
+                    # As PostgresSaver's: in a savepoint of the caller's transaction, in pipeline mode.
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         async with conn.cursor(row_factory=tuple_row) as cursor:

@@ -96,6 +96,43 @@ class OneSync:
         return self.cursor.fetchall() if self.cursor.description is not None else None
 
 
+def in_one_transaction(conn: Connection, cursor: Any, op: sql.Op, held: Optional[Held]) -> Any:
+    """Runs a write `op` in one transaction on an autocommit connection, in one pipeline: BEGIN,
+    its statements and COMMIT go out together, so the transaction costs one round trip plus
+    one per statement whose rows it reads. psycopg's `conn.transaction()` inside a pipeline
+    syncs after the block and again after COMMIT, two or three round trips where one does.
+    A failure anywhere (a statement refused by the server, an error raised in Python between
+    statements) leaves the transaction open or aborted; it is rolled back before the error
+    goes on, so nothing of it is stored and the connection is usable again."""
+    try:
+        with conn.pipeline() as pipeline:
+            cursor.execute("BEGIN")
+            result = sql.drive(op, lambda q: execute(cursor, q, pipeline, held))
+            for query in held.take() if held is not None else ():
+                execute(cursor, query, pipeline)
+            cursor.execute("COMMIT")
+        return result
+    except BaseException:
+        rollback_open_transaction(conn)
+        raise
+
+
+def left_open(conn: Any) -> bool:
+    """Whether a failed `in_one_transaction` left its transaction open (or aborted) on a live
+    connection, to be rolled back."""
+    return not connection_lost(conn) and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
+def rollback_open_transaction(conn: Any) -> None:
+    """Rolls back what `in_one_transaction` left open after a failure; an error doing so (the
+    connection is gone) must not hide the failure itself."""
+    if left_open(conn):
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass
+
+
 def _single(query: sql.Query) -> sql.Op:
     return (yield query)
 
@@ -177,9 +214,12 @@ class PostgresSaver(BaseCheckpointSaver):
                     if one_sync and conn.autocommit:
                         with conn.cursor(row_factory=tuple_row) as cursor, OneSync(cursor) as one:
                             return sql.drive(make(), one.execute)
-                    # A write runs in pipeline mode: its statements and the commit go out
-                    # together, one wait for the server instead of one per statement
-                    # (LangGraph's saver does the same).
+                    if write and conn.autocommit:
+                        with conn.cursor(row_factory=tuple_row) as cursor:
+                            return in_one_transaction(conn, cursor, make(), Held() if grouped else None)
+                    # A connection that is not in autocommit mode: a write runs in a savepoint of
+                    # the caller's transaction (or in psycopg's own), in pipeline mode, so its
+                    # statements go out together.
                     transaction = conn.transaction() if write or not conn.autocommit else nullcontext()
                     with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         with conn.cursor(row_factory=tuple_row) as cursor:
