@@ -481,7 +481,6 @@ class Dialect:
         self._tuples_sql[key] = sql
         return sql
 
-
     def put_statement(self, check: bool, deltas: bool) -> str:
         """Postgres only (`puts_in_one_statement`): a put as one statement of data-modifying
         CTEs: the append deltas (each written only when the row it extends is as this process
