@@ -481,9 +481,9 @@ async def test_a_chain_is_read_in_one_query(sql_saver, monkeypatch):
     s = sql_saver
     configs, lists = await grow(s, "t", 2 * SNAPSHOT_EVERY + 5, extra={"topic": "x"})
     assert await count_deltas(s) > SNAPSHOT_EVERY
-    # Postgres: one statement reads the checkpoint with its values (every row of every chain)
-    # and its pending writes. SQLite: the checkpoint, its values, its pending writes.
-    expected = 1 if s.saver.dialect.pages_in_one_statement else 3
+    # One statement reads the checkpoint with its values (every row of every chain) and its
+    # pending writes.
+    expected = 1
     runs = count_queries(monkeypatch, "get_tuple")
     await assert_reads(s, configs, lists)
     assert {len(statements) for statements in runs} == {expected}
@@ -541,8 +541,8 @@ async def test_a_missing_base_is_a_corrupt_checkpoint_naming_thread_and_checkpoi
 
 
 async def test_a_value_whose_row_is_missing_reads_as_an_absent_channel(sql_saver, monkeypatch):
-    """As a saver without that version stores it: the channel is left out. Postgres, whose
-    one read statement finds no row for it, looks the version up once more to be sure."""
+    """As a saver without that version stores it: the channel is left out. The read statement
+    finds no row for it, so the version is looked up once more to be sure."""
     s = sql_saver
     configs, lists = await grow(s, "t", 3, extra={"topic": "x"})
     await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE channel = 'topic'")
@@ -550,7 +550,7 @@ async def test_a_value_whose_row_is_missing_reads_as_an_absent_channel(sql_saver
     got = await s.get_tuple(configs[-1])
     assert got.checkpoint["channel_values"] == {"messages": lists[-1]}
     assert "topic" in got.checkpoint["channel_versions"]
-    assert len(runs[0]) == (2 if s.saver.dialect.pages_in_one_statement else 3)
+    assert len(runs[0]) == 2
     listed = await s.list(cfg("t"))
     assert [t.checkpoint["channel_values"] for t in listed] == [{"messages": m} for m in lists[::-1]]
 
