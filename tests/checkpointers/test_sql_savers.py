@@ -687,3 +687,34 @@ async def test_a_postgres_put_sends_a_delta_alone_and_again_whole_when_the_cache
     assert len(runs[1]) == 2  # the delta over version 4 cannot be written: stored whole instead
     assert await count_deltas(s) == 2
     await assert_reads(s, configs + again, lists + again_lists)
+
+
+async def test_tuples_of_one_read_do_not_share_values_that_can_change(sql_saver):
+    """A read decodes a value many checkpoints name once per checkpoint when it is mutable (a
+    list, a dict): changing one tuple's value leaves the others' as stored."""
+    s = sql_saver
+    parent = cfg("t")
+    for step in range(3):
+        versions = {"items": 1, "settings": 1, "name": 1, "step": step + 1}
+        new = dict(versions) if step == 0 else {"step": step + 1}
+        values = {"items": [1, 2], "settings": {"k": "v"}, "name": "n", "step": step}
+        parent = await s.put(parent, checkpoint(values, versions), {"step": step}, new)
+    listed = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"]["step"] for t in listed] == [2, 1, 0]
+    listed[0].checkpoint["channel_values"]["items"].append(3)
+    listed[0].checkpoint["channel_values"]["settings"]["k"] = "changed"
+    for t in listed[1:]:
+        assert t.checkpoint["channel_values"] == {"items": [1, 2], "settings": {"k": "v"}, "name": "n", "step": t.metadata["step"]}
+
+
+async def test_versions_the_database_prints_otherwise_than_python_are_read(sql_saver):
+    """The read statement matches versions as the database prints the checkpoint's JSON
+    numbers; a version Python prints otherwise (1e+20 against 1.0e+20 or 100000000000000000000,
+    a float for a big int, True against 1) is looked up again by its Python key."""
+    s = sql_saver
+    versions = {"big": 1e20, "huge": 12345678901234567890, "tenth": 0.1, "flag": True}
+    values = {"big": "b", "huge": [1], "tenth": {"t": 1}, "flag": 2}
+    stored = await s.put(cfg("t"), checkpoint(values, versions), {"step": 0}, versions)
+    assert (await s.get_tuple(cfg("t"))).checkpoint["channel_values"] == values
+    assert (await s.get_tuple(stored)).checkpoint["channel_values"] == values
+    assert [t.checkpoint["channel_values"] for t in await s.list(cfg("t"))] == [values]
