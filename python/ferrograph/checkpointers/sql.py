@@ -768,6 +768,7 @@ def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], lim
 
 #: Decoded values of these types cannot change, so the tuples of one read may share them.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+_loads: Callable[[Any], Any] = _core.loads
 
 
 def _values(
@@ -799,7 +800,7 @@ def _values(
         if blob is None:
             continue
         try:  # `_load`, inline: this runs for every value read
-            value = values[channel] = _core.loads(bytes(blob) if type(blob) is memoryview else blob)
+            value = values[channel] = _loads(bytes(blob) if type(blob) is memoryview else blob)
         except Exception as e:  # the codec's own errors and anything a corrupt row provokes
             raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, r.checkpoint_id, e) from e
         if type(value) in _IMMUTABLE:
@@ -816,7 +817,7 @@ def _tuples(
     rows of its chain; a version with no row at all is a channel without a value."""
     whole: dict[tuple[str, str, str, str], Any] = {}
     shared: dict[tuple[str, str, str, str], Any] = {}
-    values = []
+    values: list[Optional[dict[str, Any]]] = []  # None: missed a version
     missing: set[tuple[str, str, str, str]] = set()
     for r in records:
         found, missed = _values(r, blobs, whole, shared)
@@ -833,10 +834,10 @@ def _tuples(
         values = [_values(r, blobs, whole, shared)[0] if found is None else found for r, found in zip(records, values)]
 
     tuples = []
-    for r, found in zip(records, values):
+    for r, channel_values in zip(records, values):
         thread_id, checkpoint_ns, checkpoint_id = r.thread_id, r.checkpoint_ns, r.checkpoint_id
         checkpoint = r.checkpoint  # decoded for this read alone
-        checkpoint["channel_values"] = found
+        checkpoint["channel_values"] = channel_values
         parent = r.parent_checkpoint_id
         tuples.append(
             CheckpointTuple(
