@@ -481,9 +481,9 @@ async def test_a_chain_is_read_in_one_query(sql_saver, monkeypatch):
     s = sql_saver
     configs, lists = await grow(s, "t", 2 * SNAPSHOT_EVERY + 5, extra={"topic": "x"})
     assert await count_deltas(s) > SNAPSHOT_EVERY
-    # Postgres: one statement reads the checkpoint with its values (every row of every chain)
-    # and its pending writes. SQLite: the checkpoint, its values, its pending writes.
-    expected = 1 if s.saver.dialect.pages_in_one_statement else 3
+    # One statement reads the checkpoint with its values (every row of every chain) and its
+    # pending writes.
+    expected = 1
     runs = count_queries(monkeypatch, "get_tuple")
     await assert_reads(s, configs, lists)
     assert {len(statements) for statements in runs} == {expected}
@@ -541,8 +541,8 @@ async def test_a_missing_base_is_a_corrupt_checkpoint_naming_thread_and_checkpoi
 
 
 async def test_a_value_whose_row_is_missing_reads_as_an_absent_channel(sql_saver, monkeypatch):
-    """As a saver without that version stores it: the channel is left out. Postgres, whose
-    one read statement finds no row for it, looks the version up once more to be sure."""
+    """As a saver without that version stores it: the channel is left out. The read statement
+    finds no row for it, so the version is looked up once more to be sure."""
     s = sql_saver
     configs, lists = await grow(s, "t", 3, extra={"topic": "x"})
     await raw(s, "DELETE FROM ferrograph_checkpoint_blobs WHERE channel = 'topic'")
@@ -550,7 +550,7 @@ async def test_a_value_whose_row_is_missing_reads_as_an_absent_channel(sql_saver
     got = await s.get_tuple(configs[-1])
     assert got.checkpoint["channel_values"] == {"messages": lists[-1]}
     assert "topic" in got.checkpoint["channel_versions"]
-    assert len(runs[0]) == (2 if s.saver.dialect.pages_in_one_statement else 3)
+    assert len(runs[0]) == 2
     listed = await s.list(cfg("t"))
     assert [t.checkpoint["channel_values"] for t in listed] == [{"messages": m} for m in lists[::-1]]
 
@@ -796,3 +796,34 @@ async def test_thread_summaries_read_no_values_nor_writes(sql_saver, monkeypatch
     assert await s.thread_summaries("a") == [row for row in before if row[0] == "a"]
     assert [len(statements) for statements in runs] == [1, 1]
     assert all(sql.BLOBS not in q.sql and sql.WRITES not in q.sql for statements in runs for q in statements)
+
+
+async def test_tuples_of_one_read_do_not_share_values_that_can_change(sql_saver):
+    """A read decodes a value many checkpoints name once per checkpoint when it is mutable (a
+    list, a dict): changing one tuple's value leaves the others' as stored."""
+    s = sql_saver
+    parent = cfg("t")
+    for step in range(3):
+        versions = {"items": 1, "settings": 1, "name": 1, "step": step + 1}
+        new = dict(versions) if step == 0 else {"step": step + 1}
+        values = {"items": [1, 2], "settings": {"k": "v"}, "name": "n", "step": step}
+        parent = await s.put(parent, checkpoint(values, versions), {"step": step}, new)
+    listed = await s.list(cfg("t"))
+    assert [t.checkpoint["channel_values"]["step"] for t in listed] == [2, 1, 0]
+    listed[0].checkpoint["channel_values"]["items"].append(3)
+    listed[0].checkpoint["channel_values"]["settings"]["k"] = "changed"
+    for t in listed[1:]:
+        assert t.checkpoint["channel_values"] == {"items": [1, 2], "settings": {"k": "v"}, "name": "n", "step": t.metadata["step"]}
+
+
+async def test_versions_the_database_prints_otherwise_than_python_are_read(sql_saver):
+    """The read statement matches versions as the database prints the checkpoint's JSON
+    numbers; a version Python prints otherwise (1e+20 against 1.0e+20 or 100000000000000000000,
+    a float for a big int, True against 1) is looked up again by its Python key."""
+    s = sql_saver
+    versions = {"big": 1e20, "huge": 12345678901234567890, "tenth": 0.1, "flag": True}
+    values = {"big": "b", "huge": [1], "tenth": {"t": 1}, "flag": 2}
+    stored = await s.put(cfg("t"), checkpoint(values, versions), {"step": 0}, versions)
+    assert (await s.get_tuple(cfg("t"))).checkpoint["channel_values"] == values
+    assert (await s.get_tuple(stored)).checkpoint["channel_values"] == values
+    assert [t.checkpoint["channel_values"] for t in await s.list(cfg("t"))] == [values]

@@ -239,15 +239,20 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         finally:
             await cursor.close()
 
+    async def _select(self, query: sql.Query) -> Any:
+        """The rows of a read operation's statement (always a SELECT), in one trip to
+        aiosqlite's thread where `_execute` takes three (execute, fetchall, close)."""
+        return await self.conn.execute_fetchall(query.sql, query.params)
+
     async def _run_page(self, query: sql.Query) -> Any:
         async with self.lock:
-            return await self._execute(query)
+            return await self._select(query)
 
     async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
         op = make()
         async with self.lock:
             if not write:
-                return await adrive(op, self._execute)
+                return await adrive(op, self._select)
             nested = self.conn.in_transaction
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:

@@ -45,7 +45,8 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+from operator import itemgetter
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import WRITES_IDX_MAP, CheckpointTuple
@@ -118,9 +119,10 @@ class Query:
 
 @dataclass(frozen=True)
 class Emit:
-    """Finished results of a streaming operation."""
+    """Results of a streaming operation, built as they are iterated (before the operation's
+    next step)."""
 
-    items: list
+    items: Iterable[Any]
 
 
 Step = Union[Query, Emit]
@@ -181,12 +183,7 @@ class Dialect:
         pg = name == "postgresql"
         q = (lambda s: _placeholders(s, "%s")) if pg else (lambda s: s)
         json_in = "?::jsonb" if pg else "?"
-        cp_out = "checkpoint::text" if pg else "checkpoint"
-        md_out = "metadata::text" if pg else "metadata"
 
-        self.select_checkpoint_columns = (
-            f"SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, {cp_out}, {md_out} FROM {CHECKPOINTS}"
-        )
         self.order_newest_first = " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
         self.upsert_checkpoint = q(
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
@@ -212,16 +209,11 @@ class Dialect:
         # Postgres. The statement text never depends on how many keys there are.
         if pg:
             blob_keys = "unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(thread_id, checkpoint_ns, channel, version)"
-            write_keys = "unnest(?::text[], ?::text[], ?::text[]) AS k(thread_id, checkpoint_ns, checkpoint_id)"
         else:
             blob_keys = (
                 "(SELECT json_extract(value, '$[0]') AS thread_id, json_extract(value, '$[1]') AS checkpoint_ns,"
                 " json_extract(value, '$[2]') AS channel, json_extract(value, '$[3]') AS version"
                 " FROM json_each(?)) AS k"
-            )
-            write_keys = (
-                "(SELECT json_extract(value, '$[0]') AS thread_id, json_extract(value, '$[1]') AS checkpoint_ns,"
-                " json_extract(value, '$[2]') AS checkpoint_id FROM json_each(?)) AS k"
             )
         # The rows asked for plus every row their chains name (see "Append deltas" above), in one
         # statement; a row shared by many chains is read once.
@@ -251,16 +243,10 @@ class Dialect:
         # autocommit connection commits it in one round trip; see `put_statement`.
         self.puts_in_one_statement = pg
         self._put_sql: dict[tuple[bool, bool], str] = {}
-        self.select_writes = q(
-            f"SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.blob FROM {write_keys}"
-            f" JOIN {WRITES} AS w ON w.thread_id = k.thread_id AND w.checkpoint_ns = k.checkpoint_ns"
-            " AND w.checkpoint_id = k.checkpoint_id ORDER BY w.task_path, w.task_id, w.idx"
-        )
-        # Postgres reads a page of checkpoints with their values and writes in one statement
-        # (`select_tuples`), one round trip. SQLite, in the process, is faster with plain
-        # statements: the checkpoints, then their values by key, then their writes (it would
-        # parse each checkpoint's JSON again to find its values' keys).
-        self.pages_in_one_statement = pg
+        # Both read a page of checkpoints with their values and writes in one statement
+        # (`select_tuples`). On SQLite too: each statement starts a read transaction, and three
+        # (checkpoints, values by key, writes) took about 1.5 times as long as one that also
+        # parses each checkpoint's JSON again to find its values' keys.
 
         self.delete_thread = tuple(
             q(f"DELETE FROM {table} WHERE thread_id = ?") for table in (WRITES, BLOBS, CHECKPOINTS)
@@ -401,7 +387,7 @@ class Dialect:
         return [str(v) for v in values] if self._pg else json.dumps([str(v) for v in values])
 
     def keys_param(self, keys: Sequence[tuple[str, ...]], width: int) -> list[Any]:
-        """The parameters for a batched key lookup (`select_blobs`, `select_writes`)."""
+        """The parameters for a batched key lookup (`select_blobs`)."""
         if self._pg:
             return [[k[i] for k in keys] for i in range(width)]
         return [json.dumps(keys)]
@@ -421,41 +407,38 @@ class Dialect:
             return "json_extract(metadata, ?) IS ?", [path, int(value) if isinstance(value, bool) else value], False
         return "json_type(metadata, ?) IN ('object', 'array')", [path], True
 
-    def select_checkpoints(self, conditions: Sequence[str], limit: Optional[int]) -> str:
-        """A checkpoint query, newest first; `conditions` are written with '?' placeholders."""
-        sql = self.select_checkpoint_columns
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        sql += self.order_newest_first
-        if limit is not None:
-            sql += " LIMIT ?"
-        return self._q(sql)
-
-
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
-        """Postgres only (`pages_in_one_statement`): one statement that reads checkpoints
-        (`conditions` as in `select_checkpoints`, newest first, at most the bound limit) with
-        everything their tuples need, as rows whose first column says what they are (`_split`):
+        """One statement that reads checkpoints (`conditions` are written with '?'
+        placeholders; newest first, at most the bound limit) with everything their tuples need,
+        as rows whose first column says what they are (`_split`):
 
         - `(0, rank, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,
           metadata, NULL, NULL)`: a checkpoint; `rank` orders them newest first;
         - `(1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain)`: a blob
           row a checkpoint names in its `channel_versions`, or one their chains name;
-        - `(2, rank, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, NULL, blob, NULL)`:
-          a pending write; `rank` orders them as `task_path, task_id, idx`.
+        - `(2, rank, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, task_path, blob,
+          idx)`: a pending write; `rank` orders them as `task_path, task_id, idx`.
+
+        On SQLite `rank` is NULL and `_split` orders the rows itself (row_number() made reading
+        one checkpoint about a quarter slower), so the write rows carry `task_path` and `idx`;
+        on Postgres those two are NULL.
 
         The blob rows are found from the versions in the stored checkpoints, read as text in the
         database; `_tuples` reads any version this misses with `select_blobs`. With `several`
         (more than one checkpoint may match), a blob row shared by many checkpoints or chains is
         returned once; a single checkpoint names each row once anyway. Every blob row is read
-        by its key (a LATERAL lookup of at most one row, which the planner keeps as an index
-        lookup rather than a join it could turn into a scan of the table)."""
-        assert self._pg
+        by its key: on Postgres a LATERAL lookup of at most one row, which the planner keeps as
+        an index lookup rather than a join it could turn into a scan of the table; on SQLite
+        CROSS JOIN, which fixes the join order (left to right) so the planner cannot do the
+        same."""
         key = (tuple(conditions), several)
         sql = self._tuples_sql.get(key)
         if sql is not None:
             return sql
         where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        if not self._pg:
+            sql = self._tuples_sql[key] = _sqlite_tuples(where, self.order_newest_first, several)
+            return sql
         by_key = (
             "CROSS JOIN LATERAL (SELECT {columns} FROM " + BLOBS + " AS b WHERE b.thread_id = {k}.thread_id"
             " AND b.checkpoint_ns = {k}.checkpoint_ns AND b.channel = {k}.channel AND b.version = {k}.version LIMIT 1) AS b"
@@ -556,6 +539,33 @@ class Dialect:
         sql = self._q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea[]", "%b::bytea[]")
         self._put_sql[key] = sql
         return sql
+
+def _sqlite_tuples(where: str, order: str, several: bool) -> str:
+    """`Dialect.select_tuples` on SQLite. `c` and `r` are materialized: each is read twice.
+    `k` lists the versions each checkpoint names (a checkpoint whose JSON is broken names none,
+    so the statement still returns its row for `_record` to report); `r` their blob rows; `m`
+    the versions those rows' chains name. A chain member a checkpoint also names directly comes
+    back twice, the same row both times."""
+    distinct = "DISTINCT " if several else ""
+    same_key = " AND ".join(f"b.{column} = {{k}}.{column}" for column in ("thread_id", "checkpoint_ns", "channel", "version"))
+    return (
+        "WITH c AS MATERIALIZED (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
+        f" metadata FROM {CHECKPOINTS}{where}{order} LIMIT ?),"
+        f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, CAST(v.value AS TEXT) AS version"
+        " FROM c CROSS JOIN json_each(CASE WHEN json_valid(c.checkpoint) THEN c.checkpoint END, '$.channel_versions') AS v),"
+        " r AS MATERIALIZED (SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.blob, b.chain"
+        f" FROM k CROSS JOIN {BLOBS} AS b ON {same_key.format(k='k')}),"
+        f" m AS (SELECT {distinct}r.thread_id, r.checkpoint_ns, r.channel, j.value AS version"
+        " FROM r CROSS JOIN json_each(r.chain) AS j WHERE r.chain IS NOT NULL)"
+        " SELECT 0, NULL, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata, NULL, NULL"
+        " FROM c UNION ALL SELECT 1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain FROM r"
+        " UNION ALL SELECT 1, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, NULL, NULL, b.blob, b.chain"
+        f" FROM m CROSS JOIN {BLOBS} AS b ON {same_key.format(k='m')}"
+        " UNION ALL SELECT 2, NULL, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.task_path,"
+        f" w.blob, w.idx FROM c CROSS JOIN {WRITES} AS w ON w.thread_id = c.thread_id"
+        " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
+    )
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
@@ -704,12 +714,20 @@ def _corrupt(what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str, 
 
 
 def _decode(data: Any, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
+    """A checkpoint's or its metadata's JSON column, decoded."""
     try:
-        if what in ("the checkpoint", "the metadata"):
-            return _core.loads(_tags_first(_text(data)))
-        return _core.loads(_text(data))
+        return _core.loads(_tags_first(_text(data)))
     except Exception as e:  # the codec's own errors and anything a corrupt row provokes
         raise _corrupt(what, thread_id, checkpoint_ns, checkpoint_id, e) from e
+
+
+def _load(data: Any, channel: str, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
+    """A value or pending write, decoded. Its description (`what` with the channel's repr) is
+    written only when it is reported: reads decode thousands of values."""
+    try:
+        return _core.loads(bytes(data) if type(data) is memoryview else data)
+    except Exception as e:  # the codec's own errors and anything a corrupt row provokes
+        raise _corrupt(what.format(repr(channel)), thread_id, checkpoint_ns, checkpoint_id, e) from e
 
 
 def _record(row: Sequence[Any]) -> _Record:
@@ -783,48 +801,83 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], Bl
             checkpoints.append(row)
         else:
             write_rows.append(row)
+    # Postgres ranks the rows; SQLite's come with what to order them by (see `select_tuples`).
     if len(checkpoints) > 1:
-        checkpoints.sort(key=_rank)
+        if d._pg:
+            checkpoints.sort(key=_rank)
+        else:
+            checkpoints.sort(key=_newest_first, reverse=True)
     writes: WriteRows = {}
     if write_rows:
-        write_rows.sort(key=_rank)
+        write_rows.sort(key=_rank if d._pg else _write_order)
         for _, _, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, _, blob, _ in write_rows:
-            value = _decode(blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
+            value = _load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
     return [_record(row[2:8]) for row in checkpoints], blobs, writes
 
 
-def _rank(row: Sequence[Any]) -> int:
-    return row[1]
+_rank = itemgetter(1)
+#: A checkpoint row's (checkpoint_id, thread_id, checkpoint_ns), `order_newest_first` reversed:
+#: Python orders str by code point, as SQLite's BINARY collation orders their UTF-8 bytes.
+_newest_first = itemgetter(4, 2, 3)
+#: A SQLite write row's (task_path, task_id, idx).
+_write_order = itemgetter(7, 5, 9)
 
 
 def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool) -> Generator[Step, Any, tuple[list[_Record], int, BlobRows, WriteRows]]:
     """Up to `limit` checkpoints matching `conditions`, newest first, and how many rows
     matched before any filtering, with the blob rows and decoded pending writes they need (the
     blob rows `select_tuples` found; `_tuples` reads the rest)."""
-    if d.pages_in_one_statement:
-        records, blobs, writes = _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
-        return records, len(records), blobs, writes
-    rows = yield Query(d.select_checkpoints(conditions, limit), [*params, limit])
-    records = [_record(row) for row in rows]
-    writes = {}
-    keys = [(r.thread_id, r.checkpoint_ns, r.checkpoint_id) for r in records]
-    for chunk in _chunks(keys, BATCH):
-        for thread_id, checkpoint_ns, checkpoint_id, task_id, channel, blob in (
-            yield Query(d.select_writes, d.keys_param(chunk, 3))
-        ):
-            value = _decode(blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
-            writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
-    return records, len(records), {}, writes
+    records, blobs, writes = _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
+    return records, len(records), blobs, writes
+
+
+#: Decoded values of these types cannot change, so the tuples of one read may share them.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
+def _values(r: _Record, blobs: BlobRows, whole: dict, shared: dict) -> dict[str, Any]:
+    """The channel values of `r` from `blobs` (a version without a row is a channel without a
+    value). `whole` keeps the encodings rebuilt from chains and `shared` the immutable values
+    decoded so far, by key, for the other checkpoints of the read."""
+    thread_id, checkpoint_ns = r.thread_id, r.checkpoint_ns
+    values = {}
+    for channel, version in (r.checkpoint.get("channel_versions") or {}).items():
+        key = (thread_id, checkpoint_ns, str(channel), str(version))
+        if key in shared:
+            values[channel] = shared[key]
+            continue
+        row = blobs.get(key)
+        if row is None:
+            continue
+        blob = row[0]
+        if row[1] is not None:
+            blob = whole.get(key)
+            if blob is None:
+                blob = whole[key] = _resolve(blobs, key, r)
+        if blob is None:
+            continue
+        try:  # `_load`, inline: this runs for every value read
+            value = values[channel] = _core.loads(bytes(blob) if type(blob) is memoryview else blob)
+        except Exception as e:  # the codec's own errors and anything a corrupt row provokes
+            raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, r.checkpoint_id, e) from e
+        if type(value) in _IMMUTABLE:
+            shared[key] = value
+    return values
 
 
 def _tuples(
     d: Dialect, records: Sequence[_Record], blobs: BlobRows, writes: WriteRows
-) -> Generator[Step, Any, list[CheckpointTuple]]:
+) -> Generator[Step, Any, Iterator[CheckpointTuple]]:
     """The tuples of `records` from the rows `select_tuples` returned with them. A version it
     missed (versions are matched as text in the database, where a number may print otherwise
     than in Python, or the row is absent) is looked up once more by its Python key, with the
-    rows of its chain; a version with no row at all is a channel without a value."""
+    rows of its chain; a version with no row at all is a channel without a value.
+
+    The tuples' values are decoded as the tuples are iterated. Decoded at once, a page's values
+    are all alive together even for a caller that handles one tuple at a time: Python's cyclic
+    collector then ran about six times as often while listing a thread, with full collections
+    of the whole heap among them."""
     missing = sorted(
         {
             key
@@ -838,38 +891,25 @@ def _tuples(
             yield Query(d.select_blobs, d.keys_param(chunk, 4))
         ):
             blobs[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
+    return _build(records, blobs, writes)
 
-    tuples = []
+
+def _build(records: Sequence[_Record], blobs: BlobRows, writes: WriteRows) -> Iterator[CheckpointTuple]:
     whole: dict[tuple[str, str, str, str], Any] = {}
+    shared: dict[tuple[str, str, str, str], Any] = {}
     for r in records:
         thread_id, checkpoint_ns, checkpoint_id = r.thread_id, r.checkpoint_ns, r.checkpoint_id
-        values = {}
-        for channel, version in (r.checkpoint.get("channel_versions") or {}).items():
-            key = (thread_id, checkpoint_ns, str(channel), str(version))
-            row = blobs.get(key)
-            if row is None:
-                continue
-            if row[1] is None:
-                blob = row[0]
-            elif key in whole:
-                blob = whole[key]
-            else:
-                blob = whole[key] = _resolve(blobs, key, r)
-            if blob is not None:
-                values[channel] = _decode(blob, f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
+        # A copy: the record, alive until its page is done, must not keep the values alive.
         checkpoint = dict(r.checkpoint)
-        checkpoint["channel_values"] = values
+        checkpoint["channel_values"] = _values(r, blobs, whole, shared)
         parent = r.parent_checkpoint_id
-        tuples.append(
-            CheckpointTuple(
-                config=_config(thread_id, checkpoint_ns, checkpoint_id),
-                checkpoint=checkpoint,  # type: ignore[arg-type]
-                metadata=r.metadata,  # type: ignore[arg-type]
-                parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
-                pending_writes=writes.get((thread_id, checkpoint_ns, checkpoint_id), []),
-            )
+        yield CheckpointTuple(
+            config=_config(thread_id, checkpoint_ns, checkpoint_id),
+            checkpoint=checkpoint,  # type: ignore[arg-type]
+            metadata=r.metadata,  # type: ignore[arg-type]
+            parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
+            pending_writes=writes.get((thread_id, checkpoint_ns, checkpoint_id), []),
         )
-    return tuples
 
 
 def get_tuple(d: Dialect, config: Mapping[str, Any]) -> Op:
@@ -881,7 +921,7 @@ def get_tuple(d: Dialect, config: Mapping[str, Any]) -> Op:
     records, _, blobs, writes = yield from _read_page(d, conditions, params, 1, False)
     if not records:
         return None
-    return (yield from _tuples(d, records, blobs, writes))[0]
+    return next((yield from _tuples(d, records, blobs, writes)))
 
 
 def list_checkpoints(

@@ -66,7 +66,7 @@ class SqliteSaver(BaseCheckpointSaver):
         with self.lock:
             cursor = self.conn.cursor()
             try:
-                return sql.drive(op, lambda q: self._execute(cursor, q))
+                return sql.drive(op, lambda q: _select(cursor, q))
             finally:
                 cursor.close()
 
@@ -124,7 +124,7 @@ class SqliteSaver(BaseCheckpointSaver):
             with cursor_lock:
                 cursor = self.conn.cursor()
                 try:
-                    return self._execute(cursor, query)
+                    return _select(cursor, query)
                 finally:
                     cursor.close()
 
@@ -157,3 +157,9 @@ class SqliteSaver(BaseCheckpointSaver):
         most recently active first, in one query that reads no channel values
         (`sql.thread_summaries`)."""
         return self._read(sql.thread_summaries(self.dialect, thread_id))
+
+
+def _select(cursor: sqlite3.Cursor, query: sql.Query) -> list:
+    """The rows of a read operation's statement: always a SELECT, so `_execute`'s checks (and
+    the `cursor.description` it builds) are not needed."""
+    return cursor.execute(query.sql, query.params).fetchall()  # type: ignore[arg-type]
