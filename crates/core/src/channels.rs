@@ -33,10 +33,7 @@ pub enum ChannelKind<V> {
     /// Holds the last value written; more than one write in a step is an error.
     LastValue,
     /// Folds every write of a step through `reducer`, in task order.
-    BinaryOperator {
-        reducer: Reducer<V>,
-        initial: Option<V>,
-    },
+    BinaryOperator { reducer: Reducer<V>, initial: Option<V> },
     /// Holds a value for one step only; `guard` makes several writes in a step an error.
     Ephemeral { guard: bool },
     /// Collects writes; without `accumulate` only the last step's writes are kept.
@@ -82,13 +79,7 @@ impl<V: Clone> Channel<V> {
             ChannelKind::BinaryOperator { initial, .. } => initial.clone().map(Item::Value),
             _ => None,
         };
-        Channel {
-            key: key.into(),
-            kind,
-            value,
-            values: Vec::new(),
-            seen: BTreeSet::new(),
-        }
+        Channel { key: key.into(), kind, value, values: Vec::new(), seen: BTreeSet::new() }
     }
 
     pub fn key(&self) -> &str {
@@ -286,61 +277,29 @@ mod tests {
         assert!(!c.is_available());
         assert!(c.update(vals(&[1])).unwrap());
         assert_eq!(c.value(), Some(&1));
-        assert!(
-            !c.update(vec![]).unwrap(),
-            "a quiet step leaves a last value alone"
-        );
+        assert!(!c.update(vec![]).unwrap(), "a quiet step leaves a last value alone");
         assert_eq!(c.value(), Some(&1));
         let err = c.update(vals(&[2, 3])).unwrap_err();
-        assert!(
-            matches!(err, GraphError::InvalidUpdate(ref m) if m.contains("'x'")),
-            "{err}"
-        );
+        assert!(matches!(err, GraphError::InvalidUpdate(ref m) if m.contains("'x'")), "{err}");
         assert_eq!(c.value(), Some(&1), "a refused update changes nothing");
     }
 
     #[test]
     fn reducer_folds_in_order_from_initial() {
-        let mut c = Channel::new(
-            "n",
-            ChannelKind::BinaryOperator {
-                reducer: add(),
-                initial: Some(10),
-            },
-        );
+        let mut c = Channel::new("n", ChannelKind::BinaryOperator { reducer: add(), initial: Some(10) });
         assert!(c.is_available());
         assert!(c.update(vals(&[1, 2, 3])).unwrap());
         assert_eq!(c.value(), Some(&16));
         let cat: Reducer<String> = Arc::new(|a: &String, b: &String| Ok(format!("{a}{b}")));
-        let mut s = Channel::new(
-            "s",
-            ChannelKind::BinaryOperator {
-                reducer: cat,
-                initial: None,
-            },
-        );
-        s.update(vec![
-            Item::Value("a".to_string()),
-            Item::Value("b".to_string()),
-        ])
-        .unwrap();
-        assert_eq!(
-            s.value().map(String::as_str),
-            Some("ab"),
-            "first write seeds an empty reducer"
-        );
+        let mut s = Channel::new("s", ChannelKind::BinaryOperator { reducer: cat, initial: None });
+        s.update(vec![Item::Value("a".to_string()), Item::Value("b".to_string())]).unwrap();
+        assert_eq!(s.value().map(String::as_str), Some("ab"), "first write seeds an empty reducer");
     }
 
     #[test]
     fn reducer_error_reaches_the_caller() {
         let failing: Reducer<i64> = Arc::new(|_: &i64, _: &i64| Err(HostError::msg("boom")));
-        let mut c = Channel::new(
-            "n",
-            ChannelKind::BinaryOperator {
-                reducer: failing,
-                initial: Some(0),
-            },
-        );
+        let mut c = Channel::new("n", ChannelKind::BinaryOperator { reducer: failing, initial: Some(0) });
         let err = c.update(vals(&[1])).unwrap_err();
         assert!(matches!(err, GraphError::Host(ref h) if h.to_string() == "boom"));
     }
@@ -376,18 +335,10 @@ mod tests {
     #[test]
     fn barrier_opens_when_all_names_written_and_resets_on_consume() {
         let names: BTreeSet<Arc<str>> = ["a".into(), "b".into()].into_iter().collect();
-        let mut j = Channel::<i64>::new(
-            "join",
-            ChannelKind::NamedBarrier {
-                names: Arc::new(names),
-            },
-        );
+        let mut j = Channel::<i64>::new("join", ChannelKind::NamedBarrier { names: Arc::new(names) });
         j.update(vec![Item::Token("a".into())]).unwrap();
         assert!(!j.is_available());
-        assert!(
-            !j.update(vec![Item::Token("a".into())]).unwrap(),
-            "same writer twice is no change"
-        );
+        assert!(!j.update(vec![Item::Token("a".into())]).unwrap(), "same writer twice is no change");
         j.update(vec![Item::Token("b".into())]).unwrap();
         assert!(j.is_available());
         assert!(j.consume());

@@ -26,13 +26,7 @@ pub struct NodeOutput<V> {
 
 impl<V> NodeOutput<V> {
     pub fn update(updates: Vec<(&str, V)>) -> Self {
-        NodeOutput {
-            updates: updates
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            routes: vec![],
-        }
+        NodeOutput { updates: updates.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), routes: vec![] }
     }
 }
 
@@ -61,11 +55,7 @@ impl<V: Clone + 'static> Driver<V> {
             START.to_string(),
             Box::new(move |input| match input {
                 NodeInput::State(reads) => Ok(NodeOutput {
-                    updates: reads
-                        .iter()
-                        .filter_map(|(_, v)| v.as_ref())
-                        .flat_map(&start)
-                        .collect(),
+                    updates: reads.iter().filter_map(|(_, v)| v.as_ref()).flat_map(&start).collect(),
                     routes: vec![],
                 }),
                 NodeInput::Arg(_) => Err(HostError::msg("START takes no Send")),
@@ -89,15 +79,8 @@ impl<V: Clone + 'static> Driver<V> {
         self
     }
 
-    pub fn branch(
-        mut self,
-        source: &str,
-        f: impl Fn(&[(String, Option<V>)]) -> Vec<Route<V>> + 'static,
-    ) -> Self {
-        self.branches
-            .entry(source.to_string())
-            .or_default()
-            .push(Box::new(f));
+    pub fn branch(mut self, source: &str, f: impl Fn(&[(String, Option<V>)]) -> Vec<Route<V>> + 'static) -> Self {
+        self.branches.entry(source.to_string()).or_default().push(Box::new(f));
         self
     }
 
@@ -113,11 +96,7 @@ impl<V: Clone + 'static> Driver<V> {
     }
 
     /// Run the graph to completion and return the final state.
-    pub fn invoke(
-        &mut self,
-        input: V,
-        recursion_limit: u64,
-    ) -> Result<Vec<(String, Option<V>)>, GraphError> {
+    pub fn invoke(&mut self, input: V, recursion_limit: u64) -> Result<Vec<(String, Option<V>)>, GraphError> {
         let mut run = Run::new(self.graph.clone(), recursion_limit);
         run.input(input)?;
         while run.tick()? {
@@ -126,10 +105,7 @@ impl<V: Clone + 'static> Driver<V> {
             }
             run.apply()?;
         }
-        Ok(run
-            .state()
-            .map(|(k, v)| (k.to_string(), v.cloned()))
-            .collect())
+        Ok(run.state().map(|(k, v)| (k.to_string(), v.cloned())).collect())
     }
 
     fn run_task(&mut self, run: &mut Run<V>, t: usize) -> Result<(), GraphError> {
@@ -137,11 +113,7 @@ impl<V: Clone + 'static> Driver<V> {
         let name = task.name.to_string();
         let input = match &task.arg {
             Some(arg) => NodeInput::Arg(arg.clone()),
-            None => NodeInput::State(
-                run.read(t)
-                    .map(|(k, v)| (k.to_string(), v.cloned()))
-                    .collect(),
-            ),
+            None => NodeInput::State(run.read(t).map(|(k, v)| (k.to_string(), v.cloned())).collect()),
         };
         let policy = self.retry.get(&name).cloned();
         let node = self
@@ -166,11 +138,8 @@ impl<V: Clone + 'static> Driver<V> {
         }
         let mut routes = output.routes;
         if let Some(branches) = self.branches.get(&name) {
-            let fresh: Vec<(String, Option<V>)> = run
-                .preview(t)?
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+            let fresh: Vec<(String, Option<V>)> =
+                run.preview(t)?.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             for branch in branches {
                 routes.extend(branch(&fresh));
             }
@@ -200,33 +169,16 @@ mod tests {
         GraphSpec {
             state: vec![
                 ("x".into(), ChannelKind::LastValue),
-                (
-                    "total".into(),
-                    ChannelKind::BinaryOperator {
-                        reducer: add,
-                        initial: Some(0),
-                    },
-                ),
+                ("total".into(), ChannelKind::BinaryOperator { reducer: add, initial: Some(0) }),
             ],
-            nodes: nodes
-                .iter()
-                .map(|n| NodeSpec {
-                    name: n.to_string(),
-                    reads: None,
-                })
-                .collect(),
-            edges: edges
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             ..GraphSpec::default()
         }
     }
 
     fn driver(spec: GraphSpec<i64>) -> Driver<i64> {
-        Driver::new(Arc::new(Graph::compile(spec).unwrap()), |v| {
-            vec![("x".to_string(), *v)]
-        })
+        Driver::new(Arc::new(Graph::compile(spec).unwrap()), |v| vec![("x".to_string(), *v)])
     }
 
     fn get(state: &[(String, Option<i64>)], key: &str) -> Option<i64> {
@@ -243,10 +195,7 @@ mod tests {
     #[test]
     fn linear_chain_runs_each_node_once_in_order() {
         let order = Rc::new(RefCell::new(Vec::new()));
-        let mut d = driver(spec(
-            &["a", "b", "c"],
-            &[(START, "a"), ("a", "b"), ("b", "c"), ("c", END)],
-        ));
+        let mut d = driver(spec(&["a", "b", "c"], &[(START, "a"), ("a", "b"), ("b", "c"), ("c", END)]));
         for name in ["a", "b", "c"] {
             let order = order.clone();
             d = d.node(name, move |i| {
@@ -261,10 +210,7 @@ mod tests {
 
     #[test]
     fn fan_out_merges_reducer_writes_and_join_waits_for_all() {
-        let mut s = spec(
-            &["a", "b", "c", "d"],
-            &[(START, "a"), ("a", "b"), ("a", "c")],
-        );
+        let mut s = spec(&["a", "b", "c", "d"], &[(START, "a"), ("a", "b"), ("a", "c")]);
         s.joins.push((vec!["b".into(), "c".into()], "d".into()));
         let seen_total = Rc::new(RefCell::new(None));
         let seen = seen_total.clone();
@@ -280,11 +226,7 @@ mod tests {
             });
         let state = d.invoke(0, 25).unwrap();
         assert_eq!(get(&state, "total"), Some(111));
-        assert_eq!(
-            *seen_total.borrow(),
-            Some(111),
-            "d ran after both b and c were applied"
-        );
+        assert_eq!(*seen_total.borrow(), Some(111), "d ran after both b and c were applied");
     }
 
     #[test]
@@ -293,10 +235,7 @@ mod tests {
             .node("a", |_| Ok(NodeOutput::update(vec![("x", 1)])))
             .node("b", |_| Ok(NodeOutput::update(vec![("x", 2)])));
         let err = d.invoke(0, 25).unwrap_err();
-        assert!(
-            matches!(err, GraphError::InvalidUpdate(ref m) if m.contains("'x'")),
-            "{err}"
-        );
+        assert!(matches!(err, GraphError::InvalidUpdate(ref m) if m.contains("'x'")), "{err}");
     }
 
     #[test]
@@ -304,11 +243,7 @@ mod tests {
         let mut d = driver(spec(&["inc"], &[(START, "inc")]))
             .node("inc", |i| Ok(NodeOutput::update(vec![("x", x_of(i) + 1)])))
             .branch("inc", |s| {
-                vec![Route::To(if get(s, "x").unwrap() < 5 {
-                    "inc".into()
-                } else {
-                    END.into()
-                })]
+                vec![Route::To(if get(s, "x").unwrap() < 5 { "inc".into() } else { END.into() })]
             });
         let state = d.invoke(0, 25).unwrap();
         assert_eq!(get(&state, "x"), Some(5));
@@ -330,18 +265,12 @@ mod tests {
     #[test]
     fn recursion_limit_counts_the_start_step() {
         let chain = || {
-            driver(spec(
-                &["a", "b", "c"],
-                &[(START, "a"), ("a", "b"), ("b", "c")],
-            ))
-            .node("a", |_| Ok(NodeOutput::update(vec![])))
-            .node("b", |_| Ok(NodeOutput::update(vec![])))
-            .node("c", |_| Ok(NodeOutput::update(vec![])))
+            driver(spec(&["a", "b", "c"], &[(START, "a"), ("a", "b"), ("b", "c")]))
+                .node("a", |_| Ok(NodeOutput::update(vec![])))
+                .node("b", |_| Ok(NodeOutput::update(vec![])))
+                .node("c", |_| Ok(NodeOutput::update(vec![])))
         };
-        assert!(matches!(
-            chain().invoke(0, 3),
-            Err(GraphError::Recursion { .. })
-        ));
+        assert!(matches!(chain().invoke(0, 3), Err(GraphError::Recursion { .. })));
         assert!(chain().invoke(0, 4).is_ok());
     }
 
@@ -349,21 +278,11 @@ mod tests {
     fn send_fans_out_and_results_merge_in_send_order() {
         let cat: Reducer<i64> = Arc::new(|a: &i64, b: &i64| Ok(a * 10 + b));
         let mut s = spec(&["work"], &[]);
-        s.state.push((
-            "digits".into(),
-            ChannelKind::BinaryOperator {
-                reducer: cat,
-                initial: Some(0),
-            },
-        ));
+        s.state.push(("digits".into(), ChannelKind::BinaryOperator { reducer: cat, initial: Some(0) }));
         s.branches.push((START.into(), vec![]));
         let mut d = driver(s)
-            .node("work", |i| {
-                Ok(NodeOutput::update(vec![("digits", x_of(i))]))
-            })
-            .branch(START, |_| {
-                (1..=3).map(|n| Route::Send("work".into(), n)).collect()
-            });
+            .node("work", |i| Ok(NodeOutput::update(vec![("digits", x_of(i))])))
+            .branch(START, |_| (1..=3).map(|n| Route::Send("work".into(), n)).collect());
         let state = d.invoke(0, 25).unwrap();
         assert_eq!(get(&state, "digits"), Some(123));
     }
@@ -371,25 +290,12 @@ mod tests {
     #[test]
     fn goto_routes_like_a_command() {
         let mut d = driver(spec(&["a", "b"], &[(START, "a")]))
-            .node("a", |_| {
-                Ok(NodeOutput {
-                    updates: vec![("x".into(), 7)],
-                    routes: vec![Route::To("b".into())],
-                })
-            })
+            .node("a", |_| Ok(NodeOutput { updates: vec![("x".into(), 7)], routes: vec![Route::To("b".into())] }))
             .node("b", |i| Ok(NodeOutput::update(vec![("x", x_of(i) * 2)])));
         assert_eq!(get(&d.invoke(0, 25).unwrap(), "x"), Some(14));
-        let mut bad = driver(spec(&["a"], &[(START, "a")])).node("a", |_| {
-            Ok(NodeOutput {
-                updates: vec![],
-                routes: vec![Route::To("ghost".into())],
-            })
-        });
-        assert!(bad
-            .invoke(0, 25)
-            .unwrap_err()
-            .to_string()
-            .contains("'ghost'"));
+        let mut bad = driver(spec(&["a"], &[(START, "a")]))
+            .node("a", |_| Ok(NodeOutput { updates: vec![], routes: vec![Route::To("ghost".into())] }));
+        assert!(bad.invoke(0, 25).unwrap_err().to_string().contains("'ghost'"));
     }
 
     #[test]
@@ -397,11 +303,7 @@ mod tests {
         let attempts = Rc::new(RefCell::new(0));
         let delays = Rc::new(RefCell::new(Vec::new()));
         let (a, dl) = (attempts.clone(), delays.clone());
-        let policy = RetryPolicy {
-            max_attempts: 3,
-            jitter: false,
-            ..Default::default()
-        };
+        let policy = RetryPolicy { max_attempts: 3, jitter: false, ..Default::default() };
         let mut d = driver(spec(&["flaky"], &[(START, "flaky")]))
             .node("flaky", move |_| {
                 *a.borrow_mut() += 1;
@@ -422,14 +324,7 @@ mod tests {
     fn gives_up_after_max_attempts_with_the_node_error() {
         let mut d = driver(spec(&["bad"], &[(START, "bad")]))
             .node("bad", |_| Err(HostError::msg("always")))
-            .retry(
-                "bad",
-                RetryPolicy {
-                    max_attempts: 2,
-                    jitter: false,
-                    ..Default::default()
-                },
-            )
+            .retry("bad", RetryPolicy { max_attempts: 2, jitter: false, ..Default::default() })
             .sleep_with(|_| {});
         let err = d.invoke(0, 25).unwrap_err();
         assert!(matches!(err, GraphError::Host(ref h) if h.to_string() == "always"));

@@ -18,14 +18,10 @@ pub const TASKS: &str = "__pregel_tasks";
 /// generated channel names.
 pub fn check_node_name(name: &str) -> Result<(), GraphError> {
     if name.is_empty() {
-        return Err(GraphError::InvalidGraph(
-            "A node name must not be empty".into(),
-        ));
+        return Err(GraphError::InvalidGraph("A node name must not be empty".into()));
     }
     if name == START || name == END {
-        return Err(GraphError::InvalidGraph(format!(
-            "Node name '{name}' is reserved"
-        )));
+        return Err(GraphError::InvalidGraph(format!("Node name '{name}' is reserved")));
     }
     if let Some(c) = name.chars().find(|c| matches!(c, ':' | '|')) {
         return Err(GraphError::InvalidGraph(format!(
@@ -59,13 +55,7 @@ pub struct GraphSpec<V> {
 
 impl<V> Default for GraphSpec<V> {
     fn default() -> Self {
-        GraphSpec {
-            state: vec![],
-            nodes: vec![],
-            edges: vec![],
-            joins: vec![],
-            branches: vec![],
-        }
+        GraphSpec { state: vec![], nodes: vec![], edges: vec![], joins: vec![], branches: vec![] }
     }
 }
 
@@ -99,9 +89,7 @@ impl<V: Clone> Graph<V> {
         let mut builder = Builder::default();
         for (key, kind) in spec.state {
             if key.starts_with("__") || key.contains(':') {
-                return Err(GraphError::InvalidGraph(format!(
-                    "State key '{key}' is reserved"
-                )));
+                return Err(GraphError::InvalidGraph(format!("State key '{key}' is reserved")));
             }
             builder.channel(&key, kind)?;
         }
@@ -169,9 +157,7 @@ impl<V: Clone> Graph<V> {
                 return Ok(None);
             }
             match node_index.get(name) {
-                Some(0) => Err(GraphError::InvalidGraph(format!(
-                    "START cannot be the end of {what}"
-                ))),
+                Some(0) => Err(GraphError::InvalidGraph(format!("START cannot be the end of {what}"))),
                 Some(&i) => Ok(Some(i)),
                 None => Err(GraphError::InvalidGraph(format!(
                     "Found {what} ending at unknown node '{name}'"
@@ -202,12 +188,7 @@ impl<V: Clone> Graph<V> {
             })?;
             let names: BTreeSet<Arc<str>> = srcs.iter().map(|s| Arc::from(s.as_str())).collect();
             let key = format!("join:{}:{dst}", srcs.join("+"));
-            let barrier = builder.channel(
-                &key,
-                ChannelKind::NamedBarrier {
-                    names: Arc::new(names),
-                },
-            )?;
+            let barrier = builder.channel(&key, ChannelKind::NamedBarrier { names: Arc::new(names) })?;
             nodes[d].triggers.push(barrier);
             for src in srcs {
                 let s = known_source(src, "a join")?;
@@ -278,19 +259,14 @@ struct Builder<V> {
 
 impl<V> Default for Builder<V> {
     fn default() -> Self {
-        Builder {
-            channels: Vec::new(),
-            index: HashMap::new(),
-        }
+        Builder { channels: Vec::new(), index: HashMap::new() }
     }
 }
 
 impl<V: Clone> Builder<V> {
     fn channel(&mut self, key: &str, kind: ChannelKind<V>) -> Result<usize, GraphError> {
         if self.index.contains_key(key) {
-            return Err(GraphError::InvalidGraph(format!(
-                "Channel '{key}' already present"
-            )));
+            return Err(GraphError::InvalidGraph(format!("Channel '{key}' already present")));
         }
         let i = self.channels.len();
         let key: Arc<str> = key.into();
@@ -311,17 +287,8 @@ mod tests {
     fn spec(nodes: &[&str], edges: &[(&str, &str)]) -> GraphSpec<i64> {
         GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: nodes
-                .iter()
-                .map(|n| NodeSpec {
-                    name: n.to_string(),
-                    reads: None,
-                })
-                .collect(),
-            edges: edges
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             ..GraphSpec::default()
         }
     }
@@ -341,15 +308,7 @@ mod tests {
         let names: Vec<&str> = g.channel_names().collect();
         assert_eq!(
             names,
-            [
-                "x",
-                START,
-                TASKS,
-                "branch:to:a",
-                "branch:to:b",
-                "branch:to:c",
-                "join:a+b:c"
-            ]
+            ["x", START, TASKS, "branch:to:a", "branch:to:b", "branch:to:c", "join:a+b:c"]
         );
         let c = &g.nodes[g.node("c").unwrap()];
         assert_eq!(c.triggers.len(), 2);

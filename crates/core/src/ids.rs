@@ -9,9 +9,7 @@ fn hash128(parts: &[&[u8]]) -> u128 {
     for part in parts {
         for &b in part.iter().chain(std::iter::once(&0xffu8)) {
             lo = (lo ^ u64::from(b)).wrapping_mul(PRIME);
-            hi = (hi ^ u64::from(b.rotate_left(3)))
-                .wrapping_mul(PRIME)
-                .rotate_left(5);
+            hi = (hi ^ u64::from(b.rotate_left(3))).wrapping_mul(PRIME).rotate_left(5);
         }
     }
     (u128::from(hi) << 64) | u128::from(lo)
@@ -21,14 +19,7 @@ fn hash128(parts: &[&[u8]]) -> u128 {
 pub fn task_id(seed: &str, step: i64, path: &str) -> String {
     let h = hash128(&[seed.as_bytes(), &step.to_le_bytes(), path.as_bytes()]);
     let hex = format!("{h:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 #[cfg(test)]
@@ -43,10 +34,6 @@ mod tests {
         assert_ne!(a, task_id("seed", 2, "pull:a"));
         assert_ne!(a, task_id("seed", 1, "pull:b"));
         assert_ne!(a, task_id("other", 1, "pull:a"));
-        assert_ne!(
-            task_id("ab", 1, "c"),
-            task_id("a", 1, "bc"),
-            "parts are delimited"
-        );
+        assert_ne!(task_id("ab", 1, "c"), task_id("a", 1, "bc"), "parts are delimited");
     }
 }

@@ -35,13 +35,8 @@ impl RetryPolicy {
             return None;
         }
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let base =
-            (self.initial_interval * self.backoff_factor.powi(exponent)).min(self.max_interval);
-        let jitter = if self.jitter {
-            unit_random.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let base = (self.initial_interval * self.backoff_factor.powi(exponent)).min(self.max_interval);
+        let jitter = if self.jitter { unit_random.clamp(0.0, 1.0) } else { 0.0 };
         Some(Duration::from_secs_f64((base + jitter).max(0.0)))
     }
 }
@@ -52,15 +47,8 @@ mod tests {
 
     #[test]
     fn backs_off_exponentially_up_to_the_cap() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            jitter: false,
-            max_interval: 3.0,
-            ..Default::default()
-        };
-        let delays: Vec<f64> = (1..10)
-            .map(|a| p.delay_after(a, 0.0).unwrap().as_secs_f64())
-            .collect();
+        let p = RetryPolicy { max_attempts: 10, jitter: false, max_interval: 3.0, ..Default::default() };
+        let delays: Vec<f64> = (1..10).map(|a| p.delay_after(a, 0.0).unwrap().as_secs_f64()).collect();
         assert_eq!(delays[..4], [0.5, 1.0, 2.0, 3.0]);
         assert!(delays.iter().all(|d| *d <= 3.0));
         assert_eq!(p.delay_after(10, 0.0), None);

@@ -136,10 +136,7 @@ impl<V: Clone> Run<V> {
 
     /// Whether any channel changed since the run was last interrupted.
     pub fn updated_since_interrupt(&self) -> bool {
-        self.versions
-            .iter()
-            .zip(&self.interrupt_seen)
-            .any(|(v, seen)| v > seen)
+        self.versions.iter().zip(&self.interrupt_seen).any(|(v, seen)| v > seen)
     }
 
     /// Remember the channel versions at an interrupt.
@@ -211,21 +208,15 @@ impl<V: Clone> Run<V> {
     pub fn tick(&mut self) -> Result<bool, GraphError> {
         let step = self.step + 1;
         if step > self.stop {
-            return Err(GraphError::Recursion {
-                limit: self.recursion_limit,
-            });
+            return Err(GraphError::Recursion { limit: self.recursion_limit });
         }
         self.tasks.clear();
         let graph = self.graph.clone();
         if let Some(ChannelRead::Many(items)) = self.channels[graph.tasks_channel].get() {
             for (i, item) in items.iter().enumerate() {
-                let Item::Send(node, arg) = item else {
-                    continue;
-                };
+                let Item::Send(node, arg) = item else { continue };
                 let Some(n) = graph.node(node) else {
-                    return Err(GraphError::InvalidUpdate(format!(
-                        "Send to unknown node '{node}'"
-                    )));
+                    return Err(GraphError::InvalidUpdate(format!("Send to unknown node '{node}'")));
                 };
                 self.tasks.push(Task {
                     id: task_id(&self.seed, step, &format!("push:{i}:{node}")),
@@ -240,10 +231,9 @@ impl<V: Clone> Run<V> {
             }
         }
         for (n, node) in graph.nodes.iter().enumerate() {
-            let due = node
-                .triggers
-                .iter()
-                .any(|&c| self.channels[c].is_available() && self.versions[c] > self.seen[n][c]);
+            let due = node.triggers.iter().any(|&c| {
+                self.channels[c].is_available() && self.versions[c] > self.seen[n][c]
+            });
             if due {
                 self.tasks.push(Task {
                     id: task_id(&self.seed, step, &format!("pull:{}", node.name)),
@@ -286,11 +276,7 @@ impl<V: Clone> Run<V> {
 
     /// Mark a task done with writes saved by an earlier attempt of the same step (its edge
     /// writes included), so it is not run again.
-    pub fn restore_task(
-        &mut self,
-        task: usize,
-        writes: Vec<(usize, Item<V>)>,
-    ) -> Result<(), GraphError> {
+    pub fn restore_task(&mut self, task: usize, writes: Vec<(usize, Item<V>)>) -> Result<(), GraphError> {
         let t = self.task_mut(task)?;
         t.writes = writes;
         t.finished = true;
@@ -318,9 +304,7 @@ impl<V: Clone> Run<V> {
         let mut best: Option<(Version, usize)> = None;
         let mut tied = false;
         for (n, seen) in self.seen.iter().enumerate().skip(1) {
-            let Some(&max) = seen.iter().max() else {
-                continue;
-            };
+            let Some(&max) = seen.iter().max() else { continue };
             if max == 0 {
                 continue;
             }
@@ -350,18 +334,14 @@ impl<V: Clone> Run<V> {
                 t.name
             ))),
             Some(t) => Ok(t),
-            None => Err(GraphError::State(format!(
-                "No task {task} in this step of {n} tasks"
-            ))),
+            None => Err(GraphError::State(format!("No task {task} in this step of {n} tasks"))),
         }
     }
 
     /// The input of a pull task: its node's channels with their current values.
     pub fn read(&self, task: usize) -> impl Iterator<Item = (&str, Option<&V>)> {
         let node = &self.graph.nodes[self.tasks[task].node];
-        node.reads
-            .iter()
-            .map(|&c| (self.channels[c].key(), self.channels[c].value()))
+        node.reads.iter().map(|&c| (self.channels[c].key(), self.channels[c].value()))
     }
 
     /// The current values of the state keys.
@@ -378,11 +358,7 @@ impl<V: Clone> Run<V> {
         let c = match graph.channel(key) {
             Some(c) if graph.state_channels.contains(&c) => c,
             _ => {
-                let name = self
-                    .tasks
-                    .get(task)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default();
+                let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
                 return Err(GraphError::InvalidUpdate(format!(
                     "Node '{name}' wrote to unknown state key '{key}'"
                 )));
@@ -401,11 +377,7 @@ impl<V: Clone> Run<V> {
         let target = match graph.node(node) {
             Some(n) if n > 0 => n,
             _ => {
-                let name = self
-                    .tasks
-                    .get(task)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default();
+                let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
                 return Err(GraphError::InvalidGraph(format!(
                     "Node '{name}' routed to unknown node '{node}'"
                 )));
@@ -413,8 +385,7 @@ impl<V: Clone> Run<V> {
         };
         let t = self.task_mut(task)?;
         let token = t.name.clone();
-        t.writes
-            .push((graph.nodes[target].branch_channel, Item::Token(token)));
+        t.writes.push((graph.nodes[target].branch_channel, Item::Token(token)));
         Ok(())
     }
 
@@ -422,19 +393,13 @@ impl<V: Clone> Run<V> {
     pub fn send(&mut self, task: usize, node: &str, arg: V) -> Result<(), GraphError> {
         let graph = self.graph.clone();
         let Some(n) = graph.node(node).filter(|&n| n > 0) else {
-            let name = self
-                .tasks
-                .get(task)
-                .map(|t| t.name.clone())
-                .unwrap_or_default();
+            let name = self.tasks.get(task).map(|t| t.name.clone()).unwrap_or_default();
             return Err(GraphError::InvalidGraph(format!(
                 "Node '{name}' sent to unknown node '{node}'"
             )));
         };
         let name = graph.nodes[n].name.clone();
-        self.task_mut(task)?
-            .writes
-            .push((graph.tasks_channel, Item::Send(name, arg)));
+        self.task_mut(task)?.writes.push((graph.tasks_channel, Item::Send(name, arg)));
         Ok(())
     }
 
@@ -443,11 +408,7 @@ impl<V: Clone> Run<V> {
         let graph = self.graph.clone();
         let t = self.task_mut(task)?;
         let after = &graph.nodes[t.node].after;
-        t.writes.extend(
-            after
-                .iter()
-                .map(|(c, token)| (*c, Item::Token(token.clone()))),
-        );
+        t.writes.extend(after.iter().map(|(c, token)| (*c, Item::Token(token.clone()))));
         t.finished = true;
         Ok(())
     }
@@ -491,10 +452,7 @@ impl<V: Clone> Run<V> {
         }
         let version = self.next_version();
 
-        let mut consumed: Vec<usize> = tasks
-            .iter()
-            .flat_map(|t| t.triggers.iter().copied())
-            .collect();
+        let mut consumed: Vec<usize> = tasks.iter().flat_map(|t| t.triggers.iter().copied()).collect();
         consumed.sort_unstable();
         consumed.dedup();
         for c in consumed {
@@ -525,10 +483,7 @@ impl<V: Clone> Run<V> {
         }
         if bump_step {
             for c in 0..self.channels.len() {
-                if !touched[c]
-                    && self.channels[c].is_available()
-                    && self.channels[c].update(vec![])?
-                {
+                if !touched[c] && self.channels[c].is_available() && self.channels[c].update(vec![])? {
                     self.versions[c] = version;
                     if self.channels[c].is_available() {
                         outcome.updated.push(c);
@@ -552,13 +507,7 @@ mod tests {
     fn chain() -> Arc<Graph<i64>> {
         let spec = GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: ["a", "b"]
-                .iter()
-                .map(|n| NodeSpec {
-                    name: n.to_string(),
-                    reads: None,
-                })
-                .collect(),
+            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
             edges: vec![(START.into(), "a".into()), ("a".into(), "b".into())],
             ..GraphSpec::default()
         };
@@ -605,11 +554,7 @@ mod tests {
         run.apply().unwrap();
         assert_eq!(run.state().next().unwrap().1, Some(&100));
         assert!(run.tick().unwrap());
-        assert_eq!(
-            run.tasks()[0].name.as_ref(),
-            "b",
-            "a's edge to b was written again"
-        );
+        assert_eq!(run.tasks()[0].name.as_ref(), "b", "a's edge to b was written again");
         assert!(run.add_task("ghost").is_err());
     }
 
@@ -621,11 +566,7 @@ mod tests {
         run.tick().unwrap();
         let x = run.graph().channel("x").unwrap();
         let to_b = run.graph().channel("branch:to:b").unwrap();
-        run.restore_task(
-            0,
-            vec![(x, Item::Value(42)), (to_b, Item::Token("a".into()))],
-        )
-        .unwrap();
+        run.restore_task(0, vec![(x, Item::Value(42)), (to_b, Item::Token("a".into()))]).unwrap();
         assert!(run.tasks()[0].is_finished());
         run.apply().unwrap();
         assert_eq!(run.state().next().unwrap().1, Some(&42));
@@ -669,15 +610,8 @@ mod tests {
         assert_eq!(copy.versions(), run.versions());
         assert_eq!(copy.step(), run.step());
         assert_eq!(step(&mut copy), step(&mut run));
-        assert_eq!(
-            copy.state().next().unwrap().1,
-            run.state().next().unwrap().1
-        );
+        assert_eq!(copy.state().next().unwrap().1, run.state().next().unwrap().1);
         again.input(5).unwrap();
-        assert_eq!(
-            again.step(),
-            2,
-            "input on a restored run takes the next step"
-        );
+        assert_eq!(again.step(), 2, "input on a restored run takes the next step");
     }
 }

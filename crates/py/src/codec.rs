@@ -53,16 +53,8 @@ pub fn encode_with<R>(
 ) -> Result<R, CodecError> {
     let mut out = BUFFER.with(Cell::take);
     out.clear();
-    let mut enc = encode::Enc {
-        py: obj.py(),
-        reg: registry,
-        max: registry.max_depth(),
-        out,
-    };
-    let result = enc
-        .value(obj, 0)
-        .map(|()| f(&enc.out))
-        .map_err(|e| e.with_root(context));
+    let mut enc = encode::Enc { py: obj.py(), reg: registry, max: registry.max_depth(), out };
+    let result = enc.value(obj, 0).map(|()| f(&enc.out)).map_err(|e| e.with_root(context));
     let mut out = enc.out;
     if out.capacity() <= 1 << 20 {
         out.clear();
@@ -72,70 +64,42 @@ pub fn encode_with<R>(
 }
 
 /// Encodes a Python value as typed JSON text.
-pub fn to_json(
-    obj: &Bound<'_, PyAny>,
-    registry: &Registry,
-    context: Option<&str>,
-) -> Result<String, CodecError> {
+pub fn to_json(obj: &Bound<'_, PyAny>, registry: &Registry, context: Option<&str>) -> Result<String, CodecError> {
     encode_with(obj, registry, context, str::to_owned)
 }
 
 /// Rebuilds a Python value from typed JSON bytes. Errors are read errors
 /// (`CorruptCheckpointError`), with the path from the root.
-pub fn from_json<'py>(
-    py: Python<'py>,
-    data: &[u8],
-    registry: &Registry,
-) -> Result<Bound<'py, PyAny>, CodecError> {
+pub fn from_json<'py>(py: Python<'py>, data: &[u8], registry: &Registry) -> Result<Bound<'py, PyAny>, CodecError> {
     decode::Dec::new(py, registry, data).document()
 }
 
 /// Encodes a Python value as a `serde_json::Value` (for metadata, which savers inspect).
-pub fn to_value(
-    obj: &Bound<'_, PyAny>,
-    registry: &Registry,
-    context: Option<&str>,
-) -> Result<Value, CodecError> {
+pub fn to_value(obj: &Bound<'_, PyAny>, registry: &Registry, context: Option<&str>) -> Result<Value, CodecError> {
     encode_with(obj, registry, context, |text| {
         let mut de = serde_json::Deserializer::from_str(text);
         // The writer already bounded the nesting.
         de.disable_recursion_limit();
         <Value as serde::Deserialize>::deserialize(&mut de)
     })?
-    .map_err(|e| CodecError::Python {
-        path: ValuePath::default(),
-        message: e.to_string(),
-    })
+    .map_err(|e| CodecError::Python { path: ValuePath::default(), message: e.to_string() })
 }
 
 /// Rebuilds a Python value from a `serde_json::Value` holding typed JSON.
-pub fn from_value<'py>(
-    py: Python<'py>,
-    value: &Value,
-    registry: &Registry,
-) -> Result<Bound<'py, PyAny>, CodecError> {
-    let text = serde_json::to_vec(value).map_err(|e| CodecError::InvalidJson {
-        message: e.to_string(),
-    })?;
+pub fn from_value<'py>(py: Python<'py>, value: &Value, registry: &Registry) -> Result<Bound<'py, PyAny>, CodecError> {
+    let text = serde_json::to_vec(value).map_err(|e| CodecError::InvalidJson { message: e.to_string() })?;
     from_json(py, &text, registry)
 }
 
 /// Maps a codec error to `ferrograph.errors.SerializationError` (write) or
 /// `CorruptCheckpointError` (read).
 pub fn to_py_err(py: Python<'_>, e: &CodecError) -> PyErr {
-    let class = if e.is_write() {
-        "SerializationError"
-    } else {
-        "CorruptCheckpointError"
-    };
+    let class = if e.is_write() { "SerializationError" } else { "CorruptCheckpointError" };
     crate::errors::new_error(py, class, e.to_string())
 }
 
 fn key_seg(s: &str) -> PathSeg {
-    PathSeg::Key(format!(
-        "'{}'",
-        s.replace('\\', "\\\\").replace('\'', "\\'")
-    ))
+    PathSeg::Key(format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")))
 }
 
 fn repr_seg(k: &Bound<'_, PyAny>) -> PathSeg {
@@ -166,10 +130,7 @@ fn bytes_of<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8
     }
     Err(PyTypeError::new_err(format!(
         "loads() expects bytes or str, not {}",
-        data.get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
+        data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
     )))
 }
 
@@ -198,9 +159,7 @@ impl PySerializer {
         for cls in allowed.unwrap_or_default() {
             registry.allow_class(&cls)?;
         }
-        Ok(PySerializer {
-            registry: Arc::new(registry),
-        })
+        Ok(PySerializer { registry: Arc::new(registry) })
     }
 
     #[getter]
@@ -209,11 +168,7 @@ impl PySerializer {
     }
 
     #[pyo3(signature = (obj, *, context = None))]
-    fn dumps<'py>(
-        &self,
-        obj: &Bound<'py, PyAny>,
-        context: Option<&str>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    fn dumps<'py>(&self, obj: &Bound<'py, PyAny>, context: Option<&str>) -> PyResult<Bound<'py, PyBytes>> {
         dumps_with(obj, &self.registry, context)
     }
 
@@ -231,21 +186,14 @@ impl PySerializer {
     }
 }
 
-fn dumps_with<'py>(
-    obj: &Bound<'py, PyAny>,
-    reg: &Registry,
-    context: Option<&str>,
-) -> PyResult<Bound<'py, PyBytes>> {
+fn dumps_with<'py>(obj: &Bound<'py, PyAny>, reg: &Registry, context: Option<&str>) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
-    encode_with(obj, reg, context, |text| PyBytes::new(py, text.as_bytes()))
-        .map_err(|e| to_py_err(py, &e))
+    encode_with(obj, reg, context, |text| PyBytes::new(py, text.as_bytes())).map_err(|e| to_py_err(py, &e))
 }
 
 fn loads_with(py: Python<'_>, data: &Bound<'_, PyAny>, reg: &Registry) -> PyResult<Py<PyAny>> {
     let bytes = bytes_of(data)?;
-    from_json(py, &bytes, reg)
-        .map(Bound::unbind)
-        .map_err(|e| to_py_err(py, &e))
+    from_json(py, &bytes, reg).map(Bound::unbind).map_err(|e| to_py_err(py, &e))
 }
 
 /// Serializes a value to typed JSON bytes with the default allowlist. `context` names the root

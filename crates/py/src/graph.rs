@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use ferrograph_core::{
-    check_node_name, ChannelKind, Graph, GraphSpec, NodeSpec, Reducer, RetryPolicy,
-};
+use ferrograph_core::{check_node_name, ChannelKind, Graph, GraphSpec, NodeSpec, Reducer, RetryPolicy};
 use pyo3::prelude::*;
 
 use crate::errors::{host_error, IntoPyResult};
@@ -58,18 +56,13 @@ impl CoreGraph {
                     (key, kind)
                 })
                 .collect(),
-            nodes: nodes
-                .into_iter()
-                .map(|(name, reads)| NodeSpec { name, reads })
-                .collect(),
+            nodes: nodes.into_iter().map(|(name, reads)| NodeSpec { name, reads }).collect(),
             edges,
             joins,
             branches,
         };
         let graph = Graph::compile(spec).py(py)?;
-        Ok(CoreGraph {
-            graph: Arc::new(graph),
-        })
+        Ok(CoreGraph { graph: Arc::new(graph) })
     }
 
     /// Names of every channel, generated ones included.
@@ -107,15 +100,9 @@ fn retry_delay(
     max_attempts: u32,
     jitter: bool,
 ) -> Option<f64> {
-    RetryPolicy {
-        initial_interval,
-        backoff_factor,
-        max_interval,
-        max_attempts,
-        jitter,
-    }
-    .delay_after(attempt, unit_random)
-    .map(|d| d.as_secs_f64())
+    RetryPolicy { initial_interval, backoff_factor, max_interval, max_attempts, jitter }
+        .delay_after(attempt, unit_random)
+        .map(|d| d.as_secs_f64())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

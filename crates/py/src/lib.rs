@@ -13,10 +13,7 @@ mod value;
 /// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).
 #[pyfunction]
 fn new_checkpoint_id() -> (String, String) {
-    (
-        ferrograph_checkpoint::checkpoint_id(),
-        ferrograph_checkpoint::now_iso8601(),
-    )
+    (ferrograph_checkpoint::checkpoint_id(), ferrograph_checkpoint::now_iso8601())
 }
 
 #[pymodule]

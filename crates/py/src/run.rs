@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use ferrograph_core::{ChannelKind, Item, Run, TaskKind, Version, START, TASKS};
+use ferrograph_core::{ChannelKind, Item, Run, TaskKind, Version, TASKS, START};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
@@ -39,17 +39,11 @@ static SEND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn send_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     Ok(SEND
-        .get_or_try_init(py, || {
-            PyResult::Ok(py.import("ferrograph.types")?.getattr("Send")?.unbind())
-        })?
+        .get_or_try_init(py, || PyResult::Ok(py.import("ferrograph.types")?.getattr("Send")?.unbind()))?
         .bind(py))
 }
 
-fn item_to_py<'py>(
-    py: Python<'py>,
-    item: &Item<PyValue>,
-    form: Form,
-) -> PyResult<Bound<'py, PyAny>> {
+fn item_to_py<'py>(py: Python<'py>, item: &Item<PyValue>, form: Form) -> PyResult<Bound<'py, PyAny>> {
     Ok(match item {
         Item::Value(v) => v.bind(py).clone(),
         Item::Token(name) if form == Form::Barrier => PyString::new(py, name).into_any(),
@@ -58,12 +52,7 @@ fn item_to_py<'py>(
     })
 }
 
-fn item_from_py(
-    py: Python<'_>,
-    value: &Bound<'_, PyAny>,
-    form: Form,
-    channel: &str,
-) -> PyResult<Item<PyValue>> {
+fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &str) -> PyResult<Item<PyValue>> {
     Ok(match form {
         Form::Value => Item::Value(PyValue::new(value.clone())),
         Form::Trigger => Item::Token("".into()),
@@ -73,10 +62,7 @@ fn item_from_py(
                 return Err(new_error(
                     py,
                     "CorruptCheckpointError",
-                    format!(
-                        "channel '{channel}' holds {}, not a Send",
-                        value.get_type().name()?
-                    ),
+                    format!("channel '{channel}' holds {}, not a Send", value.get_type().name()?),
                 ));
             }
             let node: String = value.getattr("node")?.extract()?;
@@ -109,9 +95,7 @@ impl VersionNames {
 
     fn parse(&mut self, name: &str) -> Option<Version> {
         let counter = name.split('.').next()?.parse::<Version>().ok()?;
-        self.names
-            .entry(counter)
-            .or_insert_with(|| name.to_string());
+        self.names.entry(counter).or_insert_with(|| name.to_string());
         Some(counter)
     }
 }
@@ -148,19 +132,11 @@ impl CoreRun {
 
     fn channel_index(&self, py: Python<'_>, name: &str) -> PyResult<usize> {
         self.run.graph().channel(name).ok_or_else(|| {
-            new_error(
-                py,
-                "CorruptCheckpointError",
-                format!("unknown channel '{name}' in a saved write"),
-            )
+            new_error(py, "CorruptCheckpointError", format!("unknown channel '{name}' in a saved write"))
         })
     }
 
-    fn versions_dict<'py>(
-        &mut self,
-        py: Python<'py>,
-        versions: &[Version],
-    ) -> PyResult<Bound<'py, PyDict>> {
+    fn versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
         for (c, &v) in versions.iter().enumerate() {
             if v > 0 {
@@ -178,20 +154,10 @@ impl CoreRun {
     #[pyo3(signature = (graph, recursion_limit, seed=String::new()))]
     fn new(graph: &CoreGraph, recursion_limit: u64, seed: String) -> Self {
         let mut run = Run::new(graph.graph.clone(), recursion_limit);
-        let salt = seed
-            .bytes()
-            .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let salt = seed.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         run.set_seed(seed);
         let n = run.channels().len();
-        CoreRun {
-            run,
-            names: VersionNames {
-                names: HashMap::new(),
-                salt,
-            },
-            saved: vec![0; n],
-            updated: vec![],
-        }
+        CoreRun { run, names: VersionNames { names: HashMap::new(), salt }, saved: vec![0; n], updated: vec![] }
     }
 
     #[getter]
@@ -211,11 +177,7 @@ impl CoreRun {
 
     fn input(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
         self.run.input(PyValue::new(value)).py(py)?;
-        self.updated = vec![self
-            .run
-            .graph()
-            .channel(START)
-            .expect("every graph has __start__")];
+        self.updated = vec![self.run.graph().channel(START).expect("every graph has __start__")];
         Ok(())
     }
 
@@ -259,11 +221,7 @@ impl CoreRun {
         let graph = self.run.graph();
         match self.run.tasks().get(task) {
             Some(t) if t.triggers.is_empty() => vec!["__pregel_push".to_string()],
-            Some(t) => t
-                .triggers
-                .iter()
-                .map(|&c| graph.channel_name(c).to_string())
-                .collect(),
+            Some(t) => t.triggers.iter().map(|&c| graph.channel_name(c).to_string()).collect(),
             None => vec![],
         }
     }
@@ -272,13 +230,7 @@ impl CoreRun {
     fn task_path<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyTuple>> {
         let t = &self.run.tasks()[task];
         match t.kind {
-            TaskKind::Pull => PyTuple::new(
-                py,
-                [
-                    "__pregel_pull".into_pyobject(py)?.into_any(),
-                    PyString::new(py, &t.name).into_any(),
-                ],
-            ),
+            TaskKind::Pull => PyTuple::new(py, ["__pregel_pull".into_pyobject(py)?.into_any(), PyString::new(py, &t.name).into_any()]),
             TaskKind::Push(i) => PyTuple::new(
                 py,
                 [
@@ -299,11 +251,7 @@ impl CoreRun {
         update: Bound<'py, PyDict>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let graph = self.run.graph().clone();
-        let is_state = |name: &str| {
-            graph
-                .channel(name)
-                .is_some_and(|c| graph.state_channels().contains(&c))
-        };
+        let is_state = |name: &str| graph.channel(name).is_some_and(|c| graph.state_channels().contains(&c));
         let mut dropped = false;
         let mut written = 0;
         for (key, value) in update.iter() {
@@ -335,13 +283,7 @@ impl CoreRun {
         self.run.goto(task, node).py(py)
     }
 
-    fn send(
-        &mut self,
-        py: Python<'_>,
-        task: usize,
-        node: &str,
-        arg: Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn send(&mut self, py: Python<'_>, task: usize, node: &str, arg: Bound<'_, PyAny>) -> PyResult<()> {
         self.run.send(task, node, PyValue::new(arg)).py(py)
     }
 
@@ -407,12 +349,7 @@ impl CoreRun {
     }
 
     /// Mark task `task` done with writes saved by an earlier attempt of this step.
-    fn restore_task(
-        &mut self,
-        py: Python<'_>,
-        task: usize,
-        writes: Vec<(String, Bound<'_, PyAny>)>,
-    ) -> PyResult<()> {
+    fn restore_task(&mut self, py: Python<'_>, task: usize, writes: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<()> {
         let mut items = Vec::with_capacity(writes.len());
         for (channel, value) in writes {
             let c = self.channel_index(py, &channel)?;
@@ -423,12 +360,7 @@ impl CoreRun {
 
     /// The run as a checkpoint: (checkpoint dict, new_versions dict). `new_versions` holds the
     /// channels changed since the last call, which is what the saver stores anew.
-    fn checkpoint<'py>(
-        &mut self,
-        py: Python<'py>,
-        id: String,
-        ts: String,
-    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    fn checkpoint<'py>(&mut self, py: Python<'py>, id: String, ts: String) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let graph = self.run.graph().clone();
         let values = PyDict::new(py);
         for (c, channel) in self.run.channels().iter().enumerate() {
@@ -480,11 +412,7 @@ impl CoreRun {
             }
         }
         self.saved = versions;
-        let updated: Vec<&str> = self
-            .updated
-            .iter()
-            .map(|&c| graph.channel_name(c))
-            .collect();
+        let updated: Vec<&str> = self.updated.iter().map(|&c| graph.channel_name(c)).collect();
         let checkpoint = PyDict::new(py);
         checkpoint.set_item("v", 4)?;
         checkpoint.set_item("id", id)?;
@@ -497,19 +425,12 @@ impl CoreRun {
     }
 
     /// Put the run at a saved checkpoint (a dict in the saver protocol's shape) at `step`.
-    fn restore(
-        &mut self,
-        py: Python<'_>,
-        checkpoint: Bound<'_, PyDict>,
-        step: i64,
-    ) -> PyResult<()> {
+    fn restore(&mut self, py: Python<'_>, checkpoint: Bound<'_, PyDict>, step: i64) -> PyResult<()> {
         let graph = self.run.graph().clone();
         let corrupt = |message: String| new_error(py, "CorruptCheckpointError", message);
         let get = |key: &str| -> PyResult<Bound<'_, PyDict>> {
             match checkpoint.get_item(key)? {
-                Some(v) => v
-                    .cast_into::<PyDict>()
-                    .map_err(|_| corrupt(format!("checkpoint['{key}'] is not a dict"))),
+                Some(v) => v.cast_into::<PyDict>().map_err(|_| corrupt(format!("checkpoint['{key}'] is not a dict"))),
                 None => Ok(PyDict::new(py)),
             }
         };
@@ -520,14 +441,9 @@ impl CoreRun {
         let mut version_of = vec![0; self.run.channels().len()];
         for (name, version) in versions.iter() {
             let name: String = name.extract()?;
-            let Some(c) = graph.channel(&name) else {
-                continue;
-            }; // a channel the graph no longer has
+            let Some(c) = graph.channel(&name) else { continue }; // a channel the graph no longer has
             let text: String = version.str()?.extract()?;
-            version_of[c] = self
-                .names
-                .parse(&text)
-                .ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
+            version_of[c] = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
         }
         for (c, channel) in self.run.channels().iter().enumerate() {
             let form = self.form(c);
@@ -536,15 +452,8 @@ impl CoreRun {
                 Some(value) => match form {
                     Form::Barrier | Form::Sends => {
                         let mut items = Vec::new();
-                        let iterable = if form == Form::Barrier
-                            && !value.is_instance_of::<PySet>()
-                            && !value.is_instance_of::<PyFrozenSet>()
-                            && !value.is_instance_of::<PyList>()
-                        {
-                            return Err(corrupt(format!(
-                                "channel '{}' should hold a set of names",
-                                channel.key()
-                            )));
+                        let iterable = if form == Form::Barrier && !value.is_instance_of::<PySet>() && !value.is_instance_of::<PyFrozenSet>() && !value.is_instance_of::<PyList>() {
+                            return Err(corrupt(format!("channel '{}' should hold a set of names", channel.key())));
                         } else {
                             value
                         };
@@ -569,19 +478,12 @@ impl CoreRun {
                     None => continue, // "__input__" and nodes since removed
                 }
             };
-            let entries = entries
-                .cast_into::<PyDict>()
-                .map_err(|_| corrupt(format!("versions_seen['{node}'] is not a dict")))?;
+            let entries = entries.cast_into::<PyDict>().map_err(|_| corrupt(format!("versions_seen['{node}'] is not a dict")))?;
             for (chan, version) in entries.iter() {
                 let chan: String = chan.extract()?;
-                let Some(c) = graph.channel(&chan) else {
-                    continue;
-                };
+                let Some(c) = graph.channel(&chan) else { continue };
                 let text: String = version.str()?.extract()?;
-                let v = self
-                    .names
-                    .parse(&text)
-                    .ok_or_else(|| corrupt(format!("bad version {text:?} in versions_seen")))?;
+                let v = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} in versions_seen")))?;
                 seen.push((target, c, v));
             }
         }

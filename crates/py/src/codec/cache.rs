@@ -55,10 +55,7 @@ fn key(raw: &RawJson) -> usize {
 
 impl DecodeCache {
     pub fn new(max_text_bytes: usize) -> Self {
-        DecodeCache {
-            max_text_bytes,
-            entries: Mutex::new(Entries::default()),
-        }
+        DecodeCache { max_text_bytes, entries: Mutex::new(Entries::default()) }
     }
 
     /// The value `raw` holds, as objects of the caller's own: copied from the cache, or
@@ -74,10 +71,7 @@ impl DecodeCache {
         }
         let (cached, read_before) = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let cached = entries
-                .by_text
-                .get(&key(raw))
-                .map(|e| e.value.clone_ref(py));
+            let cached = entries.by_text.get(&key(raw)).map(|e| e.value.clone_ref(py));
             let read_before = cached.is_none() && entries.remember_read(raw);
             (cached, read_before)
         };
@@ -95,25 +89,13 @@ impl DecodeCache {
     fn insert(&self, raw: &RawJson, value: Py<PyAny>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let len = raw.as_str().len();
-        if entries
-            .by_text
-            .insert(
-                key(raw),
-                Entry {
-                    raw: raw.clone(),
-                    value,
-                },
-            )
-            .is_some()
-        {
+        if entries.by_text.insert(key(raw), Entry { raw: raw.clone(), value }).is_some() {
             return; // another reader cached it meanwhile: same text, same length
         }
         entries.order.push_back(key(raw));
         entries.text_bytes += len;
         while entries.text_bytes > self.max_text_bytes {
-            let Some(oldest) = entries.order.pop_front() else {
-                break;
-            };
+            let Some(oldest) = entries.order.pop_front() else { break };
             if let Some(gone) = entries.by_text.remove(&oldest) {
                 entries.text_bytes -= gone.raw.as_str().len();
             }
@@ -172,9 +154,7 @@ fn copyable(obj: &Bound<'_, PyAny>, depth: usize) -> bool {
         return tuple.iter().all(|item| copyable(&item, depth + 1));
     }
     if let Ok(dict) = obj.cast_exact::<PyDict>() {
-        return dict
-            .iter()
-            .all(|(k, v)| immutable_leaf(&k) && copyable(&v, depth + 1));
+        return dict.iter().all(|(k, v)| immutable_leaf(&k) && copyable(&v, depth + 1));
     }
     false
 }
@@ -193,13 +173,7 @@ fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(list) = obj.cast_exact::<PyList>() {
         let items = list
             .iter()
-            .map(|item| {
-                if immutable_leaf(&item) {
-                    Ok(item)
-                } else {
-                    fresh_copy(&item)
-                }
-            })
+            .map(|item| if immutable_leaf(&item) { Ok(item) } else { fresh_copy(&item) })
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(PyList::new(obj.py(), items)?.into_any());
     }
@@ -207,10 +181,7 @@ fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         if tuple.iter().all(|item| immutable_leaf(&item)) {
             return Ok(obj.clone());
         }
-        let items = tuple
-            .iter()
-            .map(|item| fresh_copy(&item))
-            .collect::<PyResult<Vec<_>>>()?;
+        let items = tuple.iter().map(|item| fresh_copy(&item)).collect::<PyResult<Vec<_>>>()?;
         return Ok(PyTuple::new(obj.py(), items)?.into_any());
     }
     Ok(obj.clone())

@@ -18,34 +18,12 @@ use super::{key_seg, repr_seg, text, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE
 
 /// Every tag the reader knows; anything else is refused before its body is read.
 const TAGS: &[&str] = &[
-    "tuple",
-    "set",
-    "frozenset",
-    "dict",
-    "int",
-    "float",
-    "str",
-    "bytes",
-    "bytearray",
-    "date",
-    "datetime",
-    "time",
-    "timedelta",
-    "uuid",
-    "decimal",
-    "enum",
-    "dataclass",
-    "pydantic",
-    "namedtuple",
-    "object",
+    "tuple", "set", "frozenset", "dict", "int", "float", "str", "bytes", "bytearray", "date", "datetime", "time",
+    "timedelta", "uuid", "decimal", "enum", "dataclass", "pydantic", "namedtuple", "object",
 ];
 
 fn rebuild_err(what: &str) -> impl Fn(PyErr) -> CodecError + '_ {
-    move |e| CodecError::Rebuild {
-        path: ValuePath::default(),
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
+    move |e| CodecError::Rebuild { path: ValuePath::default(), what: what.to_owned(), message: e.to_string() }
 }
 
 /// Dict keys recur across documents (`role`, `content`, ...): one Python str per distinct key
@@ -63,18 +41,12 @@ const MAX_CACHED_KEY: usize = 64;
 static KEYS: Mutex<KeyCache> = Mutex::new(KeyCache { slots: Vec::new() });
 
 fn key_hash(s: &[u8]) -> usize {
-    let h = s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
-        (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3));
     (h ^ (h >> 32)) as usize % KEY_SLOTS
 }
 
 /// The key's str; `None` when the bytes are not UTF-8.
-fn key_str<'py>(
-    cache: &mut Option<MutexGuard<'static, KeyCache>>,
-    py: Python<'py>,
-    s: &[u8],
-) -> Option<Bound<'py, PyString>> {
+fn key_str<'py>(cache: &mut Option<MutexGuard<'static, KeyCache>>, py: Python<'py>, s: &[u8]) -> Option<Bound<'py, PyString>> {
     let Some(cache) = cache.as_mut().filter(|_| s.len() <= MAX_CACHED_KEY) else {
         return PyString::from_bytes(py, s).ok();
     };
@@ -144,11 +116,7 @@ impl<'a, 'py> Dec<'a, 'py> {
 
     fn check_depth(&self, depth: usize) -> Result<(), CodecError> {
         if depth >= self.max {
-            return Err(CodecError::TooDeep {
-                path: ValuePath::default(),
-                limit: self.max,
-                writing: false,
-            });
+            return Err(CodecError::TooDeep { path: ValuePath::default(), limit: self.max, writing: false });
         }
         Ok(())
     }
@@ -162,11 +130,7 @@ impl<'a, 'py> Dec<'a, 'py> {
                 // Python's UTF-8 decoder checks the bytes as it copies them.
                 match PyString::from_bytes(py, s) {
                     Ok(s) => Ok(s.into_any()),
-                    Err(_) => Err(SyntaxError {
-                        pos: at,
-                        what: "invalid UTF-8 in string",
-                    }
-                    .into()),
+                    Err(_) => Err(SyntaxError { pos: at, what: "invalid UTF-8 in string" }.into()),
                 }
             }
             // A tagged object is finished from here rather than from `object`, so deep nesting
@@ -177,14 +141,8 @@ impl<'a, 'py> Dec<'a, 'py> {
             },
             Some(b'[') => self.list(depth),
             Some(b'-' | b'0'..=b'9') => Ok(match self.r.number()? {
-                Number::Int(i) => i
-                    .into_pyobject(py)
-                    .unwrap_or_else(|e| match e {})
-                    .into_any(),
-                Number::UInt(u) => u
-                    .into_pyobject(py)
-                    .unwrap_or_else(|e| match e {})
-                    .into_any(),
+                Number::Int(i) => i.into_pyobject(py).unwrap_or_else(|e| match e {}).into_any(),
+                Number::UInt(u) => u.into_pyobject(py).unwrap_or_else(|e| match e {}).into_any(),
                 Number::Float(f) => PyFloat::new(py, f).into_any(),
             }),
             Some(b't') => {
@@ -251,16 +209,10 @@ impl<'a, 'py> Dec<'a, 'py> {
             }
             first = false;
             let Some(key) = key_str(&mut self.keys, py, s) else {
-                return Err(SyntaxError {
-                    pos: at,
-                    what: "invalid UTF-8 in string",
-                }
-                .into());
+                return Err(SyntaxError { pos: at, what: "invalid UTF-8 in string" }.into());
             };
             self.r.expect(b':', "expected ':'")?;
-            let v = self
-                .value(depth + 1)
-                .map_err(|e| e.at(key_seg(key.to_str().unwrap_or("?"))))?;
+            let v = self.value(depth + 1).map_err(|e| e.at(key_seg(key.to_str().unwrap_or("?"))))?;
             dict.set_item(key, v).map_err(rebuild_err("dict"))?;
             if !self.r.eat(b',') {
                 self.r.expect(b'}', "expected ',' or '}'")?;
@@ -274,22 +226,13 @@ impl<'a, 'py> Dec<'a, 'py> {
     fn tagged(&mut self, depth: usize) -> Result<Bound<'py, PyAny>, CodecError> {
         self.r.expect(b':', "expected ':'")?;
         if self.r.peek() != Some(b'"') {
-            return Err(CodecError::malformed(
-                "?",
-                format!("the {TAG} key must hold a string"),
-            ));
+            return Err(CodecError::malformed("?", format!("the {TAG} key must hold a string")));
         }
         let name = self.r.string_str(&mut self.scratch)?;
         let Some(&tag) = TAGS.iter().find(|t| **t == name) else {
-            return Err(CodecError::UnknownTag {
-                path: ValuePath::default(),
-                tag: name.to_owned(),
-            });
+            return Err(CodecError::UnknownTag { path: ValuePath::default(), tag: name.to_owned() });
         };
-        let is_class = matches!(
-            tag,
-            "enum" | "dataclass" | "pydantic" | "namedtuple" | "object"
-        );
+        let is_class = matches!(tag, "enum" | "dataclass" | "pydantic" | "namedtuple" | "object");
         let (mut body, mut entry, mut extras) = (None, None, Map::new());
         while self.r.eat(b',') {
             if self.r.peek() != Some(b'"') {
@@ -332,26 +275,14 @@ impl<'a, 'py> Dec<'a, 'py> {
             return Err(self.r.err("expected value").into());
         }
         let span = self.r.skip_value()?;
-        serde_json::from_slice(span).map_err(|e| CodecError::InvalidJson {
-            message: e.to_string(),
-        })
+        serde_json::from_slice(span).map_err(|e| CodecError::InvalidJson { message: e.to_string() })
     }
 
     fn class(&self, name: &str) -> Result<Arc<ClassEntry>, CodecError> {
-        match self
-            .reg
-            .lookup_name(self.py, name)
-            .map_err(rebuild_err(name))?
-        {
+        match self.reg.lookup_name(self.py, name).map_err(rebuild_err(name))? {
             Ok(Some(e)) => Ok(e),
-            Ok(None) => Err(CodecError::ClassNotAllowed {
-                path: ValuePath::default(),
-                class: name.to_owned(),
-            }),
-            Err(()) => Err(CodecError::ClassNotLoaded {
-                path: ValuePath::default(),
-                class: name.to_owned(),
-            }),
+            Ok(None) => Err(CodecError::ClassNotAllowed { path: ValuePath::default(), class: name.to_owned() }),
+            Err(()) => Err(CodecError::ClassNotLoaded { path: ValuePath::default(), class: name.to_owned() }),
         }
     }
 
@@ -365,23 +296,15 @@ impl<'a, 'py> Dec<'a, 'py> {
                 let base = self.items(depth)?;
                 let items = self.stack.drain(base..);
                 Body::Built(match tag {
-                    "set" => PySet::new(py, items)
-                        .map_err(rebuild_err("set"))?
-                        .into_any(),
-                    "frozenset" => PyFrozenSet::new(py, items)
-                        .map_err(rebuild_err("frozenset"))?
-                        .into_any(),
-                    _ => PyTuple::new(py, items)
-                        .map_err(rebuild_err("tuple"))?
-                        .into_any(),
+                    "set" => PySet::new(py, items).map_err(rebuild_err("set"))?.into_any(),
+                    "frozenset" => PyFrozenSet::new(py, items).map_err(rebuild_err("frozenset"))?.into_any(),
+                    _ => PyTuple::new(py, items).map_err(rebuild_err("tuple"))?.into_any(),
                 })
             }
             "dict" => Body::Built(self.pairs(depth)?),
             "enum" => Body::Built(self.value(depth + 1)?),
             "dataclass" | "pydantic" | "object" => Body::Fields(self.fields(tag, depth)?),
-            _ if self.r.peek() == Some(b'"') => Body::Json(Value::String(
-                self.r.string_str(&mut self.scratch)?.to_owned(),
-            )),
+            _ if self.r.peek() == Some(b'"') => Body::Json(Value::String(self.r.string_str(&mut self.scratch)?.to_owned())),
             _ => Body::Json(self.extra()?),
         })
     }
@@ -409,8 +332,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             if !self.r.eat(b']') {
                 return Err(bad().at(PathSeg::Index(i)));
             }
-            dict.set_item(&k, x)
-                .map_err(|e| rebuild_err("dict key")(e).at(repr_seg(&k)))?;
+            dict.set_item(&k, x).map_err(|e| rebuild_err("dict key")(e).at(repr_seg(&k)))?;
             if !self.r.eat(b',') {
                 break;
             }
@@ -419,11 +341,7 @@ impl<'a, 'py> Dec<'a, 'py> {
         Ok(dict.into_any())
     }
 
-    fn fields(
-        &mut self,
-        tag: &str,
-        depth: usize,
-    ) -> Result<Vec<(String, Bound<'py, PyAny>)>, CodecError> {
+    fn fields(&mut self, tag: &str, depth: usize) -> Result<Vec<(String, Bound<'py, PyAny>)>, CodecError> {
         if self.r.peek() != Some(b'{') {
             return Err(CodecError::malformed(tag, "expected an object of fields"));
         }
@@ -450,23 +368,16 @@ impl<'a, 'py> Dec<'a, 'py> {
     }
 
     fn str_body<'v>(&self, tag: &str, v: &'v Value) -> Result<&'v str, CodecError> {
-        v.as_str()
-            .ok_or_else(|| CodecError::malformed(tag, "expected a string"))
+        v.as_str().ok_or_else(|| CodecError::malformed(tag, "expected a string"))
     }
 
     fn b64(&self, tag: &str, v: &Value) -> Result<Vec<u8>, CodecError> {
-        text::b64_decode(self.str_body(tag, v)?)
-            .ok_or_else(|| CodecError::malformed(tag, "invalid base64"))
+        text::b64_decode(self.str_body(tag, v)?).ok_or_else(|| CodecError::malformed(tag, "invalid base64"))
     }
 
     /// A tagged value whose body is a small JSON scalar (or, for timedelta, a short list).
     #[inline(never)]
-    fn scalar(
-        &self,
-        tag: &str,
-        body: &Value,
-        m: &Map<String, Value>,
-    ) -> Result<Bound<'py, PyAny>, CodecError> {
+    fn scalar(&self, tag: &str, body: &Value, m: &Map<String, Value>) -> Result<Bound<'py, PyAny>, CodecError> {
         let py = self.py;
         let bad = |msg: &str| CodecError::malformed(tag, msg);
         Ok(match tag {
@@ -476,9 +387,7 @@ impl<'a, 'py> Dec<'a, 'py> {
                 if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
                     return Err(bad("expected hex digits"));
                 }
-                py.get_type::<PyInt>()
-                    .call1((s, 16))
-                    .map_err(rebuild_err("int"))?
+                py.get_type::<PyInt>().call1((s, 16)).map_err(rebuild_err("int"))?
             }
             "float" => PyFloat::new(
                 py,
@@ -496,98 +405,55 @@ impl<'a, 'py> Dec<'a, 'py> {
             "bytes" => PyBytes::new(py, &self.b64(tag, body)?).into_any(),
             "bytearray" => PyByteArray::new(py, &self.b64(tag, body)?).into_any(),
             "date" => {
-                let d = text::parse_date(self.str_body(tag, body)?)
-                    .ok_or_else(|| bad("expected YYYY-MM-DD"))?;
-                PyDate::new(py, d.year, d.month, d.day)
-                    .map_err(rebuild_err("date"))?
-                    .into_any()
+                let d = text::parse_date(self.str_body(tag, body)?).ok_or_else(|| bad("expected YYYY-MM-DD"))?;
+                PyDate::new(py, d.year, d.month, d.day).map_err(rebuild_err("date"))?.into_any()
             }
             "datetime" => {
-                let (d, c) = text::parse_datetime(self.str_body(tag, body)?)
-                    .ok_or_else(|| bad("expected an ISO-8601 datetime"))?;
+                let (d, c) = text::parse_datetime(self.str_body(tag, body)?).ok_or_else(|| bad("expected an ISO-8601 datetime"))?;
                 let tz = self.tzinfo(tag, m, c.offset_us)?;
-                PyDateTime::new_with_fold(
-                    py,
-                    d.year,
-                    d.month,
-                    d.day,
-                    c.hour,
-                    c.minute,
-                    c.second,
-                    c.micro,
-                    tz.as_ref(),
-                    fold(m),
-                )
-                .map_err(rebuild_err("datetime"))?
-                .into_any()
+                PyDateTime::new_with_fold(py, d.year, d.month, d.day, c.hour, c.minute, c.second, c.micro, tz.as_ref(), fold(m))
+                    .map_err(rebuild_err("datetime"))?
+                    .into_any()
             }
             "time" => {
-                let c = text::parse_time(self.str_body(tag, body)?)
-                    .ok_or_else(|| bad("expected an ISO-8601 time"))?;
+                let c = text::parse_time(self.str_body(tag, body)?).ok_or_else(|| bad("expected an ISO-8601 time"))?;
                 let tz = self.tzinfo(tag, m, c.offset_us)?;
-                PyTime::new_with_fold(
-                    py,
-                    c.hour,
-                    c.minute,
-                    c.second,
-                    c.micro,
-                    tz.as_ref(),
-                    fold(m),
-                )
-                .map_err(rebuild_err("time"))?
-                .into_any()
+                PyTime::new_with_fold(py, c.hour, c.minute, c.second, c.micro, tz.as_ref(), fold(m))
+                    .map_err(rebuild_err("time"))?
+                    .into_any()
             }
             "timedelta" => {
-                let parts: Option<Vec<i32>> =
-                    body.as_array().filter(|a| a.len() == 3).and_then(|a| {
-                        a.iter()
-                            .map(|x| x.as_i64().and_then(|x| i32::try_from(x).ok()))
-                            .collect()
-                    });
-                let Some([d, s, us]) = parts.as_deref().and_then(|p| <[i32; 3]>::try_from(p).ok())
-                else {
+                let parts: Option<Vec<i32>> = body
+                    .as_array()
+                    .filter(|a| a.len() == 3)
+                    .and_then(|a| a.iter().map(|x| x.as_i64().and_then(|x| i32::try_from(x).ok())).collect());
+                let Some([d, s, us]) = parts.as_deref().and_then(|p| <[i32; 3]>::try_from(p).ok()) else {
                     return Err(bad("expected [days, seconds, microseconds]"));
                 };
-                PyDelta::new(py, d, s, us, true)
-                    .map_err(rebuild_err("timedelta"))?
-                    .into_any()
+                PyDelta::new(py, d, s, us, true).map_err(rebuild_err("timedelta"))?.into_any()
             }
             "uuid" => {
                 let s = self.str_body(tag, body)?;
                 if s.len() != 36 || !s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-') {
                     return Err(bad("expected a canonical UUID string"));
                 }
-                let cls = UUID_TYPE
-                    .import(py, "uuid", "UUID")
-                    .map_err(rebuild_err("uuid.UUID"))?;
+                let cls = UUID_TYPE.import(py, "uuid", "UUID").map_err(rebuild_err("uuid.UUID"))?;
                 cls.call1((s,)).map_err(rebuild_err("uuid.UUID"))?
             }
             "decimal" => {
-                let cls = DECIMAL_TYPE
-                    .import(py, "decimal", "Decimal")
-                    .map_err(rebuild_err("decimal.Decimal"))?;
-                cls.call1((self.str_body(tag, body)?,))
-                    .map_err(rebuild_err("decimal.Decimal"))?
+                let cls = DECIMAL_TYPE.import(py, "decimal", "Decimal").map_err(rebuild_err("decimal.Decimal"))?;
+                cls.call1((self.str_body(tag, body)?,)).map_err(rebuild_err("decimal.Decimal"))?
             }
             // Container and class tags never carry a JSON body.
             _ => return Err(bad("unexpected body")),
         })
     }
 
-    fn tzinfo(
-        &self,
-        tag: &str,
-        m: &Map<String, Value>,
-        offset_us: Option<i64>,
-    ) -> Result<Option<Bound<'py, PyTzInfo>>, CodecError> {
+    fn tzinfo(&self, tag: &str, m: &Map<String, Value>, offset_us: Option<i64>) -> Result<Option<Bound<'py, PyTzInfo>>, CodecError> {
         let py = self.py;
         if let Some(key) = m.get("tz") {
-            let key = key
-                .as_str()
-                .ok_or_else(|| CodecError::malformed(tag, "\"tz\" must be a string"))?;
-            return PyTzInfo::timezone(py, key)
-                .map(Some)
-                .map_err(rebuild_err("zoneinfo.ZoneInfo"));
+            let key = key.as_str().ok_or_else(|| CodecError::malformed(tag, "\"tz\" must be a string"))?;
+            return PyTzInfo::timezone(py, key).map(Some).map_err(rebuild_err("zoneinfo.ZoneInfo"));
         }
         let Some(us) = offset_us else { return Ok(None) };
         let delta = PyDelta::new(
@@ -599,22 +465,12 @@ impl<'a, 'py> Dec<'a, 'py> {
         )
         .map_err(rebuild_err("timedelta"))?;
         match m.get("tzname") {
-            None => PyTzInfo::fixed_offset(py, delta)
-                .map(Some)
-                .map_err(rebuild_err("datetime.timezone")),
+            None => PyTzInfo::fixed_offset(py, delta).map(Some).map_err(rebuild_err("datetime.timezone")),
             Some(name) => {
-                let name = name
-                    .as_str()
-                    .ok_or_else(|| CodecError::malformed(tag, "\"tzname\" must be a string"))?;
-                let cls = TIMEZONE_TYPE
-                    .import(py, "datetime", "timezone")
-                    .map_err(rebuild_err("datetime.timezone"))?;
-                let tz = cls
-                    .call1((delta, name))
-                    .map_err(rebuild_err("datetime.timezone"))?;
-                tz.cast_into::<PyTzInfo>()
-                    .map(Some)
-                    .map_err(|e| rebuild_err("datetime.timezone")(e.into()))
+                let name = name.as_str().ok_or_else(|| CodecError::malformed(tag, "\"tzname\" must be a string"))?;
+                let cls = TIMEZONE_TYPE.import(py, "datetime", "timezone").map_err(rebuild_err("datetime.timezone"))?;
+                let tz = cls.call1((delta, name)).map_err(rebuild_err("datetime.timezone"))?;
+                tz.cast_into::<PyTzInfo>().map(Some).map_err(|e| rebuild_err("datetime.timezone")(e.into()))
             }
         }
     }
@@ -634,19 +490,14 @@ impl<'a, 'py> Dec<'a, 'py> {
         let obj = match (&entry.kind, tag, body) {
             (ClassKind::Enum, "enum", Body::Built(v)) => cls.call1((v,)).map_err(&rebuild)?,
             (ClassKind::NamedTuple, "namedtuple", Body::Built(items)) => {
-                let items = items
-                    .cast_into::<PyTuple>()
-                    .map_err(|e| rebuild(e.into()))?;
+                let items = items.cast_into::<PyTuple>().map_err(|e| rebuild(e.into()))?;
                 cls.call1(items).map_err(&rebuild)?
             }
             (ClassKind::Dataclass { init, .. }, "dataclass", Body::Fields(fields)) => {
                 let kw = PyDict::new(py);
                 let mut late = Vec::new();
                 for (k, v) in fields {
-                    if init
-                        .iter()
-                        .any(|n| n.bind(py).to_str().ok() == Some(k.as_str()))
-                    {
+                    if init.iter().any(|n| n.bind(py).to_str().ok() == Some(k.as_str())) {
                         kw.set_item(k, v).map_err(&rebuild)?;
                     } else {
                         late.push((k, v));
@@ -667,21 +518,13 @@ impl<'a, 'py> Dec<'a, 'py> {
                     }
                 }
                 if let Some(set) = m.get("set") {
-                    let names: Option<Vec<&str>> = set
-                        .as_array()
-                        .and_then(|a| a.iter().map(Value::as_str).collect());
-                    let names = names.ok_or_else(|| {
-                        CodecError::malformed(tag, "\"set\" must be a list of names")
-                    })?;
-                    kw.set_item("_fields_set", PySet::new(py, names).map_err(&rebuild)?)
-                        .map_err(&rebuild)?;
+                    let names: Option<Vec<&str>> = set.as_array().and_then(|a| a.iter().map(Value::as_str).collect());
+                    let names = names.ok_or_else(|| CodecError::malformed(tag, "\"set\" must be a list of names"))?;
+                    kw.set_item("_fields_set", PySet::new(py, names).map_err(&rebuild)?).map_err(&rebuild)?;
                 }
-                let obj = cls
-                    .call_method("model_construct", (), Some(&kw))
-                    .map_err(&rebuild)?;
+                let obj = cls.call_method("model_construct", (), Some(&kw)).map_err(&rebuild)?;
                 if let Some(p) = private {
-                    set_attrs(&obj, vec![("__pydantic_private__".to_owned(), p)])
-                        .map_err(&rebuild)?;
+                    set_attrs(&obj, vec![("__pydantic_private__".to_owned(), p)]).map_err(&rebuild)?;
                 }
                 obj
             }
@@ -690,12 +533,7 @@ impl<'a, 'py> Dec<'a, 'py> {
                 set_attrs(&obj, fields).map_err(&rebuild)?;
                 obj
             }
-            _ => {
-                return Err(CodecError::malformed(
-                    tag,
-                    format!("class '{name}' is not of this kind"),
-                ))
-            }
+            _ => return Err(CodecError::malformed(tag, format!("class '{name}' is not of this kind"))),
         };
         Ok(obj)
     }
@@ -706,17 +544,11 @@ fn fold(m: &Map<String, Value>) -> bool {
 }
 
 /// Sets attributes the way `copy` does, bypassing `__setattr__` (frozen dataclasses, models).
-fn set_attrs<'py>(
-    obj: &Bound<'py, PyAny>,
-    attrs: Vec<(String, Bound<'py, PyAny>)>,
-) -> PyResult<()> {
+fn set_attrs<'py>(obj: &Bound<'py, PyAny>, attrs: Vec<(String, Bound<'py, PyAny>)>) -> PyResult<()> {
     if attrs.is_empty() {
         return Ok(());
     }
-    let setattr = obj
-        .py()
-        .get_type::<pyo3::types::PyAny>()
-        .getattr("__setattr__");
+    let setattr = obj.py().get_type::<pyo3::types::PyAny>().getattr("__setattr__");
     let setattr = match setattr {
         Ok(s) => s,
         Err(_) => obj.py().eval(c"object.__setattr__", None, None)?,

@@ -4,16 +4,13 @@
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyDict,
-    PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTime, PyTimeAccess, PyTuple, PyType,
-    PyTzInfo, PyTzInfoAccess,
+    PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTime, PyTimeAccess, PyTuple, PyTzInfo,
+    PyTzInfoAccess, PyType,
 };
 
 use super::error::{CodecError, PathSeg, ValuePath};
 use super::registry::{ClassEntry, ClassKind, Registry};
-use super::{
-    json, key_seg, repr_seg, text, type_name, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE,
-    ZONEINFO_TYPE,
-};
+use super::{json, key_seg, repr_seg, text, type_name, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE, ZONEINFO_TYPE};
 
 const PY_TPFLAGS_HEAPTYPE: u64 = 1 << 9;
 
@@ -26,18 +23,11 @@ pub(super) struct Enc<'a, 'py> {
 
 impl<'py> Enc<'_, 'py> {
     fn pyerr(&self, e: PyErr) -> CodecError {
-        CodecError::Python {
-            path: ValuePath::default(),
-            message: e.to_string(),
-        }
+        CodecError::Python { path: ValuePath::default(), message: e.to_string() }
     }
 
     fn too_deep(&self) -> CodecError {
-        CodecError::TooDeep {
-            path: ValuePath::default(),
-            limit: self.max,
-            writing: true,
-        }
+        CodecError::TooDeep { path: ValuePath::default(), limit: self.max, writing: true }
     }
 
     /// `{"__fg__":"tag","v":` — the caller writes the body, any extra keys and the `}`.
@@ -67,8 +57,7 @@ impl<'py> Enc<'_, 'py> {
             return Ok(());
         }
         if let Ok(b) = obj.cast_exact::<PyBool>() {
-            self.out
-                .push_str(if b.is_true() { "true" } else { "false" });
+            self.out.push_str(if b.is_true() { "true" } else { "false" });
             return Ok(());
         }
         if let Ok(f) = obj.cast_exact::<PyFloat>() {
@@ -97,18 +86,13 @@ impl<'py> Enc<'_, 'py> {
         self.other(obj, depth)
     }
 
-    fn array(
-        &mut self,
-        items: impl Iterator<Item = Bound<'py, PyAny>>,
-        depth: usize,
-    ) -> Result<(), CodecError> {
+    fn array(&mut self, items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> Result<(), CodecError> {
         self.out.push('[');
         for (i, item) in items.enumerate() {
             if i > 0 {
                 self.out.push(',');
             }
-            self.value(&item, depth + 1)
-                .map_err(|e| e.at(PathSeg::Index(i)))?;
+            self.value(&item, depth + 1).map_err(|e| e.at(PathSeg::Index(i)))?;
         }
         self.out.push(']');
         Ok(())
@@ -127,9 +111,7 @@ impl<'py> Enc<'_, 'py> {
     /// A str with lone surrogates has no UTF-8 form: kept as its `surrogatepass` bytes.
     #[inline(never)]
     fn surrogate_string(&mut self, s: &Bound<'py, PyString>) -> Result<(), CodecError> {
-        let b = s
-            .call_method1("encode", ("utf-8", "surrogatepass"))
-            .map_err(|e| self.pyerr(e))?;
+        let b = s.call_method1("encode", ("utf-8", "surrogatepass")).map_err(|e| self.pyerr(e))?;
         let b = b.cast_into::<PyBytes>().map_err(|e| self.pyerr(e.into()))?;
         self.tagged_str("str", &text::b64_encode(b.as_bytes()));
         Ok(())
@@ -150,25 +132,14 @@ impl<'py> Enc<'_, 'py> {
             return Ok(());
         }
         // Hex: exact at any size, and exempt from Python's int/str digit limit.
-        let hex = obj
-            .call_method1("__format__", ("x",))
-            .map_err(|e| self.pyerr(e))?;
+        let hex = obj.call_method1("__format__", ("x",)).map_err(|e| self.pyerr(e))?;
         self.tagged_str("int", &hex.to_string());
         Ok(())
     }
 
     fn float(&mut self, f: f64) {
         if !json::write_f64(&mut self.out, f) {
-            self.tagged_str(
-                "float",
-                if f.is_nan() {
-                    "nan"
-                } else if f > 0.0 {
-                    "inf"
-                } else {
-                    "-inf"
-                },
-            );
+            self.tagged_str("float", if f.is_nan() { "nan" } else if f > 0.0 { "inf" } else { "-inf" });
         }
     }
 
@@ -260,21 +231,12 @@ impl<'py> Enc<'_, 'py> {
             return Ok(());
         }
         let ty = obj.get_type();
-        if ty.is(UUID_TYPE
-            .import(py, "uuid", "UUID")
-            .map_err(|e| self.pyerr(e))?)
-        {
-            let n: u128 = obj
-                .getattr("int")
-                .and_then(|i| i.extract())
-                .map_err(|e| self.pyerr(e))?;
+        if ty.is(UUID_TYPE.import(py, "uuid", "UUID").map_err(|e| self.pyerr(e))?) {
+            let n: u128 = obj.getattr("int").and_then(|i| i.extract()).map_err(|e| self.pyerr(e))?;
             self.tagged_str("uuid", &uuid_text(n));
             return Ok(());
         }
-        if ty.is(DECIMAL_TYPE
-            .import(py, "decimal", "Decimal")
-            .map_err(|e| self.pyerr(e))?)
-        {
+        if ty.is(DECIMAL_TYPE.import(py, "decimal", "Decimal").map_err(|e| self.pyerr(e))?) {
             let s = obj.str().map_err(|e| self.pyerr(e))?;
             self.tagged_str("decimal", &s.to_string());
             return Ok(());
@@ -287,37 +249,13 @@ impl<'py> Enc<'_, 'py> {
 
     fn refuse(&self, ty: &Bound<'py, PyType>) -> CodecError {
         let name = type_name(ty);
-        let flags: u64 = ty
-            .getattr("__flags__")
-            .and_then(|f| f.extract())
-            .unwrap_or(0);
-        let builtin_base = [
-            "dict",
-            "list",
-            "tuple",
-            "str",
-            "int",
-            "float",
-            "set",
-            "frozenset",
-            "bytes",
-        ]
-        .into_iter()
-        .find(|b| {
-            ty.mro().iter().skip(1).any(|t| {
-                t.cast::<PyType>()
-                    .is_ok_and(|t| type_name(t) == format!("builtins:{b}"))
-            })
-        });
-        let is_enum = ty.mro().iter().any(|t| {
-            t.cast::<PyType>()
-                .is_ok_and(|t| type_name(t) == "enum:Enum")
-        });
+        let flags: u64 = ty.getattr("__flags__").and_then(|f| f.extract()).unwrap_or(0);
+        let builtin_base = ["dict", "list", "tuple", "str", "int", "float", "set", "frozenset", "bytes"]
+            .into_iter()
+            .find(|b| ty.mro().iter().skip(1).any(|t| t.cast::<PyType>().is_ok_and(|t| type_name(t) == format!("builtins:{b}"))));
+        let is_enum = ty.mro().iter().any(|t| t.cast::<PyType>().is_ok_and(|t| type_name(t) == "enum:Enum"));
         if flags & PY_TPFLAGS_HEAPTYPE != 0 && (is_enum || builtin_base.is_none()) {
-            return CodecError::NotAllowlisted {
-                path: ValuePath::default(),
-                class: name,
-            };
+            return CodecError::NotAllowlisted { path: ValuePath::default(), class: name };
         }
         let reason = match builtin_base {
             Some(b) => format!(
@@ -328,33 +266,18 @@ impl<'py> Enc<'_, 'py> {
                      bytearray, datetime types, UUID, Decimal, and allowlisted classes)"
                 .to_owned(),
         };
-        CodecError::Unsupported {
-            path: ValuePath::default(),
-            type_name: name,
-            reason,
-        }
+        CodecError::Unsupported { path: ValuePath::default(), type_name: name, reason }
     }
 
     /// Appends the tz offset of a datetime/time to `out`; returns the extra keys (zone key or a
     /// custom tz name) the tagged object carries.
-    fn tz_parts(
-        &self,
-        tz: Option<Bound<'py, PyTzInfo>>,
-        out: &mut String,
-    ) -> Result<Vec<(&'static str, String)>, CodecError> {
+    fn tz_parts(&self, tz: Option<Bound<'py, PyTzInfo>>, out: &mut String) -> Result<Vec<(&'static str, String)>, CodecError> {
         let Some(tz) = tz else { return Ok(Vec::new()) };
         let py = self.py;
         let tz_ty = tz.get_type();
-        if tz_ty.is(TIMEZONE_TYPE
-            .import(py, "datetime", "timezone")
-            .map_err(|e| self.pyerr(e))?)
-        {
-            let off = tz
-                .call_method1("utcoffset", (py.None(),))
-                .map_err(|e| self.pyerr(e))?;
-            let off = off
-                .cast_into::<PyDelta>()
-                .map_err(|e| self.pyerr(e.into()))?;
+        if tz_ty.is(TIMEZONE_TYPE.import(py, "datetime", "timezone").map_err(|e| self.pyerr(e))?) {
+            let off = tz.call_method1("utcoffset", (py.None(),)).map_err(|e| self.pyerr(e))?;
+            let off = off.cast_into::<PyDelta>().map_err(|e| self.pyerr(e.into()))?;
             let us = delta_micros(&off);
             text::fmt_offset(out, us);
             let name: String = tz
@@ -365,11 +288,7 @@ impl<'py> Enc<'_, 'py> {
             if us != 0 {
                 text::fmt_offset(&mut default, us);
             }
-            return Ok(if name == default {
-                Vec::new()
-            } else {
-                vec![("tzname", name)]
-            });
+            return Ok(if name == default { Vec::new() } else { vec![("tzname", name)] });
         }
         let is_zoneinfo = match ZONEINFO_TYPE.import(py, "zoneinfo", "ZoneInfo") {
             Ok(zi) => tz_ty.is(zi),
@@ -408,13 +327,7 @@ impl<'py> Enc<'_, 'py> {
         let mut s = String::with_capacity(32);
         text::fmt_date(&mut s, dt.get_year(), dt.get_month(), dt.get_day());
         s.push('T');
-        text::fmt_time(
-            &mut s,
-            dt.get_hour(),
-            dt.get_minute(),
-            dt.get_second(),
-            dt.get_microsecond(),
-        );
+        text::fmt_time(&mut s, dt.get_hour(), dt.get_minute(), dt.get_second(), dt.get_microsecond());
         let extras = self.tz_parts(dt.get_tzinfo(), &mut s)?;
         self.with_extras("datetime", &s, extras, dt.get_fold());
         Ok(())
@@ -422,41 +335,23 @@ impl<'py> Enc<'_, 'py> {
 
     fn time(&mut self, t: &Bound<'py, PyTime>) -> Result<(), CodecError> {
         let mut s = String::with_capacity(24);
-        text::fmt_time(
-            &mut s,
-            t.get_hour(),
-            t.get_minute(),
-            t.get_second(),
-            t.get_microsecond(),
-        );
+        text::fmt_time(&mut s, t.get_hour(), t.get_minute(), t.get_second(), t.get_microsecond());
         let extras = self.tz_parts(t.get_tzinfo(), &mut s)?;
         self.with_extras("time", &s, extras, t.get_fold());
         Ok(())
     }
 
     /// One `"name":value` member of a fields object; `first` tracks the separator.
-    fn field(
-        &mut self,
-        first: &mut bool,
-        name: &str,
-        v: &Bound<'py, PyAny>,
-        depth: usize,
-    ) -> Result<(), CodecError> {
+    fn field(&mut self, first: &mut bool, name: &str, v: &Bound<'py, PyAny>, depth: usize) -> Result<(), CodecError> {
         if !std::mem::take(first) {
             self.out.push(',');
         }
         json::write_str(&mut self.out, name);
         self.out.push(':');
-        self.value(v, depth + 1)
-            .map_err(|e| e.at(PathSeg::Attr(name.to_owned())))
+        self.value(v, depth + 1).map_err(|e| e.at(PathSeg::Attr(name.to_owned())))
     }
 
-    fn instance(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        entry: &ClassEntry,
-        depth: usize,
-    ) -> Result<(), CodecError> {
+    fn instance(&mut self, obj: &Bound<'py, PyAny>, entry: &ClassEntry, depth: usize) -> Result<(), CodecError> {
         let py = self.py;
         let tag = match &entry.kind {
             ClassKind::Enum => "enum",
@@ -475,8 +370,7 @@ impl<'py> Enc<'_, 'py> {
         match &entry.kind {
             ClassKind::Enum => {
                 let v = obj.getattr("_value_").map_err(|e| self.pyerr(e))?;
-                self.value(&v, depth + 1)
-                    .map_err(|e| e.at(PathSeg::Attr("value".into())))?;
+                self.value(&v, depth + 1).map_err(|e| e.at(PathSeg::Attr("value".into())))?;
             }
             ClassKind::Dataclass { init, no_init } => {
                 self.out.push('{');
@@ -484,9 +378,7 @@ impl<'py> Enc<'_, 'py> {
                 for name in init.iter().chain(no_init) {
                     let name = name.bind(py);
                     let key = name.to_str().map_err(|e| self.pyerr(e))?;
-                    let v = obj
-                        .getattr(name)
-                        .map_err(|e| self.pyerr(e).at(PathSeg::Attr(key.to_owned())))?;
+                    let v = obj.getattr(name).map_err(|e| self.pyerr(e).at(PathSeg::Attr(key.to_owned())))?;
                     self.field(&mut first, key, &v, depth)?;
                 }
                 self.out.push('}');
@@ -530,16 +422,9 @@ impl<'py> Enc<'_, 'py> {
     }
 
     /// Writes the str-keyed entries of an instance dict as fields; returns how many.
-    fn attrs(
-        &mut self,
-        d: &Bound<'py, PyDict>,
-        first: &mut bool,
-        depth: usize,
-    ) -> Result<usize, CodecError> {
+    fn attrs(&mut self, d: &Bound<'py, PyDict>, first: &mut bool, depth: usize) -> Result<usize, CodecError> {
         for (k, v) in d.iter() {
-            let k = k
-                .cast_into::<PyString>()
-                .map_err(|e| self.pyerr(e.into()))?;
+            let k = k.cast_into::<PyString>().map_err(|e| self.pyerr(e.into()))?;
             let key = k.to_str().map_err(|e| self.pyerr(e))?;
             self.field(first, key, &v, depth)?;
         }
@@ -548,19 +433,11 @@ impl<'py> Enc<'_, 'py> {
 
     /// Writes the fields object of a pydantic v2 model (`__dict__`, extras, and private
     /// attributes under `__private__`); returns `fields_set`, sorted, when it is not all of them.
-    fn pydantic(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        depth: usize,
-    ) -> Result<Option<Vec<String>>, CodecError> {
+    fn pydantic(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Option<Vec<String>>, CodecError> {
         self.out.push('{');
         let mut first = true;
         let d = obj.getattr("__dict__").map_err(|e| self.pyerr(e))?;
-        let mut count = self.attrs(
-            &d.cast_into::<PyDict>().map_err(|e| self.pyerr(e.into()))?,
-            &mut first,
-            depth,
-        )?;
+        let mut count = self.attrs(&d.cast_into::<PyDict>().map_err(|e| self.pyerr(e.into()))?, &mut first, depth)?;
         if let Ok(extra) = obj.getattr("__pydantic_extra__") {
             if let Ok(extra) = extra.cast_into::<PyDict>() {
                 count += self.attrs(&extra, &mut first, depth)?;
@@ -593,20 +470,12 @@ impl<'py> Enc<'_, 'py> {
 }
 
 pub(super) fn delta_micros(d: &Bound<'_, PyDelta>) -> i64 {
-    (i64::from(d.get_days()) * 86_400 + i64::from(d.get_seconds())) * 1_000_000
-        + i64::from(d.get_microseconds())
+    (i64::from(d.get_days()) * 86_400 + i64::from(d.get_seconds())) * 1_000_000 + i64::from(d.get_microseconds())
 }
 
 pub(super) fn uuid_text(n: u128) -> String {
     let h = format!("{n:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 #[cfg(test)]
@@ -615,10 +484,7 @@ mod tests {
 
     #[test]
     fn uuid_text_is_canonical() {
-        assert_eq!(
-            uuid_text(0x12345678_1234_5678_1234_567812345678),
-            "12345678-1234-5678-1234-567812345678"
-        );
+        assert_eq!(uuid_text(0x12345678_1234_5678_1234_567812345678), "12345678-1234-5678-1234-567812345678");
         assert_eq!(uuid_text(1), "00000000-0000-0000-0000-000000000001");
     }
 }

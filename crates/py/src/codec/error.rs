@@ -48,19 +48,11 @@ impl fmt::Display for ValuePath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecError {
     /// Write: a value of a type the codec has no encoding for (a lambda, a file, any object).
-    Unsupported {
-        path: ValuePath,
-        type_name: String,
-        reason: String,
-    },
+    Unsupported { path: ValuePath, type_name: String, reason: String },
     /// Write: an instance of a dataclass / pydantic model / enum / class not on the allowlist.
     NotAllowlisted { path: ValuePath, class: String },
     /// Write or read: nesting deeper than the configured limit.
-    TooDeep {
-        path: ValuePath,
-        limit: usize,
-        writing: bool,
-    },
+    TooDeep { path: ValuePath, limit: usize, writing: bool },
     /// Write: Python raised while the codec read the value (e.g. a failing `__dict__`).
     Python { path: ValuePath, message: String },
     /// Read: the bytes are not JSON.
@@ -73,17 +65,9 @@ pub enum CodecError {
     /// by the codec).
     ClassNotLoaded { path: ValuePath, class: String },
     /// Read: a tag whose body does not have the expected shape.
-    Malformed {
-        path: ValuePath,
-        tag: String,
-        message: String,
-    },
+    Malformed { path: ValuePath, tag: String, message: String },
     /// Read: rebuilding a value raised in Python (an enum value that no longer exists, ...).
-    Rebuild {
-        path: ValuePath,
-        what: String,
-        message: String,
-    },
+    Rebuild { path: ValuePath, what: String, message: String },
 }
 
 impl CodecError {
@@ -129,26 +113,15 @@ impl CodecError {
     }
 
     pub(crate) fn malformed(tag: &str, message: impl Into<String>) -> Self {
-        CodecError::Malformed {
-            path: ValuePath::default(),
-            tag: tag.to_owned(),
-            message: message.into(),
-        }
+        CodecError::Malformed { path: ValuePath::default(), tag: tag.to_owned(), message: message.into() }
     }
 }
 
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodecError::Unsupported {
-                path,
-                type_name,
-                reason,
-            } => {
-                write!(
-                    f,
-                    "cannot serialize {path}: values of type '{type_name}' {reason}"
-                )
+            CodecError::Unsupported { path, type_name, reason } => {
+                write!(f, "cannot serialize {path}: values of type '{type_name}' {reason}")
             }
             CodecError::NotAllowlisted { path, class } => write!(
                 f,
@@ -156,11 +129,7 @@ impl fmt::Display for CodecError {
                  register it with ferrograph._core.allow_class({})",
                 class.rsplit([':', '.']).next().unwrap_or(class)
             ),
-            CodecError::TooDeep {
-                path,
-                limit,
-                writing,
-            } => write!(
+            CodecError::TooDeep { path, limit, writing } => write!(
                 f,
                 "cannot {} {path}: nested deeper than the limit of {limit} levels",
                 if *writing { "serialize" } else { "deserialize" }
@@ -168,14 +137,9 @@ impl fmt::Display for CodecError {
             CodecError::Python { path, message } => {
                 write!(f, "cannot serialize {path}: reading it raised {message}")
             }
-            CodecError::InvalidJson { message } => {
-                write!(f, "checkpoint data is not valid JSON: {message}")
-            }
+            CodecError::InvalidJson { message } => write!(f, "checkpoint data is not valid JSON: {message}"),
             CodecError::UnknownTag { path, tag } => {
-                write!(
-                    f,
-                    "corrupt checkpoint data at {path}: unknown type tag {tag:?}"
-                )
+                write!(f, "corrupt checkpoint data at {path}: unknown type tag {tag:?}")
             }
             CodecError::ClassNotAllowed { path, class } => write!(
                 f,
@@ -187,16 +151,9 @@ impl fmt::Display for CodecError {
                  imported in this process (the codec never imports modules; import it first)"
             ),
             CodecError::Malformed { path, tag, message } => {
-                write!(
-                    f,
-                    "corrupt checkpoint data at {path}: malformed {tag:?} value: {message}"
-                )
+                write!(f, "corrupt checkpoint data at {path}: malformed {tag:?} value: {message}")
             }
-            CodecError::Rebuild {
-                path,
-                what,
-                message,
-            } => {
+            CodecError::Rebuild { path, what, message } => {
                 write!(f, "cannot rebuild {path} as {what}: {message}")
             }
         }
@@ -207,9 +164,7 @@ impl std::error::Error for CodecError {}
 
 impl From<super::json::SyntaxError> for CodecError {
     fn from(e: super::json::SyntaxError) -> Self {
-        CodecError::InvalidJson {
-            message: format!("{} at byte {}", e.what, e.pos),
-        }
+        CodecError::InvalidJson { message: format!("{} at byte {}", e.what, e.pos) }
     }
 }
 
@@ -240,24 +195,13 @@ mod tests {
         let e = CodecError::malformed("tuple", "expected a list");
         assert!(!e.is_write());
         assert!(e.to_string().contains("at value"));
-        assert!(!CodecError::TooDeep {
-            path: ValuePath::default(),
-            limit: 3,
-            writing: false
-        }
-        .is_write());
+        assert!(!CodecError::TooDeep { path: ValuePath::default(), limit: 3, writing: false }.is_write());
     }
 
     #[test]
     fn syntax_errors_are_invalid_json_with_an_offset() {
-        let e = CodecError::from(super::super::json::SyntaxError {
-            pos: 7,
-            what: "expected value",
-        });
-        assert_eq!(
-            e.to_string(),
-            "checkpoint data is not valid JSON: expected value at byte 7"
-        );
+        let e = CodecError::from(super::super::json::SyntaxError { pos: 7, what: "expected value" });
+        assert_eq!(e.to_string(), "checkpoint data is not valid JSON: expected value at byte 7");
         assert!(!e.is_write());
         assert_eq!(e.clone().at(PathSeg::Index(1)), e);
     }

@@ -27,11 +27,7 @@ fn word(b: &[u8]) -> u64 {
 /// The offset of the first flagged byte in a 16-byte window, from its two word masks.
 #[inline(always)]
 fn first_flag(m1: u64, m2: u64) -> usize {
-    (if m1 != 0 {
-        m1.trailing_zeros()
-    } else {
-        64 + m2.trailing_zeros()
-    } / 8) as usize
+    (if m1 != 0 { m1.trailing_zeros() } else { 64 + m2.trailing_zeros() } / 8) as usize
 }
 
 /// Offset of the first `"`, `\` or control byte: the bytes a JSON string cannot hold raw.
@@ -44,10 +40,7 @@ pub fn find_special(b: &[u8]) -> Option<usize> {
     }
     let mut base = 0;
     while base + 16 <= b.len() {
-        let (m1, m2) = (
-            special_mask(word(&b[base..base + 8])),
-            special_mask(word(&b[base + 8..base + 16])),
-        );
+        let (m1, m2) = (special_mask(word(&b[base..base + 8])), special_mask(word(&b[base + 8..base + 16])));
         if m1 | m2 != 0 {
             return Some(base + first_flag(m1, m2));
         }
@@ -57,10 +50,7 @@ pub fn find_special(b: &[u8]) -> Option<usize> {
         return None;
     }
     let last = b.len() - 16;
-    let (m1, m2) = (
-        special_mask(word(&b[last..last + 8])),
-        special_mask(word(&b[last + 8..])),
-    );
+    let (m1, m2) = (special_mask(word(&b[last..last + 8])), special_mask(word(&b[last + 8..])));
     (m1 | m2 != 0).then(|| last + first_flag(m1, m2))
 }
 
@@ -168,10 +158,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn err(&self, what: &'static str) -> SyntaxError {
-        SyntaxError {
-            pos: self.pos,
-            what,
-        }
+        SyntaxError { pos: self.pos, what }
     }
 
     /// The next byte after whitespace, without consuming it.
@@ -258,18 +245,11 @@ impl<'a> Reader<'a> {
     {
         let start = self.pos;
         let bytes = self.string(scratch)?;
-        std::str::from_utf8(bytes).map_err(|_| SyntaxError {
-            pos: start,
-            what: "invalid UTF-8 in string",
-        })
+        std::str::from_utf8(bytes).map_err(|_| SyntaxError { pos: start, what: "invalid UTF-8 in string" })
     }
 
     #[inline(never)]
-    fn escaped_string<'s>(
-        &mut self,
-        start: usize,
-        scratch: &'s mut Vec<u8>,
-    ) -> Result<&'s [u8], SyntaxError> {
+    fn escaped_string<'s>(&mut self, start: usize, scratch: &'s mut Vec<u8>) -> Result<&'s [u8], SyntaxError> {
         scratch.clear();
         let mut i = start;
         loop {
@@ -335,14 +315,9 @@ impl<'a> Reader<'a> {
     }
 
     fn hex4(&self, i: usize) -> Result<u32, SyntaxError> {
-        let digits = self
-            .data
-            .get(i..i + 4)
-            .ok_or_else(|| self.err("EOF while parsing a string"))?;
+        let digits = self.data.get(i..i + 4).ok_or_else(|| self.err("EOF while parsing a string"))?;
         digits.iter().try_fold(0u32, |n, &c| {
-            let d = char::from(c)
-                .to_digit(16)
-                .ok_or_else(|| self.err("invalid escape"))?;
+            let d = char::from(c).to_digit(16).ok_or_else(|| self.err("invalid escape"))?;
             Ok(n * 16 + d)
         })
     }
@@ -362,12 +337,7 @@ impl<'a> Reader<'a> {
                     i += 1;
                 }
             }
-            _ => {
-                return Err(SyntaxError {
-                    pos: i,
-                    what: "invalid number",
-                })
-            }
+            _ => return Err(SyntaxError { pos: i, what: "invalid number" }),
         }
         let digits_end = i;
         let mut float = false;
@@ -379,10 +349,7 @@ impl<'a> Reader<'a> {
                 i += 1;
             }
             if i == frac {
-                return Err(SyntaxError {
-                    pos: i,
-                    what: "invalid number",
-                });
+                return Err(SyntaxError { pos: i, what: "invalid number" });
             }
         }
         if matches!(d.get(i), Some(b'e' | b'E')) {
@@ -396,24 +363,19 @@ impl<'a> Reader<'a> {
                 i += 1;
             }
             if i == exp {
-                return Err(SyntaxError {
-                    pos: i,
-                    what: "invalid number",
-                });
+                return Err(SyntaxError { pos: i, what: "invalid number" });
             }
         }
         self.pos = i;
         if !float && digits_end - digits_start <= 20 {
-            let mag = d[digits_start..digits_end].iter().try_fold(0u64, |n, &c| {
-                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-            });
+            let mag = d[digits_start..digits_end]
+                .iter()
+                .try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')));
             match (mag, neg) {
                 (Some(m), false) => {
                     return Ok(i64::try_from(m).map_or(Number::UInt(m), Number::Int));
                 }
-                (Some(m), true) if m <= 1 << 63 => {
-                    return Ok(Number::Int(0i64.wrapping_sub_unsigned(m)))
-                }
+                (Some(m), true) if m <= 1 << 63 => return Ok(Number::Int(0i64.wrapping_sub_unsigned(m))),
                 _ => {}
             }
         }
@@ -421,10 +383,7 @@ impl<'a> Reader<'a> {
         let text = std::str::from_utf8(&d[start..i]).map_err(|_| self.err("invalid number"))?;
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Number::Float(f)),
-            _ => Err(SyntaxError {
-                pos: start,
-                what: "number out of range",
-            }),
+            _ => Err(SyntaxError { pos: start, what: "number out of range" }),
         }
     }
 
@@ -445,27 +404,13 @@ impl<'a> Reader<'a> {
                     self.bump();
                 }
                 Some(b']' | b'}') => {
-                    depth = depth
-                        .checked_sub(1)
-                        .ok_or_else(|| self.err("expected value"))?;
+                    depth = depth.checked_sub(1).ok_or_else(|| self.err("expected value"))?;
                     self.bump();
                 }
                 Some(b',' | b':') if depth > 0 => self.bump(),
                 Some(_) => {
                     while self.data.get(self.pos).is_some_and(|c| {
-                        !matches!(
-                            c,
-                            b',' | b':'
-                                | b']'
-                                | b'}'
-                                | b'"'
-                                | b'['
-                                | b'{'
-                                | b' '
-                                | b'\n'
-                                | b'\r'
-                                | b'\t'
-                        )
+                        !matches!(c, b',' | b':' | b']' | b'}' | b'"' | b'[' | b'{' | b' ' | b'\n' | b'\r' | b'\t')
                     }) {
                         self.pos += 1;
                     }
@@ -491,25 +436,16 @@ mod tests {
     #[test]
     fn strings_escape_exactly_what_json_requires() {
         assert_eq!(esc(""), r#""""#);
-        assert_eq!(
-            esc("plain text, long enough to cross a 16-byte block"),
-            "\"plain text, long enough to cross a 16-byte block\""
-        );
+        assert_eq!(esc("plain text, long enough to cross a 16-byte block"), "\"plain text, long enough to cross a 16-byte block\"");
         assert_eq!(esc("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(
-            esc("\n\r\t\u{8}\u{c}\u{0}\u{1f}"),
-            r#""\n\r\t\b\f\u0000\u001f""#
-        );
+        assert_eq!(esc("\n\r\t\u{8}\u{c}\u{0}\u{1f}"), r#""\n\r\t\b\f\u0000\u001f""#);
         assert_eq!(esc("\u{7f}é→😀/"), "\"\u{7f}é→😀/\"");
         // Every position within and across blocks, so the word scan and the tail both count.
         for n in 0..40 {
             let mut s = "x".repeat(n);
             s.push('"');
             s.push_str(&"y".repeat(n % 7));
-            assert_eq!(
-                esc(&s),
-                format!("\"{}\\\"{}\"", "x".repeat(n), "y".repeat(n % 7))
-            );
+            assert_eq!(esc(&s), format!("\"{}\\\"{}\"", "x".repeat(n), "y".repeat(n % 7)));
             assert_eq!(serde_json::from_str::<String>(&esc(&s)).unwrap(), s);
         }
     }
@@ -535,11 +471,7 @@ mod tests {
             for i in 0..len {
                 let mut v = vec![b' '; len];
                 v[i] = b'\n';
-                assert_eq!(
-                    find_special(&v),
-                    Some(i),
-                    "length {len}, control byte at {i}"
-                );
+                assert_eq!(find_special(&v), Some(i), "length {len}, control byte at {i}");
             }
         }
     }
@@ -551,18 +483,7 @@ mod tests {
         s.push(' ');
         write_u64(&mut s, u64::MAX);
         assert_eq!(s, "-9223372036854775808 18446744073709551615");
-        for f in [
-            0.0,
-            -0.0,
-            1.0,
-            1e16,
-            1e-7,
-            0.1,
-            123456.789,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            5e-324,
-        ] {
+        for f in [0.0, -0.0, 1.0, 1e16, 1e-7, 0.1, 123456.789, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
             let mut s = String::new();
             assert!(write_f64(&mut s, f));
             assert!(s.contains(['.', 'e', 'E']), "{s} would read back as an int");
@@ -588,14 +509,8 @@ mod tests {
         assert_eq!(num("9223372036854775807"), Ok(Number::Int(i64::MAX)));
         assert_eq!(num("9223372036854775808"), Ok(Number::UInt(1 << 63)));
         assert_eq!(num("18446744073709551615"), Ok(Number::UInt(u64::MAX)));
-        assert_eq!(
-            num("18446744073709551616"),
-            Ok(Number::Float(18446744073709551616.0))
-        );
-        assert_eq!(
-            num("-9223372036854775809"),
-            Ok(Number::Float(-9223372036854775809.0))
-        );
+        assert_eq!(num("18446744073709551616"), Ok(Number::Float(18446744073709551616.0)));
+        assert_eq!(num("-9223372036854775809"), Ok(Number::Float(-9223372036854775809.0)));
         assert_eq!(num("1.5e3"), Ok(Number::Float(1500.0)));
         assert_eq!(num("-2E-2"), Ok(Number::Float(-0.02)));
         assert_eq!(num("1e400").unwrap_err().what, "number out of range");
@@ -616,34 +531,16 @@ mod tests {
     #[test]
     fn strings_unescape_and_refuse_bad_input() {
         assert_eq!(string(r#""plain""#).unwrap(), "plain");
-        assert_eq!(
-            string(r#""a\"b\\c\/\b\f\n\r\t""#).unwrap(),
-            "a\"b\\c/\u{8}\u{c}\n\r\t"
-        );
+        assert_eq!(string(r#""a\"b\\c\/\b\f\n\r\t""#).unwrap(), "a\"b\\c/\u{8}\u{c}\n\r\t");
         assert_eq!(string(r#""\u00e9\u2192\ud83d\ude00x""#).unwrap(), "é→😀x");
         assert_eq!(string("\"é→\"").unwrap(), "é→");
-        assert_eq!(
-            string(r#""\ud83d""#).unwrap_err().what,
-            "lone surrogate in hex escape"
-        );
-        assert_eq!(
-            string(r#""\ude00""#).unwrap_err().what,
-            "lone surrogate in hex escape"
-        );
+        assert_eq!(string(r#""\ud83d""#).unwrap_err().what, "lone surrogate in hex escape");
+        assert_eq!(string(r#""\ude00""#).unwrap_err().what, "lone surrogate in hex escape");
         assert_eq!(string(r#""\x""#).unwrap_err().what, "invalid escape");
         assert_eq!(string(r#""\u12G4""#).unwrap_err().what, "invalid escape");
-        assert_eq!(
-            string("\"a\nb\"").unwrap_err().what,
-            "control character in string"
-        );
-        assert_eq!(
-            string("\"abc").unwrap_err().what,
-            "EOF while parsing a string"
-        );
-        assert_eq!(
-            string("\"ab\\").unwrap_err().what,
-            "EOF while parsing a string"
-        );
+        assert_eq!(string("\"a\nb\"").unwrap_err().what, "control character in string");
+        assert_eq!(string("\"abc").unwrap_err().what, "EOF while parsing a string");
+        assert_eq!(string("\"ab\\").unwrap_err().what, "EOF while parsing a string");
         let mut r = Reader::new(b"\"a\xffb\" ");
         let err = r.string_str(&mut Vec::new()).unwrap_err();
         assert_eq!((err.pos, err.what), (0, "invalid UTF-8 in string"));
@@ -672,13 +569,7 @@ mod tests {
         r.number().unwrap();
         r.expect(b',', "expected ','").unwrap();
         assert_eq!(r.peek(), Some(b'x'));
-        assert_eq!(
-            r.literal("null").unwrap_err(),
-            SyntaxError {
-                pos: 6,
-                what: "expected value"
-            }
-        );
+        assert_eq!(r.literal("null").unwrap_err(), SyntaxError { pos: 6, what: "expected value" });
         assert_eq!(r.expect(b']', "expected ']'").unwrap_err().pos, 6);
     }
 }

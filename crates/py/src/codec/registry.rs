@@ -39,10 +39,7 @@ pub enum ClassKind {
     /// `Enum` subclass: written by value, rebuilt with `cls(value)`.
     Enum,
     /// Dataclass: fields by name; init fields go to `cls(**kw)`, the rest are set afterwards.
-    Dataclass {
-        init: Vec<Py<PyString>>,
-        no_init: Vec<Py<PyString>>,
-    },
+    Dataclass { init: Vec<Py<PyString>>, no_init: Vec<Py<PyString>> },
     /// pydantic v2 model: `__dict__` + extras, rebuilt with `model_construct` (no validation, so
     /// the rebuilt model is exactly the one written).
     Pydantic,
@@ -79,16 +76,10 @@ impl Registry {
     /// A registry with the default allowlist ([`DEFAULT_CLASS_PATHS`]).
     pub fn new(max_depth: usize) -> Self {
         let tables = Tables {
-            paths: DEFAULT_CLASS_PATHS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            paths: DEFAULT_CLASS_PATHS.iter().map(|s| (*s).to_owned()).collect(),
             ..Tables::default()
         };
-        Registry {
-            tables: Mutex::new(tables),
-            max_depth,
-        }
+        Registry { tables: Mutex::new(tables), max_depth }
     }
 
     pub fn max_depth(&self) -> usize {
@@ -104,11 +95,7 @@ impl Registry {
     pub fn allow_class(&self, cls: &Bound<'_, PyType>) -> PyResult<Arc<ClassEntry>> {
         let name = class_name(cls)?;
         let kind = classify(cls)?;
-        let entry = Arc::new(ClassEntry {
-            name: name.clone(),
-            cls: cls.clone().unbind(),
-            kind,
-        });
+        let entry = Arc::new(ClassEntry { name: name.clone(), cls: cls.clone().unbind(), kind });
         let mut t = self.lock();
         t.by_type.insert(cls.as_type_ptr() as usize, entry.clone());
         t.by_name.insert(name, entry.clone());
@@ -147,11 +134,7 @@ impl Registry {
 
     /// The class to rebuild for a name read from a checkpoint. `Ok(None)`: not allowlisted;
     /// `Err(())`: allowlisted by path but its module is not imported.
-    pub fn lookup_name(
-        &self,
-        py: Python<'_>,
-        name: &str,
-    ) -> PyResult<Result<Option<Arc<ClassEntry>>, ()>> {
+    pub fn lookup_name(&self, py: Python<'_>, name: &str) -> PyResult<Result<Option<Arc<ClassEntry>>, ()>> {
         {
             let t = self.lock();
             if let Some(e) = t.by_name.get(name) {
@@ -177,16 +160,10 @@ pub fn class_name(cls: &Bound<'_, PyType>) -> PyResult<String> {
 /// Finds `module:qualname` among already-imported modules, reading `__dict__`s only, so that no
 /// module `__getattr__` (which may import) ever runs.
 fn resolve_loaded<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyType>>> {
-    let Some((module, qualname)) = name.split_once(':') else {
-        return Ok(None);
-    };
+    let Some((module, qualname)) = name.split_once(':') else { return Ok(None) };
     let modules = py.import("sys")?.getattr("modules")?;
-    let Ok(modules) = modules.cast_into::<PyDict>() else {
-        return Ok(None);
-    };
-    let Some(mut cur) = modules.get_item(module)? else {
-        return Ok(None);
-    };
+    let Ok(modules) = modules.cast_into::<PyDict>() else { return Ok(None) };
+    let Some(mut cur) = modules.get_item(module)? else { return Ok(None) };
     for part in qualname.split('.') {
         let dict = match cur.getattr("__dict__") {
             Ok(d) => d,
@@ -197,14 +174,8 @@ fn resolve_loaded<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py
             Err(_) => return Ok(None),
         }
     }
-    let Ok(cls) = cur.cast_into::<PyType>() else {
-        return Ok(None);
-    };
-    Ok(if class_name(&cls)? == name {
-        Some(cls)
-    } else {
-        None
-    })
+    let Ok(cls) = cur.cast_into::<PyType>() else { return Ok(None) };
+    Ok(if class_name(&cls)? == name { Some(cls) } else { None })
 }
 
 static ENUM_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -221,19 +192,11 @@ fn classify(cls: &Bound<'_, PyType>) -> PyResult<ClassKind> {
         let (mut init, mut no_init) = (Vec::new(), Vec::new());
         for f in fields.cast_into::<PyDict>()?.values() {
             // ClassVar and InitVar pseudo-fields are not instance state.
-            if f.getattr("_field_type")?
-                .getattr("name")?
-                .extract::<String>()?
-                != "_FIELD"
-            {
+            if f.getattr("_field_type")?.getattr("name")?.extract::<String>()? != "_FIELD" {
                 continue;
             }
             let name = f.getattr("name")?.cast_into::<PyString>()?.unbind();
-            if f.getattr("init")?.is_truthy()? {
-                init.push(name)
-            } else {
-                no_init.push(name)
-            }
+            if f.getattr("init")?.is_truthy()? { init.push(name) } else { no_init.push(name) }
         }
         return Ok(ClassKind::Dataclass { init, no_init });
     }
@@ -242,12 +205,8 @@ fn classify(cls: &Bound<'_, PyType>) -> PyResult<ClassKind> {
     }
     let mut slots = Vec::new();
     for base in cls.mro() {
-        let Ok(d) = base.getattr("__dict__") else {
-            continue;
-        };
-        let Ok(s) = d.get_item("__slots__") else {
-            continue;
-        };
+        let Ok(d) = base.getattr("__dict__") else { continue };
+        let Ok(s) = d.get_item("__slots__") else { continue };
         let names: Vec<Bound<'_, PyAny>> = if s.is_instance_of::<PyString>() {
             vec![s]
         } else {
@@ -256,12 +215,7 @@ fn classify(cls: &Bound<'_, PyType>) -> PyResult<ClassKind> {
         for n in names {
             let n = n.cast_into::<PyString>()?;
             let text = n.to_str()?;
-            if text != "__dict__"
-                && text != "__weakref__"
-                && !slots
-                    .iter()
-                    .any(|x: &Py<PyString>| x.bind(py).to_str().ok() == Some(text))
-            {
+            if text != "__dict__" && text != "__weakref__" && !slots.iter().any(|x: &Py<PyString>| x.bind(py).to_str().ok() == Some(text)) {
                 slots.push(n.unbind());
             }
         }

@@ -6,24 +6,12 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn b64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            B64[n as usize & 63] as char
-        } else {
-            '='
-        });
+        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
     }
     out
 }
@@ -114,9 +102,7 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |n, &c| {
-        n.checked_mul(10)?.checked_add(u32::from(c - b'0'))
-    })
+    s.iter().try_fold(0u32, |n, &c| n.checked_mul(10)?.checked_add(u32::from(c - b'0')))
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -190,17 +176,10 @@ pub fn parse_time(s: &str) -> Option<Clock> {
             }
             (u32::from(h), u32::from(m), u32::from(s), us)
         };
-        let total =
-            (i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(secs)) * 1_000_000 + i64::from(us);
+        let total = (i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(secs)) * 1_000_000 + i64::from(us);
         Some(sign * total)
     };
-    Some(Clock {
-        hour,
-        minute,
-        second,
-        micro,
-        offset_us,
-    })
+    Some(Clock { hour, minute, second, micro, offset_us })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff][±HH:MM[:SS[.ffffff]]]`.
@@ -239,20 +218,10 @@ mod tests {
         fmt_offset(&mut s, -(5 * 3600 + 30 * 60) * 1_000_000 - 7);
         assert_eq!(s, "2024-02-09T03:04:05.000060-05:30:00.000007");
         let (d, c) = parse_datetime(&s).unwrap();
-        assert_eq!(
-            d,
-            Date {
-                year: 2024,
-                month: 2,
-                day: 9
-            }
-        );
+        assert_eq!(d, Date { year: 2024, month: 2, day: 9 });
         assert_eq!(c.micro, 60);
         assert_eq!(c.offset_us, Some(-(5 * 3600 + 30 * 60) * 1_000_000 - 7));
-        assert_eq!(
-            parse_time("23:59:00+01:00").unwrap().offset_us,
-            Some(3_600_000_000)
-        );
+        assert_eq!(parse_time("23:59:00+01:00").unwrap().offset_us, Some(3_600_000_000));
         assert_eq!(parse_time("23:59:00").unwrap().offset_us, None);
         assert!(parse_time("23:59").is_none());
         assert!(parse_time("23:59:00Z").is_none());

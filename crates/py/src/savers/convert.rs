@@ -402,11 +402,7 @@ pub fn checkpoint_to_py<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let values = PyDict::new(py);
     for (channel, value) in &checkpoint.channel_values {
-        let decode = || {
-            decode_raw(py, value, registry, &|| {
-                format!("channel_values['{channel}']")
-            })
-        };
+        let decode = || decode_raw(py, value, registry, &|| format!("channel_values['{channel}']"));
         let v = match cache {
             Some(cache) => cache.get_or_decode(py, value, decode)?,
             None => decode()?,
@@ -875,3 +871,4 @@ impl std::error::Error for PyBackendError {}
 pub fn backend_error(err: PyErr) -> SaverError {
     SaverError::Backend(BackendError::new(PyBackendError(err)))
 }
+
