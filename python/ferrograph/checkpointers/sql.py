@@ -540,6 +540,7 @@ class Dialect:
         self._put_sql[key] = sql
         return sql
 
+
 def _sqlite_tuples(where: str, order: str, several: bool) -> str:
     """`Dialect.select_tuples` on SQLite. `c` and `r` are materialized: each is read twice.
     `k` lists the versions each checkpoint names (a checkpoint whose JSON is broken names none,
