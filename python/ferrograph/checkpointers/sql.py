@@ -825,12 +825,11 @@ _newest_first = itemgetter(4, 2, 3)
 _write_order = itemgetter(7, 5, 9)
 
 
-def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool) -> Generator[Step, Any, tuple[list[_Record], int, BlobRows, WriteRows]]:
-    """Up to `limit` checkpoints matching `conditions`, newest first, and how many rows
-    matched before any filtering, with the blob rows and decoded pending writes they need (the
-    blob rows `select_tuples` found; `_tuples` reads the rest)."""
-    records, blobs, writes = _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
-    return records, len(records), blobs, writes
+def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool) -> Generator[Step, Any, tuple[list[_Record], BlobRows, WriteRows]]:
+    """Up to `limit` checkpoints matching `conditions`, newest first, with the blob rows and
+    decoded pending writes they need (the blob rows `select_tuples` found; `_tuples` reads the
+    rest)."""
+    return _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
 
 
 #: Decoded values of these types cannot change, so the tuples of one read may share them.
@@ -858,10 +857,7 @@ def _values(r: _Record, blobs: BlobRows, whole: dict, shared: dict) -> dict[str,
                 blob = whole[key] = _resolve(blobs, key, r)
         if blob is None:
             continue
-        try:  # `_load`, inline: this runs for every value read
-            value = values[channel] = _core.loads(bytes(blob) if type(blob) is memoryview else blob)
-        except Exception as e:  # the codec's own errors and anything a corrupt row provokes
-            raise _corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, r.checkpoint_id, e) from e
+        value = values[channel] = _load(blob, channel, "channel {}", thread_id, checkpoint_ns, r.checkpoint_id)
         if type(value) in _IMMUTABLE:
             shared[key] = value
     return values
@@ -919,7 +915,7 @@ def get_tuple(d: Dialect, config: Mapping[str, Any]) -> Op:
         conditions, params = ["thread_id = ?", "checkpoint_ns = ?", "checkpoint_id = ?"], [thread_id, checkpoint_ns, checkpoint_id]
     else:
         conditions, params = ["thread_id = ?", "checkpoint_ns = ?"], [thread_id, checkpoint_ns]
-    records, _, blobs, writes = yield from _read_page(d, conditions, params, 1, False)
+    records, blobs, writes = yield from _read_page(d, conditions, params, 1, False)
     if not records:
         return None
     return next((yield from _tuples(d, records, blobs, writes)))
@@ -968,7 +964,8 @@ def list_checkpoints(
     while True:
         page = PAGE if (in_python or remaining is None) else min(PAGE, remaining)
         page_conditions = conditions + (["(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)"] if after else [])
-        records, fetched, blobs, writes = yield from _read_page(d, page_conditions, params + (after or []), page, True)
+        records, blobs, writes = yield from _read_page(d, page_conditions, params + (after or []), page, True)
+        fetched = len(records)
         last_record = records[-1] if records else None
         if in_python:
             records = [r for r in records if all(r.metadata.get(k) == v for k, v in in_python.items())]
