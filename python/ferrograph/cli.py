@@ -4,7 +4,7 @@
     ferrograph threads URL                           threads, checkpoint counts, last activity
     ferrograph history URL THREAD                    the checkpoint tree (forks as branches)
     ferrograph show URL THREAD [CHECKPOINT]          a checkpoint's state as JSON
-    ferrograph prune URL --keep-latest [--thread T]  drop all but each thread's latest checkpoint
+    ferrograph prune URL [--keep-last N] [--older-than 30d] [--thread T] [--filter K=V] [--dry-run] [--vacuum]
     ferrograph delete-thread URL THREAD              drop a thread
     ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
     ferrograph import-langgraph URL_FROM URL_TO      import a LangGraph Sqlite/PostgresSaver database
@@ -225,29 +225,83 @@ def _show(args: argparse.Namespace) -> None:
         console().print_json(dumps(record))
 
 
+def human_bytes(n: int) -> str:
+    """`n` bytes as "45.3 KB", "2.6 GB" (powers of 1000, as disks are sold)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def _metadata_filter(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--filter key=value` options as a metadata filter: a value that reads as JSON (a number,
+    true, false, null, a quoted string, a list) is that value, any other is the text."""
+    import json
+
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise FerrographError(f"--filter takes KEY=VALUE, got {pair!r}")
+        try:
+            found[key] = json.loads(text)
+        except ValueError:
+            found[key] = text
+    return found
+
+
 def _prune(args: argparse.Namespace) -> None:
     from ferrograph._inspect import console
-    from ferrograph.checkpointers.url import open_saver
+    from ferrograph.checkpointers import Retention
+    from ferrograph.checkpointers.url import open_saver, url_kind
 
-    with open_saver(args.url, create=False) as saver:
-        threads = _scan(saver, args.thread, "checkpoints")
-        if args.thread is not None and not threads:
-            raise FerrographError(f"thread {args.thread!r} has no checkpoints")
-        before = sum(t.checkpoints for t in threads)
-        kept = sum(len(t.namespaces) for t in threads)  # keep_latest keeps one per namespace
-        batch = 100
-        with _progress("pruning threads", len(threads)) as advance:
-            for start in range(0, len(threads), batch):
-                chunk = [t.thread_id for t in threads[start : start + batch]]
-                saver.prune(chunk, strategy="keep_latest")
-                advance(len(chunk))
-    result = {"threads": len(threads), "checkpoints_before": before, "checkpoints_removed": before - kept, "checkpoints_kept": kept}
-    if args.json:
-        _emit_json(result)
-    else:
-        console().print(
-            f"pruned {len(threads)} thread{'s' if len(threads) != 1 else ''}: removed {before - kept} checkpoints, kept {kept}"
+    keep_last = args.keep_last
+    if args.keep_latest:
+        if keep_last is not None and keep_last != 1:
+            raise FerrographError("--keep-latest is --keep-last 1: give one of them")
+        keep_last = 1
+    if keep_last is None and args.older_than is None:
+        raise FerrographError("prune needs what to keep: --keep-last N (or --keep-latest), --older-than AGE, or both")
+    if args.vacuum and url_kind(args.url) == "memory":
+        raise FerrographError("--vacuum needs a SQLite or Postgres database")
+    try:
+        policy = Retention(
+            keep_last=keep_last,
+            older_than=args.older_than,
+            threads=args.threads or None,
+            filter=_metadata_filter(args.filters) or None,
+            keep_forks=args.keep_forks,
         )
+    except ValueError as e:
+        raise FerrographError(str(e).replace("keep_last", "--keep-last").replace("older_than", "--older-than")) from e
+    with open_saver(args.url, create=False) as saver:
+        with _progress("pruning", None):
+            result = saver.apply_retention(policy, dry_run=args.dry_run)  # type: ignore[attr-defined]
+        vacuumed = None
+        if args.vacuum and not args.dry_run:
+            with _progress("vacuuming", None):
+                vacuumed = saver.vacuum(full=args.vacuum == "full")  # type: ignore[attr-defined]
+    if args.json:
+        data = result.as_json()
+        if vacuumed is not None:
+            data["vacuum"] = {"bytes_before": vacuumed[0], "bytes_after": vacuumed[1], "full": args.vacuum == "full"}
+        _emit_json(data)
+        return
+    out = console()
+    out.print(
+        f"{'would delete' if args.dry_run else 'deleted'} {_count(result.checkpoints, 'checkpoint')},"
+        f" {_count(result.writes, 'pending write')} and {human_bytes(result.bytes)} ({result.bytes} bytes);"
+        f" {_count(result.threads, 'thread')} {'would be' if args.dry_run else 'were'} left empty and deleted whole"
+    )
+    if vacuumed is not None:
+        before, after = vacuumed
+        out.print(f"vacuum{' full' if args.vacuum == 'full' else ''}: {human_bytes(before)} ({before} bytes) before, {human_bytes(after)} ({after} bytes) after")
 
 
 def _delete_thread(args: argparse.Namespace) -> None:
@@ -469,10 +523,41 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
     reading(show)
 
-    prune = command("prune", "delete all but the latest checkpoint of every thread (or of one)", _prune)
+    prune = command(
+        "prune",
+        "delete the checkpoints a retention policy does not keep (see the README, Keeping the database healthy)",
+        _prune,
+    )
     prune.add_argument("url", help=url_help)
-    prune.add_argument("--keep-latest", action="store_true", required=True, help="keep each thread's latest checkpoint (required)")
-    prune.add_argument("--thread", help="prune only this thread")
+    prune.add_argument(
+        "--keep-last",
+        type=int,
+        metavar="N",
+        help="keep each thread's latest checkpoint and its ancestors, N in all (per namespace; 0: none)",
+    )
+    prune.add_argument("--keep-latest", action="store_true", help="the same as --keep-last 1")
+    prune.add_argument("--older-than", metavar="AGE", help="delete checkpoints older than AGE (30d, 12h, 10m, 2w)")
+    prune.add_argument(
+        "--keep-forks", action="store_true", help="with --keep-last, keep the last N steps of every branch, not only the latest's"
+    )
+    prune.add_argument("--thread", dest="threads", action="append", default=[], help="prune only this thread; repeatable")
+    prune.add_argument(
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="prune only threads with a checkpoint whose metadata has KEY=VALUE (VALUE read as JSON when it is); repeatable",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="delete nothing; print what would be deleted")
+    prune.add_argument(
+        "--vacuum",
+        nargs="?",
+        const="plain",
+        choices=["plain", "full"],
+        help="then give the space back and print the bytes before and after (SQLite: VACUUM; Postgres: VACUUM,"
+        " or VACUUM FULL with --vacuum full, which locks the tables while it runs)",
+    )
 
     delete = command("delete-thread", "delete a thread's checkpoints and writes", _delete_thread)
     delete.add_argument("url", help=url_help)

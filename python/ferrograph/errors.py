@@ -69,7 +69,13 @@ class EmptyInputError(FerrographError, ValueError):
     """A run was asked to resume a thread that has nothing to resume."""
 
 
-__all__ += ["InvalidConfigError", "InvalidCheckpointError", "CheckpointNotFoundError", "CheckpointStorageError"]
+__all__ += [
+    "InvalidConfigError",
+    "InvalidCheckpointError",
+    "CheckpointNotFoundError",
+    "CheckpointStorageError",
+    "ThreadDeletedError",
+]
 
 
 class InvalidConfigError(FerrographError, ValueError):
@@ -88,3 +94,9 @@ class CheckpointNotFoundError(FerrographError, LookupError):
 
 class CheckpointStorageError(FerrographError):
     """A saver's storage failed (a poisoned lock, a lost connection)."""
+
+
+class ThreadDeletedError(ConcurrentUpdateError):
+    """A run wrote to a thread that was deleted or pruned while it ran: a checkpoint whose
+    parent, or pending writes whose checkpoint, no longer exists. Refused, so that a deleted
+    thread never comes back half-written."""

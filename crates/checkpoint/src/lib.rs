@@ -10,7 +10,7 @@ pub mod saver;
 pub mod version;
 
 pub use id::{checkpoint_id, now_iso8601};
-pub use memory::{MemorySaver, MemoryStats};
+pub use memory::{CheckpointHead, MemorySaver, MemoryStats, Removed, ThreadUsage};
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
     ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION,

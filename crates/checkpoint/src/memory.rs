@@ -17,6 +17,7 @@ use crate::model::{
     write_index, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
     PendingWrite, RawJson,
 };
+use crate::id::checkpoint_id;
 use crate::saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
 
 #[derive(Default)]
@@ -36,6 +37,53 @@ pub struct MemoryStats {
 #[derive(Default)]
 struct Store {
     threads: HashMap<String, Thread>,
+    /// Per thread that lost checkpoints to a deletion, a checkpoint id made at the (last) time
+    /// it did: a checkpoint that does not exist and whose id is older was deleted, so a late
+    /// write for it (a run still writing while its thread was deleted) is refused.
+    deleted: HashMap<String, String>,
+}
+
+/// One checkpoint as retention and statistics see it: its key, parent, time, metadata and the
+/// bytes of what it alone holds (its metadata and pending writes), without its values.
+#[derive(Clone, Debug)]
+pub struct CheckpointHead {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_id: Option<String>,
+    pub ts: String,
+    pub metadata: CheckpointMetadata,
+    pub writes: usize,
+    pub write_bytes: usize,
+}
+
+/// What deleting checkpoints removed (or, in a dry run, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub checkpoints: usize,
+    pub writes: usize,
+    /// Stored values no remaining checkpoint reads.
+    pub blobs: usize,
+    /// Bytes of the values, pending writes and metadata removed.
+    pub bytes: usize,
+    /// Threads left without any checkpoint, in the order first met.
+    pub threads: Vec<String>,
+}
+
+/// The stored bytes of one thread, for statistics: its values by channel, its pending writes
+/// and its metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ThreadUsage {
+    pub thread_id: String,
+    pub checkpoints: usize,
+    pub writes: usize,
+    pub write_bytes: usize,
+    pub metadata_bytes: usize,
+    /// Channel -> (stored values, their bytes).
+    pub channels: BTreeMap<String, (usize, usize)>,
+    /// The oldest and newest checkpoint times.
+    pub first_ts: String,
+    pub last_ts: String,
 }
 
 #[derive(Clone, Default)]
@@ -155,6 +203,193 @@ impl MemorySaver {
         Ok(s)
     }
 
+    /// Every checkpoint of `thread_ids` (all threads with `None`) without its values, in no
+    /// particular order.
+    pub fn heads(&self, thread_ids: Option<&[String]>) -> Result<Vec<CheckpointHead>> {
+        let store = self.read()?;
+        let threads: Vec<(&String, &Thread)> = match thread_ids {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| store.threads.get_key_value(id))
+                .collect(),
+            None => store.threads.iter().collect(),
+        };
+        let mut out = Vec::new();
+        for (tid, thread) in threads {
+            for (name, ns) in &thread.namespaces {
+                for (id, saved) in &ns.checkpoints {
+                    let writes = ns.writes.get(id);
+                    out.push(CheckpointHead {
+                        thread_id: tid.clone(),
+                        checkpoint_ns: name.clone(),
+                        checkpoint_id: id.clone(),
+                        parent_id: saved.parent_id.as_deref().map(str::to_owned),
+                        ts: saved.ts.to_string(),
+                        metadata: saved.metadata.clone(),
+                        writes: writes.map_or(0, BTreeMap::len),
+                        write_bytes: writes.map_or(0, |w| {
+                            w.values().map(|w| w.value.as_str().len()).sum()
+                        }),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the checkpoints `keys` names (thread, namespace, checkpoint id), their pending
+    /// writes and the values no remaining checkpoint reads, in one atomic step; with `dry_run`
+    /// only counts what that would remove. A key that names nothing is skipped. The threads
+    /// touched remember the deletion (see `Store::deleted`).
+    pub fn remove_checkpoints(
+        &self,
+        keys: &[(String, String, String)],
+        dry_run: bool,
+    ) -> Result<Removed> {
+        let mut by_line: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
+        for (thread, ns, id) in keys {
+            by_line.entry((thread, ns)).or_default().insert(id);
+        }
+        let mut store = self.write()?;
+        let mut removed = Removed::default();
+        let mut touched: Vec<&str> = Vec::new();
+        for ((thread_id, ns_name), doomed) in &by_line {
+            let Some(ns) = store
+                .threads
+                .get_mut(*thread_id)
+                .and_then(|t| t.namespaces.get_mut(*ns_name))
+            else {
+                continue;
+            };
+            let found: Vec<&str> = doomed
+                .iter()
+                .copied()
+                .filter(|id| ns.checkpoints.contains_key(*id))
+                .collect();
+            if found.is_empty() {
+                continue;
+            }
+            if touched.last() != Some(thread_id) {
+                touched.push(thread_id);
+            }
+            for id in &found {
+                let saved = &ns.checkpoints[*id];
+                removed.checkpoints += 1;
+                removed.bytes += metadata_bytes(&saved.metadata);
+                if let Some(writes) = ns.writes.get(*id) {
+                    removed.writes += writes.len();
+                    removed.bytes += writes.values().map(|w| w.value.as_str().len()).sum::<usize>();
+                }
+            }
+            let live = live_blobs(&ns.checkpoints, |id| !doomed.contains(id));
+            for (channel, versions) in &ns.blobs {
+                for (version, value) in versions {
+                    if !live.contains(&(channel.as_str(), version.as_str())) {
+                        removed.blobs += 1;
+                        removed.bytes += value.as_ref().map_or(0, |v| v.as_str().len());
+                    }
+                }
+            }
+            if dry_run {
+                continue;
+            }
+            for id in &found {
+                ns.checkpoints.remove(*id);
+                ns.writes.remove(*id);
+            }
+            ns.collect_blobs();
+        }
+        for thread_id in touched {
+            let thread = &store.threads[thread_id];
+            let left: usize = thread.namespaces.values().map(|ns| ns.checkpoints.len()).sum();
+            let emptied = if dry_run {
+                let doomed: usize = by_line
+                    .iter()
+                    .filter(|((t, _), _)| *t == thread_id)
+                    .map(|((_, n), ids)| {
+                        let ns = &thread.namespaces.get(*n);
+                        ids.iter().filter(|id| ns.is_some_and(|ns| ns.checkpoints.contains_key(**id))).count()
+                    })
+                    .sum();
+                doomed == left
+            } else {
+                left == 0
+            };
+            if emptied {
+                removed.threads.push(thread_id.to_owned());
+            }
+            if !dry_run {
+                if left == 0 {
+                    store.threads.remove(thread_id);
+                } else if let Some(thread) = store.threads.get_mut(thread_id) {
+                    thread.namespaces.retain(|_, ns| !ns.checkpoints.is_empty());
+                }
+                store.deleted.insert(thread_id.to_owned(), checkpoint_id());
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The stored bytes of every thread (or of `thread_id`), for statistics.
+    pub fn usage(&self, thread_id: Option<&str>) -> Result<Vec<ThreadUsage>> {
+        let store = self.read()?;
+        let mut out = Vec::new();
+        for (tid, thread) in &store.threads {
+            if thread_id.is_some_and(|want| want != tid) {
+                continue;
+            }
+            let mut usage = ThreadUsage { thread_id: tid.clone(), ..ThreadUsage::default() };
+            for ns in thread.namespaces.values() {
+                usage.checkpoints += ns.checkpoints.len();
+                for saved in ns.checkpoints.values() {
+                    usage.metadata_bytes += metadata_bytes(&saved.metadata);
+                    if usage.first_ts.is_empty() || *saved.ts < *usage.first_ts {
+                        usage.first_ts = saved.ts.to_string();
+                    }
+                    if *saved.ts > *usage.last_ts {
+                        usage.last_ts = saved.ts.to_string();
+                    }
+                }
+                for writes in ns.writes.values() {
+                    usage.writes += writes.len();
+                    usage.write_bytes += writes.values().map(|w| w.value.as_str().len()).sum::<usize>();
+                }
+                for (channel, versions) in &ns.blobs {
+                    let entry = usage.channels.entry(channel.clone()).or_default();
+                    for value in versions.values().flatten() {
+                        entry.0 += 1;
+                        entry.1 += value.as_str().len();
+                    }
+                }
+            }
+            out.push(usage);
+        }
+        Ok(out)
+    }
+
+    /// Refuses a write for checkpoint `id` of `thread_id` when it does not exist and was made
+    /// before the thread last lost checkpoints to a deletion.
+    fn check_not_deleted(
+        store: &Store,
+        thread_id: &str,
+        ns: &str,
+        id: &str,
+        what: &str,
+    ) -> Result<()> {
+        let Some(watermark) = store.deleted.get(thread_id) else {
+            return Ok(());
+        };
+        let exists = store
+            .threads
+            .get(thread_id)
+            .and_then(|t| t.namespaces.get(ns))
+            .is_some_and(|n| n.checkpoints.contains_key(id));
+        if exists || id >= watermark.as_str() {
+            return Ok(());
+        }
+        Err(SaverError::Deleted(deleted_message(thread_id, ns, id, what)))
+    }
+
     fn read(&self) -> Result<RwLockReadGuard<'_, Store>> {
         self.store.read().map_err(|_| poisoned())
     }
@@ -162,6 +397,38 @@ impl MemorySaver {
     fn write(&self) -> Result<RwLockWriteGuard<'_, Store>> {
         self.store.write().map_err(|_| poisoned())
     }
+}
+
+/// The message of [`SaverError::Deleted`]: `what` is "a checkpoint whose parent" or "pending
+/// writes for".
+fn deleted_message(thread_id: &str, ns: &str, checkpoint_id: &str, what: &str) -> String {
+    let ns = if ns.is_empty() {
+        String::new()
+    } else {
+        format!(", namespace {ns:?}")
+    };
+    format!(
+        "thread {thread_id:?}{ns} was deleted or pruned while a run was writing to it: refused {what} \
+         checkpoint {checkpoint_id:?}, which no longer exists (the run's later writes are refused too; \
+         start the thread again)"
+    )
+}
+
+/// The (channel, version) of every value the checkpoints `keep` accepts read.
+fn live_blobs<'a>(
+    checkpoints: &'a BTreeMap<String, Saved>,
+    keep: impl Fn(&str) -> bool,
+) -> HashSet<(&'a str, &'a str)> {
+    checkpoints
+        .iter()
+        .filter(|(id, _)| keep(id))
+        .flat_map(|(_, s)| s.channel_versions.iter())
+        .map(|(c, v)| (&**c, &**v))
+        .collect()
+}
+
+fn metadata_bytes(metadata: &CheckpointMetadata) -> usize {
+    serde_json::to_string(&metadata.0).map_or(0, |s| s.len())
 }
 
 /// A panic while holding the lock may have left the maps half-updated, so the saver refuses to
@@ -217,12 +484,7 @@ impl Namespace {
     /// Drops blobs no remaining checkpoint reads. Blobs are reachable only through a
     /// checkpoint's `channel_versions`, so this never loses a readable value.
     fn collect_blobs(&mut self) {
-        let live: HashSet<(&str, &str)> = self
-            .checkpoints
-            .values()
-            .flat_map(|s| s.channel_versions.iter())
-            .map(|(c, v)| (&**c, &**v))
-            .collect();
+        let live = live_blobs(&self.checkpoints, |_| true);
         self.blobs.retain(|channel, versions| {
             versions.retain(|version, _| live.contains(&(channel.as_str(), version.as_str())));
             !versions.is_empty()
@@ -387,6 +649,15 @@ impl CheckpointSaver for MemorySaver {
         let saved = Saved::new(checkpoint, metadata, parent_id);
 
         let mut store = self.write()?;
+        if let Some(parent) = saved.parent_id.as_deref() {
+            Self::check_not_deleted(
+                &store,
+                &config.thread_id,
+                &config.checkpoint_ns,
+                parent,
+                "a checkpoint whose parent is",
+            )?;
+        }
         if config.expect_latest {
             let latest = store
                 .threads
@@ -437,6 +708,13 @@ impl CheckpointSaver for MemorySaver {
             return Ok(());
         }
         let mut store = self.write()?;
+        Self::check_not_deleted(
+            &store,
+            &config.thread_id,
+            &config.checkpoint_ns,
+            checkpoint_id,
+            "pending writes for",
+        )?;
         let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
         if !ns.writes.contains_key(checkpoint_id) {
             ns.writes.insert(checkpoint_id.to_owned(), BTreeMap::new());
@@ -463,7 +741,10 @@ impl CheckpointSaver for MemorySaver {
     }
 
     fn delete_thread(&self, thread_id: &str) -> Result<()> {
-        self.write()?.threads.remove(thread_id);
+        let mut store = self.write()?;
+        if store.threads.remove(thread_id).is_some() {
+            store.deleted.insert(thread_id.to_owned(), checkpoint_id());
+        }
         Ok(())
     }
 
@@ -494,19 +775,21 @@ impl CheckpointSaver for MemorySaver {
     fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<()> {
         let mut store = self.write()?;
         for thread_id in thread_ids {
+            let Some(thread) = store.threads.get_mut(thread_id) else {
+                continue;
+            };
             match strategy {
                 PruneStrategy::Delete => {
                     store.threads.remove(thread_id);
                 }
                 PruneStrategy::KeepLatest => {
-                    if let Some(thread) = store.threads.get_mut(thread_id) {
-                        thread.namespaces.retain(|_, ns| ns.keep_latest());
-                        if thread.namespaces.is_empty() {
-                            store.threads.remove(thread_id);
-                        }
+                    thread.namespaces.retain(|_, ns| ns.keep_latest());
+                    if thread.namespaces.is_empty() {
+                        store.threads.remove(thread_id);
                     }
                 }
             }
+            store.deleted.insert(thread_id.clone(), checkpoint_id());
         }
         Ok(())
     }
@@ -517,7 +800,8 @@ impl CheckpointSaver for MemorySaver {
             return Ok(());
         }
         let mut store = self.write()?;
-        for thread in store.threads.values_mut() {
+        let mut touched = Vec::new();
+        for (thread_id, thread) in store.threads.iter_mut() {
             for ns in thread.namespaces.values_mut() {
                 let before = ns.checkpoints.len();
                 let writes = &mut ns.writes;
@@ -530,11 +814,15 @@ impl CheckpointSaver for MemorySaver {
                 });
                 if ns.checkpoints.len() != before {
                     ns.collect_blobs();
+                    touched.push(thread_id.clone());
                 }
             }
             thread.namespaces.retain(|_, ns| !ns.is_empty());
         }
         store.threads.retain(|_, t| !t.namespaces.is_empty());
+        for thread_id in touched {
+            store.deleted.insert(thread_id, checkpoint_id());
+        }
         Ok(())
     }
 }
@@ -596,6 +884,10 @@ mod tests {
         }
 
         fn step(&mut self, writes: &[(&str, Option<Value>)]) -> CheckpointConfig {
+            self.step_result(writes).unwrap()
+        }
+
+        fn step_result(&mut self, writes: &[(&str, Option<Value>)]) -> Result<CheckpointConfig> {
             let mut checkpoint = Checkpoint::empty();
             let mut new_versions = BTreeMap::new();
             for (channel, value) in writes {
@@ -619,9 +911,8 @@ mod tests {
             self.step += 1;
             self.config = self
                 .saver
-                .put(&self.config, checkpoint, metadata, &new_versions)
-                .unwrap();
-            self.config.clone()
+                .put(&self.config, checkpoint, metadata, &new_versions)?;
+            Ok(self.config.clone())
         }
     }
 
@@ -1052,6 +1343,51 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn remove_checkpoints_keeps_what_the_rest_reads_and_measures_first() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let first = run.step(&[("big", Some(json!("B".repeat(100)))), ("n", Some(json!(0)))]);
+        let second = run.step(&[("n", Some(json!(1)))]);
+        saver
+            .put_writes(&second, vec![("n".into(), RawJson::from(&json!(5)))], "task", "")
+            .unwrap();
+        let last = run.step(&[("n", Some(json!(2)))]);
+        let key = |c: &CheckpointConfig| ("t".to_owned(), String::new(), c.id().unwrap().to_owned());
+        let doomed = [key(&first), key(&second)];
+        let dry = saver.remove_checkpoints(&doomed, true).unwrap();
+        assert_eq!(saver.stats().unwrap().checkpoints, 3, "a dry run removes nothing");
+        let removed = saver.remove_checkpoints(&doomed, false).unwrap();
+        assert_eq!(dry, removed);
+        assert_eq!((removed.checkpoints, removed.writes, removed.blobs), (2, 1, 2));
+        assert!(removed.threads.is_empty());
+        let kept = saver.get_tuple(&last).unwrap().unwrap();
+        assert_eq!(kept.checkpoint.channel_values["big"], json!("B".repeat(100)), "a value carried from a removed step stays");
+        let all = saver.remove_checkpoints(&[key(&last)], false).unwrap();
+        assert_eq!(all.threads, vec!["t".to_owned()]);
+        assert_eq!(saver.stats().unwrap().threads, 0);
+    }
+
+    #[test]
+    fn late_writes_to_a_deleted_thread_are_refused_and_a_new_start_is_not() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        run.step(&[("n", Some(json!(0)))]);
+        let latest = run.step(&[("n", Some(json!(1)))]);
+        saver.delete_thread("t").unwrap();
+        let err = saver
+            .put_writes(&latest, vec![("n".into(), RawJson::from(&json!(5)))], "task", "")
+            .unwrap_err();
+        assert!(matches!(&err, SaverError::Deleted(m) if m.contains("was deleted or pruned while a run was writing")));
+        let late = run.step_result(&[("n", Some(json!(2)))]);
+        assert!(matches!(late, Err(SaverError::Deleted(_))), "{late:?}");
+        assert_eq!(saver.stats().unwrap().checkpoints, 0, "nothing of the late run came back");
+        let mut fresh = Run::new(&saver, cfg("t"), "r2");
+        fresh.step(&[("n", Some(json!(0)))]);
+        fresh.step(&[("n", Some(json!(1)))]);
+        assert_eq!(saver.stats().unwrap().checkpoints, 2);
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub enum SaverError {
         parent_id: Option<String>,
         latest_id: Option<String>,
     },
+    /// A write for a checkpoint of a thread that was deleted (or pruned) after the checkpoint
+    /// was made: a run still writing while its thread was deleted. Refused, so that a deleted
+    /// thread never comes back half-written.
+    #[error("{0}")]
+    Deleted(String),
     /// An error raised by the saver's own backend (a Python saver's exception, a database
     /// driver's error), carried unchanged so the caller can hand back exactly what was raised.
     #[error("{0}")]

@@ -76,6 +76,7 @@ pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
         e @ SaverError::Corrupt { .. } => new_error(py, "CorruptCheckpointError", e.to_string()),
         SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
         e @ SaverError::Conflict { .. } => new_error(py, "ConcurrentUpdateError", e.to_string()),
+        SaverError::Deleted(m) => new_error(py, "ThreadDeletedError", m),
         SaverError::Backend(b) => match b.downcast_ref::<crate::savers::PyBackendError>() {
             Some(e) => e.0.clone_ref(py),
             None => new_error(py, "CheckpointStorageError", b.to_string()),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.memory import InMemorySaver, MemorySaver
+from ferrograph.checkpointers.retention import Retention, RetentionResult
 
 if TYPE_CHECKING:
     from ferrograph.checkpointers.aio import AsyncPostgresSaver, AsyncSqliteSaver
@@ -30,6 +31,8 @@ __all__ = [
     "CheckpointMetadata",
     "CheckpointTuple",
     "PostgresSaver",
+    "Retention",
+    "RetentionResult",
     "SqliteSaver",
     "open_saver",
 ]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import datetime
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.errors import CheckpointStorageError
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncPostgresSaver", "AsyncSqliteSaver"]
 
 
-class _AsyncSQLSaver(BaseCheckpointSaver):
+class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     """The protocol methods of both async savers; subclasses provide `_run` (the operation
     `make()` builds, in a transaction when it writes; `make` may be called again to retry on a
     lost connection; `one_sync` as `PostgresSaver._run`) and `_run_page` (one query of a
@@ -46,6 +49,8 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     def _bind_loop(self) -> None:
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
+        if self._sweeper is None and self._sweep_every is not None and asyncio.get_running_loop() is self.loop:
+            self._start_async_sweeping()
 
     async def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are
@@ -156,6 +161,25 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._sync(self.aprune(thread_ids, strategy=strategy))
 
+    async def aapply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        """Deletes what `policy` (the saver's `retention` by default) does not keep, a batch of
+        threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
+        and returns what would be (see ferrograph.checkpointers.retention)."""
+        self._bind_loop()
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        return await sql.adrive_transactions(work, lambda make, write: self._run(make, write=write))
+
+    def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        return self._sync(self.aapply_retention(policy, dry_run=dry_run))
+
+    async def adatabase_bytes(self) -> int:
+        """The bytes the database (SQLite) or the saver's tables (Postgres) take."""
+        self._bind_loop()
+        return int(await self._run(lambda: sql.database_bytes(self.dialect), write=False))
+
+    def database_bytes(self) -> int:
+        return self._sync(self.adatabase_bytes())
+
     async def athread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
         """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
         most recently active first, in one query that reads no channel values
@@ -180,16 +204,31 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
 
     dialect = sql.SQLITE
 
-    def __init__(self, conn: "aiosqlite.Connection") -> None:
+    def __init__(
+        self,
+        conn: "aiosqlite.Connection",
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
+        self._init_retention(retention, sweep_every)
+        if self.loop is not None:
+            self._start_async_sweeping()
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(cls, conn_string: str) -> AsyncIterator["AsyncSqliteSaver"]:
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
         `SqliteSaver.from_conn_string`."""
@@ -200,7 +239,11 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
-            yield cls(conn)
+            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            try:
+                yield saver
+            finally:
+                await saver.astop_sweeping()
 
     async def _execute(self, query: sql.Query) -> Any:
         if query.many:
@@ -242,6 +285,17 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
             else:
                 await self.conn.commit()
             return result
+
+    async def avacuum(self, *, full: bool = False) -> tuple[int, int]:
+        """As `SqliteSaver.vacuum`: the bytes before and after."""
+        self._bind_loop()
+        async with self.lock:
+            if self.conn.in_transaction:
+                raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
+            return await sql.adrive(sql.vacuum(self.dialect, full), self._select)
+
+    def vacuum(self, *, full: bool = False) -> tuple[int, int]:
+        return self._sync(self.avacuum(full=full))
 
     async def setup(self) -> None:
         async with self.lock:
@@ -329,21 +383,40 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
     dialect = sql.POSTGRES
     _batch_options = {"grouped": True}
 
-    def __init__(self, conn: Union["AsyncConnection", "AsyncConnectionPool"]) -> None:
+    def __init__(
+        self,
+        conn: Union["AsyncConnection", "AsyncConnectionPool"],
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
+        self._init_retention(retention, sweep_every)
+        if self.loop is not None:
+            self._start_async_sweeping()
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(cls, conn_string: str) -> AsyncIterator["AsyncPostgresSaver"]:
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> AsyncIterator["AsyncPostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         from psycopg import AsyncConnection
 
         async with await AsyncConnection.connect(conn_string, autocommit=True) as conn:
-            yield cls(conn)
+            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            try:
+                yield saver
+            finally:
+                await saver.astop_sweeping()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator["AsyncConnection"]:
@@ -395,6 +468,26 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
 
     async def _run_page(self, query: sql.Query) -> Any:
         return await self._run(lambda: _single(query), write=False)
+
+    async def avacuum(self, *, full: bool = False) -> tuple[int, int]:
+        """As `PostgresSaver.vacuum`: the bytes before and after."""
+        import psycopg
+        from psycopg.rows import tuple_row
+
+        self._bind_loop()
+        async with self._connection() as conn:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
+            autocommit = conn.autocommit
+            await conn.set_autocommit(True)
+            try:
+                async with conn.cursor(row_factory=tuple_row) as cursor:
+                    return await sql.adrive(sql.vacuum(self.dialect, full), lambda q: _aexecute(cursor, q))
+            finally:
+                await conn.set_autocommit(autocommit)
+
+    def vacuum(self, *, full: bool = False) -> tuple[int, int]:
+        return self._sync(self.avacuum(full=full))
 
 
 def _single(query: sql.Query) -> sql.Op:

@@ -6,23 +6,81 @@ methods are the Rust ones; the async twins call them directly, since nothing her
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Optional, Sequence
+import datetime
+from typing import Any, AsyncIterator, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.retention import (
+    CheckpointHead,
+    Retention,
+    RetentionResult,
+    Sweeping,
+    in_scope,
+    now_utc,
+    plan,
+    policy_of,
+)
+from ferrograph.serde import Serializer
 
 __all__ = ["MemorySaver", "InMemorySaver"]
 
 
-class MemorySaver(_core.NativeMemorySaver, BaseCheckpointSaver):
+class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     """Checkpoints in process memory, with LangGraph's saver protocol.
 
     `MemorySaver(serializer=ferrograph.serde.Serializer(allowed=[MyModel]))` gives the saver
     classes of its own; by default it uses the process-wide allowed set (`ferrograph.serde`).
-    A graph's calls add the classes its schemas name.
+    A graph's calls add the classes its schemas name. `retention` and `sweep_every` as
+    `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`).
     """
 
     in_process = True
+
+    def __new__(
+        cls,
+        *,
+        serializer: Optional[Serializer] = None,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> "MemorySaver":
+        return super().__new__(cls, serializer=serializer)
+
+    def __init__(
+        self,
+        *,
+        serializer: Optional[Serializer] = None,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> None:
+        self._init_retention(retention, sweep_every)
+        self._start_sweeping()
+
+    def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        """Deletes what `policy` (the saver's `retention` by default) does not keep, at once, and
+        returns what was deleted; with `dry_run`, deletes nothing and returns what would be (see
+        ferrograph.checkpointers.retention)."""
+        policy = policy_of(self, policy)
+        rows = self.checkpoint_heads(list(policy.threads) if policy.threads is not None else None)
+        if policy.filter:
+            scope = {row[0] for row in rows if in_scope(row[5], policy)}
+            rows = [row for row in rows if row[0] in scope]
+        heads = [
+            CheckpointHead(thread_id, ns, checkpoint_id, parent, ts, dict(metadata.get("parents") or {}))
+            for thread_id, ns, checkpoint_id, parent, ts, metadata, _, _ in rows
+        ]
+        removed = self.remove_checkpoints(plan(heads, policy, now_utc()), dry_run=dry_run)
+        return RetentionResult(
+            threads=len(removed["threads"]),
+            checkpoints=removed["checkpoints"],
+            writes=removed["writes"],
+            bytes=removed["bytes"],
+            dry_run=dry_run,
+            thread_ids=sorted(removed["threads"]),
+        )
+
+    async def aapply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        return self.apply_retention(policy, dry_run=dry_run)
 
     async def aget(self, config: dict) -> Optional[Checkpoint]:
         return self.get(config)

@@ -5,6 +5,7 @@ class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostg
 from __future__ import annotations
 
 import builtins
+import datetime
 import threading
 from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
@@ -15,6 +16,8 @@ from psycopg.rows import tuple_row
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.errors import CheckpointStorageError
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -149,28 +152,46 @@ def reconnect_attempts(conn: Any, single: bool) -> int:
     return 1 if single else int(getattr(conn, "max_size", 1) or 1) + 1
 
 
-class PostgresSaver(BaseCheckpointSaver):
+class PostgresSaver(Sweeping, BaseCheckpointSaver):
     """A checkpoint saver on a psycopg `Connection` or `ConnectionPool`.
 
     The connection may be in autocommit mode or not; every write runs in a transaction (a
     savepoint when the caller's transaction is open). Call `setup()` once to create or upgrade
-    the tables.
+    the tables. `retention` and `sweep_every` as `SqliteSaver`'s.
     """
 
     dialect = sql.POSTGRES
 
-    def __init__(self, conn: Union[Connection, "ConnectionPool"]) -> None:
+    def __init__(
+        self,
+        conn: Union[Connection, "ConnectionPool"],
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> None:
         self.conn = conn
         self.lock = threading.Lock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
+        self._init_retention(retention, sweep_every)
+        self._start_sweeping()
 
     @classmethod
     @contextmanager
-    def from_conn_string(cls, conn_string: str) -> Iterator["PostgresSaver"]:
+    def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> Iterator["PostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         with Connection.connect(conn_string, autocommit=True) as conn:
-            yield cls(conn)
+            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            try:
+                yield saver
+            finally:
+                saver.stop_sweeping()
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -283,6 +304,30 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._run(lambda: sql.prune(self.dialect, thread_ids, strategy, self.deltas), write=True)
+
+    def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        """As `SqliteSaver.apply_retention`."""
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        return sql.drive_transactions(work, lambda make, write: self._run(make, write=write))
+
+    def database_bytes(self) -> int:
+        """The bytes the saver's tables take, with their indexes and TOAST."""
+        return int(self._run(lambda: sql.database_bytes(self.dialect), write=False))
+
+    def vacuum(self, *, full: bool = False) -> tuple[int, int]:
+        """VACUUM (ANALYZE) of the saver's tables: the space of deleted rows becomes reusable
+        without locking anyone out; `full` rewrites the tables to give it back to the system,
+        locking them meanwhile. Returns the tables' bytes before and after."""
+        with self._connection() as conn:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
+            autocommit = conn.autocommit
+            conn.autocommit = True
+            try:
+                with conn.cursor(row_factory=tuple_row) as cursor:
+                    return sql.drive(sql.vacuum(self.dialect, full), lambda q: execute(cursor, q))
+            finally:
+                conn.autocommit = autocommit
 
     def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
         """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,

@@ -6,36 +6,54 @@ only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncSqliteSaver
 from __future__ import annotations
 
 import builtins
+import datetime
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.errors import CheckpointStorageError
 
 __all__ = ["SqliteSaver"]
 
 
-class SqliteSaver(BaseCheckpointSaver):
+class SqliteSaver(Sweeping, BaseCheckpointSaver):
     """A checkpoint saver on a `sqlite3.Connection`.
 
     Pass a connection opened with `check_same_thread=False` if more than one thread uses the
     saver, or use `SqliteSaver.from_conn_string(path)`. Call `setup()` once to create or upgrade
-    the tables.
+    the tables. `retention` is the policy `apply_retention()` applies by default; with
+    `sweep_every` ("10m") a background thread applies it that often until `stop_sweeping()`.
     """
 
     dialect = sql.SQLITE
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> None:
         self.conn = conn
         self.lock = threading.RLock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
+        self._init_retention(retention, sweep_every)
+        self._start_sweeping()
 
     @classmethod
     @contextmanager
-    def from_conn_string(cls, conn_string: str) -> Iterator["SqliteSaver"]:
+    def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        retention: Optional[Retention] = None,
+        sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+    ) -> Iterator["SqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends. The file runs in WAL mode with
         `synchronous=NORMAL`: a crash of the process loses nothing, a power cut may lose the
@@ -48,7 +66,11 @@ class SqliteSaver(BaseCheckpointSaver):
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            yield cls(conn)
+            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            try:
+                yield saver
+            finally:
+                saver.stop_sweeping()
         finally:
             conn.close()
 
@@ -151,6 +173,25 @@ class SqliteSaver(BaseCheckpointSaver):
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._write(sql.prune(self.dialect, thread_ids, strategy, self.deltas))
+
+    def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
+        """Deletes what `policy` (the saver's `retention` by default) does not keep, a batch of
+        threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
+        and returns what would be (see ferrograph.checkpointers.retention)."""
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        return sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
+
+    def database_bytes(self) -> int:
+        """The bytes the database takes (its pages, the write-ahead log folded in)."""
+        return int(self._read(sql.database_bytes(self.dialect)))
+
+    def vacuum(self, *, full: bool = False) -> tuple[int, int]:
+        """Gives the space of deleted rows back to the file system (VACUUM, which rewrites the
+        file; `full` changes nothing on SQLite); returns the database's bytes before and after."""
+        with self.lock:
+            if self.conn.in_transaction:
+                raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
+            return self._read(sql.vacuum(self.dialect, full))
 
     def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
         """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,

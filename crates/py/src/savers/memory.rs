@@ -14,8 +14,9 @@ use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
-    version_from_py, versions_from_py, writes_from_py, SaverResultExt,
+    list_config_from_py, merge_config_metadata, metadata_from_py, metadata_to_py,
+    thread_id_from_py, tuple_to_py, version_from_py, versions_from_py, writes_from_py,
+    SaverResultExt,
 };
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
 
@@ -244,6 +245,88 @@ impl PyMemorySaver {
             .map(|c| version_from_py(c, &|| "current".to_owned()))
             .transpose()?;
         self.inner.next_version(current.as_deref()).py_err(py)
+    }
+
+    /// Every checkpoint of `thread_ids` (all threads with None) without its values, as tuples
+    /// `(thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, ts, metadata, writes,
+    /// write_bytes)`, in no particular order: what retention plans with.
+    #[pyo3(signature = (thread_ids = None))]
+    fn checkpoint_heads<'py>(
+        &self,
+        py: Python<'py>,
+        thread_ids: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let codec = self.codec(py)?;
+        let ids = thread_ids
+            .filter(|t| !t.is_none())
+            .map(|t| thread_ids_from_py(t, "thread_ids"))
+            .transpose()?;
+        let inner = &self.inner;
+        let heads = py.detach(|| inner.heads(ids.as_deref())).py_err(py)?;
+        heads
+            .into_iter()
+            .map(|h| {
+                let metadata = metadata_to_py(py, &h.metadata, &codec)?;
+                Ok((
+                    h.thread_id,
+                    h.checkpoint_ns,
+                    h.checkpoint_id,
+                    h.parent_id,
+                    h.ts,
+                    metadata,
+                    h.writes,
+                    h.write_bytes,
+                )
+                    .into_pyobject(py)?
+                    .into_any())
+            })
+            .collect()
+    }
+
+    /// Deletes the checkpoints `keys` names (`(thread_id, checkpoint_ns, checkpoint_id)`
+    /// tuples), their pending writes and the values nothing else reads, at once; with
+    /// `dry_run` only counts them. Returns `{"checkpoints", "writes", "blobs", "bytes",
+    /// "threads"}`, `threads` listing the threads left empty.
+    #[pyo3(signature = (keys, *, dry_run = false))]
+    fn remove_checkpoints<'py>(
+        &self,
+        py: Python<'py>,
+        keys: Vec<(String, String, String)>,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let removed = py.detach(|| inner.remove_checkpoints(&keys, dry_run)).py_err(py)?;
+        let d = PyDict::new(py);
+        d.set_item("checkpoints", removed.checkpoints)?;
+        d.set_item("writes", removed.writes)?;
+        d.set_item("blobs", removed.blobs)?;
+        d.set_item("bytes", removed.bytes)?;
+        d.set_item("threads", removed.threads)?;
+        Ok(d)
+    }
+
+    /// The stored bytes of every thread (or of `thread_id`): a list of dicts with
+    /// `thread_id, checkpoints, writes, write_bytes, metadata_bytes, first_ts, last_ts` and
+    /// `channels` (`{channel: (values, bytes)}`), for `ferrograph stats`.
+    #[pyo3(signature = (thread_id = None))]
+    fn usage<'py>(&self, py: Python<'py>, thread_id: Option<&str>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let inner = &self.inner;
+        let usage = py.detach(|| inner.usage(thread_id)).py_err(py)?;
+        usage
+            .into_iter()
+            .map(|u| {
+                let d = PyDict::new(py);
+                d.set_item("thread_id", u.thread_id)?;
+                d.set_item("checkpoints", u.checkpoints)?;
+                d.set_item("writes", u.writes)?;
+                d.set_item("write_bytes", u.write_bytes)?;
+                d.set_item("metadata_bytes", u.metadata_bytes)?;
+                d.set_item("first_ts", u.first_ts)?;
+                d.set_item("last_ts", u.last_ts)?;
+                d.set_item("channels", u.channels)?;
+                Ok(d)
+            })
+            .collect()
     }
 
     /// Counts of what the saver holds: threads, checkpoints, blobs (stored channel values) and

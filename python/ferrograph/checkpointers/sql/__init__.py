@@ -19,17 +19,31 @@ metadata are encoded with ferrograph's Rust codec.
 from ferrograph.checkpointers.sql.admin import (
     ThreadRow,
     copy_thread,
+    database_bytes,
     delete_for_runs,
     delete_thread,
     prune,
+    retention,
     setup,
     thread_summaries,
+    vacuum,
 )
 from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
 from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
 from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
-from ferrograph.checkpointers.sql.runner import Emit, Op, Query, adrive, adrive_iter, drive, drive_iter
+from ferrograph.checkpointers.sql.runner import (
+    Emit,
+    Op,
+    Query,
+    Transactions,
+    adrive,
+    adrive_iter,
+    adrive_transactions,
+    drive,
+    drive_iter,
+    drive_transactions,
+)
 from ferrograph.checkpointers.sql.sqlite import SQLITE, SQLITE_BUSY_TIMEOUT, SqliteDialect, sqlite_path
 from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, batch, put, put_writes
 
@@ -51,20 +65,26 @@ __all__ = [
     "Query",
     "SqliteDialect",
     "ThreadRow",
+    "Transactions",
     "adrive",
     "adrive_iter",
+    "adrive_transactions",
     "batch",
     "copy_thread",
+    "database_bytes",
     "delete_for_runs",
     "delete_thread",
     "drive",
     "drive_iter",
+    "drive_transactions",
     "get_tuple",
     "list_checkpoints",
     "prune",
     "put",
     "put_writes",
+    "retention",
     "setup",
     "sqlite_path",
     "thread_summaries",
+    "vacuum",
 ]

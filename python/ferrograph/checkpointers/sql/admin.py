@@ -1,18 +1,45 @@
 """Admin operations (see runner.py): deleting and copying threads, deleting runs, pruning,
-per-thread summaries, and bringing the schema to the latest revision."""
+retention (`retention`: the policy's rules are in checkpointers/retention.py), per-thread
+summaries, and bringing the schema to the latest revision."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, Optional, Sequence
 
+from ferrograph.checkpointers.retention import (
+    CheckpointHead,
+    Retention,
+    RetentionResult,
+    emptied_threads,
+    in_scope,
+    now_utc,
+    plan,
+)
 from ferrograph.checkpointers.sql.deltas import DeltaCache
-from ferrograph.checkpointers.sql.dialect import Dialect
+from ferrograph.checkpointers.sql.dialect import CHECKPOINTS, Dialect
 from ferrograph.checkpointers.sql.rows import decode
-from ferrograph.checkpointers.sql.runner import Op, Query
+from ferrograph.checkpointers.sql.runner import Op, Query, Transactions
 from ferrograph.errors import CheckpointNotFoundError
 
-__all__ = ["ThreadRow", "copy_thread", "delete_for_runs", "delete_thread", "prune", "setup", "thread_summaries"]
+__all__ = [
+    "RETENTION_BATCH",
+    "ThreadRow",
+    "copy_thread",
+    "database_bytes",
+    "delete_for_runs",
+    "delete_thread",
+    "prune",
+    "retention",
+    "setup",
+    "thread_summaries",
+    "vacuum",
+]
+
+#: Threads whose checkpoints one retention transaction deletes: a big database is pruned in
+#: many short transactions, never in one that holds its locks for minutes.
+RETENTION_BATCH = 100
 
 
 def delete_thread(d: Dialect, thread_id: str, deltas: Optional[DeltaCache] = None) -> Op:
@@ -61,6 +88,98 @@ def prune(
     for sql in d.prune_keep_latest:
         yield Query(sql, [listed], rows=False)
     yield Query(d.collect_blobs, [listed, listed], rows=False)
+
+
+def retention_threads(d: Dialect, policy: Retention) -> Op:
+    """The threads `policy` applies to (its `threads`, and those with a checkpoint whose
+    metadata matches its `filter`), sorted."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if policy.threads is not None:
+        if not policy.threads:
+            return []
+        conditions.append(f"thread_id {d.in_list}")
+        params.append(d.text_list(policy.threads))
+    check_in_python = False
+    for key, value in (policy.filter or {}).items():
+        condition, condition_params, in_python = d.metadata_condition(key, value)
+        conditions.append(condition)
+        params.extend(condition_params)
+        check_in_python = check_in_python or in_python
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    columns = "thread_id, checkpoint_ns, checkpoint_id, metadata" if check_in_python else "thread_id"
+    rows = yield Query(d.q(f"SELECT DISTINCT {columns} FROM {CHECKPOINTS}{where}"), params)
+    if check_in_python:
+        return sorted({row[0] for row in rows if in_scope(decode(row[3], "the metadata", *row[:3]), policy)})
+    return sorted(row[0] for row in rows)
+
+
+def retention_batch(
+    d: Dialect,
+    thread_ids: Sequence[str],
+    policy: Retention,
+    now: datetime.datetime,
+    dry_run: bool,
+    deltas: Optional[DeltaCache] = None,
+) -> Op:
+    """Applies `policy` to `thread_ids` in one transaction: reads their checkpoints without
+    values, plans, measures what the deletion removes, and (unless `dry_run`) deletes it."""
+    listed = d.text_list(thread_ids)
+    heads = []
+    for thread_id, ns, checkpoint_id, parent, ts, parents in (yield Query(d.select_heads, [listed])):
+        try:
+            parent_map = json.loads(parents) if parents else {}
+        except ValueError:
+            parent_map = {}
+        heads.append(
+            CheckpointHead(thread_id, ns, checkpoint_id, parent, ts, parent_map if isinstance(parent_map, dict) else {})
+        )
+    doomed = plan(heads, policy, now)
+    if not doomed:
+        return RetentionResult(dry_run=dry_run)
+    keys = d.keys_param(doomed, 3)
+    touched = d.text_list(sorted({k[0] for k in doomed}))
+    rows = yield Query(d.measure_doomed, [*keys, touched, touched])
+    checkpoints, checkpoint_bytes, writes, write_bytes, _blobs, blob_bytes = (int(v) for v in rows[0])
+    if not dry_run:
+        for sql in d.delete_doomed:
+            yield Query(sql, keys, rows=False)
+        yield Query(d.collect_blobs, [touched, touched], rows=False)
+        if deltas is not None:
+            deltas.forget_threads(sorted({k[0] for k in doomed}))
+    emptied = emptied_threads(heads, doomed)
+    return RetentionResult(
+        threads=len(emptied),
+        checkpoints=checkpoints,
+        writes=writes,
+        bytes=checkpoint_bytes + write_bytes + blob_bytes,
+        dry_run=dry_run,
+        thread_ids=emptied,
+    )
+
+
+def retention(d: Dialect, policy: Retention, dry_run: bool, deltas: Optional[DeltaCache] = None) -> Transactions:
+    """Applies `policy`: finds the threads it applies to, then deletes from them
+    `RETENTION_BATCH` threads per transaction (read-only ones with `dry_run`)."""
+    now = now_utc()
+    threads = yield (lambda: retention_threads(d, policy)), False
+    result = RetentionResult(dry_run=dry_run)
+    for start in range(0, len(threads), RETENTION_BATCH):
+        chunk = threads[start : start + RETENTION_BATCH]
+        result.add((yield (lambda: retention_batch(d, chunk, policy, now, dry_run, deltas)), not dry_run))
+    return result
+
+
+def database_bytes(d: Dialect) -> Op:
+    return int((yield Query(d.database_bytes))[0][0])
+
+
+def vacuum(d: Dialect, full: bool) -> Op:
+    """Runs the dialect's VACUUM (outside any transaction); the bytes before and after."""
+    before = yield from database_bytes(d)
+    for statement in d.vacuum(full):
+        yield Query(statement)
+    return before, (yield from database_bytes(d))
 
 
 def setup(d: Dialect, script_location: Optional[str] = None) -> Op:

@@ -63,6 +63,16 @@ class Dialect(ABC):
     #: The statement that serializes schema upgrades, or None when the write transaction does.
     lock_migrations: Optional[str]
     version_table_exists: str
+    #: A bound list of checkpoint keys as a table `k(thread_id, checkpoint_ns, checkpoint_id)`
+    #: (parameters: `keys_param(keys, 3)`).
+    checkpoint_keys: str
+    #: The stored bytes of a JSON column and of a blob column (`{}` is the column).
+    json_size: str
+    blob_size: str
+    #: The metadata's `parents` as JSON text, of checkpoint `c`.
+    metadata_parents: str
+    #: The bytes the database (SQLite) or the saver's tables (Postgres) take.
+    database_bytes: str
 
     order_newest_first = " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
 
@@ -153,6 +163,41 @@ class Dialect(ABC):
             " ON r.thread_id = live.thread_id AND r.checkpoint_ns = live.checkpoint_ns AND r.channel = live.channel"
             f" AND r.version = live.version {self.chain_members})"
         )
+        # Retention (admin.apply_retention): every checkpoint of some threads without its values;
+        # what deleting the checkpoints `k` would remove, measured before anything is deleted
+        # (the checkpoint rows, their writes, and the blobs no other checkpoint of those threads
+        # reads, directly or through a chain); then deleting them (`collect_blobs` after).
+        self.select_heads = q(
+            f"SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, {self.checkpoint_ts},"
+            f" {self.metadata_parents} FROM {CHECKPOINTS} AS c WHERE c.thread_id {in_list}"
+        )
+        same_checkpoint = "{t}.thread_id = k.thread_id AND {t}.checkpoint_ns = k.checkpoint_ns AND {t}.checkpoint_id = k.checkpoint_id"
+        self.measure_doomed = q(
+            f"WITH k AS (SELECT * FROM {self.checkpoint_keys}),"
+            f" doomed AS (SELECT c.checkpoint, c.metadata FROM k JOIN {CHECKPOINTS} AS c ON {same_checkpoint.format(t='c')}),"
+            f" dw AS (SELECT w.blob FROM k JOIN {WRITES} AS w ON {same_checkpoint.format(t='w')}),"
+            f" live AS (SELECT c.thread_id, c.checkpoint_ns, v.key AS channel, {self.channel_version_text} AS version"
+            f" FROM {CHECKPOINTS} AS c, {self.channel_versions} WHERE c.thread_id {in_list}"
+            f" AND NOT EXISTS (SELECT 1 FROM k WHERE {same_checkpoint.format(t='c')})),"
+            " keep AS (SELECT thread_id, checkpoint_ns, channel, version FROM live UNION"
+            f" SELECT r.thread_id, r.checkpoint_ns, r.channel, {self.chain_member} FROM live JOIN {BLOBS} AS r"
+            " ON r.thread_id = live.thread_id AND r.checkpoint_ns = live.checkpoint_ns AND r.channel = live.channel"
+            f" AND r.version = live.version {self.chain_members}),"
+            f" garbage AS (SELECT b.blob FROM {BLOBS} AS b WHERE b.thread_id {in_list} AND NOT EXISTS (SELECT 1 FROM keep"
+            " WHERE keep.thread_id = b.thread_id AND keep.checkpoint_ns = b.checkpoint_ns AND keep.channel = b.channel"
+            " AND keep.version = b.version))"
+            " SELECT (SELECT count(*) FROM doomed),"
+            f" (SELECT COALESCE(SUM({self.json_size.format('checkpoint')} + {self.json_size.format('metadata')}), 0) FROM doomed),"
+            f" (SELECT count(*) FROM dw), (SELECT COALESCE(SUM({self.blob_size.format('blob')}), 0) FROM dw),"
+            f" (SELECT count(*) FROM garbage), (SELECT COALESCE(SUM({self.blob_size.format('blob')}), 0) FROM garbage)"
+        )
+        self.delete_doomed = tuple(
+            q(
+                f"DELETE FROM {table} WHERE (thread_id, checkpoint_ns, checkpoint_id) IN"
+                f" (SELECT thread_id, checkpoint_ns, checkpoint_id FROM {self.checkpoint_keys})"
+            )
+            for table in (WRITES, CHECKPOINTS)
+        )
         # Per thread: how many checkpoints, in which namespaces, and the latest one's id, with its
         # ts, step and source read out of the JSON in the database. The checkpoint columns are
         # read for one row per thread, the blobs not at all. Ids and thread ids compare by code
@@ -176,6 +221,11 @@ class Dialect(ABC):
             f" {self.step_and_source} FROM t {self.latest_row(latest_of_thread)}"
             f" ORDER BY t.last_id DESC, t.thread_id{by_code_point} DESC"
         )
+
+    @abstractmethod
+    def vacuum(self, full: bool) -> tuple[str, ...]:
+        """The statements that give the space of deleted rows back (run outside a transaction);
+        `full` asks for the space back on disk even where that locks the tables."""
 
     @abstractmethod
     def chain_param(self, chain: Sequence[str]) -> Any:

@@ -39,6 +39,21 @@ class PostgresDialect(Dialect):
     lock_line = "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))"
     lock_migrations = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
     version_table_exists = "SELECT to_regclass(%s) IS NOT NULL"
+    checkpoint_keys = "unnest(?::text[], ?::text[], ?::text[]) AS k(thread_id, checkpoint_ns, checkpoint_id)"
+    # The bytes as stored (after compression), read without decompressing the value.
+    json_size = "pg_column_size({})"
+    blob_size = "octet_length({})"
+    metadata_parents = "(c.metadata -> 'parents')::text"
+    database_bytes = (
+        "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint"
+        f" FROM unnest(ARRAY['{CHECKPOINTS}', '{BLOBS}', '{WRITES}']) AS t"
+    )
+
+    def vacuum(self, full: bool) -> tuple[str, ...]:
+        # Plain VACUUM makes the space of deleted rows reusable without locking anyone out (and
+        # returns empty pages at a table's end); FULL rewrites the tables, giving the space back
+        # to the system, but locks them while it runs.
+        return (f"VACUUM ({'FULL, ' if full else ''}ANALYZE) {CHECKPOINTS}, {BLOBS}, {WRITES}",)
 
     def q(self, sql: str) -> str:
         # psycopg wants '%s'. No statement uses a literal '?' or '%'.

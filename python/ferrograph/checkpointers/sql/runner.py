@@ -12,7 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Optional, Sequence, Union
 
-__all__ = ["Emit", "Op", "Query", "Step", "adrive", "adrive_iter", "drive", "drive_iter"]
+__all__ = [
+    "Emit",
+    "Op",
+    "Query",
+    "Step",
+    "Transactions",
+    "adrive",
+    "adrive_iter",
+    "adrive_transactions",
+    "drive",
+    "drive_iter",
+    "drive_transactions",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,10 @@ class Emit:
 
 Step = Union[Query, Emit]
 Op = Generator[Step, Any, Any]
+#: Work done as several operations, each in its own transaction: a generator yielding pairs of
+#: a function making the next operation (called again if a driver retries it) and whether it
+#: writes, receiving each operation's result, and returning its own.
+Transactions = Generator[tuple[Callable[[], Op], bool], Any, Any]
 
 
 def drive(op: Op, execute: Callable[[Query], Any]) -> Any:
@@ -90,3 +106,23 @@ async def adrive_iter(op: Op, execute: Callable[[Query], Awaitable[Any]]) -> Asy
                 step = op.send(await execute(step))
     except StopIteration:
         return
+
+
+def drive_transactions(work: Transactions, run: Callable[[Callable[[], Op], bool], Any]) -> Any:
+    """Runs `work` with a synchronous `run(make_op, writes)` (the saver's transaction runner)."""
+    try:
+        step = next(work)
+        while True:
+            step = work.send(run(*step))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def adrive_transactions(work: Transactions, run: Callable[[Callable[[], Op], bool], Awaitable[Any]]) -> Any:
+    """Runs `work` with an asynchronous `run`."""
+    try:
+        step = next(work)
+        while True:
+            step = work.send(await run(*step))
+    except StopIteration as stop:
+        return stop.value

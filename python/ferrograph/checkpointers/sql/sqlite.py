@@ -51,6 +51,19 @@ class SqliteDialect(Dialect):
     lock_line = None
     lock_migrations = None
     version_table_exists = "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    checkpoint_keys = (
+        "(SELECT json_extract(value, '$[0]') AS thread_id, json_extract(value, '$[1]') AS checkpoint_ns,"
+        " json_extract(value, '$[2]') AS checkpoint_id FROM json_each(?)) AS k"
+    )
+    # JSON columns are TEXT: length() would count characters.
+    json_size = "length(CAST({} AS BLOB))"
+    blob_size = "length({})"
+    metadata_parents = "json_extract(c.metadata, '$.parents')"
+    database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+    def vacuum(self, full: bool) -> tuple[str, ...]:
+        # The file is rewritten whole either way; the WAL is folded in and truncated around it.
+        return ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
 
     def __init__(self) -> None:
         super().__init__()
