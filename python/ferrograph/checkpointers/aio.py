@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime
+import sqlite3
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
@@ -273,12 +274,15 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
                 result = await sql.adrive(op, self._execute)
-            except BaseException:
+            except BaseException as e:
                 if nested:
                     await self.conn.execute("ROLLBACK TO ferrograph")
                     await self.conn.execute("RELEASE ferrograph")
                 else:
                     await self.conn.rollback()
+                deleted = sql.thread_deleted(e) if isinstance(e, sqlite3.IntegrityError) else None
+                if deleted is not None:
+                    raise deleted from e
                 raise
             if nested:
                 await self.conn.execute("RELEASE ferrograph")
@@ -461,8 +465,11 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                             for query in held.take() if held is not None else ():
                                 await _aexecute(cursor, query, pipeline)
                             return result
-            except psycopg.OperationalError:
-                if attempt == attempts or not connection_lost(used):
+            except psycopg.DatabaseError as e:
+                deleted = sql.thread_deleted(e)  # a pipeline reports it as an OperationalError
+                if deleted is not None:
+                    raise deleted from e
+                if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
                     raise
         raise AssertionError("unreachable")
 

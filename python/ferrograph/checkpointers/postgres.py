@@ -249,8 +249,11 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
                             for query in held.take() if held is not None else ():
                                 execute(cursor, query, pipeline)
                             return result
-            except psycopg.OperationalError:
-                if attempt == attempts or not connection_lost(used):
+            except psycopg.DatabaseError as e:
+                deleted = sql.thread_deleted(e)  # a pipeline reports it as an OperationalError
+                if deleted is not None:
+                    raise deleted from e
+                if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
                     raise
         raise AssertionError("unreachable")
 

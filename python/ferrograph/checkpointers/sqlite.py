@@ -101,12 +101,15 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
             cursor.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
                 result = sql.drive(op, lambda q: self._execute(cursor, q))
-            except BaseException:
+            except BaseException as e:
                 if nested:
                     cursor.execute("ROLLBACK TO ferrograph")
                     cursor.execute("RELEASE ferrograph")
                 else:
                     self.conn.rollback()
+                deleted = sql.thread_deleted(e) if isinstance(e, sqlite3.IntegrityError) else None
+                if deleted is not None:
+                    raise deleted from e
                 raise
             else:
                 if nested:

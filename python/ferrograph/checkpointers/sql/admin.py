@@ -8,6 +8,7 @@ import datetime
 import json
 from typing import Any, Optional, Sequence
 
+from ferrograph import _core
 from ferrograph.checkpointers.retention import (
     CheckpointHead,
     Retention,
@@ -41,8 +42,24 @@ __all__ = [
 #: many short transactions, never in one that holds its locks for minutes.
 RETENTION_BATCH = 100
 
+#: How long a deletion is remembered to refuse late writes (see migration 0004); retention
+#: forgets older ones.
+DELETIONS_REMEMBERED = datetime.timedelta(days=7)
+
+
+def _deleting(d: Dialect, thread_ids: Sequence[str]) -> Op:
+    """What every deletion does first, in its transaction: lock the threads against concurrent
+    writes (Postgres) and remember the deletion, so that late writes are refused (migration
+    0004). Only threads that have checkpoints are remembered."""
+    listed = d.text_list(sorted({str(t) for t in thread_ids}))
+    if d.lock_threads:
+        yield Query(d.lock_threads, [listed], rows=False)
+    deleted_through, deleted_at = _core.new_checkpoint_id()
+    yield Query(d.remember_deleted, [deleted_through, deleted_at, listed], rows=False)
+
 
 def delete_thread(d: Dialect, thread_id: str, deltas: Optional[DeltaCache] = None) -> Op:
+    yield from _deleting(d, [thread_id])
     for sql in d.delete_thread:
         yield Query(sql, [str(thread_id)], rows=False)
     if deltas is not None:
@@ -63,6 +80,7 @@ def delete_for_runs(d: Dialect, run_ids: Sequence[str], deltas: Optional[DeltaCa
     threads = [row[0] for row in (yield Query(d.threads_of_runs, [runs]))]
     if not threads:
         return
+    yield from _deleting(d, threads)
     for sql in d.delete_runs:
         yield Query(sql, [runs], rows=False)
     listed = d.text_list(threads)
@@ -81,6 +99,7 @@ def prune(
     listed = d.text_list(thread_ids)
     if deltas is not None:
         deltas.forget_threads(thread_ids)
+    yield from _deleting(d, thread_ids)
     if strategy == "delete":
         for sql in d.prune_delete:
             yield Query(sql, [listed], rows=False)
@@ -125,6 +144,8 @@ def retention_batch(
     """Applies `policy` to `thread_ids` in one transaction: reads their checkpoints without
     values, plans, measures what the deletion removes, and (unless `dry_run`) deletes it."""
     listed = d.text_list(thread_ids)
+    if d.lock_threads and not dry_run:
+        yield Query(d.lock_threads, [listed], rows=False)
     heads = []
     for thread_id, ns, checkpoint_id, parent, ts, parents in (yield Query(d.select_heads, [listed])):
         try:
@@ -142,6 +163,8 @@ def retention_batch(
     rows = yield Query(d.measure_doomed, [*keys, touched, touched])
     checkpoints, checkpoint_bytes, writes, write_bytes, _blobs, blob_bytes = (int(v) for v in rows[0])
     if not dry_run:
+        deleted_through, deleted_at = _core.new_checkpoint_id()
+        yield Query(d.remember_deleted, [deleted_through, deleted_at, touched], rows=False)
         for sql in d.delete_doomed:
             yield Query(sql, keys, rows=False)
         yield Query(d.collect_blobs, [touched, touched], rows=False)
@@ -167,7 +190,15 @@ def retention(d: Dialect, policy: Retention, dry_run: bool, deltas: Optional[Del
     for start in range(0, len(threads), RETENTION_BATCH):
         chunk = threads[start : start + RETENTION_BATCH]
         result.add((yield (lambda: retention_batch(d, chunk, policy, now, dry_run, deltas)), not dry_run))
+    if not dry_run:
+        # A deletion is remembered only while a run that began before it may still write.
+        forget_before = (now - DELETIONS_REMEMBERED).isoformat()
+        yield (lambda: _single(Query(d.forget_deleted_before, [forget_before], rows=False))), True
     return result
+
+
+def _single(query: Query) -> Op:
+    return (yield query)
 
 
 def database_bytes(d: Dialect) -> Op:

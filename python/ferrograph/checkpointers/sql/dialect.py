@@ -9,7 +9,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, Optional, Sequence
 
-__all__ = ["BLOBS", "CHECKPOINTS", "FILTER_KEY", "MIGRATION_LOCK_KEY", "WRITES", "Dialect"]
+__all__ = ["BLOBS", "CHECKPOINTS", "DELETED", "FILTER_KEY", "MIGRATION_LOCK_KEY", "WRITES", "Dialect"]
 
 #: Key of the Postgres advisory lock that serializes schema upgrades ("ferrog" in ASCII).
 MIGRATION_LOCK_KEY = 0x666572726F67
@@ -17,6 +17,8 @@ MIGRATION_LOCK_KEY = 0x666572726F67
 CHECKPOINTS = "ferrograph_checkpoints"
 BLOBS = "ferrograph_checkpoint_blobs"
 WRITES = "ferrograph_checkpoint_writes"
+#: Per thread, when it last lost checkpoints to a deletion (migration 0004: late writes refused).
+DELETED = "ferrograph_deleted_threads"
 
 #: Metadata filter keys must look like identifiers; anything else is refused before any SQL.
 FILTER_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$")
@@ -73,6 +75,9 @@ class Dialect(ABC):
     metadata_parents: str
     #: The bytes the database (SQLite) or the saver's tables (Postgres) take.
     database_bytes: str
+    #: The statement a deletion runs first, locking its threads (a bound `in_list`) against
+    #: concurrent writes until it commits, or None where the write transaction already does.
+    lock_threads: Optional[str]
 
     order_newest_first = " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
 
@@ -163,6 +168,14 @@ class Dialect(ABC):
             " ON r.thread_id = live.thread_id AND r.checkpoint_ns = live.checkpoint_ns AND r.channel = live.channel"
             f" AND r.version = live.version {self.chain_members})"
         )
+        # Deletions remember, per thread that has checkpoints, a fresh checkpoint id and the time
+        # (parameters: the id, the time, the threads), so that late writes are refused (0004).
+        self.remember_deleted = q(
+            f"INSERT INTO {DELETED} (thread_id, deleted_through, deleted_at) SELECT DISTINCT thread_id, ?, ?"
+            f" FROM {CHECKPOINTS} WHERE thread_id {in_list} ON CONFLICT (thread_id) DO UPDATE SET"
+            " deleted_through = excluded.deleted_through, deleted_at = excluded.deleted_at"
+        )
+        self.forget_deleted_before = q(f"DELETE FROM {DELETED} WHERE deleted_at < ?")
         # Retention (admin.apply_retention): every checkpoint of some threads without its values;
         # what deleting the checkpoints `k` would remove, measured before anything is deleted
         # (the checkpoint rows, their writes, and the blobs no other checkpoint of those threads

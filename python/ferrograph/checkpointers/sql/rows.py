@@ -8,9 +8,20 @@ import json
 from typing import Any, Mapping, Optional, Union
 
 from ferrograph import _core
-from ferrograph.errors import CorruptCheckpointError, InvalidConfigError
+from ferrograph.errors import CorruptCheckpointError, InvalidConfigError, ThreadDeletedError
 
-__all__ = ["config_for", "corrupt", "decode", "load", "location", "text"]
+__all__ = ["THREAD_DELETED", "config_for", "corrupt", "decode", "load", "location", "text", "thread_deleted"]
+
+#: What the database error of a refused late write starts with (migration 0004's triggers).
+THREAD_DELETED = "ferrograph_thread_deleted: "
+
+
+def thread_deleted(error: BaseException) -> Optional[ThreadDeletedError]:
+    """The ThreadDeletedError a database error stands for, if it is a refused late write."""
+    message = str(error)
+    if THREAD_DELETED not in message:
+        return None
+    return ThreadDeletedError(message.split(THREAD_DELETED, 1)[1].splitlines()[0])
 
 
 def location(config: Optional[Mapping[str, Any]]) -> tuple[str, str, Optional[str]]:

@@ -60,6 +60,7 @@ class SqliteDialect(Dialect):
     blob_size = "length({})"
     metadata_parents = "json_extract(c.metadata, '$.parents')"
     database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    lock_threads = None
 
     def vacuum(self, full: bool) -> tuple[str, ...]:
         # The file is rewritten whole either way; the WAL is folded in and truncated around it.

@@ -1,0 +1,150 @@
+"""A thread deleted or pruned while a run is still writing to it does not come back
+half-written: the run's late checkpoints and pending writes are refused (ThreadDeletedError, or
+ConcurrentUpdateError for the engine's own checkpoints, whose parent must still be the latest)
+and nothing of them is stored, on every saver; the run writes on a second connection."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+
+import pytest
+
+from ferrograph.checkpointers import MemorySaver, PostgresSaver, Retention, SqliteSaver
+from ferrograph.checkpointers.base import empty_checkpoint
+from ferrograph.errors import ConcurrentUpdateError, ThreadDeletedError
+from ferrograph.graph import END, START, StateGraph
+
+KINDS = ["memory", "sqlite", "postgres"]
+
+
+@contextlib.contextmanager
+def two_connections(kind, tmp_path, request):
+    """Two savers on one database (one saver twice for memory), set up."""
+    if kind == "memory":
+        saver = MemorySaver()
+        yield saver, saver
+        return
+    if kind == "sqlite":
+        url, cls = str(tmp_path / "c.db"), SqliteSaver
+    else:
+        url, cls = request.getfixturevalue("ferrograph_postgres_url"), PostgresSaver
+    with cls.from_conn_string(url) as first, cls.from_conn_string(url) as second:
+        first.setup()
+        yield first, second
+
+
+def rows_of(kind, saver, thread_id):
+    """Rows of each table for `thread_id`, read straight from the database."""
+    if kind == "memory":
+        return {"threads": len(saver.usage(thread_id))}
+    tables = ["ferrograph_checkpoints", "ferrograph_checkpoint_blobs", "ferrograph_checkpoint_writes"]
+    if kind == "sqlite":
+        with saver.lock:
+            return {t: saver.conn.execute(f"SELECT count(*) FROM {t} WHERE thread_id = ?", (thread_id,)).fetchone()[0] for t in tables}
+    with saver._connection() as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE thread_id = %s", (thread_id,)).fetchone()[0] for t in tables}
+
+
+def put(saver, thread_id, parent, n):
+    c = empty_checkpoint()
+    c["channel_values"] = {"n": n}
+    c["channel_versions"] = {"n": f"{n:032}.0"}
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    if parent:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    return saver.put(config, c, {"source": "loop", "step": n, "parents": {}}, {"n": c["channel_versions"]["n"]})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("how", ["delete_thread", "prune", "retention"])
+def test_late_writes_of_a_run_on_a_deleted_thread_are_refused(kind, how, tmp_path, request):
+    with two_connections(kind, tmp_path, request) as (runner, admin):
+        first = put(runner, "t", None, 1)
+        second = put(runner, "t", first, 2)
+        if how == "delete_thread":
+            admin.delete_thread("t")
+        elif how == "prune":
+            admin.prune(["t"], strategy="delete")
+        else:
+            assert admin.apply_retention(Retention(keep_last=0)).threads == 1
+        with pytest.raises(ThreadDeletedError, match="was deleted or pruned while a run was writing to it"):
+            runner.put_writes(second, [("n", 3)], "task")
+        with pytest.raises(ThreadDeletedError, match="refused a checkpoint whose parent is"):
+            put(runner, "t", second, 3)
+        assert runner.get_tuple({"configurable": {"thread_id": "t"}}) is None
+        assert set(rows_of(kind, admin, "t").values()) == {0}, "no orphan rows"
+        # A new run on the same thread starts afresh.
+        again = put(runner, "t", None, 1)
+        put(runner, "t", again, 2)
+        runner.put_writes(again, [("n", 9)], "task")
+        assert runner.get_tuple({"configurable": {"thread_id": "t"}}).checkpoint["channel_values"] == {"n": 2}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pruning_the_parent_of_a_running_step_refuses_its_checkpoint(kind, tmp_path, request):
+    """keep_last=1 keeps the latest; a run that continues from an older checkpoint (a fork made
+    before the prune) cannot store a child of the deleted one."""
+    with two_connections(kind, tmp_path, request) as (runner, admin):
+        first = put(runner, "t", None, 1)
+        put(runner, "t", first, 2)
+        admin.apply_retention(Retention(keep_last=1))
+        with pytest.raises(ThreadDeletedError):
+            put(runner, "t", first, 3)
+        assert runner.get_tuple({"configurable": {"thread_id": "t"}}).checkpoint["channel_values"] == {"n": 2}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_graph_run_whose_thread_is_deleted_midway_stops_and_leaves_nothing(kind, tmp_path, request):
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(state):
+        entered.set()
+        assert release.wait(30)
+        return {"n": state["n"] + 1}
+
+    graph = StateGraph(dict)
+    graph.add_node("first", lambda s: {"n": 1})
+    graph.add_node("slow", slow)
+    graph.add_node("last", lambda s: {"n": s["n"] + 1})
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "slow")
+    graph.add_edge("slow", "last")
+    graph.add_edge("last", END)
+    with two_connections(kind, tmp_path, request) as (runner, admin):
+        app = graph.compile(checkpointer=runner)
+        errors = []
+
+        def run():
+            try:
+                app.invoke({"n": 0}, {"configurable": {"thread_id": "t"}}, durability="sync")
+            except Exception as e:  # the run's own failure is what the test checks
+                errors.append(e)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert entered.wait(30)
+        admin.delete_thread("t")
+        release.set()
+        worker.join(60)
+        assert len(errors) == 1 and isinstance(errors[0], ConcurrentUpdateError), errors
+        assert runner.get_tuple({"configurable": {"thread_id": "t"}}) is None
+        assert set(rows_of(kind, admin, "t").values()) == {0}, "no orphan rows"
+
+
+def test_the_sqlite_triggers_refuse_rows_of_any_writer(tmp_path):
+    """The refusal lives in the database: a row written by other code is refused too."""
+    path = str(tmp_path / "c.db")
+    with SqliteSaver.from_conn_string(path) as saver:
+        saver.setup()
+        first = put(saver, "t", None, 1)
+        saver.delete_thread("t")
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="ferrograph_thread_deleted"):
+        conn.execute(
+            "INSERT INTO ferrograph_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, blob,"
+            " task_path) VALUES ('t', '', ?, 'x', 0, 'n', X'31', '')",
+            (first["configurable"]["checkpoint_id"],),
+        )
+    conn.close()
