@@ -15,9 +15,12 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+
+if TYPE_CHECKING:
+    from ferrograph.checkpointers.stats import StorageStats
 
 __all__ = [
     "ThreadSummary",
@@ -344,3 +347,74 @@ def state_record(t: CheckpointTuple) -> dict:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# ---- storage (`ferrograph stats`)
+
+
+def storage_stats(saver: BaseCheckpointSaver, thread_id: Optional[str] = None, largest: int = 10) -> "StorageStats":
+    """What `saver` (or one thread) holds, without reading any value: the saver's own
+    `storage_stats` (one aggregate query on the SQL savers)."""
+    from ferrograph.errors import FerrographError
+
+    compute = getattr(saver, "storage_stats", None)
+    if not callable(compute):
+        raise FerrographError(f"{type(saver).__name__} cannot report its storage (it has no storage_stats)")
+    return compute(thread_id, largest=largest)
+
+
+def human_bytes(n: int) -> str:
+    """`n` bytes as "45.3 KB", "2.6 GB" (powers of 1000, as disks are sold)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1000:
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def render_stats(stats: "StorageStats") -> Any:
+    """Rich tables: the totals, bytes per channel, the largest threads, the delta chains."""
+    from rich.console import Group
+    from rich.table import Table
+
+    scope = f"thread {stats.thread_id}" if stats.thread_id is not None else "all threads"
+    totals = Table(title=f"storage of {scope}", title_justify="left", show_header=False)
+    totals.add_column("what")
+    totals.add_column("value", justify="right")
+    rows = [
+        ("threads", str(stats.threads)),
+        ("checkpoints", str(stats.checkpoints)),
+        ("pending writes", str(stats.writes)),
+        ("bytes stored", human_bytes(stats.bytes)),
+        ("  checkpoints and metadata", human_bytes(stats.checkpoint_bytes)),
+        ("  channel values", human_bytes(stats.value_bytes)),
+        ("  pending writes", human_bytes(stats.write_bytes)),
+    ]
+    if stats.database_bytes is not None:
+        rows.append(("database on disk", human_bytes(stats.database_bytes)))
+    rows += [
+        ("oldest activity (UTC)", short_time(stats.oldest_activity)),
+        ("newest activity (UTC)", short_time(stats.newest_activity)),
+    ]
+    for what, value in rows:
+        totals.add_row(what, value)
+    channels = Table(title="bytes per channel", title_justify="left")
+    for name, justify in [("channel", "left"), ("values", "right"), ("value bytes", "right"), ("writes", "right"), ("write bytes", "right")]:
+        channels.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for c in stats.channels:
+        channels.add_row(c.channel, str(c.values), human_bytes(c.value_bytes), str(c.writes), human_bytes(c.write_bytes))
+    threads = Table(title=f"largest threads ({len(stats.largest_threads)})", title_justify="left")
+    for name, justify in [("thread", "left"), ("checkpoints", "right"), ("writes", "right"), ("bytes", "right"), ("last activity (UTC)", "left")]:
+        threads.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in stats.largest_threads:
+        threads.add_row(t.thread_id, str(t.checkpoints), str(t.writes), human_bytes(t.bytes), short_time(t.last_activity))
+    parts = [totals, channels, threads]
+    if stats.chains:
+        chains = Table(title="delta chains", title_justify="left")
+        chains.add_column("chain length", justify="right")
+        chains.add_column("values", justify="right")
+        for length, count in sorted(stats.chains.items()):
+            chains.add_row(str(length), str(count))
+        parts.append(chains)
+    return Group(*parts)

@@ -4,6 +4,7 @@
     ferrograph threads URL                           threads, checkpoint counts, last activity
     ferrograph history URL THREAD                    the checkpoint tree (forks as branches)
     ferrograph show URL THREAD [CHECKPOINT]          a checkpoint's state as JSON
+    ferrograph stats URL [--thread T]                counts, bytes per channel and thread, activity
     ferrograph prune URL [--keep-last N] [--older-than 30d] [--thread T] [--filter K=V] [--dry-run] [--vacuum]
     ferrograph delete-thread URL THREAD              drop a thread
     ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
@@ -225,16 +226,6 @@ def _show(args: argparse.Namespace) -> None:
         console().print_json(dumps(record))
 
 
-def human_bytes(n: int) -> str:
-    """`n` bytes as "45.3 KB", "2.6 GB" (powers of 1000, as disks are sold)."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'' if n == 1 else 's'}"
 
@@ -256,8 +247,24 @@ def _metadata_filter(pairs: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _stats(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console, render_stats, storage_stats
+    from ferrograph.checkpointers.url import open_saver
+
+    if args.largest < 0:
+        raise FerrographError(f"--largest must be >= 0, got {args.largest}")
+    with open_saver(args.url, create=False) as saver:
+        stats = storage_stats(saver, args.thread, args.largest)
+    if args.thread is not None and stats.checkpoints == 0:
+        raise FerrographError(f"thread {args.thread!r} has no checkpoints")
+    if args.json:
+        _emit_json(stats.as_json())
+    else:
+        console().print(render_stats(stats))
+
+
 def _prune(args: argparse.Namespace) -> None:
-    from ferrograph._inspect import console
+    from ferrograph._inspect import console, human_bytes
     from ferrograph.checkpointers import Retention
     from ferrograph.checkpointers.url import open_saver, url_kind
 
@@ -522,6 +529,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("checkpoint", nargs="?", help="checkpoint id (default: the latest)")
     show.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
     reading(show)
+
+    stats = command("stats", "what the database holds: counts, bytes per channel and thread, activity; reads no value", _stats)
+    stats.add_argument("url", help=url_help)
+    stats.add_argument("--thread", help="only this thread")
+    stats.add_argument("--largest", type=int, default=10, metavar="N", help="list the N largest threads (default: 10)")
 
     prune = command(
         "prune",

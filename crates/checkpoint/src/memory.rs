@@ -81,6 +81,8 @@ pub struct ThreadUsage {
     pub metadata_bytes: usize,
     /// Channel -> (stored values, their bytes).
     pub channels: BTreeMap<String, (usize, usize)>,
+    /// Channel -> (pending writes, their bytes).
+    pub write_channels: BTreeMap<String, (usize, usize)>,
     /// The oldest and newest checkpoint times.
     pub first_ts: String,
     pub last_ts: String,
@@ -350,9 +352,13 @@ impl MemorySaver {
                         usage.last_ts = saved.ts.to_string();
                     }
                 }
-                for writes in ns.writes.values() {
-                    usage.writes += writes.len();
-                    usage.write_bytes += writes.values().map(|w| w.value.as_str().len()).sum::<usize>();
+                for write in ns.writes.values().flat_map(BTreeMap::values) {
+                    let size = write.value.as_str().len();
+                    usage.writes += 1;
+                    usage.write_bytes += size;
+                    let entry = usage.write_channels.entry(write.channel.clone()).or_default();
+                    entry.0 += 1;
+                    entry.1 += size;
                 }
                 for (channel, versions) in &ns.blobs {
                     let entry = usage.channels.entry(channel.clone()).or_default();

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Itera
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         return self._sync(self.aapply_retention(policy, dry_run=dry_run))
+
+    async def astorage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
+        """As `SqliteSaver.storage_stats`."""
+        self._bind_loop()
+        return await self._run(lambda: sql.storage_stats(self.dialect, thread_id, largest), write=False)
+
+    def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
+        return self._sync(self.astorage_stats(thread_id, largest=largest))
 
     async def adatabase_bytes(self) -> int:
         """The bytes the database (SQLite) or the saver's tables (Postgres) take."""

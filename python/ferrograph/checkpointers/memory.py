@@ -21,6 +21,7 @@ from ferrograph.checkpointers.retention import (
     plan,
     policy_of,
 )
+from ferrograph.checkpointers.stats import ChannelUsage, StorageStats, ThreadUsage
 from ferrograph.serde import Serializer
 
 __all__ = ["MemorySaver", "InMemorySaver"]
@@ -78,6 +79,44 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
             dry_run=dry_run,
             thread_ids=sorted(removed["threads"]),
         )
+
+    def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
+        """What the saver (or one thread) holds, from its own counts, reading no value: as the
+        SQL savers' `storage_stats`; no delta chains (lists are stored whole) and no
+        `database_bytes`."""
+        stats = StorageStats(thread_id=thread_id)
+        channels: dict[str, ChannelUsage] = {}
+        threads = []
+        for u in self.usage(thread_id):
+            value_bytes = sum(size for _, size in u["channels"].values())
+            threads.append(
+                ThreadUsage(
+                    u["thread_id"], u["checkpoints"], u["writes"], u["metadata_bytes"] + value_bytes + u["write_bytes"],
+                    u["first_ts"] or None, u["last_ts"] or None,
+                )
+            )
+            stats.checkpoints += u["checkpoints"]
+            stats.writes += u["writes"]
+            stats.checkpoint_bytes += u["metadata_bytes"]
+            stats.value_bytes += value_bytes
+            stats.write_bytes += u["write_bytes"]
+            for channel, (values, size) in u["channels"].items():
+                usage = channels.setdefault(channel, ChannelUsage(channel))
+                usage.values += values
+                usage.value_bytes += size
+            for channel, (writes, size) in u["write_channels"].items():
+                usage = channels.setdefault(channel, ChannelUsage(channel))
+                usage.writes += writes
+                usage.write_bytes += size
+        stats.threads = len(threads)
+        stats.bytes = stats.checkpoint_bytes + stats.value_bytes + stats.write_bytes
+        firsts = [t.first_activity for t in threads if t.first_activity]
+        lasts = [t.last_activity for t in threads if t.last_activity]
+        stats.oldest_activity = min(firsts) if firsts else None
+        stats.newest_activity = max(lasts) if lasts else None
+        stats.largest_threads = sorted(threads, key=lambda t: (-t.bytes, t.thread_id))[:largest]
+        stats.channels = sorted(channels.values(), key=lambda c: (-(c.value_bytes + c.write_bytes), c.channel))
+        return stats
 
     async def aapply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         return self.apply_retention(policy, dry_run=dry_run)

@@ -17,6 +17,7 @@ from psycopg.rows import tuple_row
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
 if TYPE_CHECKING:
@@ -312,6 +313,10 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         """As `SqliteSaver.apply_retention`."""
         work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
         return sql.drive_transactions(work, lambda make, write: self._run(make, write=write))
+
+    def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
+        """As `SqliteSaver.storage_stats`."""
+        return self._run(lambda: sql.storage_stats(self.dialect, thread_id, largest), write=False)
 
     def database_bytes(self) -> int:
         """The bytes the saver's tables take, with their indexes and TOAST."""

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
 __all__ = ["SqliteSaver"]
@@ -183,6 +184,12 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         and returns what would be (see ferrograph.checkpointers.retention)."""
         work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
         return sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
+
+    def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
+        """What the database (or one thread) holds, in one query that reads no value: threads,
+        checkpoints, writes, bytes in all, per channel and of the `largest` threads, oldest and
+        newest activity, append-delta chain lengths."""
+        return self._read(sql.storage_stats(self.dialect, thread_id, largest))
 
     def database_bytes(self) -> int:
         """The bytes the database takes (its pages, the write-ahead log folded in)."""

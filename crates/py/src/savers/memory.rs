@@ -307,7 +307,8 @@ impl PyMemorySaver {
 
     /// The stored bytes of every thread (or of `thread_id`): a list of dicts with
     /// `thread_id, checkpoints, writes, write_bytes, metadata_bytes, first_ts, last_ts` and
-    /// `channels` (`{channel: (values, bytes)}`), for `ferrograph stats`.
+    /// `channels` (`{channel: (values, bytes)}`) and `write_channels` (`{channel: (writes,
+    /// bytes)}`), for `ferrograph stats`.
     #[pyo3(signature = (thread_id = None))]
     fn usage<'py>(&self, py: Python<'py>, thread_id: Option<&str>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let inner = &self.inner;
@@ -324,6 +325,7 @@ impl PyMemorySaver {
                 d.set_item("first_ts", u.first_ts)?;
                 d.set_item("last_ts", u.last_ts)?;
                 d.set_item("channels", u.channels)?;
+                d.set_item("write_channels", u.write_channels)?;
                 Ok(d)
             })
             .collect()

@@ -25,6 +25,7 @@ from ferrograph.checkpointers.sql.admin import (
     prune,
     retention,
     setup,
+    storage_stats,
     thread_summaries,
     vacuum,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "retention",
     "setup",
     "sqlite_path",
+    "storage_stats",
     "thread_deleted",
     "thread_summaries",
     "vacuum",

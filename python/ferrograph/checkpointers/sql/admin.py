@@ -22,6 +22,7 @@ from ferrograph.checkpointers.sql.deltas import DeltaCache
 from ferrograph.checkpointers.sql.dialect import CHECKPOINTS, Dialect
 from ferrograph.checkpointers.sql.rows import decode
 from ferrograph.checkpointers.sql.runner import Op, Query, Transactions
+from ferrograph.checkpointers.stats import ChannelUsage, StorageStats, ThreadUsage
 from ferrograph.errors import CheckpointNotFoundError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "prune",
     "retention",
     "setup",
+    "storage_stats",
     "thread_summaries",
     "vacuum",
 ]
@@ -199,6 +201,38 @@ def retention(d: Dialect, policy: Retention, dry_run: bool, deltas: Optional[Del
 
 def _single(query: Query) -> Op:
     return (yield query)
+
+
+def storage_stats(d: Dialect, thread_id: Optional[str] = None, largest: int = 10) -> Op:
+    """The saver's storage (or one thread's) as `StorageStats`, in one statement that reads no
+    value (`Dialect.select_storage_stats`); `largest` threads by bytes are listed."""
+    if thread_id is None:
+        rows = yield Query(d.select_storage_stats, [largest])
+    else:
+        rows = yield Query(d.select_thread_storage_stats, [str(thread_id)] * 3 + [largest])
+    stats = StorageStats(thread_id=thread_id)
+    channels: dict[str, ChannelUsage] = {}
+    for kind, name, a, b, c, first, last in rows:
+        if kind == "total":
+            stats.threads, stats.checkpoints, stats.writes = int(a), int(b), int(c)
+            stats.oldest_activity, stats.newest_activity = first, last
+        elif kind == "bytes":
+            stats.checkpoint_bytes, stats.value_bytes, stats.write_bytes = int(a), int(b), int(c)
+            stats.bytes = stats.checkpoint_bytes + stats.value_bytes + stats.write_bytes
+        elif kind == "database":
+            stats.database_bytes = int(a)
+        elif kind == "thread":
+            stats.largest_threads.append(ThreadUsage(name, int(a), int(b), int(c), first, last))
+        elif kind == "value":
+            usage = channels.setdefault(name, ChannelUsage(name))
+            usage.values, usage.value_bytes = int(a), int(b)
+        elif kind == "write":
+            usage = channels.setdefault(name, ChannelUsage(name))
+            usage.writes, usage.write_bytes = int(a), int(b)
+        else:
+            stats.chains[int(a)] = int(b)
+    stats.channels = sorted(channels.values(), key=lambda u: (-(u.value_bytes + u.write_bytes), u.channel))
+    return stats
 
 
 def database_bytes(d: Dialect) -> Op:

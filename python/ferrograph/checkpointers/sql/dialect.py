@@ -75,6 +75,8 @@ class Dialect(ABC):
     metadata_parents: str
     #: The bytes the database (SQLite) or the saver's tables (Postgres) take.
     database_bytes: str
+    #: How many versions a blob row's `chain` names (NULL for a whole value).
+    chain_length: str
     #: The statement a deletion runs first, locking its threads (a bound `in_list`) against
     #: concurrent writes until it commits, or None where the write transaction already does.
     lock_threads: Optional[str]
@@ -211,6 +213,8 @@ class Dialect(ABC):
             )
             for table in (WRITES, CHECKPOINTS)
         )
+        self.select_storage_stats = self._storage_stats("")
+        self.select_thread_storage_stats = self._storage_stats(" WHERE thread_id = ?")
         # Per thread: how many checkpoints, in which namespaces, and the latest one's id, with its
         # ts, step and source read out of the JSON in the database. The checkpoint columns are
         # read for one row per thread, the blobs not at all. Ids and thread ids compare by code
@@ -219,6 +223,45 @@ class Dialect(ABC):
         # (`latest_row`).
         self.select_thread_summaries = self._thread_summaries("")
         self.select_thread_summary = self._thread_summaries(" WHERE thread_id = ?")
+
+    def _storage_stats(self, where: str) -> str:
+        """What `ferrograph stats` shows, in one statement that reads sizes, never a value, as
+        rows `(kind, name, a, b, c, first, last)` (see `admin.storage_stats`): `total` (threads,
+        checkpoints, writes, oldest and newest ts), `bytes` (of checkpoints, values, writes),
+        `database` (its bytes), `thread` (the largest threads: checkpoints, writes, bytes, first
+        and last ts, at most the bound limit), `value` and `write` per channel (count, bytes),
+        `chain` per append-delta chain length (rows). Parameters: with a thread, the thread id
+        three times; the limit."""
+        big = "CAST({} AS BIGINT)"
+        total = "CAST(COALESCE(SUM({}), 0) AS BIGINT)"
+        none = "CAST(NULL AS TEXT)"
+        checkpoint_where = where.replace("thread_id", "c.thread_id")
+        return self.q(
+            f"WITH c AS (SELECT c.thread_id, {self.checkpoint_ts} AS ts,"
+            f" {self.json_size.format('c.checkpoint')} + {self.json_size.format('c.metadata')} AS bytes"
+            f" FROM {CHECKPOINTS} AS c{checkpoint_where}),"
+            f" b AS (SELECT thread_id, channel, COALESCE({self.blob_size.format('blob')}, 0) AS bytes,"
+            f" {self.chain_length} AS chain FROM {BLOBS}{where}),"
+            f" w AS (SELECT thread_id, channel, {self.blob_size.format('blob')} AS bytes FROM {WRITES}{where}),"
+            " x AS (SELECT thread_id, count(*) AS checkpoints, 0 AS writes, SUM(bytes) AS bytes, MIN(ts) AS first_ts,"
+            f" MAX(ts) AS last_ts FROM c GROUP BY thread_id UNION ALL SELECT thread_id, 0, 0, SUM(bytes), {none}, {none}"
+            f" FROM b GROUP BY thread_id UNION ALL SELECT thread_id, 0, count(*), SUM(bytes), {none}, {none} FROM w GROUP BY thread_id),"
+            " t AS (SELECT thread_id, SUM(checkpoints) AS checkpoints, SUM(writes) AS writes, SUM(bytes) AS bytes,"
+            " MIN(first_ts) AS first_ts, MAX(last_ts) AS last_ts FROM x GROUP BY thread_id)"
+            f" SELECT 'total', {none}, {big.format('count(*)')}, {total.format('checkpoints')}, {total.format('writes')},"
+            " MIN(first_ts), MAX(last_ts) FROM t"
+            f" UNION ALL SELECT 'bytes', {none}, (SELECT {total.format('bytes')} FROM c), (SELECT {total.format('bytes')} FROM b),"
+            f" (SELECT {total.format('bytes')} FROM w), {none}, {none}"
+            f" UNION ALL SELECT 'database', {none}, {big.format('(' + self.database_bytes + ')')}, 0, 0, {none}, {none}"
+            f" UNION ALL SELECT * FROM (SELECT 'thread', thread_id, {big.format('checkpoints')}, {big.format('writes')},"
+            f" {big.format('bytes')}, first_ts, last_ts FROM t ORDER BY bytes DESC, thread_id LIMIT ?) AS top"
+            f" UNION ALL SELECT 'value', channel, {big.format('count(*)')}, {total.format('bytes')}, 0, {none}, {none}"
+            " FROM b GROUP BY channel"
+            f" UNION ALL SELECT 'write', channel, {big.format('count(*)')}, {total.format('bytes')}, 0, {none}, {none}"
+            " FROM w GROUP BY channel"
+            f" UNION ALL SELECT 'chain', {none}, {big.format('chain')}, {big.format('count(*)')}, 0, {none}, {none}"
+            " FROM b WHERE chain > 0 GROUP BY chain"
+        )
 
     @abstractmethod
     def latest_row(self, latest_of_thread: str) -> str:

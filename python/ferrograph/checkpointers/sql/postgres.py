@@ -49,6 +49,7 @@ class PostgresDialect(Dialect):
         f" FROM unnest(ARRAY['{CHECKPOINTS}', '{BLOBS}', '{WRITES}']) AS t"
     )
 
+    chain_length = "cardinality(chain)"
     # Exclusive per thread, in a fixed order (two deletions never wait on each other in a
     # cycle); the insert trigger of migration 0004 takes the same keys shared.
     lock_threads = (

@@ -61,6 +61,7 @@ class SqliteDialect(Dialect):
     metadata_parents = "json_extract(c.metadata, '$.parents')"
     database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     lock_threads = None
+    chain_length = "json_array_length(chain)"
 
     def vacuum(self, full: bool) -> tuple[str, ...]:
         # The file is rewritten whole either way; the WAL is folded in and truncated around it.
