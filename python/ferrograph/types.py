@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import uuid
-from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union, cast
+from typing import Any, Callable, ClassVar, Generic, Hashable, Literal, NamedTuple, Optional, Sequence, TypeVar, Union, cast
 
 __all__ = [
     "Send",
@@ -44,8 +44,23 @@ class Send:
         return f"Send(node={self.node!r}, arg={self.arg!r})"
 
 
+try:
+    # A tool that returns a Command hands it to the graph unchanged (LangChain's tools wrap
+    # any other return value in a ToolMessage); without langchain_core there are no such tools.
+    from langchain_core.tools.base import ToolOutputMixin as _ToolOutput
+except ImportError:  # pragma: no cover - exercised only without langchain_core
+
+    class _ToolOutput:  # type: ignore[no-redef]
+        """Stands in for langchain_core's marker of tool outputs that are not messages."""
+
+
+#: The node names a `Command` may go to: `Command[Literal["a", "b"]]` as a node's return
+#: annotation declares them (drawing shows them as edges).
+N = TypeVar("N", bound=Hashable)
+
+
 @dataclasses.dataclass
-class Command:
+class Command(Generic[N], _ToolOutput):
     """Returned by a node to update the state and choose where the run goes next.
 
     `goto` is a node name, a `Send`, or a sequence of them; `resume` answers an interrupt.
@@ -54,9 +69,14 @@ class Command:
     graph: str | None = None
     update: Any = None
     resume: Any = None
-    goto: Union[str, Send, Sequence[Union[str, Send]]] = ()
+    goto: Union[Send, Sequence[Union[Send, N]], N] = ()
 
-    PARENT = "__parent__"
+    PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
+
+    def __repr__(self) -> str:
+        # Only what was set, as LangGraph prints it.
+        contents = ", ".join(f"{key}={value!r}" for key, value in dataclasses.asdict(self).items() if value)
+        return f"Command({contents})"
 
 
 def default_retry_on(exc: Exception) -> bool:

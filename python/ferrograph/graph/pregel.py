@@ -14,13 +14,16 @@ import asyncio
 import concurrent.futures
 import contextvars
 import os
-from typing import Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.types import StateSnapshot
+
+if TYPE_CHECKING:
+    from ferrograph.graph.draw import Graph
 
 __all__ = ["CompiledStateGraph"]
 
@@ -468,11 +471,16 @@ class CompiledStateGraph:
 
     # ---- drawing
 
-    def get_graph(self) -> Any:
-        """The graph's shape, for drawing (`.draw_mermaid()`)."""
-        from ferrograph.graph.draw import DrawableGraph
+    def get_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
+        """The graph's nodes and edges as LangGraph draws them (`.draw_mermaid()`,
+        `.draw_ascii()`). `xray` expands subgraphs; this graph has none to expand."""
+        from ferrograph.graph.draw import build
 
-        return DrawableGraph.from_builder(self._builder)
+        return build(self)
+
+    async def aget_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
+        """Async twin of `get_graph`."""
+        return self.get_graph(config, xray=xray)
 
 
 def _is_live(config: dict) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import Schema
-from ferrograph.types import RetryPolicy
+from ferrograph.types import Command, RetryPolicy
 
 if TYPE_CHECKING:
     from ferrograph.graph.pregel import CompiledStateGraph
@@ -24,7 +24,7 @@ END = "__end__"
 class NodeSpec:
     """A node as added: its function, how to call it, and its retry policy."""
 
-    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema")
+    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema", "ends", "metadata")
 
     def __init__(
         self,
@@ -32,6 +32,8 @@ class NodeSpec:
         fn: Callable[..., Any],
         retry_policy: Optional[RetryPolicy],
         input_schema: Optional[Schema],
+        ends: Union[tuple[str, ...], dict[str, str]] = (),
+        metadata: Optional[dict[str, Any]] = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -41,6 +43,11 @@ class NodeSpec:
         self.takes_config = _accepts(fn, "config")
         self.retry_policy = retry_policy
         self.input_schema = input_schema
+        #: Where a `Command` it returns may go (names, or names to edge labels); only drawing
+        #: reads it, as in LangGraph.
+        self.ends = ends
+        #: The caller's metadata of the node (drawn in its box).
+        self.metadata = metadata
 
 
 class BranchSpec:
@@ -54,14 +61,19 @@ class BranchSpec:
         self.is_async = inspect.iscoroutinefunction(path)
         self.takes_config = _accepts(path, "config")
 
-    def targets(self) -> list[str]:
-        """The nodes this branch declares it may route to (empty when it does not say)."""
+    def ends(self) -> Optional[dict[Hashable, str]]:
+        """Where this branch declares it may route to, by what `path` returns: its path_map,
+        or its `Literal[...]` return annotation; None when it does not say."""
         if self.path_map is not None:
-            return list(dict.fromkeys(self.path_map.values()))
+            return self.path_map
         hints = _return_hint(self.path)
         if hints is not None:
-            return hints
-        return []
+            return {name: name for name in hints}
+        return None
+
+    def targets(self) -> list[str]:
+        """The nodes this branch declares it may route to (empty when it does not say)."""
+        return list(dict.fromkeys((self.ends() or {}).values()))
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -69,6 +81,27 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _command_destinations(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The node names of a `Command[Literal[...]]` return annotation (also inside a Union),
+    read from functions and methods (and callable objects' `__call__`) as LangGraph reads them."""
+    call = getattr(fn, "__call__", None)
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.ismethod(call)):
+        return ()
+    try:
+        hints = typing.get_type_hints(call) or typing.get_type_hints(fn)
+    except (NameError, TypeError):  # unresolvable annotations declare nothing
+        return ()
+    returned = hints.get("return")
+    if typing.get_origin(returned) is Union:
+        returned = next((a for a in typing.get_args(returned) if typing.get_origin(a) is Command), returned)
+    if typing.get_origin(returned) is not Command:
+        return ()
+    (literal,) = typing.get_args(returned)
+    if typing.get_origin(literal) is not typing.Literal:
+        return ()
+    return typing.get_args(literal)
 
 
 def _return_hint(fn: Callable[..., Any]) -> Optional[list[str]]:
@@ -108,9 +141,13 @@ class StateGraph:
         *,
         retry_policy: Optional[RetryPolicy] = None,
         input_schema: Any = None,
+        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
+        metadata: Optional[dict[str, Any]] = None,
         **_options: Any,
     ) -> "StateGraph":
-        """Add a node. `add_node(fn)` names it after the function."""
+        """Add a node. `add_node(fn)` names it after the function. `destinations` (names, or
+        names to edge labels) says where a `Command` it returns may go; without it a
+        `Command[Literal[...]]` return annotation says so. Only drawing reads them."""
         if action is None:
             if not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
@@ -126,7 +163,19 @@ class StateGraph:
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy")
         schema = Schema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec(node, action, retry_policy, schema)
+        if destinations is None:
+            ends: Union[tuple[str, ...], dict[str, str]] = _command_destinations(action)
+        elif isinstance(destinations, dict):
+            ends = dict(destinations)
+        elif isinstance(destinations, (tuple, list)):
+            ends = tuple(destinations)
+        else:
+            raise GraphValidationError(
+                f"destinations of node '{node}' must be a tuple of node names or a dict of names to labels, got {destinations!r}"
+            )
+        if metadata is not None and not isinstance(metadata, dict):
+            raise GraphValidationError(f"metadata of node '{node}' must be a dict, got {metadata!r}")
+        self.nodes[node] = NodeSpec(node, action, retry_policy, schema, ends, metadata)
         return self
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
@@ -220,11 +269,16 @@ class StateGraph:
         for source in self.branches:
             if source != START and source not in self.nodes:
                 raise GraphValidationError(f"Found a branch starting at unknown node '{source}'")
+        for spec in self.nodes.values():
+            for target in spec.ends:
+                if target != END and target not in self.nodes:
+                    raise GraphValidationError(f"Found edge ending at unknown node `{target}`")
         core = _core.CoreGraph(
             [(k.name, k.reducer, k.initial) for k in self.schema.keys],
             [(n, None) for n in self.nodes],
             list(self.edges),
-            [(list(starts), end) for starts, end in self.joins],
+            # A join into END waits for nothing that runs after it: LangGraph wires nothing for it.
+            [(list(starts), end) for starts, end in self.joins if end != END],
             [(src, b.targets()) for src, branches in self.branches.items() for b in branches],
         )
         from ferrograph.graph.pregel import CompiledStateGraph
