@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import pickle
 import uuid
+from collections.abc import Mapping
 from typing import Any, Callable, ClassVar, Generic, Hashable, Literal, NamedTuple, Optional, Sequence, TypeVar, Union, cast
 
 __all__ = [
     "Send",
     "Command",
     "RetryPolicy",
+    "CachePolicy",
+    "default_cache_key",
     "StreamMode",
     "Durability",
     "default_retry_on",
@@ -128,6 +132,33 @@ class RetryPolicy(NamedTuple):
         # A predicate (a class that is no exception counts as one: mypy narrows it to type[object]).
         predicate = cast("Callable[[Exception], bool]", retry_on)
         return bool(predicate(exc))
+
+
+def _frozen(value: Any, depth: int = 10) -> Any:
+    """`value` made hashable for keying: mappings as key-sorted pairs, sequences as tuples."""
+    if depth <= 0 or isinstance(value, Hashable):
+        return value
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _frozen(v, depth - 1)) for k, v in value.items()))
+    if isinstance(value, Sequence):
+        return tuple(_frozen(v, depth - 1) for v in value)
+    return value
+
+
+def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
+    """A node input's cache key: the pickled input (only hashed, never unpickled), with
+    mappings in key order so equal inputs give equal keys, as LangGraph keys them."""
+    return pickle.dumps((_frozen(args), _frozen(kwargs)), protocol=5, fix_imports=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachePolicy:
+    """How a node's results are cached (with `compile(cache=...)`): `key_func` turns the
+    node's input into a key (str or bytes), `ttl` is how many seconds an entry lives
+    (None: until the cache is cleared)."""
+
+    key_func: Callable[..., Union[str, bytes]] = default_cache_key
+    ttl: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

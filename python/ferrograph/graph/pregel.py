@@ -64,10 +64,12 @@ class CompiledStateGraph:
         *,
         name: str,
         checkpointer: Any = None,
+        cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
     ) -> None:
         self._builder = builder
+        self.cache = cache
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
@@ -163,10 +165,16 @@ class CompiledStateGraph:
             if not loop.tick():
                 break
             yield from loop.started()
+            keys = loop.cache_lookup()
+            if keys:
+                yield from loop.cached(self.cache.get(keys))
+                writer.submit(loop.take_outbox())
             if len(loop.to_run) == 1:
                 yield from self._run_one(loop, writer, loop.to_run[0])
-            else:
+            elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
+            if loop.cache is not None and (stored := loop.cache.take()):
+                self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
             writer.submit(loop.take_outbox())
@@ -347,6 +355,11 @@ class CompiledStateGraph:
                 break
             for chunk in loop.started():
                 yield chunk
+            keys = loop.cache_lookup()
+            if keys:
+                for chunk in loop.cached(await self.cache.aget(keys)):
+                    yield chunk
+                await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
             try:
                 while pending and loop.error is None:
@@ -369,6 +382,8 @@ class CompiledStateGraph:
             finally:
                 for future in pending:
                     future.cancel()
+            if loop.cache is not None and (stored := loop.cache.take()):
+                await self.cache.aset(stored)
             if loop.error is not None:
                 loop.failed_run()
             await writer.submit(loop.take_outbox())
@@ -468,6 +483,25 @@ class CompiledStateGraph:
         await AsyncWriter(self.checkpointer, background=False).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
+
+    # ---- cache
+
+    def _cache_namespaces(self, nodes: Optional[Sequence[str]]) -> tuple[Any, list[tuple[str, ...]]]:
+        if self.cache is None:
+            raise GraphValidationError("No cache is set for this graph. Cannot clear cache.")
+        from ferrograph.graph._cache import cache_namespace
+
+        return self.cache, [cache_namespace(n, self._nodes[n].fn) for n in (nodes or self._nodes) if n in self._nodes]
+
+    def clear_cache(self, nodes: Optional[Sequence[str]] = None) -> None:
+        """Forget the cached results of `nodes` (all nodes when None)."""
+        cache, namespaces = self._cache_namespaces(nodes)
+        cache.clear(namespaces)
+
+    async def aclear_cache(self, nodes: Optional[Sequence[str]] = None) -> None:
+        """Async twin of `clear_cache`."""
+        cache, namespaces = self._cache_namespaces(nodes)
+        await cache.aclear(namespaces)
 
     # ---- drawing
 

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import Schema
-from ferrograph.types import Command, RetryPolicy
+from ferrograph.types import CachePolicy, Command, RetryPolicy
 
 if TYPE_CHECKING:
+    from ferrograph.cache.base import BaseCache
     from ferrograph.graph.pregel import CompiledStateGraph
 
 __all__ = ["StateGraph", "START", "END", "NodeSpec", "BranchSpec"]
@@ -24,7 +25,7 @@ END = "__end__"
 class NodeSpec:
     """A node as added: its function, how to call it, and its retry policy."""
 
-    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema", "ends", "metadata")
+    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema", "ends", "metadata", "cache_policy")
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class NodeSpec:
         input_schema: Optional[Schema],
         ends: Union[tuple[str, ...], dict[str, str]] = (),
         metadata: Optional[dict[str, Any]] = None,
+        cache_policy: Optional[CachePolicy] = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -48,6 +50,8 @@ class NodeSpec:
         self.ends = ends
         #: The caller's metadata of the node (drawn in its box).
         self.metadata = metadata
+        #: How its results are cached, when the graph is compiled with a cache.
+        self.cache_policy = cache_policy
 
 
 class BranchSpec:
@@ -143,6 +147,7 @@ class StateGraph:
         input_schema: Any = None,
         destinations: Union[dict[str, str], tuple[str, ...], None] = None,
         metadata: Optional[dict[str, Any]] = None,
+        cache_policy: Optional[CachePolicy] = None,
         **_options: Any,
     ) -> "StateGraph":
         """Add a node. `add_node(fn)` names it after the function. `destinations` (names, or
@@ -175,7 +180,9 @@ class StateGraph:
             )
         if metadata is not None and not isinstance(metadata, dict):
             raise GraphValidationError(f"metadata of node '{node}' must be a dict, got {metadata!r}")
-        self.nodes[node] = NodeSpec(node, action, retry_policy, schema, ends, metadata)
+        if cache_policy is not None and not isinstance(cache_policy, CachePolicy):
+            raise GraphValidationError(f"cache_policy of node '{node}' must be a CachePolicy, got {cache_policy!r}")
+        self.nodes[node] = NodeSpec(node, action, retry_policy, schema, ends, metadata, cache_policy)
         return self
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
@@ -244,13 +251,17 @@ class StateGraph:
         self,
         checkpointer: Any = None,
         *,
+        cache: Optional["BaseCache"] = None,
         interrupt_before: Any = None,
         interrupt_after: Any = None,
         debug: bool = False,
         name: Optional[str] = None,
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
-        nodes, a missing entry point and the like."""
+        nodes, a missing entry point and the like. `cache` keeps the results of nodes added
+        with a `cache_policy`."""
+        if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
+            raise GraphValidationError(f"cache must implement the cache protocol (get, set, clear), got {cache!r}")
         if checkpointer is not None and checkpointer is not False:
             from ferrograph.checkpointers.base import BaseCheckpointSaver
 
@@ -288,6 +299,7 @@ class StateGraph:
             core,
             name=name or "LangGraph",
             checkpointer=checkpointer,
+            cache=cache,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
         )
