@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Hashable, NamedTuple, Optional, Union
 
 from ferrograph.graph.state import END, START
@@ -452,6 +453,10 @@ def build(graph: "CompiledStateGraph") -> Graph:
             metadata["__interrupt"] = "before"
         elif name in after:
             metadata["__interrupt"] = "after"
+        # A tool node (anything with a `tools_by_name` mapping) lists its tools.
+        tools = getattr(spec.fn, "tools_by_name", None) if spec is not None else None
+        if isinstance(tools, Mapping) and tools:
+            metadata["__tools"] = list(tools)
         drawn.add_node(spec.fn if spec is not None else None, name, metadata=metadata or None)
 
     def connect(source: str, target: str, label: Optional[str] = None, conditional: bool = False) -> None:
