@@ -25,7 +25,7 @@ __all__ = [
     "PregelTask",
 ]
 
-StreamMode = Literal["values", "updates", "debug"]
+StreamMode = Literal["values", "updates", "debug", "messages"]
 Durability = Literal["sync", "async", "exit"]
 
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 from ferrograph import _core
 from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph._cache import NodeCache
+from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.types import (
     _SCRATCHPAD,
@@ -160,6 +161,7 @@ class RunLoop:
         self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
         self.cache = NodeCache() if graph.cache is not None else None
+        self.messages = MessagesStream(config) if "messages" in modes else None
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -400,7 +402,17 @@ class RunLoop:
         if name == START:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
-        kwargs = {"config": self.config} if spec.takes_config else {}
+        config = self.config
+        if self.messages is not None:
+            task_meta = {
+                "langgraph_step": self.run.step + 1,
+                "langgraph_node": name,
+                "langgraph_triggers": tuple(self.run.task_triggers(i)),
+                "langgraph_path": tuple(self.run.task_path(i))[:3],
+                "langgraph_checkpoint_ns": f"{name}:{task_id}",
+            }
+            metadata, config = self.messages.task(name, task_meta, spec.metadata)
+        kwargs = {"config": config} if spec.takes_config else {}
         fn: Callable[[], Any]
         if push:  # a Send's argument is the node's whole input, as given
             fn = functools.partial(spec.fn, input, **kwargs)
@@ -413,6 +425,8 @@ class RunLoop:
             else:
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
+        if self.messages is not None:
+            fn = self.messages.wrap(fn, input, metadata, config)
         if self.saver is None:
             return fn
         resume = self.resume.get(task_id, [])

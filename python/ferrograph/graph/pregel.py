@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledStateGraph"]
 
-_MODES = ("values", "updates", "debug")
+_MODES = ("values", "updates", "debug", "messages")
 _DEFAULT_RECURSION_LIMIT = 25
 
 
@@ -169,7 +169,9 @@ class CompiledStateGraph:
             if keys:
                 yield from loop.cached(self.cache.get(keys))
                 writer.submit(loop.take_outbox())
-            if len(loop.to_run) == 1:
+            if loop.messages is not None:
+                yield from self._run_streaming_messages(loop, writer)
+            elif len(loop.to_run) == 1:
                 yield from self._run_one(loop, writer, loop.to_run[0])
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
@@ -218,6 +220,36 @@ class CompiledStateGraph:
             writer.submit(loop.take_outbox())
             if streaming:
                 yield from chunks
+
+    def _run_streaming_messages(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
+        """`_run_parallel` for a run streaming "messages": every task on the pool (even a
+        lone one), and the chunks its nodes produce yielded while they run."""
+        assert loop.messages is not None, "a run streaming messages"
+        sink = loop.messages.sink
+        pool = self._executor()
+        futures = {}
+        for i in loop.to_run:
+            ctx = contextvars.copy_context()
+            future = pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))
+            future.add_done_callback(sink.wake)
+            futures[future] = i
+        pending = set(futures)
+        while pending:
+            sink.event.clear()
+            done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
+            yield from sink.drain()  # a task's messages come before its update
+            if not done:
+                sink.event.wait()
+                continue
+            for future in done:
+                pending.discard(future)
+                i = futures[future]
+                exc = future.exception()
+                streaming = loop.error is None
+                chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
+                writer.submit(loop.take_outbox())
+                if streaming:
+                    yield from chunks
 
     def stream(
         self,
@@ -361,10 +393,23 @@ class CompiledStateGraph:
                     yield chunk
                 await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
+            sink = loop.messages.sink if loop.messages is not None else None
+            arrived = sink.bind_loop() if sink is not None else None
             try:
                 while pending and loop.error is None:
-                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    for future in sorted(done, key=lambda f: pending[f]):
+                    waiting: set[asyncio.Future] = set(pending)
+                    waiter = None
+                    if arrived is not None:
+                        arrived.clear()
+                        waiter = asyncio.ensure_future(arrived.wait())
+                        waiting.add(waiter)
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if waiter is not None:
+                        waiter.cancel()
+                    if sink is not None:
+                        for chunk in sink.drain():  # a task's messages come before its update
+                            yield chunk
+                    for future in sorted((f for f in done if f in pending), key=lambda f: pending[f]):
                         i = pending.pop(future)
                         streaming = loop.error is None
                         exc = future.exception()
