@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, 
 
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.types import StateSnapshot
@@ -169,9 +170,7 @@ class CompiledStateGraph:
             if keys:
                 yield from loop.cached(self.cache.get(keys))
                 writer.submit(loop.take_outbox())
-            if loop.messages is not None:
-                yield from self._run_streaming_messages(loop, writer)
-            elif len(loop.to_run) == 1:
+            if len(loop.to_run) == 1 and loop.messages is None:
                 yield from self._run_one(loop, writer, loop.to_run[0])
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
@@ -203,53 +202,30 @@ class CompiledStateGraph:
 
     def _run_parallel(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
-        futures = {}
+        sink = loop.messages.sink if loop.messages is not None else None
+        futures: dict[concurrent.futures.Future, int] = {}
         for i in loop.to_run:
             ctx = contextvars.copy_context()
-            futures[pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))] = i
+            future = pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))
+            if sink is not None:
+                future.add_done_callback(sink.wake)
+            futures[future] = i
         # Results are recorded as tasks finish (that is the order `updates` streams in); the
         # core applies them in a fixed order regardless. After a failure the remaining tasks
         # are waited for and their writes still saved, as LangGraph's runner does (a resume
         # then re-runs only the failed tasks, whichever finished first), but nothing more is
         # streamed: the step is lost and its error is what the caller gets.
-        for future in concurrent.futures.as_completed(futures):
-            i = futures[future]
-            exc = future.exception()
+        for item in _as_finished(futures, sink):
+            if not isinstance(item, concurrent.futures.Future):
+                yield item  # a "messages" chunk of a node still running (or just finished)
+                continue
+            i = futures[item]
+            exc = item.exception()
             streaming = loop.error is None
-            chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
+            chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, item.result())
             writer.submit(loop.take_outbox())
             if streaming:
                 yield from chunks
-
-    def _run_streaming_messages(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
-        """`_run_parallel` for a run streaming "messages": every task on the pool (even a
-        lone one), and the chunks its nodes produce yielded while they run."""
-        assert loop.messages is not None, "a run streaming messages"
-        sink = loop.messages.sink
-        pool = self._executor()
-        futures = {}
-        for i in loop.to_run:
-            ctx = contextvars.copy_context()
-            future = pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))
-            future.add_done_callback(sink.wake)
-            futures[future] = i
-        pending = set(futures)
-        while pending:
-            sink.event.clear()
-            done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
-            yield from sink.drain()  # a task's messages come before its update
-            if not done:
-                sink.event.wait()
-                continue
-            for future in done:
-                pending.discard(future)
-                i = futures[future]
-                exc = future.exception()
-                streaming = loop.error is None
-                chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
-                writer.submit(loop.take_outbox())
-                if streaming:
-                    yield from chunks
 
     def stream(
         self,
@@ -560,6 +536,26 @@ class CompiledStateGraph:
     async def aget_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
         """Async twin of `get_graph`."""
         return self.get_graph(config, xray=xray)
+
+
+def _as_finished(
+    futures: dict[concurrent.futures.Future, int], sink: Optional[MessageSink]
+) -> Iterator[Union[concurrent.futures.Future, tuple[str, Any]]]:
+    """The futures as they finish; with a sink (a run streaming "messages"), also the chunks
+    the running nodes produce, each task's before the task itself."""
+    if sink is None:
+        yield from concurrent.futures.as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        sink.event.clear()
+        done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
+        yield from sink.drain()
+        if not done:
+            sink.event.wait()
+            continue
+        pending.difference_update(done)
+        yield from done
 
 
 def _is_live(config: dict) -> bool:
