@@ -51,7 +51,7 @@ class Send:
 try:
     # A tool that returns a Command hands it to the graph unchanged (LangChain's tools wrap
     # any other return value in a ToolMessage); without langchain_core there are no such tools.
-    from langchain_core.tools.base import ToolOutputMixin as _ToolOutput
+    from langchain_core.messages.tool import ToolOutputMixin as _ToolOutput
 except ImportError:  # pragma: no cover - exercised only without langchain_core
 
     class _ToolOutput:  # type: ignore[no-redef]

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 import threading
 import uuid
 from typing import Any, Callable, Optional, Sequence
 
 try:
-    from langchain_core.callbacks import BaseCallbackHandler, CallbackManager
     from langchain_core.messages import BaseMessage
-    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
-    from langchain_core.runnables.config import var_child_runnable_config
-    from langchain_core.tracers._streaming import _StreamingCallbackHandler
 except ImportError:  # no chat models to stream: the mode yields nothing
     BaseMessage = None  # type: ignore[misc,assignment]
 
@@ -93,13 +90,15 @@ class MessagesStream:
                 base[key] = configurable[key]
         base.setdefault("ls_integration", "langgraph")
         self._base_metadata = base
-        self._handler = _Handler(self) if BaseMessage is not None else None
+        self._handler = _handler_class()(self) if BaseMessage is not None else None
 
     def task(self, name: str, task_meta: dict, node_metadata: Optional[dict]) -> tuple[dict, dict]:
         """A task's metadata (as its returned messages carry it) and its config."""
         metadata = {**self._base_metadata, **task_meta, **(node_metadata or {})}
         config = {**self._config, "metadata": {**metadata, "checkpoint_ns": task_meta["langgraph_checkpoint_ns"]}}
         if self._handler is not None:
+            from langchain_core.callbacks import CallbackManager
+
             user = self._config.get("callbacks")
             manager = CallbackManager.configure(
                 inheritable_callbacks=user,
@@ -115,6 +114,7 @@ class MessagesStream:
         returns are streamed when it returns."""
         if self._handler is None:
             return fn
+        from langchain_core.runnables.config import var_child_runnable_config
 
         def run() -> Any:
             token = var_child_runnable_config.set(config)  # type: ignore[arg-type]
@@ -189,7 +189,13 @@ def _messages_in(values: list[Any]) -> Any:
             yield from (v for v in value if isinstance(v, BaseMessage))
 
 
-if BaseMessage is not None:
+@functools.cache
+def _handler_class() -> type:
+    """The callback handler class, built on first use: LangChain's callback and tracing
+    modules take long to import, and only a run streaming messages needs them."""
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
+    from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
     class _Handler(BaseCallbackHandler, _StreamingCallbackHandler):
         """Hands a streaming chat model's chunks (and its final message, unless already
@@ -238,3 +244,5 @@ if BaseMessage is not None:
 
         def on_llm_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
             self.runs.pop(run_id, None)
+
+    return _Handler
