@@ -350,12 +350,16 @@ def test_history_without_tool_answers_is_refused():
     assert same(program)["error"] == "ValueError"
 
 
-def test_state_schema_needs_messages():
-    class NoMessages(TypedDict):
+@pytest.mark.parametrize("missing", ["messages", "remaining_steps"])
+def test_state_schema_needs_its_keys(missing):
+    class Full(TypedDict):
+        messages: list
         remaining_steps: int
 
+    schema = TypedDict("Partial", {k: v for k, v in Full.__annotations__.items() if k != missing})
+
     def program(impl):
-        return impl.create_react_agent(FakeToolCallingModel(), [add], state_schema=NoMessages)
+        return impl.create_react_agent(FakeToolCallingModel(), [add], state_schema=schema)
 
     assert same(program)["error"] == "ValueError"
 

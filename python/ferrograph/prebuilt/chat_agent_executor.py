@@ -132,14 +132,15 @@ def create_react_agent(
     `prompt`: a system message (or its text), a function of the state returning the
     model's input, or a Runnable. `response_format`: a schema (or `(system prompt, schema)`)
     the final answer is also given in, as `structured_response`. `state_schema` must have
-    `messages` (and `structured_response` with a response format). `version="v2"` runs each
+    `messages` and `remaining_steps` (and `structured_response` with a response format). `version="v2"` runs each
     tool call as its own task (`Send`), "v1" all in one. The graph is compiled with
     `checkpointer`, `interrupt_before`/`interrupt_after` (e.g. `["tools"]`) and `name`.
     """
     if version not in ("v1", "v2"):
         raise ValueError(f"Invalid version {version}. Supported versions are 'v1' and 'v2'.")
     if state_schema is not None:
-        required = {"messages"} | ({"structured_response"} if response_format is not None else set())
+        # As LangGraph: `remaining_steps` too (its managed step budget; not read here yet).
+        required = {"messages", "remaining_steps"} | ({"structured_response"} if response_format is not None else set())
         if missing := required - set(typing.get_type_hints(state_schema)):
             raise ValueError(f"Missing required key(s) {missing} in state_schema")
     else:
