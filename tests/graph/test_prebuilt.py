@@ -563,3 +563,24 @@ def test_prebuilt_needs_langchain_core(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_langchain)
     with pytest.raises(ImportError, match=r'pip install "ferrograph\[prebuilt\]"'):
         importlib.import_module("ferrograph.prebuilt")
+
+
+@dec_tool
+async def async_weather(location: str) -> str:
+    """Weather, from a coroutine-only tool."""
+    await asyncio.sleep(0)
+    return f"async sunny in {location}"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_coroutine_tools(version):
+    """A tool with only a coroutine, under ainvoke: LangGraph awaits it, ferrograph's tool
+    node (a sync node, on a worker thread) runs it on an event loop of its own."""
+
+    async def program(impl):
+        calls = [[{"args": {"location": "sf"}, "id": "1", "name": "async_weather"}], []]
+        agent = impl.create_react_agent(FakeToolCallingModel(tool_calls=calls), [async_weather], version=version)
+        return await agent.ainvoke({"messages": [("user", "q")]})
+
+    result = same(program)
+    assert result["messages"][2]["content"] == "async sunny in sf"
