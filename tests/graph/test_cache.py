@@ -4,6 +4,7 @@ own in-memory or SQLite cache, must return the same results, stream the same "up
 number of times, sync and async; `clear_cache()` makes the nodes run again. Ported from
 LangGraph's `test_in_one_fan_out_state_graph_waiting_edge_multiple` (with and without a cache)."""
 
+import dataclasses
 import operator
 import time
 from typing import Annotated, TypedDict
@@ -278,3 +279,39 @@ def test_sqlite_cache_shares_the_saver_file_and_outlives_the_graph(tmp_path):
     again = _keyed_graph(FG, SqliteCache(path=path), calls)
     assert again.invoke({"items": ["a"]}) == {"items": ["a"], "out": ["A"]}
     assert calls == ["a"]
+
+
+@dataclasses.dataclass
+class Item:
+    name: str
+    size: int
+
+
+class ItemState(TypedDict, total=False):
+    query: str
+    item: Item
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_cached_values_of_schema_classes_come_back_as_such(kind, tmp_path):
+    """A cached write holding a class the state schema names is rebuilt from the cache (the
+    graph allows its schema's classes, for its cache as for its checkpoints)."""
+
+    def outcome(impl):
+        calls: list = []
+
+        def make(state):
+            calls.append(state["query"])
+            return {"item": Item(state["query"], len(state["query"]))}
+
+        g = impl.StateGraph(ItemState)
+        g.add_node("make", make, cache_policy=_policy(impl))
+        g.add_edge(impl.START, "make")
+        app = g.compile(cache=_cache(impl, kind, tmp_path))
+        first = app.invoke({"query": "box"})
+        second = list(app.stream({"query": "box"}, stream_mode="updates"))
+        return first, second, calls
+
+    expected = outcome(LG)
+    assert outcome(FG) == expected
+    assert isinstance(expected[1][0]["make"]["item"], Item)

@@ -3,8 +3,9 @@ each stored with a time to live, read and written in batches, cleared by namespa
 
 A graph keeps a node's writes under namespace `("__pregel_ns_writes", <function's module and
 qualified name>, <node name>)` and a key hashed from the node's input. Values are encoded
-with ferrograph's codec, so a read returns fresh objects and only allowlisted classes are
-ever rebuilt (as from a checkpoint)."""
+with ferrograph's codec (the active serializer: a graph's calls allow the classes its schemas
+name, as for its checkpoints), so a read returns fresh objects and only allowed classes are
+ever rebuilt."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import abc
 import time
 from typing import Any, Generic, Mapping, Optional, Sequence, TypeVar
 
-from ferrograph import _core
+from ferrograph import serde
 
 __all__ = ["BaseCache", "Namespace", "FullKey", "ValueT"]
 
@@ -54,8 +55,8 @@ def expired(at: Optional[float]) -> bool:
 
 
 def encode(value: Any) -> bytes:
-    return _core.dumps(value, context="a cached node result")
+    return serde.dumps(value, context="a cached node result")
 
 
 def decode(data: bytes) -> Any:
-    return _core.loads(data)
+    return serde.loads(data)

@@ -16,6 +16,7 @@ import contextvars
 import os
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
+from ferrograph import serde
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
@@ -68,12 +69,19 @@ class CompiledStateGraph:
         cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
+        allowed_types: Sequence[type] = (),
     ) -> None:
+        #: The classes this graph's checkpoints may hold (its schemas' and `compile`'s).
+        self.allowed_types = tuple(allowed_types)
+        #: Those classes as an allowed set on the process-wide one.
+        self.serializer = serde.Serializer(allowed=list(self.allowed_types))
         self._builder = builder
         self.cache = cache
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
+        #: What this graph's calls on its checkpointer use: its classes over the saver's own.
+        self._codec = self.serializer_for(checkpointer)
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
@@ -84,6 +92,12 @@ class CompiledStateGraph:
     @property
     def builder(self) -> StateGraph:
         return self._builder
+
+    def serializer_for(self, saver: Any) -> serde.Serializer:
+        """The allowed set of this graph's calls on `saver`: the graph's classes on top of the
+        saver's own serializer (a `MemorySaver`'s), or of the process-wide one."""
+        own = getattr(saver, "serializer", None)
+        return self.serializer.over(own if isinstance(own, serde.Serializer) else serde.default_serializer())
 
     def _input_update(self, input: Any) -> Optional[dict]:
         if input is None:
@@ -134,7 +148,8 @@ class CompiledStateGraph:
     def _io(self, call: Optional[SaverCall]) -> Any:
         if call is None:
             return None
-        result = getattr(self.checkpointer, call.method)(*call.args)
+        with serde.using(self._codec):
+            result = getattr(self.checkpointer, call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
@@ -148,7 +163,7 @@ class CompiledStateGraph:
         return self._io(call)
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(self.checkpointer, self._background(loop))
+        writer = Writer(self.checkpointer, self._background(loop), self._codec)
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -168,14 +183,17 @@ class CompiledStateGraph:
             yield from loop.started()
             keys = loop.cache_lookup()
             if keys:
-                yield from loop.cached(self.cache.get(keys))
+                with serde.using(self._codec):
+                    found = self.cache.get(keys)
+                yield from loop.cached(found)
                 writer.submit(loop.take_outbox())
             if len(loop.to_run) == 1 and loop.messages is None:
                 yield from self._run_one(loop, writer, loop.to_run[0])
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
             if loop.cache is not None and (stored := loop.cache.take()):
-                self.cache.set(stored)
+                with serde.using(self._codec):
+                    self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
             writer.submit(loop.take_outbox())
@@ -305,10 +323,11 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         settle(self.checkpointer)
-        listed = self.checkpointer.list(
-            {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
-        )
-        for saved in listed:
+        with serde.using(self._codec):
+            listed = self.checkpointer.list(
+                {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
+            )
+        for saved in serde.iterate(self._codec, listed):
             yield loop.snapshot(saved, live=False)
 
     def update_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
@@ -318,7 +337,7 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         loop.update(self._load(loop), values, as_node)
-        Writer(self.checkpointer, background=False).submit(loop.take_outbox())
+        Writer(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
@@ -327,7 +346,8 @@ class CompiledStateGraph:
     async def _aio(self, call: Optional[SaverCall]) -> Any:
         if call is None:
             return None
-        result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
+        with serde.using(self._codec):
+            result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
@@ -340,7 +360,7 @@ class CompiledStateGraph:
         return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False))
+        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False), self._codec)
         steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
@@ -365,7 +385,9 @@ class CompiledStateGraph:
                 yield chunk
             keys = loop.cache_lookup()
             if keys:
-                for chunk in loop.cached(await self.cache.aget(keys)):
+                with serde.using(self._codec):
+                    found = await self.cache.aget(keys)
+                for chunk in loop.cached(found):
                     yield chunk
                 await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
@@ -404,7 +426,8 @@ class CompiledStateGraph:
                 for future in pending:
                     future.cancel()
             if loop.cache is not None and (stored := loop.cache.take()):
-                await self.cache.aset(stored)
+                with serde.using(self._codec):
+                    await self.cache.aset(stored)
             if loop.error is not None:
                 loop.failed_run()
             await writer.submit(loop.take_outbox())
@@ -492,8 +515,9 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         await asettle(self.checkpointer)
-        listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
-        async for saved in listed:
+        with serde.using(self._codec):
+            listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
+        async for saved in serde.aiterate(self._codec, listed):
             yield loop.snapshot(saved, live=False)
 
     async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
@@ -501,7 +525,7 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         loop.update(await self._aload(loop), values, as_node)
-        await AsyncWriter(self.checkpointer, background=False).submit(loop.take_outbox())
+        await AsyncWriter(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
