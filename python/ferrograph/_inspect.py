@@ -418,3 +418,147 @@ def render_stats(stats: "StorageStats") -> Any:
             chains.add_row(str(length), str(count))
         parts.append(chains)
     return Group(*parts)
+
+
+# ---- diffs between two checkpoints (`ferrograph diff`, `ferrograph.inspect.diff`)
+
+
+@dataclass
+class ChannelDiff:
+    """How one state channel differs from checkpoint a to checkpoint b: "added", "removed",
+    "changed", or "appended" (a list that kept its items and grew: `appended` holds the new
+    ones). `before` and `after` are `jsonable` forms."""
+
+    channel: str
+    kind: str
+    before: Any = None
+    after: Any = None
+    appended: Optional[list] = None
+
+    def as_json(self) -> dict:
+        data = {"channel": self.channel, "kind": self.kind, "before": self.before, "after": self.after}
+        if self.appended is not None:
+            data["appended"] = self.appended
+        return data
+
+
+@dataclass
+class CheckpointDiff:
+    """What changed in a thread's state from checkpoint `a` to checkpoint `b` (configs with
+    thread_id, checkpoint_ns, checkpoint_id), channel by channel, and the pending writes stored
+    between them: those of `a` and of each checkpoint after it on `b`'s line up to `b` (the
+    tasks whose results made the steps), oldest first."""
+
+    a: dict
+    b: dict
+    channels: list[ChannelDiff]
+    pending_writes: list[dict]
+
+    def as_json(self) -> dict:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "channels": [c.as_json() for c in self.channels],
+            "pending_writes": self.pending_writes,
+        }
+
+
+def _checkpoint_config(t: CheckpointTuple) -> dict:
+    c = t.config["configurable"]
+    return {"thread_id": c["thread_id"], "checkpoint_ns": c.get("checkpoint_ns", "") or "", "checkpoint_id": c["checkpoint_id"]}
+
+
+def _found(saver: BaseCheckpointSaver, config: Any) -> CheckpointTuple:
+    from ferrograph.errors import FerrographError
+
+    configurable = dict((config or {}).get("configurable") or {})
+    if configurable.get("thread_id") is None:
+        raise FerrographError("a config to diff must name a thread_id")
+    configurable.setdefault("checkpoint_ns", "")
+    found = saver.get_tuple({"configurable": configurable})
+    if found is None:
+        cid = configurable.get("checkpoint_id")
+        what = f"checkpoint {cid!r} of thread" if cid else "thread"
+        raise FerrographError(f"{what} {configurable['thread_id']!r} not found")
+    return found
+
+
+def _appended(before: Any, after: Any) -> Optional[list]:
+    if isinstance(before, list) and isinstance(after, list) and len(after) > len(before) and after[: len(before)] == before:
+        return after[len(before) :]
+    return None
+
+
+def diff(saver: BaseCheckpointSaver, config_a: Any, config_b: Any) -> CheckpointDiff:
+    """What changed from the checkpoint `config_a` names to the one `config_b` names (a config
+    without checkpoint_id names the thread's latest): per state channel added, removed, changed,
+    or appended to (lists), compared in their `jsonable` forms; and the pending writes between
+    them. Reads through the saver protocol, so it works on any saver."""
+    a, b = _found(saver, config_a), _found(saver, config_b)
+    before = {k: jsonable(v) for k, v in (a.checkpoint.get("channel_values") or {}).items() if not is_internal(str(k))}
+    after = {k: jsonable(v) for k, v in (b.checkpoint.get("channel_values") or {}).items() if not is_internal(str(k))}
+    channels = []
+    for channel in sorted(set(before) | set(after), key=str):
+        if channel not in after:
+            channels.append(ChannelDiff(str(channel), "removed", before=before[channel]))
+        elif channel not in before:
+            channels.append(ChannelDiff(str(channel), "added", after=after[channel]))
+        elif before[channel] != after[channel]:
+            grown = _appended(before[channel], after[channel])
+            kind = "appended" if grown is not None else "changed"
+            channels.append(ChannelDiff(str(channel), kind, before=before[channel], after=after[channel], appended=grown))
+    return CheckpointDiff(_checkpoint_config(a), _checkpoint_config(b), channels, _writes_between(saver, a, b))
+
+
+def _writes_between(saver: BaseCheckpointSaver, a: CheckpointTuple, b: CheckpointTuple) -> list[dict]:
+    """The pending writes of `a` and of the checkpoints after it on `b`'s line before `b`,
+    oldest first; just `a`'s when `a` is not an ancestor of `b`."""
+    a_id = a.config["configurable"]["checkpoint_id"]
+    line = [a]
+    current = b
+    ancestors: list[CheckpointTuple] = []
+    while current.parent_config is not None:
+        parent_id = get_checkpoint_id(current.parent_config)
+        if parent_id == a_id:
+            line = [a] + list(reversed(ancestors))
+            break
+        parent = saver.get_tuple(current.parent_config)
+        if parent is None:
+            break
+        ancestors.append(parent)
+        current = parent
+    return [
+        {"checkpoint_id": t.config["configurable"]["checkpoint_id"], "task_id": task_id, "channel": channel, "value": jsonable(value)}
+        for t in line
+        for task_id, channel, value in (t.pending_writes or [])
+    ]
+
+
+def render_diff(d: CheckpointDiff) -> Any:
+    """A rich table of the channels that changed, then the pending writes between."""
+    from rich.console import Group
+    from rich.table import Table
+
+    def shown(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 120 else text[:117] + "..."
+
+    table = Table(title=f"thread {d.b['thread_id']}: {d.a['checkpoint_id']} -> {d.b['checkpoint_id']}", title_justify="left")
+    table.add_column("channel")
+    table.add_column("change")
+    table.add_column("before")
+    table.add_column("after")
+    styles = {"added": "green", "removed": "red", "changed": "yellow", "appended": "cyan"}
+    for c in d.channels:
+        after = "+ " + shown(c.appended) if c.appended is not None else shown(c.after) if c.kind != "removed" else ""
+        table.add_row(c.channel, f"[{styles[c.kind]}]{c.kind}[/]", shown(c.before) if c.kind != "added" else "", after)
+    if not d.channels:
+        table.add_row("[dim](no state channel changed)[/dim]", "", "", "")
+    writes = Table(title=f"pending writes between ({len(d.pending_writes)})", title_justify="left")
+    writes.add_column("checkpoint")
+    writes.add_column("task")
+    writes.add_column("channel")
+    writes.add_column("value")
+    for w in d.pending_writes:
+        writes.add_row(w["checkpoint_id"], w["task_id"], w["channel"], shown(w["value"]))
+    return Group(table, writes)

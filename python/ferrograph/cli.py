@@ -4,6 +4,7 @@
     ferrograph threads URL                           threads, checkpoint counts, last activity
     ferrograph history URL THREAD                    the checkpoint tree (forks as branches)
     ferrograph show URL THREAD [CHECKPOINT]          a checkpoint's state as JSON
+    ferrograph diff URL THREAD [FROM] [TO]           what changed between two checkpoints
     ferrograph stats URL [--thread T]                counts, bytes per channel and thread, activity
     ferrograph prune URL [--keep-last N] [--older-than 30d] [--thread T] [--filter K=V] [--dry-run] [--vacuum]
     ferrograph delete-thread URL THREAD              drop a thread
@@ -245,6 +246,37 @@ def _metadata_filter(pairs: Sequence[str]) -> dict[str, Any]:
         except ValueError:
             found[key] = text
     return found
+
+
+def _diff(args: argparse.Namespace) -> None:
+    from ferrograph import serde
+    from ferrograph._inspect import console, diff, render_diff
+    from ferrograph.checkpointers.url import open_saver
+
+    def config(checkpoint_id: Optional[str]) -> dict:
+        configurable = {"thread_id": args.thread, "checkpoint_ns": args.ns}
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        return {"configurable": configurable}
+
+    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
+        to = config(args.to)
+        if args.frm is None:
+            latest = saver.get_tuple(to)
+            if latest is None:
+                raise FerrographError(f"thread {args.thread!r} has no checkpoints")
+            if latest.parent_config is None:
+                raise FerrographError(
+                    f"checkpoint {latest.config['configurable']['checkpoint_id']!r} has no parent: name the checkpoint to compare it with"
+                )
+            frm = {"configurable": {**latest.parent_config["configurable"], "checkpoint_ns": args.ns}}
+        else:
+            frm = config(args.frm)
+        result = diff(saver, frm, to)
+    if args.json:
+        _emit_json(result.as_json())
+    else:
+        console().print(render_diff(result))
 
 
 def _stats(args: argparse.Namespace) -> None:
@@ -529,6 +561,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("checkpoint", nargs="?", help="checkpoint id (default: the latest)")
     show.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
     reading(show)
+
+    diff = command(
+        "diff", "what changed between two checkpoints of a thread (default: the latest and its parent)", _diff
+    )
+    diff.add_argument("url", help=url_help)
+    diff.add_argument("thread", help="thread id")
+    diff.add_argument("frm", nargs="?", metavar="FROM", help="the older checkpoint (default: TO's parent)")
+    diff.add_argument("to", nargs="?", metavar="TO", help="the newer checkpoint (default: the thread's latest)")
+    diff.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
+    reading(diff)
 
     stats = command("stats", "what the database holds: counts, bytes per channel and thread, activity; reads no value", _stats)
     stats.add_argument("url", help=url_help)

@@ -46,6 +46,7 @@ def test_fresh_database_is_set_up_to_head_and_setup_is_idempotent(database_url):
         "ferrograph_checkpoints",
         "ferrograph_checkpoint_blobs",
         "ferrograph_checkpoint_writes",
+        "ferrograph_deleted_threads",
     }
     dialect = "postgresql" if is_postgres(database_url) else "sqlite"
     assert upgrade_statements(dialect, head_revision()) == ()
@@ -196,6 +197,9 @@ def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0003"
+    assert "ferrograph_deleted_threads" not in shape(database_url)
     for previous, gone in (("0002", ("ferrograph_checkpoint_blobs", "chain")), ("0001", ("ferrograph_checkpoints", "run_id"))):
         assert cli(["db", "downgrade", database_url, "-1"]) == 0
         assert revision(database_url) == previous

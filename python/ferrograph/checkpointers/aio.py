@@ -80,7 +80,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
         return await self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits),
             write=True,
             one_sync=True,
         )
@@ -89,12 +89,12 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self._bind_loop()
-        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
 
     async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         self._bind_loop()
-        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, **self._batch_options)
+        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits), write=True, **self._batch_options)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
@@ -220,13 +220,15 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
-        self._init_retention(retention, sweep_every)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         if self.loop is not None:
             self._start_async_sweeping()
 
@@ -238,6 +240,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
@@ -249,7 +253,13 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
-            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            saver = cls(
+                conn,
+                retention=retention,
+                sweep_every=sweep_every,
+                max_value_bytes=max_value_bytes,
+                warn_value_bytes=warn_value_bytes,
+            )
             try:
                 yield saver
             finally:
@@ -402,13 +412,15 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
-        self._init_retention(retention, sweep_every)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         if self.loop is not None:
             self._start_async_sweeping()
 
@@ -420,12 +432,20 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> AsyncIterator["AsyncPostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         from psycopg import AsyncConnection
 
         async with await AsyncConnection.connect(conn_string, autocommit=True) as conn:
-            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            saver = cls(
+                conn,
+                retention=retention,
+                sweep_every=sweep_every,
+                max_value_bytes=max_value_bytes,
+                warn_value_bytes=warn_value_bytes,
+            )
             try:
                 yield saver
             finally:

@@ -21,6 +21,7 @@ from ferrograph.checkpointers.retention import (
     plan,
     policy_of,
 )
+from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.stats import ChannelUsage, StorageStats, ThreadUsage
 from ferrograph.serde import Serializer
 
@@ -44,8 +45,11 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         serializer: Optional[Serializer] = None,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> "MemorySaver":
-        return super().__new__(cls, serializer=serializer)
+        limits = SizeLimits(max_value_bytes, warn_value_bytes)
+        return super().__new__(cls, serializer=serializer, value_limits=limits if limits else None)
 
     def __init__(
         self,
@@ -53,8 +57,10 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         serializer: Optional[Serializer] = None,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> None:
-        self._init_retention(retention, sweep_every)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         self._start_sweeping()
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:

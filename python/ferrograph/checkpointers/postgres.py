@@ -169,12 +169,14 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.Lock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
-        self._init_retention(retention, sweep_every)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         self._start_sweeping()
 
     @classmethod
@@ -185,10 +187,18 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> Iterator["PostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         with Connection.connect(conn_string, autocommit=True) as conn:
-            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            saver = cls(
+                conn,
+                retention=retention,
+                sweep_every=sweep_every,
+                max_value_bytes=max_value_bytes,
+                warn_value_bytes=warn_value_bytes,
+            )
             try:
                 yield saver
             finally:
@@ -285,17 +295,17 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         return self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas),
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits),
             write=True,
             one_sync=True,
         )
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path), write=True)
+        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas), write=True, grouped=True)
+        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits), write=True, grouped=True)
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)

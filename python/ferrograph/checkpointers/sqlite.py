@@ -38,12 +38,14 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.RLock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
-        self._init_retention(retention, sweep_every)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         self._start_sweeping()
 
     @classmethod
@@ -54,6 +56,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         *,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
+        max_value_bytes: Optional[int] = None,
+        warn_value_bytes: Optional[int] = None,
     ) -> Iterator["SqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends. The file runs in WAL mode with
@@ -67,7 +71,13 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            saver = cls(conn, retention=retention, sweep_every=sweep_every)
+            saver = cls(
+                conn,
+                retention=retention,
+                sweep_every=sweep_every,
+                max_value_bytes=max_value_bytes,
+                warn_value_bytes=warn_value_bytes,
+            )
             try:
                 yield saver
             finally:
@@ -157,14 +167,14 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         yield from sql.drive_iter(op, execute)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas))
+        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits))
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path))
+        self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits))
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._write(sql.batch(self.dialect, calls, self.deltas))
+        return self._write(sql.batch(self.dialect, calls, self.deltas, self.limits))
 
     def delete_thread(self, thread_id: str) -> None:
         self._write(sql.delete_thread(self.dialect, thread_id, self.deltas))

@@ -32,6 +32,9 @@ pub struct PyMemorySaver {
     /// Values read by get/get_tuple, copied rather than parsed when read again (the latest
     /// checkpoint of a thread is typically read many times).
     decoded: DecodeCache,
+    /// The saver's `ferrograph.checkpointers.limits.SizeLimits`, which checks each encoded
+    /// value before anything of a put is stored; None without limits.
+    value_limits: Option<Py<PyAny>>,
 }
 
 /// The text of the values [`PyMemorySaver`] keeps decoded, at most.
@@ -71,8 +74,8 @@ impl PyMemorySaver {
     /// `serializer`: a `ferrograph.serde.Serializer` whose allowed classes and depth limit this saver
     /// uses; the process-wide default codec otherwise.
     #[new]
-    #[pyo3(signature = (*, serializer = None))]
-    fn new(serializer: Option<PyRef<'_, PySerializer>>) -> Self {
+    #[pyo3(signature = (*, serializer = None, value_limits = None))]
+    fn new(serializer: Option<PyRef<'_, PySerializer>>, value_limits: Option<Py<PyAny>>) -> Self {
         let registry = match serializer {
             Some(s) => s.registry().clone(),
             None => default_registry().clone(),
@@ -81,6 +84,7 @@ impl PyMemorySaver {
             inner: Arc::new(MemorySaver::new()),
             registry,
             decoded: DecodeCache::new(DECODE_CACHE_BYTES),
+            value_limits,
         }
     }
 
@@ -163,6 +167,12 @@ impl PyMemorySaver {
         let target = config_from_py(config)?;
         let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
         let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?;
+        if let Some(limits) = &self.value_limits {
+            for (channel, value) in &checkpoint.channel_values {
+                let size = value.as_str().len();
+                limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
+            }
+        }
         let mut metadata = metadata_from_py(metadata, &codec)?;
         merge_config_metadata(config, &mut metadata, &codec)?;
         let stored = self
@@ -186,6 +196,13 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
         let writes = writes_from_py(writes, &codec)?;
+        if let Some(limits) = &self.value_limits {
+            for (channel, value) in &writes {
+                let size = value.as_str().len();
+                let args = (channel, size, &config.thread_id, &config.checkpoint_ns, "pending write");
+                limits.call_method1(py, "check", args)?;
+            }
+        }
         self.inner
             .put_writes(&config, writes, task_id, task_path)
             .py_err(py)

@@ -12,6 +12,7 @@ from typing import Any, Generator, Mapping, Optional, Sequence
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.postgres import PostgresDialect
@@ -80,7 +81,7 @@ class _Planned:
 
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
-        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None) -> Op:
+        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None) -> Op:
     """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
     value this saver stored last for the channel is stored as a delta (see deltas.py).
 
@@ -100,6 +101,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
             planned.append(_Planned(channel, version, None))
             continue
         encoded = _core.dumps(values[channel], context=channel)
+        if limits:
+            limits.check(channel, len(encoded), thread_id, checkpoint_ns)
         previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
         as_delta = delta(previous, version, encoded)
         planned.append(_Planned(channel, version, encoded, as_delta, previous if as_delta is not None else None))
@@ -223,7 +226,7 @@ def _refuse(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest
 
 
 def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
-               task_path: str = "") -> Op:
+               task_path: str = "", limits: Optional[SizeLimits] = None) -> Op:
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
@@ -240,6 +243,8 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
             channel,
             _core.dumps(value, context=channel),
         )
+        if limits:
+            limits.check(channel, len(row[-1]), thread_id, checkpoint_ns, "pending write")
         (special if channel in WRITES_IDX_MAP else regular).append(row)
     if regular:
         yield Query(d.insert_write, regular, many=True, rows=False)
@@ -247,7 +252,8 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
         yield Query(d.upsert_write, special, many=True, rows=False)
 
 
-def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None) -> Op:
+def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
+          limits: Optional[SizeLimits] = None) -> Op:
     """Runs saver calls (`("put", args)` or `("put_writes", args)`, the protocol methods'
     positional arguments) one after another, for the runner to put in one transaction; returns
     their results. If one fails, the runner rolls them all back: what the delta cache learnt
@@ -267,11 +273,13 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas)
+                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas, limits)
                 stored.add(location(result))
                 results.append(result)
             elif method == "put_writes":
-                results.append((yield from put_writes(d, *args)))
+                config, writes, task_id, *task_path = args
+                path = task_path[0] if task_path else ""
+                results.append((yield from put_writes(d, config, writes, task_id, path, limits)))
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
     except BaseException:
