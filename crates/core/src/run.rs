@@ -198,6 +198,43 @@ impl<V: Clone> Run<V> {
         Ok(())
     }
 
+    /// Apply writes that come from no node, at once: a `Command` given as a run's input (its
+    /// `update` to state keys, its `goto` nodes and `Send`s), as LangGraph applies its null
+    /// task's writes. Changed channels get a new version; the step does not move, and the
+    /// tasks due at this checkpoint stay due (a goto adds its node to them).
+    pub fn apply_command(&mut self, update: Vec<(&str, V)>, gotos: &[&str], sends: Vec<(&str, V)>) -> Result<(), GraphError> {
+        let graph = self.graph.clone();
+        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
+        for (key, value) in update {
+            match graph.channel(key) {
+                Some(c) if graph.state_channels.contains(&c) => grouped[c].push(Item::Value(value)),
+                _ => {}
+            }
+        }
+        let node_of = |name: &str, what: &str| match graph.node(name) {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(GraphError::InvalidGraph(format!("Command input {what} unknown node '{name}'"))),
+        };
+        for &node in gotos {
+            if node == END {
+                continue;
+            }
+            let n = node_of(node, "goes to")?;
+            grouped[graph.nodes[n].branch_channel].push(Item::Token(Arc::from(crate::graph::START)));
+        }
+        for (node, arg) in sends {
+            let n = node_of(node, "sends to")?;
+            grouped[graph.tasks_channel].push(Item::Send(graph.nodes[n].name.clone(), arg));
+        }
+        let version = self.next_version();
+        for (c, items) in grouped.into_iter().enumerate() {
+            if !items.is_empty() && self.channels[c].update(items)? {
+                self.versions[c] = version;
+            }
+        }
+        Ok(())
+    }
+
     /// Move the run to `step` without running anything, as a fork of a checkpoint does.
     pub fn set_step(&mut self, step: i64) {
         self.step = step;
@@ -571,6 +608,23 @@ mod tests {
         run.apply().unwrap();
         assert_eq!(run.state().next().unwrap().1, Some(&42));
         assert_eq!(step(&mut run), ["b"]);
+    }
+
+    #[test]
+    fn command_writes_apply_at_once_and_goto_schedules() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        step(&mut run);
+        step(&mut run); // a ran, b is due
+        let step_before = run.step();
+        run.apply_command(vec![("x", 7), ("not_a_key", 8)], &["a", END], vec![]).unwrap();
+        assert_eq!(run.step(), step_before, "the step does not move");
+        assert_eq!(run.state().next().unwrap().1, Some(&7));
+        assert!(run.tick().unwrap());
+        let mut names: Vec<&str> = run.tasks().iter().map(|t| t.name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "b"], "b stays due and the goto adds a");
+        assert!(run.apply_command(vec![], &["ghost"], vec![]).is_err());
     }
 
     #[test]

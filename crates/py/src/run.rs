@@ -279,6 +279,21 @@ impl CoreRun {
         Ok(Some(known))
     }
 
+    /// Apply a `Command` input's writes at once: `update` to state keys (others ignored),
+    /// `gotos` node names and `sends` (node, arg) pairs.
+    fn apply_command(
+        &mut self,
+        py: Python<'_>,
+        update: Vec<(String, Bound<'_, PyAny>)>,
+        gotos: Vec<String>,
+        sends: Vec<(String, Bound<'_, PyAny>)>,
+    ) -> PyResult<()> {
+        let update = update.iter().map(|(k, v)| (k.as_str(), PyValue::new(v.clone()))).collect();
+        let gotos: Vec<&str> = gotos.iter().map(String::as_str).collect();
+        let sends = sends.iter().map(|(k, v)| (k.as_str(), PyValue::new(v.clone()))).collect();
+        self.run.apply_command(update, &gotos, sends).py(py)
+    }
+
     fn goto(&mut self, py: Python<'_>, task: usize, node: &str) -> PyResult<()> {
         self.run.goto(task, node).py(py)
     }
@@ -295,6 +310,13 @@ impl CoreRun {
     fn preview<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyDict>> {
         let fresh = self.run.preview(task).py(py)?;
         state_dict(py, fresh.iter().map(|(k, v)| (*k, v.as_ref())))
+    }
+
+    /// The state keys the last applied step changed.
+    fn updated_keys(&self) -> Vec<String> {
+        let graph = self.run.graph();
+        let state = graph.state_channels();
+        self.updated.iter().filter(|c| state.contains(c)).map(|&c| graph.channel_name(c).to_string()).collect()
     }
 
     /// Apply the step. Returns whether any state key changed.

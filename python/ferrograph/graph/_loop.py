@@ -11,6 +11,7 @@ their `a`-prefixed twins, so both share this one logic.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import random
@@ -21,10 +22,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.config import _CURRENT, CurrentTask
+from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.graph._options import RunOptions
 from ferrograph.graph.state import END, START, BranchSpec
+from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
 from ferrograph.types import (
-    _SCRATCHPAD,
     Command,
     Interrupt,
     PregelTask,
@@ -35,9 +38,12 @@ from ferrograph.types import (
 )
 
 ERROR = "__error__"
+TASKS = "__pregel_tasks"
 INTERRUPT = "__interrupt__"
 RESUME = "__resume__"
 NO_WRITES = "__no_writes__"
+#: The task id of writes that come from no node: a `Command` given as a run's input.
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
 
 #: Restoring a checkpoint to look at it must never trip the recursion limit.
@@ -67,13 +73,14 @@ def _now() -> str:
 def thread_of(config: dict) -> dict:
     """The thread a config names, as the saver protocol wants it; a clear error without one."""
     configurable = config.get("configurable")
-    if not isinstance(configurable, dict) or not configurable.get("thread_id"):
+    thread_id = configurable.get("thread_id") if isinstance(configurable, dict) else None
+    if thread_id is None or thread_id == "":
         raise InvalidConfigError(
             "A graph with a checkpointer needs config['configurable']['thread_id'] to know which thread to use"
         )
-    thread_id = configurable["thread_id"]
-    if not isinstance(thread_id, (str, int)):
-        raise InvalidConfigError(f"thread_id must be a string, got {type(thread_id).__name__}")
+    # Any value names a thread by its string form (LangGraph's docs pass uuid.uuid4()), as
+    # LangGraph's savers store it.
+    assert isinstance(configurable, dict), "a thread_id was found in it"
     ns = configurable.get("checkpoint_ns", "")
     return {"thread_id": str(thread_id), "checkpoint_ns": ns}
 
@@ -90,6 +97,21 @@ def _metadata_base(config: dict) -> dict:
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
+
+
+def apply_null_writes(run: Any, writes: Sequence[tuple[str, Any]]) -> None:
+    """Apply writes of no task (a `Command` input's update and gotos) to a core run."""
+    if not writes:
+        return
+    update, gotos, sends = [], [], []
+    for channel, value in writes:
+        if channel == TASKS and isinstance(value, Send):
+            sends.append((value.node, value.arg))
+        elif channel.startswith("branch:to:"):
+            gotos.append(channel[len("branch:to:") :])
+        elif channel not in SPECIAL_CHANNELS:
+            update.append((channel, value))
+    run.apply_command(update, gotos, sends)
 
 
 def _writes_by_task(pending: Optional[Sequence[tuple]]) -> dict[str, list[tuple[str, Any]]]:
@@ -119,21 +141,31 @@ class RunLoop:
         self,
         graph: Any,
         config: dict,
-        modes: tuple[str, ...],
+        options: RunOptions,
         *,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
-        durability: str = "async",
+        context: Any = None,
+        control: Optional[RunControl] = None,
     ) -> None:
         self.graph = graph
         self.config = config
-        self.modes = modes
-        self.debug = "debug" in modes
+        self.modes = options.modes
+        self.output_keys = options.output_keys
+        self.debug = "debug" in self.modes
         self.saver = graph.checkpointer
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
-        self.durability = durability
+        self.durability = options.durability
+        self.control = control
+        #: Chunks nodes wrote to the custom stream, not yet handed to the caller. Written from
+        #: node threads; a deque's append and popleft are atomic.
+        self._custom: collections.deque = collections.deque()
+        writer = self._custom.append if "custom" in self.modes else _no_op_writer
+        self.runtime: Runtime[Any] = Runtime(
+            context=graph._coerce_context(context), store=graph.store, stream_writer=writer, control=control
+        )
         self.run = _core.CoreRun(graph._core, config["recursion_limit"], uuid.uuid4().hex)
         self.tasks: list[tuple] = []
         #: Indexes of this step's tasks that still have to run (others were restored).
@@ -145,6 +177,8 @@ class RunLoop:
         self.pending: dict[str, list[tuple[str, Any]]] = {}
         #: Resume values per task id, for `interrupt()`.
         self.resume: dict[str, list] = {}
+        #: A resume that no paused task took: the first `interrupt()` without an answer takes it.
+        self.null_resume: list = []
         #: An error raised by a task or after it (a branch); raised once its chunks are out.
         self.error: Optional[BaseException] = None
         #: Interrupts raised by this step's tasks (the run stops after the step).
@@ -158,6 +192,12 @@ class RunLoop:
         self._deferred_writes: list[tuple[list, str]] = []
         self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
+        self.drained = False
+        #: The output keys when they are not every state key.
+        keys = options.output_keys
+        self.narrowed: Optional[frozenset[str]] = (
+            frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else graph._output_names
+        )
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -207,18 +247,52 @@ class RunLoop:
                     run.set_seed(saved.checkpoint["id"])
             else:
                 self.pending = _writes_by_task(saved.pending_writes)
+                self._apply_null_writes(self.pending.pop(NULL_TASK_ID, ()))
                 if isinstance(input, Command):
-                    self._resume_with(input)
+                    self._command_input(input)
             return [("values", self.output())] if "values" in self.modes else []
         run.input(input)
         self._save("input", run.step)
         return []
 
+    def _command_input(self, command: Command) -> None:
+        """A `Command` as the run's input, on a thread that has a checkpoint: its update and
+        gotos apply at once (saved as writes of no task, so a later resume from the same
+        checkpoint applies them again), and its resume answers the paused tasks."""
+        if command.graph == Command.PARENT:
+            raise InvalidUpdateError("There is no parent graph")
+        schema = self.graph._builder.schema
+        update = list(schema.to_update(command.update, START).items()) if command.update is not None else []
+        gotos = command.goto
+        targets = (gotos,) if isinstance(gotos, (str, Send)) else tuple(gotos or ())
+        for target in targets:
+            if not isinstance(target, (str, Send)):
+                raise TypeError(f"In Command.goto, expected Send/str, got {type(target).__name__}")
+        writes: list[tuple[str, Any]] = [
+            (TASKS, t) if isinstance(t, Send) else (f"branch:to:{t}", START) for t in targets
+        ]
+        if command.resume is None and not update and not writes:
+            raise EmptyInputError("Received empty Command input")
+        if update or writes:
+            self._apply_null_writes([*writes, *update])
+            self.outbox.append(SaverCall("put_writes", (self.parent_config, [*writes, *update], NULL_TASK_ID, "")))
+        if command.resume is not None:
+            self._resume_with(command)
+
+    def _apply_null_writes(self, writes: Sequence[tuple[str, Any]]) -> None:
+        """Apply writes of no task (see `_command_input`) to the run. A resume goes on past
+        them: they do not count as a change that stops at interrupt_before again."""
+        if writes:
+            apply_null_writes(self.run, writes)
+            self.run.mark_interrupt()
+
     def _resume_with(self, command: Command) -> None:
-        """Hand `command.resume` to the tasks paused by interrupts, saving it with each."""
+        """Hand `command.resume` to the tasks paused by interrupts, saving it with each. With
+        none paused (a stop at interrupt_before), it answers the next `interrupt()` called."""
         paused = {tid: w for tid, w in self.pending.items() if _special(w, INTERRUPT)}
         if not paused:
-            raise EmptyInputError(f"Thread '{self._thread()['thread_id']}' has no pending interrupt to resume")
+            self.null_resume.append(command.resume)
+            return
         value = command.resume
         by_id = isinstance(value, dict) and value and all(
             any(getattr(i, "id", None) == key for w in paused.values() for i in _special(w, INTERRUPT)) for key in value
@@ -306,8 +380,13 @@ class RunLoop:
     # ---- steps
 
     def tick(self) -> bool:
-        """Plan the next step; False when the run is over or stopped by an interrupt."""
+        """Plan the next step; False when the run is over, stopped by an interrupt, or asked
+        to drain (see `drained`)."""
         if self.error is not None or self.interrupts or self.static_interrupt:
+            return False
+        if self.control is not None and self.control.drain_requested:
+            # Stopped between steps: the last checkpoint is where a resume goes on.
+            self.drained = True
             return False
         tasks = self.run.tick()
         self.tasks = tasks or []
@@ -398,7 +477,8 @@ class RunLoop:
         if name == START:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
-        kwargs = {"config": self.config} if spec.takes_config else {}
+        runtime = self.task_runtime(task_id) if spec.wants_runtime else None
+        kwargs = {key: _injected(key, runtime or self.runtime, self.config) for key in spec.injects}
         fn: Callable[[], Any]
         if push:  # a Send's argument is the node's whole input, as given
             fn = functools.partial(spec.fn, input, **kwargs)
@@ -411,29 +491,42 @@ class RunLoop:
             else:
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
-        if self.saver is None:
-            return fn
-        resume = self.resume.get(task_id, [])
+        scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
+        task = CurrentTask(self, task_id, runtime, scratchpad)
 
-        def with_scratchpad() -> Any:
-            token = _SCRATCHPAD.set(_Scratchpad(task_id, resume))
+        def in_task() -> Any:
+            token = _CURRENT.set(task)
             try:
                 return fn()
             finally:
-                _SCRATCHPAD.reset(token)
+                _CURRENT.reset(token)
 
-        return with_scratchpad
+        return in_task
 
-    def policy(self, i: int) -> Optional[RetryPolicy]:
+    def task_runtime(self, task_id: str) -> Runtime[Any]:
+        """The run's runtime with the task's own execution info."""
+        thread = self.thread or {}
+        info = ExecutionInfo(
+            checkpoint_id=(self.parent_config or {}).get("configurable", {}).get("checkpoint_id", ""),
+            checkpoint_ns=thread.get("checkpoint_ns", ""),
+            task_id=task_id,
+            thread_id=thread.get("thread_id"),
+            run_id=None if self.config.get("run_id") is None else str(self.config["run_id"]),
+        )
+        return self.runtime.override(execution_info=info)
+
+    def policy(self, i: int) -> Sequence[RetryPolicy]:
         name = self.tasks[i][0]
-        return None if name == START else self.graph._nodes[name].retry_policy
+        return () if name == START else self.graph._nodes[name].retry_policy
 
     def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
         """Record task `i`'s failure (or pause, for an interrupt); returns its chunks."""
         if isinstance(exc, GraphInterrupt):
             self.interrupts.extend(exc.interrupts)
-            self._save_writes(i, [(INTERRUPT, list(exc.interrupts))])
-            return []
+            # The answers it took so far go with it, so a resume replays them.
+            answered = self.resume.get(self.tasks[i][2])
+            self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
+            return self.custom_chunks()
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
         if self.error is None:  # the step's first failure is the one raised
@@ -526,9 +619,9 @@ class RunLoop:
         name, _input, task_id, _push = self.tasks[i]
         if name == START:
             return []
-        chunks: list[tuple[str, Any]] = []
+        chunks = self.custom_chunks() if self._custom else []
         if updates and "updates" in self.modes:
-            chunks.append(("updates", {name: applied}))
+            chunks.append(("updates", {name: self._update_chunk(applied)}))
         if self.debug:
             payload = {
                 "id": task_id,
@@ -576,6 +669,9 @@ class RunLoop:
             return self.interrupt_chunks()
         ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         changed = self.run.apply()
+        if changed and self.narrowed is not None:
+            # As in LangGraph, "values" shows a step only when it changed an output key.
+            changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
         if self.saver is not None:
             if self._should_interrupt_after(ran):
@@ -589,6 +685,12 @@ class RunLoop:
     def failed_run(self) -> None:
         """The run stops on an error: with durability "exit", save where it got to."""
         self._write_at_exit()
+
+    def check_drained(self) -> None:
+        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it."""
+        if self.drained:
+            assert self.control is not None, "only a run with a RunControl drains"
+            raise GraphDrained(self.control.drain_reason or "shutdown")
 
     def finish(self) -> list[tuple[str, Any]]:
         """After the last step: the checkpoint kept for the end (durability "exit"), and the
@@ -612,15 +714,39 @@ class RunLoop:
         if "updates" in self.modes:
             chunks.append(("updates", {INTERRUPT: found}))
         if found and "values" in self.modes:
-            chunks.append(("values", {**self.output(), INTERRUPT: found}))
+            values = self.output()
+            # With a single output key the chunk holds only the interrupts, as in LangGraph.
+            chunks.append(("values", {**values, INTERRUPT: found} if isinstance(values, dict) else {INTERRUPT: found}))
         return chunks
 
-    def output(self) -> dict:
+    def output(self) -> Any:
+        """The state as a "values" chunk shows it: the output keys (only the one key's value
+        when `output_keys` names one)."""
         state = self.run.state()
-        names = self.graph._output_names
+        keys = self.output_keys
+        if isinstance(keys, str):
+            return state.get(keys)
+        names = self.graph._output_names if keys is None else keys
         if names is not None:
             return {k: v for k, v in state.items() if k in names}
         return state
+
+    def _update_chunk(self, applied: Optional[dict]) -> Any:
+        """A node's update as its "updates" chunk shows it, narrowed to the output keys."""
+        keys = self.output_keys
+        if keys is None or applied is None:
+            return applied
+        if isinstance(keys, str):
+            return applied.get(keys)
+        narrowed = {k: v for k, v in applied.items() if k in keys}
+        return narrowed or None
+
+    def custom_chunks(self) -> list[tuple[str, Any]]:
+        """What nodes wrote to the custom stream since the last call."""
+        chunks = []
+        while self._custom:
+            chunks.append(("custom", self._custom.popleft()))
+        return chunks
 
     # ---- looking back
 
@@ -639,6 +765,9 @@ class RunLoop:
         run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
         pending = _writes_by_task(saved.pending_writes)
         tasks = run.tick() or []
+        # As in LangGraph, a Command input's writes show in the values but do not add the
+        # tasks its gotos scheduled (their writes, if they ran, are left out too).
+        apply_null_writes(run, pending.pop(NULL_TASK_ID, ()))
         found: list[PregelTask] = []
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
@@ -711,6 +840,19 @@ class RunLoop:
 _MISSING = object()
 
 
+def _injected(key: str, runtime: Runtime[Any], config: dict) -> Any:
+    """The value of a node parameter the engine fills by name (see `NodeSpec.injects`)."""
+    if key == "config":
+        return config
+    if key == "runtime":
+        return runtime
+    if key == "writer":
+        return runtime.stream_writer
+    if key == "store":
+        return runtime.store
+    return runtime.previous
+
+
 def _answered_id(task_id: str, answered: int) -> str:
     """An id no interrupt has unless it is the task's `answered`-th one, already answered."""
     from ferrograph.types import interrupt_id
@@ -718,22 +860,22 @@ def _answered_id(task_id: str, answered: int) -> str:
     return interrupt_id(task_id, answered - 1) if answered else ""
 
 
-def call_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy]) -> Any:
-    if policy is None:
+def call_with_retry(call: Callable[[], Any], policies: Sequence[RetryPolicy]) -> Any:
+    if not policies:
         return call()
     attempt = 1
     while True:
         try:
             return call()
         except Exception as exc:
-            delay = retry_delay(policy, attempt, exc)
+            delay = retry_delay(policies, attempt, exc)
             if delay is None:
                 raise
             time.sleep(delay)
             attempt += 1
 
 
-async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy], is_async: bool) -> Any:
+async def acall_with_retry(call: Callable[[], Any], policies: Sequence[RetryPolicy], is_async: bool) -> Any:
     attempt = 1
     while True:
         try:
@@ -743,17 +885,21 @@ async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy
             ctx = contextvars.copy_context()
             return await loop.run_in_executor(None, ctx.run, call)
         except Exception as exc:
-            delay = None if policy is None else retry_delay(policy, attempt, exc)
+            delay = retry_delay(policies, attempt, exc)
             if delay is None:
                 raise
             await asyncio.sleep(delay)
             attempt += 1
 
 
-def retry_delay(policy: RetryPolicy, attempt: int, exc: Exception) -> Optional[float]:
-    """Seconds to wait before the next attempt, or None to give up. Interrupts are never
-    retried: they are a pause, not a failure."""
-    if isinstance(exc, GraphInterrupt) or not policy.should_retry(exc):
+def retry_delay(policies: Sequence[RetryPolicy], attempt: int, exc: Exception) -> Optional[float]:
+    """Seconds to wait before the next attempt, or None to give up. The first policy whose
+    `retry_on` matches the failure applies (attempts are counted across policies, as in
+    LangGraph). Interrupts are never retried: they are a pause, not a failure."""
+    if isinstance(exc, GraphInterrupt):
+        return None
+    policy = next((p for p in policies if p.should_retry(exc)), None)
+    if policy is None:
         return None
     return _core.retry_delay(
         attempt,

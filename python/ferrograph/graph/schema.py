@@ -92,6 +92,11 @@ class Schema:
         self.keys: list[StateKey] = [_state_key(n, a) for n, a in annotations.items()]
         self.names = frozenset(annotations)
 
+    @staticmethod
+    def is_class_schema(cls: Any) -> bool:
+        """Whether instances of `cls` are built from a dict of fields (dataclass, pydantic)."""
+        return _is_pydantic(cls) or (isinstance(cls, type) and dataclasses.is_dataclass(cls))
+
     def to_node_input(self, state: dict) -> Any:
         """What a node receives: the dict itself for a TypedDict, an instance otherwise (a
         pydantic model validates here, so bad input raises pydantic's ValidationError)."""

@@ -22,25 +22,33 @@ END = "__end__"
 
 
 class NodeSpec:
-    """A node as added: its function, how to call it, and its retry policy."""
+    """A node as added: its function, how to call it (which parameters the engine fills in),
+    its retry policies and its input schema."""
 
-    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema")
+    __slots__ = ("name", "fn", "is_async", "injects", "wants_runtime", "retry_policy", "input_schema", "metadata", "destinations")
 
     def __init__(
         self,
         name: str,
         fn: Callable[..., Any],
-        retry_policy: Optional[RetryPolicy],
+        retry_policy: Sequence[RetryPolicy],
         input_schema: Optional[Schema],
+        metadata: Optional[dict[str, Any]] = None,
+        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
     ) -> None:
         self.name = name
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)
         )
-        self.takes_config = _accepts(fn, "config")
-        self.retry_policy = retry_policy
+        #: Keyword parameters the engine passes by name (config, runtime, writer, store, previous).
+        self.injects = _injected_parameters(fn)
+        self.wants_runtime = "runtime" in self.injects
+        #: Tried in order: the first whose `retry_on` matches a failure applies.
+        self.retry_policy = tuple(retry_policy)
         self.input_schema = input_schema
+        self.metadata = metadata
+        self.destinations = destinations
 
 
 class BranchSpec:
@@ -62,6 +70,36 @@ class BranchSpec:
         if hints is not None:
             return hints
         return []
+
+
+#: Parameters LangGraph fills by name, and the annotations that let it (None: any annotation).
+_INJECTABLE: dict[str, Optional[tuple[str, ...]]] = {
+    "config": None,
+    "writer": ("StreamWriter",),
+    "store": ("BaseStore", "Optional[BaseStore]"),
+    "previous": None,
+    "runtime": None,
+}
+
+
+def _injected_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """Which of LangGraph's injectable keyword parameters `fn` declares (a `writer` or `store`
+    counts only unannotated or annotated with its type, as LangGraph decides)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    found = []
+    for name, allowed in _INJECTABLE.items():
+        p = params.get(name)
+        if p is None or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        if allowed is not None and p.annotation is not p.empty:
+            annotation = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", repr(p.annotation))
+            if not any(annotation == a or annotation.endswith("." + a) for a in allowed) and "Store" not in str(p.annotation):
+                continue
+        found.append(name)
+    return tuple(found)
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -94,6 +132,8 @@ class StateGraph:
         output_schema: Any = None,
     ) -> None:
         self.schema = Schema(state_schema)
+        #: The type of `invoke(..., context=...)`, as nodes receive it in `runtime.context`.
+        self.context_schema = context_schema
         self.input_schema = Schema(input_schema) if input_schema is not None else self.schema
         self.output_schema = Schema(output_schema) if output_schema is not None else self.schema
         self.nodes: dict[str, NodeSpec] = {}
@@ -106,11 +146,18 @@ class StateGraph:
         node: Union[str, Callable[..., Any]],
         action: Optional[Callable[..., Any]] = None,
         *,
-        retry_policy: Optional[RetryPolicy] = None,
+        defer: bool = False,
+        metadata: Optional[dict[str, Any]] = None,
         input_schema: Any = None,
-        **_options: Any,
+        retry_policy: Union[RetryPolicy, Sequence[RetryPolicy], None] = None,
+        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
     ) -> "StateGraph":
-        """Add a node. `add_node(fn)` names it after the function."""
+        """Add a node. `add_node(fn)` names it after the function. The keywords are
+        LangGraph's: `defer` runs the node only when nothing else is left to run, `metadata` is
+        kept with the node, `input_schema` narrows what it reads (inferred from the annotation of
+        its first parameter otherwise), `retry_policy` is one policy or several (the first whose
+        `retry_on` matches applies), `destinations` names where a node returning a `Command`
+        may go (for drawing)."""
         if action is None:
             if not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
@@ -123,10 +170,22 @@ class StateGraph:
         _core.check_node_name(node)
         if node in self.nodes:
             raise GraphValidationError(f"Node '{node}' already present")
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy")
+        if retry_policy is None:
+            policies: tuple[RetryPolicy, ...] = ()
+        elif isinstance(retry_policy, RetryPolicy):
+            policies = (retry_policy,)
+        elif isinstance(retry_policy, (list, tuple)) and all(isinstance(p, RetryPolicy) for p in retry_policy):
+            policies = tuple(retry_policy)
+        else:
+            raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy or a sequence of them")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise GraphValidationError(f"metadata of node '{node}' must be a dict")
+        if destinations is not None and not isinstance(destinations, (dict, tuple)):
+            raise GraphValidationError(f"destinations of node '{node}' must be a dict or a tuple of node names")
+        if defer:
+            raise GraphValidationError("add_node(defer=True) is not supported yet")
         schema = Schema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec(node, action, retry_policy, schema)
+        self.nodes[node] = NodeSpec(node, action, policies, schema, metadata, destinations)
         return self
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
@@ -197,6 +256,7 @@ class StateGraph:
         *,
         interrupt_before: Any = None,
         interrupt_after: Any = None,
+        store: Any = None,
         debug: bool = False,
         name: Optional[str] = None,
     ) -> "CompiledStateGraph":
@@ -236,4 +296,6 @@ class StateGraph:
             checkpointer=checkpointer,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
+            store=store,
+            debug=debug,
         )
