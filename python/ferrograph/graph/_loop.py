@@ -196,7 +196,7 @@ class RunLoop:
         #: The output keys when they are not every state key.
         keys = options.output_keys
         self.narrowed: Optional[frozenset[str]] = (
-            frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else graph._output_names
+            frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else None
         )
 
     def _thread(self) -> dict:
@@ -726,9 +726,8 @@ class RunLoop:
         keys = self.output_keys
         if isinstance(keys, str):
             return state.get(keys)
-        names = self.graph._output_names if keys is None else keys
-        if names is not None:
-            return {k: v for k, v in state.items() if k in names}
+        if keys is not None:
+            return {k: v for k, v in state.items() if k in keys}
         return state
 
     def _update_chunk(self, applied: Optional[dict]) -> Any:
@@ -771,7 +770,7 @@ class RunLoop:
         found: list[PregelTask] = []
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
-        state_keys = {k.name for k in self.graph._builder.schema.keys}
+        state_keys = self.graph._builder.channels
         finished = False
         for i, (name, _input, task_id, _push) in enumerate(tasks):
             writes = pending.get(task_id, [])
@@ -790,12 +789,8 @@ class RunLoop:
                 next_names.append(name)
         if finished:
             run.apply()
-        values = run.state()
-        names = self.graph._output_names
-        if names is not None:
-            values = {k: v for k, v in values.items() if k in names}
         return StateSnapshot(
-            values=values,
+            values=run.state(),
             next=tuple(next_names),
             config=saved.config,
             metadata=saved.metadata,

@@ -76,6 +76,8 @@ class RunOptions:
         version: str,
         durability: Optional[str],
         checkpoint_during: Optional[bool],
+        *,
+        invoked: bool = False,
     ) -> "RunOptions":
         if version != "v1":
             raise GraphValidationError(
@@ -98,8 +100,11 @@ class RunOptions:
         printed = _mode_list(print_mode, "print_mode")
         if debug or (debug is None and graph.debug):
             printed = ("updates", "values")
-        if output_keys is not None:
-            known = graph.output_channels
+        if output_keys is None and invoked and set(graph.output_channels) != set(graph.stream_channels):
+            # invoke returns the output schema's keys; stream shows every key.
+            output_keys = graph.output_channels
+        elif output_keys is not None:
+            known = graph.stream_channels
             for key in (output_keys,) if isinstance(output_keys, str) else output_keys:
                 if key not in known:
                     raise GraphValidationError(f"output_keys names {key!r}, which is not a state key")

@@ -67,10 +67,13 @@ class CompiledStateGraph:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
-        output = builder.output_schema
-        self._output_names = None if output is builder.schema else output.names
-        #: The state keys a run can return (what `output_keys` may name).
-        self.output_channels = tuple(output.names if self._output_names is not None else (k.name for k in builder.schema.keys))
+        #: Every key of the run (what `stream` shows and `output_keys` may name)...
+        self.stream_channels = tuple(builder.channels)
+        #: ...and what `invoke` returns by default: the output schema's keys.
+        self.output_channels = tuple(k.name for k in builder.output_schema.keys)
+        #: The keys a graph's input may write, when not every key.
+        input_names = builder.input_schema.names
+        self._input_names = None if input_names >= set(self.stream_channels) else input_names
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     @property
@@ -78,13 +81,17 @@ class CompiledStateGraph:
         return self._builder
 
     def _input_update(self, input: Any) -> Optional[dict]:
+        """The run's input as writes: only the input schema's keys are taken, as in LangGraph."""
         if input is None:
             return None
-        if isinstance(input, dict):
-            return input
-        from ferrograph.graph.schema import object_fields
+        if not isinstance(input, dict):
+            from ferrograph.graph.schema import object_fields
 
-        return object_fields(input, START)
+            input = object_fields(input, START)
+        names = self._input_names
+        if names is not None:
+            return {k: v for k, v in input.items() if k in names}
+        return input
 
     def _coerce_context(self, context: Any) -> Any:
         """`context` as nodes see it: a dict becomes the graph's dataclass or pydantic
@@ -276,7 +283,7 @@ class CompiledStateGraph:
         stream mode, the list of its chunks."""
         options = RunOptions.of(
             self, config, stream_mode, print_mode, output_keys, False, debug, version,
-            durability, checkpoint_during,
+            durability, checkpoint_during, invoked=True,
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         self._check_sync()
@@ -462,7 +469,7 @@ class CompiledStateGraph:
         """Async twin of `invoke`."""
         options = RunOptions.of(
             self, config, stream_mode, print_mode, output_keys, False, debug, version,
-            durability, checkpoint_during,
+            durability, checkpoint_during, invoked=True,
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         chunks: list[Any] = []

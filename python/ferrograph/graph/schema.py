@@ -102,7 +102,8 @@ class Schema:
         pydantic model validates here, so bad input raises pydantic's ValidationError)."""
         if self.kind == "dict":
             return state
-        return self.cls(**state)
+        # The run may hold more keys than this schema declares (private channels).
+        return self.cls(**{k: v for k, v in state.items() if k in self.names})
 
     def to_update(self, value: Any, node: str) -> Optional[dict]:
         """A node's return value as a dict of writes, or None for no writes."""

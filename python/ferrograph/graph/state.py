@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
-from ferrograph.graph.schema import Schema
+from ferrograph.graph.schema import Schema, StateKey
 from ferrograph.types import RetryPolicy
 
 if TYPE_CHECKING:
@@ -102,6 +102,37 @@ def _injected_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _same_reducer(a: Callable[..., Any], b: Optional[Callable[..., Any]]) -> bool:
+    """Whether two declarations of a key agree on its reducer. Lambdas cannot be told apart
+    (each declaration makes a new one), so LangGraph takes any lambda as the same."""
+    if b is None:
+        return False
+    if getattr(a, "__name__", None) == "<lambda>" or getattr(b, "__name__", None) == "<lambda>":
+        return True
+    return a is b
+
+
+def _inferred_input_schema(fn: Callable[..., Any]) -> Optional[Schema]:
+    """A node's input schema from the annotation of its first parameter, when that is a class
+    with annotated fields (a TypedDict, dataclass or pydantic model), as LangGraph infers it."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.ismethod(getattr(fn, "__call__", None))):
+        return None
+    try:
+        hints = typing.get_type_hints(getattr(fn, "__call__")) or typing.get_type_hints(fn)
+        first = next(iter(inspect.signature(fn).parameters))
+    except (NameError, TypeError, ValueError, StopIteration):
+        return None
+    hint = hints.get(first)
+    if not isinstance(hint, type):
+        return None
+    try:
+        if not typing.get_type_hints(hint):
+            return None
+    except (NameError, TypeError):
+        return None
+    return Schema(hint)
+
+
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
     try:
         return name in inspect.signature(fn).parameters
@@ -132,10 +163,15 @@ class StateGraph:
         output_schema: Any = None,
     ) -> None:
         self.schema = Schema(state_schema)
+        #: Every key of the run: the state schema's, then those only the input, output or a
+        #: node's input schema declares (private channels), as LangGraph gathers them.
+        self.channels: dict[str, StateKey] = {}
         #: The type of `invoke(..., context=...)`, as nodes receive it in `runtime.context`.
         self.context_schema = context_schema
         self.input_schema = Schema(input_schema) if input_schema is not None else self.schema
         self.output_schema = Schema(output_schema) if output_schema is not None else self.schema
+        for schema in (self.schema, self.input_schema, self.output_schema):
+            self._add_schema(schema)
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[tuple[str, str]] = []
         self.joins: list[tuple[list[str], str]] = []
@@ -184,9 +220,23 @@ class StateGraph:
             raise GraphValidationError(f"destinations of node '{node}' must be a dict or a tuple of node names")
         if defer:
             raise GraphValidationError("add_node(defer=True) is not supported yet")
-        schema = Schema(input_schema) if input_schema is not None else None
+        schema = Schema(input_schema) if input_schema is not None else _inferred_input_schema(action)
+        if schema is not None:
+            self._add_schema(schema)
+            if schema.cls is self.schema.cls:
+                schema = None  # the state itself: nothing to narrow
         self.nodes[node] = NodeSpec(node, action, policies, schema, metadata, destinations)
         return self
+
+    def _add_schema(self, schema: Schema) -> None:
+        """Add the keys of `schema` that the run does not have yet. A key declared again keeps
+        its first reducer; declaring it with another reducer is an error, as in LangGraph."""
+        for key in schema.keys:
+            known = self.channels.get(key.name)
+            if known is None:
+                self.channels[key.name] = key
+            elif key.reducer is not None and not _same_reducer(key.reducer, known.reducer):
+                raise GraphValidationError(f"Channel '{key.name}' already exists with a different type")
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
         """Run `end_key` after `start_key`; with a list of starts, after all of them."""
@@ -281,7 +331,7 @@ class StateGraph:
             if source != START and source not in self.nodes:
                 raise GraphValidationError(f"Found a branch starting at unknown node '{source}'")
         core = _core.CoreGraph(
-            [(k.name, k.reducer, k.initial) for k in self.schema.keys],
+            [(k.name, k.reducer, k.initial) for k in self.channels.values()],
             [(n, None) for n in self.nodes],
             list(self.edges),
             [(list(starts), end) for starts, end in self.joins],
