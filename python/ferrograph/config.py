@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
@@ -17,23 +18,28 @@ __all__ = ["get_config", "get_stream_writer", "get_store"]
 
 class CurrentTask:
     """What the engine tells the node it is running: set around each call. The task's own
-    runtime (with its execution info) is built only when asked for."""
+    runtime (with its execution info: which attempt this is) is built only when asked for."""
 
-    __slots__ = ("config", "scratchpad", "_runtime", "_loop", "_task_id")
+    __slots__ = ("config", "scratchpad", "attempt", "_first_attempt_time", "_runtime", "_loop", "_name", "_task_id")
 
-    def __init__(self, loop: "RunLoop", task_id: str, runtime: "Optional[Runtime[Any]]", scratchpad: "Optional[_Scratchpad]") -> None:
+    def __init__(self, loop: "RunLoop", name: str, task_id: str, scratchpad: "Optional[_Scratchpad]") -> None:
         self.config: dict = loop.config
         #: Interrupt bookkeeping, with a checkpointer only.
         self.scratchpad = scratchpad
-        self._runtime = runtime
+        #: 1 on the first run of the node, 2 on its first retry...
+        self.attempt = 0
+        self._first_attempt_time = time.time()
+        self._runtime: "Optional[Runtime[Any]]" = None
         self._loop = loop
+        self._name = name
         self._task_id = task_id
 
     @property
     def runtime(self) -> "Runtime[Any]":
-        if self._runtime is None:
-            self._runtime = self._loop.task_runtime(self._task_id)
-        return self._runtime
+        runtime = self._runtime
+        if runtime is None or (runtime.execution_info is not None and runtime.execution_info.node_attempt != self.attempt):
+            runtime = self._runtime = self._loop.task_runtime(self._name, self._task_id, self.attempt, self._first_attempt_time)
+        return runtime
 
 
 _CURRENT: contextvars.ContextVar[Optional[CurrentTask]] = contextvars.ContextVar("ferrograph_task", default=None)

@@ -384,11 +384,13 @@ class RunLoop:
         to drain (see `drained`)."""
         if self.error is not None or self.interrupts or self.static_interrupt:
             return False
-        if self.control is not None and self.control.drain_requested:
-            # Stopped between steps: the last checkpoint is where a resume goes on.
-            self.drained = True
-            return False
         tasks = self.run.tick()
+        if tasks and self.control is not None and self.control.drain_requested:
+            # Stopped between steps (a last step that asks to drain just ends the run): the
+            # last checkpoint is where a resume goes on.
+            self.drained = True
+            self.run.clear_tasks()
+            return False
         self.tasks = tasks or []
         self.to_run = list(range(len(self.tasks)))
         if self.pending:
@@ -472,46 +474,51 @@ class RunLoop:
             return state
 
     def call(self, i: int) -> Callable[[], Any]:
-        """A zero-argument callable that runs task `i`'s node once."""
+        """A zero-argument callable that runs task `i`'s node once per call (a retry calls it
+        again: the task's runtime then says which attempt it is)."""
         name, input, task_id, push = self.tasks[i]
         if name == START:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
-        runtime = self.task_runtime(task_id) if spec.wants_runtime else None
-        kwargs = {key: _injected(key, runtime or self.runtime, self.config) for key in spec.injects}
-        fn: Callable[[], Any]
-        if push:  # a Send's argument is the node's whole input, as given
-            fn = functools.partial(spec.fn, input, **kwargs)
-        else:
+        if not push:
             schema = spec.input_schema or self.graph._builder.schema
-            if schema.kind == "dict":
-                if spec.input_schema is not None:
-                    input = {k: v for k, v in input.items() if k in schema.names}
-                fn = functools.partial(spec.fn, input, **kwargs)
-            else:
+            if schema.kind != "dict":
                 # Built inside the call, so a pydantic ValidationError is the node's error.
-                fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
+                input = _Deferred(schema.to_node_input, input)
+            elif spec.input_schema is not None:
+                input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
-        task = CurrentTask(self, task_id, runtime, scratchpad)
+        task = CurrentTask(self, name, task_id, scratchpad)
+        injects = spec.injects
+        config = self.config
 
         def in_task() -> Any:
+            task.attempt += 1
             token = _CURRENT.set(task)
             try:
-                return fn()
+                arg = input.build() if isinstance(input, _Deferred) else input
+                if not injects:
+                    return spec.fn(arg)
+                runtime = task.runtime if spec.wants_runtime else self.runtime
+                return spec.fn(arg, **{key: _injected(key, runtime, config) for key in injects})
             finally:
                 _CURRENT.reset(token)
 
         return in_task
 
-    def task_runtime(self, task_id: str) -> Runtime[Any]:
-        """The run's runtime with the task's own execution info."""
+    def task_runtime(self, name: str, task_id: str, attempt: int, first_attempt_time: float) -> Runtime[Any]:
+        """The run's runtime with the task's own execution info (its namespace is the task's,
+        `node:task_id` under the run's, as LangGraph names it)."""
         thread = self.thread or {}
+        parent_ns = thread.get("checkpoint_ns", "")
         info = ExecutionInfo(
             checkpoint_id=(self.parent_config or {}).get("configurable", {}).get("checkpoint_id", ""),
-            checkpoint_ns=thread.get("checkpoint_ns", ""),
+            checkpoint_ns=f"{parent_ns}|{name}:{task_id}" if parent_ns else f"{name}:{task_id}",
             task_id=task_id,
             thread_id=thread.get("thread_id"),
             run_id=None if self.config.get("run_id") is None else str(self.config["run_id"]),
+            node_attempt=attempt,
+            node_first_attempt_time=first_attempt_time,
         )
         return self.runtime.override(execution_info=info)
 
@@ -833,6 +840,20 @@ class RunLoop:
 
 
 _MISSING = object()
+
+
+class _Deferred:
+    """A node's input to build when the node runs (a schema instance, whose validation errors
+    are the node's own)."""
+
+    __slots__ = ("make", "state")
+
+    def __init__(self, make: Callable[[dict], Any], state: dict) -> None:
+        self.make = make
+        self.state = state
+
+    def build(self) -> Any:
+        return self.make(self.state)
 
 
 def _injected(key: str, runtime: Runtime[Any], config: dict) -> Any:
