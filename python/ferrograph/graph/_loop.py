@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
-from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph._options import RunOptions
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
@@ -153,6 +153,9 @@ class RunLoop:
         self.modes = options.modes
         self.output_keys = options.output_keys
         self.debug = "debug" in self.modes
+        #: "debug" wraps what the "checkpoints" and "tasks" modes show.
+        self.checkpoint_events = self.debug or "checkpoints" in self.modes
+        self.task_events = self.debug or "tasks" in self.modes
         self.saver = graph.checkpointer
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
@@ -348,7 +351,7 @@ class RunLoop:
                 self.parent_config = config
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
-        if self.debug:
+        if self.checkpoint_events:
             self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
@@ -427,10 +430,11 @@ class RunLoop:
         return ("*" in nodes and bool(names - {START})) or bool(names & set(nodes))
 
     def started(self) -> list[tuple[str, Any]]:
-        """Chunks announcing the step: the previous checkpoint and the tasks (debug mode)."""
-        if not self.debug:
-            return []
-        chunks = self._checkpoint_chunk()
+        """Chunks announcing the step: the previous checkpoint and the tasks ("checkpoints",
+        "tasks" and "debug" modes)."""
+        chunks = self._checkpoint_chunk() if self.checkpoint_events else []
+        if not self.task_events:
+            return chunks
         step = self.run.step + 1
         for i in self.to_run:
             name, input, task_id, push = self.tasks[i]
@@ -442,17 +446,31 @@ class RunLoop:
                 "input": input if push else self._debug_input(name, input),
                 "triggers": tuple(self.run.task_triggers(i)),
             }
-            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": "task", "payload": payload}))
+            chunks.extend(self._event("task", step, payload))
         return chunks
 
-    def _checkpoint_chunk(self) -> list[tuple[str, Any]]:
+    def _event(self, kind: str, step: int, payload: dict) -> list[tuple[str, Any]]:
+        """A checkpoint or task event, in each mode that shows it: as it is ("checkpoints",
+        "tasks") and wrapped with its step, time and kind ("debug")."""
+        chunks: list[tuple[str, Any]] = []
+        if kind == "checkpoint" and "checkpoints" in self.modes:
+            chunks.append(("checkpoints", payload))
+        elif kind != "checkpoint" and "tasks" in self.modes:
+            chunks.append(("tasks", payload))
+        if self.debug:
+            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": kind, "payload": payload}))
+        return chunks
+
+    def _checkpoint_chunk(self, due: Optional[Sequence[tuple]] = None) -> list[tuple[str, Any]]:
+        """The event of the last checkpoint saved, once the tasks due at it are known (`due`,
+        or this step's)."""
         if self._unreported_checkpoint is None:
             return []
         config, parent, metadata, values = self._unreported_checkpoint
         self._unreported_checkpoint = None
         tasks = [
             {"id": task_id, "name": name, "interrupts": (), "state": None}
-            for name, _input, task_id, _push in self.tasks
+            for name, _input, task_id, _push in (self.tasks if due is None else due)
         ]
         payload = {
             "config": config,
@@ -462,7 +480,7 @@ class RunLoop:
             "next": [t["name"] for t in tasks],
             "tasks": tasks,
         }
-        return [("debug", {"step": metadata["step"], "timestamp": _now(), "type": "checkpoint", "payload": payload})]
+        return self._event("checkpoint", metadata["step"], payload)
 
     def _debug_input(self, name: str, state: dict) -> Any:
         schema = self.graph._nodes[name].input_schema or self.graph._builder.schema
@@ -492,19 +510,30 @@ class RunLoop:
         injects = spec.injects
         config = self.config
 
-        def in_task() -> Any:
+        def start() -> Any:
             task.attempt += 1
+            arg = input.build() if isinstance(input, _Deferred) else input
+            if not injects:
+                return spec.fn(arg)
+            runtime = task.runtime if spec.wants_runtime else self.runtime
+            return spec.fn(arg, **{key: _injected(key, runtime, config) for key in injects})
+
+        def in_task() -> Any:
             token = _CURRENT.set(task)
             try:
-                arg = input.build() if isinstance(input, _Deferred) else input
-                if not injects:
-                    return spec.fn(arg)
-                runtime = task.runtime if spec.wants_runtime else self.runtime
-                return spec.fn(arg, **{key: _injected(key, runtime, config) for key in injects})
+                return start()
             finally:
                 _CURRENT.reset(token)
 
-        return in_task
+        async def in_async_task() -> Any:
+            # Set inside the coroutine, so the node's own awaits see it.
+            token = _CURRENT.set(task)
+            try:
+                return await start()
+            finally:
+                _CURRENT.reset(token)
+
+        return in_async_task if spec.is_async else in_task
 
     def task_runtime(self, name: str, task_id: str, attempt: int, first_attempt_time: float) -> Runtime[Any]:
         """The run's runtime with the task's own execution info (its namespace is the task's,
@@ -629,7 +658,7 @@ class RunLoop:
         chunks = self.custom_chunks() if self._custom else []
         if updates and "updates" in self.modes:
             chunks.append(("updates", {name: self._update_chunk(applied)}))
-        if self.debug:
+        if self.task_events:
             payload = {
                 "id": task_id,
                 "name": name,
@@ -637,9 +666,7 @@ class RunLoop:
                 "result": dict(applied) if applied else {},
                 "interrupts": [],
             }
-            chunks.append(
-                ("debug", {"step": self.run.step + 1, "timestamp": _now(), "type": "task_result", "payload": payload})
-            )
+            chunks.extend(self._event("task_result", self.run.step + 1, payload))
         return chunks
 
     def _routes(self, i: int, branch: BranchSpec, result: Any) -> None:
@@ -686,8 +713,21 @@ class RunLoop:
                 self.static_interrupt = True
             self._save("loop", self.run.step)
         if self.static_interrupt:
+            # The run stops here: its last checkpoint is reported now, with the tasks due at
+            # it, before the interrupt (LangGraph's order).
+            if self.checkpoint_events:
+                chunks.extend(self._checkpoint_chunk(self._due_tasks()))
             chunks.extend(self.interrupt_chunks())
         return chunks
+
+    def _due_tasks(self) -> list[tuple]:
+        """The tasks due at the run's current position, without starting a step."""
+        try:
+            due = self.run.tick() or []
+        except GraphRecursionError:
+            return []
+        self.run.clear_tasks()
+        return due
 
     def failed_run(self) -> None:
         """The run stops on an error: with durability "exit", save where it got to."""
@@ -704,11 +744,11 @@ class RunLoop:
         chunks that close the run."""
         chunks: list[tuple[str, Any]] = []
         self._write_at_exit()
+        if self.checkpoint_events:
+            # Stopped before a step (interrupt_before), the tasks it did not start are due.
+            chunks.extend(self._checkpoint_chunk(self.tasks if self.static_interrupt else []))
         if self.static_interrupt:
             chunks.extend(self.interrupt_chunks())
-        if self.debug:
-            self.tasks = []
-            chunks.extend(self._checkpoint_chunk())
         return chunks
 
     def interrupt_chunks(self) -> list[tuple[str, Any]]:

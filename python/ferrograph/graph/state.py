@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import Schema, StateKey
-from ferrograph.types import RetryPolicy
+from ferrograph.types import RetryPolicy, StreamWriter
 
 if TYPE_CHECKING:
     from ferrograph.graph.pregel import CompiledStateGraph
@@ -72,10 +72,11 @@ class BranchSpec:
         return []
 
 
-#: Parameters LangGraph fills by name, and the annotations that let it (None: any annotation).
-_INJECTABLE: dict[str, Optional[tuple[str, ...]]] = {
+#: Parameters LangGraph fills by name, and what it lets them be annotated with besides nothing
+#: (None: anything).
+_INJECTABLE: dict[str, Optional[tuple[Any, ...]]] = {
     "config": None,
-    "writer": ("StreamWriter",),
+    "writer": (StreamWriter, "StreamWriter"),
     "store": ("BaseStore", "Optional[BaseStore]"),
     "previous": None,
     "runtime": None,
@@ -83,8 +84,9 @@ _INJECTABLE: dict[str, Optional[tuple[str, ...]]] = {
 
 
 def _injected_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
-    """Which of LangGraph's injectable keyword parameters `fn` declares (a `writer` or `store`
-    counts only unannotated or annotated with its type, as LangGraph decides)."""
+    """Which of LangGraph's injectable keyword parameters `fn` declares. A `writer` counts only
+    unannotated or annotated `StreamWriter`, a `store` only unannotated or annotated with a
+    store type, as LangGraph decides (otherwise the parameter is the caller's business)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -94,12 +96,18 @@ def _injected_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
         p = params.get(name)
         if p is None or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             continue
-        if allowed is not None and p.annotation is not p.empty:
-            annotation = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", repr(p.annotation))
-            if not any(annotation == a or annotation.endswith("." + a) for a in allowed) and "Store" not in str(p.annotation):
-                continue
+        if allowed is not None and p.annotation is not p.empty and not _annotation_in(p.annotation, allowed):
+            continue
         found.append(name)
     return tuple(found)
+
+
+def _annotation_in(annotation: Any, allowed: tuple[Any, ...]) -> bool:
+    if any(annotation == a for a in allowed):
+        return True
+    # A store class (LangGraph's BaseStore or a subclass), or Optional of one.
+    names = {getattr(a, "__name__", None) for a in (annotation, *typing.get_args(annotation))}
+    return "Store" in str(annotation) and bool(names & {"BaseStore", "InMemoryStore", "Optional"} or "Store" in "".join(filter(None, names)))
 
 
 def _same_reducer(a: Callable[..., Any], b: Optional[Callable[..., Any]]) -> bool:
