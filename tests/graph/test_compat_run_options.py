@@ -466,3 +466,36 @@ def test_async_multiple_retry_policies(run_both):
         tt.rec("attempts", counter["n"])
 
     run_both(scenario)
+
+
+def test_recursion_budget_after_a_resume(run_both, time_travel_saver):  # noqa: F811
+    """A resumed run may take `recursion_limit` steps after the one it resumes, as in
+    LangGraph (one more than a run with new input at the same checkpoint)."""
+
+    class Count(TypedDict):
+        n: Annotated[int, operator.add]
+
+    def scenario(tt):
+        runs = []
+
+        def loop(state):
+            runs.append(1)
+            if len(runs) == 1:
+                tt.impl.interrupt("pause")
+            return {"n": 1}
+
+        def build(tt):
+            g = tt.impl.StateGraph(Count)
+            g.add_node("loop", loop)
+            g.add_edge(tt.impl.START, "loop")
+            g.add_edge("loop", "loop")
+            return g
+
+        g = tt.build(build)
+        cfg = {**tt.cfg, "recursion_limit": 5}
+        g.invoke({"n": 0}, cfg)
+        tt.rec("resume", attempt(tt, lambda: g.invoke(tt.impl.Command(resume=1), cfg)))
+        tt.rec("runs", len(runs))
+        tt.rec("state", tt.value(g.get_state(cfg).values))
+
+    run_both(scenario, time_travel_saver)

@@ -11,6 +11,8 @@ use crate::channels::{Channel, ChannelKind};
 use crate::error::GraphError;
 
 pub const START: &str = "__start__";
+/// The key of a state that is one value (LangGraph's `__root__` channel).
+pub const ROOT: &str = "__root__";
 pub const END: &str = "__end__";
 pub const TASKS: &str = "__pregel_tasks";
 
@@ -88,7 +90,8 @@ impl<V: Clone> Graph<V> {
     pub fn compile(spec: GraphSpec<V>) -> Result<Self, GraphError> {
         let mut builder = Builder::default();
         for (key, kind) in spec.state {
-            if key.starts_with("__") || key.contains(':') {
+            // `__root__` is the one key of a state that is a single value, not a dict.
+            if (key.starts_with("__") && key != ROOT) || key.contains(':') {
                 return Err(GraphError::InvalidGraph(format!("State key '{key}' is reserved")));
             }
             builder.channel(&key, kind)?;
@@ -327,6 +330,9 @@ mod tests {
     #[test]
     fn refuses_reserved_and_duplicate_names() {
         assert!(err(spec(&[START], &[])).contains("reserved"));
+        let mut root = spec(&["a"], &[(START, "a")]);
+        root.state.push((ROOT.into(), ChannelKind::LastValue));
+        assert!(Graph::compile(root).is_ok(), "a state of one value is allowed");
         assert!(err(spec(&["a:b"], &[])).contains("':'"));
         assert!(err(spec(&["a", "a"], &[(START, "a")])).contains("already present"));
         assert!(check_node_name(END).is_err());

@@ -113,6 +113,11 @@ impl<V: Clone> Run<V> {
         self.step
     }
 
+    /// The last step the run may take before the recursion limit stops it.
+    pub fn stop(&self) -> i64 {
+        self.stop
+    }
+
     pub fn versions(&self) -> &[Version] {
         &self.versions
     }
@@ -164,7 +169,9 @@ impl<V: Clone> Run<V> {
             }
         }
         self.step = step;
-        self.stop = step + 1 + self.recursion_limit as i64;
+        // A resume runs its first step at `step + 1` and, as in LangGraph, may take
+        // `recursion_limit` more after it (new input recomputes this: see `input`).
+        self.stop = step + 2 + self.recursion_limit as i64;
         self.tasks.clear();
         self.restored = true;
         Ok(())

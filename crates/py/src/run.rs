@@ -165,6 +165,11 @@ impl CoreRun {
         self.run.step()
     }
 
+    /// The last step the recursion limit allows (what managed values count down to).
+    fn stop(&self) -> i64 {
+        self.run.stop()
+    }
+
     /// Move to `step` without running anything (a fork of a checkpoint).
     fn set_step(&mut self, step: i64) {
         self.run.set_step(step);

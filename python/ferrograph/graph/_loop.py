@@ -25,6 +25,7 @@ from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
 from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph._options import RunOptions
+from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
 from ferrograph.types import (
@@ -97,6 +98,19 @@ def _metadata_base(config: dict) -> dict:
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
+
+
+def _merged_updates(applied: list[dict]) -> Any:
+    """What a task wrote, as its "updates" chunk shows it: one dict, or (when a key was written
+    more than once, by a list of Commands) a list with a dict per write, as LangGraph does."""
+    if not applied:
+        return None
+    if len(applied) == 1:
+        return applied[0]
+    keys = [k for update in applied for k in update]
+    if len(keys) == len(set(keys)):
+        return {k: v for update in applied for k, v in update.items()}
+    return [{k: v} for update in applied for k, v in update.items()]
 
 
 def apply_null_writes(run: Any, writes: Sequence[tuple[str, Any]]) -> None:
@@ -500,6 +514,8 @@ class RunLoop:
         spec = self.graph._nodes[name]
         if not push:
             schema = spec.input_schema or self.graph._builder.schema
+            if schema.managed:
+                input = self._with_managed(input, schema)
             if schema.kind != "dict":
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 input = _Deferred(schema.to_node_input, input)
@@ -534,6 +550,12 @@ class RunLoop:
                 _CURRENT.reset(token)
 
         return in_async_task if spec.is_async else in_task
+
+    def _with_managed(self, state: dict, schema: Any) -> dict:
+        """`state` with the managed values (ferrograph.managed) of the step that runs: they
+        are filled per step, never stored."""
+        step, stop = self.run.step + 1, self.run.stop()
+        return {**state, **{key: manager.get(step, stop) for key, manager in schema.managed.items()}}
 
     def task_runtime(self, name: str, task_id: str, attempt: int, first_attempt_time: float) -> Runtime[Any]:
         """The run's runtime with the task's own execution info (its namespace is the task's,
@@ -577,27 +599,50 @@ class RunLoop:
         if self.durability != "exit":
             self.failed(i, asyncio.CancelledError())
 
-    def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
+    def _record(self, i: int, result: Any) -> tuple[Any, Sequence[BranchSpec], Any]:
         """Write task `i`'s update and gotos. Returns the update as applied, the branches to
-        evaluate next and the state they read (the task's own writes included)."""
+        evaluate next and the state they read (the task's own writes included). A node may
+        return a list mixing Commands and plain updates, as in LangGraph: each part applies."""
         name = self.tasks[i][0]
         schema = self.graph._builder.schema
-        gotos: Union[str, Send, Sequence[Union[str, Send]]]
         if name == START:
-            update, gotos = result, ()
-        elif isinstance(result, Command):
-            update = None if result.update is None else schema.to_update(result.update, name)
-            gotos = result.goto
+            parts: Sequence[Any] = (result,)
+        elif isinstance(result, (list, tuple)) and result and any(isinstance(r, Command) for r in result):
+            parts = result
         else:
-            update = schema.to_update(result, name)
-            gotos = ()
-        applied = self.run.update(i, update) if update else None
-        if gotos:
-            for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
-                self._route(i, name, target, None)
+            parts = (result,)
+        applied: list[dict] = []
+        for part in parts:
+            gotos: Union[str, Send, Sequence[Union[str, Send]]] = ()
+            if name == START:
+                update = part
+            elif isinstance(part, Command):
+                if part.graph == Command.PARENT:
+                    raise InvalidUpdateError("There is no parent graph")
+                update = None if part.update is None else self._command_update(schema, part.update, name)
+                gotos = part.goto
+            else:
+                update = schema.to_update(part, name)
+            written = self.run.update(i, update) if update else None
+            if written:
+                applied.append(written)
+            if gotos:
+                for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
+                    self._route(i, name, target, None)
         branches = self.graph._builder.branches.get(name, ())
-        state = schema.to_node_input(self.run.preview(i)) if branches else None
-        return applied, branches, state
+        state = None
+        if branches:
+            preview = self.run.preview(i)
+            state = schema.to_node_input(self._with_managed(preview, schema) if schema.managed else preview)
+        return _merged_updates(applied), branches, state
+
+    @staticmethod
+    def _command_update(schema: Any, update: Any, node: str) -> Optional[dict]:
+        """A Command's update as writes: its keys for a dict (even on a root state, as in
+        LangGraph), the whole value for a root state otherwise."""
+        if schema.kind == "root" and not isinstance(update, dict):
+            return {ROOT: update}
+        return schema.to_update(update, node)
 
     def complete(self, i: int, result: Any) -> list[tuple[str, Any]]:
         """Record task `i`'s result as writes and routes; returns its stream chunks. If a
@@ -782,6 +827,10 @@ class RunLoop:
         keys = self.output_keys
         if keys is None or applied is None:
             return applied
+        if isinstance(applied, list):  # a key written more than once: one entry per write
+            if isinstance(keys, str):
+                return [u[keys] for u in applied if keys in u] or None
+            return [u for u in applied if not set(keys).isdisjoint(u)] or None
         if isinstance(keys, str):
             return applied.get(keys)
         narrowed = {k: v for k, v in applied.items() if k in keys}
@@ -836,8 +885,9 @@ class RunLoop:
                 next_names.append(name)
         if finished:
             run.apply()
+        values = run.state()
         return StateSnapshot(
-            values=run.state(),
+            values=values.get(ROOT) if self.graph.root else values,
             next=tuple(next_names),
             config=saved.config,
             metadata=saved.metadata,

@@ -9,6 +9,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from ferrograph.errors import GraphValidationError
+from ferrograph.graph.schema import ROOT
 
 if TYPE_CHECKING:
     from ferrograph.graph.pregel import CompiledStateGraph
@@ -100,7 +101,9 @@ class RunOptions:
         printed = _mode_list(print_mode, "print_mode")
         if debug or (debug is None and graph.debug):
             printed = ("updates", "values")
-        if output_keys is None and invoked and set(graph.output_channels) != set(graph.stream_channels):
+        if output_keys is None and graph.root:
+            output_keys = ROOT  # a state of one value shows that value, not a dict
+        elif output_keys is None and invoked and set(graph.output_channels) != set(graph.stream_channels):
             # invoke returns the output schema's keys; stream shows every key.
             output_keys = graph.output_channels
         elif output_keys is not None:

@@ -20,6 +20,7 @@ from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._options import RunOptions, _node_list
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
+from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.runtime import RunControl
 from ferrograph.types import StateSnapshot
@@ -71,6 +72,8 @@ class CompiledStateGraph:
         self.stream_channels = tuple(builder.channels)
         #: ...and what `invoke` returns by default: the output schema's keys.
         self.output_channels = tuple(k.name for k in builder.output_schema.keys)
+        #: Whether the state is one value (`StateGraph(Annotated[list, add_messages])`).
+        self.root = builder.schema.kind == "root"
         #: The keys a graph's input may write, when not every key.
         input_names = builder.input_schema.names
         self._input_names = None if input_names >= set(self.stream_channels) else input_names
@@ -84,6 +87,8 @@ class CompiledStateGraph:
         """The run's input as writes: only the input schema's keys are taken, as in LangGraph."""
         if input is None:
             return None
+        if self.root:
+            return {ROOT: input}
         if not isinstance(input, dict):
             from ferrograph.graph.schema import object_fields
 
