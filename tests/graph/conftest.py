@@ -23,3 +23,12 @@ def ferrograph_impl():
 def impl(request):
     """One implementation per parametrization."""
     return request.getfixturevalue(f"{request.param}_impl")
+
+
+@pytest.fixture
+def run_both(langgraph_impl, ferrograph_impl):
+    """`run_both(scenario, saver=None)`: the scenario on both implementations, compared
+    (compat_harness.both)."""
+    from compat_harness import both
+
+    return lambda scenario, saver=None: both(scenario, langgraph_impl, ferrograph_impl, saver)

@@ -14,13 +14,7 @@ import pytest
 
 pytest.register_assert_rewrite("timetravel_harness", "compat_harness")
 
-from compat_harness import both  # noqa: E402
 from timetravel_savers import time_travel_saver  # noqa: E402,F401 - fixture
-
-
-@pytest.fixture
-def run_both(langgraph_impl, ferrograph_impl):
-    return lambda scenario, saver=None: both(scenario, langgraph_impl, ferrograph_impl, saver)
 
 
 class Foo(TypedDict):
