@@ -494,3 +494,80 @@ def test_recursion_budget_after_a_resume(run_both, time_travel_saver):  # noqa: 
         tt.rec("state", tt.value(g.get_state(cfg).values))
 
     run_both(scenario, time_travel_saver)
+
+
+# --------------------------------------------------------------------------------------------
+# add_node(defer=True): the node runs once, when nothing else is left to run
+
+
+def _deferred_fan_out(tt, use_waiting_edge):
+    """LangGraph's test_in_one_fan_out_state_graph_defer_node."""
+
+    def sorted_add(x, y):
+        return sorted(operator.add(x, y))
+
+    class State(TypedDict, total=False):
+        query: str
+        answer: str
+        docs: Annotated[list, sorted_add]
+
+    workflow = tt.impl.StateGraph(State)
+
+    def rewrite_query(data):
+        return {"query": f"query: {data['query']}"}
+
+    def analyzer_one(data):
+        return {"query": f"analyzed: {data['query']}"}
+
+    def retriever_one(data):
+        return {"docs": ["doc1", "doc2"]}
+
+    def retriever_two(data):
+        time.sleep(0.1)  # as in LangGraph's test: the stream order below depends on it
+        return {"docs": ["doc3", "doc4"]}
+
+    def qa(data):
+        tt.probe["qa"] = tt.probe.get("qa", 0) + 1
+        return {"answer": ",".join(data["docs"])}
+
+    workflow.add_node("rewrite_query", rewrite_query)
+    workflow.add_node("analyzer_one", analyzer_one)
+    workflow.add_node("retriever_one", retriever_one)
+    workflow.add_node("retriever_two", retriever_two)
+    workflow.add_node("qa", qa, defer=True)
+    workflow.set_entry_point("rewrite_query")
+    workflow.add_edge("rewrite_query", "retriever_one")
+    workflow.add_edge("retriever_one", "analyzer_one")
+    workflow.add_edge("rewrite_query", "retriever_two")
+    if use_waiting_edge:
+        workflow.add_edge(["retriever_one", "retriever_two"], "qa")
+    else:
+        workflow.add_edge("retriever_one", "qa")
+        workflow.add_edge("retriever_two", "qa")
+    workflow.set_finish_point("qa")
+    return workflow
+
+
+@pytest.mark.parametrize("use_waiting_edge", [True, False], ids=["join", "edges"])
+def test_deferred_node_runs_once_at_the_end(run_both, time_travel_saver, use_waiting_edge):  # noqa: F811
+    def scenario(tt):
+        app = _deferred_fan_out(tt, use_waiting_edge).compile()
+        tt.rec("invoke", tt.value(app.invoke({"query": "what is weather in sf"})))
+        tt.rec("updates", tt.value(list(app.stream({"query": "what is weather in sf"}))))
+        tt.rec("qa-runs", tt.ran())
+        g = tt.build(lambda tt: _deferred_fan_out(tt, use_waiting_edge), interrupt_before=["qa"])
+        tt.rec("paused", tt.value(g.invoke({"query": "sf"}, tt.cfg)))
+        tt.rec("state", tt.state())
+        tt.rec("resumed", tt.value(g.invoke(None, tt.cfg)))
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_deferred_node_async(run_both):
+    async def scenario(tt):
+        app = _deferred_fan_out(tt, True).compile()
+        tt.rec("ainvoke", tt.value(await app.ainvoke({"query": "q"})))
+        tt.rec("astream", tt.value([c async for c in app.astream({"query": "q"}, stream_mode=["updates", "values"])]))
+
+    run_both(scenario)

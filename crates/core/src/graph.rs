@@ -38,6 +38,8 @@ pub fn check_node_name(name: &str) -> Result<(), GraphError> {
 pub struct NodeSpec {
     pub name: String,
     pub reads: Option<Vec<String>>,
+    /// Run only once nothing else is left to run (LangGraph's `add_node(defer=True)`).
+    pub defer: bool,
 }
 
 /// A graph as declared by the host.
@@ -84,6 +86,8 @@ pub struct Graph<V> {
     pub(crate) node_index: HashMap<Arc<str>, usize>,
     pub(crate) start_channel: usize,
     pub(crate) tasks_channel: usize,
+    /// Per channel: whether it schedules some node (what "nothing would run next" looks at).
+    pub(crate) schedules: Vec<bool>,
 }
 
 impl<V: Clone> Graph<V> {
@@ -132,9 +136,10 @@ impl<V: Clone> Graph<V> {
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let branch = builder.channel(
+            let branch = builder.channel_of(
                 &format!("branch:to:{}", node.name),
                 ChannelKind::Ephemeral { guard: false },
+                node.defer,
             )?;
             node_index.insert(node.name.as_str().into(), nodes.len());
             nodes.push(Node {
@@ -191,7 +196,8 @@ impl<V: Clone> Graph<V> {
             })?;
             let names: BTreeSet<Arc<str>> = srcs.iter().map(|s| Arc::from(s.as_str())).collect();
             let key = format!("join:{}:{dst}", srcs.join("+"));
-            let barrier = builder.channel(&key, ChannelKind::NamedBarrier { names: Arc::new(names) })?;
+            let deferred = spec.nodes.iter().any(|n| n.defer && n.name == *dst);
+            let barrier = builder.channel_of(&key, ChannelKind::NamedBarrier { names: Arc::new(names) }, deferred)?;
             nodes[d].triggers.push(barrier);
             for src in srcs {
                 let s = known_source(src, "a join")?;
@@ -213,7 +219,14 @@ impl<V: Clone> Graph<V> {
             ));
         }
 
+        let mut schedules = vec![false; builder.channels.len()];
+        for node in &nodes {
+            for &c in &node.triggers {
+                schedules[c] = true;
+            }
+        }
         Ok(Graph {
+            schedules,
             channels: builder.channels,
             channel_index: builder.index,
             state_channels,
@@ -253,6 +266,11 @@ impl<V: Clone> Graph<V> {
     pub fn state_channels(&self) -> &[usize] {
         &self.state_channels
     }
+
+    /// Whether channel `c` schedules some node when it is updated.
+    pub fn is_trigger(&self, c: usize) -> bool {
+        self.schedules[c]
+    }
 }
 
 struct Builder<V> {
@@ -268,12 +286,18 @@ impl<V> Default for Builder<V> {
 
 impl<V: Clone> Builder<V> {
     fn channel(&mut self, key: &str, kind: ChannelKind<V>) -> Result<usize, GraphError> {
+        self.channel_of(key, kind, false)
+    }
+
+    /// A channel; `deferred` makes it a trigger of a deferred node.
+    fn channel_of(&mut self, key: &str, kind: ChannelKind<V>, deferred: bool) -> Result<usize, GraphError> {
         if self.index.contains_key(key) {
             return Err(GraphError::InvalidGraph(format!("Channel '{key}' already present")));
         }
         let i = self.channels.len();
         let key: Arc<str> = key.into();
-        self.channels.push(Channel::new(key.clone(), kind));
+        let channel = if deferred { Channel::deferred(key.clone(), kind) } else { Channel::new(key.clone(), kind) };
+        self.channels.push(channel);
         self.index.insert(key, i);
         Ok(i)
     }
@@ -290,7 +314,7 @@ mod tests {
     fn spec(nodes: &[&str], edges: &[(&str, &str)]) -> GraphSpec<i64> {
         GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None, defer: false }).collect(),
             edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             ..GraphSpec::default()
         }

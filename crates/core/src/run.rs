@@ -181,6 +181,11 @@ impl<V: Clone> Run<V> {
         self.versions.iter().copied().max().unwrap_or(0) + 1
     }
 
+    /// Put back whether a deferred node's trigger was released, as a checkpoint saved it.
+    pub fn restore_finished(&mut self, channel: usize, finished: bool) {
+        self.channels[channel].restore_finished(finished);
+    }
+
     /// Write the run's input to `__start__`. The input step is -1 on a fresh run and the step
     /// after the last checkpoint on a thread that already has history.
     pub fn input(&mut self, value: V) -> Result<(), GraphError> {
@@ -535,6 +540,15 @@ impl<V: Clone> Run<V> {
                 }
             }
         }
+        // Nothing would run next: deferred nodes' triggers are released (LangGraph's finish).
+        if bump_step && !outcome.updated.iter().any(|c| self.graph.is_trigger(*c)) {
+            for c in 0..self.channels.len() {
+                if self.channels[c].finish() {
+                    self.versions[c] = version;
+                    outcome.updated.push(c);
+                }
+            }
+        }
         let state = &self.graph.state_channels;
         outcome.state_changed = outcome.updated.iter().any(|c| state.contains(c));
         self.step += 1;
@@ -551,7 +565,7 @@ mod tests {
     fn chain() -> Arc<Graph<i64>> {
         let spec = GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None, defer: false }).collect(),
             edges: vec![(START.into(), "a".into()), ("a".into(), "b".into())],
             ..GraphSpec::default()
         };

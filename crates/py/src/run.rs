@@ -391,7 +391,10 @@ impl CoreRun {
         let graph = self.run.graph().clone();
         let values = PyDict::new(py);
         for (c, channel) in self.run.channels().iter().enumerate() {
-            if !channel.is_available() {
+            // A deferred node's trigger is saved as (content, released), as LangGraph saves
+            // its `...AfterFinish` channels, also while it waits.
+            let deferred = channel.is_deferred();
+            if !(channel.is_available() || (deferred && channel.has_content())) {
                 continue;
             }
             let form = self.form(c);
@@ -416,6 +419,10 @@ impl CoreRun {
                     None => continue,
                 },
             };
+            if deferred {
+                values.set_item(channel.key(), PyTuple::new(py, [value, PyBool::new(py, channel.is_finished()).to_owned().into_any()])?)?;
+                continue;
+            }
             values.set_item(channel.key(), value)?;
         }
         let versions = self.run.versions().to_vec();
@@ -472,9 +479,22 @@ impl CoreRun {
             let text: String = version.str()?.extract()?;
             version_of[c] = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
         }
+        let mut released = Vec::new();
         for (c, channel) in self.run.channels().iter().enumerate() {
             let form = self.form(c);
-            let items = match values.get_item(channel.key())? {
+            let mut saved = values.get_item(channel.key())?;
+            if channel.is_deferred() {
+                if let Some(pair) = saved {
+                    // A tuple as saved; a list after a saver that keeps tuples as lists.
+                    let pair: Vec<Bound<'_, PyAny>> = pair.extract().unwrap_or_default();
+                    let [content, finished] = <[Bound<'_, PyAny>; 2]>::try_from(pair)
+                        .map_err(|_| corrupt(format!("channel '{}' should hold (content, released)", channel.key())))?;
+                    let finished: bool = finished.extract()?;
+                    released.push((c, finished));
+                    saved = Some(content);
+                }
+            }
+            let items = match saved {
                 None => vec![],
                 Some(value) => match form {
                     Form::Barrier | Form::Sends => {
@@ -515,6 +535,9 @@ impl CoreRun {
             }
         }
         self.run.restore(step, channels, seen).py(py)?;
+        for (c, finished) in released {
+            self.run.restore_finished(c, finished);
+        }
         self.saved = self.run.versions().to_vec();
         self.updated.clear();
         if let Some(id) = checkpoint.get_item("id")? {

@@ -25,7 +25,18 @@ class NodeSpec:
     """A node as added: its function, how to call it (which parameters the engine fills in),
     its retry policies and its input schema."""
 
-    __slots__ = ("name", "fn", "is_async", "injects", "wants_runtime", "retry_policy", "input_schema", "metadata", "destinations")
+    __slots__ = (
+        "name",
+        "fn",
+        "is_async",
+        "injects",
+        "wants_runtime",
+        "retry_policy",
+        "input_schema",
+        "metadata",
+        "destinations",
+        "defer",
+    )
 
     def __init__(
         self,
@@ -35,6 +46,8 @@ class NodeSpec:
         input_schema: Optional[Schema],
         metadata: Optional[dict[str, Any]] = None,
         destinations: Union[dict[str, str], tuple[str, ...], None] = None,
+        *,
+        defer: bool = False,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -49,6 +62,8 @@ class NodeSpec:
         self.input_schema = input_schema
         self.metadata = metadata
         self.destinations = destinations
+        #: Runs only once nothing else is left to run.
+        self.defer = defer
 
 
 class BranchSpec:
@@ -226,14 +241,12 @@ class StateGraph:
             raise GraphValidationError(f"metadata of node '{node}' must be a dict")
         if destinations is not None and not isinstance(destinations, (dict, tuple)):
             raise GraphValidationError(f"destinations of node '{node}' must be a dict or a tuple of node names")
-        if defer:
-            raise GraphValidationError("add_node(defer=True) is not supported yet")
         schema = Schema(input_schema) if input_schema is not None else _inferred_input_schema(action)
         if schema is not None:
             self._add_schema(schema)
             if schema.cls is self.schema.cls:
                 schema = None  # the state itself: nothing to narrow
-        self.nodes[node] = NodeSpec(node, action, policies, schema, metadata, destinations)
+        self.nodes[node] = NodeSpec(node, action, policies, schema, metadata, destinations, defer=bool(defer))
         return self
 
     def _add_schema(self, schema: Schema) -> None:
@@ -344,6 +357,7 @@ class StateGraph:
             list(self.edges),
             [(list(starts), end) for starts, end in self.joins],
             [(src, b.targets()) for src, branches in self.branches.items() for b in branches],
+            [n for n, spec in self.nodes.items() if spec.defer],
         )
         from ferrograph.graph.pregel import CompiledStateGraph
 
