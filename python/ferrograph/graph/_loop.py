@@ -24,6 +24,8 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
 from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.graph._cache import NodeCache
+from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
@@ -215,6 +217,8 @@ class RunLoop:
         self.narrowed: Optional[frozenset[str]] = (
             frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else None
         )
+        self.cache = NodeCache() if graph.cache is not None else None
+        self.messages = MessagesStream(config) if "messages" in self.modes else None
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -512,6 +516,16 @@ class RunLoop:
         if name == START:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
+        config = self.config
+        if self.messages is not None:
+            task_meta = {
+                "langgraph_step": self.run.step + 1,
+                "langgraph_node": name,
+                "langgraph_triggers": tuple(self.run.task_triggers(i)),
+                "langgraph_path": tuple(self.run.task_path(i))[:3],
+                "langgraph_checkpoint_ns": f"{name}:{task_id}",
+            }
+            metadata, config = self.messages.task(name, task_meta, spec.metadata)
         if not push:
             schema = spec.input_schema or self.graph._builder.schema
             if schema.managed:
@@ -524,7 +538,6 @@ class RunLoop:
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
         task = CurrentTask(self, name, task_id, scratchpad)
         injects = spec.injects
-        config = self.config
 
         def start() -> Any:
             task.attempt += 1
@@ -549,7 +562,10 @@ class RunLoop:
             finally:
                 _CURRENT.reset(token)
 
-        return in_async_task if spec.is_async else in_task
+        fn: Callable[[], Any] = in_async_task if spec.is_async else in_task
+        if self.messages is not None:
+            fn = self.messages.wrap(fn, input.state if isinstance(input, _Deferred) else input, metadata, config)
+        return fn
 
     def _with_managed(self, state: dict, schema: Any) -> dict:
         """`state` with the managed values (ferrograph.managed) of the step that runs: they
@@ -572,6 +588,39 @@ class RunLoop:
             node_first_attempt_time=first_attempt_time,
         )
         return self.runtime.override(execution_info=info)
+
+    def cache_lookup(self) -> list:
+        """The cache keys of this step's tasks that may be served from the cache."""
+        if self.cache is None:
+            return []
+        keyed = {}
+        for i in self.to_run:
+            name, input, _task_id, push = self.tasks[i]
+            spec = self.graph._nodes.get(name)
+            if spec is None or spec.cache_policy is None:
+                continue
+            schema = spec.input_schema or self.graph._builder.schema
+            if not push and schema.kind != "dict":
+                try:
+                    input = schema.to_node_input(input)
+                except Exception:  # invalid input is the node's error, when it runs
+                    continue
+            keyed[i] = (name, spec.fn, spec.cache_policy, input)
+        return self.cache.plan(keyed)
+
+    def cached(self, found: dict) -> list[tuple[str, Any]]:
+        """Tasks whose writes the cache had: those writes stand in for running them."""
+        assert self.cache is not None, "cache hits need a cache"
+        chunks: list[tuple[str, Any]] = []
+        state_keys = self.graph._builder.schema.names
+        for i, writes in self.cache.hits(found):
+            self.run.restore_task(i, writes)
+            self.to_run.remove(i)
+            self._save_writes(i, writes)
+            if "updates" in self.modes:
+                update = {ch: v for ch, v in writes if ch in state_keys} or None
+                chunks.append(("updates", {self.tasks[i][0]: update, "__metadata__": {"cached": True}}))
+        return chunks
 
     def policy(self, i: int) -> Sequence[RetryPolicy]:
         name = self.tasks[i][0]
@@ -688,6 +737,8 @@ class RunLoop:
         late = self.durability == "exit" and self.error is not None
         if self.saver is not None and not late:
             self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
+        if self.cache is not None:
+            self.cache.finished(i, list(self.run.task_writes(i)))
         return self._chunks(i, applied, None)
 
     def _branch_failed(self, i: int, applied: Optional[dict], exc: BaseException) -> list[tuple[str, Any]]:

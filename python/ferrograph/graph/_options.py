@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["RunOptions", "STREAM_MODES"]
 
 #: Every stream mode a run can produce.
-STREAM_MODES = ("values", "updates", "debug", "custom", "checkpoints", "tasks")
+STREAM_MODES = ("values", "updates", "debug", "messages", "custom", "checkpoints", "tasks")
 _DURABILITIES = ("sync", "async", "exit")
 _INTERRUPT = "__interrupt__"
 
