@@ -9,6 +9,7 @@
     ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
     ferrograph import-langgraph URL_FROM URL_TO      import a LangGraph Sqlite/PostgresSaver database
     ferrograph graph MODULE:ATTR                     a graph's Mermaid text
+    ferrograph ui URL [--graph MODULE:ATTR]          a local web page over the database (extra `ui`)
     ferrograph db upgrade|downgrade|current|history  the SQL savers' schema (Alembic)
 
 Every command takes `--json` for scripts (`db`: current and history). Each command is a subparser with a handler.
@@ -351,6 +352,20 @@ def _graph(args: argparse.Namespace) -> None:
         sys.stdout.write(mermaid)
 
 
+def _ui(args: argparse.Namespace) -> None:
+    try:
+        from ferrograph.ui import serve
+    except ImportError as e:  # Starlette and uvicorn are the `ui` extra
+        raise FerrographError(f"`ferrograph ui` needs the ui extra ({e.name} is not installed): pip install 'ferrograph[ui]'") from e
+    from ferrograph.checkpointers.url import display_url, open_saver
+
+    if not 0 < args.port < 65536:
+        raise FerrographError(f"--port must be between 1 and 65535, got {args.port}")
+    graph = load_graph(args.graph) if args.graph else None
+    with open_saver(args.url, create=False) as saver:
+        serve(saver, host=args.host, port=args.port, graph=graph, graph_spec=args.graph, saver_label=display_url(args.url), json_output=args.json)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from ferrograph import demo
 
@@ -449,6 +464,16 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "target", metavar="MODULE:ATTR", help="a compiled graph, a StateGraph, or a zero-argument callable returning one"
     )
+
+    ui = command("ui", "serve a local web page to see, compare, fork, replay and resume threads", _ui)
+    ui.add_argument("url", help=url_help)
+    ui.add_argument(
+        "--graph",
+        metavar="MODULE:ATTR",
+        help="the graph that wrote the threads: turns on fork, replay, resume and new runs (read-only without)",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    ui.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     return parser
 
 
