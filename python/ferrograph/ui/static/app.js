@@ -342,12 +342,22 @@ function fillActions(view) {
   const actions = $("actions");
   actions.hidden = state.info.read_only;
   if (state.info.read_only) return;
-  $("fork-values").value = JSON.stringify(plain(view.values), null, 2);
+  const channel = $("fork-channel");
+  const keys = Object.keys(view.values);
+  const chosen = keys.includes(channel.value) ? channel.value : keys[0];
+  channel.replaceChildren(...keys.map((k) => el("option", { value: k }, k)));
+  if (chosen !== undefined) channel.value = chosen;
+  showForkValue();
   const asNode = $("fork-as-node");
   const keep = asNode.value;
   asNode.replaceChildren(el("option", { value: "" }, "(inferred)"), ...state.info.graph.nodes.map((n) => el("option", { value: n }, n)));
   asNode.value = state.info.graph.nodes.includes(keep) ? keep : "";
   $("replay").disabled = view.checkpoint_ns !== "";
+}
+
+function showForkValue() {
+  const key = $("fork-channel").value;
+  $("fork-value").value = key ? JSON.stringify(plain(state.view.values[key]), null, 2) : "";
 }
 
 function parseJson(text, what) {
@@ -360,7 +370,9 @@ function parseJson(text, what) {
 
 async function fork(event) {
   event.preventDefault();
-  const values = parseJson($("fork-values").value, "the fork's values");
+  const channel = $("fork-channel").value;
+  if (!channel) throw new Error("this checkpoint has no state channel to write");
+  const values = { [channel]: parseJson($("fork-value").value, `the new value of ${channel}`) };
   const response = await post(`/api/threads/${encodeURIComponent(state.thread)}/fork`, {
     checkpoint_id: state.selected, values, as_node: $("fork-as-node").value || null,
   });
@@ -445,6 +457,7 @@ async function start() {
   $("next").addEventListener("click", guarded(async () => { state.offset += PAGE; await loadThreads(); }));
   $("diff-against").addEventListener("change", guarded(showDiff));
   $("fork-form").addEventListener("submit", guarded(fork));
+  $("fork-channel").addEventListener("change", showForkValue);
   $("replay").addEventListener("click", guarded(() => streamRun({ kind: "replay", checkpoint_id: state.selected })));
   $("resume-form").addEventListener("submit", guarded(async (e) => {
     e.preventDefault();
