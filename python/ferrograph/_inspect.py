@@ -25,7 +25,7 @@ from ferrograph.checkpointers.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from ferrograph.errors import FerrographError
+from ferrograph.errors import CorruptCheckpointError, FerrographError
 
 __all__ = [
     "Change",
@@ -477,7 +477,8 @@ def thread_page(
     and, with `metadata`, that have a checkpoint with that metadata, most recently active
     first; `total` counts them all. The summaries come from `scan_threads` (one aggregate
     query on the SQL savers, no values read); only the threads on the page have their latest
-    checkpoint read, for their status (see `thread_status`)."""
+    checkpoint read, for their status (see `thread_status`; "unreadable" when it cannot be
+    decoded)."""
     if offset < 0 or limit < 1:
         raise FerrographError(f"a page needs offset >= 0 and limit >= 1, got offset={offset}, limit={limit}")
     threads = scan_threads(saver)
@@ -489,8 +490,11 @@ def thread_page(
         threads = [t for t in threads if t.thread_id in matching]
     page = []
     for summary in threads[offset : offset + limit]:
-        latest = saver.get_tuple({"configurable": {"thread_id": summary.thread_id, "checkpoint_ns": ""}})
-        page.append({**summary.as_json(), "status": thread_status(latest)})
+        try:
+            status = thread_status(saver.get_tuple({"configurable": {"thread_id": summary.thread_id, "checkpoint_ns": ""}}))
+        except CorruptCheckpointError:  # the table still lists it; opening the checkpoint says why
+            status = "unreadable"
+        page.append({**summary.as_json(), "status": status})
     return {"total": len(threads), "offset": offset, "limit": limit, "threads": page}
 
 

@@ -37,7 +37,7 @@ def make_client(saver: Any, graph: Any = None, *, login: bool = True, host: str 
     http = TestClient(app, base_url=BASE)
     if login:
         response = http.get(f"/?token={TOKEN}", follow_redirects=False)
-        assert response.status_code == 303 and "ferrograph_token" in response.cookies
+        assert response.status_code == 303 and "ferrograph_token_8765" in response.cookies
     return http
 
 

@@ -2,7 +2,7 @@
 `ferrograph._inspect`), the actions that run a graph on it (fork, replay, resume, new input,
 their chunks streamed as server-sent events), and the guards around both:
 
-- every `/api` request needs the session token (the `ferrograph_token` cookie that opening the
+- every `/api` request needs the session token (the `ferrograph_token_PORT` cookie that opening the
   printed `/?token=...` address sets, or an `Authorization: Bearer TOKEN` header);
 - an action (a POST) sent with the cookie also needs the `X-Ferrograph-CSRF` header holding the
   CSRF token `/api/info` hands to the page, and an `Origin`, when sent, naming this server;
@@ -36,7 +36,9 @@ from ferrograph.errors import FerrographError
 __all__ = ["create_app", "serve", "LOOPBACK_HOSTS"]
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
-TOKEN_COOKIE = "ferrograph_token"
+#: The token's cookie, named per port: browsers send a host's cookies to all its ports, and two
+#: servers on one machine must not log each other out.
+TOKEN_COOKIE = "ferrograph_token_{port}"
 CSRF_HEADER = "x-ferrograph-csrf"
 #: Host names that always mean this machine.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -102,7 +104,7 @@ class _Guard:
             return None
         bearer = request.headers.get("authorization", "")
         by_header = bearer.startswith("Bearer ") and _same(bearer[len("Bearer ") :], self.token)
-        by_cookie = _same(request.cookies.get(TOKEN_COOKIE, ""), self.token)
+        by_cookie = _same(request.cookies.get(_cookie_name(request), ""), self.token)
         if not (by_header or by_cookie):
             return ApiError(401, "missing or wrong token: open the address `ferrograph ui` printed (it ends in ?token=...)")
         if request.method not in ("GET", "HEAD") and not by_header:
@@ -114,6 +116,10 @@ class _Guard:
             if origin is not None and _host_of_origin(origin) != request.headers.get("host", "").lower():
                 return ApiError(403, f"cross-origin request from {origin!r} refused")
         return None
+
+
+def _cookie_name(request: Request) -> str:
+    return TOKEN_COOKIE.format(port=request.url.port or 80)
 
 
 def _same(given: str, expected: str) -> bool:
@@ -218,7 +224,7 @@ class _Ui:
             if not _same(token, request.app.state.token):
                 return Response("wrong token: open the address `ferrograph ui` printed", status_code=401, media_type="text/plain")
             response: Response = RedirectResponse("/", status_code=303)
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/")
+            response.set_cookie(_cookie_name(request), token, httponly=True, samesite="strict", path="/")
             return response
         return FileResponse(os.path.join(STATIC, "index.html"))
 
