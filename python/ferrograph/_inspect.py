@@ -40,6 +40,8 @@ __all__ = [
     "render_history",
     "scan_threads",
     "state_record",
+    "get_checkpoint",
+    "thread_history",
     "thread_page",
     "typed",
 ]
@@ -246,6 +248,15 @@ def history_rows(tuples: Iterable[CheckpointTuple]) -> tuple[list[HistoryRow], l
             row.fork = bool(parent_row.children)
             parent_row.children.append(row)
     return rows, roots
+
+
+def thread_history(saver: BaseCheckpointSaver, thread_id: str) -> tuple[list[HistoryRow], list[HistoryRow]]:
+    """`history_rows` of every checkpoint of `thread_id` (all namespaces); a `FerrographError`
+    when it has none."""
+    tuples = list(saver.list({"configurable": {"thread_id": thread_id}}))
+    if not tuples:
+        raise FerrographError(f"thread {thread_id!r} has no checkpoints")
+    return history_rows(tuples)
 
 
 def _label(row: HistoryRow) -> Any:

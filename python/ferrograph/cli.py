@@ -186,14 +186,11 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def _history(args: argparse.Namespace) -> None:
-    from ferrograph._inspect import console, history_rows, render_history
+    from ferrograph._inspect import console, render_history, thread_history
     from ferrograph.checkpointers.url import open_saver
 
     with open_saver(args.url, create=False) as saver:
-        tuples = list(saver.list({"configurable": {"thread_id": args.thread}}))
-    if not tuples:
-        raise FerrographError(f"thread {args.thread!r} has no checkpoints")
-    rows, roots = history_rows(tuples)
+        rows, roots = thread_history(saver, args.thread)
     if args.json:
         _emit_json([r.as_json() for r in rows])
     else:
@@ -204,18 +201,14 @@ def _history(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    from ferrograph._inspect import console, dumps, state_record
+    from ferrograph._inspect import console, dumps, get_checkpoint, state_record
     from ferrograph.checkpointers.url import open_saver
 
     configurable = {"thread_id": args.thread, "checkpoint_ns": args.ns}
     if args.checkpoint:
         configurable["checkpoint_id"] = args.checkpoint
     with open_saver(args.url, create=False) as saver:
-        found = saver.get_tuple({"configurable": configurable})
-    if found is None:
-        what = f"checkpoint {args.checkpoint!r} of thread" if args.checkpoint else "thread"
-        raise FerrographError(f"{what} {args.thread!r} not found")
-    record = state_record(found)
+        record = state_record(get_checkpoint(saver, {"configurable": configurable}))
     if args.json:
         _emit_json(record)
     else:

@@ -225,7 +225,7 @@ def test_requests_must_name_this_server(saver_and_facts):
         response = http.get("/api/info", headers={"Host": host})
         assert response.status_code == 403 and "not an address of this server" in response.json()["error"]
         assert http.get("/", headers={"Host": host}).status_code == 403
-    for host in ("localhost:8765", "[::1]:8765", "127.0.0.1"):
+    for host in ("localhost:8765", "[::1]:8765", "127.0.0.1:8765"):
         assert http.get("/api/info", headers={"Host": host}).status_code == 200, host
     everywhere = make_client(saver, host="0.0.0.0")
     assert everywhere.get("/api/info", headers={"Host": "box.lan:8765"}).status_code == 200

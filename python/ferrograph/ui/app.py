@@ -152,7 +152,8 @@ def _api(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Aw
         except ApiError as e:
             return _json_error(e)
         except FerrographError as e:
-            return _json_error(ApiError(404 if "not found" in str(e) else 400, str(e)))
+            missing = "not found" in str(e) or "has no checkpoints" in str(e)  # _inspect's words for a missing thing
+            return _json_error(ApiError(404 if missing else 400, str(e)))
         return result if isinstance(result, Response) else JSONResponse(result)
 
     return endpoint
@@ -252,10 +253,7 @@ class _Ui:
         thread_id = request.path_params["thread_id"]
 
         def read() -> dict:
-            tuples = list(self.saver.list({"configurable": {"thread_id": thread_id}}))
-            if not tuples:
-                raise ApiError(404, f"thread {thread_id!r} has no checkpoints")
-            rows, _ = _inspect.history_rows(tuples)
+            rows, _ = _inspect.thread_history(self.saver, thread_id)
             return {"thread_id": thread_id, "checkpoints": [r.as_json() for r in rows]}
 
         return await run_in_threadpool(read)
