@@ -6,14 +6,28 @@ run, printed as a Markdown table of per-call times and the ratio (LangGraph / fe
     python benchmarks/run.py --only sqlite,storage  # some groups: engine, memory, sqlite,
                                                     # postgres, storage
 
+The saver groups (memory, sqlite, postgres) call each library's savers through the saver
+protocol, as LangGraph's engine calls them, on an agent-like thread (`AgentThread`): every
+checkpoint holds `messages` (the last 20 chat-message dicts of ~200 B, ~4 KB; its version is
+bumped every step, the list changing every other step), the scalars `step`, `last_node` and
+`tokens_used` (bumped every step), `user_id` (written once) and the trigger channels
+`branch:to:agent`/`branch:to:tools`, with metadata `{source, step, parents}`; before each
+checkpoint, the task that produced it stores its two writes. After 1,000 such steps: put,
+put_writes (one task, two writes), get_tuple of the latest, list of the whole thread (every
+tuple looked at), list(limit=10); reads of a 200-step thread whose messages grow by one a step;
+the 10-node graph with each library's saver (a fresh thread per invoke); a time-travel cycle
+(the 10-node graph on a fresh thread, its history, update_state on its 5th checkpoint, invoke
+from the fork); and, on SQLite and Postgres, one LangGraph graph with LangGraph's own saver
+against the same graph with `as_langgraph_saver(ferrograph's saver)`.
+
 The SQL groups run LangGraph's own savers (langgraph-checkpoint-sqlite's SqliteSaver and
-langgraph-checkpoint-postgres' PostgresSaver) against ferrograph's on the same database:
+langgraph-checkpoint-postgres' PostgresSaver) against ferrograph's on the same server:
 
 - sqlite: a file in a temporary folder per saver, in WAL mode with synchronous=NORMAL for both
   (LangGraph's setup() turns WAL on; the benchmark sets synchronous=NORMAL on its connection,
   which is what ferrograph's from_conn_string does).
 - postgres: the server at FERROGRAPH_BENCH_POSTGRES_URL (default
-  postgresql://postgres@127.0.0.1:5432/postgres); each saver gets a fresh database, created for
+  postgresql://postgres@127.0.0.1:5432/postgres); each saver gets fresh databases, created for
   the run and dropped afterwards. Both savers use their own from_conn_string (one autocommit
   connection; LangGraph's in its default mode, which pipelines its statements).
 - storage: bytes stored per checkpoint for a 200-step thread whose messages grow by one
@@ -150,105 +164,258 @@ def _message(i: int) -> dict:
     }
 
 
-def _checkpoint(saver: Any, i: int, previous_versions: dict) -> tuple[dict, dict]:
-    """A realistic checkpoint: 20 messages plus a few scalar channels; every put changes the
-    messages and the step counter, as a chat turn does."""
-    from ferrograph.checkpointers.base import empty_checkpoint
-
-    checkpoint = empty_checkpoint()
-    values = {
-        "messages": [_message(j) for j in range(i, i + 20)],
-        "step": i,
-        "user": "user-1",
-        "done": False,
-    }
-    versions = dict(previous_versions)
-    changed = ["messages", "step"] if previous_versions else list(values)
-    new_versions = {}
-    for channel in changed:
-        versions[channel] = saver.get_next_version(versions.get(channel), None)
-        new_versions[channel] = versions[channel]
-    checkpoint["channel_values"] = values
-    checkpoint["channel_versions"] = versions
-    checkpoint["versions_seen"] = {"agent": dict(versions)}
-    return checkpoint, new_versions
-
-
-def _fill(saver: Any, thread: str, count: int) -> dict:
-    """Write `count` checkpoints to a thread; returns the config of the last one."""
-    config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-    versions: dict = {}
-    for i in range(count):
-        checkpoint, new_versions = _checkpoint(saver, i, versions)
-        versions = checkpoint["channel_versions"]
-        config = saver.put(config, checkpoint, {"source": "loop", "step": i, "parents": {}}, new_versions)
-    return config
-
-
-def _put_call(saver: Any) -> Callable[[], Any]:
-    state = {"config": {"configurable": {"thread_id": "put", "checkpoint_ns": ""}}, "versions": {}, "i": 0}
-    prepared = []
-    for i in range(64):  # checkpoints are built ahead, so only put() is timed
-        checkpoint, new_versions = _checkpoint(saver, i, state["versions"])
-        state["versions"] = checkpoint["channel_versions"]
-        prepared.append((checkpoint, new_versions))
-
-    def put() -> Any:
-        i = state["i"] = (state["i"] + 1) % len(prepared)
-        checkpoint, new_versions = prepared[i]
-        checkpoint = {**checkpoint, "id": _fresh_id()}
-        state["config"] = saver.put(state["config"], checkpoint, {"source": "loop", "step": i, "parents": {}}, new_versions)
-        return None
-
-    return put
-
-
 def _fresh_id() -> str:
     from ferrograph import _core
 
     return _core.new_checkpoint_id()[0]
 
 
+class AgentThread:
+    """The steps of an agent-like thread, as LangGraph's engine hands them to a saver: at each
+    step the whole checkpoint (every channel's value), the metadata, the versions that changed
+    (made by the saver's own `get_next_version`), and the writes of the task that ran.
+
+    Channels: `messages`, the last 20 chat messages (~200 B each, ~4 KB); the agent step adds
+    one (the oldest goes), the tools step rewrites the list unchanged, so its version is bumped
+    every step; the scalars `step`, `last_node` and `tokens_used`, bumped every step; `user_id`,
+    written once by the input; the trigger channels `branch:to:agent` and `branch:to:tools`,
+    written by the step before the node they trigger and consumed by it (LangGraph keeps their
+    versions and drops their values). Metadata `{source, step, parents}`."""
+
+    WINDOW = 20
+    #: Messages are made once and shared by the checkpoints that hold them, so that thousands of
+    #: steps can be prepared ahead of a timed loop.
+    _messages: dict[int, dict] = {}
+
+    def __init__(self, saver: Any) -> None:
+        self.saver = saver
+        self.versions: dict[str, Any] = {}
+        self.seen: dict[str, dict[str, Any]] = {"__input__": {}}
+        self.first_message = 0
+        self.tokens = 0
+        self.step = -1
+
+    def _message(self, i: int) -> dict:
+        message = self._messages.get(i)
+        if message is None:
+            message = self._messages[i] = _message(i)
+        return message
+
+    def _bump(self, channels: list[str]) -> dict[str, Any]:
+        new_versions = {}
+        for channel in channels:
+            self.versions[channel] = self.saver.get_next_version(self.versions.get(channel), None)
+            new_versions[channel] = self.versions[channel]
+        return new_versions
+
+    def next(self) -> tuple[dict, dict, dict, list[tuple[str, Any]], str]:
+        """The next step: checkpoint, metadata, new versions, the writes of the task that ran
+        to produce it (empty for the input) and that task's node."""
+        self.step += 1
+        step = self.step
+        if step == 0:
+            node, trigger = "__input__", "branch:to:agent"
+            new_versions = self._bump(["messages", "step", "last_node", "tokens_used", "user_id", trigger])
+        else:
+            node = "agent" if step % 2 else "tools"
+            trigger = "branch:to:tools" if node == "agent" else "branch:to:agent"
+            if node == "agent":
+                self.first_message += 1
+            self.tokens += 37
+            self.seen[node] = {f"branch:to:{node}": self.versions[f"branch:to:{node}"]}
+            new_versions = self._bump(["messages", "step", "last_node", "tokens_used", trigger])
+        values = {
+            "messages": [self._message(j) for j in range(self.first_message, self.first_message + self.WINDOW)],
+            "step": step,
+            "last_node": node,
+            "tokens_used": self.tokens,
+            "user_id": "user-1",
+            trigger: None,
+        }
+        checkpoint = {
+            "v": 4,
+            "id": _fresh_id(),
+            "ts": f"2025-01-01T00:00:{step % 60:02d}.000000+00:00",
+            "channel_values": values,
+            "channel_versions": dict(self.versions),
+            "versions_seen": {k: dict(v) for k, v in self.seen.items()},
+            "updated_channels": sorted(new_versions),
+        }
+        metadata = {"source": "input" if step == 0 else "loop", "step": step - 1, "parents": {}}
+        writes = [] if step == 0 else [("messages", values["messages"][-1:]), (trigger, None)]
+        return checkpoint, metadata, new_versions, writes, node
+
+
+def _run_agent(saver: Any, thread: str, steps: int) -> dict:
+    """`steps` steps of an `AgentThread` stored as the engine stores them: each task's writes
+    against the checkpoint it ran from, then the next checkpoint. Returns the last config."""
+    agent = AgentThread(saver)
+    config: dict = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    for _ in range(steps):
+        checkpoint, metadata, new_versions, writes, node = agent.next()
+        if writes:
+            saver.put_writes(config, writes, f"task-{agent.step}", f"~__pregel_pull, {node}")
+        config = saver.put(config, checkpoint, metadata, new_versions)
+    return config
+
+
+#: Calls a timed workload makes at most: the warm-up, then up to 1,000 per round, 7 rounds.
+MAX_CALLS = 1 + 1000 * 7
+
+
+def _put_call(saver: Any) -> Callable[[], Any]:
+    """Puts chained on a thread of their own; the checkpoints are built ahead (one per call,
+    each with new versions, as a run makes them), so only put() is timed."""
+    agent = AgentThread(saver)
+    prepared = [agent.next()[:3] for _ in range(MAX_CALLS)]
+    state = {"config": {"configurable": {"thread_id": "put", "checkpoint_ns": ""}}, "i": 0}
+
+    def put() -> Any:
+        checkpoint, metadata, new_versions = prepared[state["i"]]
+        state["i"] += 1
+        state["config"] = saver.put(state["config"], checkpoint, metadata, new_versions)
+        return None
+
+    return put
+
+
+def _put_writes_call(saver: Any) -> Callable[[], Any]:
+    """One task's two writes (a message and a trigger), a new task each call, against one
+    checkpoint of a thread of its own (so the history's checkpoints keep their writes)."""
+    config = _run_agent(saver, "writes", 1)
+    counter = {"n": 0}
+    message = [_message(10**5)]
+
+    def put_writes() -> Any:
+        counter["n"] += 1
+        saver.put_writes(config, [("messages", message), ("branch:to:tools", None)], f"task-{counter['n']}", "~__pregel_pull, agent")
+        return None
+
+    return put_writes
+
+
 def _summary(t: Any) -> tuple:
     """What both libraries must agree on about a checkpoint tuple (ids differ between runs)."""
     values = t.checkpoint["channel_values"]
-    return (t.metadata["step"], values["step"], [m["id"] for m in values["messages"]])
+    return (
+        t.metadata["step"],
+        values.get("step"),
+        values.get("user_id"),
+        [m["id"] for m in values.get("messages", ())],
+        sorted((w[1], repr(w[2])) for w in t.pending_writes),
+    )
 
 
-def saver_workloads(libs: dict[str, _Lib], stack: contextlib.ExitStack) -> Workloads:
+def _checkpointed_linear(lib: Any, saver: Any) -> Any:
+    g = lib.StateGraph(LinearState)
+    names = [f"n{i}" for i in range(10)]
+    for name in names:
+        g.add_node(name, _inc)
+    g.add_edge(lib.START, names[0])
+    for a, b in zip(names, names[1:]):
+        g.add_edge(a, b)
+    return g.compile(checkpointer=saver)
+
+
+def _graph_call(graph: Any, prefix: str) -> Callable[[], Any]:
+    """Invokes the 10-node graph on a fresh thread per call; returns its final state."""
+    counter = {"n": 0}
+
+    def call() -> Any:
+        counter["n"] += 1
+        return graph.invoke({"n": 0}, {"configurable": {"thread_id": f"{prefix}-{counter['n']}"}})
+
+    return call
+
+
+def _time_travel_call(graph: Any, prefix: str) -> Callable[[], Any]:
+    """A time-travel cycle on a fresh thread per call: the 10-node graph runs (10 steps), its
+    history is read whole, the 5th checkpoint is forked by update_state, and the graph runs on
+    from the fork. Returns what both libraries must agree on."""
+    counter = {"n": 0}
+
+    def call() -> Any:
+        counter["n"] += 1
+        config = {"configurable": {"thread_id": f"{prefix}-{counter['n']}"}}
+        graph.invoke({"n": 0}, config)
+        history = list(graph.get_state_history(config))
+        fifth = history[-5]
+        fork = graph.update_state(fifth.config, {"n": 100})
+        final = graph.invoke(None, fork)
+        return (len(history), fifth.values, fifth.next, final)
+
+    return call
+
+
+def protocol_workloads(label: str, savers: dict[str, Any]) -> Workloads:
+    """The saver protocol on an agent-like thread of 1,000 steps (`AgentThread`), called as
+    LangGraph's engine calls it: put, put_writes, get_tuple of the latest, list of the whole
+    thread (every tuple looked at), list(limit=10); and reads of a 200-step thread whose
+    messages grow by one a step."""
+    thread = {"configurable": {"thread_id": "history", "checkpoint_ns": ""}}
+    growing = {"configurable": {"thread_id": "growing", "checkpoint_ns": ""}}
+    for s in savers.values():
+        _run_agent(s, "history", 1000)
+        _grow_thread(s, 200)
+    return [
+        (f"{label}: put (agent checkpoint, chained)", {k: _put_call(s) for k, s in savers.items()}),
+        (f"{label}: put_writes (one task, 2 writes)", {k: _put_writes_call(s) for k, s in savers.items()}),
+        (
+            f"{label}: get_tuple, latest of 1,000",
+            {k: (lambda s=s: _summary(s.get_tuple(thread))) for k, s in savers.items()},
+        ),
+        (
+            f"{label}: list a 1,000-checkpoint thread",
+            {k: (lambda s=s: [_summary(t) for t in s.list(thread)]) for k, s in savers.items()},
+        ),
+        (
+            f"{label}: list, limit=10",
+            {k: (lambda s=s: [_summary(t) for t in s.list(thread, limit=10)]) for k, s in savers.items()},
+        ),
+        (
+            f"{label}: get_tuple, latest of a 200-step growing thread",
+            {k: (lambda s=s: _summary(s.get_tuple(growing))) for k, s in savers.items()},
+        ),
+        (
+            f"{label}: list a 200-step growing thread",
+            {k: (lambda s=s: [_summary(t) for t in s.list(growing)]) for k, s in savers.items()},
+        ),
+    ]
+
+
+def graph_workloads(label: str, libs: dict[str, _Lib], savers: dict[str, Any], wrapped: Optional[dict[str, Any]] = None) -> Workloads:
+    """The 10-node graph with each library's saver (fresh thread per invoke), the time-travel
+    cycle, and, with `wrapped` (LangGraph's saver and ferrograph's wrapped by
+    `as_langgraph_saver`), one LangGraph graph on each."""
+    graphs = {k: _checkpointed_linear(libs[k], s) for k, s in savers.items()}
+    rows = [
+        (f"10-node linear graph + {label} saver, invoke", {k: _graph_call(g, "graph") for k, g in graphs.items()}),
+        (f"time-travel cycle + {label} saver", {k: _time_travel_call(g, "travel") for k, g in graphs.items()}),
+    ]
+    if wrapped is not None:
+        on_langgraph = {k: _checkpointed_linear(libs["langgraph"], s) for k, s in wrapped.items()}
+        rows.append(
+            (
+                f"LangGraph 10-node graph on {label}: its own saver vs as_langgraph_saver(ferrograph's)",
+                {k: _graph_call(g, "lg-graph") for k, g in on_langgraph.items()},
+            )
+        )
+    return rows
+
+
+def memory_workloads(libs: dict[str, _Lib], stack: contextlib.ExitStack) -> Workloads:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from ferrograph.checkpointers import MemorySaver
 
     savers = {"langgraph": InMemorySaver(), "ferrograph": MemorySaver()}
-    latest = {k: _fill(s, "history", 1000) for k, s in savers.items()}
-    thread = {"configurable": {"thread_id": "history", "checkpoint_ns": ""}}
-    graphs = {k: _checkpointed_linear(libs[k], s) for k, s in {"langgraph": InMemorySaver(), "ferrograph": MemorySaver()}.items()}
-    counter = {"n": 0}
-
-    def run_graph(graph: Any) -> Callable[[], Any]:
-        def call() -> Any:
-            counter["n"] += 1
-            return graph.invoke({"n": 0}, {"configurable": {"thread_id": f"t{counter['n']}"}})
-
-        return call
-
-    return [
-        ("memory saver: put (20 messages + scalars)", {k: _put_call(s) for k, s in savers.items()}),
-        (
-            "memory saver: get_tuple, latest of 1,000",
-            {k: (lambda s=s: _summary(s.get_tuple(thread))) for k, s in savers.items()},
-        ),
-        (
-            "memory saver: list a 1,000-checkpoint thread",
-            {k: (lambda s=s: len(list(s.list(thread)))) for k, s in savers.items()},
-        ),
-        ("10-node linear graph + memory saver, invoke", {k: run_graph(g) for k, g in graphs.items()}),
-    ]
+    graph_savers = {"langgraph": InMemorySaver(), "ferrograph": MemorySaver()}
+    return protocol_workloads("memory", savers) + graph_workloads("memory", libs, graph_savers)
 
 
 def _sqlite_savers(stack: contextlib.ExitStack) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each library's SqliteSaver on its own file in a temporary folder; the savers and files."""
+    """Each library's SqliteSaver on its own new file in a temporary folder; the savers and
+    files."""
     from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver
 
     from ferrograph.checkpointers import SqliteSaver
@@ -288,12 +455,16 @@ def _fresh_postgres_database(stack: contextlib.ExitStack, name: str) -> str:
     return f"{head}/{name}"
 
 
-def _postgres_savers(stack: contextlib.ExitStack) -> dict[str, Any]:
+def _postgres_savers(stack: contextlib.ExitStack, purpose: str) -> dict[str, Any]:
+    """Each library's PostgresSaver on a fresh database of its own."""
     from langgraph.checkpoint.postgres import PostgresSaver as LangGraphPostgresSaver
 
     from ferrograph.checkpointers import PostgresSaver
 
-    urls = {lib: _fresh_postgres_database(stack, f"ferrograph_bench_{os.getpid()}_{lib}") for lib in ("langgraph", "ferrograph")}
+    urls = {
+        lib: _fresh_postgres_database(stack, f"ferrograph_bench_{os.getpid()}_{purpose}_{lib}")
+        for lib in ("langgraph", "ferrograph")
+    }
     langgraph = stack.enter_context(LangGraphPostgresSaver.from_conn_string(urls["langgraph"]))
     langgraph.setup()
     ferrograph = stack.enter_context(PostgresSaver.from_conn_string(urls["ferrograph"]))
@@ -301,40 +472,23 @@ def _postgres_savers(stack: contextlib.ExitStack) -> dict[str, Any]:
     return {"langgraph": langgraph, "ferrograph": ferrograph}
 
 
+def _wrapped(savers: dict[str, Any]) -> dict[str, Any]:
+    """LangGraph's saver as is, ferrograph's behind `as_langgraph_saver`."""
+    from ferrograph.integrations.langgraph import as_langgraph_saver
+
+    return {"langgraph": savers["langgraph"], "ferrograph": as_langgraph_saver(savers["ferrograph"])}
+
+
 def sql_workloads(libs: dict[str, _Lib], stack: contextlib.ExitStack, backend: str) -> Workloads:
-    """put, get_tuple, list (whole and limit=10) of a 1,000-checkpoint thread, and the 10-node
-    graph with a checkpointer, on LangGraph's and ferrograph's saver for `backend`."""
-    savers = _sqlite_savers(stack)[0] if backend == "sqlite" else _postgres_savers(stack)
-    label = "SQLite" if backend == "sqlite" else "Postgres"
-    for s in savers.values():
-        _fill(s, "history", 1000)
-    thread = {"configurable": {"thread_id": "history", "checkpoint_ns": ""}}
-    graphs = {k: _checkpointed_linear(libs[k], s) for k, s in savers.items()}
-    counter = {"n": 0}
-
-    def run_graph(graph: Any) -> Callable[[], Any]:
-        def call() -> Any:
-            counter["n"] += 1
-            return graph.invoke({"n": 0}, {"configurable": {"thread_id": f"graph-{counter['n']}"}})
-
-        return call
-
-    return [
-        (f"{label}: put (20 messages + scalars)", {k: _put_call(s) for k, s in savers.items()}),
-        (
-            f"{label}: get_tuple, latest of 1,000",
-            {k: (lambda s=s: _summary(s.get_tuple(thread))) for k, s in savers.items()},
-        ),
-        (
-            f"{label}: list a 1,000-checkpoint thread",
-            {k: (lambda s=s: [_summary(t) for t in s.list(thread)]) for k, s in savers.items()},
-        ),
-        (
-            f"{label}: list, limit=10",
-            {k: (lambda s=s: [_summary(t) for t in s.list(thread, limit=10)]) for k, s in savers.items()},
-        ),
-        (f"10-node linear graph + {label} saver, invoke", {k: run_graph(g) for k, g in graphs.items()}),
-    ]
+    """The protocol and graph workloads on LangGraph's and ferrograph's saver for `backend`,
+    each workload family on databases of its own."""
+    if backend == "sqlite":
+        label = "SQLite"
+        protocol, graphs, wrapped = (_sqlite_savers(stack)[0] for _ in range(3))
+    else:
+        label = "Postgres"
+        protocol, graphs, wrapped = (_postgres_savers(stack, purpose) for purpose in ("protocol", "graphs", "wrapped"))
+    return protocol_workloads(label, protocol) + graph_workloads(label, libs, graphs, _wrapped(wrapped))
 
 
 def _stored_bytes(path: str) -> int:
@@ -389,17 +543,6 @@ def storage_rows(steps: int = 200) -> list[tuple[str, float, float, str]]:
     return [(name, per_checkpoint["langgraph"], per_checkpoint["ferrograph"], "bytes")]
 
 
-def _checkpointed_linear(lib: Any, saver: Any) -> Any:
-    g = lib.StateGraph(LinearState)
-    names = [f"n{i}" for i in range(10)]
-    for name in names:
-        g.add_node(name, _inc)
-    g.add_edge(lib.START, names[0])
-    for a, b in zip(names, names[1:]):
-        g.add_edge(a, b)
-    return g.compile(checkpointer=saver)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -419,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                 if group == "engine":
                     workloads = engine_workloads(libs)
                 elif group == "memory":
-                    workloads = saver_workloads(libs, stack)
+                    workloads = memory_workloads(libs, stack)
                 elif group in ("sqlite", "postgres"):
                     workloads = sql_workloads(libs, stack, group)
                 else:

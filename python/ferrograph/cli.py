@@ -189,7 +189,9 @@ def _history(args: argparse.Namespace) -> None:
     from ferrograph._inspect import console, render_history, thread_history
     from ferrograph.checkpointers.url import open_saver
 
-    with open_saver(args.url, create=False) as saver:
+    from ferrograph import serde
+
+    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
         rows, roots = thread_history(saver, args.thread)
     if args.json:
         _emit_json([r.as_json() for r in rows])
@@ -207,7 +209,9 @@ def _show(args: argparse.Namespace) -> None:
     configurable = {"thread_id": args.thread, "checkpoint_ns": args.ns}
     if args.checkpoint:
         configurable["checkpoint_id"] = args.checkpoint
-    with open_saver(args.url, create=False) as saver:
+    from ferrograph import serde
+
+    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
         record = state_record(get_checkpoint(saver, {"configurable": configurable}))
     if args.json:
         _emit_json(record)
@@ -298,6 +302,20 @@ def load_graph(spec: str) -> Any:
     """The compiled graph `MODULE:ATTR` names (ATTR may be dotted): a compiled graph, a
     StateGraph builder (compiled here), or a zero-argument callable returning either. MODULE may
     also be a path to a .py file."""
+    obj = _import_attr(spec)
+    from ferrograph.graph import StateGraph
+
+    if not hasattr(obj, "get_graph") and not isinstance(obj, StateGraph) and callable(obj):
+        obj = obj()
+    if isinstance(obj, StateGraph):
+        obj = obj.compile()
+    if not hasattr(obj, "get_graph"):
+        raise FerrographError(f"{spec} is a {type(obj).__name__}, not a compiled graph, a StateGraph or a callable returning one")
+    return obj
+
+
+def _import_attr(spec: str) -> Any:
+    """The object `MODULE:ATTR` names (ATTR may be dotted; MODULE may be a path to a .py file)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise FerrographError(f"expected MODULE:ATTR (e.g. my_app.graphs:agent), got {spec!r}")
@@ -326,15 +344,24 @@ def load_graph(spec: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise FerrographError(f"{module_name!r} has no attribute {attr!r}") from None
-    from ferrograph.graph import StateGraph
-
-    if not hasattr(obj, "get_graph") and not isinstance(obj, StateGraph) and callable(obj):
-        obj = obj()
-    if isinstance(obj, StateGraph):
-        obj = obj.compile()
-    if not hasattr(obj, "get_graph"):
-        raise FerrographError(f"{spec} is a {type(obj).__name__}, not a compiled graph, a StateGraph or a callable returning one")
     return obj
+
+
+def _reading_serializer(args: argparse.Namespace) -> Optional[Any]:
+    """The allowed set a reading command uses: the classes of `--allow MODULE:CLASS` and those of
+    the graphs of `--graph MODULE:ATTR` (their schemas' classes), or None for the process-wide
+    one."""
+    from ferrograph import serde
+
+    classes: list[type] = []
+    for spec in args.allow:
+        cls = _import_attr(spec)
+        if not isinstance(cls, type):
+            raise FerrographError(f"--allow {spec}: not a class but a {type(cls).__name__}")
+        classes.append(cls)
+    for spec in args.graphs:
+        classes.extend(load_graph(spec).allowed_types)
+    return serde.Serializer(allowed=classes) if classes else None
 
 
 def _graph(args: argparse.Namespace) -> None:
@@ -354,9 +381,21 @@ def _ui(args: argparse.Namespace) -> None:
 
     if not 0 < args.port < 65536:
         raise FerrographError(f"--port must be between 1 and 65535, got {args.port}")
-    graph = load_graph(args.graph) if args.graph else None
+    if len(args.graphs) > 1:
+        raise FerrographError("ferrograph ui runs one graph: give --graph once")
+    spec = args.graphs[0] if args.graphs else None
+    graph = load_graph(spec) if spec else None
     with open_saver(args.url, create=False) as saver:
-        serve(saver, host=args.host, port=args.port, graph=graph, graph_spec=args.graph, saver_label=display_url(args.url), json_output=args.json)
+        serve(
+            saver,
+            host=args.host,
+            port=args.port,
+            graph=graph,
+            graph_spec=spec,
+            saver_label=display_url(args.url),
+            json_output=args.json,
+            serializer=_reading_serializer(args),
+        )
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -408,10 +447,31 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="MODULE",
-            help="import MODULE first (one that allowlists the classes stored in the checkpoints); repeatable",
+            help="import MODULE first (one that allows the classes stored in the checkpoints); repeatable",
         )
         sub.set_defaults(handler=handler)
         return sub
+
+    def reading(
+        sub: argparse.ArgumentParser,
+        graph_help: str = "rebuild the classes this graph's schemas name (a compiled graph, a StateGraph or a "
+        "callable returning one); repeatable",
+    ) -> None:
+        sub.add_argument(
+            "--allow",
+            action="append",
+            default=[],
+            metavar="MODULE:CLASS",
+            help="rebuild instances of this class of yours (imported); repeatable",
+        )
+        sub.add_argument(
+            "--graph",
+            dest="graphs",
+            action="append",
+            default=[],
+            metavar="MODULE:ATTR",
+            help=graph_help,
+        )
 
     demo = command("demo", "run a research agent on SQLite, then show its history, a fork and its replay", _demo)
     demo.add_argument("--db", default="ferrograph-demo.db", help="the SQLite file (default: ./ferrograph-demo.db)")
@@ -423,12 +483,14 @@ def _parser() -> argparse.ArgumentParser:
     hist = command("history", "show a thread's checkpoint tree (forks as branches)", _history)
     hist.add_argument("url", help=url_help)
     hist.add_argument("thread", help="thread id")
+    reading(hist)
 
     show = command("show", "show a checkpoint's state as JSON (the thread's latest by default)", _show)
     show.add_argument("url", help=url_help)
     show.add_argument("thread", help="thread id")
     show.add_argument("checkpoint", nargs="?", help="checkpoint id (default: the latest)")
     show.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph's)")
+    reading(show)
 
     prune = command("prune", "delete all but the latest checkpoint of every thread (or of one)", _prune)
     prune.add_argument("url", help=url_help)
@@ -460,10 +522,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ui = command("ui", "serve a local web page to see, compare, fork, replay and resume threads", _ui)
     ui.add_argument("url", help=url_help)
-    ui.add_argument(
-        "--graph",
-        metavar="MODULE:ATTR",
-        help="the graph that wrote the threads: turns on fork, replay, resume and new runs (read-only without)",
+    reading(
+        ui,
+        graph_help="the graph that wrote the threads: rebuilds the classes its schemas name and turns on fork, "
+        "replay, resume and new runs (read-only without)",
     )
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
@@ -516,8 +578,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     except FerrographError as e:
         hint = ""
-        if isinstance(e, CorruptCheckpointError) and ("allowlisted" in str(e) or "not imported" in str(e)):
-            hint = " (pass --import MODULE for the module that defines and allowlists that class)"
+        if isinstance(e, CorruptCheckpointError) and "not imported" in str(e):
+            hint = " (pass --import MODULE for the module that defines that class)"
         print(f"ferrograph: error: {e}{hint}", file=sys.stderr)
         return 1
     except Exception as e:  # Alembic and driver errors: one line, not a traceback

@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, ContextManager, Iter
 import pydantic
 import pytest
 
-from ferrograph import _core
+from ferrograph import _core, serde
 from ferrograph.checkpointers import MemorySaver
 from ferrograph.checkpointers.base import ERROR, INTERRUPT, RESUME, SCHEDULED, empty_checkpoint
 from ferrograph.errors import (
@@ -176,7 +176,7 @@ class Chain:
 # Values that must round-trip exactly
 
 
-@_core.allow_class
+@serde.allow
 class Profile(pydantic.BaseModel):
     name: str
     tags: tuple[str, ...] = ()

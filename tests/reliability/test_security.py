@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ferrograph import _core
+from ferrograph import _core, serde
 from ferrograph.checkpointers import MemorySaver
 from ferrograph.errors import CorruptCheckpointError, SerializationError
 
@@ -28,9 +28,9 @@ class Opaque:
 
 def test_an_unlisted_class_is_refused_on_write():
     with pytest.raises(SerializationError, match="Opaque"):
-        _core.Serializer().dumps({"o": Opaque()})
+        serde.Serializer().dumps({"o": Opaque()})
     with pytest.raises(SerializationError):
-        MemorySaver(serializer=_core.Serializer()).put(
+        MemorySaver(serializer=serde.Serializer()).put(
             {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
             {"v": 4, "id": _core.new_checkpoint_id()[0], "ts": "", "channel_values": {"o": Opaque()},
              "channel_versions": {"o": "1"}, "versions_seen": {}, "updated_channels": None},
@@ -41,12 +41,12 @@ def test_an_unlisted_class_is_refused_on_write():
 
 def test_an_unlisted_class_named_by_stored_data_is_refused_on_read():
     data = json.dumps({"__fg__": "dataclass", "cls": f"{__name__}:Point", "v": {"x": 1, "y": 2}})
-    with pytest.raises(CorruptCheckpointError, match="not allowlisted"):
-        _core.Serializer().loads(data)
+    with pytest.raises(CorruptCheckpointError, match="not allowed"):
+        serde.Serializer().loads(data)
 
 
 def test_the_allowlist_is_extended_per_serializer_or_process_wide():
-    ser = _core.Serializer(allowed=[Point])
+    ser = serde.Serializer(allowed=[Point])
     assert ser.loads(ser.dumps(Point(1, 2))) == Point(1, 2)
     assert f"{__name__}:Point" in ser.allowed_classes()
     saver = MemorySaver(serializer=ser)
@@ -55,14 +55,15 @@ def test_the_allowlist_is_extended_per_serializer_or_process_wide():
           "channel_versions": {"p": "1"}, "versions_seen": {}, "updated_channels": None}
     saver.put(config, cp, {}, {"p": "1"})
     assert saver.get_tuple(config).checkpoint["channel_values"]["p"] == Point(3, 4)
-    # The process-wide codec (used by the SQL savers) is extended with allow_class, a decorator too.
+    # The process-wide allowed set (used by the SQL savers outside a graph) is extended with
+    # serde.allow, a decorator too.
 
-    @_core.allow_class
+    @serde.allow
     @dataclass
     class Local:
         v: int
 
-    assert _core.loads(_core.dumps(Local(5))) == Local(5)
+    assert serde.loads(serde.dumps(Local(5))) == Local(5)
 
 
 def test_no_pickle_and_no_constructor_envelopes_are_executed_on_read():
@@ -73,6 +74,6 @@ def test_no_pickle_and_no_constructor_envelopes_are_executed_on_read():
     envelope = {"lc": 2, "type": "constructor", "id": ["os", "system"], "kwargs": {"command": "echo pwned"}}
     assert _core.loads(json.dumps(envelope)) == envelope
     for cls in ("os:system", "builtins:eval", "subprocess:Popen", "antigravity:x"):
-        with pytest.raises(CorruptCheckpointError, match="not allowlisted"):
+        with pytest.raises(CorruptCheckpointError, match="not allowed"):
             _core.loads(json.dumps({"__fg__": "object", "cls": cls, "v": {}}))
     assert "antigravity" not in sys.modules

@@ -5,14 +5,19 @@ CSRF token, a foreign Host or Origin, actions without a graph, bad input) and th
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import TypedDict
 
 import pytest
+from starlette.testclient import TestClient
 from cli_helpers import THREADS, interrupting_graph
 from ui_helpers import BASE, TOKEN, csrf_headers, events, get_json, make_client
 
 from ferrograph.demo import TOPIC, build
-from ferrograph.graph import StateGraph
+from ferrograph.graph import START, StateGraph
+from ferrograph.serde import Serializer
+from ferrograph.ui import create_app
 
 
 def test_threads_page_with_status_search_metadata_and_pages(client):
@@ -365,3 +370,46 @@ def test_a_state_graph_builder_is_compiled_on_the_saver(saver_and_facts):
     response = http.post("/api/threads/b/run", json={"kind": "input", "input": {"topic": "pregel"}}, headers=csrf_headers(http))
     assert events(response.text)[-1][0] == "done"
     assert build(saver).get_state({"configurable": {"thread_id": "b"}}).values["report"].startswith("# Report: pregel")
+
+
+@dataclasses.dataclass
+class Memo:
+    """A class of the user's own, named by a state schema only."""
+
+    text: str
+
+
+class MemoState(TypedDict):
+    memo: Memo
+
+
+def _memo_graph(checkpointer=None):
+    g = StateGraph(MemoState)
+    g.add_node("keep", lambda s: {"memo": Memo(s["memo"].text + "!")})
+    g.add_edge(START, "keep")
+    return g.compile(checkpointer=checkpointer)
+
+
+def test_the_graph_lets_the_page_read_the_classes_its_schemas_name(saver_and_facts):
+    saver, _ = saver_and_facts
+    _memo_graph(saver).invoke({"memo": Memo("hi")}, {"configurable": {"thread_id": "memo"}})
+
+    with_graph = make_client(saver, _memo_graph())
+    view = get_json(with_graph, "/api/threads/memo/checkpoints/latest")
+    assert view["values"] == {"memo": {"$type": "Memo", "value": {"text": "hi!"}}}
+    assert get_json(with_graph, "/api/threads", {"search": "memo"})["threads"][0]["status"] is None
+
+    # Without the graph the class is not allowed: the SQL savers' table still lists the thread
+    # (the summaries read no value), the checkpoint says why it cannot be read. Other savers
+    # list threads by reading their checkpoints, so there the table says it.
+    without = make_client(saver)
+    if hasattr(saver, "thread_summaries"):
+        assert get_json(without, "/api/threads", {"search": "memo"})["threads"][0]["status"] == "unreadable"
+    else:
+        response = without.get("/api/threads", params={"search": "memo"})
+        assert response.status_code == 400 and "Memo" in response.json()["error"]
+    response = without.get("/api/threads/memo/checkpoints/latest")
+    assert response.status_code == 400 and "Memo" in response.json()["error"]
+    allowed = TestClient(create_app(saver, token=TOKEN, serializer=Serializer(allowed=[Memo])), base_url=BASE)
+    view = allowed.get("/api/threads/memo/checkpoints/latest", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert view["values"]["memo"]["value"] == {"text": "hi!"}

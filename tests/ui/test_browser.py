@@ -230,3 +230,17 @@ def test_listening_on_every_address_warns(demo_db):
     process, url = start_ui(db, host="0.0.0.0")
     assert url.startswith("http://127.0.0.1:")
     assert "WARNING: listening on 0.0.0.0" in stop(process)
+
+
+def test_the_command_refuses_bad_options_before_serving(demo_db, tmp_path, capsys):
+    from ferrograph.cli import main
+
+    db, _ = demo_db
+    for argv, message in [
+        (["ui", db, "--port", "0"], "--port must be between 1 and 65535"),
+        (["ui", db, "--graph", "ferrograph.demo:build", "--graph", "ferrograph.demo:builder"], "give --graph once"),
+        (["ui", str(tmp_path / "missing.db")], "no such SQLite database"),
+        (["ui", db, "--graph", "ferrograph.demo:nope"], "has no attribute 'nope'"),
+    ]:
+        assert main(argv) == 1
+        assert message in capsys.readouterr().err, argv

@@ -11,6 +11,7 @@ mod encode;
 mod error;
 mod json;
 mod registry;
+mod stdtypes;
 mod text;
 
 use std::cell::Cell;
@@ -19,21 +20,45 @@ use std::sync::{Arc, OnceLock};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyString, PyType};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyString, PyTuple, PyType};
 use serde_json::Value;
 
 pub use cache::DecodeCache;
 pub use error::{CodecError, PathSeg, ValuePath};
-pub use registry::{ClassEntry, ClassKind, Registry, DEFAULT_CLASS_PATHS, DEFAULT_MAX_DEPTH};
+pub use registry::{Builtin, ClassEntry, ClassKind, Registry, DEFAULT_CLASS_PATHS, DEFAULT_MAX_DEPTH};
 
 /// The key that marks a tagged JSON object (always its first key). A plain dict holding this
 /// key is written in the `dict` (list of pairs) form, so it still round-trips.
 pub const TAG: &str = "__fg__";
 
-/// The process-wide registry behind the module-level `dumps`/`loads`/`allow_class`.
+/// The process-wide registry behind `ferrograph.serde.allow`; every `Serializer` stands on it.
 pub fn default_registry() -> &'static Arc<Registry> {
     static DEFAULT: OnceLock<Arc<Registry>> = OnceLock::new();
     DEFAULT.get_or_init(|| Arc::new(Registry::new(DEFAULT_MAX_DEPTH)))
+}
+
+/// `ContextVar.get` of the context variable holding the serializer that saver calls made in
+/// this context use (`ferrograph.serde.using`; a graph run sets it around its saver calls).
+static ACTIVE_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn active_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
+    ACTIVE_VAR.get_or_try_init(py, || {
+        let var = py.import("contextvars")?.getattr("ContextVar")?.call(
+            ("ferrograph_serializer",),
+            Some(&[("default", py.None())].into_py_dict(py)?),
+        )?;
+        Ok(var.unbind())
+    })
+}
+
+/// The registry saver calls in this context use: the active serializer's, or `fallback`
+/// (the saver's own) when none is active.
+pub fn active_registry(py: Python<'_>, fallback: &Arc<Registry>) -> PyResult<Arc<Registry>> {
+    let active = active_var(py)?.bind(py).call_method0("get")?;
+    Ok(match active.cast::<PySerializer>() {
+        Ok(s) => s.get().registry.clone(),
+        Err(_) => fallback.clone(),
+    })
 }
 
 thread_local! {
@@ -134,8 +159,9 @@ fn bytes_of<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, [u8
     )))
 }
 
-/// A codec with its own allowlist and depth limit. `Serializer(allowed=[...], max_depth=1000)`
-/// starts from the default allowlist (stdlib types, ferrograph's and LangChain's classes).
+/// A codec with its own allowlist and depth limit: `Serializer(allowed=[...], max_depth=1000)`
+/// allows its classes on top of the process-wide allowlist (stdlib types, ferrograph's and
+/// LangChain's classes, and whatever `ferrograph.serde.allow` added).
 #[pyclass(frozen, module = "ferrograph._core", name = "Serializer")]
 pub struct PySerializer {
     registry: Arc<Registry>,
@@ -144,6 +170,10 @@ pub struct PySerializer {
 impl PySerializer {
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    pub fn from_registry(registry: Arc<Registry>) -> Self {
+        PySerializer { registry }
     }
 }
 
@@ -155,7 +185,7 @@ impl PySerializer {
         if max_depth == 0 {
             return Err(PyValueError::new_err("max_depth must be at least 1"));
         }
-        let registry = Registry::new(max_depth);
+        let registry = Registry::child(default_registry().clone(), max_depth);
         for cls in allowed.unwrap_or_default() {
             registry.allow_class(&cls)?;
         }
@@ -176,14 +206,49 @@ impl PySerializer {
         loads_with(py, data, &self.registry)
     }
 
-    fn allow_class<'py>(&self, cls: Bound<'py, PyType>) -> PyResult<Bound<'py, PyType>> {
-        self.registry.allow_class(&cls)?;
-        Ok(cls)
+    /// Allows `classes` in this serializer; returns the class when given one, so it also works
+    /// as a decorator.
+    #[pyo3(signature = (*classes))]
+    fn allow<'py>(&self, py: Python<'py>, classes: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        allow_in(py, &self.registry, classes)
     }
 
+    /// Every `module:qualname` this serializer may rebuild (its own and the process-wide ones).
     fn allowed_classes(&self) -> Vec<String> {
         self.registry.allowed_names()
     }
+
+    /// The `module:qualname`s allowed by this serializer itself, not the process-wide ones.
+    fn own_classes(&self) -> Vec<String> {
+        self.registry.own_names()
+    }
+
+    /// This serializer's own classes on top of `base` (its classes and depth limit) instead
+    /// of the process-wide allowlist: what a graph's saver calls use.
+    fn over(&self, base: &Bound<'_, PySerializer>) -> Self {
+        PySerializer { registry: Arc::new(self.registry.over(base.get().registry.clone())) }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Serializer(allowed={:?}, max_depth={})", self.registry.own_names(), self.registry.max_depth())
+    }
+}
+
+fn allow_in<'py>(py: Python<'py>, reg: &Registry, classes: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    if classes.is_empty() {
+        return Err(PyTypeError::new_err("allow() needs at least one class"));
+    }
+    for cls in classes.iter() {
+        let cls = cls.cast_into::<PyType>().map_err(|e| {
+            let got = e.into_inner();
+            PyTypeError::new_err(format!(
+                "allow() takes classes, got {}",
+                got.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<object>".to_owned())
+            ))
+        })?;
+        reg.allow_class(&cls)?;
+    }
+    Ok(if classes.len() == 1 { classes.get_item(0)? } else { py.None().into_bound(py) })
 }
 
 fn dumps_with<'py>(obj: &Bound<'py, PyAny>, reg: &Registry, context: Option<&str>) -> PyResult<Bound<'py, PyBytes>> {
@@ -196,39 +261,47 @@ fn loads_with(py: Python<'_>, data: &Bound<'_, PyAny>, reg: &Registry) -> PyResu
     from_json(py, &bytes, reg).map(Bound::unbind).map_err(|e| to_py_err(py, &e))
 }
 
-/// Serializes a value to typed JSON bytes with the default allowlist. `context` names the root
-/// in error messages.
+/// Serializes a value to typed JSON bytes with the active serializer (the process-wide one
+/// outside `ferrograph.serde.using`). `context` names the root in error messages.
 #[pyfunction]
 #[pyo3(signature = (obj, *, context = None))]
 pub fn dumps<'py>(obj: &Bound<'py, PyAny>, context: Option<&str>) -> PyResult<Bound<'py, PyBytes>> {
-    dumps_with(obj, default_registry(), context)
+    dumps_with(obj, &*active_registry(obj.py(), default_registry())?, context)
 }
 
-/// Rebuilds a value from typed JSON (bytes or str) with the default allowlist.
+/// Rebuilds a value from typed JSON (bytes or str) with the active serializer.
 #[pyfunction]
 pub fn loads(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    loads_with(py, data, default_registry())
+    loads_with(py, data, &*active_registry(py, default_registry())?)
 }
 
-/// Allowlists a class for the default codec; returns it, so it also works as a decorator.
+/// Allows classes process-wide; returns the class when given one (a decorator too).
 #[pyfunction]
-pub fn allow_class(cls: Bound<'_, PyType>) -> PyResult<Bound<'_, PyType>> {
-    default_registry().allow_class(&cls)?;
-    Ok(cls)
+#[pyo3(signature = (*classes))]
+pub fn allow<'py>(py: Python<'py>, classes: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    allow_in(py, default_registry(), classes)
 }
 
-/// The `module:qualname` of every class the default codec may rebuild.
+/// The `module:qualname` of every class the process-wide allowlist may rebuild.
 #[pyfunction]
 pub fn allowed_classes() -> Vec<String> {
     default_registry().allowed_names()
+}
+
+/// The process-wide serializer (`ferrograph.serde.allow` extends it).
+#[pyfunction]
+pub fn default_serializer() -> PySerializer {
+    PySerializer { registry: default_registry().clone() }
 }
 
 /// Registers the codec's functions and class on the `_core` module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
-    m.add_function(wrap_pyfunction!(allow_class, m)?)?;
+    m.add_function(wrap_pyfunction!(allow, m)?)?;
     m.add_function(wrap_pyfunction!(allowed_classes, m)?)?;
+    m.add_function(wrap_pyfunction!(default_serializer, m)?)?;
     m.add_class::<PySerializer>()?;
+    m.add("active_serializer", active_var(m.py())?.clone_ref(m.py()))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 """The async twins of the SQL savers: `AsyncSqliteSaver` (aiosqlite) and `AsyncPostgresSaver`
 (psycopg `AsyncConnection` or `psycopg_pool.AsyncConnectionPool`). They run the same operations
-from `sql.py` as their sync twins, awaiting each step.
+from the `sql` package as their sync twins, awaiting each step.
 
 Their sync methods work from other threads by handing the call to the saver's event loop (as
 LangGraph's async savers do); called on that loop itself they would deadlock, so they refuse.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
@@ -21,34 +21,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["AsyncPostgresSaver", "AsyncSqliteSaver", "adrive", "adrive_iter"]
-
-
-async def adrive(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]) -> Any:
-    """Runs an operation to its result with an asynchronous `execute`."""
-    try:
-        step = next(op)
-        while True:
-            if isinstance(step, sql.Emit):
-                raise TypeError("a streaming operation must be run with adrive_iter")
-            step = op.send(await execute(step))
-    except StopIteration as stop:
-        return stop.value
-
-
-async def adrive_iter(op: sql.Op, execute: Callable[[sql.Query], Awaitable[Any]]) -> AsyncIterator[Any]:
-    """Runs a streaming operation, yielding the items it emits."""
-    try:
-        step = next(op)
-        while True:
-            if isinstance(step, sql.Emit):
-                for item in step.items:
-                    yield item
-                step = op.send(None)
-            else:
-                step = op.send(await execute(step))
-    except StopIteration:
-        return
+__all__ = ["AsyncPostgresSaver", "AsyncSqliteSaver"]
 
 
 class _AsyncSQLSaver(BaseCheckpointSaver):
@@ -94,7 +67,7 @@ class _AsyncSQLSaver(BaseCheckpointSaver):
     ) -> AsyncIterator[CheckpointTuple]:
         self._bind_loop()
         op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
-        async for item in adrive_iter(op, self._run_page):
+        async for item in sql.adrive_iter(op, self._run_page):
             yield item
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
@@ -252,11 +225,11 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         op = make()
         async with self.lock:
             if not write:
-                return await adrive(op, self._select)
+                return await sql.adrive(op, self._select)
             nested = self.conn.in_transaction
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
-                result = await adrive(op, self._execute)
+                result = await sql.adrive(op, self._execute)
             except BaseException:
                 if nested:
                     await self.conn.execute("ROLLBACK TO ferrograph")
@@ -335,7 +308,7 @@ async def _ain_one_transaction(conn: Any, cursor: Any, op: sql.Op, held: Any) ->
     try:
         async with conn.pipeline() as pipeline:
             await cursor.execute("BEGIN")
-            result = await adrive(op, lambda q: _aexecute(cursor, q, pipeline, held))
+            result = await sql.adrive(op, lambda q: _aexecute(cursor, q, pipeline, held))
             for query in held.take() if held is not None else ():
                 await _aexecute(cursor, query, pipeline)
             await cursor.execute("COMMIT")
@@ -402,7 +375,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                     used = conn
                     if one_sync and conn.autocommit:
                         async with conn.cursor(row_factory=tuple_row) as cursor, _AsyncOneSync(cursor) as one:
-                            return await adrive(make(), one.execute)
+                            return await sql.adrive(make(), one.execute)
                     if write and conn.autocommit:
                         async with conn.cursor(row_factory=tuple_row) as cursor:
                             return await _ain_one_transaction(conn, cursor, make(), Held() if grouped else None)
@@ -411,7 +384,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                     async with conn.pipeline() if write else nullcontext() as pipeline, transaction:
                         async with conn.cursor(row_factory=tuple_row) as cursor:
                             held = Held() if grouped else None
-                            result = await adrive(make(), lambda q: _aexecute(cursor, q, pipeline, held))
+                            result = await sql.adrive(make(), lambda q: _aexecute(cursor, q, pipeline, held))
                             for query in held.take() if held is not None else ():
                                 await _aexecute(cursor, query, pipeline)
                             return result

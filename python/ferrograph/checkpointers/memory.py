@@ -17,8 +17,9 @@ __all__ = ["MemorySaver", "InMemorySaver"]
 class MemorySaver(_core.NativeMemorySaver, BaseCheckpointSaver):
     """Checkpoints in process memory, with LangGraph's saver protocol.
 
-    `MemorySaver(serializer=ferrograph._core.Serializer(allowed=[MyModel]))` gives the saver its
-    own class allowlist; by default it uses the process-wide one (`ferrograph._core.allow_class`).
+    `MemorySaver(serializer=ferrograph.serde.Serializer(allowed=[MyModel]))` gives the saver
+    classes of its own; by default it uses the process-wide allowed set (`ferrograph.serde`).
+    A graph's calls add the classes its schemas name.
     """
 
     in_process = True

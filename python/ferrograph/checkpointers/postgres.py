@@ -1,5 +1,5 @@
 """`PostgresSaver`: checkpoints in Postgres through psycopg 3, on one `Connection` (guarded by a
-lock) or a `psycopg_pool.ConnectionPool`. The SQL and the row conversion live in `sql.py`; this
+lock) or a `psycopg_pool.ConnectionPool`. The SQL and the row conversion live in the `sql` package; this
 class only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncPostgresSaver`."""
 
 from __future__ import annotations

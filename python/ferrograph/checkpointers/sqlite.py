@@ -1,6 +1,6 @@
 """`SqliteSaver`: checkpoints in a SQLite file through the standard library's sqlite3. Safe to
 share across threads (one lock around the connection); the database runs in WAL mode so readers
-in other processes do not block it. The SQL and the row conversion live in `sql.py`; this class
+in other processes do not block it. The SQL and the row conversion live in the `sql` package; this class
 only runs them. The async twin is `ferrograph.checkpointers.aio.AsyncSqliteSaver`."""
 
 from __future__ import annotations

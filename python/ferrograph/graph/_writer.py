@@ -23,6 +23,7 @@ import concurrent.futures
 import threading
 from typing import Any, Optional, Sequence
 
+from ferrograph import serde
 from ferrograph.graph._loop import SaverCall
 
 #: Threads that drain sync writers; idle ones are reused, so a run starts no thread of its own.
@@ -105,8 +106,10 @@ class _Writer:
 
     background: bool
 
-    def __init__(self, saver: Any) -> None:
+    def __init__(self, saver: Any, serializer: Optional[serde.Serializer]) -> None:
         self.saver = saver
+        #: Made active around every call, wherever it runs (see `ferrograph.serde`).
+        self.serializer = serializer
         self.lock = threading.Lock()
         self.queue: list[SaverCall] = []
         self.done: list[tuple[SaverCall, Any]] = []
@@ -186,14 +189,15 @@ class Writer(_Writer):
     """The sync driver's writer: inline (each call done before `submit` returns), or in the
     background on a pooled thread."""
 
-    def __init__(self, saver: Any, background: bool) -> None:
+    def __init__(self, saver: Any, background: bool, serializer: Optional[serde.Serializer] = None) -> None:
         self.background = background
-        super().__init__(saver)
+        super().__init__(saver, serializer)
 
     def submit(self, calls: Sequence[SaverCall]) -> None:
         if not self.background:
             for call in calls:
-                result = getattr(self.saver, call.method)(*call.args)
+                with serde.using(self.serializer):
+                    result = getattr(self.saver, call.method)(*call.args)
                 if call.on_done is not None:
                     call.on_done(result)
             return
@@ -206,7 +210,8 @@ class Writer(_Writer):
             if not batch:
                 return
             try:
-                results = write(self.saver, batch)
+                with serde.using(self.serializer):
+                    results = write(self.saver, batch)
             except BaseException as exc:
                 self._ran(batch, None, exc)
             else:
@@ -226,16 +231,17 @@ class AsyncWriter(_Writer):
     """The async driver's writer: inline (each call awaited in `submit`), or an asyncio task
     on the run's event loop."""
 
-    def __init__(self, saver: Any, background: bool) -> None:
+    def __init__(self, saver: Any, background: bool, serializer: Optional[serde.Serializer] = None) -> None:
         self.background = background
         self.task: Optional[asyncio.Task] = None
         self.loop = asyncio.get_running_loop()
-        super().__init__(saver)
+        super().__init__(saver, serializer)
 
     async def submit(self, calls: Sequence[SaverCall]) -> None:
         if not self.background:
             for call in calls:
-                result = await getattr(self.saver, "a" + call.method)(*call.args)
+                with serde.using(self.serializer):
+                    result = await getattr(self.saver, "a" + call.method)(*call.args)
                 if call.on_done is not None:
                     call.on_done(result)
             return
@@ -248,7 +254,8 @@ class AsyncWriter(_Writer):
             if not batch:
                 return
             try:
-                results = await awrite(self.saver, batch)
+                with serde.using(self.serializer):
+                    results = await awrite(self.saver, batch)
             except BaseException as exc:
                 self._ran(batch, None, exc)
             else:

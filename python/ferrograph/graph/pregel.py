@@ -16,6 +16,7 @@ import contextvars
 import os
 from typing import Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
+from ferrograph import serde
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
@@ -63,11 +64,18 @@ class CompiledStateGraph:
         checkpointer: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
+        allowed_types: Sequence[type] = (),
     ) -> None:
+        #: The classes this graph's checkpoints may hold (its schemas' and `compile`'s).
+        self.allowed_types = tuple(allowed_types)
+        #: Those classes as an allowed set on the process-wide one.
+        self.serializer = serde.Serializer(allowed=list(self.allowed_types))
         self._builder = builder
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
+        #: What this graph's calls on its checkpointer use: its classes over the saver's own.
+        self._codec = self.serializer_for(checkpointer)
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
@@ -78,6 +86,12 @@ class CompiledStateGraph:
     @property
     def builder(self) -> StateGraph:
         return self._builder
+
+    def serializer_for(self, saver: Any) -> serde.Serializer:
+        """The allowed set of this graph's calls on `saver`: the graph's classes on top of the
+        saver's own serializer (a `MemorySaver`'s), or of the process-wide one."""
+        own = getattr(saver, "serializer", None)
+        return self.serializer.over(own if isinstance(own, serde.Serializer) else serde.default_serializer())
 
     def _input_update(self, input: Any) -> Optional[dict]:
         if input is None:
@@ -128,7 +142,8 @@ class CompiledStateGraph:
     def _io(self, call: Optional[SaverCall]) -> Any:
         if call is None:
             return None
-        result = getattr(self.checkpointer, call.method)(*call.args)
+        with serde.using(self._codec):
+            result = getattr(self.checkpointer, call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
@@ -142,7 +157,7 @@ class CompiledStateGraph:
         return self._io(call)
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(self.checkpointer, self._background(loop))
+        writer = Writer(self.checkpointer, self._background(loop), self._codec)
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -286,10 +301,11 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         settle(self.checkpointer)
-        listed = self.checkpointer.list(
-            {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
-        )
-        for saved in listed:
+        with serde.using(self._codec):
+            listed = self.checkpointer.list(
+                {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
+            )
+        for saved in serde.iterate(self._codec, listed):
             yield loop.snapshot(saved, live=False)
 
     def update_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
@@ -299,7 +315,7 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         loop.update(self._load(loop), values, as_node)
-        Writer(self.checkpointer, background=False).submit(loop.take_outbox())
+        Writer(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
@@ -308,7 +324,8 @@ class CompiledStateGraph:
     async def _aio(self, call: Optional[SaverCall]) -> Any:
         if call is None:
             return None
-        result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
+        with serde.using(self._codec):
+            result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
@@ -321,7 +338,7 @@ class CompiledStateGraph:
         return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False))
+        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False), self._codec)
         steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
@@ -453,8 +470,9 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         await asettle(self.checkpointer)
-        listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
-        async for saved in listed:
+        with serde.using(self._codec):
+            listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
+        async for saved in serde.aiterate(self._codec, listed):
             yield loop.snapshot(saved, live=False)
 
     async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
@@ -462,7 +480,7 @@ class CompiledStateGraph:
         self._require_saver()
         loop = self._loop(config, ())
         loop.update(await self._aload(loop), values, as_node)
-        await AsyncWriter(self.checkpointer, background=False).submit(loop.take_outbox())
+        await AsyncWriter(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 

@@ -119,3 +119,82 @@ def object_fields(value: Any, node: str) -> dict:
     ) and value and not isinstance(value, str):
         return dict(value)
     raise InvalidUpdateError(f"Expected dict, got {value!r} from node '{node}'")
+
+
+#: Modules whose classes never need allowing: builtins, typing constructs, and the standard
+#: types the codec stores by itself.
+_NATIVE_MODULES = frozenset(
+    {
+        "builtins", "typing", "typing_extensions", "collections", "collections.abc", "datetime", "decimal", "uuid",
+        "fractions", "pathlib", "ipaddress", "re", "zoneinfo", "types", "abc", "enum", "numpy",
+    }
+)
+
+
+def declared_classes(*annotations: Any) -> list[type]:
+    """The classes reachable from type annotations, which a graph allows in its checkpoints:
+    through Optional/Union, list/tuple/set/dict and other generics, Annotated, Literal (an enum
+    member's class), NewType, TypedDict fields, dataclass and pydantic fields (nested; forward
+    references resolved in the class's module) and NamedTuple fields. Builtins, typing
+    constructs and the standard types the codec stores by itself are left out; a TypedDict is
+    walked but not allowed itself (its values are dicts)."""
+    found: dict[type, None] = {}
+    seen: set[int] = set()
+
+    def walk(tp: Any) -> None:
+        if id(tp) in seen:
+            return
+        seen.add(id(tp))
+        if isinstance(tp, str) or isinstance(tp, typing.ForwardRef):
+            return  # unresolvable here: the class that holds it is resolved with its hints
+        if isinstance(tp, typing.TypeVar):
+            for bound in (tp.__bound__, *tp.__constraints__):
+                if bound is not None:
+                    walk(bound)
+            return
+        supertype = getattr(tp, "__supertype__", None)
+        if supertype is not None:  # NewType
+            walk(supertype)
+            return
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:  # the metadata (a reducer, a Field) is not a type of the value
+            walk(typing.get_args(tp)[0])
+            return
+        if origin is typing.Literal:
+            for value in typing.get_args(tp):
+                if not isinstance(value, (str, int, bool, bytes, type(None))) or type(value).__module__ != "builtins":
+                    walk(type(value))
+            return
+        if origin is not None:
+            walk(origin)
+            for arg in typing.get_args(tp):
+                if arg is not Ellipsis:
+                    walk(arg)
+            return
+        if not isinstance(tp, type):
+            return
+        if typing.is_typeddict(tp):
+            _walk_fields(tp, walk)
+            return
+        if tp.__module__ in _NATIVE_MODULES:
+            return
+        found[tp] = None
+        _walk_fields(tp, walk)
+
+    for annotation in annotations:
+        if annotation is not None:
+            walk(annotation)
+    return list(found)
+
+
+def _walk_fields(cls: type, walk: Callable[[Any], None]) -> None:
+    """Walks the annotated fields of a class (its own and its bases'), forward references
+    resolved where they can be."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a forward reference that does not resolve: walk what does
+        hints = {}
+        for klass in reversed(cls.__mro__):
+            hints.update(getattr(klass, "__annotations__", {}))
+    for hint in hints.values():
+        walk(hint)

@@ -94,6 +94,7 @@ class StateGraph:
         output_schema: Any = None,
     ) -> None:
         self.schema = Schema(state_schema)
+        self.context_schema = context_schema
         self.input_schema = Schema(input_schema) if input_schema is not None else self.schema
         self.output_schema = Schema(output_schema) if output_schema is not None else self.schema
         self.nodes: dict[str, NodeSpec] = {}
@@ -199,9 +200,13 @@ class StateGraph:
         interrupt_after: Any = None,
         debug: bool = False,
         name: Optional[str] = None,
+        allowed_types: Sequence[type] = (),
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
-        nodes, a missing entry point and the like."""
+        nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
+        its schemas name and `allowed_types` (see `ferrograph.serde`)."""
+        if isinstance(allowed_types, type) or not all(isinstance(t, type) for t in allowed_types):
+            raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
         if checkpointer is not None and checkpointer is not False:
             from ferrograph.checkpointers.base import BaseCheckpointSaver
 
@@ -236,4 +241,14 @@ class StateGraph:
             checkpointer=checkpointer,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
+            allowed_types=self._declared_classes(allowed_types),
         )
+
+    def _declared_classes(self, extra: Sequence[type]) -> tuple[type, ...]:
+        """The classes this graph's checkpoints may hold: those its schemas name, and `extra`."""
+        from ferrograph.graph.schema import declared_classes
+
+        schemas = [self.schema, self.input_schema, self.output_schema]
+        schemas += [n.input_schema for n in self.nodes.values() if n.input_schema is not None]
+        found = declared_classes(*(s.cls for s in schemas), self.context_schema)
+        return tuple(dict.fromkeys([*found, *extra]))

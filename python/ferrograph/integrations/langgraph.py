@@ -8,15 +8,21 @@
 
 LangGraph's `compile()` accepts only instances of its own `BaseCheckpointSaver`, so
 `as_langgraph_saver` returns one that hands every call (sync and async) to the ferrograph saver.
-It also allowlists the LangGraph types its engine stores in checkpoints (`Send`, `Interrupt`,
-`Command`, ...) with ferrograph's codec, and stores an exception written to `__error__` as its
-`repr`, as LangGraph's own serializer does. LangGraph is imported only when this is called.
+It also allows the LangGraph types its engine stores in checkpoints (`Send`, `Interrupt`,
+`Command`, ...) process-wide, and stores an exception written to `__error__` as its `repr`, as
+LangGraph's own serializer does. LangGraph is imported only when this is called.
+
+LangGraph's engine does not tell a saver which graph calls it, so classes of your own are
+allowed with `as_langgraph_saver(saver, serializer=ferrograph.serde.Serializer(allowed=[...]))`
+(made active around every call) or process-wide with `ferrograph.serde.allow`.
 """
 
 from __future__ import annotations
 
 import functools
 from typing import Any, AsyncIterator, Iterator, Optional, Sequence
+
+from ferrograph import serde
 
 __all__ = ["as_langgraph_saver"]
 
@@ -31,15 +37,20 @@ _LANGGRAPH_TYPES = (
 )
 
 
-def as_langgraph_saver(saver: Any) -> Any:
+def as_langgraph_saver(saver: Any, *, serializer: Optional[serde.Serializer] = None) -> Any:
     """A `langgraph.checkpoint.base.BaseCheckpointSaver` that delegates to `saver` (any
-    ferrograph saver, or any object with the saver protocol). Calling it again on the result
-    returns the result unchanged."""
+    ferrograph saver, or any object with the saver protocol), with `serializer` (if given)
+    active around every call. Calling it again on the result, with no serializer, returns the
+    result unchanged."""
+    if serializer is not None and not isinstance(serializer, serde.Serializer):
+        raise TypeError(f"serializer must be a ferrograph.serde.Serializer, got {serializer!r}")
     cls = _wrapper_class()
     if isinstance(saver, cls):
-        return saver
+        if serializer is None:
+            return saver
+        saver = saver.saver
     _allow_langgraph_types()
-    return cls(saver)
+    return cls(saver, serializer)
 
 
 def _import_langgraph() -> Any:
@@ -57,14 +68,12 @@ def _import_langgraph() -> Any:
 def _allow_langgraph_types() -> None:
     import importlib
 
-    from ferrograph import _core
-
     for module_name, name in _LANGGRAPH_TYPES:
         try:
             cls = getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError):
             continue  # an older or newer LangGraph without this type
-        _core.allow_class(cls)
+        serde.allow(cls)
 
 
 def _writes(writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -73,7 +82,7 @@ def _writes(writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
 
 
 @functools.cache
-def _wrapper_class() -> type:
+def _wrapper_class() -> Any:
     base = _import_langgraph()
     LangGraphTuple = base.CheckpointTuple
     LangGraphSaver: Any = base.BaseCheckpointSaver  # imported at run time: mypy sees Any
@@ -82,17 +91,20 @@ def _wrapper_class() -> type:
         return None if t is None else LangGraphTuple(*t)
 
     class FerrographLangGraphSaver(LangGraphSaver):
-        """LangGraph's saver interface over a ferrograph saver (`self.saver`)."""
+        """LangGraph's saver interface over a ferrograph saver (`self.saver`), with
+        `self.serializer` active around every call."""
 
-        def __init__(self, saver: Any) -> None:
+        def __init__(self, saver: Any, serializer: Optional[serde.Serializer]) -> None:
             super().__init__()
             self.saver = saver
+            self.serializer = serializer
 
         def __repr__(self) -> str:
             return f"as_langgraph_saver({self.saver!r})"
 
         def get_tuple(self, config: Any) -> Any:
-            return lg_tuple(self.saver.get_tuple(config))
+            with serde.using(self.serializer):
+                return lg_tuple(self.saver.get_tuple(config))
 
         def list(
             self,
@@ -102,14 +114,18 @@ def _wrapper_class() -> type:
             before: Optional[Any] = None,
             limit: Optional[int] = None,
         ) -> Iterator[Any]:
-            for t in self.saver.list(config, filter=filter, before=before, limit=limit):
+            with serde.using(self.serializer):
+                listed = self.saver.list(config, filter=filter, before=before, limit=limit)
+            for t in serde.iterate(self.serializer, iter(listed)):
                 yield lg_tuple(t)
 
         def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            return self.saver.put(config, checkpoint, metadata, new_versions)
+            with serde.using(self.serializer):
+                return self.saver.put(config, checkpoint, metadata, new_versions)
 
         def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-            self.saver.put_writes(config, _writes(writes), task_id, task_path)
+            with serde.using(self.serializer):
+                self.saver.put_writes(config, _writes(writes), task_id, task_path)
 
         def delete_thread(self, thread_id: str) -> None:
             self.saver.delete_thread(thread_id)
@@ -127,7 +143,8 @@ def _wrapper_class() -> type:
             return self.saver.get_next_version(current, channel)
 
         async def aget_tuple(self, config: Any) -> Any:
-            return lg_tuple(await self.saver.aget_tuple(config))
+            with serde.using(self.serializer):
+                return lg_tuple(await self.saver.aget_tuple(config))
 
         async def alist(
             self,
@@ -137,16 +154,20 @@ def _wrapper_class() -> type:
             before: Optional[Any] = None,
             limit: Optional[int] = None,
         ) -> AsyncIterator[Any]:
-            async for t in self.saver.alist(config, filter=filter, before=before, limit=limit):
+            with serde.using(self.serializer):
+                listed = self.saver.alist(config, filter=filter, before=before, limit=limit)
+            async for t in serde.aiterate(self.serializer, listed):
                 yield lg_tuple(t)
 
         async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            return await self.saver.aput(config, checkpoint, metadata, new_versions)
+            with serde.using(self.serializer):
+                return await self.saver.aput(config, checkpoint, metadata, new_versions)
 
         async def aput_writes(
             self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
         ) -> None:
-            await self.saver.aput_writes(config, _writes(writes), task_id, task_path)
+            with serde.using(self.serializer):
+                await self.saver.aput_writes(config, _writes(writes), task_id, task_path)
 
         async def adelete_thread(self, thread_id: str) -> None:
             await self.saver.adelete_thread(thread_id)

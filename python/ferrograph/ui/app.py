@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import sys
-from typing import Any, Awaitable, Callable, Iterator, Mapping, Optional
+from typing import Any, Awaitable, Callable, Iterator, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -29,11 +29,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ferrograph import _inspect
+from ferrograph import _inspect, serde
 from ferrograph.checkpointers.base import BaseCheckpointSaver
 from ferrograph.errors import FerrographError
+from ferrograph.serde import Serializer
 
 __all__ = ["create_app", "serve", "LOOPBACK_HOSTS"]
+
+T = TypeVar("T")
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 #: The token's cookie, named per port: browsers send a host's cookies to all its ports, and two
@@ -201,8 +204,17 @@ def _sse(event: str, data: Any) -> str:
 class _Ui:
     """The endpoints, over one saver and (for actions) one graph compiled on it."""
 
-    def __init__(self, saver: BaseCheckpointSaver, graph: Any, graph_spec: Optional[str], saver_label: str, csrf_token: str) -> None:
+    def __init__(
+        self,
+        saver: BaseCheckpointSaver,
+        graph: Any,
+        graph_spec: Optional[str],
+        saver_label: str,
+        csrf_token: str,
+        serializer: Optional[Serializer],
+    ) -> None:
         self.saver = saver
+        self.serializer = serializer
         self.graph = graph
         self.graph_spec = graph_spec
         self.saver_label = saver_label
@@ -213,6 +225,15 @@ class _Ui:
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
         return {"configurable": configurable}
+
+    async def _read(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`read(*args, **kwargs)` in a worker thread, with the serializer active."""
+
+        def call() -> T:
+            with serde.using(self.serializer):
+                return read(*args, **kwargs)
+
+        return await run_in_threadpool(call)
 
     def _writable_graph(self) -> Any:
         if self.graph is None:
@@ -245,9 +266,7 @@ class _Ui:
         offset, limit = _int_param(request, "offset", 0), _int_param(request, "limit", 50)
         if limit > 500:
             raise ApiError(400, f"limit is at most 500, got {limit}")
-        return await run_in_threadpool(
-            _inspect.thread_page, self.saver, search=search, metadata=metadata, offset=offset, limit=limit
-        )
+        return await self._read(_inspect.thread_page, self.saver, search=search, metadata=metadata, offset=offset, limit=limit)
 
     async def history(self, request: Request) -> Any:
         thread_id = request.path_params["thread_id"]
@@ -256,7 +275,7 @@ class _Ui:
             rows, _ = _inspect.thread_history(self.saver, thread_id)
             return {"thread_id": thread_id, "checkpoints": [r.as_json() for r in rows]}
 
-        return await run_in_threadpool(read)
+        return await self._read(read)
 
     async def checkpoint(self, request: Request) -> Any:
         thread_id = request.path_params["thread_id"]
@@ -277,7 +296,7 @@ class _Ui:
                 ]
             return view
 
-        return await run_in_threadpool(read)
+        return await self._read(read)
 
     async def diff(self, request: Request) -> Any:
         thread_id = request.path_params["thread_id"]
@@ -285,7 +304,7 @@ class _Ui:
         a, b = request.query_params.get("a"), request.query_params.get("b")
         if not a or not b:
             raise ApiError(400, "diff needs a (the checkpoint to compare from) and b (the one to compare to)")
-        result = await run_in_threadpool(_inspect.diff, self.saver, self._config(thread_id, a, ns), self._config(thread_id, b, ns))
+        result = await self._read(_inspect.diff, self.saver, self._config(thread_id, a, ns), self._config(thread_id, b, ns))
         return result.as_json()
 
     async def fork(self, request: Request) -> Any:
@@ -307,7 +326,7 @@ class _Ui:
                 raise ApiError(400, f"update_state refused the fork: {type(e).__name__}: {e}") from e
             return {"config": written["configurable"]}
 
-        return await run_in_threadpool(write)
+        return await self._read(write)
 
     async def run(self, request: Request) -> Response:
         """Starts a run and streams it: `event: chunk` per `updates` chunk, then `event: done`
@@ -324,7 +343,7 @@ class _Ui:
         if kind == "replay":
             if not checkpoint_id:
                 raise ApiError(400, "replay needs the checkpoint_id to replay from")
-            await run_in_threadpool(_inspect.get_checkpoint, self.saver, config)
+            await self._read(_inspect.get_checkpoint, self.saver, config)
             run_input: Any = None
         elif kind == "resume":
             if "resume" not in body:
@@ -364,10 +383,13 @@ def create_app(
     token: Optional[str] = None,
     host: str = "127.0.0.1",
     saver_label: str = "",
+    serializer: Optional[Serializer] = None,
 ) -> Starlette:
     """The application over `saver`. With `graph` (a compiled graph or a StateGraph) the
     actions run it, compiled on `saver`; without, the API is read-only. `token` is the
-    session's secret (a random one when None: read it back as `app.state.token`). Requests must
+    session's secret (a random one when None: read it back as `app.state.token`). The page's
+    reads rebuild the classes `serializer` allows (by default those of `graph`, else the
+    process-wide set; see `ferrograph.serde`). Requests must
     name `host` (or, when it is a loopback address, any loopback name) unless `host` listens on
     every address (0.0.0.0, ::)."""
     from ferrograph.graph import StateGraph
@@ -378,10 +400,13 @@ def create_app(
             checkpointer=saver,
             interrupt_before=getattr(graph, "interrupt_before", None) or None,
             interrupt_after=getattr(graph, "interrupt_after", None) or None,
+            allowed_types=getattr(graph, "allowed_types", ()),
         )
     token = token or secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
-    ui = _Ui(saver, graph, graph_spec, saver_label, csrf_token)
+    if serializer is None and graph is not None:
+        serializer = graph.serializer
+    ui = _Ui(saver, graph, graph_spec, saver_label, csrf_token, serializer)
     routes = [
         Route("/", ui.page),
         Route("/api/info", _api(ui.info)),
@@ -413,13 +438,14 @@ def serve(
     graph_spec: Optional[str] = None,
     saver_label: str = "",
     json_output: bool = False,
+    serializer: Optional[Serializer] = None,
 ) -> None:
     """Serves the page until interrupted. First prints its address with the token on stderr
     (with `json_output`, `{"url", "read_only", "graph"}` as one JSON line on stdout instead),
     and a warning on stderr when `host` is not a loopback address."""
     import uvicorn
 
-    app = create_app(saver, graph=graph, graph_spec=graph_spec, host=host, saver_label=saver_label)
+    app = create_app(saver, graph=graph, graph_spec=graph_spec, host=host, saver_label=saver_label, serializer=serializer)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if ":" in host else host)
     url = f"http://{shown_host}:{port}/?token={app.state.token}"
     if not _is_loopback(host):

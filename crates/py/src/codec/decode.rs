@@ -6,20 +6,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDate, PyDateTime, PyDelta, PyDict, PyFloat, PyFrozenSet, PyInt,
-    PyList, PySet, PyString, PyTime, PyTuple, PyTzInfo,
+    IntoPyDict, PyBool, PyByteArray, PyBytes, PyDate, PyDateTime, PyDelta, PyDict, PyFloat, PyFrozenSet,
+    PyInt, PyList, PySet, PyString, PyTime, PyTuple, PyTzInfo,
 };
 use serde_json::{Map, Value};
 
 use super::error::{CodecError, PathSeg, ValuePath};
 use super::json::{Number, Reader, SyntaxError};
-use super::registry::{ClassEntry, ClassKind, Registry};
+use super::registry::{Builtin, ClassEntry, ClassKind, Registry};
+use super::stdtypes::{self, Shape, Std};
 use super::{key_seg, repr_seg, text, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE};
 
-/// Every tag the reader knows; anything else is refused before its body is read.
+/// Every tag the reader knows besides those of [`Std`]; anything else is refused before its
+/// body is read.
 const TAGS: &[&str] = &[
     "tuple", "set", "frozenset", "dict", "int", "float", "str", "bytes", "bytearray", "date", "datetime", "time",
-    "timedelta", "uuid", "decimal", "enum", "dataclass", "pydantic", "namedtuple", "object",
+    "timedelta", "uuid", "decimal", "enum", "dataclass", "pydantic", "namedtuple", "subclass", "object", "ndarray",
+    "npscalar",
 ];
 
 fn rebuild_err(what: &str) -> impl Fn(PyErr) -> CodecError + '_ {
@@ -72,6 +75,8 @@ enum Body<'py> {
     Fields(Vec<(String, Bound<'py, PyAny>)>),
     /// The small JSON body of a scalar tag (`"int"`, `"datetime"`, `"timedelta"`, ...).
     Json(Value),
+    /// A builtin subclass's builtin value and its attributes.
+    Subclass(Bound<'py, PyAny>, Vec<(String, Bound<'py, PyAny>)>),
 }
 
 enum Member {
@@ -229,10 +234,10 @@ impl<'a, 'py> Dec<'a, 'py> {
             return Err(CodecError::malformed("?", format!("the {TAG} key must hold a string")));
         }
         let name = self.r.string_str(&mut self.scratch)?;
-        let Some(&tag) = TAGS.iter().find(|t| **t == name) else {
+        let Some(tag) = TAGS.iter().find(|t| **t == name).copied().or_else(|| Std::from_tag(name).map(Std::tag)) else {
             return Err(CodecError::UnknownTag { path: ValuePath::default(), tag: name.to_owned() });
         };
-        let is_class = matches!(tag, "enum" | "dataclass" | "pydantic" | "namedtuple" | "object");
+        let is_class = matches!(tag, "enum" | "dataclass" | "pydantic" | "namedtuple" | "subclass" | "object");
         let (mut body, mut entry, mut extras) = (None, None, Map::new());
         while self.r.eat(b',') {
             if self.r.peek() != Some(b'"') {
@@ -262,6 +267,9 @@ impl<'a, 'py> Dec<'a, 'py> {
         }
         self.r.expect(b'}', "expected ',' or '}'")?;
         let body = body.ok_or_else(|| CodecError::malformed(tag, "missing \"v\""))?;
+        if let Some(std) = Std::from_tag(tag) {
+            return self.standard(std, body, &extras);
+        }
         match body {
             Body::Built(obj) if !is_class => Ok(obj),
             Body::Json(v) => self.scalar(tag, &v, &extras),
@@ -288,6 +296,19 @@ impl<'a, 'py> Dec<'a, 'py> {
 
     fn body(&mut self, tag: &'static str, depth: usize) -> Result<Body<'py>, CodecError> {
         let py = self.py;
+        if let Some(std) = Std::from_tag(tag) {
+            return Ok(match std.shape() {
+                Shape::Items => {
+                    if self.r.peek() != Some(b'[') {
+                        return Err(CodecError::malformed(tag, "expected a list"));
+                    }
+                    let base = self.items(depth)?;
+                    Body::Built(PyTuple::new(py, self.stack.drain(base..)).map_err(rebuild_err(tag))?.into_any())
+                }
+                Shape::Pairs => Body::Built(self.pairs(depth)?),
+                Shape::Text | Shape::Number => Body::Json(self.extra()?),
+            });
+        }
         Ok(match tag {
             "tuple" | "set" | "frozenset" | "namedtuple" => {
                 if self.r.peek() != Some(b'[') {
@@ -304,6 +325,21 @@ impl<'a, 'py> Dec<'a, 'py> {
             "dict" => Body::Built(self.pairs(depth)?),
             "enum" => Body::Built(self.value(depth + 1)?),
             "dataclass" | "pydantic" | "object" => Body::Fields(self.fields(tag, depth)?),
+            "subclass" => {
+                let bad = || CodecError::malformed(tag, "expected [value, {attributes}]");
+                if !self.r.eat(b'[') {
+                    return Err(bad());
+                }
+                let value = self.value(depth + 1)?;
+                if !self.r.eat(b',') {
+                    return Err(bad());
+                }
+                let fields = self.fields(tag, depth)?;
+                if !self.r.eat(b']') {
+                    return Err(bad());
+                }
+                Body::Subclass(value, fields)
+            }
             _ if self.r.peek() == Some(b'"') => Body::Json(Value::String(self.r.string_str(&mut self.scratch)?.to_owned())),
             _ => Body::Json(self.extra()?),
         })
@@ -444,9 +480,108 @@ impl<'a, 'py> Dec<'a, 'py> {
                 let cls = DECIMAL_TYPE.import(py, "decimal", "Decimal").map_err(rebuild_err("decimal.Decimal"))?;
                 cls.call1((self.str_body(tag, body)?,)).map_err(rebuild_err("decimal.Decimal"))?
             }
+            "ndarray" | "npscalar" => self.numpy(tag, body, m)?,
             // Container and class tags never carry a JSON body.
             _ => return Err(bad("unexpected body")),
         })
+    }
+
+    /// A standard type of [`stdtypes`], rebuilt with its own constructor.
+    #[inline(never)]
+    fn standard(&self, std: Std, body: Body<'py>, m: &Map<String, Value>) -> Result<Bound<'py, PyAny>, CodecError> {
+        let py = self.py;
+        let tag = std.tag();
+        let name = std.name();
+        let rebuild = rebuild_err(&name);
+        let cls = std.class(py).map_err(&rebuild)?;
+        Ok(match (std.shape(), body) {
+            (Shape::Text, Body::Json(v)) => cls.call1((self.str_body(tag, &v)?,)).map_err(&rebuild)?,
+            (Shape::Number, Body::Json(v)) => {
+                let us = v.as_i64().ok_or_else(|| CodecError::malformed(tag, "expected an offset in microseconds"))?;
+                let delta = micros_delta(py, us).map_err(&rebuild)?;
+                match m.get("tzname") {
+                    None => cls.call1((delta,)),
+                    Some(n) => cls.call1((delta, n.as_str().ok_or_else(|| CodecError::malformed(tag, "\"tzname\" must be a string"))?)),
+                }
+                .map_err(&rebuild)?
+            }
+            (Shape::Items, Body::Built(items)) => {
+                let items = items.cast_into::<PyTuple>().map_err(|e| rebuild(e.into()))?;
+                match std {
+                    Std::Deque => {
+                        let maxlen = match m.get("maxlen") {
+                            None => None,
+                            Some(v) => Some(v.as_u64().ok_or_else(|| CodecError::malformed(tag, "\"maxlen\" must be a count"))?),
+                        };
+                        cls.call1((items, maxlen)).map_err(&rebuild)?
+                    }
+                    Std::Pattern => {
+                        let pattern = py.import("re").and_then(|re| re.getattr("compile")).map_err(&rebuild)?;
+                        pattern.call1(items).map_err(&rebuild)?
+                    }
+                    Std::Fraction | Std::Range => {
+                        if !items.iter().all(|x| x.is_exact_instance_of::<PyInt>()) {
+                            return Err(CodecError::malformed(tag, "expected ints"));
+                        }
+                        cls.call1(items).map_err(&rebuild)?
+                    }
+                    _ => {
+                        if !items.iter().all(|x| x.is_exact_instance_of::<PyFloat>()) || items.len() != 2 {
+                            return Err(CodecError::malformed(tag, "expected [real, imag]"));
+                        }
+                        cls.call1(items).map_err(&rebuild)?
+                    }
+                }
+            }
+            (Shape::Pairs, Body::Built(dict)) => match std {
+                Std::DefaultDict => {
+                    let factory = match m.get("factory") {
+                        None => py.None().into_bound(py),
+                        Some(f) => {
+                            let f = f.as_str().ok_or_else(|| CodecError::malformed(tag, "\"factory\" must be a string"))?;
+                            stdtypes::factory(py, f)
+                                .map_err(&rebuild)?
+                                .ok_or_else(|| CodecError::malformed(tag, format!("{f:?} is not a builtin type")))?
+                        }
+                    };
+                    cls.call1((factory, dict)).map_err(&rebuild)?
+                }
+                _ => cls.call1((dict,)).map_err(&rebuild)?,
+            },
+            _ => return Err(CodecError::malformed(tag, "unexpected body")),
+        })
+    }
+
+    /// A numpy array or scalar (numpy is imported to rebuild it: a fixed module, never one the
+    /// data names). A dtype holding Python objects is refused.
+    fn numpy(&self, tag: &str, body: &Value, m: &Map<String, Value>) -> Result<Bound<'py, PyAny>, CodecError> {
+        let py = self.py;
+        let rebuild = rebuild_err("numpy array");
+        let data = self.b64(tag, body)?;
+        let dtype = m.get("dtype").and_then(Value::as_str).ok_or_else(|| CodecError::malformed(tag, "missing \"dtype\""))?;
+        let np = py.import("numpy").map_err(&rebuild)?;
+        let dtype = np.getattr("dtype").and_then(|d| d.call1((dtype,))).map_err(&rebuild)?;
+        if dtype.getattr("hasobject").and_then(|h| h.is_truthy()).map_err(&rebuild)? {
+            return Err(CodecError::malformed(tag, "a dtype holding Python objects is never rebuilt"));
+        }
+        let shape: Option<Vec<u64>> = m.get("shape").and_then(Value::as_array).and_then(|a| a.iter().map(Value::as_u64).collect());
+        if dtype.getattr("itemsize").and_then(|n| n.extract::<usize>()).map_err(&rebuild)? == 0 {
+            // Empty strings (`<U0`): no bytes to read, every item is the empty value.
+            return match shape {
+                Some(shape) if tag == "ndarray" => np.getattr("zeros").and_then(|z| z.call1((shape, dtype))).map_err(&rebuild),
+                _ => dtype.getattr("type").and_then(|t| t.call0()).map_err(&rebuild),
+            };
+        }
+        let flat = np
+            .getattr("frombuffer")
+            .and_then(|f| f.call((PyBytes::new(py, &data),), Some(&[("dtype", &dtype)].into_py_dict(py)?)))
+            .map_err(&rebuild)?;
+        if tag == "npscalar" {
+            return flat.get_item(0).map_err(&rebuild);
+        }
+        let shape = shape.ok_or_else(|| CodecError::malformed(tag, "\"shape\" must be a list of sizes"))?;
+        let shape = PyTuple::new(py, shape).map_err(&rebuild)?;
+        flat.call_method1("reshape", (shape,)).and_then(|a| a.call_method0("copy")).map_err(&rebuild)
     }
 
     fn tzinfo(&self, tag: &str, m: &Map<String, Value>, offset_us: Option<i64>) -> Result<Option<Bound<'py, PyTzInfo>>, CodecError> {
@@ -456,14 +591,7 @@ impl<'a, 'py> Dec<'a, 'py> {
             return PyTzInfo::timezone(py, key).map(Some).map_err(rebuild_err("zoneinfo.ZoneInfo"));
         }
         let Some(us) = offset_us else { return Ok(None) };
-        let delta = PyDelta::new(
-            py,
-            us.div_euclid(86_400_000_000) as i32,
-            (us.rem_euclid(86_400_000_000) / 1_000_000) as i32,
-            (us % 1_000_000).rem_euclid(1_000_000) as i32,
-            true,
-        )
-        .map_err(rebuild_err("timedelta"))?;
+        let delta = micros_delta(py, us).map_err(rebuild_err("timedelta"))?;
         match m.get("tzname") {
             None => PyTzInfo::fixed_offset(py, delta).map(Some).map_err(rebuild_err("datetime.timezone")),
             Some(name) => {
@@ -528,6 +656,23 @@ impl<'a, 'py> Dec<'a, 'py> {
                 }
                 obj
             }
+            (ClassKind::Subclass { base }, "subclass", Body::Subclass(value, fields)) => {
+                let builtin = base.py_type(py);
+                if !value.is_instance(&builtin).map_err(&rebuild)? {
+                    return Err(CodecError::malformed(tag, format!("class '{name}' holds a {}", base.name())));
+                }
+                let obj = match base {
+                    Builtin::List | Builtin::Dict | Builtin::Set => {
+                        let obj = builtin.call_method1("__new__", (cls,)).map_err(&rebuild)?;
+                        let fill = if *base == Builtin::List { "extend" } else { "update" };
+                        builtin.getattr(fill).and_then(|f| f.call1((&obj, value))).map_err(&rebuild)?;
+                        obj
+                    }
+                    _ => builtin.call_method1("__new__", (cls, value)).map_err(&rebuild)?,
+                };
+                set_attrs(&obj, fields).map_err(&rebuild)?;
+                obj
+            }
             (ClassKind::Object { .. }, "object", Body::Fields(fields)) => {
                 let obj = cls.call_method1("__new__", (cls,)).map_err(&rebuild)?;
                 set_attrs(&obj, fields).map_err(&rebuild)?;
@@ -537,6 +682,14 @@ impl<'a, 'py> Dec<'a, 'py> {
         };
         Ok(obj)
     }
+}
+
+/// A timedelta of `us` microseconds.
+fn micros_delta(py: Python<'_>, us: i64) -> PyResult<Bound<'_, PyDelta>> {
+    let days = i32::try_from(us.div_euclid(86_400_000_000))
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("offset out of range"))?;
+    let rest = us.rem_euclid(86_400_000_000);
+    PyDelta::new(py, days, (rest / 1_000_000) as i32, (rest % 1_000_000) as i32, true)
 }
 
 fn fold(m: &Map<String, Value>) -> bool {

@@ -9,7 +9,8 @@ use pyo3::types::{
 };
 
 use super::error::{CodecError, PathSeg, ValuePath};
-use super::registry::{ClassEntry, ClassKind, Registry};
+use super::registry::{is_enum, Builtin, ClassEntry, ClassKind, Registry};
+use super::stdtypes::{self, Shape, Std};
 use super::{json, key_seg, repr_seg, text, type_name, DECIMAL_TYPE, TAG, TIMEZONE_TYPE, UUID_TYPE, ZONEINFO_TYPE};
 
 const PY_TPFLAGS_HEAPTYPE: u64 = 1 << 9;
@@ -23,7 +24,7 @@ pub(super) struct Enc<'a, 'py> {
 
 impl<'py> Enc<'_, 'py> {
     fn pyerr(&self, e: PyErr) -> CodecError {
-        CodecError::Python { path: ValuePath::default(), message: e.to_string() }
+        py_err(e)
     }
 
     fn too_deep(&self) -> CodecError {
@@ -131,8 +132,10 @@ impl<'py> Enc<'_, 'py> {
             json::write_u64(&mut self.out, u);
             return Ok(());
         }
-        // Hex: exact at any size, and exempt from Python's int/str digit limit.
-        let hex = obj.call_method1("__format__", ("x",)).map_err(|e| self.pyerr(e))?;
+        // Hex: exact at any size, and exempt from Python's int/str digit limit. int's own
+        // `__format__`, so a subclass's override is not what decides the value.
+        let format = self.py.get_type::<PyInt>().getattr("__format__").map_err(|e| self.pyerr(e))?;
+        let hex = format.call1((obj, "x")).map_err(|e| self.pyerr(e))?;
         self.tagged_str("int", &hex.to_string());
         Ok(())
     }
@@ -172,15 +175,22 @@ impl<'py> Enc<'_, 'py> {
     #[inline(never)]
     fn dict_pairs(&mut self, dict: &Bound<'py, PyDict>, depth: usize) -> Result<(), CodecError> {
         self.open_tag("dict");
+        self.pairs(dict.iter(), depth)?;
+        self.out.push('}');
+        Ok(())
+    }
+
+    /// `[[k,v],...]`.
+    fn pairs(&mut self, items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>, depth: usize) -> Result<(), CodecError> {
         self.out.push('[');
-        for (n, (k, v)) in dict.iter().enumerate() {
+        for (n, (k, v)) in items.enumerate() {
             self.out.push_str(if n > 0 { ",[" } else { "[" });
             self.value(&k, depth + 1).map_err(|e| e.at(repr_seg(&k)))?;
             self.out.push(',');
             self.value(&v, depth + 1).map_err(|e| e.at(repr_seg(&k)))?;
             self.out.push(']');
         }
-        self.out.push_str("]}");
+        self.out.push(']');
         Ok(())
     }
 
@@ -241,8 +251,25 @@ impl<'py> Enc<'_, 'py> {
             self.tagged_str("decimal", &s.to_string());
             return Ok(());
         }
+        if let Some(std) = stdtypes::kind_of(&ty).map_err(|e| self.pyerr(e))? {
+            return self.standard(obj, std, depth);
+        }
         if let Some(entry) = self.reg.lookup_type(&ty).map_err(|e| self.pyerr(e))? {
             return self.instance(obj, &entry, depth);
+        }
+        if let Some(np) = stdtypes::numpy_if_loaded(py).map_err(|e| self.pyerr(e))? {
+            if ty.is(np.ndarray.bind(py)) || obj.is_instance(np.generic.bind(py)).map_err(|e| self.pyerr(e))? {
+                return self.numpy(obj, ty.is(np.ndarray.bind(py)));
+            }
+        }
+        // A builtin type's subclass that is not allowlisted is stored as its builtin value, as
+        // LangGraph stores it (LangChain's `TextAccessor` is a str). Enums and named tuples
+        // are classes of their own: their type is what they mean.
+        let record = is_enum(&ty).map_err(|e| self.pyerr(e))? || ty.hasattr("_fields").unwrap_or(false);
+        if !record {
+            if let Some(base) = Builtin::base_of(&ty).map_err(|e| self.pyerr(e))? {
+                return self.builtin_value(obj, base, depth);
+            }
         }
         Err(self.refuse(&ty))
     }
@@ -250,23 +277,190 @@ impl<'py> Enc<'_, 'py> {
     fn refuse(&self, ty: &Bound<'py, PyType>) -> CodecError {
         let name = type_name(ty);
         let flags: u64 = ty.getattr("__flags__").and_then(|f| f.extract()).unwrap_or(0);
-        let builtin_base = ["dict", "list", "tuple", "str", "int", "float", "set", "frozenset", "bytes"]
-            .into_iter()
-            .find(|b| ty.mro().iter().skip(1).any(|t| t.cast::<PyType>().is_ok_and(|t| type_name(t) == format!("builtins:{b}"))));
-        let is_enum = ty.mro().iter().any(|t| t.cast::<PyType>().is_ok_and(|t| type_name(t) == "enum:Enum"));
-        if flags & PY_TPFLAGS_HEAPTYPE != 0 && (is_enum || builtin_base.is_none()) {
+        if flags & PY_TPFLAGS_HEAPTYPE != 0 {
             return CodecError::NotAllowlisted { path: ValuePath::default(), class: name };
         }
-        let reason = match builtin_base {
-            Some(b) => format!(
-                "cannot be serialized: it subclasses {b}, and only exact {b} values round-trip \
-                 (allowlist it if it is an enum, a NamedTuple or a model)"
-            ),
-            None => "cannot be serialized (supported: JSON types, tuple, set, frozenset, bytes, \
-                     bytearray, datetime types, UUID, Decimal, and allowlisted classes)"
-                .to_owned(),
-        };
+        let reason = "cannot be serialized (supported: JSON types, the standard types listed in \
+                      ferrograph.serde, numpy arrays, and allowed classes)"
+            .to_owned();
         CodecError::Unsupported { path: ValuePath::default(), type_name: name, reason }
+    }
+
+    /// The builtin value of an instance of a builtin type's subclass, read from the object's
+    /// own storage (a subclass's overridden methods are not called).
+    fn builtin_value(&mut self, obj: &Bound<'py, PyAny>, base: Builtin, depth: usize) -> Result<(), CodecError> {
+        let cast_err = |e: pyo3::CastError<'_, '_>| CodecError::Python { path: ValuePath::default(), message: e.to_string() };
+        match base {
+            Builtin::Str => return self.string(obj.cast::<PyString>().map_err(cast_err)?),
+            Builtin::Int => return self.int(obj),
+            Builtin::Float => self.float(obj.cast::<PyFloat>().map_err(cast_err)?.value()),
+            Builtin::Bytes => self.tagged_str("bytes", &text::b64_encode(obj.cast::<PyBytes>().map_err(cast_err)?.as_bytes())),
+            Builtin::List => return self.array(obj.cast::<PyList>().map_err(cast_err)?.iter(), depth),
+            Builtin::Dict => {
+                let dict = obj.cast::<PyDict>().map_err(cast_err)?;
+                if !self.dict(dict, depth)? {
+                    return self.dict_pairs(dict, depth);
+                }
+            }
+            Builtin::Tuple => {
+                self.open_tag("tuple");
+                self.array(obj.cast::<PyTuple>().map_err(cast_err)?.iter(), depth)?;
+                self.out.push('}');
+            }
+            Builtin::Set => {
+                self.open_tag("set");
+                self.array(obj.cast::<PySet>().map_err(cast_err)?.iter(), depth)?;
+                self.out.push('}');
+            }
+            Builtin::FrozenSet => {
+                self.open_tag("frozenset");
+                self.array(obj.cast::<PyFrozenSet>().map_err(cast_err)?.iter(), depth)?;
+                self.out.push('}');
+            }
+        }
+        Ok(())
+    }
+
+    /// A standard type of [`stdtypes`], by its tag.
+    #[inline(never)]
+    fn standard(&mut self, obj: &Bound<'py, PyAny>, std: Std, depth: usize) -> Result<(), CodecError> {
+        let py = self.py;
+        let attr = |name: &str| obj.getattr(name).map_err(py_err);
+        self.open_tag(std.tag());
+        match std.shape() {
+            Shape::Text => {
+                let text = if std == Std::ZoneInfo {
+                    let key = attr("key")?;
+                    if key.is_none() {
+                        return Err(CodecError::Unsupported {
+                            path: ValuePath::default(),
+                            type_name: std.name(),
+                            reason: "cannot be serialized without a key (a zone read from a file): \
+                                     use ZoneInfo(key)"
+                                .to_owned(),
+                        });
+                    }
+                    key.str()
+                } else {
+                    obj.str()
+                };
+                let text = text.map_err(py_err)?;
+                json::write_str(&mut self.out, text.to_str().map_err(py_err)?);
+            }
+            Shape::Number => {
+                let off = obj.call_method1("utcoffset", (py.None(),)).map_err(py_err)?;
+                let off = off.cast_into::<PyDelta>().map_err(|e| py_err(e.into()))?;
+                let us = delta_micros(&off);
+                json::write_i64(&mut self.out, us);
+                if let Some(name) = self.custom_tzname(obj, us)? {
+                    self.out.push_str(",\"tzname\":");
+                    json::write_str(&mut self.out, &name);
+                }
+            }
+            Shape::Items => {
+                let items: Vec<Bound<'py, PyAny>> = match std {
+                    Std::Fraction => vec![attr("numerator")?, attr("denominator")?],
+                    Std::Complex => {
+                        let c = obj.cast::<pyo3::types::PyComplex>().map_err(|e| py_err(e.into()))?;
+                        vec![PyFloat::new(py, c.real()).into_any(), PyFloat::new(py, c.imag()).into_any()]
+                    }
+                    Std::Range => vec![attr("start")?, attr("stop")?, attr("step")?],
+                    Std::Pattern => vec![attr("pattern")?, attr("flags")?],
+                    _ => obj.try_iter().and_then(|it| it.collect::<PyResult<_>>()).map_err(py_err)?,
+                };
+                self.array(items.into_iter(), depth)?;
+                if std == Std::Deque {
+                    let maxlen = attr("maxlen")?;
+                    if !maxlen.is_none() {
+                        self.out.push_str(",\"maxlen\":");
+                        self.int(&maxlen)?;
+                    }
+                }
+            }
+            Shape::Pairs => {
+                // Through `items()`: an OrderedDict's order is its own, not its dict's.
+                let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = obj
+                    .call_method0("items")
+                    .and_then(|it| it.try_iter()?.map(|kv| kv?.extract()).collect::<PyResult<_>>())
+                    .map_err(py_err)?;
+                self.pairs(items.into_iter(), depth)?;
+                if std == Std::DefaultDict {
+                    let factory = attr("default_factory")?;
+                    match stdtypes::factory_name(&factory).map_err(py_err)? {
+                        Some(Some(name)) => {
+                            self.out.push_str(",\"factory\":");
+                            json::write_str(&mut self.out, name);
+                        }
+                        Some(None) => {}
+                        None => {
+                            return Err(CodecError::Unsupported {
+                                path: ValuePath::default(),
+                                type_name: std.name(),
+                                reason: format!(
+                                    "cannot be serialized with default_factory {}: only a builtin type \
+                                     ({}) or None is stored",
+                                    factory.repr().map(|r| r.to_string()).unwrap_or_default(),
+                                    stdtypes::FACTORIES.join(", ")
+                                ),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        self.out.push('}');
+        Ok(())
+    }
+
+    /// The name of a `datetime.timezone` when it is not the one its offset gets by default.
+    fn custom_tzname(&self, tz: &Bound<'py, PyAny>, us: i64) -> Result<Option<String>, CodecError> {
+        let name: String = tz
+            .call_method1("tzname", (self.py.None(),))
+            .and_then(|n| n.extract())
+            .map_err(|e| self.pyerr(e))?;
+        let mut default = String::from("UTC");
+        if us != 0 {
+            text::fmt_offset(&mut default, us);
+        }
+        Ok(if name == default { None } else { Some(name) })
+    }
+
+    /// A numpy array (dtype, shape and C-order bytes) or scalar (dtype and bytes). Arrays of
+    /// objects hold arbitrary Python objects: refused.
+    #[inline(never)]
+    fn numpy(&mut self, obj: &Bound<'py, PyAny>, array: bool) -> Result<(), CodecError> {
+        let dtype = obj.getattr("dtype").map_err(|e| self.pyerr(e))?;
+        let refuse = |why: &str| CodecError::Unsupported {
+            path: ValuePath::default(),
+            type_name: type_name(&obj.get_type()),
+            reason: format!("cannot be serialized: {why}"),
+        };
+        if dtype.getattr("hasobject").and_then(|h| h.is_truthy()).map_err(|e| self.pyerr(e))? {
+            return Err(refuse("its dtype holds Python objects (only numeric, bool, str, bytes and time dtypes are stored)"));
+        }
+        if !dtype.getattr("fields").map_err(|e| self.pyerr(e))?.is_none() {
+            return Err(refuse("structured dtypes are not stored"));
+        }
+        let dtype: String = dtype.getattr("str").and_then(|s| s.extract()).map_err(|e| self.pyerr(e))?;
+        let data = obj.call_method0("tobytes").map_err(|e| self.pyerr(e))?;
+        let data = data.cast_into::<PyBytes>().map_err(|e| self.pyerr(e.into()))?;
+        self.open_tag(if array { "ndarray" } else { "npscalar" });
+        json::write_str(&mut self.out, &text::b64_encode(data.as_bytes()));
+        self.out.push_str(",\"dtype\":");
+        json::write_str(&mut self.out, &dtype);
+        if array {
+            let shape: Vec<u64> = obj.getattr("shape").and_then(|s| s.extract()).map_err(|e| self.pyerr(e))?;
+            self.out.push_str(",\"shape\":[");
+            for (i, n) in shape.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                json::write_u64(&mut self.out, *n);
+            }
+            self.out.push(']');
+        }
+        self.out.push('}');
+        Ok(())
     }
 
     /// Appends the tz offset of a datetime/time to `out`; returns the extra keys (zone key or a
@@ -280,15 +474,7 @@ impl<'py> Enc<'_, 'py> {
             let off = off.cast_into::<PyDelta>().map_err(|e| self.pyerr(e.into()))?;
             let us = delta_micros(&off);
             text::fmt_offset(out, us);
-            let name: String = tz
-                .call_method1("tzname", (py.None(),))
-                .and_then(|n| n.extract())
-                .map_err(|e| self.pyerr(e))?;
-            let mut default = String::from("UTC");
-            if us != 0 {
-                text::fmt_offset(&mut default, us);
-            }
-            return Ok(if name == default { Vec::new() } else { vec![("tzname", name)] });
+            return Ok(self.custom_tzname(&tz, us)?.map(|name| vec![("tzname", name)]).unwrap_or_default());
         }
         let is_zoneinfo = match ZONEINFO_TYPE.import(py, "zoneinfo", "ZoneInfo") {
             Ok(zi) => tz_ty.is(zi),
@@ -358,6 +544,7 @@ impl<'py> Enc<'_, 'py> {
             ClassKind::Dataclass { .. } => "dataclass",
             ClassKind::NamedTuple => "namedtuple",
             ClassKind::Pydantic => "pydantic",
+            ClassKind::Subclass { .. } => "subclass",
             ClassKind::Object { .. } => "object",
         };
         self.out.push_str("{\"");
@@ -399,6 +586,17 @@ impl<'py> Enc<'_, 'py> {
                     }
                     self.out.push(']');
                 }
+            }
+            ClassKind::Subclass { base } => {
+                self.out.push('[');
+                self.builtin_value(obj, *base, depth).map_err(|e| e.at(PathSeg::Attr(base.name().into())))?;
+                self.out.push_str(",{");
+                let mut first = true;
+                if let Ok(d) = obj.getattr("__dict__") {
+                    let d = d.cast_into::<PyDict>().map_err(|e| self.pyerr(e.into()))?;
+                    self.attrs(&d, &mut first, depth)?;
+                }
+                self.out.push_str("}]");
             }
             ClassKind::Object { slots } => {
                 self.out.push('{');
@@ -467,6 +665,10 @@ impl<'py> Enc<'_, 'py> {
         self.out.push('}');
         Ok(fields_set)
     }
+}
+
+fn py_err(e: PyErr) -> CodecError {
+    CodecError::Python { path: ValuePath::default(), message: e.to_string() }
 }
 
 pub(super) fn delta_micros(d: &Bound<'_, PyDelta>) -> i64 {

@@ -123,12 +123,15 @@ impl fmt::Display for CodecError {
             CodecError::Unsupported { path, type_name, reason } => {
                 write!(f, "cannot serialize {path}: values of type '{type_name}' {reason}")
             }
-            CodecError::NotAllowlisted { path, class } => write!(
-                f,
-                "cannot serialize {path}: class '{class}' is not allowlisted; \
-                 register it with ferrograph._core.allow_class({})",
-                class.rsplit([':', '.']).next().unwrap_or(class)
-            ),
+            CodecError::NotAllowlisted { path, class } => {
+                let short = class.rsplit([':', '.']).next().unwrap_or(class);
+                write!(
+                    f,
+                    "cannot serialize {path}: class '{class}' is not allowed in checkpoints; name it \
+                     in the graph's state schema, or allow it with compile(..., allowed_types=[{short}]) \
+                     or ferrograph.serde.allow({short})"
+                )
+            }
             CodecError::TooDeep { path, limit, writing } => write!(
                 f,
                 "cannot {} {path}: nested deeper than the limit of {limit} levels",
@@ -143,11 +146,14 @@ impl fmt::Display for CodecError {
             }
             CodecError::ClassNotAllowed { path, class } => write!(
                 f,
-                "refusing to rebuild {path}: class '{class}' is not allowlisted"
+                "refusing to rebuild {path}: class '{class}' is not allowed for this read (the \
+                 reading graph's schemas do not name it); allow it with compile(..., allowed_types=[...]), \
+                 ferrograph.serde.allow(...) or ferrograph.serde.Serializer(allowed=[...]), or pass \
+                 --allow {class} to the ferrograph command"
             ),
             CodecError::ClassNotLoaded { path, class } => write!(
                 f,
-                "cannot rebuild {path}: class '{class}' is allowlisted but its module is not \
+                "cannot rebuild {path}: class '{class}' is allowed but its module is not \
                  imported in this process (the codec never imports modules; import it first)"
             ),
             CodecError::Malformed { path, tag, message } => {

@@ -2,6 +2,11 @@
 //! `module:qualname`. Classes are held as already-imported class objects; names allowlisted by
 //! path (ferrograph's and LangChain's own types) are resolved from `sys.modules` only, never by
 //! importing anything.
+//!
+//! Allowlists are layered: a registry has classes of its own and may stand on a parent, whose
+//! classes it also allows. The process-wide registry is the root; a `Serializer` stands on it,
+//! and a graph's allowed set (the classes its schemas name) is laid over the serializer of the
+//! saver it calls, for those calls only, so one graph's classes never become another's.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -45,9 +50,84 @@ pub enum ClassKind {
     Pydantic,
     /// `typing.NamedTuple` / `collections.namedtuple`: items, rebuilt with `cls(*items)`.
     NamedTuple,
+    /// A subclass of a builtin type (str, int, list, dict, ...): the builtin value and the
+    /// `__dict__` attributes, rebuilt as pickle does: the builtin's own `__new__` (and, for a
+    /// container, its own `extend`/`update`), then `object.__setattr__`.
+    Subclass { base: Builtin },
     /// Any other class: `__slots__` and `__dict__` attributes, rebuilt with `cls.__new__(cls)`
     /// then `object.__setattr__`, as `copy` does.
     Object { slots: Vec<Py<PyString>> },
+}
+
+/// The builtin types whose subclasses the codec writes as (or with) their builtin value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Str,
+    Int,
+    Float,
+    Bytes,
+    List,
+    Dict,
+    Tuple,
+    Set,
+    FrozenSet,
+}
+
+impl Builtin {
+    /// The builtin type `ty` derives from, if any (bool and enums are classes of their own).
+    pub fn base_of(ty: &Bound<'_, PyType>) -> PyResult<Option<Builtin>> {
+        use pyo3::types::{PyBytes, PyFloat, PyFrozenSet, PyInt, PyList, PySet};
+        Ok(Some(if ty.is_subclass_of::<PyString>()? {
+            Builtin::Str
+        } else if ty.is_subclass_of::<PyInt>()? {
+            Builtin::Int
+        } else if ty.is_subclass_of::<PyFloat>()? {
+            Builtin::Float
+        } else if ty.is_subclass_of::<PyBytes>()? {
+            Builtin::Bytes
+        } else if ty.is_subclass_of::<PyList>()? {
+            Builtin::List
+        } else if ty.is_subclass_of::<PyDict>()? {
+            Builtin::Dict
+        } else if ty.is_subclass_of::<PyTuple>()? {
+            Builtin::Tuple
+        } else if ty.is_subclass_of::<PySet>()? {
+            Builtin::Set
+        } else if ty.is_subclass_of::<PyFrozenSet>()? {
+            Builtin::FrozenSet
+        } else {
+            return Ok(None);
+        }))
+    }
+
+    pub fn py_type(self, py: Python<'_>) -> Bound<'_, PyType> {
+        use pyo3::types::{PyBytes, PyFloat, PyFrozenSet, PyInt, PyList, PySet};
+        match self {
+            Builtin::Str => py.get_type::<PyString>(),
+            Builtin::Int => py.get_type::<PyInt>(),
+            Builtin::Float => py.get_type::<PyFloat>(),
+            Builtin::Bytes => py.get_type::<PyBytes>(),
+            Builtin::List => py.get_type::<PyList>(),
+            Builtin::Dict => py.get_type::<PyDict>(),
+            Builtin::Tuple => py.get_type::<PyTuple>(),
+            Builtin::Set => py.get_type::<PySet>(),
+            Builtin::FrozenSet => py.get_type::<PyFrozenSet>(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Str => "str",
+            Builtin::Int => "int",
+            Builtin::Float => "float",
+            Builtin::Bytes => "bytes",
+            Builtin::List => "list",
+            Builtin::Dict => "dict",
+            Builtin::Tuple => "tuple",
+            Builtin::Set => "set",
+            Builtin::FrozenSet => "frozenset",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -68,18 +148,32 @@ struct Tables {
 /// The allowlist plus the codec's settings. Cheap to share (`Arc`); the lock is never held
 /// while Python code runs.
 pub struct Registry {
-    tables: Mutex<Tables>,
+    /// This layer's own classes; shared by the layers made from it with [`Registry::over`].
+    tables: Arc<Mutex<Tables>>,
+    /// The registry whose classes this one allows too.
+    parent: Option<Arc<Registry>>,
     max_depth: usize,
 }
 
 impl Registry {
-    /// A registry with the default allowlist ([`DEFAULT_CLASS_PATHS`]).
+    /// A root registry with the default allowlist ([`DEFAULT_CLASS_PATHS`]).
     pub fn new(max_depth: usize) -> Self {
         let tables = Tables {
             paths: DEFAULT_CLASS_PATHS.iter().map(|s| (*s).to_owned()).collect(),
             ..Tables::default()
         };
-        Registry { tables: Mutex::new(tables), max_depth }
+        Registry { tables: Arc::new(Mutex::new(tables)), parent: None, max_depth }
+    }
+
+    /// An empty layer on `parent`.
+    pub fn child(parent: Arc<Registry>, max_depth: usize) -> Self {
+        Registry { tables: Arc::default(), parent: Some(parent), max_depth }
+    }
+
+    /// This layer's own classes (shared: a class allowed later in one is allowed in both) on
+    /// `base` instead of its parent, with `base`'s depth limit.
+    pub fn over(&self, base: Arc<Registry>) -> Self {
+        Registry { tables: self.tables.clone(), max_depth: base.max_depth, parent: Some(base) }
     }
 
     pub fn max_depth(&self) -> usize {
@@ -107,8 +201,22 @@ impl Registry {
         self.lock().paths.insert(name.to_owned());
     }
 
-    /// Every allowlisted `module:qualname`, sorted.
+    /// Every allowlisted `module:qualname` (this layer's and its parents'), sorted.
     pub fn allowed_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        let mut layer = Some(self);
+        while let Some(reg) = layer {
+            let t = reg.lock();
+            v.extend(t.by_name.keys().chain(t.paths.iter()).cloned());
+            layer = reg.parent.as_deref();
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// This layer's own `module:qualname`s, sorted (not its parents').
+    pub fn own_names(&self) -> Vec<String> {
         let t = self.lock();
         let mut v: Vec<String> = t.by_name.keys().chain(t.paths.iter()).cloned().collect();
         v.sort();
@@ -118,13 +226,29 @@ impl Registry {
 
     /// The entry for the exact type of a value being written, if that type is allowlisted.
     pub fn lookup_type(&self, ty: &Bound<'_, PyType>) -> PyResult<Option<Arc<ClassEntry>>> {
+        let mut name = None;
+        let mut layer = Some(self);
+        while let Some(reg) = layer {
+            if let Some(e) = reg.find_type(ty, &mut name)? {
+                return Ok(Some(e));
+            }
+            layer = reg.parent.as_deref();
+        }
+        Ok(None)
+    }
+
+    /// [`Registry::lookup_type`] in this layer alone; `name` is the type's name, computed once.
+    fn find_type(&self, ty: &Bound<'_, PyType>, name: &mut Option<String>) -> PyResult<Option<Arc<ClassEntry>>> {
         if let Some(e) = self.lock().by_type.get(&(ty.as_type_ptr() as usize)) {
             return Ok(Some(e.clone()));
         }
-        let name = class_name(ty)?;
+        if name.is_none() {
+            *name = Some(class_name(ty)?);
+        }
+        let name = name.as_deref().unwrap_or_default();
         let listed = {
             let t = self.lock();
-            t.paths.contains(&name) || t.by_name.get(&name).is_some_and(|e| e.cls.is(ty))
+            t.paths.contains(name) || t.by_name.get(name).is_some_and(|e| e.cls.is(ty))
         };
         if listed {
             return self.allow_class(ty).map(Some);
@@ -135,19 +259,24 @@ impl Registry {
     /// The class to rebuild for a name read from a checkpoint. `Ok(None)`: not allowlisted;
     /// `Err(())`: allowlisted by path but its module is not imported.
     pub fn lookup_name(&self, py: Python<'_>, name: &str) -> PyResult<Result<Option<Arc<ClassEntry>>, ()>> {
-        {
-            let t = self.lock();
-            if let Some(e) = t.by_name.get(name) {
-                return Ok(Ok(Some(e.clone())));
+        let mut layer = Some(self);
+        while let Some(reg) = layer {
+            {
+                let t = reg.lock();
+                if let Some(e) = t.by_name.get(name) {
+                    return Ok(Ok(Some(e.clone())));
+                }
+                if !t.paths.contains(name) {
+                    layer = reg.parent.as_deref();
+                    continue;
+                }
             }
-            if !t.paths.contains(name) {
-                return Ok(Ok(None));
-            }
+            return match resolve_loaded(py, name)? {
+                Some(cls) => reg.allow_class(&cls).map(|e| Ok(Some(e))),
+                None => Ok(Err(())),
+            };
         }
-        match resolve_loaded(py, name)? {
-            Some(cls) => self.allow_class(&cls).map(|e| Ok(Some(e))),
-            None => Ok(Err(())),
-        }
+        Ok(Ok(None))
     }
 }
 
@@ -180,9 +309,14 @@ fn resolve_loaded<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py
 
 static ENUM_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
+/// Whether `cls` is an `Enum` subclass.
+pub fn is_enum(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+    cls.is_subclass(ENUM_TYPE.import(cls.py(), "enum", "Enum")?)
+}
+
 fn classify(cls: &Bound<'_, PyType>) -> PyResult<ClassKind> {
     let py = cls.py();
-    if cls.is_subclass(ENUM_TYPE.import(py, "enum", "Enum")?)? {
+    if is_enum(cls)? {
         return Ok(ClassKind::Enum);
     }
     if cls.hasattr("__pydantic_fields__")? && cls.hasattr("model_construct")? {
@@ -202,6 +336,9 @@ fn classify(cls: &Bound<'_, PyType>) -> PyResult<ClassKind> {
     }
     if cls.is_subclass_of::<PyTuple>()? && cls.hasattr("_fields")? {
         return Ok(ClassKind::NamedTuple);
+    }
+    if let Some(base) = Builtin::base_of(cls)? {
+        return Ok(ClassKind::Subclass { base });
     }
     let mut slots = Vec::new();
     for base in cls.mro() {

@@ -17,7 +17,7 @@ use super::convert::{
     list_config_from_py, merge_config_metadata, metadata_from_py, thread_id_from_py, tuple_to_py,
     version_from_py, versions_from_py, writes_from_py, SaverResultExt,
 };
-use crate::codec::{default_registry, DecodeCache, PySerializer, Registry};
+use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
 
 #[pyclass(
     frozen,
@@ -42,9 +42,15 @@ impl PyMemorySaver {
         &self.inner
     }
 
-    /// The codec registry this saver encodes and decodes values with.
+    /// The codec registry this saver encodes and decodes values with by default.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The registry of this call: the active serializer's (a graph's saver calls, or
+    /// `ferrograph.serde.using`), else the saver's own.
+    fn codec(&self, py: Python<'_>) -> PyResult<Arc<Registry>> {
+        active_registry(py, &self.registry)
     }
 }
 
@@ -61,7 +67,7 @@ fn thread_ids_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String
 
 #[pymethods]
 impl PyMemorySaver {
-    /// `serializer`: a `ferrograph._core.Serializer` whose allowlist and depth limit this saver
+    /// `serializer`: a `ferrograph.serde.Serializer` whose allowed classes and depth limit this saver
     /// uses; the process-wide default codec otherwise.
     #[new]
     #[pyo3(signature = (*, serializer = None))]
@@ -84,11 +90,18 @@ impl PyMemorySaver {
         py: Python<'py>,
         config: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let codec = self.codec(py)?;
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| tuple_to_py(py, &t, &self.registry, Some(&self.decoded)))
+            .map(|t| tuple_to_py(py, &t, &codec, Some(&self.decoded)))
             .transpose()
+    }
+
+    /// The serializer this saver uses outside a graph's calls.
+    #[getter]
+    fn serializer(&self) -> PySerializer {
+        PySerializer::from_registry(self.registry.clone())
     }
 
     /// Just the checkpoint dict of [`get_tuple`].
@@ -97,10 +110,11 @@ impl PyMemorySaver {
         py: Python<'py>,
         config: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let codec = self.codec(py)?;
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
         found
-            .map(|t| checkpoint_to_py(py, &t.checkpoint, &self.registry, Some(&self.decoded)))
+            .map(|t| checkpoint_to_py(py, &t.checkpoint, &codec, Some(&self.decoded)))
             .transpose()
     }
 
@@ -114,10 +128,11 @@ impl PyMemorySaver {
         before: Option<&Bound<'_, PyAny>>,
         limit: Option<usize>,
     ) -> PyResult<CheckpointTupleIter> {
+        let codec = self.codec(py)?;
         let scope = list_config_from_py(config)?;
         let filter = filter
             .filter(|f| !f.is_none())
-            .map(|f| filter_from_py(f, &self.registry))
+            .map(|f| filter_from_py(f, &codec))
             .transpose()?;
         let before = before
             .filter(|b| !b.is_none())
@@ -129,7 +144,7 @@ impl PyMemorySaver {
             .py_err(py)?;
         Ok(CheckpointTupleIter {
             items: items.into_iter(),
-            registry: self.registry.clone(),
+            registry: codec,
         })
     }
 
@@ -143,11 +158,12 @@ impl PyMemorySaver {
         metadata: &Bound<'py, PyAny>,
         new_versions: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let codec = self.codec(py)?;
         let target = config_from_py(config)?;
         let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
-        let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &self.registry)?;
-        let mut metadata = metadata_from_py(metadata, &self.registry)?;
-        merge_config_metadata(config, &mut metadata, &self.registry)?;
+        let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?;
+        let mut metadata = metadata_from_py(metadata, &codec)?;
+        merge_config_metadata(config, &mut metadata, &codec)?;
         let stored = self
             .inner
             .put(&target, checkpoint, metadata, &new_versions)
@@ -166,8 +182,9 @@ impl PyMemorySaver {
         task_id: &str,
         task_path: &str,
     ) -> PyResult<()> {
+        let codec = self.codec(py)?;
         let config = config_from_py(config)?;
-        let writes = writes_from_py(writes, &self.registry)?;
+        let writes = writes_from_py(writes, &codec)?;
         self.inner
             .put_writes(&config, writes, task_id, task_path)
             .py_err(py)

@@ -1,0 +1,70 @@
+"""Everything the SQL savers share: the SQL text for SQLite and Postgres, and every conversion
+between rows and the saver protocol. The saver classes (checkpointers/sqlite.py, postgres.py,
+aio.py) only do I/O.
+
+- runner.py: operations, the sans-IO form every protocol method takes here (generators of
+  `Query` steps), and the sync and async drivers that run them;
+- dialect.py, sqlite.py, postgres.py: the SQL text, one dialect class per database family;
+- deltas.py: append deltas, how growing lists are stored and rebuilt;
+- reads.py: get_tuple and list; writes.py: put, put_writes, batches; admin.py: delete, copy,
+  prune, thread summaries, setup; rows.py: what they share of row conversion.
+
+Storage (see migrations/versions): a channel value is stored once per (thread, namespace,
+channel, version) in `ferrograph_checkpoint_blobs`; a checkpoint row holds the checkpoint
+without its values, and its `channel_versions` say which blobs it needs. Checkpoint and metadata
+are JSON (JSONB on Postgres), so metadata filters run in the database. Values, checkpoints and
+metadata are encoded with ferrograph's Rust codec.
+"""
+
+from ferrograph.checkpointers.sql.admin import (
+    ThreadRow,
+    copy_thread,
+    delete_for_runs,
+    delete_thread,
+    prune,
+    setup,
+    thread_summaries,
+)
+from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache
+from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
+from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
+from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
+from ferrograph.checkpointers.sql.runner import Emit, Op, Query, adrive, adrive_iter, drive, drive_iter
+from ferrograph.checkpointers.sql.sqlite import SQLITE, SQLITE_BUSY_TIMEOUT, SqliteDialect, sqlite_path
+from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, batch, put, put_writes
+
+__all__ = [
+    "BLOBS",
+    "CHECKPOINTS",
+    "EXPECT_LATEST",
+    "MIGRATION_LOCK_KEY",
+    "POSTGRES",
+    "SNAPSHOT_EVERY",
+    "SQLITE",
+    "SQLITE_BUSY_TIMEOUT",
+    "WRITES",
+    "DeltaCache",
+    "Dialect",
+    "Emit",
+    "Op",
+    "PostgresDialect",
+    "Query",
+    "SqliteDialect",
+    "ThreadRow",
+    "adrive",
+    "adrive_iter",
+    "batch",
+    "copy_thread",
+    "delete_for_runs",
+    "delete_thread",
+    "drive",
+    "drive_iter",
+    "get_tuple",
+    "list_checkpoints",
+    "prune",
+    "put",
+    "put_writes",
+    "setup",
+    "sqlite_path",
+    "thread_summaries",
+]

@@ -1,0 +1,169 @@
+"""Append deltas: how a list that grows a little each step is stored without storing it whole
+at every version, and rebuilt on read.
+
+A list that grows by a few items a step (a chat's messages) would otherwise be stored whole at
+every version, so a thread's storage would grow with the square of its length. When a channel's
+new value extends the value stored at the channel's previous version (its encoding is that
+value's encoding with more items before the closing ']'), the blob row holds only the appended
+items, as a JSON array, and its `chain` names the versions the value is built from: a full
+snapshot first, then the earlier deltas. Every `SNAPSHOT_EVERY` deltas a full value is stored
+again, so a value never needs more than `SNAPSHOT_EVERY + 1` rows, and since each row names its
+whole chain, one statement fetches the rows of every value a page of checkpoints needs. The value
+is rebuilt byte for byte ('[' + each row's items joined with ',' + ']') and decoded once, so it
+is exactly what a whole-value row would have given: deltas compare encodings, never Python values
+(where 1 == True).
+
+Knowing the previous value at put time: `put` receives only the new checkpoint, so each saver
+keeps a `DeltaCache`, per (thread, namespace, channel), of the last value it stored: its version,
+its encoding, and how its row was stored. This costs no query and no decoding, and memory bounded
+by `DeltaCache.max_bytes`. Reading the parent's blob back instead would cost a round trip and a
+chain's worth of bytes on every put. The cache may be stale (another process pruned or deleted
+the thread, a transaction rolled back): a delta is therefore inserted only if the row it extends
+still exists with the chain and length this process wrote, in the same statement, and otherwise
+the whole value is stored. So a cache miss, a cold start or a second writer costs a full value,
+never a wrong one. What the check cannot see is a version reused for a different value after a
+deletion, which the blob table already rules out (a version names one value of its channel).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from ferrograph.checkpointers.sql.rows import corrupt, text
+
+__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Stored", "delta", "rebuild"]
+
+#: A channel value is stored whole at least once every this many append deltas.
+SNAPSHOT_EVERY = 16
+
+#: Blob rows by (thread_id, checkpoint_ns, channel, version): (blob, chain).
+BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The last value a saver stored for one channel of a thread: its version, its encoding,
+    and its row as written (the chain, None for a whole value, and the blob's length)."""
+
+    version: str
+    encoded: bytes
+    chain: Optional[list[str]]
+    row_length: int
+
+
+class DeltaCache:
+    """What each saver remembers of the values it stored last, per (thread, namespace, channel),
+    to write the next version of a growing list as a delta. Least recently used entries go first
+    once their encodings pass `max_bytes`. Thread-safe."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._entries: "OrderedDict[tuple[str, str, str], Stored]" = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Optional[Stored]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def set(self, key: tuple[str, str, str], entry: Optional[Stored]) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.encoded)
+            if entry is None or len(entry.encoded) > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self._bytes += len(entry.encoded)
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.encoded)
+
+    def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
+        """Drops the entries of `thread_ids`, or every entry."""
+        with self._lock:
+            if thread_ids is None:
+                self._entries.clear()
+                self._bytes = 0
+                return
+            threads = {str(t) for t in thread_ids}
+            for key in [k for k in self._entries if k[0] in threads]:
+                self._bytes -= len(self._entries.pop(key).encoded)
+
+
+def _appended(previous: bytes, new: bytes) -> Optional[bytes]:
+    """The encodings of the items `new` appends to `previous`, joined with ',' (empty when the
+    two are equal), when both encode JSON arrays and `new` extends `previous`; otherwise None.
+
+    Byte equality of the prefix is item equality: JSON values are self-delimiting, and the ','
+    right after the old last item shows that item ended in `new` where it ended in `previous`.
+    """
+    if not (new[:1] == b"[" and new[-1:] == b"]" and previous[:1] == b"[" and previous[-1:] == b"]"):
+        return None
+    if previous == b"[]":
+        return new[1:-1]
+    if new == previous:
+        return b""
+    head = len(previous) - 1
+    if len(new) > head + 2 and new[head] == 0x2C and new.startswith(previous[:head]):
+        return new[head + 1 : -1]
+    return None
+
+
+def delta(stored: Optional[Stored], version: str, encoded: bytes) -> Optional[tuple[bytes, list[str]]]:
+    """The blob and chain of `encoded` stored as a delta over `stored`, when that is possible
+    and smaller than the whole value."""
+    if stored is None or stored.version == version:
+        return None
+    chain = (stored.chain or []) + [stored.version]
+    if len(chain) > SNAPSHOT_EVERY:
+        return None
+    items = _appended(stored.encoded, encoded)
+    if items is None:
+        return None
+    blob = b"[" + items + b"]"
+    if len(blob) + sum(len(v) + 3 for v in chain) >= len(encoded):
+        return None
+    return blob, chain
+
+
+def _whole(parts: Sequence[bytes]) -> bytes:
+    """The encoding of a list from the JSON arrays of its snapshot and deltas."""
+    return b"[" + b",".join(p[1:-1] for p in parts if len(p) > 2) + b"]"
+
+
+def rebuild(rows: BlobRows, key: tuple[str, str, str, str], checkpoint_id: str) -> Any:
+    """The encoded value of one channel version (read for checkpoint `checkpoint_id`): its row's
+    blob, or the whole list rebuilt from the rows of its chain. None when the channel has no
+    value at that version."""
+    row = rows.get(key)
+    if row is None:
+        return None
+    blob, chain = row
+    if chain is None:
+        return blob
+    thread_id, checkpoint_ns, channel, version = key
+    parts = []
+    for position, member in enumerate(chain + [version]):
+        member_row = rows.get((thread_id, checkpoint_ns, channel, member))
+        problem = None
+        if member_row is None:
+            problem = f"version {member!r}, on which its stored value is built, is missing"
+        elif member_row[0] is None or (member_row[1] is None) != (position == 0):
+            problem = f"version {member!r}, on which its stored value is built, is not a list snapshot or delta"
+        if problem is not None:
+            raise corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id, problem)
+        assert member_row is not None  # a missing row is reported above
+        member_text = text(member_row[0])
+        part = member_text.encode() if isinstance(member_text, str) else bytes(member_text)
+        if not (part[:1] == b"[" and part[-1:] == b"]"):
+            raise corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id,
+                          f"the stored part at version {member!r} is not a JSON array")
+        parts.append(part)
+    return _whole(parts)

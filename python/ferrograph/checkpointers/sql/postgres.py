@@ -1,0 +1,188 @@
+"""`PostgresDialect`: the SQL text of the Postgres savers. Lists of keys, chains and `IN` lists
+are bound as arrays; checkpoints and metadata are JSONB. A put is one statement of
+data-modifying CTEs (`put_statement`), atomic on its own, so an autocommit connection commits it
+in one round trip."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from ferrograph import _core
+from ferrograph.checkpointers.sql.dialect import (
+    BLOBS,
+    CHECKPOINTS,
+    MIGRATION_LOCK_KEY,
+    WRITES,
+    Dialect,
+    check_filter_key,
+)
+
+__all__ = ["POSTGRES", "PostgresDialect"]
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    blob_keys = "unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS k(thread_id, checkpoint_ns, channel, version)"
+    chain_members = "CROSS JOIN LATERAL unnest(r.chain) AS m(version)"
+    chain_member = "m.version"
+    in_list = "= ANY(?::text[])"
+    channel_versions = "jsonb_each_text(c.checkpoint -> 'channel_versions') AS v"
+    channel_version_text = "v.value"
+    namespaces_json = "json_agg(DISTINCT checkpoint_ns)::text"
+    by_code_point = ' COLLATE "C"'
+    checkpoint_ts = "c.checkpoint ->> 'ts'"
+    step_and_source = "jsonb_build_array(c.metadata -> 'step', c.metadata -> 'source')::text"
+    puts_in_one_statement = True
+    ranks_rows = True
+    # Concurrent writers (see `writes.put`): a transaction-scoped advisory lock keyed by hashes of
+    # (thread, namespace), in the two-int4 key space (the migration lock uses the bigint one).
+    lock_line = "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))"
+    lock_migrations = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    version_table_exists = "SELECT to_regclass(%s) IS NOT NULL"
+
+    def q(self, sql: str) -> str:
+        # psycopg wants '%s'. No statement uses a literal '?' or '%'.
+        assert "%" not in sql, sql
+        return sql.replace("?", "%s")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._put_sql: dict[tuple[bool, bool], str] = {}
+        self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
+
+    def latest_row(self, latest_of_thread: str) -> str:
+        # A LATERAL lookup per thread: a join lets the planner hash the whole table, reading
+        # every checkpoint row a second time.
+        return (
+            f"CROSS JOIN LATERAL (SELECT l.checkpoint_ns, l.checkpoint, l.metadata {latest_of_thread}"
+            " ORDER BY l.checkpoint_ns DESC LIMIT 1) AS c"
+        )
+
+    def chain_param(self, chain: Sequence[str]) -> Any:
+        return list(chain)
+
+    def chain_value(self, column: Any) -> Optional[list[str]]:
+        return column
+
+    def text_list(self, values: Sequence[str]) -> Any:
+        return [str(v) for v in values]
+
+    def keys_param(self, keys: Sequence[tuple[str, ...]], width: int) -> list[Any]:
+        return [[k[i] for k in keys] for i in range(width)]
+
+    def metadata_condition(self, key: str, value: Any) -> tuple[str, list[Any], bool]:
+        check_filter_key(key)
+        encoded = _core.dumps(value, context=f"metadata filter {key!r}").decode()
+        return "COALESCE(metadata -> ?, 'null'::jsonb) = ?::jsonb", [key, encoded], False
+
+    def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
+        """As `Dialect.select_tuples`. Every blob row is read by its key, by a LATERAL lookup of
+        at most one row, which the planner keeps as an index lookup rather than a join it could
+        turn into a scan of the table."""
+        key = (tuple(conditions), several)
+        sql = self._tuples_sql.get(key)
+        if sql is not None:
+            return sql
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        by_key = (
+            "CROSS JOIN LATERAL (SELECT {columns} FROM " + BLOBS + " AS b WHERE b.thread_id = {k}.thread_id"
+            " AND b.checkpoint_ns = {k}.checkpoint_ns AND b.channel = {k}.channel AND b.version = {k}.version LIMIT 1) AS b"
+        )
+        distinct = "DISTINCT " if several else ""
+        union = "UNION" if several else "UNION ALL"
+        sql = self.q(
+            f"WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+            f" FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
+            f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version FROM c"
+            " CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v),"
+            f" need AS (SELECT thread_id, checkpoint_ns, channel, version FROM k {union}"
+            f" SELECT k.thread_id, k.checkpoint_ns, k.channel, m.version FROM k {by_key.format(columns='b.chain', k='k')}"
+            " CROSS JOIN LATERAL unnest(b.chain) AS m(version))"
+            f" SELECT 0, row_number() OVER ({self.order_newest_first.strip()}), c.thread_id, c.checkpoint_ns,"
+            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text, NULL::bytea, NULL::text[] FROM c"
+            " UNION ALL SELECT 1, NULL, need.thread_id, need.checkpoint_ns, need.channel, need.version, NULL, NULL,"
+            f" b.blob, b.chain FROM need {by_key.format(columns='b.blob, b.chain', k='need')}"
+            " UNION ALL SELECT 2, row_number() OVER (ORDER BY w.task_path, w.task_id, w.idx), w.thread_id,"
+            f" w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, NULL, w.blob, NULL FROM c JOIN {WRITES} AS w"
+            " ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
+        )
+        self._tuples_sql[key] = sql
+        return sql
+
+    def put_statement(self, check: bool, deltas: bool) -> str:
+        """A put as one statement of data-modifying CTEs: the append deltas (each written only
+        when the row it extends is as this process wrote it), the whole values, then the
+        checkpoint. Only the parts a put needs are in the text, since the planner's time grows
+        with it (the full statement takes ten times as long to plan as the plain one, about the
+        time of executing it):
+
+        - `check`, the concurrent-writer check of a marked put (see `writes.put`): `latest` is
+          the line's latest checkpoint id and `ok` holds when it is the put's parent or the
+          put's own checkpoint (a retried put); nothing is written unless it holds.
+        - `deltas`: `go` holds when `ok` does and every delta was written; otherwise neither the
+          values nor the checkpoint are, and `put` runs it again with whole values (a stale
+          delta cache costs a second round trip, never the bytes of whole values on every put).
+
+        With either, it returns one row: the latest checkpoint id of the line, whether the check
+        held, whether the put was stored, and the channels stored as deltas. With neither it
+        returns nothing (it always stores everything). Parameters, in order: with `check`,
+        thread_id, checkpoint_ns, parent_id, checkpoint_id; with `deltas`, thread_id,
+        checkpoint_ns, the seven delta columns, thread_id, checkpoint_ns, the delta count;
+        always thread_id, checkpoint_ns, the whole values' channels, versions and blobs, and the
+        checkpoint row."""
+        key = (check, deltas)
+        sql = self._put_sql.get(key)
+        if sql is not None:
+            return sql
+        ctes = []
+        if check:
+            ctes.append(
+                f"latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?)"
+            )
+            ctes.append("ok AS (SELECT 1 FROM latest WHERE id IS NOT DISTINCT FROM ?::text OR id = ?::text)")
+        if deltas:
+            as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
+            checked = "EXISTS (SELECT 1 FROM ok) AND " if check else ""
+            ctes.append(
+                f"d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
+                f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
+                " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
+                " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
+                f" WHERE {checked}EXISTS (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
+                " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
+                " AND p.chain IS NOT DISTINCT FROM"
+                f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
+                " AND octet_length(p.blob) = k.prev_length)"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
+            )
+            ctes.append(f"go AS (SELECT 1 {'FROM ok ' if check else ''}WHERE (SELECT count(*) FROM d) = ?::int)")
+        gate = " WHERE EXISTS (SELECT 1 FROM go)" if deltas else " WHERE EXISTS (SELECT 1 FROM ok)" if check else ""
+        ctes.append(
+            f"b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
+            " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
+            f" AS k(channel, version, blob){gate}"
+            " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)"
+        )
+        insert_checkpoint = (
+            f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?{gate}"
+            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+            " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
+            " metadata = excluded.metadata, run_id = excluded.run_id"
+        )
+        if check or deltas:
+            ctes.append(f"c AS ({insert_checkpoint})")
+            body = (
+                "SELECT "
+                + ("(SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), " if check else "NULL::text, true, ")
+                + ("EXISTS (SELECT 1 FROM go), ARRAY(SELECT channel FROM d)" if deltas else "EXISTS (SELECT 1 FROM ok), '{}'::text[]" if check else "")
+            )
+        else:
+            body = insert_checkpoint
+        # bytea arrays go as is (%b), where the text format would escape every byte.
+        sql = self.q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea[]", "%b::bytea[]")
+        self._put_sql[key] = sql
+        return sql
+
+
+POSTGRES = PostgresDialect()

@@ -1,0 +1,69 @@
+"""Conversions between rows and the saver protocol that reads, writes and admin share: the
+key a config names, the config of a key, and decoding the JSON columns, each failure reported as
+a CorruptCheckpointError naming the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional, Union
+
+from ferrograph import _core
+from ferrograph.errors import CorruptCheckpointError, InvalidConfigError
+
+__all__ = ["config_for", "corrupt", "decode", "load", "location", "text"]
+
+
+def location(config: Optional[Mapping[str, Any]]) -> tuple[str, str, Optional[str]]:
+    """The (thread_id, checkpoint_ns, checkpoint_id) a config names."""
+    configurable = (config or {}).get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None:
+        raise InvalidConfigError("config['configurable'] must name a thread_id")
+    return str(thread_id), configurable.get("checkpoint_ns", "") or "", configurable.get("checkpoint_id")
+
+
+def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> dict:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
+
+
+def text(data: Any) -> Union[str, bytes]:
+    """A column as str or bytes (psycopg hands bytea columns over as memoryview)."""
+    return bytes(data) if type(data) is memoryview else data
+
+
+def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
+    """Postgres JSONB keeps object keys sorted by length, not as written, so a typed value's
+    tag key (which the codec reads first) may come after its body. Put it back in front; JSON
+    without a tag (the usual checkpoint and metadata document) is returned untouched."""
+    if (b'"__fg__"' not in data) if isinstance(data, bytes) else ('"__fg__"' not in data):
+        return data
+
+    def tag_first(pairs: list[tuple[str, Any]]) -> dict:
+        return dict(sorted(pairs, key=lambda kv: kv[0] != "__fg__"))
+
+    try:
+        return json.dumps(json.loads(data, object_pairs_hook=tag_first))
+    except ValueError:
+        return data  # not JSON at all: the codec reports it
+
+
+def corrupt(what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str, problem: Any) -> CorruptCheckpointError:
+    ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+    return CorruptCheckpointError(f"cannot read {what} of checkpoint {checkpoint_id!r} (thread {thread_id!r}{ns}): {problem}")
+
+
+def decode(data: Any, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
+    """A checkpoint's or its metadata's JSON column, decoded."""
+    try:
+        return _core.loads(_tags_first(text(data)))
+    except Exception as e:  # the codec's own errors and anything a corrupt row provokes
+        raise corrupt(what, thread_id, checkpoint_ns, checkpoint_id, e) from e
+
+
+def load(data: Any, channel: str, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
+    """A value or pending write, decoded. Its description (`what` with the channel's repr) is
+    written only when it is reported: reads decode thousands of values."""
+    try:
+        return _core.loads(bytes(data) if type(data) is memoryview else data)
+    except Exception as e:  # the codec's own errors and anything a corrupt row provokes
+        raise corrupt(what.format(repr(channel)), thread_id, checkpoint_ns, checkpoint_id, e) from e

@@ -1,0 +1,92 @@
+"""The statement runner: how the SQL savers' operations talk to a database without doing I/O.
+
+Each protocol method is an *operation*: a generator that yields `Query` steps, receives each
+step's rows (None for statements without a result), and returns the method's result. `list`
+operations also yield `Emit` steps carrying finished tuples, so a caller can stream them page by
+page. `drive` and `drive_iter` run an operation against a synchronous `execute(query)`, `adrive`
+and `adrive_iter` against an asynchronous one; the saver classes only supply `execute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Optional, Sequence, Union
+
+__all__ = ["Emit", "Op", "Query", "Step", "adrive", "adrive_iter", "drive", "drive_iter"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One statement. `params` is a sequence, a sequence of sequences when `many`, or None for a
+    statement run without parameter parsing (migration DDL). `rows` False: the operation does not
+    read the statement's result, so a driver may queue it without waiting (Postgres pipeline)."""
+
+    sql: str
+    params: Optional[Sequence[Any]] = ()
+    many: bool = False
+    rows: bool = True
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Results of a streaming operation, built as they are iterated (before the operation's
+    next step)."""
+
+    items: Iterable[Any]
+
+
+Step = Union[Query, Emit]
+Op = Generator[Step, Any, Any]
+
+
+def drive(op: Op, execute: Callable[[Query], Any]) -> Any:
+    """Runs an operation to its result with a synchronous `execute`."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Emit):
+                raise TypeError("a streaming operation must be run with drive_iter")
+            step = op.send(execute(step))
+    except StopIteration as stop:
+        return stop.value
+
+
+def drive_iter(op: Op, execute: Callable[[Query], Any]) -> Iterator[Any]:
+    """Runs a streaming operation, yielding the items it emits."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Emit):
+                yield from step.items
+                step = op.send(None)
+            else:
+                step = op.send(execute(step))
+    except StopIteration:
+        return
+
+
+async def adrive(op: Op, execute: Callable[[Query], Awaitable[Any]]) -> Any:
+    """Runs an operation to its result with an asynchronous `execute`."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Emit):
+                raise TypeError("a streaming operation must be run with adrive_iter")
+            step = op.send(await execute(step))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def adrive_iter(op: Op, execute: Callable[[Query], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Runs a streaming operation, yielding the items it emits."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Emit):
+                for item in step.items:
+                    yield item
+                step = op.send(None)
+            else:
+                step = op.send(await execute(step))
+    except StopIteration:
+        return

@@ -1,0 +1,281 @@
+"""Writes: `put`, `put_writes` and a batch of them, as operations (see runner.py). A put stores
+the checkpoint without its values and each new channel version's value once (as an append delta
+when it extends the value stored last; see deltas.py); on Postgres in one statement, on SQLite
+statement by statement in the runner's transaction. A marked put (`EXPECT_LATEST`) is refused
+when another writer has advanced its thread."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Generator, Mapping, Optional, Sequence
+
+from ferrograph import _core
+from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
+from ferrograph.checkpointers.sql.dialect import Dialect
+from ferrograph.checkpointers.sql.postgres import PostgresDialect
+from ferrograph.checkpointers.sql.rows import config_for, location
+from ferrograph.checkpointers.sql.runner import Op, Query, Step
+from ferrograph.checkpointers.sql.sqlite import SqliteDialect
+from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
+
+__all__ = ["EXPECT_LATEST", "batch", "checkpoint_metadata", "put", "put_writes"]
+
+#: The `configurable` key by which the engine marks a put whose parent must still be the latest
+#: checkpoint of its thread and namespace (RunLoop._save; forks and updates are not marked).
+EXPECT_LATEST = "__ferrograph_expect_latest__"
+
+#: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
+EXCLUDED_METADATA_KEYS = frozenset(
+    {
+        "thread_id",
+        "checkpoint_id",
+        "checkpoint_ns",
+        "checkpoint_map",
+        "langgraph_step",
+        "langgraph_node",
+        "langgraph_triggers",
+        "langgraph_path",
+        "langgraph_checkpoint_ns",
+    }
+)
+
+
+def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
+    """The metadata stored with a checkpoint: the given metadata plus the caller's
+    `config["metadata"]` and its scalar `configurable` keys, as LangGraph's savers store it."""
+    merged = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in metadata.items()}
+    merged.pop("writes", None)
+    for source in (config.get("metadata"), config.get("configurable")):
+        for key, value in (source or {}).items():
+            if key in merged or key in EXCLUDED_METADATA_KEYS or key.startswith("__"):
+                continue
+            if isinstance(value, str):
+                merged[key] = value.replace("\x00", "")
+            elif isinstance(value, (int, float, bool)):
+                merged[key] = value
+    return merged
+
+
+@dataclass
+class _Planned:
+    """One new channel value of a put: its encoding (None when the channel has no value at its
+    new version) and, when it can be stored as an append delta, the delta and what it extends."""
+
+    channel: str
+    version: str
+    encoded: Optional[bytes]
+    delta: Optional[tuple[bytes, list[str]]] = None
+    previous: Optional[Stored] = None
+
+    def remembered(self, as_delta: bool) -> Optional[Stored]:
+        """What the delta cache keeps of this value once stored (as a delta or whole)."""
+        if self.encoded is None:
+            return None
+        if as_delta:
+            assert self.delta is not None
+            return Stored(self.version, self.encoded, self.delta[1], len(self.delta[0]))
+        return Stored(self.version, self.encoded, None, len(self.encoded)) if self.encoded[:1] == b"[" else None
+
+
+def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
+        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None) -> Op:
+    """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
+    value this saver stored last for the channel is stored as a delta (see deltas.py).
+
+    On Postgres this is at most two statements, neither read before the last: the line's lock
+    (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
+    together and commit them with one round trip (`PostgresSaver` does on an autocommit
+    connection). Only a stale delta cache makes it run them once more."""
+    thread_id, checkpoint_ns, parent_id = location(config)
+    values = checkpoint.get("channel_values") or {}
+    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    checkpoint_id = stored["id"]
+    check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
+    planned = []
+    for channel, version in new_versions.items():
+        version = str(version)
+        if channel not in values:
+            planned.append(_Planned(channel, version, None))
+            continue
+        encoded = _core.dumps(values[channel], context=channel)
+        previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
+        as_delta = delta(previous, version, encoded)
+        planned.append(_Planned(channel, version, encoded, as_delta, previous if as_delta is not None else None))
+    merged = checkpoint_metadata(config, metadata)
+    run_id = merged.get("run_id")
+    row = [
+        thread_id,
+        checkpoint_ns,
+        checkpoint_id,
+        parent_id,
+        _core.dumps(stored, context="checkpoint").decode(),
+        _core.dumps(merged, context="metadata").decode(),
+        str(run_id) if run_id is not None else None,
+    ]
+    if isinstance(d, PostgresDialect):
+        as_deltas = yield from _put_one_statement(d, planned, row, check)
+    else:
+        assert isinstance(d, SqliteDialect)
+        as_deltas = yield from _put_statements(d, planned, row, check)
+    if deltas is not None:
+        for p in planned:
+            deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
+    return config_for(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
+    """`put` on Postgres; returns the channels stored as deltas. A delta that cannot be written
+    (the cache is stale) stores nothing, and the put runs again with whole values."""
+    thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
+    as_deltas: set = set()
+    for use_deltas in (True, False):
+        if check:
+            yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
+        with_delta = [p for p in planned if use_deltas and p.delta is not None]
+        whole = [p for p in planned if not (use_deltas and p.delta is not None)]
+        params: list[Any] = []
+        if check:
+            params += [thread_id, checkpoint_ns, parent_id or None, checkpoint_id]
+        if with_delta:
+            delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
+            for p in with_delta:
+                assert p.delta is not None and p.previous is not None
+                blob, chain = p.delta
+                previous = p.previous
+                for column, value in zip(
+                    delta_columns,
+                    (p.channel, p.version, blob, json.dumps(chain), previous.version,
+                     None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
+                ):
+                    column.append(value)
+            params += [thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns, len(with_delta)]
+        params += [thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
+                   [p.encoded for p in whole], *row]
+        # Without the writer check and without deltas the statement always stores everything:
+        # nothing to read back, so a runner may send it along with others (a batch groups them).
+        answer = check or bool(with_delta)
+        rows = yield Query(d.put_statement(check, bool(with_delta)), params, rows=answer)
+        if not answer:
+            return as_deltas
+        latest, ok, stored, written = rows[0]
+        if not ok:
+            _refuse(thread_id, checkpoint_ns, parent_id, latest)
+        # Deltas written by a run that stored nothing else stay: they are their versions' rows.
+        as_deltas.update(written)
+        if stored:
+            return as_deltas
+    raise AssertionError("a put without deltas is stored or refused")
+
+
+def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
+    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas."""
+    thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
+    if check:
+        yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
+    as_deltas = set()
+    blobs = []
+    for p in planned:
+        if p.delta is not None:
+            assert p.previous is not None
+            blob, chain = p.delta
+            previous = p.previous
+            inserted = yield Query(
+                d.insert_delta,
+                [
+                    thread_id, checkpoint_ns, p.channel, p.version, blob, d.chain_param(chain),
+                    thread_id, checkpoint_ns, p.channel, previous.version,
+                    None if previous.chain is None else d.chain_param(previous.chain), previous.row_length,
+                ],
+            )
+            if inserted:
+                as_deltas.add(p.channel)
+                continue
+        blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.encoded))
+    if blobs:
+        yield Query(d.insert_blob, blobs, many=True, rows=False)
+    yield Query(d.upsert_checkpoint, row, rows=False)
+    return as_deltas
+
+
+def _check_latest(d: SqliteDialect, thread_id: str, checkpoint_ns: str, parent_id: Optional[str], checkpoint_id: str) -> Op:
+    """Refuses (ConcurrentUpdateError) a marked put whose parent is no longer the latest
+    checkpoint of its line, before anything is written; runs in the put's write transaction,
+    whose lock keeps two writers from both passing it. Storing the same checkpoint again (a
+    retried put) passes."""
+    rows = yield Query(d.latest_checkpoint_id, [thread_id, checkpoint_ns])
+    latest = rows[0][0] if rows else None
+    if latest is not None and latest == checkpoint_id:
+        return
+    if latest != (parent_id or None):
+        _refuse(thread_id, checkpoint_ns, parent_id, latest)
+
+
+def _refuse(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest: Optional[str]) -> None:
+    ns = f", namespace {json.dumps(checkpoint_ns)}" if checkpoint_ns else ""
+    parent = f"checkpoint {json.dumps(parent_id)}" if parent_id else "no checkpoint"
+    raise ConcurrentUpdateError(
+        f"concurrent update of thread {json.dumps(thread_id)}{ns}: this run continues from {parent}, but another"
+        f" writer has advanced the thread since (its latest checkpoint is {json.dumps(latest) if latest else 'none'});"
+        " reload the thread's state and run again"
+    )
+
+
+def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
+               task_path: str = "") -> Op:
+    thread_id, checkpoint_ns, checkpoint_id = location(config)
+    if not checkpoint_id:
+        raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
+    special: list[tuple] = []
+    regular: list[tuple] = []
+    for index, (channel, value) in enumerate(writes):
+        row = (
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            task_id,
+            task_path,
+            WRITES_IDX_MAP.get(channel, index),
+            channel,
+            _core.dumps(value, context=channel),
+        )
+        (special if channel in WRITES_IDX_MAP else regular).append(row)
+    if regular:
+        yield Query(d.insert_write, regular, many=True, rows=False)
+    if special:
+        yield Query(d.upsert_write, special, many=True, rows=False)
+
+
+def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None) -> Op:
+    """Runs saver calls (`("put", args)` or `("put_writes", args)`, the protocol methods'
+    positional arguments) one after another, for the runner to put in one transaction; returns
+    their results. If one fails, the runner rolls them all back: what the delta cache learnt
+    from the earlier puts is forgotten, since those rows will not exist.
+
+    A put marked to continue the latest checkpoint (`EXPECT_LATEST`) whose parent an earlier
+    put of the batch stored is not checked again: that put passed the check and holds the
+    line's lock until the transaction ends, so its checkpoint is the latest. This saves a
+    round trip per checkpoint."""
+    results = []
+    stored: set[tuple[str, str, Optional[str]]] = set()
+    try:
+        for method, args in calls:
+            if method == "put":
+                config, checkpoint, metadata, new_versions = args
+                configurable = config.get("configurable") or {}
+                if configurable.get(EXPECT_LATEST) and location(config) in stored:
+                    configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
+                    config = {**config, "configurable": configurable}
+                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas)
+                stored.add(location(result))
+                results.append(result)
+            elif method == "put_writes":
+                results.append((yield from put_writes(d, *args)))
+            else:
+                raise ValueError(f"a batch runs put and put_writes, not {method!r}")
+    except BaseException:
+        if deltas is not None:
+            deltas.forget_threads([location(args[0])[0] for _method, args in calls])
+        raise
+    return results
