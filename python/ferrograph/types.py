@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import pickle
 import uuid
-from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union, cast
+from collections.abc import Mapping
+from typing import Any, Callable, ClassVar, Generic, Hashable, Literal, NamedTuple, Optional, Sequence, TypeVar, Union, cast
 
 __all__ = [
     "Send",
     "Command",
     "RetryPolicy",
+    "CachePolicy",
+    "default_cache_key",
     "StreamMode",
     "Durability",
     "default_retry_on",
@@ -21,7 +25,7 @@ __all__ = [
     "PregelTask",
 ]
 
-StreamMode = Literal["values", "updates", "debug"]
+StreamMode = Literal["values", "updates", "debug", "messages"]
 Durability = Literal["sync", "async", "exit"]
 
 
@@ -44,8 +48,23 @@ class Send:
         return f"Send(node={self.node!r}, arg={self.arg!r})"
 
 
+try:
+    # A tool that returns a Command hands it to the graph unchanged (LangChain's tools wrap
+    # any other return value in a ToolMessage); without langchain_core there are no such tools.
+    from langchain_core.messages.tool import ToolOutputMixin as _ToolOutput
+except ImportError:  # pragma: no cover - exercised only without langchain_core
+
+    class _ToolOutput:  # type: ignore[no-redef]
+        """Stands in for langchain_core's marker of tool outputs that are not messages."""
+
+
+#: The node names a `Command` may go to: `Command[Literal["a", "b"]]` as a node's return
+#: annotation declares them (drawing shows them as edges).
+N = TypeVar("N", bound=Hashable)
+
+
 @dataclasses.dataclass
-class Command:
+class Command(Generic[N], _ToolOutput):
     """Returned by a node to update the state and choose where the run goes next.
 
     `goto` is a node name, a `Send`, or a sequence of them; `resume` answers an interrupt.
@@ -54,9 +73,14 @@ class Command:
     graph: str | None = None
     update: Any = None
     resume: Any = None
-    goto: Union[str, Send, Sequence[Union[str, Send]]] = ()
+    goto: Union[Send, Sequence[Union[Send, N]], N] = ()
 
-    PARENT = "__parent__"
+    PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
+
+    def __repr__(self) -> str:
+        # Only what was set, as LangGraph prints it.
+        contents = ", ".join(f"{key}={value!r}" for key, value in dataclasses.asdict(self).items() if value)
+        return f"Command({contents})"
 
 
 def default_retry_on(exc: Exception) -> bool:
@@ -108,6 +132,33 @@ class RetryPolicy(NamedTuple):
         # A predicate (a class that is no exception counts as one: mypy narrows it to type[object]).
         predicate = cast("Callable[[Exception], bool]", retry_on)
         return bool(predicate(exc))
+
+
+def _frozen(value: Any, depth: int = 10) -> Any:
+    """`value` made hashable for keying: mappings as key-sorted pairs, sequences as tuples."""
+    if depth <= 0 or isinstance(value, Hashable):
+        return value
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _frozen(v, depth - 1)) for k, v in value.items()))
+    if isinstance(value, Sequence):
+        return tuple(_frozen(v, depth - 1) for v in value)
+    return value
+
+
+def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
+    """A node input's cache key: the pickled input (only hashed, never unpickled), with
+    mappings in key order so equal inputs give equal keys, as LangGraph keys them."""
+    return pickle.dumps((_frozen(args), _frozen(kwargs)), protocol=5, fix_imports=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachePolicy:
+    """How a node's results are cached (with `compile(cache=...)`): `key_func` turns the
+    node's input into a key (str or bytes), `ttl` is how many seconds an entry lives
+    (None: until the cache is cleared)."""
+
+    key_func: Callable[..., Union[str, bytes]] = default_cache_key
+    ttl: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,7 +151,7 @@ def test_graph_prints_mermaid(graphs_module, capsys):
         outputs.add(out)
     assert len(outputs) == 1
     (mermaid,) = outputs
-    assert mermaid.startswith("graph TD;\n") and "\tb_c(b c)" in mermaid and "a -.-> b_c;" in mermaid
+    assert mermaid.startswith("---\nconfig:\n") and "\tb\\20c(b c)" in mermaid and "a -.-> b\\20c;" in mermaid
 
     code, out, _ = run(capsys, "graph", "my_graphs.py:COMPILED")  # a file path works too
     assert (code, out) == (0, mermaid)

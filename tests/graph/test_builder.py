@@ -119,8 +119,8 @@ def test_mermaid_shows_edges_and_conditional_edges():
     g.add_conditional_edges("a", lambda s: "b", {"go": "b", "stop": END})
     g.add_edge(["a", "b"], "c")
     text = g.compile().get_graph().draw_mermaid()
-    assert text.startswith("graph TD;")
+    assert text.startswith("---\nconfig:\n  flowchart:\n    curve: linear\n---\ngraph TD;\n")
     assert "\t__start__ --> a;" in text
-    assert "\ta -.-> b;" in text
-    assert "\ta -.-> __end__;" in text
+    assert "\ta -. &nbsp;go&nbsp; .-> b;" in text
+    assert "\ta -. &nbsp;stop&nbsp; .-> __end__;" in text
     assert "\tb --> c;" in text and "\ta --> c;" in text

@@ -22,6 +22,8 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.graph._cache import NodeCache
+from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.types import (
     _SCRATCHPAD,
@@ -158,6 +160,8 @@ class RunLoop:
         self._deferred_writes: list[tuple[list, str]] = []
         self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
+        self.cache = NodeCache() if graph.cache is not None else None
+        self.messages = MessagesStream(config) if "messages" in modes else None
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -398,7 +402,17 @@ class RunLoop:
         if name == START:
             return functools.partial(self.graph._input_update, input)
         spec = self.graph._nodes[name]
-        kwargs = {"config": self.config} if spec.takes_config else {}
+        config = self.config
+        if self.messages is not None:
+            task_meta = {
+                "langgraph_step": self.run.step + 1,
+                "langgraph_node": name,
+                "langgraph_triggers": tuple(self.run.task_triggers(i)),
+                "langgraph_path": tuple(self.run.task_path(i))[:3],
+                "langgraph_checkpoint_ns": f"{name}:{task_id}",
+            }
+            metadata, config = self.messages.task(name, task_meta, spec.metadata)
+        kwargs = {"config": config} if spec.takes_config else {}
         fn: Callable[[], Any]
         if push:  # a Send's argument is the node's whole input, as given
             fn = functools.partial(spec.fn, input, **kwargs)
@@ -411,6 +425,8 @@ class RunLoop:
             else:
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
+        if self.messages is not None:
+            fn = self.messages.wrap(fn, input, metadata, config)
         if self.saver is None:
             return fn
         resume = self.resume.get(task_id, [])
@@ -423,6 +439,39 @@ class RunLoop:
                 _SCRATCHPAD.reset(token)
 
         return with_scratchpad
+
+    def cache_lookup(self) -> list:
+        """The cache keys of this step's tasks that may be served from the cache."""
+        if self.cache is None:
+            return []
+        keyed = {}
+        for i in self.to_run:
+            name, input, _task_id, push = self.tasks[i]
+            spec = self.graph._nodes.get(name)
+            if spec is None or spec.cache_policy is None:
+                continue
+            schema = spec.input_schema or self.graph._builder.schema
+            if not push and schema.kind != "dict":
+                try:
+                    input = schema.to_node_input(input)
+                except Exception:  # invalid input is the node's error, when it runs
+                    continue
+            keyed[i] = (name, spec.fn, spec.cache_policy, input)
+        return self.cache.plan(keyed)
+
+    def cached(self, found: dict) -> list[tuple[str, Any]]:
+        """Tasks whose writes the cache had: those writes stand in for running them."""
+        assert self.cache is not None, "cache hits need a cache"
+        chunks: list[tuple[str, Any]] = []
+        state_keys = self.graph._builder.schema.names
+        for i, writes in self.cache.hits(found):
+            self.run.restore_task(i, writes)
+            self.to_run.remove(i)
+            self._save_writes(i, writes)
+            if "updates" in self.modes:
+                update = {ch: v for ch, v in writes if ch in state_keys} or None
+                chunks.append(("updates", {self.tasks[i][0]: update, "__metadata__": {"cached": True}}))
+        return chunks
 
     def policy(self, i: int) -> Optional[RetryPolicy]:
         name = self.tasks[i][0]
@@ -514,6 +563,8 @@ class RunLoop:
         late = self.durability == "exit" and self.error is not None
         if self.saver is not None and not late:
             self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
+        if self.cache is not None:
+            self.cache.finished(i, list(self.run.task_writes(i)))
         return self._chunks(i, applied, None)
 
     def _branch_failed(self, i: int, applied: Optional[dict], exc: BaseException) -> list[tuple[str, Any]]:

@@ -14,18 +14,22 @@ import asyncio
 import concurrent.futures
 import contextvars
 import os
-from typing import Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.types import StateSnapshot
 
+if TYPE_CHECKING:
+    from ferrograph.graph.draw import Graph
+
 __all__ = ["CompiledStateGraph"]
 
-_MODES = ("values", "updates", "debug")
+_MODES = ("values", "updates", "debug", "messages")
 _DEFAULT_RECURSION_LIMIT = 25
 
 
@@ -62,6 +66,7 @@ class CompiledStateGraph:
         *,
         name: str,
         checkpointer: Any = None,
+        cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
         allowed_types: Sequence[type] = (),
@@ -71,6 +76,7 @@ class CompiledStateGraph:
         #: Those classes as an allowed set on the process-wide one.
         self.serializer = serde.Serializer(allowed=list(self.allowed_types))
         self._builder = builder
+        self.cache = cache
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
@@ -175,10 +181,19 @@ class CompiledStateGraph:
             if not loop.tick():
                 break
             yield from loop.started()
-            if len(loop.to_run) == 1:
+            keys = loop.cache_lookup()
+            if keys:
+                with serde.using(self._codec):
+                    found = self.cache.get(keys)
+                yield from loop.cached(found)
+                writer.submit(loop.take_outbox())
+            if len(loop.to_run) == 1 and loop.messages is None:
                 yield from self._run_one(loop, writer, loop.to_run[0])
-            else:
+            elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
+            if loop.cache is not None and (stored := loop.cache.take()):
+                with serde.using(self._codec):
+                    self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
             writer.submit(loop.take_outbox())
@@ -205,20 +220,27 @@ class CompiledStateGraph:
 
     def _run_parallel(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
-        futures = {}
+        sink = loop.messages.sink if loop.messages is not None else None
+        futures: dict[concurrent.futures.Future, int] = {}
         for i in loop.to_run:
             ctx = contextvars.copy_context()
-            futures[pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))] = i
+            future = pool.submit(ctx.run, call_with_retry, loop.call(i), loop.policy(i))
+            if sink is not None:
+                future.add_done_callback(sink.wake)
+            futures[future] = i
         # Results are recorded as tasks finish (that is the order `updates` streams in); the
         # core applies them in a fixed order regardless. After a failure the remaining tasks
         # are waited for and their writes still saved, as LangGraph's runner does (a resume
         # then re-runs only the failed tasks, whichever finished first), but nothing more is
         # streamed: the step is lost and its error is what the caller gets.
-        for future in concurrent.futures.as_completed(futures):
-            i = futures[future]
-            exc = future.exception()
+        for item in _as_finished(futures, sink):
+            if not isinstance(item, concurrent.futures.Future):
+                yield item  # a "messages" chunk of a node still running (or just finished)
+                continue
+            i = futures[item]
+            exc = item.exception()
             streaming = loop.error is None
-            chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, future.result())
+            chunks = loop.failed(i, exc) if exc is not None else loop.complete(i, item.result())
             writer.submit(loop.take_outbox())
             if streaming:
                 yield from chunks
@@ -361,11 +383,31 @@ class CompiledStateGraph:
                 break
             for chunk in loop.started():
                 yield chunk
+            keys = loop.cache_lookup()
+            if keys:
+                with serde.using(self._codec):
+                    found = await self.cache.aget(keys)
+                for chunk in loop.cached(found):
+                    yield chunk
+                await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
+            sink = loop.messages.sink if loop.messages is not None else None
+            arrived = sink.bind_loop() if sink is not None else None
             try:
                 while pending and loop.error is None:
-                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    for future in sorted(done, key=lambda f: pending[f]):
+                    waiting: set[asyncio.Future] = set(pending)
+                    waiter = None
+                    if arrived is not None:
+                        arrived.clear()
+                        waiter = asyncio.ensure_future(arrived.wait())
+                        waiting.add(waiter)
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if waiter is not None:
+                        waiter.cancel()
+                    if sink is not None:
+                        for chunk in sink.drain():  # a task's messages come before its update
+                            yield chunk
+                    for future in sorted((f for f in done if f in pending), key=lambda f: pending[f]):
                         i = pending.pop(future)
                         streaming = loop.error is None
                         exc = future.exception()
@@ -383,6 +425,9 @@ class CompiledStateGraph:
             finally:
                 for future in pending:
                     future.cancel()
+            if loop.cache is not None and (stored := loop.cache.take()):
+                with serde.using(self._codec):
+                    await self.cache.aset(stored)
             if loop.error is not None:
                 loop.failed_run()
             await writer.submit(loop.take_outbox())
@@ -484,13 +529,57 @@ class CompiledStateGraph:
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return loop.parent_config
 
+    # ---- cache
+
+    def _cache_namespaces(self, nodes: Optional[Sequence[str]]) -> tuple[Any, list[tuple[str, ...]]]:
+        if self.cache is None:
+            raise GraphValidationError("No cache is set for this graph. Cannot clear cache.")
+        from ferrograph.graph._cache import cache_namespace
+
+        return self.cache, [cache_namespace(n, self._nodes[n].fn) for n in (nodes or self._nodes) if n in self._nodes]
+
+    def clear_cache(self, nodes: Optional[Sequence[str]] = None) -> None:
+        """Forget the cached results of `nodes` (all nodes when None)."""
+        cache, namespaces = self._cache_namespaces(nodes)
+        cache.clear(namespaces)
+
+    async def aclear_cache(self, nodes: Optional[Sequence[str]] = None) -> None:
+        """Async twin of `clear_cache`."""
+        cache, namespaces = self._cache_namespaces(nodes)
+        await cache.aclear(namespaces)
+
     # ---- drawing
 
-    def get_graph(self) -> Any:
-        """The graph's shape, for drawing (`.draw_mermaid()`)."""
-        from ferrograph.graph.draw import DrawableGraph
+    def get_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
+        """The graph's nodes and edges as LangGraph draws them (`.draw_mermaid()`,
+        `.draw_ascii()`). `xray` expands subgraphs; this graph has none to expand."""
+        from ferrograph.graph.draw import build
 
-        return DrawableGraph.from_builder(self._builder)
+        return build(self)
+
+    async def aget_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
+        """Async twin of `get_graph`."""
+        return self.get_graph(config, xray=xray)
+
+
+def _as_finished(
+    futures: dict[concurrent.futures.Future, int], sink: Optional[MessageSink]
+) -> Iterator[Union[concurrent.futures.Future, tuple[str, Any]]]:
+    """The futures as they finish; with a sink (a run streaming "messages"), also the chunks
+    the running nodes produce, each task's before the task itself."""
+    if sink is None:
+        yield from concurrent.futures.as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        sink.event.clear()
+        done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
+        yield from sink.drain()
+        if not done:
+            sink.event.wait()
+            continue
+        pending.difference_update(done)
+        yield from done
 
 
 def _is_live(config: dict) -> bool:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import Schema
-from ferrograph.types import RetryPolicy
+from ferrograph.types import CachePolicy, Command, RetryPolicy
 
 if TYPE_CHECKING:
+    from ferrograph.cache.base import BaseCache
     from ferrograph.graph.pregel import CompiledStateGraph
 
 __all__ = ["StateGraph", "START", "END", "NodeSpec", "BranchSpec"]
@@ -24,7 +25,7 @@ END = "__end__"
 class NodeSpec:
     """A node as added: its function, how to call it, and its retry policy."""
 
-    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema")
+    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema", "ends", "metadata", "cache_policy")
 
     def __init__(
         self,
@@ -32,6 +33,9 @@ class NodeSpec:
         fn: Callable[..., Any],
         retry_policy: Optional[RetryPolicy],
         input_schema: Optional[Schema],
+        ends: Union[tuple[str, ...], dict[str, str]] = (),
+        metadata: Optional[dict[str, Any]] = None,
+        cache_policy: Optional[CachePolicy] = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -41,6 +45,13 @@ class NodeSpec:
         self.takes_config = _accepts(fn, "config")
         self.retry_policy = retry_policy
         self.input_schema = input_schema
+        #: Where a `Command` it returns may go (names, or names to edge labels); only drawing
+        #: reads it, as in LangGraph.
+        self.ends = ends
+        #: The caller's metadata of the node (drawn in its box).
+        self.metadata = metadata
+        #: How its results are cached, when the graph is compiled with a cache.
+        self.cache_policy = cache_policy
 
 
 class BranchSpec:
@@ -54,14 +65,19 @@ class BranchSpec:
         self.is_async = inspect.iscoroutinefunction(path)
         self.takes_config = _accepts(path, "config")
 
-    def targets(self) -> list[str]:
-        """The nodes this branch declares it may route to (empty when it does not say)."""
+    def ends(self) -> Optional[dict[Hashable, str]]:
+        """Where this branch declares it may route to, by what `path` returns: its path_map,
+        or its `Literal[...]` return annotation; None when it does not say."""
         if self.path_map is not None:
-            return list(dict.fromkeys(self.path_map.values()))
+            return self.path_map
         hints = _return_hint(self.path)
         if hints is not None:
-            return hints
-        return []
+            return {name: name for name in hints}
+        return None
+
+    def targets(self) -> list[str]:
+        """The nodes this branch declares it may route to (empty when it does not say)."""
+        return list(dict.fromkeys((self.ends() or {}).values()))
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -69,6 +85,27 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _command_destinations(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The node names of a `Command[Literal[...]]` return annotation (also inside a Union),
+    read from functions and methods (and callable objects' `__call__`) as LangGraph reads them."""
+    call = getattr(fn, "__call__", None)
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.ismethod(call)):
+        return ()
+    try:
+        hints = typing.get_type_hints(call) or typing.get_type_hints(fn)
+    except (NameError, TypeError):  # unresolvable annotations declare nothing
+        return ()
+    returned = hints.get("return")
+    if typing.get_origin(returned) is Union:
+        returned = next((a for a in typing.get_args(returned) if typing.get_origin(a) is Command), returned)
+    if typing.get_origin(returned) is not Command:
+        return ()
+    (literal,) = typing.get_args(returned)
+    if typing.get_origin(literal) is not typing.Literal:
+        return ()
+    return typing.get_args(literal)
 
 
 def _return_hint(fn: Callable[..., Any]) -> Optional[list[str]]:
@@ -109,9 +146,14 @@ class StateGraph:
         *,
         retry_policy: Optional[RetryPolicy] = None,
         input_schema: Any = None,
+        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        cache_policy: Optional[CachePolicy] = None,
         **_options: Any,
     ) -> "StateGraph":
-        """Add a node. `add_node(fn)` names it after the function."""
+        """Add a node. `add_node(fn)` names it after the function. `destinations` (names, or
+        names to edge labels) says where a `Command` it returns may go; without it a
+        `Command[Literal[...]]` return annotation says so. Only drawing reads them."""
         if action is None:
             if not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
@@ -127,7 +169,21 @@ class StateGraph:
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy")
         schema = Schema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec(node, action, retry_policy, schema)
+        if destinations is None:
+            ends: Union[tuple[str, ...], dict[str, str]] = _command_destinations(action)
+        elif isinstance(destinations, dict):
+            ends = dict(destinations)
+        elif isinstance(destinations, (tuple, list)):
+            ends = tuple(destinations)
+        else:
+            raise GraphValidationError(
+                f"destinations of node '{node}' must be a tuple of node names or a dict of names to labels, got {destinations!r}"
+            )
+        if metadata is not None and not isinstance(metadata, dict):
+            raise GraphValidationError(f"metadata of node '{node}' must be a dict, got {metadata!r}")
+        if cache_policy is not None and not isinstance(cache_policy, CachePolicy):
+            raise GraphValidationError(f"cache_policy of node '{node}' must be a CachePolicy, got {cache_policy!r}")
+        self.nodes[node] = NodeSpec(node, action, retry_policy, schema, ends, metadata, cache_policy)
         return self
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
@@ -196,6 +252,7 @@ class StateGraph:
         self,
         checkpointer: Any = None,
         *,
+        cache: Optional["BaseCache"] = None,
         interrupt_before: Any = None,
         interrupt_after: Any = None,
         debug: bool = False,
@@ -204,9 +261,12 @@ class StateGraph:
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
-        its schemas name and `allowed_types` (see `ferrograph.serde`)."""
+        its schemas name and `allowed_types` (see `ferrograph.serde`). `cache` keeps the results
+        of nodes added with a `cache_policy`."""
         if isinstance(allowed_types, type) or not all(isinstance(t, type) for t in allowed_types):
             raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
+        if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
+            raise GraphValidationError(f"cache must implement the cache protocol (get, set, clear), got {cache!r}")
         if checkpointer is not None and checkpointer is not False:
             from ferrograph.checkpointers.base import BaseCheckpointSaver
 
@@ -225,11 +285,16 @@ class StateGraph:
         for source in self.branches:
             if source != START and source not in self.nodes:
                 raise GraphValidationError(f"Found a branch starting at unknown node '{source}'")
+        for spec in self.nodes.values():
+            for target in spec.ends:
+                if target != END and target not in self.nodes:
+                    raise GraphValidationError(f"Found edge ending at unknown node `{target}`")
         core = _core.CoreGraph(
             [(k.name, k.reducer, k.initial) for k in self.schema.keys],
             [(n, None) for n in self.nodes],
             list(self.edges),
-            [(list(starts), end) for starts, end in self.joins],
+            # A join into END waits for nothing that runs after it: LangGraph wires nothing for it.
+            [(list(starts), end) for starts, end in self.joins if end != END],
             [(src, b.targets()) for src, branches in self.branches.items() for b in branches],
         )
         from ferrograph.graph.pregel import CompiledStateGraph
@@ -239,6 +304,7 @@ class StateGraph:
             core,
             name=name or "LangGraph",
             checkpointer=checkpointer,
+            cache=cache,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
             allowed_types=self._declared_classes(allowed_types),
