@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "FerrographError",
     "GraphValidationError",
+    "GraphDrained",
     "InvalidUpdateError",
     "GraphRecursionError",
     "SerializationError",
@@ -63,6 +64,15 @@ class GraphInterrupt(FerrographError):
     def __init__(self, interrupts: tuple = ()) -> None:
         super().__init__(interrupts)
         self.interrupts = tuple(interrupts)
+
+
+class GraphDrained(FerrographError):
+    """A run stopped between two steps because its `RunControl` asked it to drain; everything
+    up to there is saved, and the thread resumes from it. `reason` is the drain's reason."""
+
+    def __init__(self, reason: str = "shutdown") -> None:
+        super().__init__(f"Graph drained: {reason}")
+        self.reason = reason
 
 
 class EmptyInputError(FerrographError, ValueError):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import pickle
 import uuid
@@ -17,6 +16,7 @@ __all__ = [
     "CachePolicy",
     "default_cache_key",
     "StreamMode",
+    "StreamWriter",
     "Durability",
     "default_retry_on",
     "Interrupt",
@@ -25,7 +25,10 @@ __all__ = [
     "PregelTask",
 ]
 
-StreamMode = Literal["values", "updates", "debug", "messages"]
+StreamMode = Literal["values", "updates", "debug", "messages", "custom", "checkpoints", "tasks"]
+#: What a node receives as its `writer` parameter (or from `get_stream_writer()`): call it with
+#: anything to emit it on the "custom" stream.
+StreamWriter = Callable[[Any], None]
 Durability = Literal["sync", "async", "exit"]
 
 
@@ -195,20 +198,17 @@ class StateSnapshot(NamedTuple):
 
 
 class _Scratchpad:
-    """Per-task interrupt bookkeeping: the resume values received so far and how many
-    `interrupt()` calls the current attempt has made."""
+    """Per-task interrupt bookkeeping: the resume values received so far, how many
+    `interrupt()` calls the current attempt has made, and the run's unclaimed resume values
+    (a `Command(resume=...)` that found no paused task), shared by its tasks."""
 
-    __slots__ = ("task_id", "resume", "calls")
+    __slots__ = ("task_id", "resume", "calls", "null_resume")
 
-    def __init__(self, task_id: str, resume: list) -> None:
+    def __init__(self, task_id: str, resume: list, null_resume: list) -> None:
         self.task_id = task_id
         self.resume = resume
         self.calls = 0
-
-
-_SCRATCHPAD: contextvars.ContextVar[Optional[_Scratchpad]] = contextvars.ContextVar(
-    "ferrograph_scratchpad", default=None
-)
+        self.null_resume = null_resume
 
 
 def interrupt_id(task_id: str, index: int) -> str:
@@ -219,7 +219,10 @@ def interrupt_id(task_id: str, index: int) -> str:
 def interrupt(value: Any) -> Any:
     """Pause the run here and hand `value` to the caller; when the run is resumed with
     `Command(resume=answer)`, the node runs again and this call returns `answer`."""
-    pad = _SCRATCHPAD.get()
+    from ferrograph.config import _CURRENT
+
+    task = _CURRENT.get()
+    pad = None if task is None else task.scratchpad
     if pad is None:
         from ferrograph.errors import FerrographError
 
@@ -228,6 +231,10 @@ def interrupt(value: Any) -> Any:
     pad.calls += 1
     if index < len(pad.resume):
         return pad.resume[index]
+    if pad.null_resume:
+        answer = pad.null_resume.pop(0)
+        pad.resume.append(answer)
+        return answer
     from ferrograph.errors import GraphInterrupt
 
     raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index)),))

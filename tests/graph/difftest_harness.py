@@ -77,7 +77,7 @@ def load_langgraph() -> Impl:
 
 
 def load_ferrograph() -> Impl:
-    # Imported lazily: the caller (a fixture) turns ImportError into a skip.
+    # Imported when a test asks for it, so a LangGraph-only run does not need the extension.
     from ferrograph.errors import FerrographError, GraphRecursionError, InvalidUpdateError
     from ferrograph.graph import END, START, StateGraph
     from ferrograph.graph.message import MessagesState, add_messages

@@ -260,3 +260,43 @@ def test_node_config_carries_the_task_metadata():
         return _meta(seen[impl.name])
 
     assert run(FG) == run(LG)
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
+def test_messages_with_a_checkpointer_an_interrupt_and_a_resume(aio):
+    """The node streams its model's tokens, pauses on interrupt(), and on resume streams again
+    (a new model reply) before returning."""
+
+    def run(impl):
+        if impl is LG:
+            from langgraph.checkpoint.memory import InMemorySaver
+            from langgraph.types import Command, interrupt
+        else:
+            from ferrograph.checkpointers import MemorySaver as InMemorySaver
+            from ferrograph.types import Command, interrupt
+
+        chat = model("first reply here", "second reply")
+
+        def ask(state):
+            draft = chat.invoke(state["messages"])
+            answer = interrupt("approve?")
+            return {"messages": [draft, AIMessage(f"approved: {answer}", id="ok")]}
+
+        g = impl.StateGraph(impl.MessagesState)
+        g.add_node("ask", ask)
+        g.add_edge(impl.START, "ask")
+        app = g.compile(checkpointer=InMemorySaver())
+        config = {"configurable": {"thread_id": "t"}}
+
+        async def astream(value):
+            return [c async for c in app.astream(value, config, stream_mode=["messages", "updates"])]
+
+        out = []
+        for value in ({"messages": [HumanMessage("hi", id="h")]}, Command(resume="yes")):
+            chunks = asyncio.run(astream(value)) if aio else list(app.stream(value, config, stream_mode=["messages", "updates"]))
+            out.append([_chunk(c, impl) for c in chunks if c[0] == "messages"])
+        return out
+
+    expected = run(LG)
+    assert run(FG) == expected
+    assert len(expected[1]) > 0

@@ -11,14 +11,15 @@ Sources, in order, de-duplicated by name:
 1. LangGraph's ``InMemorySaver`` — speaks the saver protocol, so ferrograph can use it as is.
    It is the reference saver and always present.
 2. The shared saver registry of the checkpointer tests (``tests/checkpointers/conformance.py``,
-   ``SAVER_FACTORIES``) when that module exists and imports: every saver registered there
-   (today ferrograph's native MemorySaver, the pure-Python DictSaver test double, and
-   MemorySaver wrapped by ``as_langgraph_saver``) is picked up here without touching this file.
-3. Otherwise ferrograph's own ``ferrograph.checkpointers.MemorySaver`` when it exists.
-4. The synchronous SQL savers of ``tests/checkpointers/sql_savers.py`` (``SQL_SAVERS`` /
+   ``SAVER_FACTORIES``): every saver registered there (ferrograph's native MemorySaver, the
+   pure-Python DictSaver test double, MemorySaver wrapped by ``as_langgraph_saver``) is picked
+   up here without touching this file.
+3. The synchronous SQL savers of ``tests/checkpointers/sql_savers.py`` (``SQL_SAVERS`` /
    ``open_saver``): SQLite on a temporary file, Postgres on the database of the
    ``ferrograph_postgres_url`` fixture (skipped with its reason when there is no server).
    The async-only SQL savers (``*-async*``) cannot serve ``invoke``; they are not listed.
+
+Both modules import ferrograph plainly: a broken import fails the tests, never skips them.
 
 LangGraph itself always runs on its own ``InMemorySaver`` (its ``compile()`` accepts only its
 own ``BaseCheckpointSaver`` instances): see ``langgraph_saver``.
@@ -66,26 +67,17 @@ def langgraph_saver() -> Any:
 
 
 def _shared_registry() -> list:
-    """Factories of tests/checkpointers/conformance.py, if that module is there and imports."""
-    if not os.path.exists(os.path.join(_checkpointer_tests_dir(), "conformance.py")):
-        return []
-    try:
-        import conformance  # type: ignore[import-not-found]
-    except Exception:  # noqa: BLE001 - missing saver implementation: fall back below
-        return []
-    return [
-        SaverFactory(f.name, lambda request, make=f.make: make())
-        for f in getattr(conformance, "SAVER_FACTORIES", [])
-    ]
+    """Factories of tests/checkpointers/conformance.py (imported plainly: a broken import of
+    ferrograph fails the tests instead of quietly testing fewer savers)."""
+    _checkpointer_tests_dir()
+    import conformance  # type: ignore[import-not-found]
+
+    return [SaverFactory(f.name, lambda request, make=f.make: make()) for f in conformance.SAVER_FACTORIES]
 
 
 def _sql() -> list:
-    if not os.path.exists(os.path.join(_checkpointer_tests_dir(), "sql_savers.py")):
-        return []
-    try:
-        import sql_savers  # type: ignore[import-not-found]
-    except Exception:  # noqa: BLE001
-        return []
+    _checkpointer_tests_dir()
+    import sql_savers  # type: ignore[import-not-found]
 
     def factory(kind: str) -> SaverFactory:
         @contextlib.contextmanager
@@ -110,18 +102,9 @@ def _sql() -> list:
     return [factory(kind) for kind in sql_savers.SQL_SAVERS if "async" not in kind]
 
 
-def _native_memory() -> list:
-    try:
-        from ferrograph.checkpointers import MemorySaver  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    return [_simple("memory", MemorySaver)]
-
-
 def _collect() -> list:
     out: list = [_simple("langgraph-inmemory", langgraph_saver)]
-    shared = _shared_registry()
-    out.extend(shared if shared else _native_memory())
+    out.extend(_shared_registry())
     out.extend(_sql())
     seen, unique = set(), []
     for f in out:

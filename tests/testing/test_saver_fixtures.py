@@ -43,7 +43,7 @@ def test_one_case_per_kind_with_readable_ids(pytester):
     ]
 
 
-def test_sync_savers_are_set_up_and_closed_afterwards(pytester, ferrograph_postgres_server):
+def test_sync_savers_are_set_up_and_closed_afterwards(pytester, postgres_server):
     pytester.makeini(INI)
     pytester.makepyfile(
         """
@@ -72,7 +72,7 @@ def test_sync_savers_are_set_up_and_closed_afterwards(pytester, ferrograph_postg
     run(pytester).assert_outcomes(passed=4)
 
 
-def test_async_savers_are_set_up_and_closed_afterwards(pytester, ferrograph_postgres_server):
+def test_async_savers_are_set_up_and_closed_afterwards(pytester, postgres_server):
     pytester.makeini(INI + "asyncio_mode = auto\n")
     pytester.makepyfile(
         """
@@ -97,7 +97,7 @@ def test_async_savers_are_set_up_and_closed_afterwards(pytester, ferrograph_post
     run(pytester).assert_outcomes(passed=4)
 
 
-def test_the_postgres_saver_gets_its_own_database_dropped_afterwards(pytester, ferrograph_postgres_server):
+def test_the_postgres_saver_gets_its_own_database_dropped_afterwards(pytester, postgres_server):
     import psycopg
 
     pytester.makeini(INI)
@@ -115,7 +115,7 @@ def test_the_postgres_saver_gets_its_own_database_dropped_afterwards(pytester, f
     run(pytester).assert_outcomes(passed=2)
     names = (pytester.path / "names.txt").read_text().split()
     assert len(set(names)) == 2 and all(n.startswith("ferrograph_test_") for n in names)
-    with psycopg.connect(ferrograph_postgres_server) as conn:
+    with psycopg.connect(postgres_server) as conn:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,)).fetchall()
     assert left == []
 
@@ -124,12 +124,12 @@ def test_postgres_cases_skip_with_the_reason_without_url_or_docker(pytester, mon
     from ferrograph.testing import plugin
 
     monkeypatch.delenv("FERROGRAPH_TEST_POSTGRES_URL", raising=False)
-    monkeypatch.setattr(plugin, "_docker_unavailable", lambda: "no Docker engine answers (test)")
+    monkeypatch.setattr(plugin, "_testcontainers_unavailable", lambda image: "no Docker engine answers (test)")
     pytester.makeini(INI)
     pytester.makepyfile("def test_sync(saver): pass\nasync def test_async(async_saver): pass\n")
     result = run(pytester, "-rs", "-o", "asyncio_mode=auto")
     result.assert_outcomes(passed=4, skipped=2)
-    result.stdout.fnmatch_lines(["*FERROGRAPH_TEST_POSTGRES_URL or a Docker engine*no Docker engine answers (test)*"])
+    result.stdout.fnmatch_lines(["*FERROGRAPH_TEST_POSTGRES_URL, or testcontainers with a Docker engine: no Docker engine answers (test)*"])
 
 
 def test_the_marker_restricts_the_kinds(pytester):

@@ -71,6 +71,10 @@ pub struct Channel<V> {
     value: Option<Item<V>>,
     values: Vec<Item<V>>,
     seen: BTreeSet<Arc<str>>,
+    /// A trigger of a deferred node (LangGraph's `...AfterFinish` channels): its content is
+    /// kept across steps and becomes readable only once the run has nothing else to do.
+    after_finish: bool,
+    finished: bool,
 }
 
 impl<V: Clone> Channel<V> {
@@ -79,7 +83,57 @@ impl<V: Clone> Channel<V> {
             ChannelKind::BinaryOperator { initial, .. } => initial.clone().map(Item::Value),
             _ => None,
         };
-        Channel { key: key.into(), kind, value, values: Vec::new(), seen: BTreeSet::new() }
+        Channel {
+            key: key.into(),
+            kind,
+            value,
+            values: Vec::new(),
+            seen: BTreeSet::new(),
+            after_finish: false,
+            finished: false,
+        }
+    }
+
+    /// A trigger of a deferred node: see [`Channel::finish`].
+    pub fn deferred(key: impl Into<Arc<str>>, kind: ChannelKind<V>) -> Self {
+        Channel { after_finish: true, ..Channel::new(key, kind) }
+    }
+
+    pub fn is_deferred(&self) -> bool {
+        self.after_finish
+    }
+
+    /// Whether a deferred trigger has been released by [`Channel::finish`] (saved with it).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether the channel holds anything, readable or not yet (a deferred trigger's writes).
+    pub fn has_content(&self) -> bool {
+        self.value.is_some() || !self.values.is_empty() || !self.seen.is_empty()
+    }
+
+    /// Put back a deferred trigger's released state from a checkpoint.
+    pub fn restore_finished(&mut self, finished: bool) {
+        self.finished = finished && self.after_finish;
+    }
+
+    /// The run has nothing left to do: a deferred trigger holding a complete write releases
+    /// it (its node then runs). Returns whether anything changed.
+    pub fn finish(&mut self) -> bool {
+        if self.after_finish && !self.finished && self.content_complete() {
+            self.finished = true;
+            return true;
+        }
+        false
+    }
+
+    fn content_complete(&self) -> bool {
+        match &self.kind {
+            ChannelKind::Topic { .. } => !self.values.is_empty(),
+            ChannelKind::NamedBarrier { names } => self.seen.len() == names.len(),
+            _ => self.value.is_some(),
+        }
     }
 
     pub fn key(&self) -> &str {
@@ -92,11 +146,7 @@ impl<V: Clone> Channel<V> {
 
     /// Whether a read would find something (the channel is not empty).
     pub fn is_available(&self) -> bool {
-        match &self.kind {
-            ChannelKind::Topic { .. } => !self.values.is_empty(),
-            ChannelKind::NamedBarrier { names } => self.seen.len() == names.len(),
-            _ => self.value.is_some(),
-        }
+        self.content_complete() && (!self.after_finish || self.finished)
     }
 
     pub fn get(&self) -> Option<ChannelRead<'_, V>> {
@@ -169,6 +219,15 @@ impl<V: Clone> Channel<V> {
     /// Fold one step's writes into the channel. Returns whether its content changed, which is
     /// what bumps its version. An empty `writes` tells the channel a step passed without it.
     pub fn update(&mut self, writes: Vec<Item<V>>) -> Result<bool, GraphError> {
+        if self.after_finish && matches!(self.kind, ChannelKind::Ephemeral { .. }) {
+            // A deferred node's trigger keeps its write over quiet steps until released.
+            if writes.is_empty() {
+                return Ok(false);
+            }
+            self.value = writes.into_iter().last();
+            self.finished = false;
+            return Ok(true);
+        }
         match &self.kind {
             ChannelKind::LastValue => {
                 if writes.is_empty() {
@@ -249,6 +308,15 @@ impl<V: Clone> Channel<V> {
     /// Called for a trigger once a task it started has run. A full barrier resets; other
     /// channels keep their content. Returns whether the content changed.
     pub fn consume(&mut self) -> bool {
+        if self.after_finish {
+            if !self.is_available() {
+                return false;
+            }
+            self.value = None;
+            self.seen.clear();
+            self.finished = false;
+            return true;
+        }
         match &self.kind {
             ChannelKind::NamedBarrier { names } if self.seen.len() == names.len() => {
                 self.seen.clear();
@@ -282,6 +350,27 @@ mod tests {
         let err = c.update(vals(&[2, 3])).unwrap_err();
         assert!(matches!(err, GraphError::InvalidUpdate(ref m) if m.contains("'x'")), "{err}");
         assert_eq!(c.value(), Some(&1), "a refused update changes nothing");
+    }
+
+    #[test]
+    fn deferred_trigger_waits_for_finish_and_is_consumed_once() {
+        let mut c: Channel<i64> = Channel::deferred("branch:to:d", ChannelKind::Ephemeral { guard: false });
+        assert!(c.update(vec![Item::Token("a".into())]).unwrap());
+        assert!(!c.is_available() && c.has_content(), "written, not released");
+        assert!(!c.update(vec![]).unwrap(), "a quiet step keeps the write");
+        assert!(!c.consume());
+        assert!(c.finish() && c.is_available() && c.is_finished());
+        assert!(!c.finish(), "released once");
+        assert!(c.consume());
+        assert!(!c.is_available() && !c.has_content());
+        let names: BTreeSet<Arc<str>> = ["a", "b"].iter().map(|n| Arc::from(*n)).collect();
+        let mut join: Channel<i64> = Channel::deferred("join:a+b:d", ChannelKind::NamedBarrier { names: Arc::new(names) });
+        join.update(vec![Item::Token("a".into())]).unwrap();
+        assert!(!join.finish(), "an incomplete barrier is not released");
+        join.update(vec![Item::Token("b".into())]).unwrap();
+        assert!(!join.is_available());
+        assert!(join.finish() && join.is_available());
+        assert!(join.consume() && !join.has_content());
     }
 
     #[test]

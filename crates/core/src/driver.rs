@@ -171,7 +171,7 @@ mod tests {
                 ("x".into(), ChannelKind::LastValue),
                 ("total".into(), ChannelKind::BinaryOperator { reducer: add, initial: Some(0) }),
             ],
-            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None, defer: false }).collect(),
             edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             ..GraphSpec::default()
         }

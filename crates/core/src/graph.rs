@@ -11,6 +11,8 @@ use crate::channels::{Channel, ChannelKind};
 use crate::error::GraphError;
 
 pub const START: &str = "__start__";
+/// The key of a state that is one value (LangGraph's `__root__` channel).
+pub const ROOT: &str = "__root__";
 pub const END: &str = "__end__";
 pub const TASKS: &str = "__pregel_tasks";
 
@@ -36,6 +38,8 @@ pub fn check_node_name(name: &str) -> Result<(), GraphError> {
 pub struct NodeSpec {
     pub name: String,
     pub reads: Option<Vec<String>>,
+    /// Run only once nothing else is left to run (LangGraph's `add_node(defer=True)`).
+    pub defer: bool,
 }
 
 /// A graph as declared by the host.
@@ -82,13 +86,16 @@ pub struct Graph<V> {
     pub(crate) node_index: HashMap<Arc<str>, usize>,
     pub(crate) start_channel: usize,
     pub(crate) tasks_channel: usize,
+    /// Per channel: whether it schedules some node (what "nothing would run next" looks at).
+    pub(crate) schedules: Vec<bool>,
 }
 
 impl<V: Clone> Graph<V> {
     pub fn compile(spec: GraphSpec<V>) -> Result<Self, GraphError> {
         let mut builder = Builder::default();
         for (key, kind) in spec.state {
-            if key.starts_with("__") || key.contains(':') {
+            // `__root__` is the one key of a state that is a single value, not a dict.
+            if (key.starts_with("__") && key != ROOT) || key.contains(':') {
                 return Err(GraphError::InvalidGraph(format!("State key '{key}' is reserved")));
             }
             builder.channel(&key, kind)?;
@@ -129,9 +136,10 @@ impl<V: Clone> Graph<V> {
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let branch = builder.channel(
+            let branch = builder.channel_of(
                 &format!("branch:to:{}", node.name),
                 ChannelKind::Ephemeral { guard: false },
+                node.defer,
             )?;
             node_index.insert(node.name.as_str().into(), nodes.len());
             nodes.push(Node {
@@ -188,7 +196,8 @@ impl<V: Clone> Graph<V> {
             })?;
             let names: BTreeSet<Arc<str>> = srcs.iter().map(|s| Arc::from(s.as_str())).collect();
             let key = format!("join:{}:{dst}", srcs.join("+"));
-            let barrier = builder.channel(&key, ChannelKind::NamedBarrier { names: Arc::new(names) })?;
+            let deferred = spec.nodes.iter().any(|n| n.defer && n.name == *dst);
+            let barrier = builder.channel_of(&key, ChannelKind::NamedBarrier { names: Arc::new(names) }, deferred)?;
             nodes[d].triggers.push(barrier);
             for src in srcs {
                 let s = known_source(src, "a join")?;
@@ -210,7 +219,14 @@ impl<V: Clone> Graph<V> {
             ));
         }
 
+        let mut schedules = vec![false; builder.channels.len()];
+        for node in &nodes {
+            for &c in &node.triggers {
+                schedules[c] = true;
+            }
+        }
         Ok(Graph {
+            schedules,
             channels: builder.channels,
             channel_index: builder.index,
             state_channels,
@@ -250,6 +266,11 @@ impl<V: Clone> Graph<V> {
     pub fn state_channels(&self) -> &[usize] {
         &self.state_channels
     }
+
+    /// Whether channel `c` schedules some node when it is updated.
+    pub fn is_trigger(&self, c: usize) -> bool {
+        self.schedules[c]
+    }
 }
 
 struct Builder<V> {
@@ -265,12 +286,18 @@ impl<V> Default for Builder<V> {
 
 impl<V: Clone> Builder<V> {
     fn channel(&mut self, key: &str, kind: ChannelKind<V>) -> Result<usize, GraphError> {
+        self.channel_of(key, kind, false)
+    }
+
+    /// A channel; `deferred` makes it a trigger of a deferred node.
+    fn channel_of(&mut self, key: &str, kind: ChannelKind<V>, deferred: bool) -> Result<usize, GraphError> {
         if self.index.contains_key(key) {
             return Err(GraphError::InvalidGraph(format!("Channel '{key}' already present")));
         }
         let i = self.channels.len();
         let key: Arc<str> = key.into();
-        self.channels.push(Channel::new(key.clone(), kind));
+        let channel = if deferred { Channel::deferred(key.clone(), kind) } else { Channel::new(key.clone(), kind) };
+        self.channels.push(channel);
         self.index.insert(key, i);
         Ok(i)
     }
@@ -287,7 +314,7 @@ mod tests {
     fn spec(nodes: &[&str], edges: &[(&str, &str)]) -> GraphSpec<i64> {
         GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            nodes: nodes.iter().map(|n| NodeSpec { name: n.to_string(), reads: None, defer: false }).collect(),
             edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             ..GraphSpec::default()
         }
@@ -327,6 +354,9 @@ mod tests {
     #[test]
     fn refuses_reserved_and_duplicate_names() {
         assert!(err(spec(&[START], &[])).contains("reserved"));
+        let mut root = spec(&["a"], &[(START, "a")]);
+        root.state.push((ROOT.into(), ChannelKind::LastValue));
+        assert!(Graph::compile(root).is_ok(), "a state of one value is allowed");
         assert!(err(spec(&["a:b"], &[])).contains("':'"));
         assert!(err(spec(&["a", "a"], &[(START, "a")])).contains("already present"));
         assert!(check_node_name(END).is_err());

@@ -113,6 +113,11 @@ impl<V: Clone> Run<V> {
         self.step
     }
 
+    /// The last step the run may take before the recursion limit stops it.
+    pub fn stop(&self) -> i64 {
+        self.stop
+    }
+
     pub fn versions(&self) -> &[Version] {
         &self.versions
     }
@@ -164,7 +169,9 @@ impl<V: Clone> Run<V> {
             }
         }
         self.step = step;
-        self.stop = step + 1 + self.recursion_limit as i64;
+        // A resume runs its first step at `step + 1` and, as in LangGraph, may take
+        // `recursion_limit` more after it (new input recomputes this: see `input`).
+        self.stop = step + 2 + self.recursion_limit as i64;
         self.tasks.clear();
         self.restored = true;
         Ok(())
@@ -172,6 +179,11 @@ impl<V: Clone> Run<V> {
 
     fn next_version(&self) -> Version {
         self.versions.iter().copied().max().unwrap_or(0) + 1
+    }
+
+    /// Put back whether a deferred node's trigger was released, as a checkpoint saved it.
+    pub fn restore_finished(&mut self, channel: usize, finished: bool) {
+        self.channels[channel].restore_finished(finished);
     }
 
     /// Write the run's input to `__start__`. The input step is -1 on a fresh run and the step
@@ -195,6 +207,43 @@ impl<V: Clone> Run<V> {
             self.step += 1;
         }
         self.stop = self.step + 1 + self.recursion_limit as i64;
+        Ok(())
+    }
+
+    /// Apply writes that come from no node, at once: a `Command` given as a run's input (its
+    /// `update` to state keys, its `goto` nodes and `Send`s), as LangGraph applies its null
+    /// task's writes. Changed channels get a new version; the step does not move, and the
+    /// tasks due at this checkpoint stay due (a goto adds its node to them).
+    pub fn apply_command(&mut self, update: Vec<(&str, V)>, gotos: &[&str], sends: Vec<(&str, V)>) -> Result<(), GraphError> {
+        let graph = self.graph.clone();
+        let mut grouped: Vec<Vec<Item<V>>> = vec![Vec::new(); self.channels.len()];
+        for (key, value) in update {
+            match graph.channel(key) {
+                Some(c) if graph.state_channels.contains(&c) => grouped[c].push(Item::Value(value)),
+                _ => {}
+            }
+        }
+        let node_of = |name: &str, what: &str| match graph.node(name) {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(GraphError::InvalidGraph(format!("Command input {what} unknown node '{name}'"))),
+        };
+        for &node in gotos {
+            if node == END {
+                continue;
+            }
+            let n = node_of(node, "goes to")?;
+            grouped[graph.nodes[n].branch_channel].push(Item::Token(Arc::from(crate::graph::START)));
+        }
+        for (node, arg) in sends {
+            let n = node_of(node, "sends to")?;
+            grouped[graph.tasks_channel].push(Item::Send(graph.nodes[n].name.clone(), arg));
+        }
+        let version = self.next_version();
+        for (c, items) in grouped.into_iter().enumerate() {
+            if !items.is_empty() && self.channels[c].update(items)? {
+                self.versions[c] = version;
+            }
+        }
         Ok(())
     }
 
@@ -491,6 +540,15 @@ impl<V: Clone> Run<V> {
                 }
             }
         }
+        // Nothing would run next: deferred nodes' triggers are released (LangGraph's finish).
+        if bump_step && !outcome.updated.iter().any(|c| self.graph.is_trigger(*c)) {
+            for c in 0..self.channels.len() {
+                if self.channels[c].finish() {
+                    self.versions[c] = version;
+                    outcome.updated.push(c);
+                }
+            }
+        }
         let state = &self.graph.state_channels;
         outcome.state_changed = outcome.updated.iter().any(|c| state.contains(c));
         self.step += 1;
@@ -507,7 +565,7 @@ mod tests {
     fn chain() -> Arc<Graph<i64>> {
         let spec = GraphSpec {
             state: vec![("x".into(), ChannelKind::LastValue)],
-            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None }).collect(),
+            nodes: ["a", "b"].iter().map(|n| NodeSpec { name: n.to_string(), reads: None, defer: false }).collect(),
             edges: vec![(START.into(), "a".into()), ("a".into(), "b".into())],
             ..GraphSpec::default()
         };
@@ -571,6 +629,23 @@ mod tests {
         run.apply().unwrap();
         assert_eq!(run.state().next().unwrap().1, Some(&42));
         assert_eq!(step(&mut run), ["b"]);
+    }
+
+    #[test]
+    fn command_writes_apply_at_once_and_goto_schedules() {
+        let mut run = Run::new(chain(), 25);
+        run.input(1).unwrap();
+        step(&mut run);
+        step(&mut run); // a ran, b is due
+        let step_before = run.step();
+        run.apply_command(vec![("x", 7), ("not_a_key", 8)], &["a", END], vec![]).unwrap();
+        assert_eq!(run.step(), step_before, "the step does not move");
+        assert_eq!(run.state().next().unwrap().1, Some(&7));
+        assert!(run.tick().unwrap());
+        let mut names: Vec<&str> = run.tasks().iter().map(|t| t.name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "b"], "b stays due and the goto adds a");
+        assert!(run.apply_command(vec![], &["ghost"], vec![]).is_err());
     }
 
     #[test]

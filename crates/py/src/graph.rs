@@ -33,7 +33,7 @@ fn reducer(f: Py<PyAny>) -> Reducer<PyValue> {
 #[pymethods]
 impl CoreGraph {
     #[new]
-    #[pyo3(signature = (state, nodes, edges, joins, branches))]
+    #[pyo3(signature = (state, nodes, edges, joins, branches, deferred=Vec::new()))]
     fn new(
         py: Python<'_>,
         state: Vec<StateDecl>,
@@ -41,6 +41,7 @@ impl CoreGraph {
         edges: Vec<(String, String)>,
         joins: Vec<(Vec<String>, String)>,
         branches: Vec<(String, Vec<String>)>,
+        deferred: Vec<String>,
     ) -> PyResult<Self> {
         let spec = GraphSpec {
             state: state
@@ -56,7 +57,10 @@ impl CoreGraph {
                     (key, kind)
                 })
                 .collect(),
-            nodes: nodes.into_iter().map(|(name, reads)| NodeSpec { name, reads }).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|(name, reads)| NodeSpec { defer: deferred.contains(&name), name, reads })
+                .collect(),
             edges,
             joins,
             branches,

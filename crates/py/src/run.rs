@@ -165,6 +165,11 @@ impl CoreRun {
         self.run.step()
     }
 
+    /// The last step the recursion limit allows (what managed values count down to).
+    fn stop(&self) -> i64 {
+        self.run.stop()
+    }
+
     /// Move to `step` without running anything (a fork of a checkpoint).
     fn set_step(&mut self, step: i64) {
         self.run.set_step(step);
@@ -279,6 +284,21 @@ impl CoreRun {
         Ok(Some(known))
     }
 
+    /// Apply a `Command` input's writes at once: `update` to state keys (others ignored),
+    /// `gotos` node names and `sends` (node, arg) pairs.
+    fn apply_command(
+        &mut self,
+        py: Python<'_>,
+        update: Vec<(String, Bound<'_, PyAny>)>,
+        gotos: Vec<String>,
+        sends: Vec<(String, Bound<'_, PyAny>)>,
+    ) -> PyResult<()> {
+        let update = update.iter().map(|(k, v)| (k.as_str(), PyValue::new(v.clone()))).collect();
+        let gotos: Vec<&str> = gotos.iter().map(String::as_str).collect();
+        let sends = sends.iter().map(|(k, v)| (k.as_str(), PyValue::new(v.clone()))).collect();
+        self.run.apply_command(update, &gotos, sends).py(py)
+    }
+
     fn goto(&mut self, py: Python<'_>, task: usize, node: &str) -> PyResult<()> {
         self.run.goto(task, node).py(py)
     }
@@ -295,6 +315,13 @@ impl CoreRun {
     fn preview<'py>(&self, py: Python<'py>, task: usize) -> PyResult<Bound<'py, PyDict>> {
         let fresh = self.run.preview(task).py(py)?;
         state_dict(py, fresh.iter().map(|(k, v)| (*k, v.as_ref())))
+    }
+
+    /// The state keys the last applied step changed.
+    fn updated_keys(&self) -> Vec<String> {
+        let graph = self.run.graph();
+        let state = graph.state_channels();
+        self.updated.iter().filter(|c| state.contains(c)).map(|&c| graph.channel_name(c).to_string()).collect()
     }
 
     /// Apply the step. Returns whether any state key changed.
@@ -364,7 +391,10 @@ impl CoreRun {
         let graph = self.run.graph().clone();
         let values = PyDict::new(py);
         for (c, channel) in self.run.channels().iter().enumerate() {
-            if !channel.is_available() {
+            // A deferred node's trigger is saved as (content, released), as LangGraph saves
+            // its `...AfterFinish` channels, also while it waits.
+            let deferred = channel.is_deferred();
+            if !(channel.is_available() || (deferred && channel.has_content())) {
                 continue;
             }
             let form = self.form(c);
@@ -389,6 +419,10 @@ impl CoreRun {
                     None => continue,
                 },
             };
+            if deferred {
+                values.set_item(channel.key(), PyTuple::new(py, [value, PyBool::new(py, channel.is_finished()).to_owned().into_any()])?)?;
+                continue;
+            }
             values.set_item(channel.key(), value)?;
         }
         let versions = self.run.versions().to_vec();
@@ -445,9 +479,22 @@ impl CoreRun {
             let text: String = version.str()?.extract()?;
             version_of[c] = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
         }
+        let mut released = Vec::new();
         for (c, channel) in self.run.channels().iter().enumerate() {
             let form = self.form(c);
-            let items = match values.get_item(channel.key())? {
+            let mut saved = values.get_item(channel.key())?;
+            if channel.is_deferred() {
+                if let Some(pair) = saved {
+                    // A tuple as saved; a list after a saver that keeps tuples as lists.
+                    let pair: Vec<Bound<'_, PyAny>> = pair.extract().unwrap_or_default();
+                    let [content, finished] = <[Bound<'_, PyAny>; 2]>::try_from(pair)
+                        .map_err(|_| corrupt(format!("channel '{}' should hold (content, released)", channel.key())))?;
+                    let finished: bool = finished.extract()?;
+                    released.push((c, finished));
+                    saved = Some(content);
+                }
+            }
+            let items = match saved {
                 None => vec![],
                 Some(value) => match form {
                     Form::Barrier | Form::Sends => {
@@ -488,6 +535,9 @@ impl CoreRun {
             }
         }
         self.run.restore(step, channels, seen).py(py)?;
+        for (c, finished) in released {
+            self.run.restore_finished(c, finished);
+        }
         self.saved = self.run.versions().to_vec();
         self.updated.clear();
         if let Some(id) = checkpoint.get_item("id")? {

@@ -11,6 +11,7 @@ their `a`-prefixed twins, so both share this one logic.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import random
@@ -21,12 +22,15 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.errors import EmptyInputError, GraphInterrupt, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.config import _CURRENT, CurrentTask
+from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
+from ferrograph.graph._options import RunOptions
+from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
+from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
 from ferrograph.types import (
-    _SCRATCHPAD,
     Command,
     Interrupt,
     PregelTask,
@@ -37,9 +41,12 @@ from ferrograph.types import (
 )
 
 ERROR = "__error__"
+TASKS = "__pregel_tasks"
 INTERRUPT = "__interrupt__"
 RESUME = "__resume__"
 NO_WRITES = "__no_writes__"
+#: The task id of writes that come from no node: a `Command` given as a run's input.
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
 
 #: Restoring a checkpoint to look at it must never trip the recursion limit.
@@ -69,13 +76,14 @@ def _now() -> str:
 def thread_of(config: dict) -> dict:
     """The thread a config names, as the saver protocol wants it; a clear error without one."""
     configurable = config.get("configurable")
-    if not isinstance(configurable, dict) or not configurable.get("thread_id"):
+    thread_id = configurable.get("thread_id") if isinstance(configurable, dict) else None
+    if thread_id is None or thread_id == "":
         raise InvalidConfigError(
             "A graph with a checkpointer needs config['configurable']['thread_id'] to know which thread to use"
         )
-    thread_id = configurable["thread_id"]
-    if not isinstance(thread_id, (str, int)):
-        raise InvalidConfigError(f"thread_id must be a string, got {type(thread_id).__name__}")
+    # Any value names a thread by its string form (LangGraph's docs pass uuid.uuid4()), as
+    # LangGraph's savers store it.
+    assert isinstance(configurable, dict), "a thread_id was found in it"
     ns = configurable.get("checkpoint_ns", "")
     return {"thread_id": str(thread_id), "checkpoint_ns": ns}
 
@@ -92,6 +100,34 @@ def _metadata_base(config: dict) -> dict:
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
+
+
+def _merged_updates(applied: list[dict]) -> Any:
+    """What a task wrote, as its "updates" chunk shows it: one dict, or (when a key was written
+    more than once, by a list of Commands) a list with a dict per write, as LangGraph does."""
+    if not applied:
+        return None
+    if len(applied) == 1:
+        return applied[0]
+    keys = [k for update in applied for k in update]
+    if len(keys) == len(set(keys)):
+        return {k: v for update in applied for k, v in update.items()}
+    return [{k: v} for update in applied for k, v in update.items()]
+
+
+def apply_null_writes(run: Any, writes: Sequence[tuple[str, Any]]) -> None:
+    """Apply writes of no task (a `Command` input's update and gotos) to a core run."""
+    if not writes:
+        return
+    update, gotos, sends = [], [], []
+    for channel, value in writes:
+        if channel == TASKS and isinstance(value, Send):
+            sends.append((value.node, value.arg))
+        elif channel.startswith("branch:to:"):
+            gotos.append(channel[len("branch:to:") :])
+        elif channel not in SPECIAL_CHANNELS:
+            update.append((channel, value))
+    run.apply_command(update, gotos, sends)
 
 
 def _writes_by_task(pending: Optional[Sequence[tuple]]) -> dict[str, list[tuple[str, Any]]]:
@@ -121,21 +157,34 @@ class RunLoop:
         self,
         graph: Any,
         config: dict,
-        modes: tuple[str, ...],
+        options: RunOptions,
         *,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
-        durability: str = "async",
+        context: Any = None,
+        control: Optional[RunControl] = None,
     ) -> None:
         self.graph = graph
         self.config = config
-        self.modes = modes
-        self.debug = "debug" in modes
+        self.modes = options.modes
+        self.output_keys = options.output_keys
+        self.debug = "debug" in self.modes
+        #: "debug" wraps what the "checkpoints" and "tasks" modes show.
+        self.checkpoint_events = self.debug or "checkpoints" in self.modes
+        self.task_events = self.debug or "tasks" in self.modes
         self.saver = graph.checkpointer
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
-        self.durability = durability
+        self.durability = options.durability
+        self.control = control
+        #: Chunks nodes wrote to the custom stream, not yet handed to the caller. Written from
+        #: node threads; a deque's append and popleft are atomic.
+        self._custom: collections.deque = collections.deque()
+        writer = self._custom.append if "custom" in self.modes else _no_op_writer
+        self.runtime: Runtime[Any] = Runtime(
+            context=graph._coerce_context(context), store=graph.store, stream_writer=writer, control=control
+        )
         self.run = _core.CoreRun(graph._core, config["recursion_limit"], uuid.uuid4().hex)
         self.tasks: list[tuple] = []
         #: Indexes of this step's tasks that still have to run (others were restored).
@@ -147,6 +196,8 @@ class RunLoop:
         self.pending: dict[str, list[tuple[str, Any]]] = {}
         #: Resume values per task id, for `interrupt()`.
         self.resume: dict[str, list] = {}
+        #: A resume that no paused task took: the first `interrupt()` without an answer takes it.
+        self.null_resume: list = []
         #: An error raised by a task or after it (a branch); raised once its chunks are out.
         self.error: Optional[BaseException] = None
         #: Interrupts raised by this step's tasks (the run stops after the step).
@@ -160,8 +211,14 @@ class RunLoop:
         self._deferred_writes: list[tuple[list, str]] = []
         self._exiting = False
         self.metadata_base = _metadata_base(config) if self.saver is not None else {}
+        self.drained = False
+        #: The output keys when they are not every state key.
+        keys = options.output_keys
+        self.narrowed: Optional[frozenset[str]] = (
+            frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else None
+        )
         self.cache = NodeCache() if graph.cache is not None else None
-        self.messages = MessagesStream(config) if "messages" in modes else None
+        self.messages = MessagesStream(config) if "messages" in self.modes else None
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -211,18 +268,52 @@ class RunLoop:
                     run.set_seed(saved.checkpoint["id"])
             else:
                 self.pending = _writes_by_task(saved.pending_writes)
+                self._apply_null_writes(self.pending.pop(NULL_TASK_ID, ()))
                 if isinstance(input, Command):
-                    self._resume_with(input)
+                    self._command_input(input)
             return [("values", self.output())] if "values" in self.modes else []
         run.input(input)
         self._save("input", run.step)
         return []
 
+    def _command_input(self, command: Command) -> None:
+        """A `Command` as the run's input, on a thread that has a checkpoint: its update and
+        gotos apply at once (saved as writes of no task, so a later resume from the same
+        checkpoint applies them again), and its resume answers the paused tasks."""
+        if command.graph == Command.PARENT:
+            raise InvalidUpdateError("There is no parent graph")
+        schema = self.graph._builder.schema
+        update = list(schema.to_update(command.update, START).items()) if command.update is not None else []
+        gotos = command.goto
+        targets = (gotos,) if isinstance(gotos, (str, Send)) else tuple(gotos or ())
+        for target in targets:
+            if not isinstance(target, (str, Send)):
+                raise TypeError(f"In Command.goto, expected Send/str, got {type(target).__name__}")
+        writes: list[tuple[str, Any]] = [
+            (TASKS, t) if isinstance(t, Send) else (f"branch:to:{t}", START) for t in targets
+        ]
+        if command.resume is None and not update and not writes:
+            raise EmptyInputError("Received empty Command input")
+        if update or writes:
+            self._apply_null_writes([*writes, *update])
+            self.outbox.append(SaverCall("put_writes", (self.parent_config, [*writes, *update], NULL_TASK_ID, "")))
+        if command.resume is not None:
+            self._resume_with(command)
+
+    def _apply_null_writes(self, writes: Sequence[tuple[str, Any]]) -> None:
+        """Apply writes of no task (see `_command_input`) to the run. A resume goes on past
+        them: they do not count as a change that stops at interrupt_before again."""
+        if writes:
+            apply_null_writes(self.run, writes)
+            self.run.mark_interrupt()
+
     def _resume_with(self, command: Command) -> None:
-        """Hand `command.resume` to the tasks paused by interrupts, saving it with each."""
+        """Hand `command.resume` to the tasks paused by interrupts, saving it with each. With
+        none paused (a stop at interrupt_before), it answers the next `interrupt()` called."""
         paused = {tid: w for tid, w in self.pending.items() if _special(w, INTERRUPT)}
         if not paused:
-            raise EmptyInputError(f"Thread '{self._thread()['thread_id']}' has no pending interrupt to resume")
+            self.null_resume.append(command.resume)
+            return
         value = command.resume
         by_id = isinstance(value, dict) and value and all(
             any(getattr(i, "id", None) == key for w in paused.values() for i in _special(w, INTERRUPT)) for key in value
@@ -278,7 +369,7 @@ class RunLoop:
                 self.parent_config = config
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
-        if self.debug:
+        if self.checkpoint_events:
             self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
@@ -310,10 +401,17 @@ class RunLoop:
     # ---- steps
 
     def tick(self) -> bool:
-        """Plan the next step; False when the run is over or stopped by an interrupt."""
+        """Plan the next step; False when the run is over, stopped by an interrupt, or asked
+        to drain (see `drained`)."""
         if self.error is not None or self.interrupts or self.static_interrupt:
             return False
         tasks = self.run.tick()
+        if tasks and self.control is not None and self.control.drain_requested:
+            # Stopped between steps (a last step that asks to drain just ends the run): the
+            # last checkpoint is where a resume goes on.
+            self.drained = True
+            self.run.clear_tasks()
+            return False
         self.tasks = tasks or []
         self.to_run = list(range(len(self.tasks)))
         if self.pending:
@@ -350,10 +448,11 @@ class RunLoop:
         return ("*" in nodes and bool(names - {START})) or bool(names & set(nodes))
 
     def started(self) -> list[tuple[str, Any]]:
-        """Chunks announcing the step: the previous checkpoint and the tasks (debug mode)."""
-        if not self.debug:
-            return []
-        chunks = self._checkpoint_chunk()
+        """Chunks announcing the step: the previous checkpoint and the tasks ("checkpoints",
+        "tasks" and "debug" modes)."""
+        chunks = self._checkpoint_chunk() if self.checkpoint_events else []
+        if not self.task_events:
+            return chunks
         step = self.run.step + 1
         for i in self.to_run:
             name, input, task_id, push = self.tasks[i]
@@ -365,17 +464,31 @@ class RunLoop:
                 "input": input if push else self._debug_input(name, input),
                 "triggers": tuple(self.run.task_triggers(i)),
             }
-            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": "task", "payload": payload}))
+            chunks.extend(self._event("task", step, payload))
         return chunks
 
-    def _checkpoint_chunk(self) -> list[tuple[str, Any]]:
+    def _event(self, kind: str, step: int, payload: dict) -> list[tuple[str, Any]]:
+        """A checkpoint or task event, in each mode that shows it: as it is ("checkpoints",
+        "tasks") and wrapped with its step, time and kind ("debug")."""
+        chunks: list[tuple[str, Any]] = []
+        if kind == "checkpoint" and "checkpoints" in self.modes:
+            chunks.append(("checkpoints", payload))
+        elif kind != "checkpoint" and "tasks" in self.modes:
+            chunks.append(("tasks", payload))
+        if self.debug:
+            chunks.append(("debug", {"step": step, "timestamp": _now(), "type": kind, "payload": payload}))
+        return chunks
+
+    def _checkpoint_chunk(self, due: Optional[Sequence[tuple]] = None) -> list[tuple[str, Any]]:
+        """The event of the last checkpoint saved, once the tasks due at it are known (`due`,
+        or this step's)."""
         if self._unreported_checkpoint is None:
             return []
         config, parent, metadata, values = self._unreported_checkpoint
         self._unreported_checkpoint = None
         tasks = [
             {"id": task_id, "name": name, "interrupts": (), "state": None}
-            for name, _input, task_id, _push in self.tasks
+            for name, _input, task_id, _push in (self.tasks if due is None else due)
         ]
         payload = {
             "config": config,
@@ -385,7 +498,7 @@ class RunLoop:
             "next": [t["name"] for t in tasks],
             "tasks": tasks,
         }
-        return [("debug", {"step": metadata["step"], "timestamp": _now(), "type": "checkpoint", "payload": payload})]
+        return self._event("checkpoint", metadata["step"], payload)
 
     def _debug_input(self, name: str, state: dict) -> Any:
         schema = self.graph._nodes[name].input_schema or self.graph._builder.schema
@@ -397,7 +510,8 @@ class RunLoop:
             return state
 
     def call(self, i: int) -> Callable[[], Any]:
-        """A zero-argument callable that runs task `i`'s node once."""
+        """A zero-argument callable that runs task `i`'s node once per call (a retry calls it
+        again: the task's runtime then says which attempt it is)."""
         name, input, task_id, push = self.tasks[i]
         if name == START:
             return functools.partial(self.graph._input_update, input)
@@ -412,33 +526,68 @@ class RunLoop:
                 "langgraph_checkpoint_ns": f"{name}:{task_id}",
             }
             metadata, config = self.messages.task(name, task_meta, spec.metadata)
-        kwargs = {"config": config} if spec.takes_config else {}
-        fn: Callable[[], Any]
-        if push:  # a Send's argument is the node's whole input, as given
-            fn = functools.partial(spec.fn, input, **kwargs)
-        else:
+        if not push:
             schema = spec.input_schema or self.graph._builder.schema
-            if schema.kind == "dict":
-                if spec.input_schema is not None:
-                    input = {k: v for k, v in input.items() if k in schema.names}
-                fn = functools.partial(spec.fn, input, **kwargs)
-            else:
+            if schema.managed:
+                input = self._with_managed(input, schema)
+            if schema.kind != "dict":
                 # Built inside the call, so a pydantic ValidationError is the node's error.
-                fn = lambda: spec.fn(schema.to_node_input(input), **kwargs)  # noqa: E731
-        if self.messages is not None:
-            fn = self.messages.wrap(fn, input, metadata, config)
-        if self.saver is None:
-            return fn
-        resume = self.resume.get(task_id, [])
+                input = _Deferred(schema.to_node_input, input)
+            elif spec.input_schema is not None:
+                input = {k: v for k, v in input.items() if k in schema.names}
+        scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
+        task = CurrentTask(self, name, task_id, scratchpad)
+        injects = spec.injects
 
-        def with_scratchpad() -> Any:
-            token = _SCRATCHPAD.set(_Scratchpad(task_id, resume))
+        def start() -> Any:
+            task.attempt += 1
+            arg = input.build() if isinstance(input, _Deferred) else input
+            if not injects:
+                return spec.fn(arg)
+            runtime = task.runtime if spec.wants_runtime else self.runtime
+            return spec.fn(arg, **{key: _injected(key, runtime, config) for key in injects})
+
+        def in_task() -> Any:
+            token = _CURRENT.set(task)
             try:
-                return fn()
+                return start()
             finally:
-                _SCRATCHPAD.reset(token)
+                _CURRENT.reset(token)
 
-        return with_scratchpad
+        async def in_async_task() -> Any:
+            # Set inside the coroutine, so the node's own awaits see it.
+            token = _CURRENT.set(task)
+            try:
+                return await start()
+            finally:
+                _CURRENT.reset(token)
+
+        fn: Callable[[], Any] = in_async_task if spec.is_async else in_task
+        if self.messages is not None:
+            fn = self.messages.wrap(fn, input.state if isinstance(input, _Deferred) else input, metadata, config)
+        return fn
+
+    def _with_managed(self, state: dict, schema: Any) -> dict:
+        """`state` with the managed values (ferrograph.managed) of the step that runs: they
+        are filled per step, never stored."""
+        step, stop = self.run.step + 1, self.run.stop()
+        return {**state, **{key: manager.get(step, stop) for key, manager in schema.managed.items()}}
+
+    def task_runtime(self, name: str, task_id: str, attempt: int, first_attempt_time: float) -> Runtime[Any]:
+        """The run's runtime with the task's own execution info (its namespace is the task's,
+        `node:task_id` under the run's, as LangGraph names it)."""
+        thread = self.thread or {}
+        parent_ns = thread.get("checkpoint_ns", "")
+        info = ExecutionInfo(
+            checkpoint_id=(self.parent_config or {}).get("configurable", {}).get("checkpoint_id", ""),
+            checkpoint_ns=f"{parent_ns}|{name}:{task_id}" if parent_ns else f"{name}:{task_id}",
+            task_id=task_id,
+            thread_id=thread.get("thread_id"),
+            run_id=None if self.config.get("run_id") is None else str(self.config["run_id"]),
+            node_attempt=attempt,
+            node_first_attempt_time=first_attempt_time,
+        )
+        return self.runtime.override(execution_info=info)
 
     def cache_lookup(self) -> list:
         """The cache keys of this step's tasks that may be served from the cache."""
@@ -473,16 +622,18 @@ class RunLoop:
                 chunks.append(("updates", {self.tasks[i][0]: update, "__metadata__": {"cached": True}}))
         return chunks
 
-    def policy(self, i: int) -> Optional[RetryPolicy]:
+    def policy(self, i: int) -> Sequence[RetryPolicy]:
         name = self.tasks[i][0]
-        return None if name == START else self.graph._nodes[name].retry_policy
+        return () if name == START else self.graph._nodes[name].retry_policy
 
     def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
         """Record task `i`'s failure (or pause, for an interrupt); returns its chunks."""
         if isinstance(exc, GraphInterrupt):
             self.interrupts.extend(exc.interrupts)
-            self._save_writes(i, [(INTERRUPT, list(exc.interrupts))])
-            return []
+            # The answers it took so far go with it, so a resume replays them.
+            answered = self.resume.get(self.tasks[i][2])
+            self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
+            return self.custom_chunks()
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
         if self.error is None:  # the step's first failure is the one raised
@@ -497,27 +648,50 @@ class RunLoop:
         if self.durability != "exit":
             self.failed(i, asyncio.CancelledError())
 
-    def _record(self, i: int, result: Any) -> tuple[Optional[dict], Sequence[BranchSpec], Any]:
+    def _record(self, i: int, result: Any) -> tuple[Any, Sequence[BranchSpec], Any]:
         """Write task `i`'s update and gotos. Returns the update as applied, the branches to
-        evaluate next and the state they read (the task's own writes included)."""
+        evaluate next and the state they read (the task's own writes included). A node may
+        return a list mixing Commands and plain updates, as in LangGraph: each part applies."""
         name = self.tasks[i][0]
         schema = self.graph._builder.schema
-        gotos: Union[str, Send, Sequence[Union[str, Send]]]
         if name == START:
-            update, gotos = result, ()
-        elif isinstance(result, Command):
-            update = None if result.update is None else schema.to_update(result.update, name)
-            gotos = result.goto
+            parts: Sequence[Any] = (result,)
+        elif isinstance(result, (list, tuple)) and result and any(isinstance(r, Command) for r in result):
+            parts = result
         else:
-            update = schema.to_update(result, name)
-            gotos = ()
-        applied = self.run.update(i, update) if update else None
-        if gotos:
-            for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
-                self._route(i, name, target, None)
+            parts = (result,)
+        applied: list[dict] = []
+        for part in parts:
+            gotos: Union[str, Send, Sequence[Union[str, Send]]] = ()
+            if name == START:
+                update = part
+            elif isinstance(part, Command):
+                if part.graph == Command.PARENT:
+                    raise InvalidUpdateError("There is no parent graph")
+                update = None if part.update is None else self._command_update(schema, part.update, name)
+                gotos = part.goto
+            else:
+                update = schema.to_update(part, name)
+            written = self.run.update(i, update) if update else None
+            if written:
+                applied.append(written)
+            if gotos:
+                for target in (gotos,) if isinstance(gotos, (str, Send)) else gotos:
+                    self._route(i, name, target, None)
         branches = self.graph._builder.branches.get(name, ())
-        state = schema.to_node_input(self.run.preview(i)) if branches else None
-        return applied, branches, state
+        state = None
+        if branches:
+            preview = self.run.preview(i)
+            state = schema.to_node_input(self._with_managed(preview, schema) if schema.managed else preview)
+        return _merged_updates(applied), branches, state
+
+    @staticmethod
+    def _command_update(schema: Any, update: Any, node: str) -> Optional[dict]:
+        """A Command's update as writes: its keys for a dict (even on a root state, as in
+        LangGraph), the whole value for a root state otherwise."""
+        if schema.kind == "root" and not isinstance(update, dict):
+            return {ROOT: update}
+        return schema.to_update(update, node)
 
     def complete(self, i: int, result: Any) -> list[tuple[str, Any]]:
         """Record task `i`'s result as writes and routes; returns its stream chunks. If a
@@ -577,10 +751,10 @@ class RunLoop:
         name, _input, task_id, _push = self.tasks[i]
         if name == START:
             return []
-        chunks: list[tuple[str, Any]] = []
+        chunks = self.custom_chunks() if self._custom else []
         if updates and "updates" in self.modes:
-            chunks.append(("updates", {name: applied}))
-        if self.debug:
+            chunks.append(("updates", {name: self._update_chunk(applied)}))
+        if self.task_events:
             payload = {
                 "id": task_id,
                 "name": name,
@@ -588,9 +762,7 @@ class RunLoop:
                 "result": dict(applied) if applied else {},
                 "interrupts": [],
             }
-            chunks.append(
-                ("debug", {"step": self.run.step + 1, "timestamp": _now(), "type": "task_result", "payload": payload})
-            )
+            chunks.extend(self._event("task_result", self.run.step + 1, payload))
         return chunks
 
     def _routes(self, i: int, branch: BranchSpec, result: Any) -> None:
@@ -627,6 +799,9 @@ class RunLoop:
             return self.interrupt_chunks()
         ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         changed = self.run.apply()
+        if changed and self.narrowed is not None:
+            # As in LangGraph, "values" shows a step only when it changed an output key.
+            changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
         if self.saver is not None:
             if self._should_interrupt_after(ran):
@@ -634,23 +809,42 @@ class RunLoop:
                 self.static_interrupt = True
             self._save("loop", self.run.step)
         if self.static_interrupt:
+            # The run stops here: its last checkpoint is reported now, with the tasks due at
+            # it, before the interrupt (LangGraph's order).
+            if self.checkpoint_events:
+                chunks.extend(self._checkpoint_chunk(self._due_tasks()))
             chunks.extend(self.interrupt_chunks())
         return chunks
+
+    def _due_tasks(self) -> list[tuple]:
+        """The tasks due at the run's current position, without starting a step."""
+        try:
+            due = self.run.tick() or []
+        except GraphRecursionError:
+            return []
+        self.run.clear_tasks()
+        return due
 
     def failed_run(self) -> None:
         """The run stops on an error: with durability "exit", save where it got to."""
         self._write_at_exit()
+
+    def check_drained(self) -> None:
+        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it."""
+        if self.drained:
+            assert self.control is not None, "only a run with a RunControl drains"
+            raise GraphDrained(self.control.drain_reason or "shutdown")
 
     def finish(self) -> list[tuple[str, Any]]:
         """After the last step: the checkpoint kept for the end (durability "exit"), and the
         chunks that close the run."""
         chunks: list[tuple[str, Any]] = []
         self._write_at_exit()
+        if self.checkpoint_events:
+            # Stopped before a step (interrupt_before), the tasks it did not start are due.
+            chunks.extend(self._checkpoint_chunk(self.tasks if self.static_interrupt else []))
         if self.static_interrupt:
             chunks.extend(self.interrupt_chunks())
-        if self.debug:
-            self.tasks = []
-            chunks.extend(self._checkpoint_chunk())
         return chunks
 
     def interrupt_chunks(self) -> list[tuple[str, Any]]:
@@ -663,15 +857,42 @@ class RunLoop:
         if "updates" in self.modes:
             chunks.append(("updates", {INTERRUPT: found}))
         if found and "values" in self.modes:
-            chunks.append(("values", {**self.output(), INTERRUPT: found}))
+            values = self.output()
+            # With a single output key the chunk holds only the interrupts, as in LangGraph.
+            chunks.append(("values", {**values, INTERRUPT: found} if isinstance(values, dict) else {INTERRUPT: found}))
         return chunks
 
-    def output(self) -> dict:
+    def output(self) -> Any:
+        """The state as a "values" chunk shows it: the output keys (only the one key's value
+        when `output_keys` names one)."""
         state = self.run.state()
-        names = self.graph._output_names
-        if names is not None:
-            return {k: v for k, v in state.items() if k in names}
+        keys = self.output_keys
+        if isinstance(keys, str):
+            return state.get(keys)
+        if keys is not None:
+            return {k: v for k, v in state.items() if k in keys}
         return state
+
+    def _update_chunk(self, applied: Optional[dict]) -> Any:
+        """A node's update as its "updates" chunk shows it, narrowed to the output keys."""
+        keys = self.output_keys
+        if keys is None or applied is None:
+            return applied
+        if isinstance(applied, list):  # a key written more than once: one entry per write
+            if isinstance(keys, str):
+                return [u[keys] for u in applied if keys in u] or None
+            return [u for u in applied if not set(keys).isdisjoint(u)] or None
+        if isinstance(keys, str):
+            return applied.get(keys)
+        narrowed = {k: v for k, v in applied.items() if k in keys}
+        return narrowed or None
+
+    def custom_chunks(self) -> list[tuple[str, Any]]:
+        """What nodes wrote to the custom stream since the last call."""
+        chunks = []
+        while self._custom:
+            chunks.append(("custom", self._custom.popleft()))
+        return chunks
 
     # ---- looking back
 
@@ -690,10 +911,13 @@ class RunLoop:
         run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))
         pending = _writes_by_task(saved.pending_writes)
         tasks = run.tick() or []
+        # As in LangGraph, a Command input's writes show in the values but do not add the
+        # tasks its gotos scheduled (their writes, if they ran, are left out too).
+        apply_null_writes(run, pending.pop(NULL_TASK_ID, ()))
         found: list[PregelTask] = []
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
-        state_keys = {k.name for k in self.graph._builder.schema.keys}
+        state_keys = self.graph._builder.channels
         finished = False
         for i, (name, _input, task_id, _push) in enumerate(tasks):
             writes = pending.get(task_id, [])
@@ -713,11 +937,8 @@ class RunLoop:
         if finished:
             run.apply()
         values = run.state()
-        names = self.graph._output_names
-        if names is not None:
-            values = {k: v for k, v in values.items() if k in names}
         return StateSnapshot(
-            values=values,
+            values=values.get(ROOT) if self.graph.root else values,
             next=tuple(next_names),
             config=saved.config,
             metadata=saved.metadata,
@@ -762,6 +983,33 @@ class RunLoop:
 _MISSING = object()
 
 
+class _Deferred:
+    """A node's input to build when the node runs (a schema instance, whose validation errors
+    are the node's own)."""
+
+    __slots__ = ("make", "state")
+
+    def __init__(self, make: Callable[[dict], Any], state: dict) -> None:
+        self.make = make
+        self.state = state
+
+    def build(self) -> Any:
+        return self.make(self.state)
+
+
+def _injected(key: str, runtime: Runtime[Any], config: dict) -> Any:
+    """The value of a node parameter the engine fills by name (see `NodeSpec.injects`)."""
+    if key == "config":
+        return config
+    if key == "runtime":
+        return runtime
+    if key == "writer":
+        return runtime.stream_writer
+    if key == "store":
+        return runtime.store
+    return runtime.previous
+
+
 def _answered_id(task_id: str, answered: int) -> str:
     """An id no interrupt has unless it is the task's `answered`-th one, already answered."""
     from ferrograph.types import interrupt_id
@@ -769,22 +1017,22 @@ def _answered_id(task_id: str, answered: int) -> str:
     return interrupt_id(task_id, answered - 1) if answered else ""
 
 
-def call_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy]) -> Any:
-    if policy is None:
+def call_with_retry(call: Callable[[], Any], policies: Sequence[RetryPolicy]) -> Any:
+    if not policies:
         return call()
     attempt = 1
     while True:
         try:
             return call()
         except Exception as exc:
-            delay = retry_delay(policy, attempt, exc)
+            delay = retry_delay(policies, attempt, exc)
             if delay is None:
                 raise
             time.sleep(delay)
             attempt += 1
 
 
-async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy], is_async: bool) -> Any:
+async def acall_with_retry(call: Callable[[], Any], policies: Sequence[RetryPolicy], is_async: bool) -> Any:
     attempt = 1
     while True:
         try:
@@ -794,17 +1042,21 @@ async def acall_with_retry(call: Callable[[], Any], policy: Optional[RetryPolicy
             ctx = contextvars.copy_context()
             return await loop.run_in_executor(None, ctx.run, call)
         except Exception as exc:
-            delay = None if policy is None else retry_delay(policy, attempt, exc)
+            delay = retry_delay(policies, attempt, exc)
             if delay is None:
                 raise
             await asyncio.sleep(delay)
             attempt += 1
 
 
-def retry_delay(policy: RetryPolicy, attempt: int, exc: Exception) -> Optional[float]:
-    """Seconds to wait before the next attempt, or None to give up. Interrupts are never
-    retried: they are a pause, not a failure."""
-    if isinstance(exc, GraphInterrupt) or not policy.should_retry(exc):
+def retry_delay(policies: Sequence[RetryPolicy], attempt: int, exc: Exception) -> Optional[float]:
+    """Seconds to wait before the next attempt, or None to give up. The first policy whose
+    `retry_on` matches the failure applies (attempts are counted across policies, as in
+    LangGraph). Interrupts are never retried: they are a pause, not a failure."""
+    if isinstance(exc, GraphInterrupt):
+        return None
+    policy = next((p for p in policies if p.should_retry(exc)), None)
+    if policy is None:
         return None
     return _core.retry_delay(
         attempt,

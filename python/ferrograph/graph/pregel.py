@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, 
 
 from ferrograph import serde
 from ferrograph.errors import GraphValidationError
-from ferrograph.graph._loop import INTERRUPT, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph._loop import RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
+from ferrograph.graph._options import RunOptions, _node_list
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
+from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
+from ferrograph.runtime import RunControl
 from ferrograph.types import StateSnapshot
 
 if TYPE_CHECKING:
@@ -29,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledStateGraph"]
 
-_MODES = ("values", "updates", "debug", "messages")
 _DEFAULT_RECURSION_LIMIT = 25
 
 
@@ -46,15 +48,6 @@ def _check_config(config: Optional[dict]) -> dict:
     return config
 
 
-def _check_modes(stream_mode: Union[str, Sequence[str]]) -> tuple[tuple[str, ...], bool]:
-    """The requested modes, and whether chunks are tagged with their mode (a list was given)."""
-    modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
-    for mode in modes:
-        if mode not in _MODES:
-            raise GraphValidationError(f"Unknown stream_mode {mode!r}; expected one of {_MODES}")
-    return modes, not isinstance(stream_mode, str)
-
-
 class CompiledStateGraph:
     """A graph ready to run: `invoke`, `stream` and their async twins; with a checkpointer,
     also `get_state`, `get_state_history` and `update_state` (and their async twins)."""
@@ -69,6 +62,8 @@ class CompiledStateGraph:
         cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
+        store: Any = None,
+        debug: bool = False,
         allowed_types: Sequence[type] = (),
     ) -> None:
         #: The classes this graph's checkpoints may hold (its schemas' and `compile`'s).
@@ -80,13 +75,22 @@ class CompiledStateGraph:
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
+        self.store = store
+        self.debug = debug
         #: What this graph's calls on its checkpointer use: its classes over the saver's own.
         self._codec = self.serializer_for(checkpointer)
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
-        output = builder.output_schema
-        self._output_names = None if output is builder.schema else output.names
+        #: Every key of the run (what `stream` shows and `output_keys` may name)...
+        self.stream_channels = tuple(builder.channels)
+        #: ...and what `invoke` returns by default: the output schema's keys.
+        self.output_channels = tuple(k.name for k in builder.output_schema.keys)
+        #: Whether the state is one value (`StateGraph(Annotated[list, add_messages])`).
+        self.root = builder.schema.kind == "root"
+        #: The keys a graph's input may write, when not every key.
+        input_names = builder.input_schema.names
+        self._input_names = None if input_names >= set(self.stream_channels) else input_names
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     @property
@@ -100,13 +104,31 @@ class CompiledStateGraph:
         return self.serializer.over(own if isinstance(own, serde.Serializer) else serde.default_serializer())
 
     def _input_update(self, input: Any) -> Optional[dict]:
+        """The run's input as writes: only the input schema's keys are taken, as in LangGraph."""
         if input is None:
             return None
-        if isinstance(input, dict):
-            return input
-        from ferrograph.graph.schema import object_fields
+        if self.root:
+            return {ROOT: input}
+        if not isinstance(input, dict):
+            from ferrograph.graph.schema import object_fields
 
-        return object_fields(input, START)
+            input = object_fields(input, START)
+        names = self._input_names
+        if names is not None:
+            return {k: v for k, v in input.items() if k in names}
+        return input
+
+    def _coerce_context(self, context: Any) -> Any:
+        """`context` as nodes see it: a dict becomes the graph's dataclass or pydantic
+        `context_schema`, as LangGraph does; anything else is passed as it is."""
+        schema = self._builder.context_schema
+        if context is None or schema is None or not isinstance(context, dict):
+            return context
+        from ferrograph.graph.schema import Schema
+
+        if Schema.is_class_schema(schema):
+            return schema(**context)
+        return context
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
@@ -118,23 +140,31 @@ class CompiledStateGraph:
     def _loop(
         self,
         config: Optional[dict],
-        modes: tuple[str, ...],
-        interrupt_before: Any = None,
-        interrupt_after: Any = None,
-        durability: Optional[str] = None,
+        options: Optional[RunOptions] = None,
+        interrupt_before: Union[str, Sequence[str], None] = None,
+        interrupt_after: Union[str, Sequence[str], None] = None,
+        context: Any = None,
+        control: Optional[RunControl] = None,
     ) -> RunLoop:
-        durability = durability or "async"
-        if durability not in ("sync", "async", "exit"):
-            raise GraphValidationError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
-        before = self.interrupt_before if interrupt_before is None else tuple(interrupt_before)
-        after = self.interrupt_after if interrupt_after is None else tuple(interrupt_after)
+        options = options or RunOptions.inspecting()
+        # As in LangGraph, an empty list per call falls back to the compiled ones.
+        before = _node_list(interrupt_before) or self.interrupt_before
+        after = _node_list(interrupt_after) or self.interrupt_after
         for name in (*before, *after):
             if name != "*" and name not in self._nodes:
                 raise GraphValidationError(f"Cannot interrupt at unknown node '{name}'")
         if (before or after) and self.checkpointer is None:
             raise GraphValidationError("interrupt_before/interrupt_after need a graph compiled with a checkpointer")
+        if control is not None and not isinstance(control, RunControl):
+            raise TypeError(f"control must be a RunControl, got {type(control).__name__}")
         return RunLoop(
-            self, _check_config(config), modes, interrupt_before=before, interrupt_after=after, durability=durability
+            self,
+            _check_config(config),
+            options,
+            interrupt_before=before,
+            interrupt_after=after,
+            context=context,
+            control=control,
         )
 
     # ---- sync
@@ -206,6 +236,7 @@ class CompiledStateGraph:
         writer.submit(loop.take_outbox())
         writer.wait()
         yield from chunks
+        loop.check_drained()
 
     def _run_one(self, loop: RunLoop, writer: Writer, i: int) -> Iterator[tuple[str, Any]]:
         try:
@@ -250,49 +281,55 @@ class CompiledStateGraph:
         input: Any,
         config: Optional[dict] = None,
         *,
-        stream_mode: Union[str, Sequence[str]] = "values",
-        interrupt_before: Optional[Sequence[str]] = None,
-        interrupt_after: Optional[Sequence[str]] = None,
+        context: Any = None,
+        stream_mode: Union[str, Sequence[str], None] = None,
+        print_mode: Union[str, Sequence[str]] = (),
+        output_keys: Union[str, Sequence[str], None] = None,
+        interrupt_before: Union[str, Sequence[str], None] = None,
+        interrupt_after: Union[str, Sequence[str], None] = None,
         durability: Optional[str] = None,
-        **_kwargs: Any,
+        control: Optional[RunControl] = None,
+        subgraphs: bool = False,
+        debug: Optional[bool] = None,
+        version: str = "v1",
+        checkpoint_during: Optional[bool] = None,
     ) -> Iterator[Any]:
-        """Run the graph, yielding chunks of the requested mode(s) as the run goes."""
-        modes, tagged = _check_modes(stream_mode)
-        loop = self._loop(config, modes, interrupt_before, interrupt_after, durability)
+        """Run the graph, yielding chunks of the requested mode(s) as the run goes ("updates"
+        by default). The keywords are LangGraph's, with its meanings (see `RunOptions`)."""
+        options = RunOptions.of(
+            self, config, stream_mode, print_mode, output_keys, subgraphs, debug, version,
+            durability, checkpoint_during,
+        )
+        loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         self._check_sync()
-        for mode, chunk in self._iter(input, loop):
-            yield (mode, chunk) if tagged else chunk
+        yield from options.shape(self._iter(input, loop))
 
     def invoke(
         self,
         input: Any,
         config: Optional[dict] = None,
         *,
+        context: Any = None,
         stream_mode: Union[str, Sequence[str]] = "values",
-        interrupt_before: Optional[Sequence[str]] = None,
-        interrupt_after: Optional[Sequence[str]] = None,
+        print_mode: Union[str, Sequence[str]] = (),
+        output_keys: Union[str, Sequence[str], None] = None,
+        interrupt_before: Union[str, Sequence[str], None] = None,
+        interrupt_after: Union[str, Sequence[str], None] = None,
         durability: Optional[str] = None,
-        **_kwargs: Any,
+        control: Optional[RunControl] = None,
+        debug: Optional[bool] = None,
+        version: str = "v1",
+        checkpoint_during: Optional[bool] = None,
     ) -> Any:
         """Run the graph to the end (or an interrupt) and return the final state; for another
         stream mode, the list of its chunks."""
-        if stream_mode != "values":
-            return list(
-                self.stream(
-                    input,
-                    config,
-                    stream_mode=stream_mode,
-                    interrupt_before=interrupt_before,
-                    interrupt_after=interrupt_after,
-                    durability=durability,
-                )
-            )
-        loop = self._loop(config, ("values",), interrupt_before, interrupt_after, durability)
+        options = RunOptions.of(
+            self, config, stream_mode, print_mode, output_keys, False, debug, version,
+            durability, checkpoint_during, invoked=True,
+        )
+        loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         self._check_sync()
-        last = None
-        for _mode, chunk in self._iter(input, loop):
-            last = chunk
-        return _final(last)
+        return options.result(options.shape(self._iter(input, loop)))
 
     def _check_sync(self) -> None:
         for spec in self._nodes.values():
@@ -308,7 +345,7 @@ class CompiledStateGraph:
     def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's state at `config`'s checkpoint (the latest when it names none)."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         return loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
 
     def get_state_history(
@@ -321,7 +358,7 @@ class CompiledStateGraph:
     ) -> Iterator[StateSnapshot]:
         """The thread's checkpoints, newest first, as snapshots."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         settle(self.checkpointer)
         with serde.using(self._codec):
             listed = self.checkpointer.list(
@@ -335,7 +372,7 @@ class CompiledStateGraph:
         checkpoint whose parent is `config`'s checkpoint (a fork when that is not the latest).
         Returns the new checkpoint's config."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         loop.update(self._load(loop), values, as_node)
         Writer(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
@@ -442,6 +479,7 @@ class CompiledStateGraph:
         await writer.wait()
         for chunk in chunks:
             yield chunk
+        loop.check_drained()
 
     async def _acall(self, loop: RunLoop, i: int) -> Any:
         name = loop.tasks[i][0]
@@ -454,53 +492,62 @@ class CompiledStateGraph:
         input: Any,
         config: Optional[dict] = None,
         *,
-        stream_mode: Union[str, Sequence[str]] = "values",
-        interrupt_before: Optional[Sequence[str]] = None,
-        interrupt_after: Optional[Sequence[str]] = None,
+        context: Any = None,
+        stream_mode: Union[str, Sequence[str], None] = None,
+        print_mode: Union[str, Sequence[str]] = (),
+        output_keys: Union[str, Sequence[str], None] = None,
+        interrupt_before: Union[str, Sequence[str], None] = None,
+        interrupt_after: Union[str, Sequence[str], None] = None,
         durability: Optional[str] = None,
-        **_kwargs: Any,
+        control: Optional[RunControl] = None,
+        subgraphs: bool = False,
+        debug: Optional[bool] = None,
+        version: str = "v1",
+        checkpoint_during: Optional[bool] = None,
     ) -> AsyncIterator[Any]:
         """Async twin of `stream`: async nodes are awaited, sync nodes run on threads, and
         the checkpointer's async methods are used."""
-        modes, tagged = _check_modes(stream_mode)
-        loop = self._loop(config, modes, interrupt_before, interrupt_after, durability)
+        options = RunOptions.of(
+            self, config, stream_mode, print_mode, output_keys, subgraphs, debug, version,
+            durability, checkpoint_during,
+        )
+        loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         async for mode, chunk in self._aiter(input, loop):
-            yield (mode, chunk) if tagged else chunk
+            for shaped in options.shape(((mode, chunk),)):
+                yield shaped
 
     async def ainvoke(
         self,
         input: Any,
         config: Optional[dict] = None,
         *,
+        context: Any = None,
         stream_mode: Union[str, Sequence[str]] = "values",
-        interrupt_before: Optional[Sequence[str]] = None,
-        interrupt_after: Optional[Sequence[str]] = None,
+        print_mode: Union[str, Sequence[str]] = (),
+        output_keys: Union[str, Sequence[str], None] = None,
+        interrupt_before: Union[str, Sequence[str], None] = None,
+        interrupt_after: Union[str, Sequence[str], None] = None,
         durability: Optional[str] = None,
-        **_kwargs: Any,
+        control: Optional[RunControl] = None,
+        debug: Optional[bool] = None,
+        version: str = "v1",
+        checkpoint_during: Optional[bool] = None,
     ) -> Any:
         """Async twin of `invoke`."""
-        if stream_mode != "values":
-            return [
-                chunk
-                async for chunk in self.astream(
-                    input,
-                    config,
-                    stream_mode=stream_mode,
-                    interrupt_before=interrupt_before,
-                    interrupt_after=interrupt_after,
-                    durability=durability,
-                )
-            ]
-        loop = self._loop(config, ("values",), interrupt_before, interrupt_after, durability)
-        last = None
-        async for _mode, chunk in self._aiter(input, loop):
-            last = chunk
-        return _final(last)
+        options = RunOptions.of(
+            self, config, stream_mode, print_mode, output_keys, False, debug, version,
+            durability, checkpoint_during, invoked=True,
+        )
+        loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
+        chunks: list[Any] = []
+        async for mode, chunk in self._aiter(input, loop):
+            chunks.extend(options.shape(((mode, chunk),)))
+        return options.result(chunks)
 
     async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         return loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
 
     async def aget_state_history(
@@ -513,7 +560,7 @@ class CompiledStateGraph:
     ) -> AsyncIterator[StateSnapshot]:
         """Async twin of `get_state_history`."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         await asettle(self.checkpointer)
         with serde.using(self._codec):
             listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
@@ -523,7 +570,7 @@ class CompiledStateGraph:
     async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
         """Async twin of `update_state`."""
         self._require_saver()
-        loop = self._loop(config, ())
+        loop = self._loop(config)
         loop.update(await self._aload(loop), values, as_node)
         await AsyncWriter(self.checkpointer, False, self._codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
@@ -585,10 +632,3 @@ def _as_finished(
 def _is_live(config: dict) -> bool:
     """A config without a checkpoint id asks for the thread as it stands now."""
     return not ((config or {}).get("configurable") or {}).get("checkpoint_id")
-
-
-def _final(last: Any) -> Any:
-    """`invoke`'s return value: the last values chunk, with interrupts as a list."""
-    if isinstance(last, dict) and INTERRUPT in last:
-        return {**last, INTERRUPT: list(last[INTERRUPT])}
-    return last

@@ -10,9 +10,14 @@ import inspect
 import typing
 from typing import Any, Callable, NamedTuple, Optional
 
+import typing_extensions
+
 from ferrograph.errors import InvalidUpdateError
 
-__all__ = ["StateKey", "Schema"]
+__all__ = ["StateKey", "Schema", "ROOT"]
+
+#: The one key of a state that is not a dict of fields (`StateGraph(Annotated[list, add_messages])`).
+ROOT = "__root__"
 
 _MISSING = object()
 
@@ -55,6 +60,20 @@ def _empty_value(annotation: Any) -> Any:
         return None
 
 
+def _manager(annotation: Any) -> Optional[type]:
+    """The managed-value class of a key annotated `RemainingSteps`/`IsLastStep` (also under
+    typing's Required/NotRequired), or None for a stored key."""
+    from ferrograph.managed import ManagedValue
+
+    while typing.get_origin(annotation) in (typing_extensions.Required, typing_extensions.NotRequired):
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is typing.Annotated:
+        for meta in typing.get_args(annotation)[1:]:
+            if isinstance(meta, type) and issubclass(meta, ManagedValue):
+                return meta
+    return None
+
+
 def _state_key(name: str, annotation: Any) -> StateKey:
     if typing.get_origin(annotation) is typing.Annotated:
         base, *metadata = typing.get_args(annotation)
@@ -76,7 +95,13 @@ class Schema:
         self.kind = (
             "pydantic" if _is_pydantic(cls) else "dataclass" if dataclasses.is_dataclass(cls) else "dict"
         )
-        if self.kind == "pydantic":
+        if self.kind == "dict" and not hasattr(cls, "__annotations__") and (
+            isinstance(cls, type) or typing.get_origin(cls) is not None
+        ):
+            # Not a class of fields: the whole state is one value, its own reducer included.
+            self.kind = "root"
+            annotations = {ROOT: cls}
+        elif self.kind == "pydantic":
             fields = {n: f.annotation for n, f in cls.model_fields.items()}
             # model_fields drops Annotated metadata into FieldInfo.metadata; read hints instead
             hints = typing.get_type_hints(cls, include_extras=True)
@@ -88,21 +113,39 @@ class Schema:
             else:
                 annotations = dict(hints)
         else:
-            raise TypeError(f"A state schema must be a class (TypedDict, dataclass or pydantic model), got {cls!r}")
-        self.keys: list[StateKey] = [_state_key(n, a) for n, a in annotations.items()]
+            raise TypeError(
+                f"A state schema must be a class (TypedDict, dataclass or pydantic model) or the type of one value, got {cls!r}"
+            )
+        #: Keys the engine fills per step (`ferrograph.managed`), by their manager.
+        self.managed: dict[str, type] = {}
+        for n, a in annotations.items():
+            manager = _manager(a)
+            if manager is not None:
+                self.managed[n] = manager
+        self.keys: list[StateKey] = [_state_key(n, a) for n, a in annotations.items() if n not in self.managed]
         self.names = frozenset(annotations)
+
+    @staticmethod
+    def is_class_schema(cls: Any) -> bool:
+        """Whether instances of `cls` are built from a dict of fields (dataclass, pydantic)."""
+        return _is_pydantic(cls) or (isinstance(cls, type) and dataclasses.is_dataclass(cls))
 
     def to_node_input(self, state: dict) -> Any:
         """What a node receives: the dict itself for a TypedDict, an instance otherwise (a
         pydantic model validates here, so bad input raises pydantic's ValidationError)."""
         if self.kind == "dict":
             return state
-        return self.cls(**state)
+        if self.kind == "root":
+            return state.get(ROOT)
+        # The run may hold more keys than this schema declares (private channels).
+        return self.cls(**{k: v for k, v in state.items() if k in self.names})
 
     def to_update(self, value: Any, node: str) -> Optional[dict]:
         """A node's return value as a dict of writes, or None for no writes."""
         if value is None:
             return None
+        if self.kind == "root":
+            return {ROOT: value}
         if isinstance(value, dict):
             return value
         return object_fields(value, node)

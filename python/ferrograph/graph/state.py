@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, U
 
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
-from ferrograph.graph.schema import Schema
-from ferrograph.types import CachePolicy, Command, RetryPolicy
+from ferrograph.graph.schema import Schema, StateKey
+from ferrograph.types import CachePolicy, Command, RetryPolicy, StreamWriter
 
 if TYPE_CHECKING:
     from ferrograph.cache.base import BaseCache
@@ -23,27 +23,45 @@ END = "__end__"
 
 
 class NodeSpec:
-    """A node as added: its function, how to call it, and its retry policy."""
+    """A node as added: its function, how to call it (which parameters the engine fills in),
+    its retry policies and its input schema."""
 
-    __slots__ = ("name", "fn", "is_async", "takes_config", "retry_policy", "input_schema", "ends", "metadata", "cache_policy")
+    __slots__ = (
+        "name",
+        "fn",
+        "is_async",
+        "injects",
+        "wants_runtime",
+        "retry_policy",
+        "input_schema",
+        "ends",
+        "metadata",
+        "cache_policy",
+        "defer",
+    )
 
     def __init__(
         self,
         name: str,
         fn: Callable[..., Any],
-        retry_policy: Optional[RetryPolicy],
+        retry_policy: Sequence[RetryPolicy],
         input_schema: Optional[Schema],
         ends: Union[tuple[str, ...], dict[str, str]] = (),
         metadata: Optional[dict[str, Any]] = None,
         cache_policy: Optional[CachePolicy] = None,
+        *,
+        defer: bool = False,
     ) -> None:
         self.name = name
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)
         )
-        self.takes_config = _accepts(fn, "config")
-        self.retry_policy = retry_policy
+        #: Keyword parameters the engine passes by name (config, runtime, writer, store, previous).
+        self.injects = _injected_parameters(fn)
+        self.wants_runtime = "runtime" in self.injects
+        #: Tried in order: the first whose `retry_on` matches a failure applies.
+        self.retry_policy = tuple(retry_policy)
         self.input_schema = input_schema
         #: Where a `Command` it returns may go (names, or names to edge labels); only drawing
         #: reads it, as in LangGraph.
@@ -52,6 +70,8 @@ class NodeSpec:
         self.metadata = metadata
         #: How its results are cached, when the graph is compiled with a cache.
         self.cache_policy = cache_policy
+        #: Runs only once nothing else is left to run.
+        self.defer = defer
 
 
 class BranchSpec:
@@ -78,6 +98,75 @@ class BranchSpec:
     def targets(self) -> list[str]:
         """The nodes this branch declares it may route to (empty when it does not say)."""
         return list(dict.fromkeys((self.ends() or {}).values()))
+
+
+#: Parameters LangGraph fills by name, and what it lets them be annotated with besides nothing
+#: (None: anything).
+_INJECTABLE: dict[str, Optional[tuple[Any, ...]]] = {
+    "config": None,
+    "writer": (StreamWriter, "StreamWriter"),
+    "store": ("BaseStore", "Optional[BaseStore]"),
+    "previous": None,
+    "runtime": None,
+}
+
+
+def _injected_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """Which of LangGraph's injectable keyword parameters `fn` declares. A `writer` counts only
+    unannotated or annotated `StreamWriter`, a `store` only unannotated or annotated with a
+    store type, as LangGraph decides (otherwise the parameter is the caller's business)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    found = []
+    for name, allowed in _INJECTABLE.items():
+        p = params.get(name)
+        if p is None or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        if allowed is not None and p.annotation is not p.empty and not _annotation_in(p.annotation, allowed):
+            continue
+        found.append(name)
+    return tuple(found)
+
+
+def _annotation_in(annotation: Any, allowed: tuple[Any, ...]) -> bool:
+    if any(annotation == a for a in allowed):
+        return True
+    # A store class (LangGraph's BaseStore or a subclass), or Optional of one.
+    names = {getattr(a, "__name__", None) for a in (annotation, *typing.get_args(annotation))}
+    return "Store" in str(annotation) and bool(names & {"BaseStore", "InMemoryStore", "Optional"} or "Store" in "".join(filter(None, names)))
+
+
+def _same_reducer(a: Callable[..., Any], b: Optional[Callable[..., Any]]) -> bool:
+    """Whether two declarations of a key agree on its reducer. Lambdas cannot be told apart
+    (each declaration makes a new one), so LangGraph takes any lambda as the same."""
+    if b is None:
+        return False
+    if getattr(a, "__name__", None) == "<lambda>" or getattr(b, "__name__", None) == "<lambda>":
+        return True
+    return a is b
+
+
+def _inferred_input_schema(fn: Callable[..., Any]) -> Optional[Schema]:
+    """A node's input schema from the annotation of its first parameter, when that is a class
+    with annotated fields (a TypedDict, dataclass or pydantic model), as LangGraph infers it."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.ismethod(getattr(fn, "__call__", None))):
+        return None
+    try:
+        hints = typing.get_type_hints(getattr(fn, "__call__")) or typing.get_type_hints(fn)
+        first = next(iter(inspect.signature(fn).parameters))
+    except (NameError, TypeError, ValueError, StopIteration):
+        return None
+    hint = hints.get(first)
+    if not isinstance(hint, type):
+        return None
+    try:
+        if not typing.get_type_hints(hint):
+            return None
+    except (NameError, TypeError):
+        return None
+    return Schema(hint)
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -131,9 +220,15 @@ class StateGraph:
         output_schema: Any = None,
     ) -> None:
         self.schema = Schema(state_schema)
+        #: Every key of the run: the state schema's, then those only the input, output or a
+        #: node's input schema declares (private channels), as LangGraph gathers them.
+        self.channels: dict[str, StateKey] = {}
+        #: The type of `invoke(..., context=...)`, as nodes receive it in `runtime.context`.
         self.context_schema = context_schema
         self.input_schema = Schema(input_schema) if input_schema is not None else self.schema
         self.output_schema = Schema(output_schema) if output_schema is not None else self.schema
+        for schema in (self.schema, self.input_schema, self.output_schema):
+            self._add_schema(schema)
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[tuple[str, str]] = []
         self.joins: list[tuple[list[str], str]] = []
@@ -144,16 +239,21 @@ class StateGraph:
         node: Union[str, Callable[..., Any]],
         action: Optional[Callable[..., Any]] = None,
         *,
-        retry_policy: Optional[RetryPolicy] = None,
-        input_schema: Any = None,
-        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
+        defer: bool = False,
         metadata: Optional[dict[str, Any]] = None,
+        input_schema: Any = None,
+        retry_policy: Union[RetryPolicy, Sequence[RetryPolicy], None] = None,
         cache_policy: Optional[CachePolicy] = None,
-        **_options: Any,
+        destinations: Union[dict[str, str], tuple[str, ...], None] = None,
     ) -> "StateGraph":
-        """Add a node. `add_node(fn)` names it after the function. `destinations` (names, or
-        names to edge labels) says where a `Command` it returns may go; without it a
-        `Command[Literal[...]]` return annotation says so. Only drawing reads them."""
+        """Add a node. `add_node(fn)` names it after the function. The keywords are
+        LangGraph's: `defer` runs the node only when nothing else is left to run, `metadata` is
+        kept with the node (and drawn), `input_schema` narrows what it reads (inferred from the
+        annotation of its first parameter otherwise), `retry_policy` is one policy or several
+        (the first whose `retry_on` matches applies), `cache_policy` caches its results when the
+        graph is compiled with a cache, `destinations` (names, or names to edge labels) says
+        where a `Command` it returns may go (without it a `Command[Literal[...]]` return
+        annotation says so; only drawing reads them)."""
         if action is None:
             if not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
@@ -166,9 +266,14 @@ class StateGraph:
         _core.check_node_name(node)
         if node in self.nodes:
             raise GraphValidationError(f"Node '{node}' already present")
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy")
-        schema = Schema(input_schema) if input_schema is not None else None
+        if retry_policy is None:
+            policies: tuple[RetryPolicy, ...] = ()
+        elif isinstance(retry_policy, RetryPolicy):
+            policies = (retry_policy,)
+        elif isinstance(retry_policy, (list, tuple)) and all(isinstance(p, RetryPolicy) for p in retry_policy):
+            policies = tuple(retry_policy)
+        else:
+            raise GraphValidationError(f"retry_policy of node '{node}' must be a RetryPolicy or a sequence of them")
         if destinations is None:
             ends: Union[tuple[str, ...], dict[str, str]] = _command_destinations(action)
         elif isinstance(destinations, dict):
@@ -183,8 +288,23 @@ class StateGraph:
             raise GraphValidationError(f"metadata of node '{node}' must be a dict, got {metadata!r}")
         if cache_policy is not None and not isinstance(cache_policy, CachePolicy):
             raise GraphValidationError(f"cache_policy of node '{node}' must be a CachePolicy, got {cache_policy!r}")
-        self.nodes[node] = NodeSpec(node, action, retry_policy, schema, ends, metadata, cache_policy)
+        schema = Schema(input_schema) if input_schema is not None else _inferred_input_schema(action)
+        if schema is not None:
+            self._add_schema(schema)
+            if schema.cls is self.schema.cls:
+                schema = None  # the state itself: nothing to narrow
+        self.nodes[node] = NodeSpec(node, action, policies, schema, ends, metadata, cache_policy, defer=bool(defer))
         return self
+
+    def _add_schema(self, schema: Schema) -> None:
+        """Add the keys of `schema` that the run does not have yet. A key declared again keeps
+        its first reducer; declaring it with another reducer is an error, as in LangGraph."""
+        for key in schema.keys:
+            known = self.channels.get(key.name)
+            if known is None:
+                self.channels[key.name] = key
+            elif key.reducer is not None and not _same_reducer(key.reducer, known.reducer):
+                raise GraphValidationError(f"Channel '{key.name}' already exists with a different type")
 
     def add_edge(self, start_key: Union[str, Sequence[str]], end_key: str) -> "StateGraph":
         """Run `end_key` after `start_key`; with a list of starts, after all of them."""
@@ -255,6 +375,7 @@ class StateGraph:
         cache: Optional["BaseCache"] = None,
         interrupt_before: Any = None,
         interrupt_after: Any = None,
+        store: Any = None,
         debug: bool = False,
         name: Optional[str] = None,
         allowed_types: Sequence[type] = (),
@@ -290,12 +411,13 @@ class StateGraph:
                 if target != END and target not in self.nodes:
                     raise GraphValidationError(f"Found edge ending at unknown node `{target}`")
         core = _core.CoreGraph(
-            [(k.name, k.reducer, k.initial) for k in self.schema.keys],
+            [(k.name, k.reducer, k.initial) for k in self.channels.values()],
             [(n, None) for n in self.nodes],
             list(self.edges),
             # A join into END waits for nothing that runs after it: LangGraph wires nothing for it.
             [(list(starts), end) for starts, end in self.joins if end != END],
             [(src, b.targets()) for src, branches in self.branches.items() for b in branches],
+            [n for n, spec in self.nodes.items() if spec.defer],
         )
         from ferrograph.graph.pregel import CompiledStateGraph
 
@@ -307,6 +429,8 @@ class StateGraph:
             cache=cache,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
+            store=store,
+            debug=debug,
             allowed_types=self._declared_classes(allowed_types),
         )
 

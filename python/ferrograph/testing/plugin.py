@@ -11,7 +11,8 @@ on every checkpoint saver. It does nothing unless a test asks for one of its fix
 - `ferrograph_postgres_url`: each test that asks for it gets a fresh, empty Postgres database
   (dropped afterwards) on the server named by FERROGRAPH_TEST_POSTGRES_URL, or else on a
   testcontainers Postgres started once per session when a Docker engine answers (image from the
-  `ferrograph_postgres_image` ini option); otherwise the test is skipped, saying why.
+  `ferrograph_postgres_image` ini option; removed when the session ends); otherwise the test is
+  skipped, saying what is missing: the package, the engine or the image.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "ferrograph_postgres_image",
         "Docker image of the Postgres that ferrograph's fixtures start when "
-        f"{ENV_URL} is not set (default {DEFAULT_IMAGE})",
+        f"{ENV_URL} is not set (default {DEFAULT_IMAGE}; without a registry, ferrograph's "
+        "scripts/postgres-image.sh builds ferrograph-postgres:15 from Debian's packages)",
         default=DEFAULT_IMAGE,
     )
     parser.addini(
@@ -195,34 +197,82 @@ def with_database(url: str, dbname: str) -> str:
     return make_conninfo(url, dbname=dbname)
 
 
-def _docker_unavailable() -> Optional[str]:
-    """Why testcontainers cannot start Postgres here, or None when it can."""
+#: Labels on the containers the plugin starts: find leftovers of a killed session with
+#: `docker ps -a --filter label=org.ferrograph.testing` (the pid is the pytest process's).
+CONTAINER_LABEL = "org.ferrograph.testing"
+PID_LABEL = "org.ferrograph.testing.pid"
+
+LOCAL_IMAGE_HINT = (
+    "without a registry, build a Postgres image from Debian's packages with scripts/postgres-image.sh "
+    "(in ferrograph's repository) and set the ini option ferrograph_postgres_image = ferrograph-postgres:15"
+)
+
+
+def _postgres_container_class() -> Any:
+    """testcontainers' PostgresContainer: `testcontainers.community.postgres` since 4.15, where
+    `testcontainers.postgres` is a deprecated alias; older 4.x releases have only the latter."""
+    try:
+        from testcontainers.community.postgres import PostgresContainer
+    except ImportError:
+        from testcontainers.postgres import PostgresContainer
+    return PostgresContainer
+
+
+def _testcontainers_unavailable(image: str) -> Optional[str]:
+    """Why testcontainers cannot start `image` here (the package, the engine or the image is
+    missing), or None when it can. An image not on the machine is pulled now, so that a registry
+    out of reach is a skip with a hint rather than an error in every test."""
     try:
         import docker
-        import testcontainers.postgres  # noqa: F401
+        from docker.errors import ImageNotFound
+
+        _postgres_container_class()
     except ImportError as e:
-        return f"testcontainers is not installed ({e.name})"
+        return f"testcontainers is not installed (no module {e.name}; pip install 'ferrograph[testing]')"
+    client = None
     try:
-        docker.from_env().ping()
+        client = docker.from_env()
+        client.ping()
     except Exception as e:
+        if client is not None:
+            client.close()
         return f"no Docker engine answers ({type(e).__name__}: {e})"
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        try:
+            client.images.pull(image)
+        except Exception as e:
+            return (
+                f"the image {image} is not on this machine and cannot be pulled ({type(e).__name__}: {e}); "
+                + LOCAL_IMAGE_HINT
+            )
+    finally:
+        client.close()
     return None
 
 
 @pytest.fixture(scope="session")
 def ferrograph_postgres_server(pytestconfig: pytest.Config) -> Iterator[str]:
-    """The URL of a Postgres server for this session (its maintenance database)."""
+    """The URL of a Postgres server for this session (its maintenance database): the server of
+    FERROGRAPH_TEST_POSTGRES_URL, or a container started once for the session and removed when
+    it ends (also when tests failed or the run was interrupted with Ctrl-C)."""
     url = os.environ.get(ENV_URL)
     if url:
         yield url
         return
-    reason = _docker_unavailable()
+    image = pytestconfig.getini("ferrograph_postgres_image")
+    reason = _testcontainers_unavailable(image)
     if reason is not None:
-        pytest.skip(f"Postgres tests need {ENV_URL} or a Docker engine for testcontainers: {reason}")
-    from testcontainers.postgres import PostgresContainer
-
-    with PostgresContainer(pytestconfig.getini("ferrograph_postgres_image"), driver=None) as container:
+        pytest.skip(f"Postgres tests need {ENV_URL}, or testcontainers with a Docker engine: {reason}")
+    container = _postgres_container_class()(
+        image, driver=None, labels={CONTAINER_LABEL: "postgres", PID_LABEL: str(os.getpid())}
+    )
+    try:
+        container.start()
         yield container.get_connection_url()
+    finally:
+        container.stop()
 
 
 @pytest.fixture

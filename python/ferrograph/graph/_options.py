@@ -1,0 +1,145 @@
+"""The keywords of `invoke`/`stream` and their async twins, checked once per run: which stream
+modes the run produces, which it prints, how each chunk is shaped for the caller, and what
+`invoke` returns. LangGraph's keywords with LangGraph's meanings; an unknown keyword is a
+TypeError from Python itself (the methods take no `**kwargs`)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
+
+from ferrograph.errors import GraphValidationError
+from ferrograph.graph.schema import ROOT
+
+if TYPE_CHECKING:
+    from ferrograph.graph.pregel import CompiledStateGraph
+
+__all__ = ["RunOptions", "STREAM_MODES"]
+
+#: Every stream mode a run can produce.
+STREAM_MODES = ("values", "updates", "debug", "messages", "custom", "checkpoints", "tasks")
+_DURABILITIES = ("sync", "async", "exit")
+_INTERRUPT = "__interrupt__"
+
+
+def _node_list(nodes: Union[str, Sequence[str], None]) -> tuple[str, ...]:
+    """interrupt_before/after as given: "*" (every node), a list of names, or nothing."""
+    if nodes is None:
+        return ()
+    if isinstance(nodes, str):
+        return (nodes,)
+    return tuple(nodes)
+
+
+def _mode_list(value: Union[str, Sequence[str]], what: str) -> tuple[str, ...]:
+    modes = (value,) if isinstance(value, str) else tuple(value)
+    for mode in modes:
+        if mode not in STREAM_MODES:
+            raise GraphValidationError(f"Unknown {what} {mode!r}; expected one of {STREAM_MODES}")
+    return modes
+
+
+class RunOptions:
+    """How one run streams: the modes it produces (asked for or printed), the caller's shape of
+    a chunk, the output keys and the durability."""
+
+    __slots__ = ("stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability")
+
+    def __init__(
+        self,
+        stream_mode: Union[str, Sequence[str]],
+        printed: tuple[str, ...],
+        subgraphs: bool,
+        output_keys: Union[str, tuple[str, ...], None],
+        durability: str,
+    ) -> None:
+        self.stream_mode = stream_mode
+        self.requested = _mode_list(stream_mode, "stream_mode")
+        self.printed = printed
+        # invoke() needs "values" for its result even when it only prints the others.
+        self.modes = tuple(dict.fromkeys((*self.requested, *printed)))
+        self.tagged = not isinstance(stream_mode, str)
+        self.subgraphs = subgraphs
+        #: None: every state key of the output schema; a str: that key's value alone.
+        self.output_keys = output_keys
+        self.durability = durability
+
+    @classmethod
+    def of(
+        cls,
+        graph: "CompiledStateGraph",
+        config: Optional[dict],
+        stream_mode: Union[str, Sequence[str], None],
+        print_mode: Union[str, Sequence[str]],
+        output_keys: Union[str, Sequence[str], None],
+        subgraphs: bool,
+        debug: Optional[bool],
+        version: str,
+        durability: Optional[str],
+        checkpoint_during: Optional[bool],
+        *,
+        invoked: bool = False,
+    ) -> "RunOptions":
+        if version != "v1":
+            raise GraphValidationError(
+                f"version={version!r} is not supported: ferrograph streams LangGraph's 'v1' chunk format"
+            )
+        if checkpoint_during is not None:
+            warnings.warn(
+                "`checkpoint_during` is deprecated, as in LangGraph: use `durability` instead",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if durability is not None:
+                raise GraphValidationError("Pass either `checkpoint_during` or `durability`, not both")
+            durability = "async" if checkpoint_during else "exit"
+        durability = durability or "async"
+        if durability not in _DURABILITIES:
+            raise GraphValidationError(f"durability must be 'sync', 'async' or 'exit', got {durability!r}")
+        if stream_mode is None:
+            stream_mode = "updates"  # a compiled StateGraph's default, as in LangGraph
+        printed = _mode_list(print_mode, "print_mode")
+        if debug or (debug is None and graph.debug):
+            printed = ("updates", "values")
+        if output_keys is None and graph.root:
+            output_keys = ROOT  # a state of one value shows that value, not a dict
+        elif output_keys is None and invoked and set(graph.output_channels) != set(graph.stream_channels):
+            # invoke returns the output schema's keys; stream shows every key.
+            output_keys = graph.output_channels
+        elif output_keys is not None:
+            known = graph.stream_channels
+            for key in (output_keys,) if isinstance(output_keys, str) else output_keys:
+                if key not in known:
+                    raise GraphValidationError(f"output_keys names {key!r}, which is not a state key")
+            output_keys = output_keys if isinstance(output_keys, str) else tuple(output_keys)
+        return cls(stream_mode, printed, bool(subgraphs), output_keys, durability)
+
+    @classmethod
+    def inspecting(cls) -> "RunOptions":
+        """Options of a loop that only reads or writes checkpoints (get_state, update_state)."""
+        return cls((), (), False, None, "async")
+
+    def shape(self, chunks: Iterable[tuple[str, Any]]) -> Iterator[Any]:
+        """The run's (mode, chunk) pairs as the caller asked for them, printing the printed
+        modes on the way (LangGraph's `[mode] repr` lines)."""
+        for mode, chunk in chunks:
+            if mode in self.printed:
+                print(f"\033[1m[{mode}]\033[0m {chunk!r}")
+            if mode not in self.requested:
+                continue
+            if self.tagged:
+                yield ((), mode, chunk) if self.subgraphs else (mode, chunk)
+            else:
+                yield ((), chunk) if self.subgraphs else chunk
+
+    def result(self, chunks: Iterable[Any]) -> Any:
+        """What invoke returns: the last "values" chunk (with its interrupts as a list), or for
+        other modes the list of chunks."""
+        if self.stream_mode != "values":
+            return list(chunks)
+        last = None
+        for chunk in chunks:
+            last = chunk
+        if isinstance(last, dict) and _INTERRUPT in last:
+            return {**last, _INTERRUPT: list(last[_INTERRUPT])}
+        return last
