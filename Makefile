@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install install-test demo test test-rust test-python test-containers bench clean
+.PHONY: install install-test browser demo test test-rust test-python test-containers bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,18 @@ install: $(PY)
 install-test: $(PY)
 	$(VENV)/bin/maturin develop --quiet --extras test
 
+# The browser tests of `ferrograph ui` drive Debian's chromium (never a downloaded browser);
+# installed with apt-get (as root) when it is missing.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: install
 	$(VENV)/bin/ferrograph demo
 
 test-rust:
 	cargo test --workspace
 
-test-python: install-test
+test-python: install-test browser
 	$(PY) -m pytest -q
 
 test: test-rust test-python

@@ -1,7 +1,8 @@
-"""What the `ferrograph` inspection commands compute (threads, history trees, states) and how
-they draw it with rich. Everything here reads through the saver protocol, so it works on any
-saver (listing threads takes the SQL savers' `thread_summaries` shortcut where there is one);
-`ferrograph.demo` reuses the history tree.
+"""What the `ferrograph` inspection commands and the `ferrograph ui` page compute (threads,
+history trees, states, diffs between checkpoints) and how the commands draw it with rich.
+Everything here reads through the saver protocol, so it works on any saver (listing threads
+takes the SQL savers' `thread_summaries` shortcut where there is one); `ferrograph.demo` reuses
+the history tree.
 """
 
 from __future__ import annotations
@@ -15,22 +16,41 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Optional
 
-from ferrograph.checkpointers.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+from ferrograph.checkpointers.base import (
+    ERROR,
+    INTERRUPT,
+    BaseCheckpointSaver,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
+from ferrograph.errors import CorruptCheckpointError, FerrographError
 
 if TYPE_CHECKING:
     from ferrograph.checkpointers.stats import StorageStats
 
 __all__ = [
+    "Change",
+    "ChannelDiff",
+    "CheckpointDiff",
     "ThreadSummary",
     "HistoryRow",
+    "checkpoint_view",
     "console",
+    "diff",
     "history_rows",
     "jsonable",
+    "render_diff",
     "render_history",
+    "render_stats",
     "scan_threads",
     "state_record",
+    "storage_stats",
+    "get_checkpoint",
+    "thread_history",
+    "thread_page",
+    "typed",
 ]
 
 
@@ -145,6 +165,8 @@ class HistoryRow:
     writes: list[str]
     ts: str
     pending_writes: int
+    #: The nodes whose step wrote this checkpoint (none for an input, an update or a fork).
+    ran: list[str] = field(default_factory=list)
     children: list["HistoryRow"] = field(default_factory=list, repr=False)
     #: True for a checkpoint that starts a branch: its parent has an older child.
     fork: bool = False
@@ -159,6 +181,7 @@ class HistoryRow:
             "writes": self.writes,
             "ts": self.ts,
             "pending_writes": self.pending_writes,
+            "ran": self.ran,
             "children": [c.checkpoint_id for c in self.children],
             "fork": self.fork,
         }
@@ -173,6 +196,23 @@ def _written(t: CheckpointTuple, parent: Optional[CheckpointTuple]) -> list[str]
     versions = t.checkpoint.get("channel_versions") or {}
     before = (parent.checkpoint.get("channel_versions") or {}) if parent is not None else {}
     return sorted(str(c) for c, v in versions.items() if before.get(c) != v)
+
+
+def _ran(t: CheckpointTuple, parent: Optional[CheckpointTuple]) -> list[str]:
+    """The nodes that ran in the step that wrote `t`: those whose `versions_seen` moved since
+    the parent (a node records the versions it consumed; the engine's interrupt bookkeeping
+    does too, and is left out), plus, for a step of the loop, the nodes of the `Send`s the
+    parent held (a pushed task consumes no channel version)."""
+    from ferrograph.types import Send
+
+    seen = t.checkpoint.get("versions_seen") or {}
+    before = (parent.checkpoint.get("versions_seen") or {}) if parent is not None else {}
+    ran = {str(node) for node, versions in seen.items() if node != INTERRUPT and versions and versions != before.get(node)}
+    if parent is not None and (t.metadata or {}).get("source") == "loop":
+        for value in (parent.checkpoint.get("channel_values") or {}).values():
+            if isinstance(value, (list, tuple)):
+                ran.update(item.node for item in value if isinstance(item, Send))
+    return sorted(ran)
 
 
 def history_rows(tuples: Iterable[CheckpointTuple]) -> tuple[list[HistoryRow], list[HistoryRow]]:
@@ -204,6 +244,7 @@ def history_rows(tuples: Iterable[CheckpointTuple]) -> tuple[list[HistoryRow], l
             writes=_written(t, parent),
             ts=t.checkpoint.get("ts", "") or "",
             pending_writes=len(t.pending_writes or []),
+            ran=_ran(t, parent),
         )
         rows.append(row)
         row_of[(ns, row.checkpoint_id)] = row
@@ -214,6 +255,15 @@ def history_rows(tuples: Iterable[CheckpointTuple]) -> tuple[list[HistoryRow], l
             row.fork = bool(parent_row.children)
             parent_row.children.append(row)
     return rows, roots
+
+
+def thread_history(saver: BaseCheckpointSaver, thread_id: str) -> tuple[list[HistoryRow], list[HistoryRow]]:
+    """`history_rows` of every checkpoint of `thread_id` (all namespaces); a `FerrographError`
+    when it has none."""
+    tuples = list(saver.list({"configurable": {"thread_id": thread_id}}))
+    if not tuples:
+        raise FerrographError(f"thread {thread_id!r} has no checkpoints")
+    return history_rows(tuples)
 
 
 def _label(row: HistoryRow) -> Any:
@@ -267,53 +317,28 @@ def render_history(thread_id: str, roots: list[HistoryRow]) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """`value` as JSON-native data, for display: datetimes and dates in ISO form, UUIDs and
-    decimals as strings, sets as lists, bytes as text (or base64), enums by value, dataclasses
-    and pydantic models (LangChain messages too) as their fields; anything else as its repr."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        items = [jsonable(v) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return items
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return "base64:" + base64.b64encode(data).decode()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return jsonable(dump())
-        except Exception:
-            pass
-    if isinstance(value, BaseException):
-        return repr(value)
-    slots = getattr(type(value), "__slots__", None)
-    if slots and not isinstance(value, type):
-        names = [slots] if isinstance(slots, str) else list(slots)
-        if all(hasattr(value, n) for n in names):
-            return {"__type__": type(value).__name__, **{n: jsonable(getattr(value, n)) for n in names}}
-    return repr(value)
+    """`value` as JSON-native data, for display: `typed` without the type marks (datetimes and
+    dates in ISO form, UUIDs and decimals as strings, tuples and sets as lists, bytes as text
+    or base64, enums by value, exceptions by repr), except that objects (dataclasses, pydantic
+    models, LangChain messages, `Send`s) keep their class name as `__type__` beside their
+    fields."""
+    return _plain(typed(value))
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    name = data.get(TYPE_KEY)
+    if name is None:
+        return {k: _plain(v) for k, v in data.items()}
+    inner = data["value"]
+    if name == "dict":
+        return {k if isinstance(k, str) else json.dumps(_plain(k)): _plain(v) for k, v in inner}
+    if name in _VALUE_TAGS or "." in name or not isinstance(inner, dict):
+        return _plain(inner)
+    return {"__type__": name, **{k: _plain(v) for k, v in inner.items()}}
 
 
 def is_internal(channel: str) -> bool:
@@ -347,6 +372,369 @@ def state_record(t: CheckpointTuple) -> dict:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# ---- the web page's views (`ferrograph ui`): typed values, thread pages, diffs
+
+#: The key that marks a value JSON has no type for in `typed`'s output.
+TYPE_KEY = "$type"
+
+
+def typed(value: Any) -> Any:
+    """`value` as JSON that still says what JSON cannot: lists, dicts with string keys, strings,
+    finite numbers, booleans and None stay as they are; any other value becomes
+    `{"$type": NAME, "value": ...}` (tuple, set, datetime, date, time, timedelta, UUID, Decimal,
+    bytes, float for nan/inf, enums, dataclasses, pydantic models and LangChain messages by their
+    class name, exceptions), and a dict that cannot stay a plain object (keys that are not
+    strings, or one named `$type`) becomes `{"$type": "dict", "value": [[key, value], ...]}`.
+    The web page draws each typed value with its type; `diff` compares these forms, so a tuple
+    that became a list is a change."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else _tag("float", repr(value))
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and TYPE_KEY not in value:
+            return {k: typed(v) for k, v in value.items()}
+        return _tag("dict", [[typed(k), typed(v)] for k, v in value.items()])
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return _tag("tuple", [typed(v) for v in value])
+    if isinstance(value, (set, frozenset)):
+        try:
+            members = sorted(value)
+        except TypeError:
+            members = sorted(value, key=repr)
+        return _tag(type(value).__name__, [typed(v) for v in members])
+    if isinstance(value, datetime.datetime):
+        return _tag("datetime", value.isoformat())
+    if isinstance(value, (datetime.date, datetime.time)):
+        return _tag(type(value).__name__, value.isoformat())
+    if isinstance(value, datetime.timedelta):
+        return _tag("timedelta", value.total_seconds())
+    if isinstance(value, uuid.UUID):
+        return _tag("UUID", str(value))
+    if isinstance(value, decimal.Decimal):
+        return _tag("Decimal", str(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        try:
+            return _tag("bytes", data.decode("utf-8"))
+        except UnicodeDecodeError:
+            return _tag("bytes", "base64:" + base64.b64encode(data).decode())
+    if isinstance(value, enum.Enum):
+        return _tag(f"{type(value).__name__}.{value.name}", typed(value.value))
+    if isinstance(value, BaseException):
+        return _tag(type(value).__name__, repr(value))
+    name = type(value).__name__
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _tag(name, {f.name: typed(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    if hasattr(value, "_fields"):  # a NamedTuple
+        return _tag(name, {f: typed(getattr(value, f)) for f in value._fields})
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return _tag(name, typed(dump()))
+        except Exception:
+            pass
+    slots = getattr(type(value), "__slots__", None)
+    if slots and not isinstance(value, type):
+        names = [slots] if isinstance(slots, str) else list(slots)
+        if all(hasattr(value, n) for n in names):
+            return _tag(name, {n: typed(getattr(value, n)) for n in names})
+    return _tag(name, repr(value))
+
+
+#: The type marks `typed` gives values of Python's own types (the others name a class).
+_VALUE_TAGS = frozenset(
+    ["float", "dict", "tuple", "set", "frozenset", "datetime", "date", "time", "timedelta", "UUID", "Decimal", "bytes"]
+)
+
+
+def _tag(name: str, value: Any) -> dict:
+    return {TYPE_KEY: name, "value": value}
+
+
+def _config_of(t: CheckpointTuple) -> dict:
+    c = t.config["configurable"]
+    return {"thread_id": c["thread_id"], "checkpoint_ns": c.get("checkpoint_ns", "") or "", "checkpoint_id": c["checkpoint_id"]}
+
+
+def _state_values(t: CheckpointTuple) -> dict:
+    channels = t.checkpoint.get("channel_values") or {}
+    return {k: v for k, v in channels.items() if not is_internal(str(k))}
+
+
+def thread_status(t: Optional[CheckpointTuple]) -> Optional[str]:
+    """"failed" when the checkpoint's step has a task that failed (an `__error__` write),
+    "interrupted" when one called `interrupt()` (an `__interrupt__` write), else None."""
+    channels = {channel for _, channel, _ in (t.pending_writes or [])} if t is not None else set()
+    if ERROR in channels:
+        return "failed"
+    if INTERRUPT in channels:
+        return "interrupted"
+    return None
+
+
+def threads_matching(saver: BaseCheckpointSaver, metadata: Mapping[str, Any]) -> set[str]:
+    """The threads that have a checkpoint whose metadata holds every key of `metadata` with
+    that value (`list`'s filter: on the SQL savers a condition in the query)."""
+    return {str(t.config["configurable"]["thread_id"]) for t in saver.list(None, filter=dict(metadata))}
+
+
+def thread_page(
+    saver: BaseCheckpointSaver,
+    *,
+    search: str = "",
+    metadata: Optional[Mapping[str, Any]] = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> dict:
+    """One page of the threads table: the threads whose id contains `search` (ignoring case)
+    and, with `metadata`, that have a checkpoint with that metadata, most recently active
+    first; `total` counts them all. The summaries come from `scan_threads` (one aggregate
+    query on the SQL savers, no values read); only the threads on the page have their latest
+    checkpoint read, for their status (see `thread_status`; "unreadable" when it cannot be
+    decoded)."""
+    if offset < 0 or limit < 1:
+        raise FerrographError(f"a page needs offset >= 0 and limit >= 1, got offset={offset}, limit={limit}")
+    threads = scan_threads(saver)
+    if search:
+        needle = search.casefold()
+        threads = [t for t in threads if needle in t.thread_id.casefold()]
+    if metadata:
+        matching = threads_matching(saver, metadata)
+        threads = [t for t in threads if t.thread_id in matching]
+    page = []
+    for summary in threads[offset : offset + limit]:
+        try:
+            status = thread_status(saver.get_tuple({"configurable": {"thread_id": summary.thread_id, "checkpoint_ns": ""}}))
+        except CorruptCheckpointError:  # the table still lists it; opening the checkpoint says why
+            status = "unreadable"
+        page.append({**summary.as_json(), "status": status})
+    return {"total": len(threads), "offset": offset, "limit": limit, "threads": page}
+
+
+def get_checkpoint(saver: BaseCheckpointSaver, config: Mapping[str, Any]) -> CheckpointTuple:
+    """The checkpoint `config` names (the thread's latest without a checkpoint_id), or a
+    `FerrographError` saying which is missing."""
+    configurable = dict(config.get("configurable") or {})
+    if configurable.get("thread_id") is None:
+        raise FerrographError("the config names no thread_id")
+    configurable.setdefault("checkpoint_ns", "")
+    found = saver.get_tuple({"configurable": configurable})
+    if found is None:
+        cid = configurable.get("checkpoint_id")
+        what = f"checkpoint {cid!r} of thread" if cid else "thread"
+        ns = f" in namespace {configurable['checkpoint_ns']!r}" if configurable["checkpoint_ns"] else ""
+        raise FerrographError(f"{what} {configurable['thread_id']!r}{ns} not found")
+    return found
+
+
+def checkpoint_view(t: CheckpointTuple) -> dict:
+    """A checkpoint for the web page: its ids, parent, time, `typed` state values, engine
+    channels and metadata, pending writes grouped by task (in stored order), and the values of
+    its interrupts and errors."""
+    by_task: dict[str, list[dict]] = {}
+    interrupts: list[Any] = []
+    errors: list[dict] = []
+    for task_id, channel, value in t.pending_writes or []:
+        by_task.setdefault(task_id, []).append({"channel": channel, "value": typed(value)})
+        if channel == INTERRUPT:
+            interrupts.extend(typed(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+        elif channel == ERROR:
+            errors.append({"task_id": task_id, "error": typed(value)})
+    channels = t.checkpoint.get("channel_values") or {}
+    return {
+        **_config_of(t),
+        "parent_checkpoint_id": get_checkpoint_id(t.parent_config) if t.parent_config else None,
+        "ts": t.checkpoint.get("ts"),
+        "metadata": typed(dict(t.metadata or {})),
+        "values": typed(_state_values(t)),
+        "internal": typed({k: v for k, v in channels.items() if is_internal(str(k))}),
+        "pending_writes": [{"task_id": task, "writes": writes} for task, writes in by_task.items()],
+        "interrupts": interrupts,
+        "errors": errors,
+        "status": thread_status(t),
+    }
+
+
+@dataclass
+class Change:
+    """One difference between two states: at `path` (keys and list indexes from the state's
+    root) a value was added, removed or changed; `before` and `after` are `typed` forms."""
+
+    path: list
+    kind: Literal["added", "removed", "changed"]
+    before: Any = None
+    after: Any = None
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "before": self.before, "after": self.after}
+
+
+@dataclass
+class ChannelDiff:
+    """How one state channel differs from checkpoint a to checkpoint b: "added", "removed",
+    "changed", or "appended" (a list that kept its items and grew: `appended` holds the new
+    ones). `before` and `after` are `jsonable` forms."""
+
+    channel: str
+    kind: Literal["added", "removed", "changed", "appended"]
+    before: Any = None
+    after: Any = None
+    appended: Optional[list] = None
+
+    def as_json(self) -> dict:
+        data = {"channel": self.channel, "kind": self.kind, "before": self.before, "after": self.after}
+        if self.appended is not None:
+            data["appended"] = self.appended
+        return data
+
+
+@dataclass
+class CheckpointDiff:
+    """What changed in the state from checkpoint `a` to checkpoint `b` (each a config with
+    thread_id, checkpoint_ns and checkpoint_id): `changes` path by path (`typed` forms, what the
+    web page draws), `channels` channel by channel (`jsonable` forms, what `ferrograph diff`
+    prints), and `pending_writes`, the writes stored between them: those of `a` and of each
+    checkpoint after it on `b`'s line before `b` (the tasks whose results made the steps),
+    oldest first."""
+
+    a: dict
+    b: dict
+    changes: list[Change]
+    channels: list[ChannelDiff] = field(default_factory=list)
+    pending_writes: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "changes": [c.as_json() for c in self.changes],
+            "channels": [c.as_json() for c in self.channels],
+            "pending_writes": self.pending_writes,
+        }
+
+
+def diff(saver: BaseCheckpointSaver, config_a: Mapping[str, Any], config_b: Mapping[str, Any]) -> CheckpointDiff:
+    """The state's changes from the checkpoint `config_a` names to the one `config_b` names
+    (either the thread's latest when it has no checkpoint_id; they may be in different threads).
+    Values are compared in their `typed` forms, dicts key by key, lists and tuples item by item;
+    a set, or a value whose type changed, is one change."""
+    a = get_checkpoint(saver, config_a)
+    b = get_checkpoint(saver, config_b)
+    changes: list[Change] = []
+    _compare(typed(_state_values(a)), typed(_state_values(b)), [], changes)
+    return CheckpointDiff(_config_of(a), _config_of(b), changes, _channel_diffs(a, b), _writes_between(saver, a, b))
+
+
+def _channel_diffs(a: CheckpointTuple, b: CheckpointTuple) -> list[ChannelDiff]:
+    """Per state channel of `a` and `b`, what happened to it, compared in `jsonable` forms."""
+    before = {str(k): jsonable(v) for k, v in _state_values(a).items()}
+    after = {str(k): jsonable(v) for k, v in _state_values(b).items()}
+    channels = []
+    for channel in sorted(set(before) | set(after)):
+        if channel not in after:
+            channels.append(ChannelDiff(channel, "removed", before=before[channel]))
+        elif channel not in before:
+            channels.append(ChannelDiff(channel, "added", after=after[channel]))
+        elif before[channel] != after[channel]:
+            grown = _appended(before[channel], after[channel])
+            kind: Literal["changed", "appended"] = "appended" if grown is not None else "changed"
+            channels.append(ChannelDiff(channel, kind, before=before[channel], after=after[channel], appended=grown))
+    return channels
+
+
+def _appended(before: Any, after: Any) -> Optional[list]:
+    if isinstance(before, list) and isinstance(after, list) and len(after) > len(before) and after[: len(before)] == before:
+        return after[len(before) :]
+    return None
+
+
+def _compare(before: Any, after: Any, path: list, out: list[Change]) -> None:
+    if before == after and type(before) is type(after):
+        return
+    if isinstance(before, dict) and isinstance(after, dict):
+        before_type, after_type = before.get(TYPE_KEY), after.get(TYPE_KEY)
+        if before_type is None and after_type is None:
+            for key in list(before) + [k for k in after if k not in before]:
+                if key not in after:
+                    out.append(Change(path + [key], "removed", before=before[key]))
+                elif key not in before:
+                    out.append(Change(path + [key], "added", after=after[key]))
+                else:
+                    _compare(before[key], after[key], path + [key], out)
+            return
+        # A tuple, dataclass, model or message of the same type: compare what it holds.
+        if before_type == after_type and before_type not in ("set", "frozenset", "dict") and isinstance(before["value"], (dict, list)):
+            _compare(before["value"], after["value"], path, out)
+            return
+    if isinstance(before, list) and isinstance(after, list):
+        for i in range(max(len(before), len(after))):
+            if i >= len(after):
+                out.append(Change(path + [i], "removed", before=before[i]))
+            elif i >= len(before):
+                out.append(Change(path + [i], "added", after=after[i]))
+            else:
+                _compare(before[i], after[i], path + [i], out)
+        return
+    out.append(Change(path, "changed", before=before, after=after))
+
+
+def _writes_between(saver: BaseCheckpointSaver, a: CheckpointTuple, b: CheckpointTuple) -> list[dict]:
+    """The pending writes of `a` and of the checkpoints after it on `b`'s line before `b`,
+    oldest first; just `a`'s when `a` is not an ancestor of `b`."""
+    a_id = a.config["configurable"]["checkpoint_id"]
+    line = [a]
+    current = b
+    ancestors: list[CheckpointTuple] = []
+    while current.parent_config is not None:
+        parent_id = get_checkpoint_id(current.parent_config)
+        if parent_id == a_id:
+            line = [a] + list(reversed(ancestors))
+            break
+        parent = saver.get_tuple(current.parent_config)
+        if parent is None:
+            break
+        ancestors.append(parent)
+        current = parent
+    return [
+        {"checkpoint_id": t.config["configurable"]["checkpoint_id"], "task_id": task_id, "channel": channel, "value": jsonable(value)}
+        for t in line
+        for task_id, channel, value in (t.pending_writes or [])
+    ]
+
+
+def render_diff(d: CheckpointDiff) -> Any:
+    """A rich table of the channels that changed, then the pending writes between."""
+    from rich.console import Group
+    from rich.table import Table
+
+    def shown(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 120 else text[:117] + "..."
+
+    table = Table(title=f"thread {d.b['thread_id']}: {d.a['checkpoint_id']} -> {d.b['checkpoint_id']}", title_justify="left")
+    table.add_column("channel")
+    table.add_column("change")
+    table.add_column("before")
+    table.add_column("after")
+    styles = {"added": "green", "removed": "red", "changed": "yellow", "appended": "cyan"}
+    for c in d.channels:
+        after = "+ " + shown(c.appended) if c.appended is not None else shown(c.after) if c.kind != "removed" else ""
+        table.add_row(c.channel, f"[{styles[c.kind]}]{c.kind}[/]", shown(c.before) if c.kind != "added" else "", after)
+    if not d.channels:
+        table.add_row("[dim](no state channel changed)[/dim]", "", "", "")
+    writes = Table(title=f"pending writes between ({len(d.pending_writes)})", title_justify="left")
+    writes.add_column("checkpoint")
+    writes.add_column("task")
+    writes.add_column("channel")
+    writes.add_column("value")
+    for w in d.pending_writes:
+        writes.add_row(w["checkpoint_id"], w["task_id"], w["channel"], shown(w["value"]))
+    return Group(table, writes)
 
 
 # ---- storage (`ferrograph stats`)
@@ -418,147 +806,3 @@ def render_stats(stats: "StorageStats") -> Any:
             chains.add_row(str(length), str(count))
         parts.append(chains)
     return Group(*parts)
-
-
-# ---- diffs between two checkpoints (`ferrograph diff`, `ferrograph.inspect.diff`)
-
-
-@dataclass
-class ChannelDiff:
-    """How one state channel differs from checkpoint a to checkpoint b: "added", "removed",
-    "changed", or "appended" (a list that kept its items and grew: `appended` holds the new
-    ones). `before` and `after` are `jsonable` forms."""
-
-    channel: str
-    kind: str
-    before: Any = None
-    after: Any = None
-    appended: Optional[list] = None
-
-    def as_json(self) -> dict:
-        data = {"channel": self.channel, "kind": self.kind, "before": self.before, "after": self.after}
-        if self.appended is not None:
-            data["appended"] = self.appended
-        return data
-
-
-@dataclass
-class CheckpointDiff:
-    """What changed in a thread's state from checkpoint `a` to checkpoint `b` (configs with
-    thread_id, checkpoint_ns, checkpoint_id), channel by channel, and the pending writes stored
-    between them: those of `a` and of each checkpoint after it on `b`'s line up to `b` (the
-    tasks whose results made the steps), oldest first."""
-
-    a: dict
-    b: dict
-    channels: list[ChannelDiff]
-    pending_writes: list[dict]
-
-    def as_json(self) -> dict:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "channels": [c.as_json() for c in self.channels],
-            "pending_writes": self.pending_writes,
-        }
-
-
-def _checkpoint_config(t: CheckpointTuple) -> dict:
-    c = t.config["configurable"]
-    return {"thread_id": c["thread_id"], "checkpoint_ns": c.get("checkpoint_ns", "") or "", "checkpoint_id": c["checkpoint_id"]}
-
-
-def _found(saver: BaseCheckpointSaver, config: Any) -> CheckpointTuple:
-    from ferrograph.errors import FerrographError
-
-    configurable = dict((config or {}).get("configurable") or {})
-    if configurable.get("thread_id") is None:
-        raise FerrographError("a config to diff must name a thread_id")
-    configurable.setdefault("checkpoint_ns", "")
-    found = saver.get_tuple({"configurable": configurable})
-    if found is None:
-        cid = configurable.get("checkpoint_id")
-        what = f"checkpoint {cid!r} of thread" if cid else "thread"
-        raise FerrographError(f"{what} {configurable['thread_id']!r} not found")
-    return found
-
-
-def _appended(before: Any, after: Any) -> Optional[list]:
-    if isinstance(before, list) and isinstance(after, list) and len(after) > len(before) and after[: len(before)] == before:
-        return after[len(before) :]
-    return None
-
-
-def diff(saver: BaseCheckpointSaver, config_a: Any, config_b: Any) -> CheckpointDiff:
-    """What changed from the checkpoint `config_a` names to the one `config_b` names (a config
-    without checkpoint_id names the thread's latest): per state channel added, removed, changed,
-    or appended to (lists), compared in their `jsonable` forms; and the pending writes between
-    them. Reads through the saver protocol, so it works on any saver."""
-    a, b = _found(saver, config_a), _found(saver, config_b)
-    before = {k: jsonable(v) for k, v in (a.checkpoint.get("channel_values") or {}).items() if not is_internal(str(k))}
-    after = {k: jsonable(v) for k, v in (b.checkpoint.get("channel_values") or {}).items() if not is_internal(str(k))}
-    channels = []
-    for channel in sorted(set(before) | set(after), key=str):
-        if channel not in after:
-            channels.append(ChannelDiff(str(channel), "removed", before=before[channel]))
-        elif channel not in before:
-            channels.append(ChannelDiff(str(channel), "added", after=after[channel]))
-        elif before[channel] != after[channel]:
-            grown = _appended(before[channel], after[channel])
-            kind = "appended" if grown is not None else "changed"
-            channels.append(ChannelDiff(str(channel), kind, before=before[channel], after=after[channel], appended=grown))
-    return CheckpointDiff(_checkpoint_config(a), _checkpoint_config(b), channels, _writes_between(saver, a, b))
-
-
-def _writes_between(saver: BaseCheckpointSaver, a: CheckpointTuple, b: CheckpointTuple) -> list[dict]:
-    """The pending writes of `a` and of the checkpoints after it on `b`'s line before `b`,
-    oldest first; just `a`'s when `a` is not an ancestor of `b`."""
-    a_id = a.config["configurable"]["checkpoint_id"]
-    line = [a]
-    current = b
-    ancestors: list[CheckpointTuple] = []
-    while current.parent_config is not None:
-        parent_id = get_checkpoint_id(current.parent_config)
-        if parent_id == a_id:
-            line = [a] + list(reversed(ancestors))
-            break
-        parent = saver.get_tuple(current.parent_config)
-        if parent is None:
-            break
-        ancestors.append(parent)
-        current = parent
-    return [
-        {"checkpoint_id": t.config["configurable"]["checkpoint_id"], "task_id": task_id, "channel": channel, "value": jsonable(value)}
-        for t in line
-        for task_id, channel, value in (t.pending_writes or [])
-    ]
-
-
-def render_diff(d: CheckpointDiff) -> Any:
-    """A rich table of the channels that changed, then the pending writes between."""
-    from rich.console import Group
-    from rich.table import Table
-
-    def shown(value: Any) -> str:
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 120 else text[:117] + "..."
-
-    table = Table(title=f"thread {d.b['thread_id']}: {d.a['checkpoint_id']} -> {d.b['checkpoint_id']}", title_justify="left")
-    table.add_column("channel")
-    table.add_column("change")
-    table.add_column("before")
-    table.add_column("after")
-    styles = {"added": "green", "removed": "red", "changed": "yellow", "appended": "cyan"}
-    for c in d.channels:
-        after = "+ " + shown(c.appended) if c.appended is not None else shown(c.after) if c.kind != "removed" else ""
-        table.add_row(c.channel, f"[{styles[c.kind]}]{c.kind}[/]", shown(c.before) if c.kind != "added" else "", after)
-    if not d.channels:
-        table.add_row("[dim](no state channel changed)[/dim]", "", "", "")
-    writes = Table(title=f"pending writes between ({len(d.pending_writes)})", title_justify="left")
-    writes.add_column("checkpoint")
-    writes.add_column("task")
-    writes.add_column("channel")
-    writes.add_column("value")
-    for w in d.pending_writes:
-        writes.add_row(w["checkpoint_id"], w["task_id"], w["channel"], shown(w["value"]))
-    return Group(table, writes)

@@ -11,6 +11,7 @@
     ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
     ferrograph import-langgraph URL_FROM URL_TO      import a LangGraph Sqlite/PostgresSaver database
     ferrograph graph MODULE:ATTR                     a graph's Mermaid text
+    ferrograph ui URL [--graph MODULE:ATTR]          a local web page over the database (extra `ui`)
     ferrograph db upgrade|downgrade|current|history  the SQL savers' schema (Alembic)
 
 Every command takes `--json` for scripts (`db`: current and history). Each command is a subparser with a handler.
@@ -187,16 +188,13 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def _history(args: argparse.Namespace) -> None:
-    from ferrograph._inspect import console, history_rows, render_history
+    from ferrograph._inspect import console, render_history, thread_history
     from ferrograph.checkpointers.url import open_saver
 
     from ferrograph import serde
 
     with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
-        tuples = list(saver.list({"configurable": {"thread_id": args.thread}}))
-    if not tuples:
-        raise FerrographError(f"thread {args.thread!r} has no checkpoints")
-    rows, roots = history_rows(tuples)
+        rows, roots = thread_history(saver, args.thread)
     if args.json:
         _emit_json([r.as_json() for r in rows])
     else:
@@ -207,7 +205,7 @@ def _history(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    from ferrograph._inspect import console, dumps, state_record
+    from ferrograph._inspect import console, dumps, get_checkpoint, state_record
     from ferrograph.checkpointers.url import open_saver
 
     configurable = {"thread_id": args.thread, "checkpoint_ns": args.ns}
@@ -216,11 +214,7 @@ def _show(args: argparse.Namespace) -> None:
     from ferrograph import serde
 
     with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
-        found = saver.get_tuple({"configurable": configurable})
-    if found is None:
-        what = f"checkpoint {args.checkpoint!r} of thread" if args.checkpoint else "thread"
-        raise FerrographError(f"{what} {args.thread!r} not found")
-    record = state_record(found)
+        record = state_record(get_checkpoint(saver, {"configurable": configurable}))
     if args.json:
         _emit_json(record)
     else:
@@ -471,6 +465,32 @@ def _graph(args: argparse.Namespace) -> None:
         sys.stdout.write(mermaid)
 
 
+def _ui(args: argparse.Namespace) -> None:
+    try:
+        from ferrograph.ui import serve
+    except ImportError as e:  # Starlette and uvicorn are the `ui` extra
+        raise FerrographError(f"`ferrograph ui` needs the ui extra ({e.name} is not installed): pip install 'ferrograph[ui]'") from e
+    from ferrograph.checkpointers.url import display_url, open_saver
+
+    if not 0 < args.port < 65536:
+        raise FerrographError(f"--port must be between 1 and 65535, got {args.port}")
+    if len(args.graphs) > 1:
+        raise FerrographError("ferrograph ui runs one graph: give --graph once")
+    spec = args.graphs[0] if args.graphs else None
+    graph = load_graph(spec) if spec else None
+    with open_saver(args.url, create=False) as saver:
+        serve(
+            saver,
+            host=args.host,
+            port=args.port,
+            graph=graph,
+            graph_spec=spec,
+            saver_label=display_url(args.url),
+            json_output=args.json,
+            serializer=_reading_serializer(args),
+        )
+
+
 def _demo(args: argparse.Namespace) -> None:
     from ferrograph import demo
 
@@ -525,7 +545,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    def reading(sub: argparse.ArgumentParser) -> None:
+    def reading(
+        sub: argparse.ArgumentParser,
+        graph_help: str = "rebuild the classes this graph's schemas name (a compiled graph, a StateGraph or a "
+        "callable returning one); repeatable",
+    ) -> None:
         sub.add_argument(
             "--allow",
             action="append",
@@ -539,8 +563,7 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="MODULE:ATTR",
-            help="rebuild the classes this graph's schemas name (a compiled graph, a StateGraph or a "
-            "callable returning one); repeatable",
+            help=graph_help,
         )
 
     demo = command("demo", "run a research agent on SQLite, then show its history, a fork and its replay", _demo)
@@ -635,6 +658,16 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "target", metavar="MODULE:ATTR", help="a compiled graph, a StateGraph, or a zero-argument callable returning one"
     )
+
+    ui = command("ui", "serve a local web page to see, compare, fork, replay and resume threads", _ui)
+    ui.add_argument("url", help=url_help)
+    reading(
+        ui,
+        graph_help="the graph that wrote the threads: rebuilds the classes its schemas name and turns on fork, "
+        "replay, resume and new runs (read-only without)",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    ui.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     return parser
 
 

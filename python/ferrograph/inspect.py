@@ -5,9 +5,10 @@ do (one inspection module, `ferrograph._inspect`, serves them all):
 
     d = diff(saver, {"configurable": {"thread_id": "t", "checkpoint_id": older}},
              {"configurable": {"thread_id": "t"}})            # the thread's latest
-    for change in d.channels: print(change.channel, change.kind, change.appended)
+    for change in d.channels:
+        print(change.channel, change.kind, change.appended)
 """
 
-from ferrograph._inspect import ChannelDiff, CheckpointDiff, diff
+from ferrograph._inspect import Change, ChannelDiff, CheckpointDiff, diff
 
-__all__ = ["ChannelDiff", "CheckpointDiff", "diff"]
+__all__ = ["Change", "ChannelDiff", "CheckpointDiff", "diff"]

@@ -99,43 +99,48 @@ def fill(url: str) -> dict[str, Any]:
     `failed` (a failed step: pending writes of the task that succeeded), `paused` (an interrupt:
     a special write), `raw` (written through the protocol: two namespaces, non-JSON values).
     Returns facts the tests check against."""
-    facts: dict[str, Any] = {}
     with open_saver(url) as saver:
-        app = build(checkpointer=saver)
-        c1 = {"configurable": {"thread_id": "agent-1"}}
-        app.invoke({"topic": TOPIC}, c1)
-        after_plan = next(s for s in app.get_state_history(c1) if s.next and s.next[0] == "research")
-        fork = app.update_state(after_plan.config, {"questions": ["What is rust?"]}, as_node="plan")
-        app.invoke(None, fork)
-        facts["fork_parent"] = after_plan.config["configurable"]["checkpoint_id"]
-        facts["fork"] = fork["configurable"]["checkpoint_id"]
-        app.invoke({"topic": "pregel"}, {"configurable": {"thread_id": "agent-2"}})
+        return fill_saver(saver)
 
-        with pytest.raises(RuntimeError, match="boom"):
-            failing_graph(saver).invoke({"log": []}, {"configurable": {"thread_id": "failed"}})
-        interrupting_graph(saver).invoke({"log": []}, {"configurable": {"thread_id": "paused"}})
 
-        # Written through the protocol: a root namespace and a child one, with non-JSON values.
-        parent = None
-        for step, ns in enumerate(["", "", "child:1"]):
-            checkpoint = empty_checkpoint()
-            checkpoint["channel_values"] = {
-                "when": datetime.datetime(2024, 5, 1, 12, 0, step),
-                "tags": {"a", "b"},
-                "pair": (step, "x"),
-                "blob": b"\x00\xff",
-                "amount": decimal.Decimal("1.50"),
-                "id": uuid.UUID(int=step),
-            }
-            versions = {k: f"{step + 1:032}.0" for k in checkpoint["channel_values"]}
-            checkpoint["channel_versions"] = versions
-            config: dict = {"configurable": {"thread_id": "raw", "checkpoint_ns": ns}}
-            if parent and ns == "":
-                config["configurable"]["checkpoint_id"] = parent
-            stored = saver.put(config, checkpoint, {"source": "loop", "step": step, "parents": {}}, versions)
-            saver.put_writes(stored, [("tags", {"c"}), ("pair", (9, "y"))], f"task-{step}")
-            if ns == "":
-                parent = stored["configurable"]["checkpoint_id"]
+def fill_saver(saver: Any) -> dict[str, Any]:
+    """`fill` on an open saver (a `MemorySaver` too)."""
+    facts: dict[str, Any] = {}
+    app = build(checkpointer=saver)
+    c1 = {"configurable": {"thread_id": "agent-1"}}
+    app.invoke({"topic": TOPIC}, c1)
+    after_plan = next(s for s in app.get_state_history(c1) if s.next and s.next[0] == "research")
+    fork = app.update_state(after_plan.config, {"questions": ["What is rust?"]}, as_node="plan")
+    app.invoke(None, fork)
+    facts["fork_parent"] = after_plan.config["configurable"]["checkpoint_id"]
+    facts["fork"] = fork["configurable"]["checkpoint_id"]
+    app.invoke({"topic": "pregel"}, {"configurable": {"thread_id": "agent-2"}})
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_graph(saver).invoke({"log": []}, {"configurable": {"thread_id": "failed"}})
+    interrupting_graph(saver).invoke({"log": []}, {"configurable": {"thread_id": "paused"}})
+
+    # Written through the protocol: a root namespace and a child one, with non-JSON values.
+    parent = None
+    for step, ns in enumerate(["", "", "child:1"]):
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {
+            "when": datetime.datetime(2024, 5, 1, 12, 0, step),
+            "tags": {"a", "b"},
+            "pair": (step, "x"),
+            "blob": b"\x00\xff",
+            "amount": decimal.Decimal("1.50"),
+            "id": uuid.UUID(int=step),
+        }
+        versions = {k: f"{step + 1:032}.0" for k in checkpoint["channel_values"]}
+        checkpoint["channel_versions"] = versions
+        config: dict = {"configurable": {"thread_id": "raw", "checkpoint_ns": ns}}
+        if parent and ns == "":
+            config["configurable"]["checkpoint_id"] = parent
+        stored = saver.put(config, checkpoint, {"source": "loop", "step": step, "parents": {}}, versions)
+        saver.put_writes(stored, [("tags", {"c"}), ("pair", (9, "y"))], f"task-{step}")
+        if ns == "":
+            parent = stored["configurable"]["checkpoint_id"]
     return facts
 
 

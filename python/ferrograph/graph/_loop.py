@@ -536,33 +536,7 @@ class RunLoop:
             elif spec.input_schema is not None:
                 input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
-        task = CurrentTask(self, name, task_id, scratchpad)
-        injects = spec.injects
-
-        def start() -> Any:
-            task.attempt += 1
-            arg = input.build() if isinstance(input, _Deferred) else input
-            if not injects:
-                return spec.fn(arg)
-            runtime = task.runtime if spec.wants_runtime else self.runtime
-            return spec.fn(arg, **{key: _injected(key, runtime, config) for key in injects})
-
-        def in_task() -> Any:
-            token = _CURRENT.set(task)
-            try:
-                return start()
-            finally:
-                _CURRENT.reset(token)
-
-        async def in_async_task() -> Any:
-            # Set inside the coroutine, so the node's own awaits see it.
-            token = _CURRENT.set(task)
-            try:
-                return await start()
-            finally:
-                _CURRENT.reset(token)
-
-        fn: Callable[[], Any] = in_async_task if spec.is_async else in_task
+        fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async else _NodeCall)(self, name, task_id, scratchpad, spec, input, config)
         if self.messages is not None:
             fn = self.messages.wrap(fn, input.state if isinstance(input, _Deferred) else input, metadata, config)
         return fn
@@ -981,6 +955,68 @@ class RunLoop:
 
 
 _MISSING = object()
+
+
+class _NodeCall(CurrentTask):
+    """One task's node call, made as often as it is attempted: it is also what the node sees
+    as its current task (config, runtime, interrupts), set around each attempt. One object,
+    not closures: this runs for every task of every step."""
+
+    __slots__ = ("_fn", "_input", "_injects", "_wants_runtime", "_node_config")
+
+    def __init__(self, loop: "RunLoop", name: str, task_id: str, scratchpad: Optional[_Scratchpad], spec: Any, input: Any, config: dict) -> None:
+        # CurrentTask's fields, set here rather than through super(): this runs for every task.
+        self.config = loop.config
+        self.scratchpad = scratchpad
+        self.attempt = 0
+        self._first_attempt_time = 0.0
+        self._runtime = None
+        self._loop = loop
+        self._name = name
+        self._task_id = task_id
+        self._fn = spec.fn
+        self._input = input
+        self._injects = spec.injects
+        self._wants_runtime = spec.wants_runtime
+        self._node_config = config
+
+    def _start(self) -> Any:
+        self.attempt += 1
+        if self.attempt == 1:
+            self._first_attempt_time = time.time()
+        arg = self._input
+        if type(arg) is _Deferred:
+            arg = arg.build()
+        if not self._injects:
+            return self._fn(arg)
+        runtime = self.runtime if self._wants_runtime else self._loop.runtime
+        return self._fn(arg, **{key: _injected(key, runtime, self._node_config) for key in self._injects})
+
+    def __call__(self) -> Any:
+        token = _CURRENT.set(self)
+        try:
+            if self._injects or type(self._input) is _Deferred or self.attempt:
+                return self._start()
+            # The common case in one frame: a plain node's first attempt.
+            self.attempt = 1
+            self._first_attempt_time = time.time()
+            return self._fn(self._input)
+        finally:
+            _CURRENT.reset(token)
+
+
+class _AsyncNodeCall(_NodeCall):
+    """`_NodeCall` of an async node: the task is set inside the coroutine, so the node's own
+    awaits see it."""
+
+    __slots__ = ()
+
+    async def __call__(self) -> Any:  # type: ignore[override]
+        token = _CURRENT.set(self)
+        try:
+            return await self._start()
+        finally:
+            _CURRENT.reset(token)
 
 
 class _Deferred:
