@@ -110,3 +110,20 @@ class ThreadDeletedError(ConcurrentUpdateError):
     """A run wrote to a thread that was deleted or pruned while it ran: a checkpoint whose
     parent, or pending writes whose checkpoint, no longer exists. Refused, so that a deleted
     thread never comes back half-written."""
+
+
+__all__ += ["EncryptionError", "EncryptionKeyError", "DecryptionError"]
+
+
+class EncryptionError(FerrographError):
+    """Encryption at rest failed (see `ferrograph.checkpointers.Encryption`)."""
+
+
+class EncryptionKeyError(EncryptionError, LookupError):
+    """A stored value is encrypted with a key this saver does not have (or the saver has no
+    encryption at all); the message names the value's key id."""
+
+
+class DecryptionError(EncryptionError, CorruptCheckpointError):
+    """A stored value does not authenticate under the key its id names: the key given under that
+    id is the wrong one, or the stored bytes were altered. Never read as garbage."""

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 pub mod codec;
+mod crypt;
 mod errors;
 mod graph;
 mod run;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     graph::register(m)?;
     run::register(m)?;
     codec::register(m)?;
+    crypt::register(m)?;
     savers::register(m)?;
     m.add_function(wrap_pyfunction!(new_checkpoint_id, m)?)?;
     Ok(())

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption
 from ferrograph.checkpointers.memory import InMemorySaver, MemorySaver
 from ferrograph.checkpointers.retention import Retention, RetentionResult
 
@@ -30,6 +31,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointMetadata",
     "CheckpointTuple",
+    "Encryption",
     "PostgresSaver",
     "Retention",
     "RetentionResult",

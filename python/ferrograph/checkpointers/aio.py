@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Itera
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
@@ -62,7 +63,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
 
     async def aget_tuple(self, config: dict) -> Optional[CheckpointTuple]:
         self._bind_loop()
-        return await self._run(lambda: sql.get_tuple(self.dialect, config), write=False)
+        return await self._run(lambda: sql.get_tuple(self.dialect, config, self.encryption), write=False)
 
     async def alist(
         self,
@@ -73,14 +74,16 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         limit: Optional[int] = None,
     ) -> AsyncIterator[CheckpointTuple]:
         self._bind_loop()
-        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        op = sql.list_checkpoints(
+            self.dialect, config, filter=filter, before=before, limit=limit, encryption=self.encryption
+        )
         async for item in sql.adrive_iter(op, self._run_page):
             yield item
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
         return await self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits),
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits, self.encryption),
             write=True,
             one_sync=True,
         )
@@ -89,12 +92,12 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self._bind_loop()
-        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
+        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits, self.encryption), write=True)
 
     async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         self._bind_loop()
-        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits), write=True, **self._batch_options)
+        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption), write=True, **self._batch_options)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
@@ -174,6 +177,17 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         return self._sync(self.aapply_retention(policy, dry_run=dry_run))
 
+    async def arekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
+        """As `SqliteSaver.rekey`."""
+        self._bind_loop()
+        work = sql.rekey(self.dialect, _encryption_of(self), batch_size)
+        result = await sql.adrive_transactions(work, lambda make, write: self._run(make, write=write))
+        self.deltas.forget_threads()
+        return result
+
+    def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
+        return self._sync(self.arekey(batch_size=batch_size))
+
     async def astorage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
         """As `SqliteSaver.storage_stats`."""
         self._bind_loop()
@@ -222,13 +236,14 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
-        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         if self.loop is not None:
             self._start_async_sweeping()
 
@@ -242,6 +257,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
@@ -259,6 +275,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
                 sweep_every=sweep_every,
                 max_value_bytes=max_value_bytes,
                 warn_value_bytes=warn_value_bytes,
+                encryption=encryption,
             )
             try:
                 yield saver
@@ -414,13 +431,14 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> None:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
         self.deltas = sql.DeltaCache()
-        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         if self.loop is not None:
             self._start_async_sweeping()
 
@@ -434,6 +452,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> AsyncIterator["AsyncPostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         from psycopg import AsyncConnection
@@ -445,6 +464,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                 sweep_every=sweep_every,
                 max_value_bytes=max_value_bytes,
                 warn_value_bytes=warn_value_bytes,
+                encryption=encryption,
             )
             try:
                 yield saver

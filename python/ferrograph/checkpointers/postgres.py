@@ -16,6 +16,7 @@ from psycopg.rows import tuple_row
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
@@ -171,12 +172,13 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.Lock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
-        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         self._start_sweeping()
 
     @classmethod
@@ -189,6 +191,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> Iterator["PostgresSaver"]:
         """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
         with Connection.connect(conn_string, autocommit=True) as conn:
@@ -198,6 +201,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
                 sweep_every=sweep_every,
                 max_value_bytes=max_value_bytes,
                 warn_value_bytes=warn_value_bytes,
+                encryption=encryption,
             )
             try:
                 yield saver
@@ -275,7 +279,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         self._run(lambda: sql.setup(self.dialect, self._script_location), write=True)
 
     def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
-        return self._run(lambda: sql.get_tuple(self.dialect, config), write=False)
+        return self._run(lambda: sql.get_tuple(self.dialect, config, self.encryption), write=False)
 
     def list(
         self,
@@ -285,7 +289,9 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         before: Optional[dict] = None,
         limit: Optional[int] = None,
     ) -> Iterator[CheckpointTuple]:
-        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        op = sql.list_checkpoints(
+            self.dialect, config, filter=filter, before=before, limit=limit, encryption=self.encryption
+        )
 
         def run_page(query: sql.Query) -> Any:
             # A connection is held per page, not while the caller consumes the results.
@@ -295,17 +301,17 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         return self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits),
+            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits, self.encryption),
             write=True,
             one_sync=True,
         )
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
+        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits, self.encryption), write=True)
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits), write=True, grouped=True)
+        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption), write=True, grouped=True)
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)
@@ -323,6 +329,13 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         """As `SqliteSaver.apply_retention`."""
         work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
         return sql.drive_transactions(work, lambda make, write: self._run(make, write=write))
+
+    def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
+        """As `SqliteSaver.rekey`."""
+        work = sql.rekey(self.dialect, _encryption_of(self), batch_size)
+        result = sql.drive_transactions(work, lambda make, write: self._run(make, write=write))
+        self.deltas.forget_threads()
+        return result
 
     def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
         """As `SqliteSaver.storage_stats`."""

@@ -324,12 +324,14 @@ def policy_of(saver: Any, policy: Optional[Retention]) -> Retention:
 class Sweeping:
     """What every saver shares of keeping its database healthy: its default retention policy
     (`retention`, used by `apply_retention()` without a policy), the background sweeper
-    `sweep_every` starts, and its size limits (`max_value_bytes`, `warn_value_bytes`).
+    `sweep_every` starts, its size limits (`max_value_bytes`, `warn_value_bytes`) and its
+    encryption at rest (`encryption`, see checkpointers/encryption.py).
     Sync savers sweep on a thread (started at once); async savers on a task of their event loop
     (started when the saver is first used on it)."""
 
     retention: Optional[Retention] = None
     limits: Any = None
+    encryption: Any = None
     _sweep_every: Optional[datetime.timedelta] = None
     _sweeper: Optional[Union[Sweeper, AsyncSweeper]] = None
 
@@ -339,15 +341,18 @@ class Sweeping:
         sweep_every: Optional[Union[str, datetime.timedelta]],
         max_value_bytes: Optional[int],
         warn_value_bytes: Optional[int],
+        encryption: Any = None,
     ) -> None:
-        """Takes a saver's health options: its retention policy and sweeping, and its size limits
-        (`self.limits`, see checkpointers/limits.py)."""
+        """Takes a saver's health options: its retention policy and sweeping, its size limits
+        (`self.limits`, see checkpointers/limits.py) and its encryption."""
+        from ferrograph.checkpointers.encryption import check
         from ferrograph.checkpointers.limits import SizeLimits
 
         self._sweep_every = sweep_options(retention, sweep_every)
         self.retention = retention
         self._sweeper = None
         self.limits = SizeLimits(max_value_bytes, warn_value_bytes)
+        self.encryption = check(encryption)
 
     def _start_sweeping(self) -> None:
         """Starts the sweeper on a thread (sync savers)."""

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
@@ -28,6 +29,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
     saver, or use `SqliteSaver.from_conn_string(path)`. Call `setup()` once to create or upgrade
     the tables. `retention` is the policy `apply_retention()` applies by default; with
     `sweep_every` ("10m") a background thread applies it that often until `stop_sweeping()`.
+    With `encryption` (`ferrograph.checkpointers.Encryption`), channel values and pending writes
+    are stored AES-256-GCM encrypted; `rekey()` re-encrypts them with its newest key.
     """
 
     dialect = sql.SQLITE
@@ -40,12 +43,13 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.RLock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
-        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         self._start_sweeping()
 
     @classmethod
@@ -58,6 +62,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Optional[Encryption] = None,
     ) -> Iterator["SqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends. The file runs in WAL mode with
@@ -77,6 +82,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                 sweep_every=sweep_every,
                 max_value_bytes=max_value_bytes,
                 warn_value_bytes=warn_value_bytes,
+                encryption=encryption,
             )
             try:
                 yield saver
@@ -142,7 +148,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         self._write(sql.setup(self.dialect, self._script_location))
 
     def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
-        return self._read(sql.get_tuple(self.dialect, config))
+        return self._read(sql.get_tuple(self.dialect, config, self.encryption))
 
     def list(
         self,
@@ -152,7 +158,9 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         before: Optional[dict] = None,
         limit: Optional[int] = None,
     ) -> Iterator[CheckpointTuple]:
-        op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        op = sql.list_checkpoints(
+            self.dialect, config, filter=filter, before=before, limit=limit, encryption=self.encryption
+        )
         cursor_lock = self.lock
 
         def execute(query: sql.Query) -> Any:
@@ -167,14 +175,14 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         yield from sql.drive_iter(op, execute)
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits))
+        return self._write(sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits, self.encryption))
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits))
+        self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits, self.encryption))
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._write(sql.batch(self.dialect, calls, self.deltas, self.limits))
+        return self._write(sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption))
 
     def delete_thread(self, thread_id: str) -> None:
         self._write(sql.delete_thread(self.dialect, thread_id, self.deltas))
@@ -194,6 +202,15 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         and returns what would be (see ferrograph.checkpointers.retention)."""
         work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
         return sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
+
+    def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
+        """Re-encrypts every stored value and pending write with the newest key of this saver's
+        encryption (plain ones too), `batch_size` rows per transaction; an interrupted rekey is
+        simply run again (see sql/rekey.py)."""
+        work = sql.rekey(self.dialect, _encryption_of(self), batch_size)
+        result = sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
+        self.deltas.forget_threads()
+        return result
 
     def storage_stats(self, thread_id: Optional[str] = None, *, largest: int = 10) -> StorageStats:
         """What the database (or one thread) holds, in one query that reads no value: threads,

@@ -7,7 +7,8 @@ aio.py) only do I/O.
 - dialect.py, sqlite.py, postgres.py: the SQL text, one dialect class per database family;
 - deltas.py: append deltas, how growing lists are stored and rebuilt;
 - reads.py: get_tuple and list; writes.py: put, put_writes, batches; admin.py: delete, copy,
-  prune, thread summaries, setup; rows.py: what they share of row conversion.
+  prune, thread summaries, setup; rekey.py: re-encryption with the newest key; rows.py: what
+  they share of row conversion.
 
 Storage (see migrations/versions): a channel value is stored once per (thread, namespace,
 channel, version) in `ferrograph_checkpoint_blobs`; a checkpoint row holds the checkpoint
@@ -33,6 +34,7 @@ from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
 from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
 from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
+from ferrograph.checkpointers.sql.rekey import REKEY_BATCH, RekeyResult, rekey
 from ferrograph.checkpointers.sql.rows import thread_deleted
 from ferrograph.checkpointers.sql.runner import (
     Emit,
@@ -55,6 +57,7 @@ __all__ = [
     "EXPECT_LATEST",
     "MIGRATION_LOCK_KEY",
     "POSTGRES",
+    "REKEY_BATCH",
     "SNAPSHOT_EVERY",
     "SQLITE",
     "SQLITE_BUSY_TIMEOUT",
@@ -65,6 +68,7 @@ __all__ = [
     "Op",
     "PostgresDialect",
     "Query",
+    "RekeyResult",
     "SqliteDialect",
     "ThreadRow",
     "Transactions",
@@ -84,6 +88,7 @@ __all__ = [
     "prune",
     "put",
     "put_writes",
+    "rekey",
     "retention",
     "setup",
     "sqlite_path",

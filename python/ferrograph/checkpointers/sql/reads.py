@@ -1,7 +1,8 @@
 """Reads: `get_tuple` and `list`, as operations (see runner.py). A page of checkpoints comes
 with the values and pending writes it needs in one statement (`Dialect.select_tuples`); the
 rows are split into records, blob rows and writes, and the tuples are built as they are
-iterated."""
+iterated. With the saver's encryption, stored values are decrypted as they come off the rows
+(before append deltas are rebuilt)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from operator import itemgetter
 from typing import Any, Generator, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from ferrograph.checkpointers.base import CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption, open_value
 from ferrograph.checkpointers.sql.deltas import BlobRows, rebuild
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.rows import config_for, decode, load, location
 from ferrograph.checkpointers.sql.runner import Emit, Op, Query, Step
-from ferrograph.errors import CorruptCheckpointError, InvalidConfigError
+from ferrograph.errors import CorruptCheckpointError, EncryptionError, InvalidConfigError
 
 __all__ = ["get_tuple", "list_checkpoints"]
 
@@ -55,12 +57,23 @@ def _record(row: Sequence[Any]) -> _Record:
     )
 
 
+def _opened(encryption: Optional[Encryption], blob: Any, what: str, thread_id: str, checkpoint_ns: str,
+            checkpoint_id: Optional[str] = None) -> Any:
+    """A stored value's encoding: decrypted when encrypted. An error says where it was read."""
+    try:
+        return open_value(encryption, blob)
+    except EncryptionError as e:
+        at = f"checkpoint {checkpoint_id!r} of " if checkpoint_id else ""
+        ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+        raise type(e)(f"cannot read {what} ({at}thread {thread_id!r}{ns}): {e}") from None
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], BlobRows, WriteRows]:
+def _split(d: Dialect, rows: Sequence[Sequence[Any]], encryption: Optional[Encryption]) -> tuple[list[_Record], BlobRows, WriteRows]:
     """A `select_tuples` result as its checkpoints (newest first), its blob rows by key, and
     the decoded pending writes of each checkpoint, in order."""
     checkpoints = []
@@ -70,7 +83,8 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], Bl
         kind = row[0]
         if kind == 1:
             chain = row[9]
-            blobs[(row[2], row[3], row[4], row[5])] = (row[8], None if chain is None else d.chain_value(chain))
+            blob = _opened(encryption, row[8], f"channel {row[4]!r}", row[2], row[3])
+            blobs[(row[2], row[3], row[4], row[5])] = (blob, None if chain is None else d.chain_value(chain))
         elif kind == 0:
             checkpoints.append(row)
         else:
@@ -85,6 +99,7 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], Bl
     if write_rows:
         write_rows.sort(key=_rank if d.ranks_rows else _write_order)
         for _, _, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, _, blob, _ in write_rows:
+            blob = _opened(encryption, blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
             value = load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
     return [_record(row[2:8]) for row in checkpoints], blobs, writes
@@ -98,11 +113,12 @@ _newest_first = itemgetter(4, 2, 3)
 _write_order = itemgetter(7, 5, 9)
 
 
-def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool) -> Generator[Step, Any, tuple[list[_Record], BlobRows, WriteRows]]:
+def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], limit: int, several: bool,
+               encryption: Optional[Encryption]) -> Generator[Step, Any, tuple[list[_Record], BlobRows, WriteRows]]:
     """Up to `limit` checkpoints matching `conditions`, newest first, with the blob rows and
     decoded pending writes they need (the blob rows `select_tuples` found; `_tuples` reads the
     rest)."""
-    return _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
+    return _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])), encryption)
 
 
 #: Decoded values of these types cannot change, so the tuples of one read may share them.
@@ -137,7 +153,7 @@ def _values(r: _Record, blobs: BlobRows, whole: dict, shared: dict) -> dict[str,
 
 
 def _tuples(
-    d: Dialect, records: Sequence[_Record], blobs: BlobRows, writes: WriteRows
+    d: Dialect, records: Sequence[_Record], blobs: BlobRows, writes: WriteRows, encryption: Optional[Encryption]
 ) -> Generator[Step, Any, Iterator[CheckpointTuple]]:
     """The tuples of `records` from the rows `select_tuples` returned with them. A version it
     missed (versions are matched as text in the database, where a number may print otherwise
@@ -160,6 +176,7 @@ def _tuples(
         for thread_id, checkpoint_ns, channel, version, blob, chain in (
             yield Query(d.select_blobs, d.keys_param(chunk, 4))
         ):
+            blob = _opened(encryption, blob, f"channel {channel!r}", thread_id, checkpoint_ns)
             blobs[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
     return _build(records, blobs, writes)
 
@@ -182,16 +199,16 @@ def _build(records: Sequence[_Record], blobs: BlobRows, writes: WriteRows) -> It
         )
 
 
-def get_tuple(d: Dialect, config: Mapping[str, Any]) -> Op:
+def get_tuple(d: Dialect, config: Mapping[str, Any], encryption: Optional[Encryption] = None) -> Op:
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if checkpoint_id:
         conditions, params = ["thread_id = ?", "checkpoint_ns = ?", "checkpoint_id = ?"], [thread_id, checkpoint_ns, checkpoint_id]
     else:
         conditions, params = ["thread_id = ?", "checkpoint_ns = ?"], [thread_id, checkpoint_ns]
-    records, blobs, writes = yield from _read_page(d, conditions, params, 1, False)
+    records, blobs, writes = yield from _read_page(d, conditions, params, 1, False, encryption)
     if not records:
         return None
-    return next((yield from _tuples(d, records, blobs, writes)))
+    return next((yield from _tuples(d, records, blobs, writes, encryption)))
 
 
 def list_checkpoints(
@@ -201,6 +218,7 @@ def list_checkpoints(
     filter: Optional[Mapping[str, Any]] = None,
     before: Optional[Mapping[str, Any]] = None,
     limit: Optional[int] = None,
+    encryption: Optional[Encryption] = None,
 ) -> Op:
     """Newest first, a page at a time; emits tuples."""
     conditions: list[str] = []
@@ -237,7 +255,7 @@ def list_checkpoints(
     while True:
         page = PAGE if (in_python or remaining is None) else min(PAGE, remaining)
         page_conditions = conditions + (["(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)"] if after else [])
-        records, blobs, writes = yield from _read_page(d, page_conditions, params + (after or []), page, True)
+        records, blobs, writes = yield from _read_page(d, page_conditions, params + (after or []), page, True, encryption)
         fetched = len(records)
         last_record = records[-1] if records else None
         if in_python:
@@ -246,7 +264,7 @@ def list_checkpoints(
             records = records[:remaining]
             remaining -= len(records)
         if records:
-            yield Emit((yield from _tuples(d, records, blobs, writes)))
+            yield Emit((yield from _tuples(d, records, blobs, writes, encryption)))
         if fetched < page or remaining == 0 or last_record is None:
             return
         after = [last_record.checkpoint_id, last_record.thread_id, last_record.checkpoint_ns]

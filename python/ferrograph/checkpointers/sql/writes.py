@@ -12,6 +12,7 @@ from typing import Any, Generator, Mapping, Optional, Sequence
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.encryption import Encryption, seal
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
@@ -62,11 +63,14 @@ def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) 
 @dataclass
 class _Planned:
     """One new channel value of a put: its encoding (None when the channel has no value at its
-    new version) and, when it can be stored as an append delta, the delta and what it extends."""
+    new version), the bytes its row stores whole (the encoding, encrypted with the saver's
+    encryption), and, when it can be stored as an append delta, the delta's row bytes and chain
+    and what it extends. Deltas compare encodings, so they are found before encryption."""
 
     channel: str
     version: str
     encoded: Optional[bytes]
+    row: Optional[bytes] = None
     delta: Optional[tuple[bytes, list[str]]] = None
     previous: Optional[Stored] = None
 
@@ -77,18 +81,21 @@ class _Planned:
         if as_delta:
             assert self.delta is not None
             return Stored(self.version, self.encoded, self.delta[1], len(self.delta[0]))
-        return Stored(self.version, self.encoded, None, len(self.encoded)) if self.encoded[:1] == b"[" else None
+        assert self.row is not None
+        return Stored(self.version, self.encoded, None, len(self.row)) if self.encoded[:1] == b"[" else None
 
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
-        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None) -> Op:
+        new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
+        encryption: Optional[Encryption] = None) -> Op:
     """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
     value this saver stored last for the channel is stored as a delta (see deltas.py).
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
     together and commit them with one round trip (`PostgresSaver` does on an autocommit
-    connection). Only a stale delta cache makes it run them once more."""
+    connection). Only a stale delta cache makes it run them once more. With `encryption`, each
+    row's value (whole or delta) is stored encrypted."""
     thread_id, checkpoint_ns, parent_id = location(config)
     values = checkpoint.get("channel_values") or {}
     stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
@@ -105,7 +112,10 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
         previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
         as_delta = delta(previous, version, encoded)
-        planned.append(_Planned(channel, version, encoded, as_delta, previous if as_delta is not None else None))
+        if as_delta is not None and encryption is not None:
+            as_delta = (seal(encryption, as_delta[0]), as_delta[1])
+        planned.append(_Planned(channel, version, encoded, seal(encryption, encoded), as_delta,
+                                previous if as_delta is not None else None))
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
     row = [
@@ -155,7 +165,7 @@ def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: lis
                     column.append(value)
             params += [thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns, len(with_delta)]
         params += [thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
-                   [p.encoded for p in whole], *row]
+                   [p.row for p in whole], *row]
         # Without the writer check and without deltas the statement always stores everything:
         # nothing to read back, so a runner may send it along with others (a batch groups them).
         answer = check or bool(with_delta)
@@ -195,7 +205,7 @@ def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, ch
             if inserted:
                 as_deltas.add(p.channel)
                 continue
-        blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.encoded))
+        blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.row))
     if blobs:
         yield Query(d.insert_blob, blobs, many=True, rows=False)
     yield Query(d.upsert_checkpoint, row, rows=False)
@@ -226,13 +236,16 @@ def _refuse(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest
 
 
 def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
-               task_path: str = "", limits: Optional[SizeLimits] = None) -> Op:
+               task_path: str = "", limits: Optional[SizeLimits] = None, encryption: Optional[Encryption] = None) -> Op:
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
     special: list[tuple] = []
     regular: list[tuple] = []
     for index, (channel, value) in enumerate(writes):
+        encoded = _core.dumps(value, context=channel)
+        if limits:
+            limits.check(channel, len(encoded), thread_id, checkpoint_ns, "pending write")
         row = (
             thread_id,
             checkpoint_ns,
@@ -241,10 +254,8 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
             task_path,
             WRITES_IDX_MAP.get(channel, index),
             channel,
-            _core.dumps(value, context=channel),
+            seal(encryption, encoded),
         )
-        if limits:
-            limits.check(channel, len(row[-1]), thread_id, checkpoint_ns, "pending write")
         (special if channel in WRITES_IDX_MAP else regular).append(row)
     if regular:
         yield Query(d.insert_write, regular, many=True, rows=False)
@@ -253,7 +264,7 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
 
 
 def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
-          limits: Optional[SizeLimits] = None) -> Op:
+          limits: Optional[SizeLimits] = None, encryption: Optional[Encryption] = None) -> Op:
     """Runs saver calls (`("put", args)` or `("put_writes", args)`, the protocol methods'
     positional arguments) one after another, for the runner to put in one transaction; returns
     their results. If one fails, the runner rolls them all back: what the delta cache learnt
@@ -273,13 +284,13 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas, limits)
+                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
                 stored.add(location(result))
                 results.append(result)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
                 path = task_path[0] if task_path else ""
-                results.append((yield from put_writes(d, config, writes, task_id, path, limits)))
+                results.append((yield from put_writes(d, config, writes, task_id, path, limits, encryption)))
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
     except BaseException:

@@ -1,0 +1,102 @@
+//! The Python face of `ferrograph-crypt`: `_core.Keyring`, which seals and opens stored values
+//! (AES-256-GCM, see that crate). `ferrograph.checkpointers.Encryption` wraps it; its errors
+//! become `ferrograph.errors` classes here, once.
+
+use std::borrow::Cow;
+
+use ferrograph_crypt::{CryptError, Keyring};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes};
+
+use crate::errors::new_error;
+
+fn crypt_error(py: Python<'_>, err: CryptError) -> PyErr {
+    match err {
+        CryptError::InvalidKey(m) => PyValueError::new_err(m),
+        e @ CryptError::UnknownKey { .. } => new_error(py, "EncryptionKeyError", e.to_string()),
+        e @ (CryptError::Tampered { .. } | CryptError::Malformed(_)) => new_error(py, "DecryptionError", e.to_string()),
+        e @ CryptError::Random(_) => new_error(py, "EncryptionError", e.to_string()),
+    }
+}
+
+/// The bytes of a stored value as psycopg and sqlite3 hand them over (bytes, bytearray or a
+/// memoryview of bytea).
+fn data_of<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(b.as_bytes()));
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        return Ok(Cow::Owned(b.to_vec()));
+    }
+    if data.is_instance_of::<pyo3::types::PyMemoryView>() {
+        return Ok(Cow::Owned(data.call_method0("tobytes")?.cast_into::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected bytes, not {}",
+        data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+    )))
+}
+
+/// AES-256-GCM keys by id, newest first: the first seals, every one opens.
+#[pyclass(frozen, module = "ferrograph._core", name = "Keyring")]
+pub struct PyKeyring {
+    inner: Keyring,
+}
+
+#[pymethods]
+impl PyKeyring {
+    /// `keys`: (key id, 32-byte key) pairs, newest first.
+    #[new]
+    fn new(keys: Vec<(String, Vec<u8>)>) -> PyResult<Self> {
+        Keyring::new(keys).map(|inner| PyKeyring { inner }).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// The key ids, the sealing one first.
+    #[getter]
+    fn key_ids(&self) -> Vec<String> {
+        self.inner.key_ids().into_iter().map(str::to_owned).collect()
+    }
+
+    /// `data` sealed with the first key under a fresh random nonce.
+    fn seal<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = data_of(data)?;
+        let inner = &self.inner;
+        let sealed = py.detach(|| inner.seal(&data)).map_err(|e| crypt_error(py, e))?;
+        Ok(PyBytes::new(py, &sealed))
+    }
+
+    /// The plaintext of a sealed value; EncryptionKeyError naming its key id when no key of
+    /// this keyring has that id, DecryptionError when it does not authenticate.
+    fn open<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = data_of(data)?;
+        let inner = &self.inner;
+        let plain = py.detach(|| inner.open(&data)).map_err(|e| crypt_error(py, e))?;
+        Ok(PyBytes::new(py, &plain))
+    }
+
+    /// Whether `data` is sealed with the first key already.
+    fn is_current(&self, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.is_current(&data_of(data)?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Keyring(key_ids={:?})", self.inner.key_ids())
+    }
+}
+
+/// The key id a stored value is sealed with, or None for a plain (unencrypted) value.
+#[pyfunction]
+fn sealed_key_id(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let data = data_of(data)?;
+    if !ferrograph_crypt::is_sealed(&data) {
+        return Ok(None);
+    }
+    ferrograph_crypt::key_id_of(&data).map(|id| Some(id.to_owned())).map_err(|e| crypt_error(py, e))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKeyring>()?;
+    m.add_function(wrap_pyfunction!(sealed_key_id, m)?)?;
+    Ok(())
+}

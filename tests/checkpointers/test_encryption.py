@@ -1,0 +1,255 @@
+"""Encryption at rest on every SQL saver: a run's values and pending writes are stored
+AES-256-GCM encrypted (the raw database holds none of their plaintext) while metadata stays
+queryable; keys rotate (`keys=[new, old]`) and `rekey` moves everything to the newest key; a
+missing or wrong key, or altered ciphertext, is an error naming the key id, never garbage."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from typing import Annotated, Any, AsyncIterator, TypedDict
+
+import pytest
+
+from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver, Encryption, PostgresSaver, SqliteSaver
+from ferrograph.errors import DecryptionError, EncryptionKeyError
+from ferrograph.graph import END, START, StateGraph
+
+SECRET = "s3cr3t-pl41ntext"
+K1 = Encryption(key=bytes(range(32)), key_id="k1")
+K2 = Encryption(key=os.urandom(32), key_id="k2")
+THREAD = {"configurable": {"thread_id": "t"}}
+SQL_KINDS = ["sqlite", "sqlite-async", "postgres", "postgres-async"]
+
+
+class State(TypedDict):
+    notes: Annotated[list, lambda a, b: a + b]
+    last: str
+
+
+def graph():
+    """Appends a secret-bearing note each step (so the list is stored as append deltas)."""
+    g = StateGraph(State)
+    g.add_node("note", lambda s: {"notes": [f"{SECRET}-{len(s['notes'])}"], "last": f"{SECRET}-last"})
+    g.add_edge(START, "note")
+    g.add_conditional_edges("note", lambda s: END if len(s["notes"]) >= 6 else "note")
+    return g
+
+
+class Harness:
+    """One SQL saver kind, opened as often as a test needs, with awaitable calls."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind, self.url = kind, url
+        self.is_async = kind.endswith("-async")
+        self.cls = {"sqlite": SqliteSaver, "sqlite-async": AsyncSqliteSaver, "postgres": PostgresSaver,
+                    "postgres-async": AsyncPostgresSaver}[kind]
+
+    @contextlib.asynccontextmanager
+    async def open(self, encryption: Any = None) -> AsyncIterator[Any]:
+        if self.is_async:
+            async with self.cls.from_conn_string(self.url, encryption=encryption) as saver:
+                await saver.setup()
+                yield saver
+        else:
+            with self.cls.from_conn_string(self.url, encryption=encryption) as saver:
+                saver.setup()
+                yield saver
+
+    async def call(self, saver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.is_async:
+            return await getattr(saver, "a" + name)(*args, **kwargs)
+        return getattr(saver, name)(*args, **kwargs)
+
+    async def invoke(self, saver: Any, value: Any, config: dict) -> Any:
+        app = graph().compile(checkpointer=saver)
+        return await app.ainvoke(value, config) if self.is_async else app.invoke(value, config)
+
+    async def history(self, saver: Any, config: dict = THREAD, **kwargs: Any) -> list:
+        if self.is_async:
+            return [t async for t in saver.alist(config, **kwargs)]
+        return list(saver.list(config, **kwargs))
+
+    def raw(self) -> bytes:
+        """Everything the database holds, as stored: SQLite's files, or every row of the
+        saver's Postgres tables in Postgres' own text form."""
+        if self.kind.startswith("sqlite"):
+            data = b""
+            for suffix in ("", "-wal"):
+                if os.path.exists(self.url + suffix):
+                    with open(self.url + suffix, "rb") as f:
+                        data += f.read()
+            return data
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            out = b""
+            for table in ("ferrograph_checkpoints", "ferrograph_checkpoint_blobs", "ferrograph_checkpoint_writes"):
+                for (row,) in conn.execute(f"SELECT t::text FROM {table} AS t"):
+                    out += row.encode() + b"\n"
+            # Text shows bytea in hex: the stored bytes themselves too.
+            for table in ("ferrograph_checkpoint_blobs", "ferrograph_checkpoint_writes"):
+                for (blob,) in conn.execute(f"SELECT blob FROM {table} WHERE blob IS NOT NULL"):
+                    out += bytes(blob) + b"\n"
+            return out
+
+    def alter_one_blob(self) -> None:
+        """Flips the last byte (in the GCM tag) of one stored channel value."""
+        if self.kind.startswith("sqlite"):
+            import sqlite3
+
+            conn = sqlite3.connect(self.url)
+            with conn:
+                rowid, blob = conn.execute(
+                    "SELECT rowid, blob FROM ferrograph_checkpoint_blobs WHERE channel = 'last' AND blob IS NOT NULL"
+                    " ORDER BY version DESC LIMIT 1"
+                ).fetchone()
+                conn.execute("UPDATE ferrograph_checkpoint_blobs SET blob = ? WHERE rowid = ?",
+                             (blob[:-1] + bytes([blob[-1] ^ 1]), rowid))
+            conn.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE ferrograph_checkpoint_blobs SET blob = overlay(blob placing"
+                " decode(lpad(to_hex(get_byte(blob, length(blob) - 1) # 1), 2, '0'), 'hex')"
+                " from length(blob) for 1) WHERE (thread_id, channel, version) = (SELECT thread_id, channel, version"
+                " FROM ferrograph_checkpoint_blobs WHERE channel = 'last' AND blob IS NOT NULL ORDER BY version DESC LIMIT 1)"
+            )
+
+
+@pytest.fixture(params=SQL_KINDS)
+def harness(request, tmp_path):
+    kind = request.param
+    url = request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else str(tmp_path / "enc.db")
+    return Harness(kind, url)
+
+
+async def _pending_write(h: Harness, saver: Any) -> dict:
+    """Stores a secret pending write against the thread's latest checkpoint; its config."""
+    latest = (await h.call(saver, "get_tuple", THREAD)).config
+    await h.call(saver, "put_writes", latest, [("notes", [f"{SECRET}-pending"])], "task-1")
+    return latest
+
+
+async def test_values_and_writes_are_stored_encrypted(harness):
+    h = harness
+    async with h.open(K1) as saver:
+        result = await h.invoke(saver, {"notes": [], "last": ""}, {**THREAD, "metadata": {"user": "alice"}})
+        assert result["notes"] == [f"{SECRET}-{i}" for i in range(6)]
+        latest = await _pending_write(h, saver)
+        found = await h.call(saver, "get_tuple", latest)
+        assert found.checkpoint["channel_values"]["notes"] == result["notes"]
+        assert found.pending_writes == [("task-1", "notes", [f"{SECRET}-pending"])]
+        # Metadata stays in clear, so filters still run in the database.
+        assert len(await h.history(saver, filter={"user": "alice"})) == len(await h.history(saver))
+        # Growing lists are still stored as append deltas, each row encrypted on its own.
+        stats = await h.call(saver, "storage_stats")
+        assert max(stats.chains) >= 1, stats.chains
+    raw = h.raw()
+    assert SECRET.encode() not in raw
+    assert b"alice" in raw and b"k1" in raw
+    # Read back in a fresh saver, whole history included.
+    async with h.open(K1) as saver:
+        states = await h.history(saver)
+        assert [len(t.checkpoint["channel_values"].get("notes", [])) for t in states] == [6, 5, 4, 3, 2, 1, 0, 0]
+
+
+async def test_a_missing_or_wrong_key_is_an_error_naming_the_key_id(harness):
+    h = harness
+    async with h.open(K1) as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
+    async with h.open() as saver:
+        with pytest.raises(EncryptionKeyError, match=r"key id 'k1'.*has no encryption"):
+            await h.call(saver, "get_tuple", THREAD)
+    async with h.open(Encryption(key=os.urandom(32), key_id="k1")) as saver:
+        with pytest.raises(DecryptionError, match=r"key id \"k1\" failed authentication"):
+            await h.call(saver, "get_tuple", THREAD)
+    async with h.open(K2) as saver:
+        with pytest.raises(EncryptionKeyError, match=r"key id \"k1\", which is not among this saver's keys \(\"k2\"\)"):
+            await h.history(saver)
+
+
+async def test_rotate_rekey_read_back(harness):
+    h = harness
+    async with h.open(K1) as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
+        await _pending_write(h, saver)
+    before = h.raw()
+    rotated = Encryption(keys=[K2, K1])
+    async with h.open(rotated) as saver:
+        # Old values read with the old key; a new run writes with the new one.
+        assert len((await h.call(saver, "get_tuple", THREAD)).checkpoint["channel_values"]["notes"]) == 6
+        await h.invoke(saver, {"notes": [], "last": ""}, {"configurable": {"thread_id": "t2"}})
+        result = await h.call(saver, "rekey", batch_size=3)
+        assert result.key_id == "k2" and result.reencrypted > 0 and result.batches > 2
+        # Run again, it finds nothing left to do: an interrupted rekey is simply resumed.
+        again = await h.call(saver, "rekey")
+        assert again.reencrypted == 0 and again.examined == result.examined
+    assert SECRET.encode() not in h.raw() and before != h.raw()
+    async with h.open(K2) as saver:
+        found = await h.call(saver, "get_tuple", THREAD)
+        assert found.checkpoint["channel_values"]["notes"] == [f"{SECRET}-{i}" for i in range(6)]
+        assert found.pending_writes == [("task-1", "notes", [f"{SECRET}-pending"])]
+        assert len(await h.history(saver)) == 8
+        assert len(await h.history(saver, {"configurable": {"thread_id": "t2"}})) == 8
+        # The thread goes on under the new key.
+        await h.invoke(saver, None, {"configurable": {"thread_id": "t2"}})
+
+
+async def test_rekey_encrypts_values_stored_before_encryption(harness):
+    h = harness
+    async with h.open() as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
+    assert SECRET.encode() in h.raw()
+    async with h.open(K1) as saver:
+        # Plain values stay readable once encryption is turned on...
+        assert len((await h.call(saver, "get_tuple", THREAD)).checkpoint["channel_values"]["notes"]) == 6
+        # ...and rekey encrypts them.
+        assert (await h.call(saver, "rekey")).reencrypted > 0
+    if h.kind.startswith("sqlite"):
+        async with h.open(K1) as saver:
+            await h.call(saver, "vacuum")
+    else:
+        assert SECRET.encode() not in h.raw()
+    assert SECRET.encode() not in h.raw()
+    async with h.open(K1) as saver:
+        assert len(await h.history(saver)) == 8
+
+
+async def test_altered_ciphertext_is_refused(harness):
+    h = harness
+    async with h.open(K1) as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
+    h.alter_one_blob()
+    async with h.open(K1) as saver:
+        with pytest.raises(DecryptionError, match=r"channel 'last'.*thread 't'.*key id \"k1\" failed authentication"):
+            await h.call(saver, "get_tuple", THREAD)
+
+
+def test_encryption_arguments_are_checked(monkeypatch):
+    with pytest.raises(ValueError, match="16 bytes; AES-256 needs exactly 32"):
+        Encryption(key=b"x" * 16, key_id="k")
+    with pytest.raises(TypeError, match="key_id="):
+        Encryption(key=bytes(32))
+    with pytest.raises(ValueError, match="not valid base64"):
+        Encryption(key="not base64!", key_id="k")
+    with pytest.raises(ValueError, match='key id "k1" is given twice'):
+        Encryption(keys=[K1, K1])
+    with pytest.raises(TypeError, match="encryption must be a ferrograph.checkpointers.Encryption"):
+        SqliteSaver.from_conn_string(":memory:", encryption="key").__enter__()
+    assert "k1" in repr(K1) and bytes(range(32)).hex() not in repr(K1)
+    key = base64.b64encode(os.urandom(32)).decode()
+    old = base64.b64encode(bytes(range(32))).decode()
+    monkeypatch.setenv("FERROGRAPH_AES_KEY", key)
+    assert Encryption.from_env().key_ids == ["default"]
+    monkeypatch.setenv("FERROGRAPH_AES_KEY_ID", "2026-12")
+    monkeypatch.setenv("FERROGRAPH_AES_OLD_KEYS", f"k1:{old}")
+    env = Encryption.from_env()
+    assert env.key_ids == ["2026-12", "k1"]
+    assert env.decrypt(K1.encrypt(b"[1]")) == b"[1]"
+    monkeypatch.delenv("FERROGRAPH_AES_KEY")
+    with pytest.raises(EncryptionKeyError, match="FERROGRAPH_AES_KEY is not set"):
+        Encryption.from_env()
