@@ -7,6 +7,7 @@
     ferrograph diff URL THREAD [FROM] [TO]           what changed between two checkpoints
     ferrograph stats URL [--thread T]                counts, bytes per channel and thread, activity
     ferrograph prune URL [--keep-last N] [--older-than 30d] [--thread T] [--filter K=V] [--dry-run] [--vacuum]
+    ferrograph rekey URL [--batch-size N]            re-encrypt stored values with the newest key
     ferrograph delete-thread URL THREAD              drop a thread
     ferrograph copy URL_FROM URL_TO [--thread T]     copy threads between savers (resumable)
     ferrograph import-langgraph URL_FROM URL_TO      import a LangGraph Sqlite/PostgresSaver database
@@ -15,7 +16,9 @@
     ferrograph db upgrade|downgrade|current|history  the SQL savers' schema (Alembic)
 
 Every command takes `--json` for scripts (`db`: current and history). Each command is a subparser with a handler.
-A URL is a SQLite file path, `sqlite:///path`, or `postgresql://...`.
+A URL is a SQLite file path, `sqlite:///path`, or `postgresql://...`. With FERROGRAPH_AES_KEY set
+(and FERROGRAPH_AES_KEY_ID, FERROGRAPH_AES_OLD_KEYS while rotating), every command reads and
+writes the database with that encryption (`Encryption.from_env()`).
 """
 
 from __future__ import annotations
@@ -179,7 +182,7 @@ def _threads(args: argparse.Namespace) -> None:
     from ferrograph._inspect import console, render_threads
     from ferrograph.checkpointers.url import open_saver
 
-    with open_saver(args.url, create=False) as saver:
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver:
         threads = _scan(saver, None, "checkpoints")
     if args.json:
         _emit_json([t.as_json() for t in threads])
@@ -193,7 +196,7 @@ def _history(args: argparse.Namespace) -> None:
 
     from ferrograph import serde
 
-    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver, serde.using(_reading_serializer(args)):
         rows, roots = thread_history(saver, args.thread)
     if args.json:
         _emit_json([r.as_json() for r in rows])
@@ -213,7 +216,7 @@ def _show(args: argparse.Namespace) -> None:
         configurable["checkpoint_id"] = args.checkpoint
     from ferrograph import serde
 
-    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver, serde.using(_reading_serializer(args)):
         record = state_record(get_checkpoint(saver, {"configurable": configurable}))
     if args.json:
         _emit_json(record)
@@ -253,7 +256,7 @@ def _diff(args: argparse.Namespace) -> None:
             configurable["checkpoint_id"] = checkpoint_id
         return {"configurable": configurable}
 
-    with open_saver(args.url, create=False) as saver, serde.using(_reading_serializer(args)):
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver, serde.using(_reading_serializer(args)):
         to = config(args.to)
         if args.frm is None:
             latest = saver.get_tuple(to)
@@ -279,7 +282,7 @@ def _stats(args: argparse.Namespace) -> None:
 
     if args.largest < 0:
         raise FerrographError(f"--largest must be >= 0, got {args.largest}")
-    with open_saver(args.url, create=False) as saver:
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver:
         stats = storage_stats(saver, args.thread, args.largest)
     if args.thread is not None and stats.checkpoints == 0:
         raise FerrographError(f"thread {args.thread!r} has no checkpoints")
@@ -313,7 +316,7 @@ def _prune(args: argparse.Namespace) -> None:
         )
     except ValueError as e:
         raise FerrographError(str(e).replace("keep_last", "--keep-last").replace("older_than", "--older-than")) from e
-    with open_saver(args.url, create=False) as saver:
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver:
         with _progress("pruning", None):
             result = saver.apply_retention(policy, dry_run=args.dry_run)  # type: ignore[attr-defined]
         vacuumed = None
@@ -337,11 +340,58 @@ def _prune(args: argparse.Namespace) -> None:
         out.print(f"vacuum{' full' if args.vacuum == 'full' else ''}: {human_bytes(before)} ({before} bytes) before, {human_bytes(after)} ({after} bytes) after")
 
 
+def _env_encryption() -> Any:
+    """`Encryption.from_env()` when FERROGRAPH_AES_KEY is set, else None (no encryption)."""
+    from ferrograph.checkpointers.encryption import KEY_ENV, Encryption
+
+    return Encryption.from_env() if os.environ.get(KEY_ENV) else None
+
+
+def _rekey(args: argparse.Namespace) -> None:
+    from ferrograph._inspect import console, human_bytes
+    from ferrograph.checkpointers.encryption import KEY_ENV
+    from ferrograph.checkpointers.url import open_saver, url_kind
+
+    if url_kind(args.url) == "memory":
+        raise FerrographError("rekey needs a SQLite or Postgres database")
+    if args.batch_size <= 0:
+        raise FerrographError(f"--batch-size must be positive, got {args.batch_size}")
+    encryption = _env_encryption()
+    if encryption is None:
+        raise FerrographError(
+            f"rekey needs the keys: {KEY_ENV} (the new key, base64 of 32 bytes), FERROGRAPH_AES_KEY_ID (its id) and,"
+            " to read what older keys encrypted, FERROGRAPH_AES_OLD_KEYS (id:base64,...)"
+        )
+    with open_saver(args.url, create=False, encryption=encryption) as saver:
+        with _progress("re-encrypting", None):
+            result = saver.rekey(batch_size=args.batch_size)  # type: ignore[attr-defined]
+        vacuumed = None
+        if args.vacuum:
+            with _progress("vacuuming", None):
+                vacuumed = saver.vacuum(full=args.vacuum == "full")  # type: ignore[attr-defined]
+    if args.json:
+        data: dict[str, Any] = {"key_id": result.key_id, "examined": result.examined,
+                                "reencrypted": result.reencrypted, "batches": result.batches}
+        if vacuumed is not None:
+            data["vacuum"] = {"bytes_before": vacuumed[0], "bytes_after": vacuumed[1], "full": args.vacuum == "full"}
+        _emit_json(data)
+        return
+    out = console()
+    skipped = result.examined - result.reencrypted
+    out.print(
+        f"re-encrypted {result.reencrypted} of {_count(result.examined, 'stored value')} with key id {result.key_id!r}"
+        f" in {_count(result.batches, 'transaction')}" + (f"; {skipped} were under that key already" if skipped else "")
+    )
+    if vacuumed is not None:
+        before, after = vacuumed
+        out.print(f"vacuum{' full' if args.vacuum == 'full' else ''}: {human_bytes(before)} ({before} bytes) before, {human_bytes(after)} ({after} bytes) after")
+
+
 def _delete_thread(args: argparse.Namespace) -> None:
     from ferrograph._inspect import console
     from ferrograph.checkpointers.url import open_saver
 
-    with open_saver(args.url, create=False) as saver:
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver:
         threads = _scan(saver, args.thread, "checkpoints")
         if not threads:
             raise FerrographError(f"thread {args.thread!r} has no checkpoints")
@@ -379,7 +429,9 @@ def _copy_from(src: Any, dst: Any, thread: Optional[str], json_out: bool, verb: 
 def _copy(args: argparse.Namespace) -> None:
     from ferrograph.checkpointers.url import open_saver
 
-    with open_saver(args.url_from, create=False) as src, open_saver(args.url_to, create=True) as dst:
+    with open_saver(args.url_from, create=False, encryption=_env_encryption()) as src, open_saver(
+        args.url_to, create=True, encryption=_env_encryption()
+    ) as dst:
         _copy_from(src, dst, args.thread, args.json, "copied")
 
 
@@ -387,7 +439,7 @@ def _import_langgraph(args: argparse.Namespace) -> None:
     from ferrograph._transfer import open_langgraph_saver
     from ferrograph.checkpointers.url import open_saver
 
-    with open_langgraph_saver(args.url_from) as src, open_saver(args.url_to, create=True) as dst:
+    with open_langgraph_saver(args.url_from) as src, open_saver(args.url_to, create=True, encryption=_env_encryption()) as dst:
         _copy_from(src, dst, args.thread, args.json, "imported")
 
 
@@ -478,7 +530,7 @@ def _ui(args: argparse.Namespace) -> None:
         raise FerrographError("ferrograph ui runs one graph: give --graph once")
     spec = args.graphs[0] if args.graphs else None
     graph = load_graph(spec) if spec else None
-    with open_saver(args.url, create=False) as saver:
+    with open_saver(args.url, create=False, encryption=_env_encryption()) as saver:
         serve(
             saver,
             host=args.host,
@@ -634,6 +686,23 @@ def _parser() -> argparse.ArgumentParser:
         choices=["plain", "full"],
         help="then give the space back and print the bytes before and after (SQLite: VACUUM; Postgres: VACUUM,"
         " or VACUUM FULL with --vacuum full, which locks the tables while it runs)",
+    )
+
+    rekey = command(
+        "rekey",
+        "re-encrypt every stored value and pending write with the newest key (FERROGRAPH_AES_KEY; older keys in"
+        " FERROGRAPH_AES_OLD_KEYS); resumable: run it again after an interruption",
+        _rekey,
+    )
+    rekey.add_argument("url", help=url_help)
+    rekey.add_argument("--batch-size", type=int, default=500, metavar="N", help="rows per transaction (default: 500)")
+    rekey.add_argument(
+        "--vacuum",
+        nargs="?",
+        const="plain",
+        choices=["plain", "full"],
+        help="then rewrite the database so that no page keeps an old copy of a value (SQLite: VACUUM; Postgres:"
+        " VACUUM, or VACUUM FULL with --vacuum full) and print the bytes before and after",
     )
 
     delete = command("delete-thread", "delete a thread's checkpoints and writes", _delete_thread)

@@ -148,3 +148,104 @@ def test_the_sqlite_triggers_refuse_rows_of_any_writer(tmp_path):
             (first["configurable"]["checkpoint_id"],),
         )
     conn.close()
+
+
+ASYNC_KINDS = ["sqlite-async", "postgres-async"]
+
+
+@contextlib.asynccontextmanager
+async def two_async_connections(kind, tmp_path, request):
+    """Two async savers on one database, each on its own connection, set up."""
+    from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver
+
+    if kind == "sqlite-async":
+        url, cls = str(tmp_path / "c.db"), AsyncSqliteSaver
+    else:
+        url, cls = request.getfixturevalue("ferrograph_postgres_url"), AsyncPostgresSaver
+    async with cls.from_conn_string(url) as first, cls.from_conn_string(url) as second:
+        await first.setup()
+        yield first, second
+
+
+def async_rows_of(kind, url_or_path, thread_id):
+    """Rows of each table for `thread_id`, read on a connection of the test's own."""
+    tables = ["ferrograph_checkpoints", "ferrograph_checkpoint_blobs", "ferrograph_checkpoint_writes"]
+    if kind == "sqlite-async":
+        conn = sqlite3.connect(url_or_path)
+        try:
+            return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE thread_id = ?", (thread_id,)).fetchone()[0] for t in tables}
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url_or_path) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE thread_id = %s", (thread_id,)).fetchone()[0] for t in tables}
+
+
+async def aput(saver, thread_id, parent, n):
+    c = empty_checkpoint()
+    c["channel_values"] = {"n": n}
+    c["channel_versions"] = {"n": f"{n:032}.0"}
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    if parent:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    return await saver.aput(config, c, {"source": "loop", "step": n, "parents": {}}, {"n": c["channel_versions"]["n"]})
+
+
+def _database(kind, tmp_path, request):
+    return str(tmp_path / "c.db") if kind == "sqlite-async" else request.getfixturevalue("ferrograph_postgres_url")
+
+
+@pytest.mark.parametrize("kind", ASYNC_KINDS)
+@pytest.mark.parametrize("how", ["delete_thread", "prune", "retention"])
+async def test_async_late_writes_of_a_run_on_a_deleted_thread_are_refused(kind, how, tmp_path, request):
+    async with two_async_connections(kind, tmp_path, request) as (runner, admin):
+        first = await aput(runner, "t", None, 1)
+        second = await aput(runner, "t", first, 2)
+        if how == "delete_thread":
+            await admin.adelete_thread("t")
+        elif how == "prune":
+            await admin.aprune(["t"], strategy="delete")
+        else:
+            assert (await admin.aapply_retention(Retention(keep_last=0))).threads == 1
+        with pytest.raises(ThreadDeletedError, match="was deleted or pruned while a run was writing to it"):
+            await runner.aput_writes(second, [("n", 3)], "task")
+        with pytest.raises(ThreadDeletedError, match="refused a checkpoint whose parent is"):
+            await aput(runner, "t", second, 3)
+        assert await runner.aget_tuple({"configurable": {"thread_id": "t"}}) is None
+        assert set(async_rows_of(kind, _database(kind, tmp_path, request), "t").values()) == {0}, "no orphan rows"
+        again = await aput(runner, "t", None, 1)
+        await aput(runner, "t", again, 2)
+        await runner.aput_writes(again, [("n", 9)], "task")
+        assert (await runner.aget_tuple({"configurable": {"thread_id": "t"}})).checkpoint["channel_values"] == {"n": 2}
+
+
+@pytest.mark.parametrize("kind", ASYNC_KINDS)
+async def test_an_async_graph_run_whose_thread_is_deleted_midway_stops_and_leaves_nothing(kind, tmp_path, request):
+    import asyncio
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(state):
+        entered.set()
+        await asyncio.wait_for(release.wait(), 30)
+        return {"n": state["n"] + 1}
+
+    graph = StateGraph(dict)
+    graph.add_node("first", lambda s: {"n": 1})
+    graph.add_node("slow", slow)
+    graph.add_node("last", lambda s: {"n": s["n"] + 1})
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "slow")
+    graph.add_edge("slow", "last")
+    graph.add_edge("last", END)
+    async with two_async_connections(kind, tmp_path, request) as (runner, admin):
+        app = graph.compile(checkpointer=runner)
+        run = asyncio.ensure_future(app.ainvoke({"n": 0}, {"configurable": {"thread_id": "t"}}, durability="sync"))
+        await asyncio.wait_for(entered.wait(), 30)
+        await admin.adelete_thread("t")
+        release.set()
+        with pytest.raises(ConcurrentUpdateError):
+            await asyncio.wait_for(run, 60)
+        assert await runner.aget_tuple({"configurable": {"thread_id": "t"}}) is None
+        assert set(async_rows_of(kind, _database(kind, tmp_path, request), "t").values()) == {0}, "no orphan rows"

@@ -172,6 +172,6 @@ def open_value(encryption: Optional[Encryption], data: Any) -> Any:
         key_id = _core.sealed_key_id(data)
         raise EncryptionKeyError(
             f"a stored value is encrypted with key id {key_id!r}, and this saver has no encryption: "
-            "give it encryption=Encryption(...) with that key"
+            f"give it encryption=Encryption(...) with that key (from the shell: {KEY_ENV} and {KEY_ID_ENV})"
         )
     return encryption._ring.open(data)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator, Literal, Optional
+from typing import TYPE_CHECKING, Iterator, Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from ferrograph.checkpointers.base import BaseCheckpointSaver
 from ferrograph.errors import FerrographError, SchemaVersionError
+
+if TYPE_CHECKING:
+    from ferrograph.checkpointers.encryption import Encryption
 
 __all__ = ["open_saver", "url_kind", "display_url"]
 
@@ -95,18 +98,21 @@ def _check_schema(saver: BaseCheckpointSaver, kind: Kind, url: str) -> None:
 
 
 @contextmanager
-def open_saver(url: str, *, create: bool = True) -> Iterator[BaseCheckpointSaver]:
+def open_saver(url: str, *, create: bool = True, encryption: Optional["Encryption"] = None) -> Iterator[BaseCheckpointSaver]:
     """A sync saver on `url`, closed when the block ends.
 
     `create=True` (for writing): a missing SQLite file is created and `setup()` brings the schema
     to the latest revision. `create=False` (for reading, deleting): nothing is created or
     migrated; a missing SQLite file, a database without ferrograph tables, or one at another
-    schema revision is a `FerrographError` naming what to run.
+    schema revision is a `FerrographError` naming what to run. `encryption`: the saver's
+    `encryption=` (SQL savers; see checkpointers/encryption.py).
     """
     kind = url_kind(url)
     if kind == "memory":
         from ferrograph.checkpointers.memory import MemorySaver
 
+        if encryption is not None:
+            raise FerrographError("memory:// is a fresh, empty saver: it has nothing stored to encrypt")
         yield MemorySaver()
         return
     if kind == "sqlite":
@@ -119,7 +125,7 @@ def open_saver(url: str, *, create: bool = True) -> Iterator[BaseCheckpointSaver
             parent = os.path.dirname(os.path.abspath(path))
             if create and not os.path.isdir(parent):
                 raise FerrographError(f"cannot create {path}: no such directory {parent}")
-        with SqliteSaver.from_conn_string(url) as saver:
+        with SqliteSaver.from_conn_string(url, encryption=encryption) as saver:
             if create:
                 saver.setup()
             else:
@@ -133,7 +139,7 @@ def open_saver(url: str, *, create: bool = True) -> Iterator[BaseCheckpointSaver
             f"Postgres URLs need psycopg ({e.name} is not installed): pip install 'ferrograph[postgres]'"
         ) from e
     pg_url = "postgresql://" + url.split("://", 1)[1]
-    with PostgresSaver.from_conn_string(pg_url) as saver:
+    with PostgresSaver.from_conn_string(pg_url, encryption=encryption) as saver:
         if create:
             saver.setup()
         else:

@@ -31,8 +31,9 @@ _TABLES: Sequence[tuple[str, Sequence[str]]] = (
 
 @dataclass
 class RekeyResult:
-    """What a rekey did: rows examined, rows rewritten under the newest key (`key_id`), and the
-    transactions (batches) it committed."""
+    """What a rekey did: the stored values (and pending writes) it examined, those it rewrote
+    under the newest key (`key_id`; the others were under it already), and the transactions
+    (batches) it committed."""
 
     key_id: str
     examined: int = 0
@@ -44,21 +45,25 @@ class RekeyResult:
 def _batch(d: Dialect, table: str, key: Sequence[str], after: Optional[list[Any]], encryption: Encryption,
            size: int) -> Op:
     """One batch of `table` after key `after`: re-encrypts its rows not under the newest key;
-    returns (rows read, rows rewritten, the last key read)."""
+    returns (rows read, values among them, rows rewritten, the last key read)."""
     columns = ", ".join(key)
     where = f" WHERE ({columns}) > ({', '.join('?' for _ in key)})" if after else ""
     rows = yield Query(d.q(f"SELECT {columns}, blob FROM {table}{where} ORDER BY {columns} LIMIT ?"), [*(after or []), size])
     updates = []
+    values = 0
     for row in rows:
         blob = row[-1]
-        if blob is None or encryption.is_current(blob):
+        if blob is None:
+            continue  # a channel emptied at this version: nothing stored
+        values += 1
+        if encryption.is_current(blob):
             continue
         stored = bytes(blob)
         updates.append([seal(encryption, open_value(encryption, stored)), *row[:-1], stored])
     if updates:
         match = " AND ".join(f"{c} = ?" for c in key)
         yield Query(d.q(f"UPDATE {table} SET blob = ? WHERE {match} AND blob = ?"), updates, many=True, rows=False)
-    return len(rows), len(updates), (list(rows[-1][:-1]) if rows else None)
+    return len(rows), values, len(updates), (list(rows[-1][:-1]) if rows else None)
 
 
 def rekey(d: Dialect, encryption: Encryption, batch_size: int = REKEY_BATCH) -> Transactions:
@@ -71,8 +76,8 @@ def rekey(d: Dialect, encryption: Encryption, batch_size: int = REKEY_BATCH) -> 
         result.by_table[table] = 0
         while True:
             start = after
-            read, rewritten, after = yield (lambda: _batch(d, table, key, start, encryption, batch_size)), True
-            result.examined += read
+            read, values, rewritten, after = yield (lambda: _batch(d, table, key, start, encryption, batch_size)), True
+            result.examined += values
             result.reencrypted += rewritten
             result.by_table[table] += rewritten
             result.batches += 1
