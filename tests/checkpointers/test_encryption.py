@@ -12,7 +12,14 @@ from typing import Annotated, Any, AsyncIterator, TypedDict
 
 import pytest
 
-from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver, Encryption, PostgresSaver, SqliteSaver
+from ferrograph.checkpointers import (
+    AsyncPostgresSaver,
+    AsyncSqliteSaver,
+    Encryption,
+    MemorySaver,
+    PostgresSaver,
+    SqliteSaver,
+)
 from ferrograph.errors import DecryptionError, EncryptionKeyError
 from ferrograph.graph import END, START, StateGraph
 
@@ -240,6 +247,8 @@ def test_encryption_arguments_are_checked(monkeypatch):
         Encryption(keys=[K1, K1])
     with pytest.raises(TypeError, match="encryption must be a ferrograph.checkpointers.Encryption"):
         SqliteSaver.from_conn_string(":memory:", encryption="key").__enter__()
+    with pytest.raises(TypeError, match="MemorySaver keeps checkpoints in this process only"):
+        MemorySaver(encryption=K1)
     assert "k1" in repr(K1) and bytes(range(32)).hex() not in repr(K1)
     key = base64.b64encode(os.urandom(32)).decode()
     old = base64.b64encode(bytes(range(32))).decode()

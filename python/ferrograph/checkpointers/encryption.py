@@ -61,6 +61,8 @@ class Encryption:
     with whichever their id names. Keys are never shown in a repr.
     """
 
+    _pairs: list[tuple[str, bytes]]
+
     def __init__(
         self,
         key: Union[bytes, bytearray, str, None] = None,

@@ -34,7 +34,8 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     `MemorySaver(serializer=ferrograph.serde.Serializer(allowed=[MyModel]))` gives the saver
     classes of its own; by default it uses the process-wide allowed set (`ferrograph.serde`).
     A graph's calls add the classes its schemas name. `retention` and `sweep_every` as
-    `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`).
+    `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`). It takes no
+    `encryption`: nothing of it is at rest (and the values it reads are kept decoded).
     """
 
     in_process = True
@@ -47,7 +48,13 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Any = None,
     ) -> "MemorySaver":
+        if encryption is not None:
+            raise TypeError(
+                "MemorySaver keeps checkpoints in this process only, so nothing of it is at rest to encrypt: "
+                "give encryption= to SqliteSaver or PostgresSaver (or their async twins)"
+            )
         limits = SizeLimits(max_value_bytes, warn_value_bytes)
         return super().__new__(cls, serializer=serializer, value_limits=limits if limits else None)
 
@@ -59,6 +66,7 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
+        encryption: Any = None,
     ) -> None:
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         self._start_sweeping()

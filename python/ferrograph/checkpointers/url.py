@@ -111,9 +111,7 @@ def open_saver(url: str, *, create: bool = True, encryption: Optional["Encryptio
     if kind == "memory":
         from ferrograph.checkpointers.memory import MemorySaver
 
-        if encryption is not None:
-            raise FerrographError("memory:// is a fresh, empty saver: it has nothing stored to encrypt")
-        yield MemorySaver()
+        yield MemorySaver(encryption=encryption)
         return
     if kind == "sqlite":
         from ferrograph.checkpointers.sqlite import SqliteSaver
