@@ -162,6 +162,11 @@ async def test_values_and_writes_are_stored_encrypted(harness):
     async with h.open(K1) as saver:
         states = await h.history(saver)
         assert [len(t.checkpoint["channel_values"].get("notes", [])) for t in states] == [6, 5, 4, 3, 2, 1, 0, 0]
+        # Stored rows are not bound to their thread: a copied thread reads back.
+        await h.call(saver, "copy_thread", "t", "copy")
+        copied = await h.call(saver, "get_tuple", {"configurable": {"thread_id": "copy"}})
+        assert copied.checkpoint["channel_values"] == states[0].checkpoint["channel_values"]
+        assert copied.pending_writes == [("task-1", "notes", [f"{SECRET}-pending"])]
 
 
 async def test_a_missing_or_wrong_key_is_an_error_naming_the_key_id(harness):
