@@ -22,10 +22,10 @@ __all__ = ["REKEY_BATCH", "RekeyResult", "rekey"]
 #: Rows read (and rewritten) per transaction.
 REKEY_BATCH = 500
 
-#: Each value table with its primary key.
-_TABLES: Sequence[tuple[str, Sequence[str]]] = (
-    (BLOBS, ("thread_id", "checkpoint_ns", "channel", "version")),
-    (WRITES, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx")),
+#: Each table holding stored values: its name, primary key and value column.
+_TABLES: Sequence[tuple[str, Sequence[str], str]] = (
+    (BLOBS, ("thread_id", "checkpoint_ns", "channel", "version"), "blob"),
+    (WRITES, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), "blob"),
 )
 
 
@@ -42,13 +42,14 @@ class RekeyResult:
     by_table: dict[str, int] = field(default_factory=dict)
 
 
-def _batch(d: Dialect, table: str, key: Sequence[str], after: Optional[list[Any]], encryption: Encryption,
-           size: int) -> Op:
+def _batch(d: Dialect, table: str, key: Sequence[str], column: str, after: Optional[list[Any]],
+           encryption: Encryption, size: int) -> Op:
     """One batch of `table` after key `after`: re-encrypts its rows not under the newest key;
     returns (rows read, values among them, rows rewritten, the last key read)."""
     columns = ", ".join(key)
     where = f" WHERE ({columns}) > ({', '.join('?' for _ in key)})" if after else ""
-    rows = yield Query(d.q(f"SELECT {columns}, blob FROM {table}{where} ORDER BY {columns} LIMIT ?"), [*(after or []), size])
+    rows = yield Query(d.q(f"SELECT {columns}, {column} FROM {table}{where} ORDER BY {columns} LIMIT ?"),
+                       [*(after or []), size])
     updates = []
     values = 0
     for row in rows:
@@ -62,7 +63,7 @@ def _batch(d: Dialect, table: str, key: Sequence[str], after: Optional[list[Any]
         updates.append([seal(encryption, open_value(encryption, stored)), *row[:-1], stored])
     if updates:
         match = " AND ".join(f"{c} = ?" for c in key)
-        yield Query(d.q(f"UPDATE {table} SET blob = ? WHERE {match} AND blob = ?"), updates, many=True, rows=False)
+        yield Query(d.q(f"UPDATE {table} SET {column} = ? WHERE {match} AND {column} = ?"), updates, many=True, rows=False)
     return len(rows), values, len(updates), (list(rows[-1][:-1]) if rows else None)
 
 
@@ -71,12 +72,12 @@ def rekey(d: Dialect, encryption: Encryption, batch_size: int = REKEY_BATCH) -> 
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     result = RekeyResult(encryption.key_id)
-    for table, key in _TABLES:
+    for table, key, column in _TABLES:
         after: Optional[list[Any]] = None
         result.by_table[table] = 0
         while True:
             start = after
-            read, values, rewritten, after = yield (lambda: _batch(d, table, key, start, encryption, batch_size)), True
+            read, values, rewritten, after = yield (lambda: _batch(d, table, key, column, start, encryption, batch_size)), True
             result.examined += values
             result.reencrypted += rewritten
             result.by_table[table] += rewritten
