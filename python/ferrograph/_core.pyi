@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["CheckpointTupleIter", "CoreGraph", "CoreRun", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "default_serializer", "dumps", "loads", "new_checkpoint_id", "retry_delay"]
+__all__ = ["CheckpointTupleIter", "CoreGraph", "CoreRun", "Keyring", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "default_serializer", "dumps", "loads", "new_checkpoint_id", "retry_delay", "sealed_key_id"]
 
 __version__: str
 
