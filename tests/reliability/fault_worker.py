@@ -22,9 +22,13 @@ import json
 import operator
 import os
 import sys
+import threading
 import time
 from typing import Annotated, Any, Optional, TypedDict
 
+# Imported here, once, so that a forked run starts with everything loaded.
+import ferrograph.testing  # noqa: F401
+from ferrograph.checkpointers import AsyncPostgresSaver, AsyncSqliteSaver, PostgresSaver, SqliteSaver  # noqa: F401
 from ferrograph.graph import END, START, StateGraph
 
 #: Rounds of the graph: each is a fan-out step (left | right) and a join step.
@@ -119,6 +123,8 @@ def child(cmd: dict) -> None:
 
 
 def main() -> int:
+    # A fork copies only the calling thread: the server must not have started any.
+    assert threading.active_count() == 1
     for line in sys.stdin:
         cmd = json.loads(line)
         if "wait" in cmd:
