@@ -38,7 +38,7 @@ from typing import Any, Optional
 
 import pytest
 
-from conftest import conn_string
+from reliability_processes import conn_string
 from ferrograph.testing import open_saver
 
 WORKER = Path(__file__).with_name("fault_worker.py")

@@ -12,7 +12,7 @@ gets ConcurrentUpdateError; both threads' histories stay single chains.
 
 from __future__ import annotations
 
-from conftest import finish
+from reliability_processes import finish
 from reliability_worker import LOAD_RUNS, LOAD_STEPS, RACE_STEPS
 from test_concurrent_writers import assert_one_line, seed
 from ferrograph.testing import open_saver
