@@ -166,10 +166,12 @@ class CachePolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Interrupt:
-    """A pause requested by `interrupt(value)` inside a node; `id` names it for resuming."""
+    """A pause requested by `interrupt(value)` inside a node; `id` names it for resuming.
+    `response_schema` is the JSON Schema the answer must match, when the node gave one."""
 
     value: Any
     id: str = ""
+    response_schema: Optional[dict] = dataclasses.field(default=None, kw_only=True)
 
 
 class PregelTask(NamedTuple):
@@ -216,9 +218,14 @@ def interrupt_id(task_id: str, index: int) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"ferrograph:{task_id}:{index}").hex
 
 
-def interrupt(value: Any) -> Any:
+def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     """Pause the run here and hand `value` to the caller; when the run is resumed with
-    `Command(resume=answer)`, the node runs again and this call returns `answer`."""
+    `Command(resume=answer)`, the node runs again and this call returns `answer`.
+
+    `response_schema` (a pydantic model, TypedDict, dataclass or other type pydantic
+    validates, or a JSON Schema dict) describes the answer: the interrupt carries it as JSON
+    Schema, and a type validates the answer, which this call then returns as validated
+    (pydantic's ValidationError if it does not match; the interrupt can be answered again)."""
     from ferrograph.config import _CURRENT
 
     task = _CURRENT.get()
@@ -227,14 +234,32 @@ def interrupt(value: Any) -> Any:
         from ferrograph.errors import FerrographError
 
         raise FerrographError("interrupt() can only be called inside a node of a graph with a checkpointer")
+    adapter = _response_adapter(response_schema)
     index = pad.calls
     pad.calls += 1
     if index < len(pad.resume):
-        return pad.resume[index]
+        answer = pad.resume[index]
+        return answer if adapter is None else adapter.validate_python(answer)
     if pad.null_resume:
-        answer = pad.null_resume.pop(0)
-        pad.resume.append(answer)
-        return answer
+        answer = pad.null_resume[0]
+        validated = answer if adapter is None else adapter.validate_python(answer)
+        pad.resume.append(pad.null_resume.pop(0))
+        return validated
     from ferrograph.errors import GraphInterrupt
 
-    raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index)),))
+    schema = response_schema if adapter is None else adapter.json_schema()
+    raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index), response_schema=schema),))
+
+
+def _response_adapter(response_schema: Any) -> Any:
+    """A pydantic TypeAdapter for a type `response_schema`; None for none or a JSON Schema dict."""
+    if response_schema is None or isinstance(response_schema, dict):
+        return None
+    try:
+        from pydantic import TypeAdapter
+    except ImportError:
+        raise TypeError(
+            "interrupt(response_schema=<a type>) validates answers with pydantic, which is not installed; "
+            "install ferrograph[pydantic] or pass a JSON Schema dict"
+        ) from None
+    return TypeAdapter(response_schema)

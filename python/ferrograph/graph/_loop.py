@@ -49,6 +49,15 @@ NO_WRITES = "__no_writes__"
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
 
+#: How long (seconds) a step's finished task waits for the tasks started before it before its
+#: chunks stream. LangGraph streams tasks as they finish, and its runner starts one fresh
+#: thread per task, one after another, so nodes that take about as long as each other finish
+#: (and stream) in task order; ferrograph's threads are already running and would race. Tasks
+#: that finish within this of each other stream in task order; a task slower than that by
+#: more still lets the later ones stream first, as in LangGraph. No run waits longer for it:
+#: the step ends only when all its tasks have finished anyway.
+ORDER_GRACE = 0.02
+
 #: Restoring a checkpoint to look at it must never trip the recursion limit.
 _INSPECT_LIMIT = 2**31
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, 
 
 from ferrograph import serde
 from ferrograph.errors import GraphValidationError
-from ferrograph.graph._loop import RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.graph._loop import ORDER_GRACE, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
@@ -444,7 +444,13 @@ class CompiledStateGraph:
                     if sink is not None:
                         for chunk in sink.drain():  # a task's messages come before its update
                             yield chunk
-                    for future in sorted((f for f in done if f in pending), key=lambda f: pending[f]):
+                    order = sorted(pending, key=pending.__getitem__)
+                    finished = [f for f in order if f.done()]
+                    earlier = [f for f in order[: order.index(finished[-1])] if not f.done()] if finished else []
+                    if earlier:  # see ORDER_GRACE
+                        await asyncio.wait(earlier, timeout=ORDER_GRACE)
+                        finished = [f for f in order if f.done()]
+                    for future in finished:
                         i = pending.pop(future)
                         streaming = loop.error is None
                         exc = future.exception()
@@ -612,20 +618,28 @@ class CompiledStateGraph:
 def _as_finished(
     futures: dict[concurrent.futures.Future, int], sink: Optional[MessageSink]
 ) -> Iterator[Union[concurrent.futures.Future, tuple[str, Any]]]:
-    """The futures as they finish; with a sink (a run streaming "messages"), also the chunks
-    the running nodes produce, each task's before the task itself."""
-    if sink is None:
-        yield from concurrent.futures.as_completed(futures)
-        return
-    pending = set(futures)
+    """The futures as they finish, those finishing within `ORDER_GRACE` of each other in task
+    order; with a sink (a run streaming "messages"), also the chunks the running nodes
+    produce, each task's before the task itself."""
+    pending = sorted(futures, key=futures.__getitem__)
     while pending:
-        sink.event.clear()
-        done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
-        yield from sink.drain()
+        if sink is not None:
+            sink.event.clear()
+        done = [f for f in pending if f.done()]
+        if sink is not None:
+            yield from sink.drain()
         if not done:
-            sink.event.wait()
+            if sink is None:
+                concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            else:
+                sink.event.wait()
             continue
-        pending.difference_update(done)
+        earlier = [f for f in pending[: pending.index(done[-1])] if not f.done()]
+        if earlier:
+            concurrent.futures.wait(earlier, timeout=ORDER_GRACE)
+            done = [f for f in pending if f.done()]
+        for future in done:
+            pending.remove(future)
         yield from done
 
 
