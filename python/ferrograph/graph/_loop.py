@@ -181,6 +181,12 @@ class RunLoop:
         #: "debug" wraps what the "checkpoints" and "tasks" modes show.
         self.checkpoint_events = self.debug or "checkpoints" in self.modes
         self.task_events = self.debug or "tasks" in self.modes
+        #: Whether a step of one task streams its chunks only once the step's writes are
+        #: applied, as LangGraph's runner does unless the run streams "messages" or "custom"
+        #: (a step of several tasks streams each as it finishes). A program sees the
+        #: difference where a reducer changes the update's objects: add_messages gives its
+        #: messages ids.
+        self.after_step = not ({"messages", "custom"} & set(self.modes))
         self.saver = graph.checkpointer
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before

@@ -217,8 +217,12 @@ class CompiledStateGraph:
                     found = self.cache.get(keys)
                 yield from loop.cached(found)
                 writer.submit(loop.take_outbox())
+            held: list = []
             if len(loop.to_run) == 1 and loop.messages is None:
-                yield from self._run_one(loop, writer, loop.to_run[0])
+                held = list(self._run_one(loop, writer, loop.to_run[0]))
+                if not loop.after_step:
+                    yield from held
+                    held = []
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
             if loop.cache is not None and (stored := loop.cache.take()):
@@ -228,9 +232,11 @@ class CompiledStateGraph:
                 loop.failed_run()
             writer.submit(loop.take_outbox())
             if loop.error is not None:
+                yield from held
                 raise loop.error
             chunks = loop.apply()
             writer.submit(loop.take_outbox())
+            yield from held
             yield from chunks
         chunks = loop.finish()
         writer.submit(loop.take_outbox())
@@ -428,6 +434,7 @@ class CompiledStateGraph:
                     yield chunk
                 await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
+            held: Optional[list] = [] if len(pending) == 1 and loop.after_step else None
             sink = loop.messages.sink if loop.messages is not None else None
             arrived = sink.bind_loop() if sink is not None else None
             try:
@@ -456,7 +463,9 @@ class CompiledStateGraph:
                         exc = future.exception()
                         chunks = loop.failed(i, exc) if exc is not None else await loop.acomplete(i, future.result())
                         await writer.submit(loop.take_outbox())
-                        if streaming:
+                        if streaming and held is not None:
+                            held.extend(chunks)
+                        elif streaming:
                             for chunk in chunks:
                                 yield chunk
                 # After a failure the tasks still running are cancelled (see `cancelled`).
@@ -475,10 +484,12 @@ class CompiledStateGraph:
                 loop.failed_run()
             await writer.submit(loop.take_outbox())
             if loop.error is not None:
+                for chunk in held or ():
+                    yield chunk
                 raise loop.error
             chunks = loop.apply()
             await writer.submit(loop.take_outbox())
-            for chunk in chunks:
+            for chunk in [*(held or ()), *chunks]:
                 yield chunk
         chunks = loop.finish()
         await writer.submit(loop.take_outbox())
