@@ -20,6 +20,7 @@ __all__ = [
     "SchemaVersionError",
     "GraphInterrupt",
     "EmptyInputError",
+    "is_invalid_resume",
 ]
 
 
@@ -110,3 +111,12 @@ class ThreadDeletedError(ConcurrentUpdateError):
     """A run wrote to a thread that was deleted or pruned while it ran: a checkpoint whose
     parent, or pending writes whose checkpoint, no longer exists. Refused, so that a deleted
     thread never comes back half-written."""
+
+
+def is_invalid_resume(error: BaseException) -> bool:
+    """Whether `error` (a pydantic ValidationError) was raised by `interrupt()` because the
+    answer it was resumed with does not match its `response_schema`. The answer is not kept:
+    the interrupt can be answered again."""
+    from ferrograph.types import INVALID_RESUME
+
+    return getattr(error, INVALID_RESUME, False) is True

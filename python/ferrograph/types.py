@@ -22,6 +22,7 @@ __all__ = [
     "Interrupt",
     "interrupt",
     "StateSnapshot",
+    "GraphOutput",
     "PregelTask",
 ]
 
@@ -174,6 +175,49 @@ class Interrupt:
     response_schema: Optional[dict] = dataclasses.field(default=None, kw_only=True)
 
 
+OutputT = TypeVar("OutputT")
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphOutput(Generic[OutputT]):
+    """What `invoke(..., version="v2")` returns: the final output (a dict, or an instance of a
+    pydantic or dataclass output schema) and the interrupts the run stopped on."""
+
+    value: OutputT
+    interrupts: tuple = ()
+
+    def __getitem__(self, key: str) -> Any:
+        """Deprecated dict access, as in LangGraph: `result["__interrupt__"]` or a state key."""
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return self.interrupts
+        if isinstance(self.value, dict):
+            return self.value[key]
+        try:
+            return getattr(self.value, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return bool(self.interrupts)
+        if isinstance(self.value, dict):
+            return key in self.value
+        return isinstance(key, str) and hasattr(self.value, key)
+
+
+def _warn_dict_access() -> None:
+    import warnings
+
+    warnings.warn(
+        "Accessing GraphOutput via `result[key]` is deprecated. Use `result.value` to access the "
+        "output value directly, or `result.interrupts` for interrupts.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 class PregelTask(NamedTuple):
     """A task due at a checkpoint: what ran (result), failed (error) or paused (interrupts)."""
 
@@ -239,16 +283,36 @@ def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     pad.calls += 1
     if index < len(pad.resume):
         answer = pad.resume[index]
-        return answer if adapter is None else adapter.validate_python(answer)
+        if adapter is None:
+            return answer
+        try:
+            return adapter.validate_python(answer)
+        except Exception as exc:
+            # Forgotten, so that the interrupt can be answered again (the task saves the
+            # answers it has left when it fails; see errors.is_invalid_resume).
+            del pad.resume[index:]
+            setattr(exc, INVALID_RESUME, True)
+            raise
     if pad.null_resume:
         answer = pad.null_resume[0]
-        validated = answer if adapter is None else adapter.validate_python(answer)
+        if adapter is None:
+            validated = answer
+        else:
+            try:
+                validated = adapter.validate_python(answer)
+            except Exception as exc:
+                setattr(exc, INVALID_RESUME, True)
+                raise
         pad.resume.append(pad.null_resume.pop(0))
         return validated
     from ferrograph.errors import GraphInterrupt
 
     schema = response_schema if adapter is None else adapter.json_schema()
     raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index), response_schema=schema),))
+
+
+#: The attribute that marks an error of `interrupt()` rejecting an answer (`response_schema`).
+INVALID_RESUME = "_ferrograph_invalid_resume"
 
 
 def _response_adapter(response_schema: Any) -> Any:
