@@ -20,6 +20,7 @@ __all__ = [
     "SchemaVersionError",
     "GraphInterrupt",
     "EmptyInputError",
+    "AsyncNodeError",
     "is_invalid_resume",
 ]
 
@@ -87,6 +88,11 @@ __all__ += [
     "CheckpointStorageError",
     "ThreadDeletedError",
 ]
+
+
+class AsyncNodeError(FerrographError, TypeError):
+    """A sync run (`invoke`/`stream`) met an async node or branch: run it with
+    `ainvoke`/`astream`. A TypeError, as LangGraph raises."""
 
 
 class InvalidConfigError(FerrographError, ValueError):

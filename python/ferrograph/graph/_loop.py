@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
-from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError, is_invalid_resume
+from ferrograph.errors import AsyncNodeError, EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError, is_invalid_resume
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
@@ -368,7 +368,10 @@ class RunLoop:
             self._deferred_writes = []
             return
         checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
-        metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
+        # The run's own keys first, then the config's (which never replace them), in
+        # LangGraph's order.
+        metadata = {"source": source, "step": step, "parents": {}}
+        metadata.update((k, v) for k, v in self.metadata_base.items() if k not in metadata)
         parent = self.parent_config
         configurable = {**self._thread()}
         if parent is not None:
@@ -389,7 +392,8 @@ class RunLoop:
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
         if self.checkpoint_events:
-            self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
+            parent_event = None if parent is None else self._event_config(parent["configurable"]["checkpoint_id"])
+            self._unreported_checkpoint = (self._event_config(checkpoint_id), parent_event, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
         if self.saver is None:
@@ -412,6 +416,13 @@ class RunLoop:
         for writes, task_id in self._deferred_writes:
             self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
         self._deferred_writes = []
+
+    def _event_config(self, checkpoint_id: str) -> dict:
+        """A checkpoint's config as the "checkpoints" and "debug" streams show it: LangGraph's
+        (the namespace first, then the run's configurable keys, then the id)."""
+        conf = self.config.get("configurable") or {}
+        rest = {k: v for k, v in conf.items() if k not in ("checkpoint_ns", "checkpoint_id") and not k.startswith("__")}
+        return {"configurable": {"checkpoint_ns": conf.get("checkpoint_ns", ""), **rest, "checkpoint_id": checkpoint_id}}
 
     def take_outbox(self) -> list[SaverCall]:
         calls, self.outbox = self.outbox, []
@@ -555,7 +566,7 @@ class RunLoop:
             if schema.kind != "dict":
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 input = _Deferred(schema.to_node_input, input)
-            elif spec.input_schema is not None:
+            elif spec.input_schema is not None or self.graph._state_names is not None:
                 input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
         fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async else _NodeCall)(self, name, task_id, scratchpad, spec, input, config)
@@ -729,7 +740,7 @@ class RunLoop:
         try:
             for branch in branches:
                 if branch.is_async:
-                    raise GraphValidationError(
+                    raise AsyncNodeError(
                         f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
                     )
                 args = {"config": self.config} if branch.takes_config else {}

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
-from ferrograph.errors import GraphValidationError
+from ferrograph.errors import AsyncNodeError, GraphValidationError
 from ferrograph.graph._loop import ORDER_GRACE, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
@@ -91,6 +91,10 @@ class CompiledStateGraph:
         #: The keys a graph's input may write, when not every key.
         input_names = builder.input_schema.names
         self._input_names = None if input_names >= set(self.stream_channels) else input_names
+        #: The state schema's keys, when the run has others too (keys only a node's input
+        #: schema declares): a node reading the state itself gets those keys only.
+        state_names = builder.schema.names
+        self._state_names = None if state_names >= set(self.stream_channels) else state_names
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     @property
@@ -340,7 +344,7 @@ class CompiledStateGraph:
     def _check_sync(self) -> None:
         for spec in self._nodes.values():
             if spec.is_async:
-                raise GraphValidationError(
+                raise AsyncNodeError(
                     f"Node '{spec.name}' is async: run the graph with ainvoke/astream"
                 )
 

@@ -1,7 +1,6 @@
 """Pass private state between nodes (docs: use-graph-api, "Pass private state between
 nodes")."""
 
-XFAIL = "a node gets every channel, not only the keys of its first parameter's annotation (node_3 sees private_data)"
 
 from typing_extensions import TypedDict
 
