@@ -126,10 +126,7 @@ def _sync_saver(lib: str, saver: str) -> Iterator[Any]:
     else:
         from ferrograph.checkpointers import SqliteSaver
     with SqliteSaver.from_conn_string(":memory:") as cp:
-        # Both create their tables on first use once saver-sql's change is on main; until
-        # then ferrograph's needs setup() (a no-op for LangGraph's).
-        cp.setup()
-        yield cp
+        yield cp  # both create their tables on first use
 
 
 @contextlib.asynccontextmanager
@@ -142,7 +139,6 @@ async def _async_saver(lib: str, saver: str) -> AsyncIterator[Any]:
     else:
         from ferrograph.checkpointers import AsyncSqliteSaver
     async with AsyncSqliteSaver.from_conn_string(":memory:") as cp:
-        await cp.setup()
         yield cp
 
 
