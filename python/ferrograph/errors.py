@@ -20,6 +20,7 @@ __all__ = [
     "SchemaVersionError",
     "GraphInterrupt",
     "EmptyInputError",
+    "CheckpointerError",
 ]
 
 
@@ -55,6 +56,11 @@ class ConcurrentUpdateError(FerrographError):
 
 class SchemaVersionError(FerrographError):
     """A database's schema is older or newer than this version of ferrograph supports."""
+
+
+class CheckpointerError(FerrographError, RuntimeError):
+    """The graph's checkpointer setting does not allow the call: `checkpointer=True` (a
+    subgraph's own history) on a graph run on its own."""
 
 
 class GraphInterrupt(FerrographError):

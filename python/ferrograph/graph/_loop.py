@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
@@ -30,6 +30,10 @@ from ferrograph.graph._options import RunOptions
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
+from ferrograph.graph._subgraph import subgraph_task_state
+
+if TYPE_CHECKING:
+    from ferrograph.graph._subgraph import Nesting
 from ferrograph.types import (
     Command,
     Interrupt,
@@ -163,6 +167,7 @@ class RunLoop:
         interrupt_after: Sequence[str] = (),
         context: Any = None,
         control: Optional[RunControl] = None,
+        nesting: Optional["Nesting"] = None,
     ) -> None:
         self.graph = graph
         self.config = config
@@ -172,7 +177,24 @@ class RunLoop:
         #: "debug" wraps what the "checkpoints" and "tasks" modes show.
         self.checkpoint_events = self.debug or "checkpoints" in self.modes
         self.task_events = self.debug or "tasks" in self.modes
-        self.saver = graph.checkpointer
+        #: The saver and codec of the run's calls; a child run's come from its parent.
+        if nesting is None:
+            self.saver = graph.checkpointer
+            self.codec = graph._codec
+            #: The run's checkpoint namespace ("" at the root) and the checkpoint ids of the
+            #: runs above it by namespace (its checkpoints' `parents` metadata).
+            self.ns = ""
+            self.parents: dict = {}
+        else:
+            self.saver = nesting.saver
+            self.codec = nesting.codec
+            self.ns = nesting.ns
+            self.parents = nesting.parents
+        #: Chunks of child runs to stream, as (mode, chunk, namespace); only when they are
+        #: streamed (`subgraphs=True` here or above).
+        self.nested: Optional[collections.deque] = (
+            collections.deque() if options.subgraphs or options.forward is not None else None
+        )
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -349,7 +371,7 @@ class RunLoop:
             self._deferred_writes = []
             return
         checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
-        metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
+        metadata = {**self.metadata_base, "source": source, "step": step, "parents": dict(self.parents)}
         parent = self.parent_config
         configurable = {**self._thread()}
         if parent is not None:
@@ -509,9 +531,10 @@ class RunLoop:
         except Exception:  # the node itself will report invalid input when it runs
             return state
 
-    def call(self, i: int) -> Callable[[], Any]:
+    def call(self, i: int, *, asynchronous: bool = False) -> Callable[[], Any]:
         """A zero-argument callable that runs task `i`'s node once per call (a retry calls it
-        again: the task's runtime then says which attempt it is)."""
+        again: the task's runtime then says which attempt it is). `asynchronous`: a subgraph
+        node of an async run, whose child run is async too."""
         name, input, task_id, push = self.tasks[i]
         if name == START:
             return functools.partial(self.graph._input_update, input)
@@ -536,7 +559,11 @@ class RunLoop:
             elif spec.input_schema is not None:
                 input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
-        fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async else _NodeCall)(self, name, task_id, scratchpad, spec, input, config)
+        fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async or asynchronous else _NodeCall)(
+            self, name, task_id, scratchpad, spec, input, config
+        )
+        if asynchronous:
+            fn._fn = spec.fn.acall  # type: ignore[attr-defined]
         if self.messages is not None:
             fn = self.messages.wrap(fn, input.state if isinstance(input, _Deferred) else input, metadata, config)
         return fn
@@ -607,7 +634,7 @@ class RunLoop:
             # The answers it took so far go with it, so a resume replays them.
             answered = self.resume.get(self.tasks[i][2])
             self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
-            return self.custom_chunks()
+            return self.nested_chunks() + self.custom_chunks() if self.nested else self.custom_chunks()
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
         if self.error is None:  # the step's first failure is the one raised
@@ -726,6 +753,8 @@ class RunLoop:
         if name == START:
             return []
         chunks = self.custom_chunks() if self._custom else []
+        if self.nested:
+            chunks[:0] = self.nested_chunks()
         if updates and "updates" in self.modes:
             chunks.append(("updates", {name: self._update_chunk(applied)}))
         if self.task_events:
@@ -861,6 +890,14 @@ class RunLoop:
         narrowed = {k: v for k, v in applied.items() if k in keys}
         return narrowed or None
 
+    def nested_chunks(self) -> list[tuple]:
+        """What child runs streamed since the last call, as (mode, chunk, namespace)."""
+        assert self.nested is not None, "only a run streaming its children collects their chunks"
+        chunks = []
+        while self.nested:
+            chunks.append(self.nested.popleft())
+        return chunks
+
     def custom_chunks(self) -> list[tuple[str, Any]]:
         """What nodes wrote to the custom stream since the last call."""
         chunks = []
@@ -892,6 +929,7 @@ class RunLoop:
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
         state_keys = self.graph._builder.channels
+        subgraphs = self.graph.subgraph_nodes
         finished = False
         for i, (name, _input, task_id, _push) in enumerate(tasks):
             writes = pending.get(task_id, [])
@@ -902,7 +940,8 @@ class RunLoop:
                 paused = tuple(p for p in paused if p.id != _answered_id(task_id, answered))
             interrupts.extend(paused)
             result = {ch: v for ch, v in writes if ch in state_keys} if done else None
-            found.append(PregelTask(task_id, name, tuple(run.task_path(i)), _special(writes, ERROR), paused, None, result))
+            state = subgraph_task_state(self, name, task_id, saved.config) if name in subgraphs else None
+            found.append(PregelTask(task_id, name, tuple(run.task_path(i)), _special(writes, ERROR), paused, state, result))
             if live and done:
                 run.restore_task(i, [(ch, v) for ch, v in writes if ch not in SPECIAL_CHANNELS])
                 finished = True
@@ -979,6 +1018,7 @@ class _NodeCall(CurrentTask):
         self._injects = spec.injects
         self._wants_runtime = spec.wants_runtime
         self._node_config = config
+        self.children = 0
 
     def _start(self) -> Any:
         self.attempt += 1

@@ -12,6 +12,7 @@ from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import ROOT
 
 if TYPE_CHECKING:
+    from ferrograph.graph._subgraph import Forward
     from ferrograph.graph.pregel import CompiledStateGraph
 
 __all__ = ["RunOptions", "STREAM_MODES"]
@@ -43,7 +44,9 @@ class RunOptions:
     """How one run streams: the modes it produces (asked for or printed), the caller's shape of
     a chunk, the output keys and the durability."""
 
-    __slots__ = ("stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability")
+    __slots__ = (
+        "stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability", "forward"
+    )
 
     def __init__(
         self,
@@ -63,6 +66,8 @@ class RunOptions:
         #: None: every state key of the output schema; a str: that key's value alone.
         self.output_keys = output_keys
         self.durability = durability
+        #: Of a child run whose chunks a parent streams (graph/_subgraph.py).
+        self.forward: Optional["Forward"] = None
 
     @classmethod
     def of(
@@ -119,18 +124,45 @@ class RunOptions:
         """Options of a loop that only reads or writes checkpoints (get_state, update_state)."""
         return cls((), (), False, None, "async")
 
-    def shape(self, chunks: Iterable[tuple[str, Any]]) -> Iterator[Any]:
+    def nest(self, forward: Optional["Forward"], durability: str) -> None:
+        """Make this a child run's options: it runs with its parent's durability, and when the
+        parent streams its children, it also produces the parent's modes and hands them up
+        (see graph/_subgraph.py)."""
+        self.durability = durability
+        if forward is not None:
+            self.forward = forward
+            self.modes = tuple(dict.fromkeys((*self.modes, *forward.modes)))
+
+    def shape(self, chunks: Iterable[tuple]) -> Iterator[Any]:
         """The run's (mode, chunk) pairs as the caller asked for them, printing the printed
-        modes on the way (LangGraph's `[mode] repr` lines)."""
-        for mode, chunk in chunks:
-            if mode in self.printed:
+        modes on the way (LangGraph's `[mode] repr` lines). A (mode, chunk, namespace) triple
+        comes from a child run: it is shown only with `subgraphs=True`."""
+        forward = self.forward
+        if forward is None and not self.subgraphs:
+            # No child run hands chunks to this one: only the run's own.
+            for mode, chunk in chunks:
+                if mode in self.printed:
+                    print(f"\033[1m[{mode}]\033[0m {chunk!r}")
+                if mode in self.requested:
+                    yield (mode, chunk) if self.tagged else chunk
+            return
+        for item in chunks:
+            mode, chunk = item[0], item[1]
+            if forward is not None and mode in forward.modes:
+                forward.put(item)
+            ns = ()
+            if len(item) == 3:
+                if not self.subgraphs:
+                    continue
+                ns = item[2]
+            elif mode in self.printed:
                 print(f"\033[1m[{mode}]\033[0m {chunk!r}")
             if mode not in self.requested:
                 continue
-            if self.tagged:
-                yield ((), mode, chunk) if self.subgraphs else (mode, chunk)
+            if not self.subgraphs:
+                yield (mode, chunk) if self.tagged else chunk
             else:
-                yield ((), chunk) if self.subgraphs else chunk
+                yield (ns, mode, chunk) if self.tagged else (ns, chunk)
 
     def result(self, chunks: Iterable[Any]) -> Any:
         """What invoke returns: the last "values" chunk (with its interrupts as a list), or for

@@ -17,10 +17,13 @@ import os
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
-from ferrograph.errors import GraphValidationError
+from ferrograph.config import _CURRENT
+from ferrograph.errors import CheckpointerError, GraphValidationError
+from ferrograph.graph import _subgraph
 from ferrograph.graph._loop import RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
+from ferrograph.graph._subgraph import SubgraphNode
 from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
@@ -59,6 +62,7 @@ class CompiledStateGraph:
         *,
         name: str,
         checkpointer: Any = None,
+        persistence: Optional[bool] = None,
         cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
@@ -75,6 +79,8 @@ class CompiledStateGraph:
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
+        #: `compile(checkpointer=True/False)` of a subgraph (see graph/_subgraph.py), else None.
+        self.persistence = persistence
         self.store = store
         self.debug = debug
         #: What this graph's calls on its checkpointer use: its classes over the saver's own.
@@ -82,6 +88,8 @@ class CompiledStateGraph:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
+        #: The nodes that are compiled graphs (subgraphs).
+        self.subgraph_nodes = frozenset(n for n, spec in self._nodes.items() if type(spec.fn) is SubgraphNode)
         #: Every key of the run (what `stream` shows and `output_keys` may name)...
         self.stream_channels = tuple(builder.channels)
         #: ...and what `invoke` returns by default: the output schema's keys.
@@ -146,14 +154,24 @@ class CompiledStateGraph:
         context: Any = None,
         control: Optional[RunControl] = None,
     ) -> RunLoop:
-        options = options or RunOptions.inspecting()
+        nesting = None
+        if options is None:
+            options = RunOptions.inspecting()
+        else:
+            # A run started inside a node is that node's child run (graph/_subgraph.py).
+            nested = _subgraph.nesting(self, config) if _CURRENT.get() is not None else None
+            if nested is not None:
+                config, nesting = nested
+                options.nest(nesting.forward, nesting.durability)
+            elif self.persistence is True:
+                raise CheckpointerError("checkpointer=True cannot be used for root graphs.")
         # As in LangGraph, an empty list per call falls back to the compiled ones.
         before = _node_list(interrupt_before) or self.interrupt_before
         after = _node_list(interrupt_after) or self.interrupt_after
         for name in (*before, *after):
             if name != "*" and name not in self._nodes:
                 raise GraphValidationError(f"Cannot interrupt at unknown node '{name}'")
-        if (before or after) and self.checkpointer is None:
+        if (before or after) and (self.checkpointer if nesting is None else nesting.saver) is None:
             raise GraphValidationError("interrupt_before/interrupt_after need a graph compiled with a checkpointer")
         if control is not None and not isinstance(control, RunControl):
             raise TypeError(f"control must be a RunControl, got {type(control).__name__}")
@@ -165,6 +183,7 @@ class CompiledStateGraph:
             interrupt_after=after,
             context=context,
             control=control,
+            nesting=nesting,
         )
 
     # ---- sync
@@ -172,28 +191,23 @@ class CompiledStateGraph:
     def _background(self, loop: RunLoop, *, sync: bool = True) -> bool:
         """Whether the run's saver calls go to a background writer: with durability "async",
         unless the saver's calls are better made inline (`writes_inline`)."""
-        saver = self.checkpointer
+        saver = loop.saver
         return saver is not None and loop.durability == "async" and not writes_inline(saver, sync=sync)
-
-    def _io(self, call: Optional[SaverCall]) -> Any:
-        if call is None:
-            return None
-        with serde.using(self._codec):
-            result = getattr(self.checkpointer, call.method)(*call.args)
-        if call.on_done is not None:
-            call.on_done(result)
-        return result
 
     def _load(self, loop: RunLoop) -> Any:
         """The saved checkpoint the run starts from, once earlier runs' writes are in."""
         call = loop.load_call()
         if call is None:
             return None
-        settle(self.checkpointer)
-        return self._io(call)
+        settle(loop.saver)
+        with serde.using(loop.codec):
+            result = getattr(loop.saver, call.method)(*call.args)
+        if call.on_done is not None:
+            call.on_done(result)
+        return result
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(self.checkpointer, self._background(loop), self._codec)
+        writer = Writer(loop.saver, self._background(loop), loop.codec)
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -213,7 +227,7 @@ class CompiledStateGraph:
             yield from loop.started()
             keys = loop.cache_lookup()
             if keys:
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     found = self.cache.get(keys)
                 yield from loop.cached(found)
                 writer.submit(loop.take_outbox())
@@ -222,7 +236,7 @@ class CompiledStateGraph:
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
             if loop.cache is not None and (stored := loop.cache.take()):
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
@@ -380,24 +394,19 @@ class CompiledStateGraph:
 
     # ---- async
 
-    async def _aio(self, call: Optional[SaverCall]) -> Any:
-        if call is None:
-            return None
-        with serde.using(self._codec):
-            result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
-        if call.on_done is not None:
-            call.on_done(result)
-        return result
-
     async def _aload(self, loop: RunLoop) -> Any:
         call = loop.load_call()
         if call is None:
             return None
-        await asettle(self.checkpointer)
-        return await self._aio(call)
+        await asettle(loop.saver)
+        with serde.using(loop.codec):
+            result = await getattr(loop.saver, "a" + call.method)(*call.args)
+        if call.on_done is not None:
+            call.on_done(result)
+        return result
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False), self._codec)
+        writer = AsyncWriter(loop.saver, self._background(loop, sync=False), loop.codec)
         steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
@@ -422,7 +431,7 @@ class CompiledStateGraph:
                 yield chunk
             keys = loop.cache_lookup()
             if keys:
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     found = await self.cache.aget(keys)
                 for chunk in loop.cached(found):
                     yield chunk
@@ -463,7 +472,7 @@ class CompiledStateGraph:
                 for future in pending:
                     future.cancel()
             if loop.cache is not None and (stored := loop.cache.take()):
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     await self.cache.aset(stored)
             if loop.error is not None:
                 loop.failed_run()
@@ -485,7 +494,10 @@ class CompiledStateGraph:
         name = loop.tasks[i][0]
         if name == START:
             return loop.call(i)()
-        return await acall_with_retry(loop.call(i), loop.policy(i), self._nodes[name].is_async)
+        spec = self._nodes[name]
+        if type(spec.fn) is SubgraphNode:  # the child runs as an async run too
+            return await acall_with_retry(loop.call(i, asynchronous=True), loop.policy(i), True)
+        return await acall_with_retry(loop.call(i), loop.policy(i), spec.is_async)
 
     async def astream(
         self,
@@ -512,8 +524,8 @@ class CompiledStateGraph:
             durability, checkpoint_during,
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
-        async for mode, chunk in self._aiter(input, loop):
-            for shaped in options.shape(((mode, chunk),)):
+        async for item in self._aiter(input, loop):
+            for shaped in options.shape((item,)):
                 yield shaped
 
     async def ainvoke(
@@ -540,8 +552,8 @@ class CompiledStateGraph:
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         chunks: list[Any] = []
-        async for mode, chunk in self._aiter(input, loop):
-            chunks.extend(options.shape(((mode, chunk),)))
+        async for item in self._aiter(input, loop):
+            chunks.extend(options.shape((item,)))
         return options.result(chunks)
 
     async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:

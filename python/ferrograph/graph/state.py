@@ -254,6 +254,15 @@ class StateGraph:
         graph is compiled with a cache, `destinations` (names, or names to edge labels) says
         where a `Command` it returns may go (without it a `Command[Literal[...]]` return
         annotation says so; only drawing reads them)."""
+        from ferrograph.graph.pregel import CompiledStateGraph
+
+        if action is None and isinstance(node, CompiledStateGraph):
+            node, action = node.name, node
+        if isinstance(action, CompiledStateGraph):
+            from ferrograph.graph._subgraph import SubgraphNode
+
+            # The parent's keys, as a live view: input schemas added later add keys too.
+            action = SubgraphNode(action, self.channels)
         if action is None:
             if not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
@@ -383,12 +392,17 @@ class StateGraph:
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
         its schemas name and `allowed_types` (see `ferrograph.serde`). `cache` keeps the results
-        of nodes added with a `cache_policy`."""
+        of nodes added with a `cache_policy`. `checkpointer` is a saver, or for a graph that
+        runs as a subgraph None (the parent's saver, a fresh history in each parent task),
+        True (the parent's saver, one history per thread) or False (no persistence)."""
         if isinstance(allowed_types, type) or not all(isinstance(t, type) for t in allowed_types):
             raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
         if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
             raise GraphValidationError(f"cache must implement the cache protocol (get, set, clear), got {cache!r}")
-        if checkpointer is not None and checkpointer is not False:
+        # True and False only mean something for a subgraph (see graph/_subgraph.py): True keeps
+        # one history per thread, False persists nothing; as the saver, both are none.
+        persistence = checkpointer if isinstance(checkpointer, bool) else None
+        if checkpointer is not None and persistence is None:
             from ferrograph.checkpointers.base import BaseCheckpointSaver
 
             if not isinstance(checkpointer, BaseCheckpointSaver) and not all(
@@ -426,6 +440,7 @@ class StateGraph:
             core,
             name=name or "LangGraph",
             checkpointer=checkpointer,
+            persistence=persistence,
             cache=cache,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),

@@ -1,0 +1,150 @@
+"""Subgraphs: a compiled graph run as a node (`add_node("child", compiled)`) or invoked from
+inside a node (`inner.invoke(...)` in a node's body) is a child run of the task that runs it.
+
+A child run finds its parent through the task the engine marks as current (`_CURRENT`), as
+LangGraph finds it through the config it passes down; nothing needs passing by hand. From the
+parent it takes, as LangGraph does:
+
+- the checkpointer: the parent's, unless the child was compiled with `checkpointer=False`
+  (no persistence at all); a child's own saver is not used under a parent;
+- its namespace in the parent's thread: `node:task_id` under the parent's (`|`-separated),
+  with `|1`, `|2`... for the second, third... call from the same task; a child compiled with
+  `checkpointer=True` drops the task ids (`node`, `node|1`), so it keeps one history per
+  thread across the parent's runs, where a default child starts afresh in each task;
+- the parent's checkpoint ids by namespace (its checkpoints' `parents` metadata);
+- the run's config (thread, recursion limit, configurable keys) and durability;
+- with `stream(..., subgraphs=True)` somewhere above it, where its chunks go: each is handed
+  up with its namespace, as `(namespace, chunk)` (or `(namespace, mode, chunk)`).
+
+Runs that have no subgraph never reach this module beyond one context-variable read.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import TYPE_CHECKING, Any, Optional
+
+from ferrograph import serde
+from ferrograph.config import _CURRENT
+
+if TYPE_CHECKING:
+    from ferrograph.graph._loop import RunLoop
+    from ferrograph.graph.pregel import CompiledStateGraph
+
+__all__ = ["Nesting", "Forward", "SubgraphNode", "nesting", "subgraph_task_state", "task_ns", "NS_SEP"]
+
+#: Between the levels of a namespace, as LangGraph writes it.
+NS_SEP = "|"
+#: Between a node's name and its task id in a namespace level.
+NS_END = ":"
+
+
+class Forward:
+    """Where a child run hands its stream chunks: the parent run's queue of nested chunks,
+    with the child's namespace and the modes the parent streams."""
+
+    __slots__ = ("queue", "ns", "modes")
+
+    def __init__(self, queue: collections.deque, ns: tuple[str, ...], modes: tuple[str, ...]) -> None:
+        self.queue = queue
+        self.ns = ns
+        self.modes = modes
+
+    def put(self, item: tuple) -> None:
+        """A (mode, chunk) of the child itself, or a (mode, chunk, ns) it got from its own
+        children, handed up with its namespace."""
+        self.queue.append(item if len(item) == 3 else (item[0], item[1], self.ns))
+
+
+class Nesting:
+    """What a child run takes from the task that runs it (see the module's doc)."""
+
+    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward")
+
+    def __init__(
+        self,
+        saver: Any,
+        codec: serde.Serializer,
+        ns: str,
+        parents: dict,
+        durability: str,
+        forward: Optional[Forward],
+    ) -> None:
+        self.saver = saver
+        self.codec = codec
+        #: The child's checkpoint namespace.
+        self.ns = ns
+        #: Namespace -> checkpoint id of each run above it (the checkpoint it runs under).
+        self.parents = parents
+        self.durability = durability
+        self.forward = forward
+
+
+def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tuple[dict, Nesting]]:
+    """When `graph` is run from inside a node of a ferrograph run: the child run's config and
+    what it takes from the parent. None for a run of its own."""
+    task = _CURRENT.get()
+    if task is None:
+        return None
+    parent: "RunLoop" = task._loop
+    ns = task_ns(parent, task._name, task._task_id)
+    calls = task.children
+    task.children = calls + 1
+    if calls:
+        ns = f"{ns}{NS_SEP}{calls}"
+    if graph.persistence is True:
+        ns = NS_SEP.join(part.split(NS_END)[0] for part in ns.split(NS_SEP))
+    saver = None if graph.persistence is False else parent.saver
+    parents = dict(parent.parents)
+    if parent.parent_config is not None:
+        parents[parent.ns] = parent.parent_config["configurable"]["checkpoint_id"]
+    # The run's config (as LangGraph merges the parent's into the child's), the caller's keys
+    # over it, in the child's namespace and never at a checkpoint id of the parent's.
+    given = config or {}
+    configurable = {**(parent.config.get("configurable") or {}), **(given.get("configurable") or {})}
+    configurable.pop("checkpoint_id", None)
+    configurable["checkpoint_ns"] = ns
+    child_config = {**parent.config, **given, "configurable": configurable}
+    forward = None
+    if parent.nested is not None:
+        forward = Forward(parent.nested, tuple(ns.split(NS_SEP)), parent.modes)
+    codec = graph.serializer.over(parent.codec)
+    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward)
+
+
+def task_ns(loop: "RunLoop", name: str, task_id: str) -> str:
+    """The namespace of a child run of task `task_id` (node `name`) of `loop`'s run."""
+    own = f"{name}{NS_END}{task_id}"
+    return f"{loop.ns}{NS_SEP}{own}" if loop.ns else own
+
+
+def subgraph_task_state(loop: "RunLoop", name: str, task_id: str, config: dict) -> dict:
+    """A snapshot's `tasks[i].state` of a subgraph node's task: the config of the child's
+    checkpoints (LangGraph's, without `subgraphs=True`)."""
+    thread_id = config["configurable"]["thread_id"]
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": task_ns(loop, name, task_id)}}
+
+
+class SubgraphNode:
+    """A compiled graph added as a node: it runs as a child run on the node's input (the
+    parent's state), and its output's keys that the parent has are the node's update."""
+
+    __slots__ = ("graph", "keys", "__name__")
+
+    def __init__(self, graph: "CompiledStateGraph", keys: Any) -> None:
+        self.graph = graph
+        #: The parent's keys (filled in when the parent compiles).
+        self.keys = keys
+        self.__name__ = graph.name
+
+    def _update(self, output: Any) -> Any:
+        if not isinstance(output, dict):
+            return output
+        keys = self.keys
+        return {k: v for k, v in output.items() if k in keys}
+
+    def __call__(self, state: Any) -> Any:
+        return self._update(self.graph.invoke(state))
+
+    async def acall(self, state: Any) -> Any:
+        return self._update(await self.graph.ainvoke(state))

@@ -1,0 +1,282 @@
+"""Issue 12, item 10: subgraphs, differentially (LangGraph vs ferrograph, see compat_harness).
+
+A compiled graph used as a node and a graph invoked from inside a node; with the parent's
+checkpointer (the child's checkpoints under `node:task_id` in the parent's thread, `parents`
+metadata), `compile(checkpointer=True/False/None)`, and `stream(..., subgraphs=True)`.
+
+Ported from LangGraph's tests: test_subgraph_persistence.py (stateless, stateful and
+checkpointer=False children), test_pregel.py's test_nested_graph / test_stream_subgraphs
+scenarios, and the subgraphs how-to (a child with its own keys, a child sharing keys).
+Task ids differ between the two implementations: namespaces are compared with each task id
+replaced by `<task>`, and checkpoint ids by their position in the thread.
+"""
+
+import operator
+from typing import Annotated, TypedDict
+
+import pytest
+
+pytest.register_assert_rewrite("timetravel_harness", "compat_harness")
+
+from timetravel_harness import namespaces as ns  # noqa: E402
+from timetravel_savers import time_travel_saver  # noqa: E402,F401 - fixture
+
+
+class Parent(TypedDict):
+    foo: str
+    log: Annotated[list, operator.add]
+
+
+class Child(TypedDict):
+    foo: str
+    bar: str
+    log: Annotated[list, operator.add]
+
+
+class Log(TypedDict):
+    log: Annotated[list, operator.add]
+
+
+def _child(tt, *, async_first=False):
+    def c1(state):
+        return {"bar": "b", "log": ["c1"]}
+
+    async def ac1(state):
+        return c1(state)
+
+    def c2(state):
+        return {"foo": state["foo"] + state["bar"], "log": ["c2"]}
+
+    g = tt.impl.StateGraph(Child)
+    g.add_node("c1", ac1 if async_first else c1)
+    g.add_node("c2", c2)
+    g.add_edge(tt.impl.START, "c1")
+    g.add_edge("c1", "c2")
+    return g.compile()
+
+
+def _parent(tt, child):
+    def p1(state):
+        return {"foo": "x", "log": ["p1"]}
+
+    def p2(state):
+        return {"log": ["p2"]}
+
+    g = tt.impl.StateGraph(Parent)
+    g.add_node("p1", p1)
+    g.add_node("child", child)
+    g.add_node("p2", p2)
+    g.add_edge(tt.impl.START, "p1")
+    g.add_edge("p1", "child")
+    g.add_edge("child", "p2")
+    return g
+
+
+def _checkpoints(tt, thread: str = "t1") -> list:
+    """Every checkpoint of the thread, in every namespace: (namespace, source, step, parents),
+    ids as positions in their namespace's history, grouped by namespace (sorted), oldest first."""
+    saver = tt.graph.checkpointer
+    tuples = list(saver.list({"configurable": {"thread_id": thread}}))
+    ids = sorted(t.config["configurable"]["checkpoint_id"] for t in tuples)
+    pos = {cid: i for i, cid in enumerate(ids)}
+    rows = []
+    for t in sorted(tuples, key=lambda t: (ns(t.config["configurable"]["checkpoint_ns"]), t.config["configurable"]["checkpoint_id"])):
+        md = t.metadata or {}
+        parents = {ns(k): "<known>" if v in pos else "<unknown>" for k, v in (md.get("parents") or {}).items()}
+        rows.append((ns(t.config["configurable"]["checkpoint_ns"]), md.get("source"), md.get("step"), parents))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# A compiled graph as a node
+
+
+def test_subgraph_node_without_checkpointer(run_both):
+    def scenario(tt):
+        g = _parent(tt, _child(tt)).compile()
+        tt.rec("invoke", tt.value(g.invoke({"foo": "a", "log": []})))
+        tt.rec("updates", ns(tt.value(list(g.stream({"foo": "a", "log": []}, subgraphs=True)))))
+        tt.rec(
+            "values+updates",
+            ns(tt.value(list(g.stream({"foo": "a", "log": []}, stream_mode=["values", "updates"], subgraphs=True)))),
+        )
+        tt.rec("values", ns(tt.value(list(g.stream({"foo": "a", "log": []}, stream_mode="values", subgraphs=True)))))
+        # Without subgraphs=True only the parent's own chunks.
+        tt.rec("plain", tt.value(list(g.stream({"foo": "a", "log": []}, stream_mode=["values", "updates"]))))
+
+    run_both(scenario)
+
+
+def test_subgraph_node_with_checkpointer(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        tt.graph = _parent(tt, _child(tt)).compile(checkpointer=tt.saver)
+        chunks = list(tt.graph.stream({"foo": "a", "log": []}, tt.cfg, stream_mode=["values", "updates"], subgraphs=True))
+        tt.rec("stream", ns(tt.value(chunks)))
+        tt.rec("state", tt.state())
+        tt.rec("history", tt.history())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_subgraph_node_async(run_both, time_travel_saver):  # noqa: F811
+    async def scenario(tt):
+        tt.graph = _parent(tt, _child(tt, async_first=True)).compile(checkpointer=tt.saver)
+        chunks = [c async for c in tt.graph.astream({"foo": "a", "log": []}, tt.cfg, stream_mode=["values", "updates"], subgraphs=True)]
+        tt.rec("astream", ns(tt.value(chunks)))
+        tt.rec("ainvoke", tt.value(await tt.graph.ainvoke({"foo": "b", "log": []}, tt.thread("t2"))))
+        tt.rec("state", await tt.astate())
+        tt.rec("history", await tt.ahistory())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_nested_subgraphs_two_levels(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        def leaf(state):
+            return {"log": ["leaf"]}
+
+        inner = tt.impl.StateGraph(Log)
+        inner.add_node("leaf", leaf)
+        inner.add_edge(tt.impl.START, "leaf")
+        mid = tt.impl.StateGraph(Log)
+        mid.add_node("inner", inner.compile())
+        mid.add_edge(tt.impl.START, "inner")
+        top = tt.impl.StateGraph(Log)
+        top.add_node("mid", mid.compile())
+        top.add_edge(tt.impl.START, "mid")
+        tt.graph = top.compile(checkpointer=tt.saver)
+        tt.rec("stream", ns(tt.value(list(tt.graph.stream({"log": []}, tt.cfg, stream_mode=["updates", "values"], subgraphs=True)))))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+# --------------------------------------------------------------------------------------------
+# A graph invoked inside a node, and compile(checkpointer=None/True/False)
+
+
+@pytest.mark.parametrize("persistence", [None, True, False], ids=["inherit", "stateful", "none"])
+def test_invoked_inside_node(run_both, time_travel_saver, persistence):  # noqa: F811
+    def scenario(tt):
+        def leaf(state):
+            return {"log": ["in"]}
+
+        g = tt.impl.StateGraph(Log)
+        g.add_node("in", leaf)
+        g.add_edge(tt.impl.START, "in")
+        inner = g.compile(checkpointer=persistence)
+
+        def call(state):
+            # Two calls from one task: the second is numbered ("|1") in the namespace.
+            first = inner.invoke({"log": ["x"]})
+            second = inner.invoke({"log": ["y"]})
+            return {"log": first["log"] + second["log"]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        for run in range(2):
+            tt.rec(f"run {run}", ns(tt.value(list(tt.graph.stream({"log": []}, tt.cfg, subgraphs=True)))))
+        tt.rec("state", tt.state())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_invoked_inside_async_node(run_both, time_travel_saver):  # noqa: F811
+    async def scenario(tt):
+        def leaf(state):
+            return {"log": ["in"]}
+
+        g = tt.impl.StateGraph(Log)
+        g.add_node("in", leaf)
+        g.add_edge(tt.impl.START, "in")
+        inner = g.compile()
+
+        async def call(state):
+            out = await inner.ainvoke({"log": ["x"]})
+            return {"log": out["log"]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        tt.rec("astream", ns(tt.value([c async for c in tt.graph.astream({"log": []}, tt.cfg, subgraphs=True)])))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_stateful_child_accumulates(run_both, time_travel_saver):  # noqa: F811
+    """test_stateful_state_accumulates: a child wrapped in a graph compiled with
+    checkpointer=True keeps its history across the parent's runs on one thread."""
+
+    def scenario(tt):
+        def echo(state):
+            return {"log": [f"echo:{state['log'][-1]}"]}
+
+        inner = tt.impl.StateGraph(Log)
+        inner.add_node("echo", echo)
+        inner.add_edge(tt.impl.START, "echo")
+        wrapper = tt.impl.StateGraph(Log)
+        wrapper.add_node("agent", inner.compile())
+        wrapper.add_edge(tt.impl.START, "agent")
+        stateful = wrapper.compile(checkpointer=True)
+        seen = []
+
+        def call(state):
+            out = stateful.invoke({"log": [f"topic{len(seen)}"]})
+            seen.append(out["log"])
+            return {"log": [out["log"][-1]]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        tt.rec("first", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+        tt.rec("second", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+        tt.rec("seen", tt.value(seen))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_parent_without_checkpointer_ignores_childs_own(run_both):
+    """A child's own saver is not used under a parent (the parent's, here none, is)."""
+
+    def scenario(tt):
+        from timetravel_savers import langgraph_saver
+
+        def leaf(state):
+            return {"log": ["own"]}
+
+        own = langgraph_saver() if tt.impl.name == "langgraph" else __import__("ferrograph.checkpointers", fromlist=["MemorySaver"]).MemorySaver()
+        g = tt.impl.StateGraph(Log)
+        g.add_node("own", leaf)
+        g.add_edge(tt.impl.START, "own")
+        child = g.compile(checkpointer=own)
+        p = tt.impl.StateGraph(Log)
+        p.add_node("p", child)
+        p.add_edge(tt.impl.START, "p")
+        tt.rec("invoke", tt.value(p.compile().invoke({"log": []})))
+        tt.rec("child's saver", len(list(own.list(None))))
+
+    run_both(scenario)
+
+
+def test_stateful_graph_at_root_is_an_error(run_both):
+    def scenario(tt):
+        g = tt.impl.StateGraph(Log)
+        g.add_node("n", lambda s: {"log": ["n"]})
+        g.add_edge(tt.impl.START, "n")
+        graph = g.compile(checkpointer=True)
+        for call in (lambda: graph.invoke({"log": []}), lambda: list(graph.stream({"log": []}))):
+            try:
+                call()
+                tt.rec("error", None)
+            except RuntimeError as exc:
+                tt.rec("error", str(exc))
+
+    run_both(scenario)
