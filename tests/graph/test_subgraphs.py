@@ -280,3 +280,139 @@ def test_stateful_graph_at_root_is_an_error(run_both):
                 tt.rec("error", str(exc))
 
     run_both(scenario)
+
+
+# --------------------------------------------------------------------------------------------
+# Slice 2: interrupts inside a subgraph, resumed from the parent; the child's state
+
+
+def _asking_child(tt, questions=1):
+    def ask(state):
+        answers = [tt.impl.interrupt(f"q{i}?") for i in range(questions)]
+        return {"log": [f"ask:{','.join(answers)}"]}
+
+    def after(state):
+        return {"log": ["after"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("ask", ask)
+    g.add_node("after", after)
+    g.add_edge(tt.impl.START, "ask")
+    g.add_edge("ask", "after")
+    return g
+
+
+def _asking_parent(tt, child):
+    def p1(state):
+        return {"log": ["p1"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("p1", p1)
+    g.add_node("child", child)
+    g.add_edge(tt.impl.START, "p1")
+    g.add_edge("p1", "child")
+    return g
+
+
+def test_interrupt_in_subgraph_node_resumed_from_parent(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        tt.graph = _asking_parent(tt, _asking_child(tt).compile()).compile(checkpointer=tt.saver)
+        tt.rec("first", ns(tt.value(list(tt.graph.stream({"log": []}, tt.cfg, subgraphs=True)))))
+        tt.rec("state", tt.state())
+        pos = tt.positions()
+        paused = tt.graph.get_state(tt.cfg, subgraphs=True)
+        tt.rec("state+subgraphs", tt.snap(paused, pos))
+        child_config = paused.tasks[0].state.config
+        tt.rec("child state", tt.snap(tt.graph.get_state(child_config), pos))
+        tt.rec("child state by namespace", tt.snap(tt.graph.get_state(paused.tasks[0].state.config | {"configurable": {k: v for k, v in child_config["configurable"].items() if k in ("thread_id", "checkpoint_ns")}}), pos))
+        tt.rec("child history", tt.history(child_config))
+        ns_only = {"configurable": {"thread_id": "t1", "checkpoint_ns": child_config["configurable"]["checkpoint_ns"]}}
+        tt.rec("child whole history", tt.history(ns_only))
+        tt.rec("resume", ns(tt.value(list(tt.graph.stream(tt.impl.Command(resume="yes"), tt.cfg, subgraphs=True)))))
+        tt.rec("final", tt.state())
+        tt.rec("final+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.rec("history", tt.history())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_two_interrupts_in_subgraph(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        tt.graph = _asking_parent(tt, _asking_child(tt, questions=2).compile()).compile(checkpointer=tt.saver)
+        tt.rec("first", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+        tt.rec("second", tt.value(tt.graph.invoke(tt.impl.Command(resume="a"), tt.cfg)))
+        tt.rec("state", tt.state())
+        tt.rec("third", tt.value(tt.graph.invoke(tt.impl.Command(resume="b"), tt.cfg)))
+        tt.rec("final", tt.state())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+@pytest.mark.parametrize("persistence", [None, True], ids=["stateless", "stateful"])
+def test_interrupt_in_graph_invoked_inside_node(run_both, time_travel_saver, persistence):  # noqa: F811
+    """test_stateless_state_resets_with_interrupt / test_stateful_state_accumulates_with_interrupt:
+    two invoke+resume cycles; a default child starts afresh, a checkpointer=True one keeps
+    its history."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        inner = _asking_child(tt).compile(checkpointer=persistence)
+        seen = []
+
+        def call(state):
+            out = inner.invoke({"log": [f"topic{len(seen)}"]})
+            seen.append(out["log"])
+            return {"log": [out["log"][-1]]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        for cycle in range(2):
+            tt.rec(f"run {cycle}", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+            tt.rec(f"resume {cycle}", tt.value(tt.graph.invoke(tt.impl.Command(resume=f"r{cycle}"), tt.cfg)))
+        tt.rec("seen", tt.value(seen))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_update_state_of_a_subgraph(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        tt.graph = _asking_parent(tt, _asking_child(tt).compile()).compile(checkpointer=tt.saver)
+        tt.graph.invoke({"log": []}, tt.cfg)
+        child_config = tt.graph.get_state(tt.cfg, subgraphs=True).tasks[0].state.config
+        tt.rec("update", tt.call(tt.graph.update_state, child_config, {"log": ["edited"]}))
+        tt.rec("update as node", tt.call(tt.graph.update_state, child_config, {"log": ["as-ask"]}, as_node="ask"))
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.rec("resume", tt.value(tt.graph.invoke(tt.impl.Command(resume="yes"), tt.cfg)))
+        tt.rec("final", tt.state())
+        # A namespace that names no subgraph node cannot be written.
+        wrong = {"configurable": {"thread_id": "t1", "checkpoint_ns": "nope:1"}}
+        try:
+            tt.graph.update_state(wrong, {"log": ["x"]})
+            tt.rec("unknown subgraph", None)
+        except ValueError as exc:
+            tt.rec("unknown subgraph", str(exc))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_interrupt_in_subgraph_async(run_both, time_travel_saver):  # noqa: F811
+    async def scenario(tt):
+        tt.flags["subgraphs"] = True
+        tt.graph = _asking_parent(tt, _asking_child(tt).compile()).compile(checkpointer=tt.saver)
+        tt.rec("first", ns(tt.value([c async for c in tt.graph.astream({"log": []}, tt.cfg, subgraphs=True)])))
+        paused = await tt.graph.aget_state(tt.cfg, subgraphs=True)
+        tt.rec("state+subgraphs", tt.snap(paused, await tt.apositions()))
+        tt.rec("child history", await tt.ahistory(paused.tasks[0].state.config))
+        tt.rec("update", await tt.acall(tt.graph.aupdate_state, paused.tasks[0].state.config, {"log": ["edited"]}))
+        tt.rec("resume", tt.value(await tt.graph.ainvoke(tt.impl.Command(resume="yes"), tt.cfg)))
+        tt.rec("final", await tt.astate())
+
+    run_both(scenario, time_travel_saver)

@@ -130,35 +130,53 @@ class TT:
         return self._interrupt_labels[iid]
 
     def positions(self, thread_id: Optional[str] = None) -> dict:
-        """checkpoint id -> position (0 = oldest) over the whole thread, right now."""
+        """checkpoint id -> position (0 = oldest) over the whole thread (subgraphs'
+        namespaces included), right now."""
         ids = [s.config["configurable"]["checkpoint_id"] for s in self.graph.get_state_history(self.thread(thread_id))]
-        return {cid: i for i, cid in enumerate(sorted(ids))}
+        ids += self._subgraph_ids(thread_id)
+        return {cid: i for i, cid in enumerate(sorted(set(ids)))}
 
     async def apositions(self, thread_id: Optional[str] = None) -> dict:
         ids = [
             s.config["configurable"]["checkpoint_id"]
             async for s in self.graph.aget_state_history(self.thread(thread_id))
         ]
-        return {cid: i for i, cid in enumerate(sorted(ids))}
+        ids += self._subgraph_ids(thread_id)
+        return {cid: i for i, cid in enumerate(sorted(set(ids)))}
+
+    def _subgraph_ids(self, thread_id: Optional[str]) -> list:
+        """Ids of the thread's checkpoints in every namespace, when the scenario says it has
+        subgraphs (`tt.flags["subgraphs"]`): listed on the saver, without a namespace."""
+        if not self.flags.get("subgraphs"):
+            return []
+        return [t.config["configurable"]["checkpoint_id"] for t in self.graph.checkpointer.list(self.thread(thread_id))]
 
     def config(self, config: Optional[dict], pos: dict) -> Any:
         if config is None:
             return None
         out = {k: v for k, v in config.items() if k != "configurable"}
-        conf = dict(config.get("configurable", {}))
-        if "checkpoint_id" in conf:
-            cid = conf["checkpoint_id"]
-            conf["checkpoint_id"] = f"<pos {pos[cid]}>" if cid in pos else f"<unknown {cid}>"
-        out["configurable"] = conf
-        return canon(out, self.impl)
+        # LangGraph leaves its internal keys (the saver lent to a subgraph) in some configs.
+        conf = {k: v for k, v in config.get("configurable", {}).items() if not k.startswith("__")}
 
-    def metadata(self, md: Optional[dict]) -> Any:
+        def position(cid: str) -> str:
+            return f"<pos {pos[cid]}>" if cid in pos else f"<unknown {cid}>"
+
+        if "checkpoint_id" in conf:
+            conf["checkpoint_id"] = position(conf["checkpoint_id"])
+        if "checkpoint_map" in conf:  # a subgraph's: the checkpoint ids of its parents
+            conf["checkpoint_map"] = {k: position(v) for k, v in conf["checkpoint_map"].items()}
+        out["configurable"] = conf
+        return namespaces(canon(out, self.impl))
+
+    def metadata(self, md: Optional[dict], pos: Optional[dict] = None) -> Any:
         if md is None:
             return None
         md = dict(md)
         if "run_id" in md:
             md["run_id"] = "<run_id>"
-        return self.value(md)
+        if md.get("parents"):  # a subgraph's: its parents' checkpoint ids by namespace
+            md["parents"] = {k: f"<pos {(pos or {})[v]}>" if v in (pos or {}) else f"<unknown {v}>" for k, v in md["parents"].items()}
+        return namespaces(self.value(md))
 
     def task_path(self, path: Any) -> Any:
         path = list(path)
@@ -169,7 +187,7 @@ class TT:
             path = path[:2]
         return canon(path, self.impl)
 
-    def task(self, t: Any) -> dict:
+    def task(self, t: Any, pos: Optional[dict] = None) -> dict:
         result = self.value(t.result)
         if not self.strict_task_results and (t.error is not None or t.interrupts):
             result = "<not compared>"
@@ -179,7 +197,7 @@ class TT:
             "error": error_category(t.error, self.impl) if isinstance(t.error, BaseException) else canon(t.error, self.impl),
             "interrupts": self.value(list(t.interrupts)),
             # A subgraph's task: its config (or with subgraphs=True its snapshot).
-            "state": namespaces(canon(t.state, self.impl)),
+            "state": self.snap(t.state, pos or {}) if hasattr(t.state, "next") else namespaces(canon(t.state, self.impl)),
             "result": result,
         }
 
@@ -189,11 +207,11 @@ class TT:
             "values": self.value(s.values),
             "next": list(s.next),
             "config": self.config(s.config, pos),
-            "metadata": self.metadata(s.metadata),
+            "metadata": self.metadata(s.metadata, pos),
             "created_at": s.created_at is not None,
             "parent_config": self.config(s.parent_config, pos),
             # Tasks of one step are compared as a set (ordered by name then path).
-            "tasks": sorted((self.task(t) for t in s.tasks), key=lambda t: (t["name"], repr(t["path"]))),
+            "tasks": sorted((self.task(t, pos) for t in s.tasks), key=lambda t: (t["name"], repr(t["path"]))),
             "interrupts": self.value(list(s.interrupts)),
         }
 

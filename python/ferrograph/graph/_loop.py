@@ -30,7 +30,7 @@ from ferrograph.graph._options import RunOptions
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
-from ferrograph.graph._subgraph import subgraph_task_state
+from ferrograph.graph._subgraph import subgraph_task_state, with_checkpoint_map
 
 if TYPE_CHECKING:
     from ferrograph.graph._subgraph import Nesting
@@ -190,6 +190,10 @@ class RunLoop:
             self.codec = nesting.codec
             self.ns = nesting.ns
             self.parents = nesting.parents
+        self.nesting = nesting
+        #: Set during the first step of a run that resumes a thread: a child run started then
+        #: goes on from its own checkpoint rather than starting on its input.
+        self.resuming = False
         #: Chunks of child runs to stream, as (mode, chunk, namespace); only when they are
         #: streamed (`subgraphs=True` here or above).
         self.nested: Optional[collections.deque] = (
@@ -262,6 +266,10 @@ class RunLoop:
     def begin(self, saved: Any, input: Any) -> list[tuple[str, Any]]:
         """Set the run up from the saved checkpoint (if any) and the input. Returns chunks."""
         run = self.run
+        if self.nesting is not None and self.nesting.resuming and saved is not None:
+            # A child run of a task that resumes: it goes on where it stopped, with the
+            # answer its parent's task was given (see graph/_subgraph.py).
+            input = self.nesting.resume_input()
         if self.saver is None:
             if isinstance(input, Command):
                 raise GraphValidationError("Command(resume=...) needs a graph compiled with a checkpointer")
@@ -279,6 +287,7 @@ class RunLoop:
                 return []
             # Resuming: what is due now runs without stopping at interrupt_before again.
             run.mark_interrupt()
+            self.resuming = True
             if replay and not isinstance(input, Command):
                 # Time travel: tasks due at that checkpoint run again (their saved writes are
                 # ignored), on a new branch forked from it unless it is itself a fork or
@@ -806,6 +815,7 @@ class RunLoop:
             # As in LangGraph, "values" shows a step only when it changed an output key.
             changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
+        self.resuming = False
         if self.saver is not None:
             if self._should_interrupt_after(ran):
                 self.run.mark_interrupt()
@@ -832,8 +842,12 @@ class RunLoop:
         """The run stops on an error: with durability "exit", save where it got to."""
         self._write_at_exit()
 
-    def check_drained(self) -> None:
-        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it."""
+    def check_stopped(self) -> None:
+        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it;
+        in a child run, GraphInterrupt if interrupts stopped it (its parent's task pauses with
+        them, as in LangGraph; only a root run returns its interrupts)."""
+        if self.nesting is not None and (self.interrupts or self.static_interrupt):
+            raise GraphInterrupt(tuple(self.interrupts))
         if self.drained:
             assert self.control is not None, "only a run with a RunControl drains"
             raise GraphDrained(self.control.drain_reason or "shutdown")
@@ -953,10 +967,10 @@ class RunLoop:
         return StateSnapshot(
             values=values.get(ROOT) if self.graph.root else values,
             next=tuple(next_names),
-            config=saved.config,
+            config=with_checkpoint_map(saved.config, saved.metadata),
             metadata=saved.metadata,
             created_at=saved.checkpoint.get("ts"),
-            parent_config=saved.parent_config,
+            parent_config=with_checkpoint_map(saved.parent_config, saved.metadata),
             tasks=tuple(found),
             interrupts=tuple(interrupts),
         )

@@ -22,7 +22,7 @@ Runs that have no subgraph never reach this module beyond one context-variable r
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ferrograph import serde
 from ferrograph.config import _CURRENT
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from ferrograph.graph._loop import RunLoop
     from ferrograph.graph.pregel import CompiledStateGraph
 
-__all__ = ["Nesting", "Forward", "SubgraphNode", "nesting", "subgraph_task_state", "task_ns", "NS_SEP"]
+__all__ = [
+    "Nesting", "Forward", "SubgraphNode", "nesting", "resolve", "subgraph_task_state", "task_ns", "with_checkpoint_map", "NS_SEP"
+]
 
 #: Between the levels of a namespace, as LangGraph writes it.
 NS_SEP = "|"
@@ -59,7 +61,7 @@ class Forward:
 class Nesting:
     """What a child run takes from the task that runs it (see the module's doc)."""
 
-    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward")
+    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward", "resuming", "answers")
 
     def __init__(
         self,
@@ -67,8 +69,10 @@ class Nesting:
         codec: serde.Serializer,
         ns: str,
         parents: dict,
-        durability: str,
-        forward: Optional[Forward],
+        durability: str = "async",
+        forward: Optional[Forward] = None,
+        resuming: bool = False,
+        answers: Sequence[Any] = (),
     ) -> None:
         self.saver = saver
         self.codec = codec
@@ -78,6 +82,20 @@ class Nesting:
         self.parents = parents
         self.durability = durability
         self.forward = forward
+        #: Whether the parent resumes the task: the child then goes on from its checkpoint...
+        self.resuming = resuming
+        #: ...with the resume values the task was given and has not used itself.
+        self.answers = tuple(answers)
+
+    def resume_input(self) -> Any:
+        """The input of a resuming child run that has a checkpoint: the task's latest answer
+        as a `Command(resume=...)` (each resume of the parent re-runs the task once, and
+        the child's earlier answers are saved with its own paused tasks), or None."""
+        if not self.answers:
+            return None
+        from ferrograph.types import Command
+
+        return Command(resume=self.answers[-1])
 
 
 def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tuple[dict, Nesting]]:
@@ -109,7 +127,63 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
     if parent.nested is not None:
         forward = Forward(parent.nested, tuple(ns.split(NS_SEP)), parent.modes)
     codec = graph.serializer.over(parent.codec)
-    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward)
+    pad = task.scratchpad
+    answers = pad.resume[pad.calls :] if pad is not None else ()
+    resuming = parent.resuming or bool(answers)
+    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward, resuming, answers)
+
+
+def resolve(
+    graph: "CompiledStateGraph", config: dict, *, for_update: bool = False
+) -> tuple["CompiledStateGraph", Optional[Nesting]]:
+    """The graph whose checkpoints a state method's `config` names (its `checkpoint_ns`), as
+    LangGraph finds it: following the subgraph nodes by name (task ids and call numbers
+    left out); the graph itself (None) for its own namespace, or when the namespace names
+    no subgraph node (a graph invoked inside a node: its checkpoints are read with this
+    graph's keys, as LangGraph reads them; writing there is refused)."""
+    ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
+    if not ns:
+        return graph, None
+    target = graph
+    for part in ns.split(NS_SEP):
+        name = part.split(NS_END)[0]
+        if name.isdigit():
+            continue
+        spec = target._nodes.get(name)
+        if spec is None or type(spec.fn) is not SubgraphNode:
+            if for_update:
+                from ferrograph.errors import GraphValidationError
+
+                raise GraphValidationError(f"Subgraph {_recast(ns)} not found")
+            return graph, None
+        target = spec.fn.graph
+    # The runs above it, as a snapshot's config names them (LangGraph's `checkpoint_map`).
+    parents = {k: v for k, v in ((config.get("configurable") or {}).get("checkpoint_map") or {}).items() if k != ns}
+    return target, Nesting(graph.checkpointer, target.serializer.over(graph._codec), ns, parents)
+
+
+def _recast(ns: str) -> str:
+    """A namespace without task ids and call numbers, as LangGraph names a subgraph."""
+    return NS_SEP.join(p.split(NS_END)[0] for p in ns.split(NS_SEP) if not p.isdigit())
+
+
+def with_children(snapshot: Any, children: dict) -> Any:
+    """`snapshot` with its subgraph tasks' states replaced by the children's snapshots."""
+    if not children:
+        return snapshot
+    tasks = tuple(t._replace(state=children[t.id]) if t.id in children else t for t in snapshot.tasks)
+    return snapshot._replace(tasks=tasks)
+
+
+def with_checkpoint_map(config: Optional[dict], metadata: Optional[dict]) -> Optional[dict]:
+    """A child's checkpoint config as LangGraph shows it in snapshots: with `checkpoint_map`,
+    the checkpoint ids of the runs above it and its own, by namespace."""
+    parents = (metadata or {}).get("parents") if config is not None else None
+    if not parents:
+        return config
+    assert config is not None, "only a config has a checkpoint map"
+    conf = config["configurable"]
+    return {**config, "configurable": {**conf, "checkpoint_map": {**parents, conf["checkpoint_ns"]: conf["checkpoint_id"]}}}
 
 
 def task_ns(loop: "RunLoop", name: str, task_id: str) -> str:

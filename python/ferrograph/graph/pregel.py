@@ -153,8 +153,9 @@ class CompiledStateGraph:
         interrupt_after: Union[str, Sequence[str], None] = None,
         context: Any = None,
         control: Optional[RunControl] = None,
+        *,
+        nesting: Optional[_subgraph.Nesting] = None,
     ) -> RunLoop:
-        nesting = None
         if options is None:
             options = RunOptions.inspecting()
         else:
@@ -250,7 +251,7 @@ class CompiledStateGraph:
         writer.submit(loop.take_outbox())
         writer.wait()
         yield from chunks
-        loop.check_drained()
+        loop.check_stopped()
 
     def _run_one(self, loop: RunLoop, writer: Writer, i: int) -> Iterator[tuple[str, Any]]:
         try:
@@ -356,11 +357,22 @@ class CompiledStateGraph:
         if self.checkpointer is None:
             raise GraphValidationError("No checkpointer set: compile the graph with checkpointer=...")
 
-    def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
-        """The thread's state at `config`'s checkpoint (the latest when it names none)."""
+    def _inspect(self, config: dict, *, for_update: bool = False) -> RunLoop:
+        """A loop that reads or writes the checkpoints `config` names: this graph's, or a
+        subgraph's (its `checkpoint_ns`), on this graph's saver."""
         self._require_saver()
-        loop = self._loop(config)
-        return loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
+        graph, nesting = _subgraph.resolve(self, config, for_update=for_update)
+        return graph._loop(config, nesting=nesting)
+
+    def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at `config`'s checkpoint (the latest when it names none). With
+        `subgraphs=True`, a subgraph node's task holds the child's state (recursively)."""
+        loop = self._inspect(config)
+        snapshot = loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
+        if not subgraphs:
+            return snapshot
+        children = {t.id: self.get_state(t.state, subgraphs=True) for t in snapshot.tasks if isinstance(t.state, dict)}
+        return _subgraph.with_children(snapshot, children)
 
     def get_state_history(
         self,
@@ -370,27 +382,24 @@ class CompiledStateGraph:
         before: Optional[dict] = None,
         limit: Optional[int] = None,
     ) -> Iterator[StateSnapshot]:
-        """The thread's checkpoints, newest first, as snapshots."""
-        self._require_saver()
-        loop = self._loop(config)
-        settle(self.checkpointer)
-        with serde.using(self._codec):
-            listed = self.checkpointer.list(
-                {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
-            )
-        for saved in serde.iterate(self._codec, listed):
+        """The thread's checkpoints, newest first, as snapshots (a subgraph's, for a config
+        with its `checkpoint_ns`)."""
+        loop = self._inspect(config)
+        settle(loop.saver)
+        with serde.using(loop.codec):
+            listed = loop.saver.list(_listed(loop.config), filter=filter, before=before, limit=limit)
+        for saved in serde.iterate(loop.codec, listed):
             yield loop.snapshot(saved, live=False)
 
     def update_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
         """Write `values` into the thread as if node `as_node` had returned them, as a new
         checkpoint whose parent is `config`'s checkpoint (a fork when that is not the latest).
         Returns the new checkpoint's config."""
-        self._require_saver()
-        loop = self._loop(config)
+        loop = self._inspect(config, for_update=True)
         loop.update(self._load(loop), values, as_node)
-        Writer(self.checkpointer, False, self._codec).submit(loop.take_outbox())
+        Writer(loop.saver, False, loop.codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
-        return loop.parent_config
+        return _subgraph.with_checkpoint_map(loop.parent_config, {"parents": loop.parents})
 
     # ---- async
 
@@ -488,7 +497,7 @@ class CompiledStateGraph:
         await writer.wait()
         for chunk in chunks:
             yield chunk
-        loop.check_drained()
+        loop.check_stopped()
 
     async def _acall(self, loop: RunLoop, i: int) -> Any:
         name = loop.tasks[i][0]
@@ -558,9 +567,12 @@ class CompiledStateGraph:
 
     async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
-        self._require_saver()
-        loop = self._loop(config)
-        return loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
+        loop = self._inspect(config)
+        snapshot = loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
+        if not subgraphs:
+            return snapshot
+        children = {t.id: await self.aget_state(t.state, subgraphs=True) for t in snapshot.tasks if isinstance(t.state, dict)}
+        return _subgraph.with_children(snapshot, children)
 
     async def aget_state_history(
         self,
@@ -571,22 +583,20 @@ class CompiledStateGraph:
         limit: Optional[int] = None,
     ) -> AsyncIterator[StateSnapshot]:
         """Async twin of `get_state_history`."""
-        self._require_saver()
-        loop = self._loop(config)
-        await asettle(self.checkpointer)
-        with serde.using(self._codec):
-            listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
-        async for saved in serde.aiterate(self._codec, listed):
+        loop = self._inspect(config)
+        await asettle(loop.saver)
+        with serde.using(loop.codec):
+            listed = loop.saver.alist(_listed(loop.config), filter=filter, before=before, limit=limit)
+        async for saved in serde.aiterate(loop.codec, listed):
             yield loop.snapshot(saved, live=False)
 
     async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
         """Async twin of `update_state`."""
-        self._require_saver()
-        loop = self._loop(config)
+        loop = self._inspect(config, for_update=True)
         loop.update(await self._aload(loop), values, as_node)
-        await AsyncWriter(self.checkpointer, False, self._codec).submit(loop.take_outbox())
+        await AsyncWriter(loop.saver, False, loop.codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
-        return loop.parent_config
+        return _subgraph.with_checkpoint_map(loop.parent_config, {"parents": loop.parents})
 
     # ---- cache
 
@@ -639,6 +649,16 @@ def _as_finished(
             continue
         pending.difference_update(done)
         yield from done
+
+
+def _listed(config: dict) -> dict:
+    """What a history lists: the thread's checkpoints in the config's namespace, or only the
+    one it names (the saver's `list` narrows to a given checkpoint id, as in LangGraph)."""
+    configurable = thread_of(config)
+    checkpoint_id = (config.get("configurable") or {}).get("checkpoint_id")
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
 
 
 def _is_live(config: dict) -> bool:
