@@ -21,6 +21,7 @@ __all__ = [
     "GraphInterrupt",
     "EmptyInputError",
     "CheckpointerError",
+    "ParentCommand",
 ]
 
 
@@ -70,6 +71,17 @@ class GraphInterrupt(FerrographError):
     def __init__(self, interrupts: tuple = ()) -> None:
         super().__init__(interrupts)
         self.interrupts = tuple(interrupts)
+
+
+class ParentCommand(FerrographError):
+    """Raised in a child run by a node returning `Command(graph=Command.PARENT, ...)`: it ends
+    the child's run and reaches the parent's task that ran the child, whose result `command`
+    becomes (its update and goto apply in the parent). `sender` is the child's run."""
+
+    def __init__(self, command: object, sender: object = None) -> None:
+        super().__init__(command)
+        self.command = command
+        self.sender = sender
 
 
 class GraphDrained(FerrographError):

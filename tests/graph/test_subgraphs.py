@@ -416,3 +416,254 @@ def test_interrupt_in_subgraph_async(run_both, time_travel_saver):  # noqa: F811
         tt.rec("final", await tt.astate())
 
     run_both(scenario, time_travel_saver)
+
+
+# --------------------------------------------------------------------------------------------
+# Slice 3: time travel into subgraphs; Command(graph=Command.PARENT)
+
+
+def _three_step_child(tt):
+    def c1(state):
+        tt.hit("c1")
+        return {"log": ["c1"]}
+
+    def ask(state):
+        tt.hit("ask")
+        return {"log": [f"ask:{tt.impl.interrupt('q?')}"]}
+
+    def after(state):
+        tt.hit("after")
+        return {"log": ["after"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("c1", c1)
+    g.add_node("ask", ask)
+    g.add_node("after", after)
+    g.add_edge(tt.impl.START, "c1")
+    g.add_edge("c1", "ask")
+    g.add_edge("ask", "after")
+    return g.compile()
+
+
+def _around(tt, child):
+    def p1(state):
+        tt.hit("p1")
+        return {"log": ["p1"]}
+
+    def p2(state):
+        tt.hit("p2")
+        return {"log": ["p2"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("p1", p1)
+    g.add_node("child", child)
+    g.add_node("p2", p2)
+    g.add_edge(tt.impl.START, "p1")
+    g.add_edge("p1", "child")
+    g.add_edge("child", "p2")
+    return g
+
+
+def _hits(tt):
+    from timetravel_harness import hit
+
+    tt.hit = lambda name: hit(tt.probe, name)
+
+
+def test_replay_parent_before_subgraph(run_both, time_travel_saver):  # noqa: F811
+    """Replaying the parent from the checkpoint before the subgraph's step forks it: the child
+    task is new, so the child starts afresh; replaying that fork again (it is no longer the
+    latest) forks once more."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        _hits(tt)
+        tt.graph = _around(tt, _three_step_child(tt)).compile(checkpointer=tt.saver)
+        tt.rec("run", tt.call(tt.graph.invoke, {"log": []}, tt.cfg))
+        tt.rec("resume", tt.call(tt.graph.invoke, tt.impl.Command(resume="yes"), tt.cfg))
+        before_child = next(s for s in tt.graph.get_state_history(tt.cfg) if s.next == ("child",))
+        tt.rec("replay", tt.call(tt.graph.invoke, None, before_child.config))
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        fork = tt.graph.get_state(tt.cfg).config
+        tt.rec("resume fork", tt.call(tt.graph.invoke, tt.impl.Command(resume="again"), tt.cfg))
+        tt.rec("replay fork", tt.call(tt.graph.invoke, None, fork))
+        tt.rec("history", tt.history())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_invoke_with_a_childs_checkpoint_config(run_both, time_travel_saver):  # noqa: F811
+    """A child's checkpoint config (with its checkpoint_map) given to the parent's invoke: the
+    parent replays from its own checkpoint in the map, as LangGraph does."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        _hits(tt)
+        tt.graph = _around(tt, _three_step_child(tt)).compile(checkpointer=tt.saver)
+        tt.graph.invoke({"log": []}, tt.cfg)
+        tt.graph.invoke(tt.impl.Command(resume="yes"), tt.cfg)
+        tt.ran()
+        before_child = next(s for s in tt.graph.get_state_history(tt.cfg) if s.next == ("child",))
+        child_ns = before_child.tasks[0].state["configurable"]["checkpoint_ns"]
+        child_history = list(tt.graph.get_state_history({"configurable": {"thread_id": "t1", "checkpoint_ns": child_ns}}))
+        at_ask = next(s for s in child_history if s.next == ("ask",))
+        tt.rec("child history", tt.history({"configurable": {"thread_id": "t1", "checkpoint_ns": child_ns}}))
+        tt.rec("travel", tt.call(tt.graph.invoke, None, at_ask.config))
+        tt.rec("state", tt.state())
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_time_travel_loads_a_stateful_childs_checkpoint_of_then(run_both, time_travel_saver):  # noqa: F811
+    """A checkpointer=True child keeps one history per thread; replaying the parent from an
+    earlier run's checkpoint starts the child from its checkpoint as of then, not its latest."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+
+        def echo(state):
+            return {"log": [f"echo{len(state['log'])}"]}
+
+        inner = tt.impl.StateGraph(Log)
+        inner.add_node("echo", echo)
+        inner.add_edge(tt.impl.START, "echo")
+        wrapper = tt.impl.StateGraph(Log)
+        wrapper.add_node("agent", inner.compile())
+        wrapper.add_edge(tt.impl.START, "agent")
+        stateful = wrapper.compile(checkpointer=True)
+
+        def pre(state):
+            return {"log": ["pre"]}
+
+        def call(state):
+            return {"log": [stateful.invoke({"log": ["q"]})["log"][-1]]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("pre", pre)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "pre")
+        p.add_edge("pre", "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        for run in range(3):
+            tt.rec(f"run {run}", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+        second = [s for s in tt.graph.get_state_history(tt.cfg) if s.next == ("call",)][1]
+        tt.rec("replay", tt.value(tt.graph.invoke(None, second.config)))
+        tt.rec("state", tt.state())
+        # Read through the parent, which does not declare this child (it is invoked inside a
+        # node): only its values are the child's (LangGraph derives `next` from the parent's
+        # nodes there).
+        child = tt.graph.get_state_history({"configurable": {"thread_id": "t1", "checkpoint_ns": "call"}})
+        tt.rec("child", [(s.metadata["source"], s.metadata["step"], tt.value(s.values)) for s in child])
+
+    run_both(scenario, time_travel_saver)
+
+
+def _by_step(chunks: list) -> list:
+    """(ns, mode, chunk) items with each run of "updates" chunks sorted: parallel tasks'
+    updates stream in the order they finish, on both implementations."""
+    out: list = []
+    run: list = []
+    for item in chunks + [None]:
+        if item is not None and item[1] == "updates":
+            run.append(item)
+            continue
+        out.extend(sorted(run, key=repr))
+        run = []
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def _jumping_child(tt):
+    def c1(state):
+        return {"log": ["c1"]}
+
+    def jump(state):
+        return tt.impl.Command(graph=tt.impl.Command.PARENT, goto="other", update={"log": ["jumped"]})
+
+    def c3(state):
+        return {"log": ["c3"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("c1", c1)
+    g.add_node("jump", jump)
+    g.add_node("c3", c3)
+    g.add_edge(tt.impl.START, "c1")
+    g.add_edge("c1", "jump")
+    g.add_edge("jump", "c3")
+    return g.compile()
+
+
+def _jumping_parent(tt, child):
+    def p1(state):
+        return {"log": ["p1"]}
+
+    def other(state):
+        return {"log": ["other"]}
+
+    def p2(state):
+        return {"log": ["p2"]}
+
+    g = tt.impl.StateGraph(Log)
+    g.add_node("p1", p1)
+    g.add_node("child", child)
+    g.add_node("other", other)
+    g.add_node("p2", p2)
+    g.add_edge(tt.impl.START, "p1")
+    g.add_edge("p1", "child")
+    g.add_edge("child", "p2")
+    return g
+
+
+def test_command_to_parent(run_both, time_travel_saver):  # noqa: F811
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        plain = _jumping_parent(tt, _jumping_child(tt)).compile()
+        modes = ["updates", "values"]
+        tt.rec("no saver", _by_step(ns(tt.value(list(plain.stream({"log": []}, stream_mode=modes, subgraphs=True))))))
+        tt.graph = _jumping_parent(tt, _jumping_child(tt)).compile(checkpointer=tt.saver)
+        tt.rec("saver", _by_step(ns(tt.value(list(tt.graph.stream({"log": []}, tt.cfg, stream_mode=modes, subgraphs=True))))))
+        tt.rec("history", tt.history())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_command_to_parent_from_a_graph_invoked_in_a_node(run_both):
+    def scenario(tt):
+        child = _jumping_child(tt)
+
+        def call(state):
+            return child.invoke({"log": []})
+
+        g = _jumping_parent(tt, call)
+        tt.rec("invoke", tt.value(g.compile().invoke({"log": []})))
+
+    run_both(scenario)
+
+
+def test_command_to_parent_async(run_both, time_travel_saver):  # noqa: F811
+    async def scenario(tt):
+        tt.flags["subgraphs"] = True
+        tt.graph = _jumping_parent(tt, _jumping_child(tt)).compile(checkpointer=tt.saver)
+        chunks = [c async for c in tt.graph.astream({"log": []}, tt.cfg, stream_mode=["updates", "values"], subgraphs=True)]
+        tt.rec("astream", _by_step(ns(tt.value(chunks))))
+        tt.rec("history", await tt.ahistory())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_command_to_parent_at_the_root_is_an_error(run_both):
+    def scenario(tt):
+        g = tt.impl.StateGraph(Log)
+        g.add_node("n", lambda s: tt.impl.Command(graph=tt.impl.Command.PARENT, goto="n"))
+        g.add_edge(tt.impl.START, "n")
+        try:
+            g.compile().invoke({"log": []})
+            tt.rec("error", None)
+        except Exception as exc:  # noqa: BLE001 - compared
+            tt.rec("error", type(exc).__name__)
+
+    run_both(scenario)

@@ -23,14 +23,23 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence,
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
-from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.errors import (
+    EmptyInputError,
+    GraphDrained,
+    GraphInterrupt,
+    GraphRecursionError,
+    GraphValidationError,
+    InvalidConfigError,
+    InvalidUpdateError,
+    ParentCommand,
+)
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
-from ferrograph.graph._subgraph import subgraph_task_state, with_checkpoint_map
+from ferrograph.graph._subgraph import LOAD_BEFORE, Replay, subgraph_task_state, with_checkpoint_map
 
 if TYPE_CHECKING:
     from ferrograph.graph._subgraph import Nesting
@@ -184,13 +193,19 @@ class RunLoop:
             #: The run's checkpoint namespace ("" at the root) and the checkpoint ids of the
             #: runs above it by namespace (its checkpoints' `parents` metadata).
             self.ns = ""
-            self.parents: dict = {}
+            self.parents: dict = dict((config.get("configurable") or {}).get("checkpoint_map") or {})
         else:
             self.saver = nesting.saver
             self.codec = nesting.codec
             self.ns = nesting.ns
             self.parents = nesting.parents
         self.nesting = nesting
+        #: The time travel this run is part of, as its children see it.
+        self.replay: Optional[Replay] = None if nesting is None else nesting.replay
+        #: The thread's latest checkpoint id, read when a root run travels (`latest_call`).
+        self.latest_id: Optional[str] = None
+        #: A child run that starts from an older checkpoint (`load_call`): a branch of its own.
+        self.branching = False
         #: Set during the first step of a run that resumes a thread: a child run started then
         #: goes on from its own checkpoint rather than starting on its input.
         self.resuming = False
@@ -261,7 +276,25 @@ class RunLoop:
         checkpoint_id = (self.config.get("configurable") or {}).get("checkpoint_id")
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
+        if self.nesting is not None and self.replay is not None and self.replay.first_visit(self.ns):
+            # A child of a time-travelling run, the first time its namespace runs: it starts
+            # from its checkpoint as of the parent's, on its input (see graph/_subgraph.py).
+            self.nesting.resuming = False
+            self.branching = True
+            return SaverCall(LOAD_BEFORE, ({"configurable": configurable}, self.replay.checkpoint_id))
         return SaverCall("get_tuple", ({"configurable": configurable},))
+
+    def latest_call(self) -> Optional[SaverCall]:
+        """For a root run that travels to a checkpoint: the read of the thread's latest (a
+        fork or update checkpoint that is not the latest forks again, as in LangGraph)."""
+        if self.saver is None or self.nesting is not None:
+            return None
+        if not (self.config.get("configurable") or {}).get("checkpoint_id"):
+            return None
+        return SaverCall("get_tuple", ({"configurable": {**self._thread()}},), self._superseded)
+
+    def _superseded(self, latest: Any) -> None:
+        self.latest_id = None if latest is None else latest.checkpoint["id"]
 
     def begin(self, saved: Any, input: Any) -> list[tuple[str, Any]]:
         """Set the run up from the saved checkpoint (if any) and the input. Returns chunks."""
@@ -291,8 +324,15 @@ class RunLoop:
             if replay and not isinstance(input, Command):
                 # Time travel: tasks due at that checkpoint run again (their saved writes are
                 # ignored), on a new branch forked from it unless it is itself a fork or
-                # an update, which already started one.
-                if (saved.metadata or {}).get("source") not in ("update", "fork"):
+                # an update that is still the thread's latest, which already started one.
+                # Children load their checkpoints as of then (graph/_subgraph.py).
+                source = (saved.metadata or {}).get("source")
+                superseded = self.latest_id is not None and self.latest_id != saved.checkpoint["id"]
+                bound = saved.checkpoint["id"]
+                if source in ("update", "fork") and saved.parent_config is not None:
+                    bound = saved.parent_config["configurable"]["checkpoint_id"]
+                self.replay = Replay(bound)
+                if source not in ("update", "fork") or superseded:
                     run.set_step(run.step + 1)
                     self._save("fork", run.step)
                 else:
@@ -389,6 +429,9 @@ class RunLoop:
         # with ConcurrentUpdateError otherwise), unless it continues from a checkpoint the
         # caller named: that one is a branch of its own, like forks and updates.
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
+        if self.branching and parent is not None:
+            named = parent["configurable"]["checkpoint_id"]
+            self.branching = False
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
             configurable["__ferrograph_expect_latest__"] = True
         mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
@@ -637,7 +680,15 @@ class RunLoop:
         return () if name == START else self.graph._nodes[name].retry_policy
 
     def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
-        """Record task `i`'s failure (or pause, for an interrupt); returns its chunks."""
+        """Record task `i`'s failure (or pause, for an interrupt); returns its chunks. A child
+        run's `Command(graph=Command.PARENT)` reaching this task is its result instead; in
+        the child that sent it, it ends the run (nothing of its step is saved)."""
+        if isinstance(exc, ParentCommand):
+            if exc.sender is not self:
+                return self.complete(i, exc.command)
+            if self.error is None:
+                self.error = exc
+            return []
         if isinstance(exc, GraphInterrupt):
             self.interrupts.extend(exc.interrupts)
             # The answers it took so far go with it, so a resume replays them.
@@ -677,7 +728,9 @@ class RunLoop:
                 update = part
             elif isinstance(part, Command):
                 if part.graph == Command.PARENT:
-                    raise InvalidUpdateError("There is no parent graph")
+                    # For the task of the parent that runs this child (see `failed`); at the
+                    # root it reaches the caller, as in LangGraph.
+                    raise ParentCommand(Command(update=part.update, goto=part.goto, resume=part.resume), self)
                 update = None if part.update is None else self._command_update(schema, part.update, name)
                 gotos = part.goto
             else:

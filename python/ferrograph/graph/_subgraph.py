@@ -22,7 +22,7 @@ Runs that have no subgraph never reach this module beyond one context-variable r
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, overload
 
 from ferrograph import serde
 from ferrograph.config import _CURRENT
@@ -39,6 +39,48 @@ __all__ = [
 NS_SEP = "|"
 #: Between a node's name and its task id in a namespace level.
 NS_END = ":"
+#: The load of a child of a time-travelling run: its latest checkpoint before the parent's.
+LOAD_BEFORE = "list_before"
+
+
+class Replay:
+    """A root run's time travel, as its children see it: each child namespace (task ids
+    left out, so a child run again in a loop counts once), the first time it runs, starts from
+    its latest checkpoint older than `checkpoint_id` (the parent's checkpoint travelled to, or
+    for a fork or update, the one before it) and takes its input again, as in LangGraph. A
+    default child of a re-run task has a new namespace and so starts afresh; a child compiled
+    with `checkpointer=True` goes back to its state as of then, not its latest."""
+
+    __slots__ = ("checkpoint_id", "visited")
+
+    def __init__(self, checkpoint_id: str) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.visited: set[str] = set()
+
+    def first_visit(self, ns: str) -> bool:
+        stable = ns.rsplit(NS_END, 1)[0]
+        if stable in self.visited:
+            return False
+        self.visited.add(stable)
+        return True
+
+
+def _before(config: dict, checkpoint_id: str) -> dict:
+    return {"configurable": {**config["configurable"], "checkpoint_id": checkpoint_id}}
+
+
+def load_before(saver: Any, config: dict, checkpoint_id: str) -> Any:
+    """The latest checkpoint of `config`'s namespace older than `checkpoint_id` (see `Replay`)."""
+    for saved in saver.list(config, before=_before(config, checkpoint_id), limit=1):
+        return saved
+    return None
+
+
+async def aload_before(saver: Any, config: dict, checkpoint_id: str) -> Any:
+    """The async twin of `load_before`."""
+    async for saved in saver.alist(config, before=_before(config, checkpoint_id), limit=1):
+        return saved
+    return None
 
 
 class Forward:
@@ -61,7 +103,7 @@ class Forward:
 class Nesting:
     """What a child run takes from the task that runs it (see the module's doc)."""
 
-    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward", "resuming", "answers")
+    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward", "resuming", "answers", "replay")
 
     def __init__(
         self,
@@ -73,6 +115,7 @@ class Nesting:
         forward: Optional[Forward] = None,
         resuming: bool = False,
         answers: Sequence[Any] = (),
+        replay: Optional[Replay] = None,
     ) -> None:
         self.saver = saver
         self.codec = codec
@@ -86,6 +129,7 @@ class Nesting:
         self.resuming = resuming
         #: ...with the resume values the task was given and has not used itself.
         self.answers = tuple(answers)
+        self.replay = replay
 
     def resume_input(self) -> Any:
         """The input of a resuming child run that has a checkpoint: the task's latest answer
@@ -130,7 +174,23 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
     pad = task.scratchpad
     answers = pad.resume[pad.calls :] if pad is not None else ()
     resuming = parent.resuming or bool(answers)
-    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward, resuming, answers)
+    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward, resuming, answers, parent.replay)
+
+
+def at_root(config: Optional[dict]) -> Optional[dict]:
+    """The config of a run of its own given a child's config (as a snapshot shows it): the
+    run starts in the root namespace, from the root checkpoint its `checkpoint_map` names (the
+    latest without one), as LangGraph does; the map stays in the config, and becomes the
+    `parents` metadata of the run's checkpoints."""
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("checkpoint_ns"):
+        return config
+    assert config is not None, "a namespace comes in a config"
+    root = {**configurable, "checkpoint_ns": ""}
+    root.pop("checkpoint_id", None)
+    if (configurable.get("checkpoint_map") or {}).get(""):
+        root["checkpoint_id"] = configurable["checkpoint_map"][""]
+    return {**config, "configurable": root}
 
 
 def resolve(
@@ -173,6 +233,14 @@ def with_children(snapshot: Any, children: dict) -> Any:
         return snapshot
     tasks = tuple(t._replace(state=children[t.id]) if t.id in children else t for t in snapshot.tasks)
     return snapshot._replace(tasks=tasks)
+
+
+@overload
+def with_checkpoint_map(config: dict, metadata: Optional[dict]) -> dict: ...
+
+
+@overload
+def with_checkpoint_map(config: None, metadata: Optional[dict]) -> None: ...
 
 
 def with_checkpoint_map(config: Optional[dict], metadata: Optional[dict]) -> Optional[dict]:

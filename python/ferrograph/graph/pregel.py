@@ -166,6 +166,8 @@ class CompiledStateGraph:
                 options.nest(nesting.forward, nesting.durability)
             elif self.persistence is True:
                 raise CheckpointerError("checkpointer=True cannot be used for root graphs.")
+            else:
+                config = _subgraph.at_root(config)
         # As in LangGraph, an empty list per call falls back to the compiled ones.
         before = _node_list(interrupt_before) or self.interrupt_before
         after = _node_list(interrupt_after) or self.interrupt_after
@@ -195,13 +197,16 @@ class CompiledStateGraph:
         saver = loop.saver
         return saver is not None and loop.durability == "async" and not writes_inline(saver, sync=sync)
 
-    def _load(self, loop: RunLoop) -> Any:
-        """The saved checkpoint the run starts from, once earlier runs' writes are in."""
-        call = loop.load_call()
+    def _load(self, loop: RunLoop, call: Optional[SaverCall] = None) -> Any:
+        """The saved checkpoint the run starts from (or what `call` reads), once earlier runs'
+        writes are in."""
+        call = call or loop.load_call()
         if call is None:
             return None
         settle(loop.saver)
         with serde.using(loop.codec):
+            if call.method == _subgraph.LOAD_BEFORE:
+                return _subgraph.load_before(loop.saver, *call.args)
             result = getattr(loop.saver, call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
@@ -218,6 +223,7 @@ class CompiledStateGraph:
 
     def _steps(self, input: Any, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         saved = self._load(loop)
+        self._load(loop, loop.latest_call())
         chunks = loop.begin(saved, input)
         writer.submit(loop.take_outbox())
         yield from chunks
@@ -403,12 +409,14 @@ class CompiledStateGraph:
 
     # ---- async
 
-    async def _aload(self, loop: RunLoop) -> Any:
-        call = loop.load_call()
+    async def _aload(self, loop: RunLoop, call: Optional[SaverCall] = None) -> Any:
+        call = call or loop.load_call()
         if call is None:
             return None
         await asettle(loop.saver)
         with serde.using(loop.codec):
+            if call.method == _subgraph.LOAD_BEFORE:
+                return await _subgraph.aload_before(loop.saver, *call.args)
             result = await getattr(loop.saver, "a" + call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
@@ -428,6 +436,7 @@ class CompiledStateGraph:
 
     async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncGenerator[tuple[str, Any], None]:
         saved = await self._aload(loop)
+        await self._aload(loop, loop.latest_call())
         chunks = loop.begin(saved, input)
         await writer.submit(loop.take_outbox())
         for chunk in chunks:
