@@ -75,8 +75,7 @@ def _parent(tt, child):
 def _checkpoints(tt, thread: str = "t1") -> list:
     """Every checkpoint of the thread, in every namespace: (namespace, source, step, parents),
     ids as positions in their namespace's history, grouped by namespace (sorted), oldest first."""
-    saver = tt.graph.checkpointer
-    tuples = list(saver.list({"configurable": {"thread_id": thread}}))
+    tuples = tt.saver_list({"configurable": {"thread_id": thread}})
     ids = sorted(t.config["configurable"]["checkpoint_id"] for t in tuples)
     pos = {cid: i for i, cid in enumerate(ids)}
     rows = []
@@ -667,3 +666,112 @@ def test_command_to_parent_at_the_root_is_an_error(run_both):
             tt.rec("error", type(exc).__name__)
 
     run_both(scenario)
+
+
+# --------------------------------------------------------------------------------------------
+# Slice 4: drawing with xray, subgraphs found inside nodes, their classes in the allowlist
+
+
+def _nested_for_drawing(tt, inner_persistence=None):
+    def f(state):
+        return {}
+
+    inner = tt.impl.StateGraph(Log)
+    inner.add_node("i1", f)
+    inner.add_node("i2", f)
+    inner.add_edge(tt.impl.START, "i1")
+    inner.add_edge("i1", "i2")
+    mid = tt.impl.StateGraph(Log)
+    mid.add_node("m1", f)
+    mid.add_node("inner", inner.compile(checkpointer=inner_persistence))
+    mid.add_edge(tt.impl.START, "m1")
+    mid.add_edge("m1", "inner")
+    mid.add_conditional_edges("inner", lambda s: tt.impl.END, {tt.impl.END: tt.impl.END, "m1": "m1"})
+    top = tt.impl.StateGraph(Log)
+    top.add_node("p1", f)
+    top.add_node("mid", mid.compile())
+    top.add_node("p2", f)
+    top.add_edge(tt.impl.START, "p1")
+    top.add_edge("p1", "mid")
+    top.add_edge("mid", "p2")
+    return top.compile()
+
+
+@pytest.mark.parametrize("inner_persistence", [None, False], ids=["inner", "inner-without-persistence"])
+def test_draw_with_xray(run_both, inner_persistence):
+    def scenario(tt):
+        g = _nested_for_drawing(tt, inner_persistence)
+        for xray in (False, True, 1, 2):
+            drawn = g.get_graph(xray=xray)
+            tt.rec(f"mermaid {xray}", drawn.draw_mermaid())
+            tt.rec(f"nodes {xray}", [(k, n.name, n.metadata) for k, n in drawn.nodes.items()])
+            tt.rec(f"edges {xray}", [(e.source, e.target, e.data, e.conditional) for e in drawn.edges])
+        tt.rec("subgraphs", [name for name, _ in g.get_subgraphs()])
+        tt.rec("recursive", [name for name, _ in g.get_subgraphs(recurse=True)])
+        tt.rec("by namespace", [name for name, _ in g.get_subgraphs(namespace="mid", recurse=True)])
+
+    run_both(scenario)
+
+
+def test_draw_with_xray_async(run_both):
+    async def scenario(tt):
+        g = _nested_for_drawing(tt)
+        tt.rec("mermaid", (await g.aget_graph(xray=True)).draw_mermaid())
+        tt.rec("subgraphs", [name async for name, _ in g.aget_subgraphs(recurse=True)])
+
+    run_both(scenario)
+
+
+def test_subgraph_used_inside_a_node(run_both, time_travel_saver):  # noqa: F811
+    """A graph the node's function uses (here from its closure) is that node's subgraph, as
+    LangGraph detects it: its task carries the child's config, get_state(subgraphs=True) its
+    snapshot, and update_state reaches it."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        inner = _asking_child(tt).compile()
+
+        def call(state):
+            return {"log": inner.invoke({"log": ["in"]})["log"]}
+
+        p = tt.impl.StateGraph(Log)
+        p.add_node("call", call)
+        p.add_edge(tt.impl.START, "call")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        tt.rec("first", tt.value(tt.graph.invoke({"log": []}, tt.cfg)))
+        tt.rec("state", tt.state())
+        paused = tt.graph.get_state(tt.cfg, subgraphs=True)
+        tt.rec("state+subgraphs", tt.snap(paused, tt.positions()))
+        tt.rec("update", tt.call(tt.graph.update_state, paused.tasks[0].state.config, {"log": ["edited"]}))
+        tt.rec("resume", tt.value(tt.graph.invoke(tt.impl.Command(resume="yes"), tt.cfg)))
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_child_state_classes_reach_the_parent(run_both, time_travel_saver):  # noqa: F811
+    """A child's schema classes may be stored in the parent's checkpoints too (ferrograph
+    allows them there: they are the parent's subgraph's)."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        from typed_state_models import Citation
+
+        class ChildState(TypedDict):
+            item: Citation
+
+        class ParentState(TypedDict):
+            item: object
+
+        c = tt.impl.StateGraph(ChildState)
+        c.add_node("mk", lambda s: {"item": Citation("doc", 2)})
+        c.add_edge(tt.impl.START, "mk")
+        p = tt.impl.StateGraph(ParentState)
+        p.add_node("child", c.compile())
+        p.add_edge(tt.impl.START, "child")
+        tt.graph = p.compile(checkpointer=tt.saver)
+        tt.rec("invoke", tt.value(tt.graph.invoke({"item": None}, tt.cfg)))
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)

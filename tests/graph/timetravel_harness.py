@@ -149,7 +149,18 @@ class TT:
         subgraphs (`tt.flags["subgraphs"]`): listed on the saver, without a namespace."""
         if not self.flags.get("subgraphs"):
             return []
-        return [t.config["configurable"]["checkpoint_id"] for t in self.graph.checkpointer.list(self.thread(thread_id))]
+        return [t.config["configurable"]["checkpoint_id"] for t in self.saver_list(self.thread(thread_id))]
+
+    def saver_list(self, config: dict) -> list:
+        """The graph's saver's `list(config)`, read as the graph reads it (ferrograph
+        rebuilds only the classes the graph allows: its codec is made active)."""
+        codec = getattr(self.graph, "_codec", None)
+        if codec is None:
+            return list(self.graph.checkpointer.list(config))
+        from ferrograph import serde
+
+        with serde.using(codec):
+            return list(self.graph.checkpointer.list(config))
 
     def config(self, config: Optional[dict], pos: dict) -> Any:
         if config is None:

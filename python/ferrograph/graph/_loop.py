@@ -996,7 +996,7 @@ class RunLoop:
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
         state_keys = self.graph._builder.channels
-        subgraphs = self.graph.subgraph_nodes
+        subgraphs = self.graph.subgraphs
         finished = False
         for i, (name, _input, task_id, _push) in enumerate(tasks):
             writes = pending.get(task_id, [])

@@ -197,10 +197,10 @@ def resolve(
     graph: "CompiledStateGraph", config: dict, *, for_update: bool = False
 ) -> tuple["CompiledStateGraph", Optional[Nesting]]:
     """The graph whose checkpoints a state method's `config` names (its `checkpoint_ns`), as
-    LangGraph finds it: following the subgraph nodes by name (task ids and call numbers
-    left out); the graph itself (None) for its own namespace, or when the namespace names
-    no subgraph node (a graph invoked inside a node: its checkpoints are read with this
-    graph's keys, as LangGraph reads them; writing there is refused)."""
+    LangGraph finds it: following the subgraphs (`find_subgraphs`) by node name (task ids and
+    call numbers left out); the graph itself (None) for its own namespace, or when the
+    namespace names no subgraph (its checkpoints are then read with this graph's keys, as
+    LangGraph reads them; writing there is refused)."""
     ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
     if not ns:
         return graph, None
@@ -209,14 +209,14 @@ def resolve(
         name = part.split(NS_END)[0]
         if name.isdigit():
             continue
-        spec = target._nodes.get(name)
-        if spec is None or type(spec.fn) is not SubgraphNode:
+        child = target.subgraphs.get(name)
+        if child is None:
             if for_update:
                 from ferrograph.errors import GraphValidationError
 
                 raise GraphValidationError(f"Subgraph {_recast(ns)} not found")
             return graph, None
-        target = spec.fn.graph
+        target = child
     # The runs above it, as a snapshot's config names them (LangGraph's `checkpoint_map`).
     parents = {k: v for k, v in ((config.get("configurable") or {}).get("checkpoint_map") or {}).items() if k != ns}
     return target, Nesting(graph.checkpointer, target.serializer.over(graph._codec), ns, parents)
@@ -265,6 +265,55 @@ def subgraph_task_state(loop: "RunLoop", name: str, task_id: str, config: dict) 
     checkpoints (LangGraph's, without `subgraphs=True`)."""
     thread_id = config["configurable"]["thread_id"]
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": task_ns(loop, name, task_id)}}
+
+
+def find_subgraphs(nodes: dict) -> dict[str, "CompiledStateGraph"]:
+    """The subgraph of each node that has one, as LangGraph detects them: a compiled graph
+    added as the node, or one its function reaches through its closure or the globals it
+    names (also of the functions defined inside it); the first one found. A graph compiled
+    with `checkpointer=False` keeps no state and does not count."""
+    from ferrograph.graph.pregel import CompiledStateGraph
+
+    found = {}
+    for name, spec in nodes.items():
+        fn = spec.fn
+        candidates = [fn.graph] if type(fn) is SubgraphNode else list(_reachable(fn))
+        for value in candidates:
+            if isinstance(value, CompiledStateGraph) and value.persistence is not False:
+                found[name] = value
+                break
+    return found
+
+
+def _reachable(fn: Any) -> Any:
+    """The values a function's code can reach by name: its closure cells and the globals its
+    code (and the code of functions defined in it) names."""
+    owner = getattr(fn, "__self__", None)
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        call = getattr(type(fn), "__call__", None)
+        if call is None or getattr(call, "__code__", None) is None:
+            return
+        yield from (v for v in vars(fn).values()) if hasattr(fn, "__dict__") else ()
+        fn, code = call, call.__code__
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            yield cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    names: list[str] = []
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        names.extend(current.co_names)
+        stack.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    globals_ = getattr(fn, "__globals__", {})
+    for name in dict.fromkeys(names):
+        if name in globals_:
+            yield globals_[name]
+        elif owner is not None and name in getattr(owner, "__dict__", {}):
+            yield vars(owner)[name]  # `self.<name>` in a method
 
 
 class SubgraphNode:

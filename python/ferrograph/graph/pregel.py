@@ -88,8 +88,9 @@ class CompiledStateGraph:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
-        #: The nodes that are compiled graphs (subgraphs).
-        self.subgraph_nodes = frozenset(n for n, spec in self._nodes.items() if type(spec.fn) is SubgraphNode)
+        #: The subgraphs by node: compiled graphs added as nodes or used by a node's function
+        #: (see graph/_subgraph.py); they are what state methods and drawing reach into.
+        self.subgraphs = _subgraph.find_subgraphs(self._nodes)
         #: Every key of the run (what `stream` shows and `output_keys` may name)...
         self.stream_channels = tuple(builder.channels)
         #: ...and what `invoke` returns by default: the output schema's keys.
@@ -607,6 +608,25 @@ class CompiledStateGraph:
         assert loop.parent_config is not None, "update() saved a checkpoint"
         return _subgraph.with_checkpoint_map(loop.parent_config, {"parents": loop.parents})
 
+    def get_subgraphs(self, *, namespace: Optional[str] = None, recurse: bool = False) -> Iterator[tuple[str, "CompiledStateGraph"]]:
+        """The subgraphs, as (namespace, graph): those of this graph's nodes (only the one
+        named `namespace`, a node name, or a path of them joined by `|`); with `recurse`, also
+        theirs, under `node|child` namespaces."""
+        first, _, rest = (namespace or "").partition(_subgraph.NS_SEP)
+        for name, child in self.subgraphs.items():
+            if namespace is not None and name != first:
+                continue
+            if not rest:
+                yield name, child
+            if recurse and (namespace is None or rest):
+                for sub, graph in child.get_subgraphs(namespace=rest or None, recurse=True):
+                    yield f"{name}{_subgraph.NS_SEP}{sub}", graph
+
+    async def aget_subgraphs(self, *, namespace: Optional[str] = None, recurse: bool = False) -> AsyncIterator[tuple[str, "CompiledStateGraph"]]:
+        """Async twin of `get_subgraphs`."""
+        for item in self.get_subgraphs(namespace=namespace, recurse=recurse):
+            yield item
+
     # ---- cache
 
     def _cache_namespaces(self, nodes: Optional[Sequence[str]]) -> tuple[Any, list[tuple[str, ...]]]:
@@ -630,10 +650,11 @@ class CompiledStateGraph:
 
     def get_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
         """The graph's nodes and edges as LangGraph draws them (`.draw_mermaid()`,
-        `.draw_ascii()`). `xray` expands subgraphs; this graph has none to expand."""
+        `.draw_ascii()`). `xray` draws subgraph nodes as their graphs: True all the way
+        down, a number that many levels."""
         from ferrograph.graph.draw import build
 
-        return build(self)
+        return build(self, xray)
 
     async def aget_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
         """Async twin of `get_graph`."""

@@ -450,10 +450,13 @@ class StateGraph:
         )
 
     def _declared_classes(self, extra: Sequence[type]) -> tuple[type, ...]:
-        """The classes this graph's checkpoints may hold: those its schemas name, and `extra`."""
+        """The classes this graph's checkpoints may hold: those its schemas name, its
+        subgraphs' (their values reach this graph's state), and `extra`."""
+        from ferrograph.graph._subgraph import find_subgraphs
         from ferrograph.graph.schema import declared_classes
 
         schemas = [self.schema, self.input_schema, self.output_schema]
         schemas += [n.input_schema for n in self.nodes.values() if n.input_schema is not None]
         found = declared_classes(*(s.cls for s in schemas), self.context_schema)
-        return tuple(dict.fromkeys([*found, *extra]))
+        children = [t for child in find_subgraphs(self.nodes).values() for t in child.allowed_types]
+        return tuple(dict.fromkeys([*found, *children, *extra]))
