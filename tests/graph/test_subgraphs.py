@@ -775,3 +775,35 @@ def test_child_state_classes_reach_the_parent(run_both, time_travel_saver):  # n
         tt.rec("history", tt.history())
 
     run_both(scenario, time_travel_saver)
+
+
+def test_child_streams_custom_and_debug(run_both):
+    """A child's "custom" chunks (get_stream_writer in its nodes) and "debug" events carry its
+    namespace with subgraphs=True; without it only the parent's own are streamed."""
+
+    def scenario(tt):
+        def c1(state):
+            tt.impl.get_stream_writer()({"from": "c1"})
+            return {"log": ["c1"]}
+
+        def p1(state):
+            tt.impl.get_stream_writer()({"from": "p1"})
+            return {"log": ["p1"]}
+
+        c = tt.impl.StateGraph(Log)
+        c.add_node("c1", c1)
+        c.add_edge(tt.impl.START, "c1")
+        p = tt.impl.StateGraph(Log)
+        p.add_node("p1", p1)
+        p.add_node("child", c.compile())
+        p.add_edge(tt.impl.START, "p1")
+        p.add_edge("p1", "child")
+        g = p.compile()
+        tt.rec("custom", tt.value(list(g.stream({"log": []}, stream_mode="custom"))))
+        tt.rec("custom+updates", ns(tt.value(list(g.stream({"log": []}, stream_mode=["custom", "updates"], subgraphs=True)))))
+        debug = list(g.stream({"log": []}, stream_mode="debug", subgraphs=True))
+        tt.rec("debug", ns([(list(n), c["step"], c["type"], c["payload"]["name"], tt.value(c["payload"].get("result"))) for n, c in debug]))
+        tt.rec("invoke updates", tt.value(g.invoke({"log": []}, stream_mode="updates")))
+        tt.rec("output_keys", ns(tt.value(list(g.stream({"log": []}, stream_mode="values", subgraphs=True, output_keys="log")))))
+
+    run_both(scenario)
