@@ -807,3 +807,70 @@ def test_child_streams_custom_and_debug(run_both):
         tt.rec("output_keys", ns(tt.value(list(g.stream({"log": []}, stream_mode="values", subgraphs=True, output_keys="log")))))
 
     run_both(scenario)
+
+
+def test_failed_child_resumes_from_its_checkpoint(run_both, time_travel_saver):  # noqa: F811
+    """A child's node fails: the parent's task fails with its error (the child's snapshot
+    shows where); `invoke(None)` goes on in the child from its last checkpoint, re-running
+    only the failed node."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        _hits(tt)
+
+        def c1(state):
+            tt.hit("c1")
+            return {"log": ["c1"]}
+
+        def c2(state):
+            tt.hit("c2")
+            if tt.flags.get("fail"):
+                raise ValueError("boom")
+            return {"log": ["c2"]}
+
+        c = tt.impl.StateGraph(Log)
+        c.add_node("c1", c1)
+        c.add_node("c2", c2)
+        c.add_edge(tt.impl.START, "c1")
+        c.add_edge("c1", "c2")
+        tt.graph = _around(tt, c.compile()).compile(checkpointer=tt.saver)
+        tt.flags["fail"] = True
+        tt.rec("run", tt.call(tt.graph.invoke, {"log": []}, tt.cfg))
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.flags["fail"] = False
+        tt.rec("resume", tt.call(tt.graph.invoke, None, tt.cfg))
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_interrupt_before_inside_a_child(run_both, time_travel_saver):  # noqa: F811
+    """A child compiled with interrupt_before stops there; its parent pauses with it (the stop
+    is streamed in the parent's namespace) and `invoke(None)` goes on in the child."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        _hits(tt)
+
+        def c1(state):
+            tt.hit("c1")
+            return {"log": ["c1"]}
+
+        def c2(state):
+            tt.hit("c2")
+            return {"log": ["c2"]}
+
+        c = tt.impl.StateGraph(Log)
+        c.add_node("c1", c1)
+        c.add_node("c2", c2)
+        c.add_edge(tt.impl.START, "c1")
+        c.add_edge("c1", "c2")
+        tt.graph = _around(tt, c.compile(interrupt_before=["c2"])).compile(checkpointer=tt.saver)
+        tt.rec("run", ns(tt.value(list(tt.graph.stream({"log": []}, tt.cfg, subgraphs=True)))))
+        tt.rec("ran", tt.ran())
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.rec("resume", ns(tt.value(list(tt.graph.stream(None, tt.cfg, subgraphs=True)))))
+        tt.rec("ran again", tt.ran())
+        tt.rec("history", tt.history())
+
+    run_both(scenario, time_travel_saver)

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
@@ -36,13 +36,10 @@ from ferrograph.errors import (
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
+from ferrograph.graph._subgraph import LOAD_BEFORE, Nesting, Replay, subgraph_task_state, with_checkpoint_map
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
-from ferrograph.graph._subgraph import LOAD_BEFORE, Replay, subgraph_task_state, with_checkpoint_map
-
-if TYPE_CHECKING:
-    from ferrograph.graph._subgraph import Nesting
 from ferrograph.types import (
     Command,
     Interrupt,
@@ -176,7 +173,7 @@ class RunLoop:
         interrupt_after: Sequence[str] = (),
         context: Any = None,
         control: Optional[RunControl] = None,
-        nesting: Optional["Nesting"] = None,
+        nesting: Optional[Nesting] = None,
     ) -> None:
         self.graph = graph
         self.config = config
@@ -243,6 +240,9 @@ class RunLoop:
         self.error: Optional[BaseException] = None
         #: Interrupts raised by this step's tasks (the run stops after the step).
         self.interrupts: list[Interrupt] = []
+        #: Set when a task paused, also on a child's stop at its interrupt_before/after,
+        #: which raises no Interrupt (the run stops after the step).
+        self.paused = False
         #: Set when an interrupt_before/after stops the run.
         self.static_interrupt = False
         self._unreported_checkpoint: Optional[tuple[dict, Optional[dict], dict, dict]] = None
@@ -477,7 +477,7 @@ class RunLoop:
     def tick(self) -> bool:
         """Plan the next step; False when the run is over, stopped by an interrupt, or asked
         to drain (see `drained`)."""
-        if self.error is not None or self.interrupts or self.static_interrupt:
+        if self.error is not None or self.paused or self.static_interrupt:
             return False
         tasks = self.run.tick()
         if tasks and self.control is not None and self.control.drain_requested:
@@ -691,6 +691,7 @@ class RunLoop:
             return []
         if isinstance(exc, GraphInterrupt):
             self.interrupts.extend(exc.interrupts)
+            self.paused = True
             # The answers it took so far go with it, so a resume replays them.
             answered = self.resume.get(self.tasks[i][2])
             self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
@@ -856,7 +857,7 @@ class RunLoop:
 
     def apply(self) -> list[tuple[str, Any]]:
         """End the step: apply its writes and checkpoint, or stop on an interrupt."""
-        if self.interrupts:
+        if self.paused:
             # The step is not checkpointed (its finished tasks' writes are saved as pending
             # writes); the caller still sees the state with those writes in it.
             self._write_at_exit()
@@ -899,7 +900,7 @@ class RunLoop:
         """Once the run has ended and everything is stored: GraphDrained if a drain stopped it;
         in a child run, GraphInterrupt if interrupts stopped it (its parent's task pauses with
         them, as in LangGraph; only a root run returns its interrupts)."""
-        if self.nesting is not None and (self.interrupts or self.static_interrupt):
+        if self.nesting is not None and (self.paused or self.static_interrupt):
             raise GraphInterrupt(tuple(self.interrupts))
         if self.drained:
             assert self.control is not None, "only a run with a RunControl drains"
@@ -922,6 +923,8 @@ class RunLoop:
         if self._interrupt_reported:
             return []
         self._interrupt_reported = True
+        if self.static_interrupt and self.nesting is not None:
+            return []  # a child's stop is reported by its parent, which pauses with it
         chunks: list[tuple[str, Any]] = []
         found = tuple(self.interrupts)
         if "updates" in self.modes:
@@ -1002,7 +1005,9 @@ class RunLoop:
             writes = pending.get(task_id, [])
             done = _completed(writes)
             paused = tuple(_special(writes, INTERRUPT) or ())
-            if live:
+            if live and done:
+                paused = ()  # it finished: every question it asked was answered
+            elif live:
                 answered = len(_special(writes, RESUME) or ())
                 paused = tuple(p for p in paused if p.id != _answered_id(task_id, answered))
             interrupts.extend(paused)
