@@ -874,3 +874,44 @@ def test_interrupt_before_inside_a_child(run_both, time_travel_saver):  # noqa: 
         tt.rec("history", tt.history())
 
     run_both(scenario, time_travel_saver)
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_child_checkpoints_by_durability(run_both, time_travel_saver, durability):  # noqa: F811
+    """A child runs with its parent's durability: with "exit" a default child that finishes
+    keeps no checkpoint (LangGraph writes a child's only when it stops on an error or
+    interrupt, or when it keeps a history per thread)."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        c = tt.impl.StateGraph(Log)
+        c.add_node("c1", lambda s: {"log": ["c1"]})
+        c.add_edge(tt.impl.START, "c1")
+        tt.graph = _asking_parent(tt, c.compile()).compile(checkpointer=tt.saver)
+        tt.rec("invoke", tt.value(tt.graph.invoke({"log": []}, tt.cfg, durability=durability)))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+def test_child_checkpoint_events(run_both, time_travel_saver):  # noqa: F811
+    """stream_mode "checkpoints" and "tasks" with subgraphs=True: the child's events carry its
+    namespace, its checkpoints' configs their checkpoint_map."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+        c = tt.impl.StateGraph(Log)
+        c.add_node("c1", lambda s: {"log": ["c1"]})
+        c.add_edge(tt.impl.START, "c1")
+        tt.graph = _asking_parent(tt, c.compile()).compile(checkpointer=tt.saver)
+        chunks = list(tt.graph.stream({"log": []}, tt.cfg, stream_mode=["checkpoints", "tasks"], subgraphs=True, durability="sync"))
+        pos = tt.positions()
+        seen = []
+        for n, mode, chunk in chunks:
+            if mode == "checkpoints":
+                seen.append((ns(list(n)), mode, tt.config(chunk["config"], pos), tt.config(chunk["parent_config"], pos), tt.metadata(chunk["metadata"], pos), chunk["next"], tt.value(chunk["values"])))
+            else:
+                seen.append((ns(list(n)), mode, chunk["name"], sorted(chunk)))
+        tt.rec("events", seen)
+
+    run_both(scenario, time_travel_saver)

@@ -36,7 +36,7 @@ from ferrograph.errors import (
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
-from ferrograph.graph._subgraph import LOAD_BEFORE, Nesting, Replay, subgraph_task_state, with_checkpoint_map
+from ferrograph.graph._subgraph import LOAD_BEFORE, NS_END, Nesting, Replay, subgraph_task_state, with_checkpoint_map
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
@@ -406,6 +406,13 @@ class RunLoop:
 
     # ---- checkpoints
 
+    def checkpoint_id(self) -> Optional[str]:
+        """The id of the checkpoint the run stands on (with durability "exit", the one it
+        has not written yet)."""
+        if self._unsaved is not None:
+            return self._unsaved[2]
+        return None if self.parent_config is None else self.parent_config["configurable"]["checkpoint_id"]
+
     def _save(self, source: str, step: int, *, checkpoint_id: Optional[str] = None) -> None:
         """Queue a checkpoint of the run as it stands now. With durability "exit" only the id is
         taken (task ids derive from it); the checkpoint is written when the run ends."""
@@ -455,10 +462,14 @@ class RunLoop:
             return
         self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
 
-    def _write_at_exit(self) -> None:
+    def _write_at_exit(self, stopped: bool = True) -> None:
         """With durability "exit": write the last checkpoint the run reached, and the writes
-        of a step that stopped it (failed or interrupted), so a resume starts there."""
+        of a step that stopped it (failed or interrupted), so a resume starts there. A child
+        run that ends normally writes nothing, unless it keeps a history per thread
+        (`checkpointer=True`: no task ids in its namespace), as in LangGraph."""
         if self.saver is None or self.durability != "exit" or self._unsaved is None:
+            return
+        if not stopped and self.nesting is not None and NS_END in self.ns:
             return
         source, step, checkpoint_id = self._unsaved
         self._unsaved = None
@@ -565,8 +576,8 @@ class RunLoop:
             for name, _input, task_id, _push in (self.tasks if due is None else due)
         ]
         payload = {
-            "config": config,
-            "parent_config": parent,
+            "config": with_checkpoint_map(config, metadata),
+            "parent_config": with_checkpoint_map(parent, metadata),
             "values": values,
             "metadata": metadata,
             "next": [t["name"] for t in tasks],
@@ -910,7 +921,7 @@ class RunLoop:
         """After the last step: the checkpoint kept for the end (durability "exit"), and the
         chunks that close the run."""
         chunks: list[tuple[str, Any]] = []
-        self._write_at_exit()
+        self._write_at_exit(self.static_interrupt)
         if self.checkpoint_events:
             # Stopped before a step (interrupt_before), the tasks it did not start are due.
             chunks.extend(self._checkpoint_chunk(self.tasks if self.static_interrupt else []))

@@ -158,8 +158,8 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
         ns = NS_SEP.join(part.split(NS_END)[0] for part in ns.split(NS_SEP))
     saver = None if graph.persistence is False else parent.saver
     parents = dict(parent.parents)
-    if parent.parent_config is not None:
-        parents[parent.ns] = parent.parent_config["configurable"]["checkpoint_id"]
+    if (checkpoint_id := parent.checkpoint_id()) is not None:
+        parents[parent.ns] = checkpoint_id
     # The run's config (as LangGraph merges the parent's into the child's), the caller's keys
     # over it, in the child's namespace and never at a checkpoint id of the parent's.
     given = config or {}
