@@ -915,3 +915,39 @@ def test_child_checkpoint_events(run_both, time_travel_saver):  # noqa: F811
         tt.rec("events", seen)
 
     run_both(scenario, time_travel_saver)
+
+
+def test_child_messages_stream(run_both):
+    """stream_mode="messages": a chat model's tokens in a child are streamed with the child's
+    namespace and metadata with subgraphs=True; without it the child's tokens are not
+    streamed, and the messages the child returns come as the parent's node's output."""
+
+    def scenario(tt):
+        from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        def ret(state):
+            return {"messages": [AIMessage("returned", id="r1")]}
+
+        def model(state):
+            llm = GenericFakeChatModel(messages=iter([AIMessage("hello there", id="m0")]))
+            return {"messages": [llm.invoke(state["messages"])]}
+
+        c = tt.impl.StateGraph(tt.impl.MessagesState)
+        c.add_node("ret", ret)
+        c.add_node("model", model)
+        c.add_edge(tt.impl.START, "ret")
+        c.add_edge("ret", "model")
+        p = tt.impl.StateGraph(tt.impl.MessagesState)
+        p.add_node("child", c.compile())
+        p.add_edge(tt.impl.START, "child")
+        g = p.compile()
+        keys = ("langgraph_node", "langgraph_step", "langgraph_path", "langgraph_triggers", "langgraph_checkpoint_ns", "checkpoint_ns")
+        for sub in (False, True):
+            seen = []
+            for item in g.stream({"messages": [HumanMessage("hi", id="h")]}, stream_mode="messages", subgraphs=sub):
+                space, (message, metadata) = item if sub else ((), item)
+                seen.append((list(space), type(message).__name__, message.content, {k: tt.value(metadata.get(k)) for k in keys}))
+            tt.rec(f"subgraphs={sub}", ns(seen))
+
+    run_both(scenario)

@@ -36,7 +36,7 @@ from ferrograph.errors import (
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
-from ferrograph.graph._subgraph import LOAD_BEFORE, NS_END, Nesting, Replay, subgraph_task_state, with_checkpoint_map
+from ferrograph.graph._subgraph import LOAD_BEFORE, NS_END, Nesting, Replay, subgraph_task_state, task_ns, with_checkpoint_map
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
@@ -208,9 +208,16 @@ class RunLoop:
         self.resuming = False
         #: Chunks of child runs to stream, as (mode, chunk, namespace); only when they are
         #: streamed (`subgraphs=True` here or above).
-        self.nested: Optional[collections.deque] = (
-            collections.deque() if options.subgraphs or options.forward is not None else None
-        )
+        #: The modes child runs hand up: this run's with `subgraphs=True` (or what its own
+        #: parent wants), else only "messages" (a child's tokens reach the caller only with
+        #: `subgraphs=True`, but they must not pass for this run's own).
+        if options.forward is not None:
+            self.child_modes: tuple[str, ...] = tuple(dict.fromkeys((*options.forward.modes, *(self.modes if options.subgraphs else ()))))
+        else:
+            self.child_modes = self.modes if options.subgraphs else tuple(m for m in self.modes if m == "messages")
+        self.nested: Optional[collections.deque] = collections.deque() if self.child_modes else None
+        #: Whether the caller sees this run's children's chunks (`subgraphs=True` at the top).
+        self.children_shown = options.subgraphs or (nesting is not None and nesting.shown)
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -259,7 +266,9 @@ class RunLoop:
             frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else None
         )
         self.cache = NodeCache() if graph.cache is not None else None
-        self.messages = MessagesStream(config) if "messages" in self.modes else None
+        self.messages = (
+            MessagesStream(config, None if nesting is None else nesting.messages) if "messages" in self.modes else None
+        )
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -609,7 +618,7 @@ class RunLoop:
                 "langgraph_node": name,
                 "langgraph_triggers": tuple(self.run.task_triggers(i)),
                 "langgraph_path": tuple(self.run.task_path(i))[:3],
-                "langgraph_checkpoint_ns": f"{name}:{task_id}",
+                "langgraph_checkpoint_ns": task_ns(self, name, task_id),
             }
             metadata, config = self.messages.task(name, task_meta, spec.metadata)
         if not push:
@@ -641,10 +650,9 @@ class RunLoop:
         """The run's runtime with the task's own execution info (its namespace is the task's,
         `node:task_id` under the run's, as LangGraph names it)."""
         thread = self.thread or {}
-        parent_ns = thread.get("checkpoint_ns", "")
         info = ExecutionInfo(
             checkpoint_id=(self.parent_config or {}).get("configurable", {}).get("checkpoint_id", ""),
-            checkpoint_ns=f"{parent_ns}|{name}:{task_id}" if parent_ns else f"{name}:{task_id}",
+            checkpoint_ns=task_ns(self, name, task_id),
             task_id=task_id,
             thread_id=thread.get("thread_id"),
             run_id=None if self.config.get("run_id") is None else str(self.config["run_id"]),

@@ -138,7 +138,7 @@ class RunOptions:
         modes on the way (LangGraph's `[mode] repr` lines). A (mode, chunk, namespace) triple
         comes from a child run: it is shown only with `subgraphs=True`."""
         forward = self.forward
-        if forward is None and not self.subgraphs:
+        if forward is None and not self.subgraphs and "messages" not in self.modes:
             # No child run hands chunks to this one: only the run's own.
             for mode, chunk in chunks:
                 if mode in self.printed:

@@ -103,7 +103,9 @@ class Forward:
 class Nesting:
     """What a child run takes from the task that runs it (see the module's doc)."""
 
-    __slots__ = ("saver", "codec", "ns", "parents", "durability", "forward", "resuming", "answers", "replay")
+    __slots__ = (
+        "saver", "codec", "ns", "parents", "durability", "forward", "resuming", "answers", "replay", "messages", "shown"
+    )
 
     def __init__(
         self,
@@ -116,6 +118,8 @@ class Nesting:
         resuming: bool = False,
         answers: Sequence[Any] = (),
         replay: Optional[Replay] = None,
+        messages: Any = None,
+        shown: bool = False,
     ) -> None:
         self.saver = saver
         self.codec = codec
@@ -130,6 +134,11 @@ class Nesting:
         #: ...with the resume values the task was given and has not used itself.
         self.answers = tuple(answers)
         self.replay = replay
+        #: The parent's "messages" stream, whose sent messages the child's shares when its
+        #: chunks are shown (`shown`: the caller streams subgraphs); otherwise the parent's
+        #: task streams the messages it returns itself, as in LangGraph.
+        self.messages = messages
+        self.shown = shown
 
     def resume_input(self) -> Any:
         """The input of a resuming child run that has a checkpoint: the task's latest answer
@@ -169,12 +178,15 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
     child_config = {**parent.config, **given, "configurable": configurable}
     forward = None
     if parent.nested is not None:
-        forward = Forward(parent.nested, tuple(ns.split(NS_SEP)), parent.modes)
+        forward = Forward(parent.nested, tuple(ns.split(NS_SEP)), parent.child_modes)
     codec = graph.serializer.over(parent.codec)
     pad = task.scratchpad
     answers = pad.resume[pad.calls :] if pad is not None else ()
     resuming = parent.resuming or bool(answers)
-    return child_config, Nesting(saver, codec, ns, parents, parent.durability, forward, resuming, answers, parent.replay)
+    return child_config, Nesting(
+        saver, codec, ns, parents, parent.durability, forward, resuming, answers, parent.replay,
+        parent.messages if parent.children_shown else None, parent.children_shown,
+    )
 
 
 def at_root(config: Optional[dict]) -> Optional[dict]:
