@@ -880,8 +880,8 @@ class RunLoop:
             # The step is not checkpointed (its finished tasks' writes are saved as pending
             # writes); the caller still sees the state with those writes in it.
             self._write_at_exit()
-            self.run.apply()
-            return self.interrupt_chunks()
+            changed = self.run.apply()
+            return self.interrupt_chunks(changed)
         ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         changed = self.run.apply()
         if changed and self.narrowed is not None:
@@ -937,21 +937,25 @@ class RunLoop:
             chunks.extend(self.interrupt_chunks())
         return chunks
 
-    def interrupt_chunks(self) -> list[tuple[str, Any]]:
-        """How a stop on interrupts shows in the streams (reported once)."""
+    def interrupt_chunks(self, changed: bool = False) -> list[tuple[str, Any]]:
+        """How a stop on interrupts shows in the streams (reported once). `changed`: the
+        stopped step's finished tasks changed the state (their writes show in "values")."""
         if self._interrupt_reported:
             return []
         self._interrupt_reported = True
-        if self.static_interrupt and self.nesting is not None:
-            return []  # a child's stop is reported by its parent, which pauses with it
-        chunks: list[tuple[str, Any]] = []
         found = tuple(self.interrupts)
+        if self.nesting is not None and not found:
+            return []  # a child's stop without questions is reported by its parent, as in LangGraph
+        chunks: list[tuple[str, Any]] = []
         if "updates" in self.modes:
             chunks.append(("updates", {INTERRUPT: found}))
         if found and "values" in self.modes:
             values = self.output()
             # With a single output key the chunk holds only the interrupts, as in LangGraph.
             chunks.append(("values", {**values, INTERRUPT: found} if isinstance(values, dict) else {INTERRUPT: found}))
+        elif changed and "values" in self.modes:
+            # Paused by a child's stop: the state with the other tasks' writes, as LangGraph.
+            chunks.append(("values", self.output()))
         return chunks
 
     def output(self) -> Any:
