@@ -1042,3 +1042,85 @@ def test_doubly_nested_graph_interrupts(run_both, time_travel_saver, durability)
         tt.rec("values resume", tt.value(list(app.stream(None, tt.thread("3"), stream_mode="values", **d))))
 
     run_both(scenario, time_travel_saver)
+
+
+def test_subgraph_checkpoint_true_interrupt(run_both, time_travel_saver):  # noqa: F811
+    """LangGraph's test_subgraph_checkpoint_true_interrupt: a checkpointer=True child with its
+    own keys, invoked inside a node, asks; the parent's get_state(subgraphs=True) shows it."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+
+        class SubgraphState(TypedDict):
+            bar: str
+            baz: str
+
+        class ParentState(TypedDict):
+            foo: str
+
+        def subgraph_node_1(state):
+            return {"baz": tt.impl.interrupt("Provide baz value")}
+
+        def subgraph_node_2(state):
+            return {"bar": state["bar"] + state["baz"]}
+
+        sub = tt.impl.StateGraph(SubgraphState)
+        sub.add_node("subgraph_node_1", subgraph_node_1)
+        sub.add_node("subgraph_node_2", subgraph_node_2)
+        sub.add_edge(tt.impl.START, "subgraph_node_1")
+        sub.add_edge("subgraph_node_1", "subgraph_node_2")
+        subgraph = sub.compile(checkpointer=True)
+
+        def node_2(state):
+            return {"foo": subgraph.invoke({"bar": state["foo"]})["bar"]}
+
+        b = tt.impl.StateGraph(ParentState)
+        b.add_node("node_1", lambda s: {"foo": "hi! " + s["foo"]})
+        b.add_node("node_2", node_2)
+        b.add_edge(tt.impl.START, "node_1")
+        b.add_edge("node_1", "node_2")
+        tt.graph = b.compile(checkpointer=tt.saver)
+        tt.rec("invoke", tt.value(tt.graph.invoke({"foo": "foo"}, tt.cfg)))
+        tt.rec("state+subgraphs", tt.snap(tt.graph.get_state(tt.cfg, subgraphs=True), tt.positions()))
+        tt.rec("resume", tt.value(tt.graph.invoke(tt.impl.Command(resume="baz"), tt.cfg)))
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)
+
+
+@pytest.mark.parametrize("persistence", [None, True, False], ids=["default", "stateful", "none"])
+def test_parent_command_goto_deeply_nested(run_both, time_travel_saver, persistence):  # noqa: F811
+    """LangGraph's test_parent_command_goto_deeply_nested: Command.PARENT from three levels
+    down jumps in the immediate parent only."""
+
+    def scenario(tt):
+        tt.flags["subgraphs"] = True
+
+        class State(TypedDict):
+            dialog_state: Annotated[list[str], operator.add]
+
+        def sub_sub_child(state):
+            return tt.impl.Command(graph=tt.impl.Command.PARENT, goto="sub_child_3", update={"dialog_state": ["sub_sub_child"]})
+
+        ssb = tt.impl.StateGraph(State)
+        ssb.add_node("sub_sub_child", sub_sub_child)
+        ssb.add_edge(tt.impl.START, "sub_sub_child")
+        sub_sub = ssb.compile(name="sub_sub_graph", checkpointer=persistence)
+        sb = tt.impl.StateGraph(State)
+        sb.add_node("sub_child_1", lambda s: {"dialog_state": ["sub_child_1"]})
+        sb.add_node("sub_child_2", sub_sub, destinations=("sub_child_3",))
+        sb.add_node("sub_child_3", lambda s: {"dialog_state": ["sub_child_3"]})
+        sb.add_edge(tt.impl.START, "sub_child_1")
+        sb.add_edge("sub_child_1", "sub_child_2")
+        sub = sb.compile(name="sub_graph", checkpointer=persistence)
+        b = tt.impl.StateGraph(State)
+        b.add_node("child_1", lambda s: {"dialog_state": ["child_1"]})
+        b.add_node("child_2", sub)
+        b.add_edge(tt.impl.START, "child_1")
+        b.add_edge("child_1", "child_2")
+        tt.graph = b.compile(name="main_graph", checkpointer=tt.saver)
+        tt.rec("invoke", tt.value(tt.graph.invoke({"dialog_state": ["init"]}, tt.cfg)))
+        tt.rec("history", tt.history())
+        tt.rec("checkpoints", _checkpoints(tt))
+
+    run_both(scenario, time_travel_saver)

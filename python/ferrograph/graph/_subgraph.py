@@ -207,15 +207,16 @@ def at_root(config: Optional[dict]) -> Optional[dict]:
 
 def resolve(
     graph: "CompiledStateGraph", config: dict, *, for_update: bool = False
-) -> tuple["CompiledStateGraph", Optional[Nesting]]:
+) -> tuple["CompiledStateGraph", Optional[Nesting], dict]:
     """The graph whose checkpoints a state method's `config` names (its `checkpoint_ns`), as
     LangGraph finds it: following the subgraphs (`find_subgraphs`) by node name (task ids and
     call numbers left out); the graph itself (None) for its own namespace, or when the
     namespace names no subgraph (its checkpoints are then read with this graph's keys, as
-    LangGraph reads them; writing there is refused)."""
+    LangGraph reads them; writing there is refused). Also the config to read with: a
+    `checkpointer=True` child's namespace has no task ids (see `nesting`)."""
     ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
     if not ns:
-        return graph, None
+        return graph, None, config
     target = graph
     for part in ns.split(NS_SEP):
         name = part.split(NS_END)[0]
@@ -227,11 +228,14 @@ def resolve(
                 from ferrograph.errors import GraphValidationError
 
                 raise GraphValidationError(f"Subgraph {_recast(ns)} not found")
-            return graph, None
+            return graph, None, config
         target = child
+    if target.persistence is True:
+        ns = NS_SEP.join(part.split(NS_END)[0] for part in ns.split(NS_SEP))
+        config = {**config, "configurable": {**config["configurable"], "checkpoint_ns": ns}}
     # The runs above it, as a snapshot's config names them (LangGraph's `checkpoint_map`).
     parents = {k: v for k, v in ((config.get("configurable") or {}).get("checkpoint_map") or {}).items() if k != ns}
-    return target, Nesting(graph.checkpointer, target.serializer.over(graph._codec), ns, parents)
+    return target, Nesting(graph.checkpointer, target.serializer.over(graph._codec), ns, parents), config
 
 
 def _recast(ns: str) -> str:

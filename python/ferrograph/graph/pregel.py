@@ -368,7 +368,7 @@ class CompiledStateGraph:
         """A loop that reads or writes the checkpoints `config` names: this graph's, or a
         subgraph's (its `checkpoint_ns`), on this graph's saver."""
         self._require_saver()
-        graph, nesting = _subgraph.resolve(self, config, for_update=for_update)
+        graph, nesting, config = _subgraph.resolve(self, config, for_update=for_update)
         return graph._loop(config, nesting=nesting)
 
     def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
