@@ -20,7 +20,7 @@ class CurrentTask:
     """What the engine tells the node it is running: set around each call. The task's own
     runtime (with its execution info: which attempt this is) is built only when asked for."""
 
-    __slots__ = ("config", "scratchpad", "attempt", "_first_attempt_time", "_runtime", "_loop", "_name", "_task_id", "children")
+    __slots__ = ("config", "scratchpad", "attempt", "_first_attempt_time", "_runtime", "_loop", "_name", "_task_id")
 
     def __init__(self, loop: "RunLoop", name: str, task_id: str, scratchpad: "Optional[_Scratchpad]") -> None:
         self.config: dict = loop.config
@@ -33,8 +33,6 @@ class CurrentTask:
         self._loop = loop
         self._name = name
         self._task_id = task_id
-        #: Child runs started by this task so far (they are numbered, see graph/_subgraph.py).
-        self.children = 0
 
     @property
     def runtime(self) -> "Runtime[Any]":

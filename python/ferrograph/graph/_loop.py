@@ -163,6 +163,32 @@ def _completed(writes: list[tuple[str, Any]]) -> bool:
 class RunLoop:
     """The bookkeeping of one run, shared by the sync and async drivers."""
 
+    # What a run does with subgraphs (graph/_subgraph.py); class-level defaults, so that a run
+    # without any costs nothing here.
+    #: The run's checkpoint namespace ("" at the root) and the checkpoint ids of the runs above
+    #: it by namespace (its checkpoints' `parents` metadata; never changed in place).
+    ns = ""
+    parents: dict = {}
+    #: What a child run takes from its parent (None at the root).
+    nesting: Optional[Nesting] = None
+    #: The time travel this run is part of, as its children see it.
+    replay: Optional[Replay] = None
+    #: The thread's latest checkpoint id, read when a root run travels (`latest_call`).
+    latest_id: Optional[str] = None
+    #: A child run that starts from an older checkpoint (`load_call`): a branch of its own.
+    branching = False
+    #: The step a run that resumes a thread starts from: a child run started during the step
+    #: after it goes on from its own checkpoint rather than starting on its input.
+    resume_step: Optional[int] = None
+    #: The modes child runs hand up (see `_hand_up`), and their chunks to stream, as
+    #: (mode, chunk, namespace).
+    child_modes: tuple[str, ...] = ()
+    nested: Optional[collections.deque] = None
+    #: Whether the caller sees this run's children's chunks (`subgraphs=True` at the top).
+    children_shown = False
+    #: Child runs started so far by task id (they are numbered, see graph/_subgraph.py).
+    child_runs: Optional[dict[str, int]] = None
+
     def __init__(
         self,
         graph: Any,
@@ -187,37 +213,19 @@ class RunLoop:
         if nesting is None:
             self.saver = graph.checkpointer
             self.codec = graph._codec
-            #: The run's checkpoint namespace ("" at the root) and the checkpoint ids of the
-            #: runs above it by namespace (its checkpoints' `parents` metadata).
-            self.ns = ""
-            self.parents: dict = dict((config.get("configurable") or {}).get("checkpoint_map") or {})
+            checkpoint_map = (config.get("configurable") or {}).get("checkpoint_map")
+            if checkpoint_map:
+                self.parents = dict(checkpoint_map)
         else:
             self.saver = nesting.saver
             self.codec = nesting.codec
             self.ns = nesting.ns
             self.parents = nesting.parents
-        self.nesting = nesting
-        #: The time travel this run is part of, as its children see it.
-        self.replay: Optional[Replay] = None if nesting is None else nesting.replay
-        #: The thread's latest checkpoint id, read when a root run travels (`latest_call`).
-        self.latest_id: Optional[str] = None
-        #: A child run that starts from an older checkpoint (`load_call`): a branch of its own.
-        self.branching = False
-        #: Set during the first step of a run that resumes a thread: a child run started then
-        #: goes on from its own checkpoint rather than starting on its input.
-        self.resuming = False
-        #: Chunks of child runs to stream, as (mode, chunk, namespace); only when they are
-        #: streamed (`subgraphs=True` here or above).
-        #: The modes child runs hand up: this run's with `subgraphs=True` (or what its own
-        #: parent wants), else only "messages" (a child's tokens reach the caller only with
-        #: `subgraphs=True`, but they must not pass for this run's own).
-        if options.forward is not None:
-            self.child_modes: tuple[str, ...] = tuple(dict.fromkeys((*options.forward.modes, *(self.modes if options.subgraphs else ()))))
-        else:
-            self.child_modes = self.modes if options.subgraphs else tuple(m for m in self.modes if m == "messages")
-        self.nested: Optional[collections.deque] = collections.deque() if self.child_modes else None
-        #: Whether the caller sees this run's children's chunks (`subgraphs=True` at the top).
-        self.children_shown = options.subgraphs or (nesting is not None and nesting.shown)
+            self.nesting = nesting
+            self.replay = nesting.replay
+            self.children_shown = nesting.shown
+        if options.subgraphs or options.forward is not None or "messages" in self.modes:
+            self._hand_up(options)
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -269,6 +277,19 @@ class RunLoop:
         self.messages = (
             MessagesStream(config, None if nesting is None else nesting.messages) if "messages" in self.modes else None
         )
+
+    def _hand_up(self, options: RunOptions) -> None:
+        """Collect child runs' chunks: the modes this run streams with `subgraphs=True` (and
+        what its own parent wants), else only "messages" (a child's tokens reach the caller
+        only with `subgraphs=True`, but they must not pass for this run's own)."""
+        if options.forward is not None:
+            own = self.modes if options.subgraphs else ()
+            self.child_modes = tuple(dict.fromkeys((*options.forward.modes, *own)))
+        else:
+            self.child_modes = self.modes if options.subgraphs else ("messages",) if "messages" in self.modes else ()
+        if self.child_modes:
+            self.nested = collections.deque()
+        self.children_shown = self.children_shown or options.subgraphs
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -329,7 +350,6 @@ class RunLoop:
                 return []
             # Resuming: what is due now runs without stopping at interrupt_before again.
             run.mark_interrupt()
-            self.resuming = True
             if replay and not isinstance(input, Command):
                 # Time travel: tasks due at that checkpoint run again (their saved writes are
                 # ignored), on a new branch forked from it unless it is itself a fork or
@@ -351,6 +371,7 @@ class RunLoop:
                 self._apply_null_writes(self.pending.pop(NULL_TASK_ID, ()))
                 if isinstance(input, Command):
                     self._command_input(input)
+            self.resume_step = run.step
             return [("values", self.output())] if "values" in self.modes else []
         run.input(input)
         self._save("input", run.step)
@@ -888,7 +909,6 @@ class RunLoop:
             # As in LangGraph, "values" shows a step only when it changed an output key.
             changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
-        self.resuming = False
         if self.saver is not None:
             if self._should_interrupt_after(ran):
                 self.run.mark_interrupt()
@@ -1113,7 +1133,6 @@ class _NodeCall(CurrentTask):
         self._injects = spec.injects
         self._wants_runtime = spec.wants_runtime
         self._node_config = config
-        self.children = 0
 
     def _start(self) -> Any:
         self.attempt += 1

@@ -159,8 +159,10 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
         return None
     parent: "RunLoop" = task._loop
     ns = task_ns(parent, task._name, task._task_id)
-    calls = task.children
-    task.children = calls + 1
+    if parent.child_runs is None:
+        parent.child_runs = {}
+    calls = parent.child_runs.get(task._task_id, 0)
+    parent.child_runs[task._task_id] = calls + 1
     if calls:
         ns = f"{ns}{NS_SEP}{calls}"
     if graph.persistence is True:
@@ -182,7 +184,7 @@ def nesting(graph: "CompiledStateGraph", config: Optional[dict]) -> Optional[tup
     codec = graph.serializer.over(parent.codec)
     pad = task.scratchpad
     answers = pad.resume[pad.calls :] if pad is not None else ()
-    resuming = parent.resuming or bool(answers)
+    resuming = parent.resume_step == parent.run.step or bool(answers)
     return child_config, Nesting(
         saver, codec, ns, parents, parent.durability, forward, resuming, answers, parent.replay,
         parent.messages if parent.children_shown else None, parent.children_shown,

@@ -224,7 +224,8 @@ class CompiledStateGraph:
 
     def _steps(self, input: Any, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         saved = self._load(loop)
-        self._load(loop, loop.latest_call())
+        if (latest := loop.latest_call()) is not None:
+            self._load(loop, latest)
         chunks = loop.begin(saved, input)
         writer.submit(loop.take_outbox())
         yield from chunks
@@ -437,7 +438,8 @@ class CompiledStateGraph:
 
     async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncGenerator[tuple[str, Any], None]:
         saved = await self._aload(loop)
-        await self._aload(loop, loop.latest_call())
+        if (latest := loop.latest_call()) is not None:
+            await self._aload(loop, latest)
         chunks = loop.begin(saved, input)
         await writer.submit(loop.take_outbox())
         for chunk in chunks:
