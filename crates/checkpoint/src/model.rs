@@ -22,16 +22,39 @@ pub const SCHEDULED: &str = "__scheduled__";
 pub const INTERRUPT: &str = "__interrupt__";
 pub const RESUME: &str = "__resume__";
 
+/// The special channels, each with the fixed index its writes are stored under.
+pub const SPECIAL_WRITES: [(&str, i64); 4] = [(ERROR, -1), (SCHEDULED, -2), (INTERRUPT, -3), (RESUME, -4)];
+
+/// The `configurable` key by which the engine marks a `put` whose parent must still be the
+/// thread's latest checkpoint (see [`CheckpointConfig::expect_latest`]).
+pub const EXPECT_LATEST: &str = "__ferrograph_expect_latest__";
+
+/// `configurable` keys never copied into a checkpoint's metadata (besides `__`-prefixed
+/// ones), as LangGraph's `get_checkpoint_metadata` leaves them out.
+pub const EXCLUDED_METADATA_KEYS: [&str; 9] = [
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "checkpoint_map",
+    "langgraph_step",
+    "langgraph_node",
+    "langgraph_triggers",
+    "langgraph_path",
+    "langgraph_checkpoint_ns",
+];
+
+/// A metadata key dropped from what a saver stores: older LangGraph engines put the step's
+/// writes (live values) there; LangGraph's Postgres saver drops it, and every ferrograph
+/// saver does.
+pub const DROPPED_METADATA_KEY: &str = "writes";
+
 /// The index a write is stored under: LangGraph's fixed negative index for a special channel,
 /// otherwise the write's position in the batch.
 pub fn write_index(channel: &str, position: usize) -> i64 {
-    match channel {
-        ERROR => -1,
-        SCHEDULED => -2,
-        INTERRUPT => -3,
-        RESUME => -4,
+    match SPECIAL_WRITES.iter().find(|(name, _)| *name == channel) {
+        Some(&(_, index)) => index,
         // A batch with more than i64::MAX writes cannot exist in memory.
-        _ => position as i64,
+        None => position as i64,
     }
 }
 
@@ -292,7 +315,7 @@ pub struct CheckpointConfig {
     /// still be the latest checkpoint of the thread and namespace (none at all when it is
     /// `None`), and the saver refuses the put with [`crate::SaverError::Conflict`] otherwise,
     /// atomically with the insert. The engine sets it on the checkpoints a run writes as it
-    /// steps (Python: `configurable["__ferrograph_expect_latest__"] = True`), so two
+    /// steps (Python: `configurable[EXPECT_LATEST] = True`), so two
     /// processes running one thread cannot interleave their steps; forks and updates leave it
     /// unset, since they legitimately add a sibling.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -71,9 +71,9 @@ fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &
     })
 }
 
-/// Channel versions as the saver protocol spells them: a zero-padded counter and a suffix
-/// (LangGraph's format). Each counter gets one spelling for the life of the run, so a blob
-/// stored under a version is found again under the same string.
+/// Channel versions as the saver protocol spells them (`format_version`, LangGraph's format).
+/// Each counter gets one spelling for the life of the run, so a blob stored under a version is
+/// found again under the same string.
 #[derive(Default)]
 struct VersionNames {
     names: HashMap<Version, String>,
@@ -89,7 +89,7 @@ impl VersionNames {
             x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             x ^= x >> 31;
-            format!("{version:032}.0.{:016}", x % 10_000_000_000_000_000)
+            ferrograph_checkpoint::format_version(version, x)
         })
     }
 
@@ -437,7 +437,7 @@ impl CoreRun {
         }
         let interrupt_seen = self.run.interrupt_seen().to_vec();
         if interrupt_seen.iter().any(|&v| v > 0) {
-            seen.set_item("__interrupt__", self.versions_dict(py, &interrupt_seen)?)?;
+            seen.set_item(ferrograph_checkpoint::model::INTERRUPT, self.versions_dict(py, &interrupt_seen)?)?;
         }
         let new_versions = PyDict::new(py);
         for (c, &v) in versions.iter().enumerate() {
@@ -517,7 +517,7 @@ impl CoreRun {
         let mut seen = Vec::new();
         for (node, entries) in seen_by_node.iter() {
             let node: String = node.extract()?;
-            let target = if node == "__interrupt__" {
+            let target = if node == ferrograph_checkpoint::model::INTERRUPT {
                 None
             } else {
                 match graph.node(&node) {

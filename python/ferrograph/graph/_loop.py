@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
+from ferrograph.checkpointers.base import ERROR, EXPECT_LATEST, INTERRUPT, RESUME, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.config import _CURRENT, CurrentTask
 from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
 from ferrograph.graph._cache import NodeCache
@@ -40,14 +41,12 @@ from ferrograph.types import (
     _Scratchpad,
 )
 
-ERROR = "__error__"
 TASKS = "__pregel_tasks"
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
 NO_WRITES = "__no_writes__"
 #: The task id of writes that come from no node: a `Command` given as a run's input.
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
-SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
+#: Channels of saved writes that are records about a task, not state updates.
+SPECIAL_CHANNELS = frozenset({*WRITES_IDX_MAP, NO_WRITES})
 
 #: Restoring a checkpoint to look at it must never trip the recursion limit.
 _INSPECT_LIMIT = 2**31
@@ -91,12 +90,7 @@ def thread_of(config: dict) -> dict:
 def _metadata_base(config: dict) -> dict:
     """What every checkpoint of a run carries besides source and step: the caller's
     metadata and the scalar `configurable` keys, as LangGraph records them."""
-    base = {k: v for k, v in (config.get("metadata") or {}).items() if isinstance(v, (str, int, float, bool))}
-    for key, value in (config.get("configurable") or {}).items():
-        if key.startswith("__") or key in ("thread_id", "checkpoint_ns", "checkpoint_id"):
-            continue
-        if isinstance(value, (str, int, float, bool)):
-            base.setdefault(key, value)
+    base = checkpoint_metadata(config, None)
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
@@ -147,7 +141,7 @@ def _special(writes: list[tuple[str, Any]], channel: str) -> Any:
 def _completed(writes: list[tuple[str, Any]]) -> bool:
     """Whether a task's saved writes show it finished. A task that failed or paused and then
     finished on a resume keeps its error or interrupt record beside its writes."""
-    return any(ch not in (ERROR, INTERRUPT, RESUME, "__scheduled__") for ch, _ in writes)
+    return any(ch not in WRITES_IDX_MAP for ch, _ in writes)
 
 
 class RunLoop:
@@ -359,7 +353,7 @@ class RunLoop:
         # caller named: that one is a branch of its own, like forks and updates.
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
-            configurable["__ferrograph_expect_latest__"] = True
+            configurable[EXPECT_LATEST] = True
         mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:

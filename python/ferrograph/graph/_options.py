@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
 
+from ferrograph.checkpointers.base import INTERRUPT
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import ROOT
 
@@ -19,7 +20,6 @@ __all__ = ["RunOptions", "STREAM_MODES"]
 #: Every stream mode a run can produce.
 STREAM_MODES = ("values", "updates", "debug", "messages", "custom", "checkpoints", "tasks")
 _DURABILITIES = ("sync", "async", "exit")
-_INTERRUPT = "__interrupt__"
 
 
 def _node_list(nodes: Union[str, Sequence[str], None]) -> tuple[str, ...]:
@@ -140,6 +140,6 @@ class RunOptions:
         last = None
         for chunk in chunks:
             last = chunk
-        if isinstance(last, dict) and _INTERRUPT in last:
-            return {**last, _INTERRUPT: list(last[_INTERRUPT])}
+        if isinstance(last, dict) and INTERRUPT in last:
+            return {**last, INTERRUPT: list(last[INTERRUPT])}
         return last

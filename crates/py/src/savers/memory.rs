@@ -14,8 +14,8 @@ use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, metadata_to_py,
-    thread_id_from_py, tuple_to_py, version_from_py, versions_from_py, writes_from_py,
+    checkpoint_metadata, list_config_from_py, metadata_from_py, metadata_to_py, next_version,
+    thread_id_from_py, tuple_to_py, versions_from_py, writes_from_py,
     SaverResultExt,
 };
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
@@ -173,8 +173,7 @@ impl PyMemorySaver {
                 limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
             }
         }
-        let mut metadata = metadata_from_py(metadata, &codec)?;
-        merge_config_metadata(config, &mut metadata, &codec)?;
+        let metadata = metadata_from_py(checkpoint_metadata(config, metadata)?.as_any(), &codec)?;
         let stored = self
             .inner
             .put(&target, checkpoint, metadata, &new_versions)
@@ -248,7 +247,7 @@ impl PyMemorySaver {
         py.detach(|| inner.prune(&thread_ids, strategy)).py_err(py)
     }
 
-    /// The version after `current`: `"{counter:032}.{random:016}"`, increasing as strings.
+    /// The version after `current` (see `next_version`), increasing as strings.
     #[pyo3(signature = (current, channel = None))]
     fn get_next_version(
         &self,
@@ -257,11 +256,7 @@ impl PyMemorySaver {
         channel: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let _ = channel;
-        let current = current
-            .filter(|c| !c.is_none())
-            .map(|c| version_from_py(c, &|| "current".to_owned()))
-            .transpose()?;
-        self.inner.next_version(current.as_deref()).py_err(py)
+        next_version(py, current)
     }
 
     /// Every checkpoint of `thread_ids` (all threads with None) without its values, as tuples

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generator, Mapping, Optional, Sequence
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
@@ -21,43 +21,7 @@ from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
 
-__all__ = ["EXPECT_LATEST", "batch", "checkpoint_metadata", "put", "put_writes"]
-
-#: The `configurable` key by which the engine marks a put whose parent must still be the latest
-#: checkpoint of its thread and namespace (RunLoop._save; forks and updates are not marked).
-EXPECT_LATEST = "__ferrograph_expect_latest__"
-
-#: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
-EXCLUDED_METADATA_KEYS = frozenset(
-    {
-        "thread_id",
-        "checkpoint_id",
-        "checkpoint_ns",
-        "checkpoint_map",
-        "langgraph_step",
-        "langgraph_node",
-        "langgraph_triggers",
-        "langgraph_path",
-        "langgraph_checkpoint_ns",
-    }
-)
-
-
-def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
-    """The metadata stored with a checkpoint: the given metadata plus the caller's
-    `config["metadata"]` and its scalar `configurable` keys, as LangGraph's savers store it."""
-    merged = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in metadata.items()}
-    merged.pop("writes", None)
-    for source in (config.get("metadata"), config.get("configurable")):
-        for key, value in (source or {}).items():
-            if key in merged or key in EXCLUDED_METADATA_KEYS or key.startswith("__"):
-                continue
-            if isinstance(value, str):
-                merged[key] = value.replace("\x00", "")
-            elif isinstance(value, (int, float, bool)):
-                merged[key] = value
-    return merged
-
+__all__ = ["EXPECT_LATEST", "batch", "put", "put_writes"]
 
 @dataclass
 class _Planned:
