@@ -491,6 +491,20 @@ def test_deep_values_are_refused_on_write() -> None:
         dumps(deep_tuple)
 
 
+def test_a_deep_value_is_reported_in_one_short_line() -> None:
+    # The first line says what is wrong and where, without a thousand-segment path.
+    with pytest.raises(SerializationError) as raised:
+        dumps({"messages": nested_list(5000)}, context="state")
+    first = str(raised.value).splitlines()[0]
+    assert first.startswith("cannot serialize state: nested too deep (deeper than the limit of 1000 levels)")
+    assert "at state['messages'][0][0]" in first and "more levels" in first
+    assert len(str(raised.value)) < 300
+    with pytest.raises(CorruptCheckpointError) as read:
+        loads(b"[" * 5000 + b"]" * 5000)
+    assert str(read.value).startswith("cannot deserialize value: nested too deep")
+    assert len(str(read.value)) < 300
+
+
 def test_cycles_are_refused_on_write() -> None:
     a: list[Any] = []
     a.append(a)

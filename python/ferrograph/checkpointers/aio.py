@@ -213,8 +213,9 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
 
 
 class AsyncSqliteSaver(_AsyncSQLSaver):
-    """A checkpoint saver on an `aiosqlite.Connection`. Call `await setup()` once to create or
-    upgrade the tables."""
+    """A checkpoint saver on an `aiosqlite.Connection`. The tables are created (or upgraded) on
+    the saver's first use, as LangGraph's AsyncSqliteSaver does; `await setup()` does it up
+    front."""
 
     dialect = sql.SQLITE
 
@@ -231,6 +232,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
+        #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
+        self._set_up = False
         self.deltas = sql.DeltaCache()
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         if self.loop is not None:
@@ -284,11 +287,20 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         aiosqlite's thread where `_execute` takes three (execute, fetchall, close)."""
         return await self.conn.execute_fetchall(query.sql, query.params)
 
+    async def _ensure_tables(self) -> None:
+        if not self._set_up:
+            await self.setup()
+
     async def _run_page(self, query: sql.Query) -> Any:
+        await self._ensure_tables()
         async with self.lock:
             return await self._select(query)
 
     async def _run(self, make: Callable[[], sql.Op], *, write: bool, one_sync: bool = False) -> Any:
+        await self._ensure_tables()
+        return await self._transaction(make, write=write)
+
+    async def _transaction(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
         op = make()
         async with self.lock:
             if not write:
@@ -316,6 +328,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
     async def avacuum(self, *, full: bool = False) -> tuple[int, int]:
         """As `SqliteSaver.vacuum`: the bytes before and after."""
         self._bind_loop()
+        await self._ensure_tables()
         async with self.lock:
             if self.conn.in_transaction:
                 raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
@@ -325,13 +338,16 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         return self._sync(self.avacuum(full=full))
 
     async def setup(self) -> None:
+        """As `_AsyncSQLSaver.setup`; run by the saver's first operation when not called before."""
+        self._bind_loop()
         async with self.lock:
             if not self.conn.in_transaction:
                 async with self.conn.execute("PRAGMA journal_mode") as cursor:
                     mode = (await cursor.fetchone())[0]  # type: ignore[index]
                 if mode not in ("wal", "memory"):
                     await self.conn.execute("PRAGMA journal_mode=WAL")
-        await super().setup()
+        await self._transaction(lambda: sql.setup(self.dialect, self._script_location), write=True)
+        self._set_up = True
 
 
 async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Any = None) -> Any:
@@ -423,6 +439,8 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
+        #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
+        self._set_up = False
         self.deltas = sql.DeltaCache()
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         if self.loop is not None:
@@ -499,9 +517,10 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                                 await _aexecute(cursor, query, pipeline)
                             return result
             except psycopg.DatabaseError as e:
-                deleted = sql.thread_deleted(e)  # a pipeline reports it as an OperationalError
-                if deleted is not None:
-                    raise deleted from e
+                # A pipeline reports a refused late write as an OperationalError.
+                translated = sql.thread_deleted(e) or sql.missing_tables(e)
+                if translated is not None:
+                    raise translated from e
                 if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
                     raise
         raise AssertionError("unreachable")

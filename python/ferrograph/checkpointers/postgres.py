@@ -261,9 +261,10 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
                                 execute(cursor, query, pipeline)
                             return result
             except psycopg.DatabaseError as e:
-                deleted = sql.thread_deleted(e)  # a pipeline reports it as an OperationalError
-                if deleted is not None:
-                    raise deleted from e
+                # A pipeline reports a refused late write as an OperationalError.
+                translated = sql.thread_deleted(e) or sql.missing_tables(e)
+                if translated is not None:
+                    raise translated from e
                 if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
                     raise
         raise AssertionError("unreachable")

@@ -25,8 +25,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
     """A checkpoint saver on a `sqlite3.Connection`.
 
     Pass a connection opened with `check_same_thread=False` if more than one thread uses the
-    saver, or use `SqliteSaver.from_conn_string(path)`. Call `setup()` once to create or upgrade
-    the tables. `retention` is the policy `apply_retention()` applies by default; with
+    saver, or use `SqliteSaver.from_conn_string(path)`. The tables are created (or upgraded) on
+    the saver's first use, as LangGraph's SqliteSaver does; `setup()` does it up front. `retention` is the policy `apply_retention()` applies by default; with
     `sweep_every` ("10m") a background thread applies it that often until `stop_sweeping()`.
     """
 
@@ -44,6 +44,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         self.conn = conn
         self.lock = threading.RLock()
         self._script_location: Optional[str] = None
+        #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
+        self._set_up = False
         self.deltas = sql.DeltaCache()
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
         self._start_sweeping()
@@ -95,7 +97,12 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
             cursor.execute(query.sql, query.params)
         return cursor.fetchall() if cursor.description is not None else None
 
+    def _ensure_tables(self) -> None:
+        if not self._set_up:
+            self.setup()
+
     def _read(self, op: sql.Op) -> Any:
+        self._ensure_tables()
         with self.lock:
             cursor = self.conn.cursor()
             try:
@@ -104,6 +111,10 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                 cursor.close()
 
     def _write(self, op: sql.Op) -> Any:
+        self._ensure_tables()
+        return self._transaction(op)
+
+    def _transaction(self, op: sql.Op) -> Any:
         """Runs `op` in one transaction: its own (BEGIN IMMEDIATE takes the write lock up front,
         so concurrent writers queue instead of deadlocking), or a savepoint inside the caller's."""
         with self.lock:
@@ -133,13 +144,15 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
 
     def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are
-        current. Refuses (SchemaVersionError) a database migrated by a newer ferrograph."""
+        current. Refuses (SchemaVersionError) a database migrated by a newer ferrograph. Run by
+        the saver's first operation when not called before."""
         with self.lock:
             if not self.conn.in_transaction:
                 mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
                 if mode not in ("wal", "memory"):
                     self.conn.execute("PRAGMA journal_mode=WAL")
-        self._write(sql.setup(self.dialect, self._script_location))
+        self._transaction(sql.setup(self.dialect, self._script_location))
+        self._set_up = True
 
     def get_tuple(self, config: dict) -> Optional[CheckpointTuple]:
         return self._read(sql.get_tuple(self.dialect, config))
@@ -153,6 +166,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         limit: Optional[int] = None,
     ) -> Iterator[CheckpointTuple]:
         op = sql.list_checkpoints(self.dialect, config, filter=filter, before=before, limit=limit)
+        self._ensure_tables()
         cursor_lock = self.lock
 
         def execute(query: sql.Query) -> Any:

@@ -4,8 +4,9 @@ added and compiled into the Rust core's channels."""
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, Union, cast
 
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
@@ -72,6 +73,28 @@ class NodeSpec:
         self.cache_policy = cache_policy
         #: Runs only once nothing else is left to run.
         self.defer = defer
+
+
+def _is_runnable(obj: Any) -> bool:
+    """Whether `obj` is a LangChain Runnable (a chain, a RunnableLambda...): LangGraph takes
+    those as nodes. Only checked when langchain-core is loaded, as only then can it be one."""
+    runnables = sys.modules.get("langchain_core.runnables")
+    return runnables is not None and isinstance(obj, runnables.Runnable)
+
+
+class RunnableNode:
+    """A LangChain Runnable as a node: invoked with the state and the run's config (so its
+    callbacks, tags and configurable values reach it), as LangGraph runs one. Under
+    `ainvoke`/`astream` it runs on a worker thread like any sync node."""
+
+    __slots__ = ("runnable", "__name__")
+
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
+        self.__name__ = runnable.get_name()
+
+    def __call__(self, state: Any, config: Any) -> Any:
+        return self.runnable.invoke(state, config)
 
 
 class BranchSpec:
@@ -255,10 +278,16 @@ class StateGraph:
         where a `Command` it returns may go (without it a `Command[Literal[...]]` return
         annotation says so; only drawing reads them)."""
         if action is None:
-            if not callable(node):
+            if _is_runnable(node):
+                action = cast(Callable[..., Any], node)
+                node = cast(Any, action).get_name()
+            elif not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
-            action = node
-            node = getattr(action, "__name__", None) or type(action).__name__
+            else:
+                action = node
+                node = getattr(action, "__name__", None) or type(action).__name__
+        if _is_runnable(action):
+            action = RunnableNode(action)
         if not isinstance(node, str):
             raise GraphValidationError(f"A node name must be a string, got {node!r}")
         if not callable(action):

@@ -31,17 +31,35 @@ impl ValuePath {
     }
 }
 
+/// A path longer than this many segments is shown as its outermost `SHOWN_OUTER` and innermost
+/// `SHOWN_INNER` segments around a count of the rest: a value nested a thousand levels deep
+/// would otherwise fill the error message (and a terminal) with its path.
+const SHOWN_OUTER: usize = 8;
+const SHOWN_INNER: usize = 3;
+
+impl fmt::Display for PathSeg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathSeg::Key(k) => write!(f, "[{k}]"),
+            PathSeg::Index(i) => write!(f, "[{i}]"),
+            PathSeg::Attr(a) => write!(f, ".{a}"),
+        }
+    }
+}
+
 impl fmt::Display for ValuePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.root.as_deref().unwrap_or("value"))?;
-        for seg in self.rev.iter().rev() {
-            match seg {
-                PathSeg::Key(k) => write!(f, "[{k}]")?,
-                PathSeg::Index(i) => write!(f, "[{i}]")?,
-                PathSeg::Attr(a) => write!(f, ".{a}")?,
-            }
+        let mut outermost_first = self.rev.iter().rev();
+        let len = self.rev.len();
+        if len <= SHOWN_OUTER + SHOWN_INNER + 1 {
+            return outermost_first.try_for_each(|seg| write!(f, "{seg}"));
         }
-        Ok(())
+        for seg in outermost_first.clone().take(SHOWN_OUTER) {
+            write!(f, "{seg}")?;
+        }
+        write!(f, "...({} more levels)...", len - SHOWN_OUTER - SHOWN_INNER)?;
+        outermost_first.by_ref().skip(len - SHOWN_INNER).try_for_each(|seg| write!(f, "{seg}"))
     }
 }
 
@@ -132,10 +150,13 @@ impl fmt::Display for CodecError {
                      or ferrograph.serde.allow({short})"
                 )
             }
+            // What is too deep first, then where: the path of a deep value is long even when
+            // abbreviated.
             CodecError::TooDeep { path, limit, writing } => write!(
                 f,
-                "cannot {} {path}: nested deeper than the limit of {limit} levels",
-                if *writing { "serialize" } else { "deserialize" }
+                "cannot {} {}: nested too deep (deeper than the limit of {limit} levels) at {path}",
+                if *writing { "serialize" } else { "deserialize" },
+                path.root.as_deref().unwrap_or("value"),
             ),
             CodecError::Python { path, message } => {
                 write!(f, "cannot serialize {path}: reading it raised {message}")
@@ -194,6 +215,30 @@ mod tests {
             "cannot serialize state['items'][3].x: values of type 'function' cannot be serialized"
         );
         assert!(e.is_write());
+    }
+
+    #[test]
+    fn a_deep_path_is_shown_abbreviated_after_what_is_wrong() {
+        let mut e = CodecError::TooDeep { path: ValuePath::default(), limit: 1000, writing: true };
+        for _ in 0..1000 {
+            e = e.at(PathSeg::Index(0));
+        }
+        let e = e.at(PathSeg::Key("'messages'".into())).with_root(Some("state"));
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "cannot serialize state: nested too deep (deeper than the limit of 1000 levels) at \
+             state['messages'][0][0][0][0][0][0][0]...(990 more levels)...[0][0][0]"
+        );
+    }
+
+    #[test]
+    fn a_short_path_is_shown_whole() {
+        let mut e = CodecError::TooDeep { path: ValuePath::default(), limit: 12, writing: false };
+        for i in 0..12 {
+            e = e.at(PathSeg::Index(i));
+        }
+        assert!(e.to_string().ends_with("at value[11][10][9][8][7][6][5][4][3][2][1][0]"), "{e}");
     }
 
     #[test]

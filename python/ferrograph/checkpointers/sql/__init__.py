@@ -33,7 +33,7 @@ from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
 from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
 from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
-from ferrograph.checkpointers.sql.rows import thread_deleted
+from ferrograph.checkpointers.sql.rows import missing_tables, thread_deleted
 from ferrograph.checkpointers.sql.runner import (
     Emit,
     Op,
@@ -81,6 +81,7 @@ __all__ = [
     "drive_transactions",
     "get_tuple",
     "list_checkpoints",
+    "missing_tables",
     "prune",
     "put",
     "put_writes",

@@ -8,9 +8,19 @@ import json
 from typing import Any, Mapping, Optional, Union
 
 from ferrograph import _core
-from ferrograph.errors import CorruptCheckpointError, InvalidConfigError, ThreadDeletedError
+from ferrograph.errors import CorruptCheckpointError, InvalidConfigError, SchemaVersionError, ThreadDeletedError
 
-__all__ = ["THREAD_DELETED", "config_for", "corrupt", "decode", "load", "location", "text", "thread_deleted"]
+__all__ = [
+    "THREAD_DELETED",
+    "config_for",
+    "corrupt",
+    "decode",
+    "load",
+    "location",
+    "missing_tables",
+    "text",
+    "thread_deleted",
+]
 
 #: What the database error of a refused late write starts with (migration 0004's triggers).
 THREAD_DELETED = "ferrograph_thread_deleted: "
@@ -22,6 +32,22 @@ def thread_deleted(error: BaseException) -> Optional[ThreadDeletedError]:
     if THREAD_DELETED not in message:
         return None
     return ThreadDeletedError(message.split(THREAD_DELETED, 1)[1].splitlines()[0])
+
+
+#: Postgres's SQLSTATE for a table that does not exist (psycopg's UndefinedTable).
+UNDEFINED_TABLE = "42P01"
+
+
+def missing_tables(error: BaseException) -> Optional[SchemaVersionError]:
+    """The SchemaVersionError a database error stands for when it says that one of ferrograph's
+    tables does not exist: the Postgres savers need `setup()` first, as LangGraph's do."""
+    if getattr(error, "sqlstate", None) != UNDEFINED_TABLE or "ferrograph_" not in str(error):
+        return None
+    first_line = str(error).splitlines()[0]
+    return SchemaVersionError(
+        f"ferrograph's tables are missing from this database ({first_line}): call saver.setup() once"
+        " (await saver.setup() on an async saver), or run `ferrograph db upgrade URL`, before using it"
+    )
 
 
 def location(config: Optional[Mapping[str, Any]]) -> tuple[str, str, Optional[str]]:
