@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "new_checkpoint_id", "next_version", "retry_delay"]
+__all__ = ["EXPECT_LATEST", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "new_checkpoint_id", "next_version", "retry_delay"]
 
 __version__: str
 
@@ -66,7 +66,15 @@ class CoreRun:
     def task_writes(self, task: int) -> list[tuple[str, Any]]: ...
     def restore_task(self, task: int, writes: Sequence[tuple[str, Any]]) -> None: ...
     def checkpoint(self, id: str, ts: str) -> tuple[dict[str, Any], dict[str, str]]: ...
+    def encoded_checkpoint(self, id: str, ts: str, serializer: Serializer) -> tuple[EncodedCheckpoint, dict[str, str]]: ...
     def restore(self, checkpoint: dict[str, Any], step: int) -> None: ...
+
+@final
+class EncodedCheckpoint:
+    @property
+    def id(self) -> str: ...
+    def value(self, channel: str) -> Optional[bytes]: ...
+    def json_without_values(self) -> str: ...
 
 @final
 class Serializer:
@@ -102,7 +110,7 @@ class NativeMemorySaver:
         limit: Optional[int] = None,
     ) -> CheckpointTupleIter: ...
     def put(
-        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict[str, Any]
+        self, config: dict[str, Any], checkpoint: Checkpoint | EncodedCheckpoint, metadata: CheckpointMetadata, new_versions: dict[str, Any]
     ) -> dict[str, Any]: ...
     def put_writes(
         self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""

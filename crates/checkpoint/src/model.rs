@@ -156,7 +156,33 @@ pub struct Checkpoint {
     pub updated_channels: Option<Vec<String>>,
 }
 
+/// A checkpoint's fields without its values, as the SQL savers store them (the values live
+/// in rows of their own).
+#[derive(Serialize)]
+struct WithoutValues<'a> {
+    v: u32,
+    id: &'a str,
+    ts: &'a str,
+    channel_versions: &'a BTreeMap<String, String>,
+    versions_seen: &'a BTreeMap<String, BTreeMap<String, String>>,
+    updated_channels: &'a Option<Vec<String>>,
+}
+
 impl Checkpoint {
+    /// The checkpoint's JSON without `channel_values`.
+    pub fn json_without_values(&self) -> String {
+        let fields = WithoutValues {
+            v: self.v,
+            id: &self.id,
+            ts: &self.ts,
+            channel_versions: &self.channel_versions,
+            versions_seen: &self.versions_seen,
+            updated_channels: &self.updated_channels,
+        };
+        // Strings and maps of strings always serialize.
+        serde_json::to_string(&fields).unwrap_or_default()
+    }
+
     /// A checkpoint with no channels, a fresh id and the current time.
     pub fn empty() -> Self {
         Checkpoint {
@@ -438,6 +464,18 @@ pub struct CheckpointTuple {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_without_values_is_the_checkpoint_json_less_its_values() {
+        let mut cp = Checkpoint::empty();
+        cp.channel_values.insert("a".into(), json!([1, 2]).into());
+        cp.channel_versions.insert("a".into(), "v1".into());
+        cp.updated_channels = Some(vec!["a".into()]);
+        let mut whole = serde_json::to_value(&cp).unwrap();
+        whole.as_object_mut().unwrap().remove("channel_values");
+        let without: Value = serde_json::from_str(&cp.json_without_values()).unwrap();
+        assert_eq!(without, whole);
+    }
 
     #[test]
     fn checkpoint_json_uses_langgraph_field_names() {

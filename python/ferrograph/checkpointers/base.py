@@ -99,6 +99,10 @@ class BaseCheckpointSaver:
 
     #: Checkpoints live in this process and a call takes microseconds (see above).
     in_process: bool = False
+    #: True on ferrograph's own savers only: a graph run hands their `put` (and `run_batch`'s
+    #: puts) a `_core.EncodedCheckpoint` (the step's new values, already encoded) instead of
+    #: LangGraph's checkpoint dict. A subclass that reads the dict in `put` sets it to False.
+    takes_encoded_checkpoints: bool = False
 
     def get(self, config: dict) -> Optional[Checkpoint]:
         """The checkpoint `config` points at (the thread's latest without checkpoint_id)."""

@@ -183,6 +183,9 @@ class RunLoop:
         #: messages ids.
         self.after_step = not ({"messages", "custom"} & set(self.modes))
         self.saver = graph.checkpointer
+        #: ferrograph's own savers take a step's checkpoint encoded in one crossing (only the
+        #: new versions' values, by the Rust codec); any other saver gets LangGraph's dict.
+        self.encoded_puts = getattr(self.saver, "takes_encoded_checkpoints", False) is True
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -361,7 +364,10 @@ class RunLoop:
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
-        checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
+        if self.encoded_puts:
+            checkpoint, new_versions = self.run.encoded_checkpoint(checkpoint_id, ts, self.graph._codec)
+        else:
+            checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         # The run's own keys first, then the config's (which never replace them), in
         # LangGraph's order.
         metadata = {"source": source, "step": step, "parents": {}}

@@ -328,7 +328,7 @@ fn encode_raw(
         .map_err(|e| codec::to_py_err(value.py(), &e.with_root(Some(&context()))))
 }
 
-fn encode_channel(
+pub(crate) fn encode_channel(
     value: &Bound<'_, PyAny>,
     registry: &Registry,
     channel: &str,

@@ -2,6 +2,7 @@
 //! LangGraph's Python shapes (`convert`) and the native memory saver's Python class (`memory`).
 
 pub(crate) mod convert;
+pub(crate) mod encoded;
 pub(crate) mod memory;
 
 use pyo3::prelude::*;
@@ -20,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EXPECT_LATEST", ferrograph_checkpoint::EXPECT_LATEST)?;
     m.add_function(wrap_pyfunction!(convert::checkpoint_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(convert::next_version, m)?)?;
+    m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;
     Ok(())

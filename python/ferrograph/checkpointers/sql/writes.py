@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Generator, Mapping, Optional, Sequence
+from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
@@ -44,7 +44,7 @@ class _Planned:
         return Stored(self.version, self.encoded, None, len(self.encoded)) if self.encoded[:1] == b"[" else None
 
 
-def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
+def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None) -> Op:
     """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
     value this saver stored last for the channel is stored as a delta (see deltas.py).
@@ -54,17 +54,18 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
     together and commit them with one round trip (`PostgresSaver` does on an autocommit
     connection). Only a stale delta cache makes it run them once more."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    values = checkpoint.get("channel_values") or {}
-    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    checkpoint_id = stored["id"]
+    if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
+        checkpoint_id, stored, value_of = checkpoint.id, checkpoint.json_without_values(), checkpoint.value
+    else:
+        checkpoint_id, stored, value_of = _encode_dict(checkpoint)
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
     planned = []
     for channel, version in new_versions.items():
         version = str(version)
-        if channel not in values:
+        encoded = value_of(channel)
+        if encoded is None:
             planned.append(_Planned(channel, version, None))
             continue
-        encoded = _core.dumps(values[channel], context=channel)
         if limits:
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
         previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
@@ -77,7 +78,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         checkpoint_ns,
         checkpoint_id,
         parent_id,
-        _core.dumps(stored, context="checkpoint").decode(),
+        stored,
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
     ]
@@ -90,6 +91,18 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         for p in planned:
             deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
     return config_for(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _encode_dict(checkpoint: Mapping[str, Any]) -> tuple[str, str, Callable[[str], Optional[bytes]]]:
+    """A checkpoint in LangGraph's dict shape, as `put` stores it: its id, its JSON without the
+    values, and the encoding of a channel's value (None when it has none)."""
+    values = checkpoint.get("channel_values") or {}
+    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+
+    def value_of(channel: str) -> Optional[bytes]:
+        return _core.dumps(values[channel], context=channel) if channel in values else None
+
+    return stored["id"], _core.dumps(stored, context="checkpoint").decode(), value_of
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
