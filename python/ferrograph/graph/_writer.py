@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import Any, Optional, Sequence
 
-from ferrograph import serde
+from ferrograph import _core, serde
 from ferrograph.graph._loop import SaverCall
 
 #: The default bounds of what a run's background writer holds (see `compile`).
@@ -95,6 +95,8 @@ def call_bytes(call: SaverCall, serializer: Optional[serde.Serializer] = None) -
     the run's current values anyway), a put_writes' written values."""
     if call.method == "put":
         _config, checkpoint, _metadata, new_versions = call.args
+        if isinstance(checkpoint, _core.EncodedCheckpoint):  # a first-party saver's: already encoded
+            return sum(len(checkpoint.value(key) or b"") for key in new_versions)
         values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
         return sum(value_bytes(values[key], serializer) for key in new_versions if key in values)
     if call.method == "put_writes":
