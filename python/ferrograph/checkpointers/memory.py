@@ -38,6 +38,8 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     `encryption`: nothing of it is at rest (and the values it reads are kept decoded).
     """
 
+    takes_encoded_checkpoints = True
+
     in_process = True
 
     def __new__(

@@ -34,6 +34,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
     are stored AES-256-GCM encrypted; `rekey()` re-encrypts them with its newest key.
     """
 
+    takes_encoded_checkpoints = True
+
     dialect = sql.SQLITE
 
     def __init__(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Generator, Mapping, Optional, Sequence
+from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.checkpointers.encryption import Encryption, seal
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
@@ -22,43 +22,7 @@ from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
 
-__all__ = ["EXPECT_LATEST", "batch", "checkpoint_metadata", "put", "put_writes"]
-
-#: The `configurable` key by which the engine marks a put whose parent must still be the latest
-#: checkpoint of its thread and namespace (RunLoop._save; forks and updates are not marked).
-EXPECT_LATEST = "__ferrograph_expect_latest__"
-
-#: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
-EXCLUDED_METADATA_KEYS = frozenset(
-    {
-        "thread_id",
-        "checkpoint_id",
-        "checkpoint_ns",
-        "checkpoint_map",
-        "langgraph_step",
-        "langgraph_node",
-        "langgraph_triggers",
-        "langgraph_path",
-        "langgraph_checkpoint_ns",
-    }
-)
-
-
-def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
-    """The metadata stored with a checkpoint: the given metadata plus the caller's
-    `config["metadata"]` and its scalar `configurable` keys, as LangGraph's savers store it."""
-    merged = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in metadata.items()}
-    merged.pop("writes", None)
-    for source in (config.get("metadata"), config.get("configurable")):
-        for key, value in (source or {}).items():
-            if key in merged or key in EXCLUDED_METADATA_KEYS or key.startswith("__"):
-                continue
-            if isinstance(value, str):
-                merged[key] = value.replace("\x00", "")
-            elif isinstance(value, (int, float, bool)):
-                merged[key] = value
-    return merged
-
+__all__ = ["EXPECT_LATEST", "batch", "put", "put_writes"]
 
 @dataclass
 class _Planned:
@@ -85,7 +49,7 @@ class _Planned:
         return Stored(self.version, self.encoded, None, len(self.row)) if self.encoded[:1] == b"[" else None
 
 
-def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
+def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
         encryption: Optional[Encryption] = None) -> Op:
     """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
@@ -97,17 +61,18 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
     connection). Only a stale delta cache makes it run them once more. With `encryption`, each
     row's value (whole or delta) is stored encrypted."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    values = checkpoint.get("channel_values") or {}
-    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    checkpoint_id = stored["id"]
+    if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
+        checkpoint_id, stored, value_of = checkpoint.id, checkpoint.json_without_values(), checkpoint.value
+    else:
+        checkpoint_id, stored, value_of = _encode_dict(checkpoint)
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
     planned = []
     for channel, version in new_versions.items():
         version = str(version)
-        if channel not in values:
+        encoded = value_of(channel)
+        if encoded is None:
             planned.append(_Planned(channel, version, None))
             continue
-        encoded = _core.dumps(values[channel], context=channel)
         if limits:
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
         previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
@@ -123,7 +88,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         checkpoint_ns,
         checkpoint_id,
         parent_id,
-        _core.dumps(stored, context="checkpoint").decode(),
+        stored,
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
     ]
@@ -136,6 +101,18 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         for p in planned:
             deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
     return config_for(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _encode_dict(checkpoint: Mapping[str, Any]) -> tuple[str, str, Callable[[str], Optional[bytes]]]:
+    """A checkpoint in LangGraph's dict shape, as `put` stores it: its id, its JSON without the
+    values, and the encoding of a channel's value (None when it has none)."""
+    values = checkpoint.get("channel_values") or {}
+    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+
+    def value_of(channel: str) -> Optional[bytes]:
+        return _core.dumps(values[channel], context=channel) if channel in values else None
+
+    return stored["id"], _core.dumps(stored, context="checkpoint").decode(), value_of
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
