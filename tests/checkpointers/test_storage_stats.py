@@ -19,7 +19,9 @@ async def test_stats_agree_with_the_saver(every_saver):
     assert (stats.oldest_activity, stats.newest_activity) == (timestamps[0], timestamps[-1])
     channels = {c.channel: c for c in stats.channels}
     assert set(channels) == {"topic", "msgs", "n", "branch", "inner"}
-    assert channels["topic"].values == 1 and channels["topic"].value_bytes >= len("retention " * 20)
+    # One version; the SQL savers hold a small value in every checkpoint row that carries it
+    # (c0..c4 and f1), the memory saver once.
+    assert channels["topic"].values in (1, 6) and channels["topic"].value_bytes >= channels["topic"].values * 200
     assert channels["n"].writes == 2 and channels["msgs"].writes == 1 and channels["inner"].writes == 1
     assert [t.thread_id for t in stats.largest_threads] == ["t", "u"]
     t_usage = stats.largest_threads[0]
