@@ -97,16 +97,24 @@ class ThreadSummary:
 
 
 def scan_threads(
-    saver: BaseCheckpointSaver, thread_id: Optional[str] = None, on_item: Optional[Callable[[], None]] = None
+    saver: BaseCheckpointSaver,
+    thread_id: Optional[str] = None,
+    on_item: Optional[Callable[[], None]] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
 ) -> list[ThreadSummary]:
-    """Every thread (or just `thread_id`) with its checkpoint count and last activity, most
-    recently active first. A saver with `thread_summaries` (the SQL savers) computes them in
-    one query without reading any checkpoint, so `on_item` is not called. Any other saver is
-    read checkpoint by checkpoint through `saver.list` (values included, page by page: linear
-    in the size of the database), calling `on_item` after each."""
+    """Every thread (or just `thread_id`; with `metadata`, only the threads that have a
+    checkpoint whose metadata holds every key of it with that value) with its checkpoint count
+    and last activity, most recently active first. A saver with `thread_summaries` (the SQL
+    savers) computes them with aggregate queries without reading any checkpoint, so `on_item`
+    is not called. Any other saver is read checkpoint by checkpoint through `saver.list`
+    (values included, page by page: linear in the size of the database), calling `on_item`
+    after each."""
     summarize = getattr(saver, "thread_summaries", None)
     if callable(summarize):
-        return [ThreadSummary(*row) for row in summarize(thread_id)]
+        return [ThreadSummary(*row) for row in summarize(thread_id, dict(metadata) if metadata else None)]
+    if metadata:
+        matching = {str(t.config["configurable"]["thread_id"]) for t in saver.list(None, filter=dict(metadata))}
+        return [t for t in scan_threads(saver, thread_id, on_item) if t.thread_id in matching]
     config = {"configurable": {"thread_id": thread_id}} if thread_id is not None else None
     threads: dict[str, ThreadSummary] = {}
     for t in saver.list(config):
@@ -477,12 +485,6 @@ def thread_status(t: Optional[CheckpointTuple]) -> Optional[str]:
     return None
 
 
-def threads_matching(saver: BaseCheckpointSaver, metadata: Mapping[str, Any]) -> set[str]:
-    """The threads that have a checkpoint whose metadata holds every key of `metadata` with
-    that value (`list`'s filter: on the SQL savers a condition in the query)."""
-    return {str(t.config["configurable"]["thread_id"]) for t in saver.list(None, filter=dict(metadata))}
-
-
 def thread_page(
     saver: BaseCheckpointSaver,
     *,
@@ -499,13 +501,10 @@ def thread_page(
     decoded)."""
     if offset < 0 or limit < 1:
         raise FerrographError(f"a page needs offset >= 0 and limit >= 1, got offset={offset}, limit={limit}")
-    threads = scan_threads(saver)
+    threads = scan_threads(saver, metadata=metadata)
     if search:
         needle = search.casefold()
         threads = [t for t in threads if needle in t.thread_id.casefold()]
-    if metadata:
-        matching = threads_matching(saver, metadata)
-        threads = [t for t in threads if t.thread_id in matching]
     page = []
     for summary in threads[offset : offset + limit]:
         try:

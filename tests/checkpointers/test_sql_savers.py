@@ -747,9 +747,16 @@ class ListingOnly:
     def __init__(self, tuples):
         self.tuples = tuples
 
-    def list(self, config):
+    def list(self, config, *, filter=None):
         wanted = (config or {}).get("configurable", {}).get("thread_id")
-        return iter([t for t in self.tuples if wanted is None or t.config["configurable"]["thread_id"] == wanted])
+        return iter(
+            [
+                t
+                for t in self.tuples
+                if (wanted is None or t.config["configurable"]["thread_id"] == wanted)
+                and all(t.metadata.get(k) == v for k, v in (filter or {}).items())
+            ]
+        )
 
 
 async def put_threads(s):
@@ -791,6 +798,29 @@ async def test_thread_summaries_are_what_reading_every_checkpoint_gives(sql_save
         one = [ThreadSummary(*row) for row in await s.thread_summaries(thread_id)]
         assert one == scan_threads(listed, thread_id)
         assert [t.thread_id for t in one] == ([thread_id] if thread_id != "missing" else [])
+
+
+async def test_thread_summaries_filtered_by_metadata_are_the_matching_threads(sql_saver):
+    """The threads table's metadata filter (`ferrograph ui`): the threads with a checkpoint
+    whose metadata matches, from the aggregate queries, as reading every checkpoint gives."""
+    from ferrograph._inspect import ThreadSummary, scan_threads
+
+    s = sql_saver
+    await put_threads(s)
+    listed = ListingOnly(await s.list(None))
+    cases = {
+        "update": ({"source": "update"}, ["a", "B"]),
+        "typed value": ({"source": ("loop", 1)}, ["typed"]),
+        "datetime": ({"when": datetime.datetime(2026, 1, 2)}, ["c"]),
+        "two keys": ({"source": "loop", "step": 1}, ["a", "B"]),
+        "none": ({"source": "nowhere"}, []),
+    }
+    for name, (metadata, expected) in cases.items():
+        fast = [ThreadSummary(*row) for row in await s.thread_summaries(None, metadata)]
+        assert [t.thread_id for t in fast] == expected, name
+        assert fast == scan_threads(listed, metadata=metadata), name
+    assert [t[0] for t in await s.thread_summaries("a", {"source": "update"})] == ["a"]
+    assert await s.thread_summaries("c", {"source": "update"}) == []
 
 
 async def test_thread_summaries_read_no_values_nor_writes(sql_saver, monkeypatch):

@@ -13,7 +13,7 @@ import builtins
 import datetime
 import sqlite3
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Mapping, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
@@ -194,15 +194,19 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     def database_bytes(self) -> int:
         return self._sync(self.adatabase_bytes())
 
-    async def athread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
-        """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
-        most recently active first, in one query that reads no channel values
-        (`sql.thread_summaries`)."""
+    async def athread_summaries(
+        self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+    ) -> builtins.list[sql.ThreadRow]:
+        """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
+        metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
+        active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
         self._bind_loop()
-        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id), write=False)
+        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter), write=False)
 
-    def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
-        return self._sync(self.athread_summaries(thread_id))
+    def thread_summaries(
+        self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+    ) -> builtins.list[sql.ThreadRow]:
+        return self._sync(self.athread_summaries(thread_id, filter))
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:

@@ -16,7 +16,7 @@ from ferrograph.checkpointers.retention import (
     Retention,
     RetentionResult,
     Sweeping,
-    in_scope,
+    metadata_matches,
     now_utc,
     plan,
     policy_of,
@@ -70,7 +70,7 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         policy = policy_of(self, policy)
         rows = self.checkpoint_heads(list(policy.threads) if policy.threads is not None else None)
         if policy.filter:
-            scope = {row[0] for row in rows if in_scope(row[5], policy)}
+            scope = {row[0] for row in rows if metadata_matches(row[5], policy.filter)}
             rows = [row for row in rows if row[0] in scope]
         heads = [
             CheckpointHead(thread_id, ns, checkpoint_id, parent, ts, dict(metadata.get("parents") or {}))

@@ -8,7 +8,7 @@ import builtins
 import datetime
 import threading
 from contextlib import ExitStack, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import psycopg
 from psycopg import Connection
@@ -353,8 +353,10 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
             finally:
                 conn.autocommit = autocommit
 
-    def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
-        """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
-        most recently active first, in one query that reads no channel values
-        (`sql.thread_summaries`)."""
-        return self._run(lambda: sql.thread_summaries(self.dialect, thread_id), write=False)
+    def thread_summaries(
+        self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+    ) -> builtins.list[sql.ThreadRow]:
+        """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
+        metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
+        active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
+        return self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter), write=False)

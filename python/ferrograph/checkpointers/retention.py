@@ -37,7 +37,7 @@ __all__ = [
     "RetentionResult",
     "Sweeper",
     "AsyncSweeper",
-    "in_scope",
+    "metadata_matches",
     "parse_duration",
     "plan",
 ]
@@ -172,9 +172,10 @@ def _parent_namespace(ns: str) -> str:
     return ns.rsplit("|", 1)[0] if "|" in ns else ""
 
 
-def in_scope(metadata: Mapping[str, Any], policy: Retention) -> bool:
-    """Whether a checkpoint's metadata matches the policy's `filter`."""
-    return all(metadata.get(k) == v for k, v in (policy.filter or {}).items())
+def metadata_matches(metadata: Mapping[str, Any], filter: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a checkpoint's metadata holds every key of `filter` (a policy's or the threads
+    table's) with that value."""
+    return all(metadata.get(k) == v for k, v in (filter or {}).items())
 
 
 def plan(heads: Iterable[CheckpointHead], policy: Retention, now: datetime.datetime) -> list[tuple[str, str, str]]:

@@ -10,7 +10,7 @@ import datetime
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
@@ -227,11 +227,13 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                 raise CheckpointStorageError("cannot VACUUM inside a transaction: commit it first")
             return self._read(sql.vacuum(self.dialect, full))
 
-    def thread_summaries(self, thread_id: Optional[str] = None) -> builtins.list[sql.ThreadRow]:
-        """Every thread (or just `thread_id`): checkpoint count, namespaces and latest checkpoint,
-        most recently active first, in one query that reads no channel values
-        (`sql.thread_summaries`)."""
-        return self._read(sql.thread_summaries(self.dialect, thread_id))
+    def thread_summaries(
+        self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+    ) -> builtins.list[sql.ThreadRow]:
+        """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
+        metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
+        active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
+        return self._read(sql.thread_summaries(self.dialect, thread_id, filter))
 
 
 def _select(cursor: sqlite3.Cursor, query: sql.Query) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ferrograph import _core
 from ferrograph.checkpointers.retention import (
@@ -14,7 +14,7 @@ from ferrograph.checkpointers.retention import (
     Retention,
     RetentionResult,
     emptied_threads,
-    in_scope,
+    metadata_matches,
     now_utc,
     plan,
 )
@@ -114,15 +114,21 @@ def prune(
 def retention_threads(d: Dialect, policy: Retention) -> Op:
     """The threads `policy` applies to (its `threads`, and those with a checkpoint whose
     metadata matches its `filter`), sorted."""
+    return (yield from threads_matching(d, policy.threads, policy.filter))
+
+
+def threads_matching(d: Dialect, threads: Optional[Sequence[str]], filter: Optional[Mapping[str, Any]]) -> Op:
+    """The threads among `threads` (default: all) with a checkpoint whose metadata holds every
+    key of `filter` with that value, sorted; one statement that reads no channel value."""
     conditions: list[str] = []
     params: list[Any] = []
-    if policy.threads is not None:
-        if not policy.threads:
+    if threads is not None:
+        if not threads:
             return []
         conditions.append(f"thread_id {d.in_list}")
-        params.append(d.text_list(policy.threads))
+        params.append(d.text_list(threads))
     check_in_python = False
-    for key, value in (policy.filter or {}).items():
+    for key, value in (filter or {}).items():
         condition, condition_params, in_python = d.metadata_condition(key, value)
         conditions.append(condition)
         params.extend(condition_params)
@@ -131,7 +137,7 @@ def retention_threads(d: Dialect, policy: Retention) -> Op:
     columns = "thread_id, checkpoint_ns, checkpoint_id, metadata" if check_in_python else "thread_id"
     rows = yield Query(d.q(f"SELECT DISTINCT {columns} FROM {CHECKPOINTS}{where}"), params)
     if check_in_python:
-        return sorted({row[0] for row in rows if in_scope(decode(row[3], "the metadata", *row[:3]), policy)})
+        return sorted({row[0] for row in rows if metadata_matches(decode(row[3], "the metadata", *row[:3]), filter)})
     return sorted(row[0] for row in rows)
 
 
@@ -267,16 +273,26 @@ def setup(d: Dialect, script_location: Optional[str] = None) -> Op:
 ThreadRow = tuple[str, int, set[str], str, str, Any, Any]
 
 
-def thread_summaries(d: Dialect, thread_id: Optional[str] = None) -> Op:
-    """Every thread (or just `thread_id`) as a `ThreadRow`, most recently active first (latest
-    checkpoint id, then thread id, descending), in one statement that decodes neither the
+def thread_summaries(
+    d: Dialect, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+) -> Op:
+    """Every thread (or just `thread_id`; with `filter`, only those with a checkpoint whose
+    metadata matches it) as a `ThreadRow`, most recently active first (latest checkpoint id,
+    then thread id, descending), in one statement (two with `filter`) that decodes neither the
     checkpoints nor their values: only each latest checkpoint's step and source."""
+    matching = None
+    if filter:
+        matching = set((yield from threads_matching(d, None if thread_id is None else [str(thread_id)], filter)))
+        if not matching:
+            return []
     if thread_id is None:
         rows = yield Query(d.select_thread_summaries, [])
     else:
         rows = yield Query(d.select_thread_summary, [str(thread_id)])
     summaries: list[ThreadRow] = []
     for tid, checkpoints, namespaces, last_id, last_ns, ts, step_and_source in rows:
+        if matching is not None and tid not in matching:
+            continue
         step, source = decode(step_and_source, "the metadata", tid, last_ns, last_id)
         summaries.append((tid, int(checkpoints), set(json.loads(namespaces)), last_id, ts or "", step, source))
     return summaries
