@@ -140,7 +140,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         blob_channels.append(channel)
         as_delta = delta(remembered, version, encoded) if new else None
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new))
-    if carried:
+    if carried and parent_id:
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, stored)
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
