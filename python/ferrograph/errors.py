@@ -20,6 +20,8 @@ __all__ = [
     "SchemaVersionError",
     "GraphInterrupt",
     "EmptyInputError",
+    "AsyncNodeError",
+    "is_invalid_resume",
 ]
 
 
@@ -88,6 +90,11 @@ __all__ += [
 ]
 
 
+class AsyncNodeError(FerrographError, TypeError):
+    """A sync run (`invoke`/`stream`) met an async node or branch: run it with
+    `ainvoke`/`astream`. A TypeError, as LangGraph raises."""
+
+
 class InvalidConfigError(FerrographError, ValueError):
     """A config cannot address checkpoints: `config['configurable']` is missing, or lacks a
     `thread_id`, or holds a value of the wrong type."""
@@ -110,3 +117,12 @@ class ThreadDeletedError(ConcurrentUpdateError):
     """A run wrote to a thread that was deleted or pruned while it ran: a checkpoint whose
     parent, or pending writes whose checkpoint, no longer exists. Refused, so that a deleted
     thread never comes back half-written."""
+
+
+def is_invalid_resume(error: BaseException) -> bool:
+    """Whether `error` (a pydantic ValidationError) was raised by `interrupt()` because the
+    answer it was resumed with does not match its `response_schema`. The answer is not kept:
+    the interrupt can be answered again."""
+    from ferrograph.types import INVALID_RESUME
+
+    return getattr(error, INVALID_RESUME, False) is True

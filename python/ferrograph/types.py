@@ -22,6 +22,7 @@ __all__ = [
     "Interrupt",
     "interrupt",
     "StateSnapshot",
+    "GraphOutput",
     "PregelTask",
 ]
 
@@ -166,10 +167,55 @@ class CachePolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Interrupt:
-    """A pause requested by `interrupt(value)` inside a node; `id` names it for resuming."""
+    """A pause requested by `interrupt(value)` inside a node; `id` names it for resuming.
+    `response_schema` is the JSON Schema the answer must match, when the node gave one."""
 
     value: Any
     id: str = ""
+    response_schema: Optional[dict] = dataclasses.field(default=None, kw_only=True)
+
+
+OutputT = TypeVar("OutputT")
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphOutput(Generic[OutputT]):
+    """What `invoke(..., version="v2")` returns: the final output (a dict, or an instance of a
+    pydantic or dataclass output schema) and the interrupts the run stopped on."""
+
+    value: OutputT
+    interrupts: tuple = ()
+
+    def __getitem__(self, key: str) -> Any:
+        """Deprecated dict access, as in LangGraph: `result["__interrupt__"]` or a state key."""
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return self.interrupts
+        if isinstance(self.value, dict):
+            return self.value[key]
+        try:
+            return getattr(self.value, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        _warn_dict_access()
+        if key == "__interrupt__":
+            return bool(self.interrupts)
+        if isinstance(self.value, dict):
+            return key in self.value
+        return isinstance(key, str) and hasattr(self.value, key)
+
+
+def _warn_dict_access() -> None:
+    import warnings
+
+    warnings.warn(
+        "Accessing GraphOutput via `result[key]` is deprecated. Use `result.value` to access the "
+        "output value directly, or `result.interrupts` for interrupts.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class PregelTask(NamedTuple):
@@ -216,9 +262,14 @@ def interrupt_id(task_id: str, index: int) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"ferrograph:{task_id}:{index}").hex
 
 
-def interrupt(value: Any) -> Any:
+def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     """Pause the run here and hand `value` to the caller; when the run is resumed with
-    `Command(resume=answer)`, the node runs again and this call returns `answer`."""
+    `Command(resume=answer)`, the node runs again and this call returns `answer`.
+
+    `response_schema` (a pydantic model, TypedDict, dataclass or other type pydantic
+    validates, or a JSON Schema dict) describes the answer: the interrupt carries it as JSON
+    Schema, and a type validates the answer, which this call then returns as validated
+    (pydantic's ValidationError if it does not match; the interrupt can be answered again)."""
     from ferrograph.config import _CURRENT
 
     task = _CURRENT.get()
@@ -227,14 +278,52 @@ def interrupt(value: Any) -> Any:
         from ferrograph.errors import FerrographError
 
         raise FerrographError("interrupt() can only be called inside a node of a graph with a checkpointer")
+    adapter = _response_adapter(response_schema)
     index = pad.calls
     pad.calls += 1
     if index < len(pad.resume):
-        return pad.resume[index]
+        answer = pad.resume[index]
+        if adapter is None:
+            return answer
+        try:
+            return adapter.validate_python(answer)
+        except Exception as exc:
+            # Forgotten, so that the interrupt can be answered again (the task saves the
+            # answers it has left when it fails; see errors.is_invalid_resume).
+            del pad.resume[index:]
+            setattr(exc, INVALID_RESUME, True)
+            raise
     if pad.null_resume:
-        answer = pad.null_resume.pop(0)
-        pad.resume.append(answer)
-        return answer
+        answer = pad.null_resume[0]
+        if adapter is None:
+            validated = answer
+        else:
+            try:
+                validated = adapter.validate_python(answer)
+            except Exception as exc:
+                setattr(exc, INVALID_RESUME, True)
+                raise
+        pad.resume.append(pad.null_resume.pop(0))
+        return validated
     from ferrograph.errors import GraphInterrupt
 
-    raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index)),))
+    schema = response_schema if adapter is None else adapter.json_schema()
+    raise GraphInterrupt((Interrupt(value=value, id=interrupt_id(pad.task_id, index), response_schema=schema),))
+
+
+#: The attribute that marks an error of `interrupt()` rejecting an answer (`response_schema`).
+INVALID_RESUME = "_ferrograph_invalid_resume"
+
+
+def _response_adapter(response_schema: Any) -> Any:
+    """A pydantic TypeAdapter for a type `response_schema`; None for none or a JSON Schema dict."""
+    if response_schema is None or isinstance(response_schema, dict):
+        return None
+    try:
+        from pydantic import TypeAdapter
+    except ImportError:
+        raise TypeError(
+            "interrupt(response_schema=<a type>) validates answers with pydantic, which is not installed; "
+            "install ferrograph[pydantic] or pass a JSON Schema dict"
+        ) from None
+    return TypeAdapter(response_schema)

@@ -191,7 +191,7 @@ def test_async_node_with_sync_invoke_is_a_clear_error():
         return None
 
     g = StateGraph(State).add_node("anode", node).add_edge(START, "anode")
-    with pytest.raises(GraphValidationError, match="'anode' is async"):
+    with pytest.raises(TypeError, match="'anode' is async"):  # LangGraph raises TypeError
         g.compile().invoke({"x": 0})
 
 

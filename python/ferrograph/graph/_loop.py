@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import dataclasses
 import functools
 import random
 import sys
@@ -23,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.config import _CURRENT, CurrentTask
-from ferrograph.errors import EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError
+from ferrograph.errors import AsyncNodeError, EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError, is_invalid_resume
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
@@ -48,6 +49,15 @@ NO_WRITES = "__no_writes__"
 #: The task id of writes that come from no node: a `Command` given as a run's input.
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
+
+#: How long (seconds) a step's finished task waits for the tasks started before it before its
+#: chunks stream. LangGraph streams tasks as they finish, and its runner starts one fresh
+#: thread per task, one after another, so nodes that take about as long as each other finish
+#: (and stream) in task order; ferrograph's threads are already running and would race. Tasks
+#: that finish within this of each other stream in task order; a task slower than that by
+#: more still lets the later ones stream first, as in LangGraph. No run waits longer for it:
+#: the step ends only when all its tasks have finished anyway.
+ORDER_GRACE = 0.02
 
 #: Restoring a checkpoint to look at it must never trip the recursion limit.
 _INSPECT_LIMIT = 2**31
@@ -172,6 +182,12 @@ class RunLoop:
         #: "debug" wraps what the "checkpoints" and "tasks" modes show.
         self.checkpoint_events = self.debug or "checkpoints" in self.modes
         self.task_events = self.debug or "tasks" in self.modes
+        #: Whether a step of one task streams its chunks only once the step's writes are
+        #: applied, as LangGraph's runner does unless the run streams "messages" or "custom"
+        #: (a step of several tasks streams each as it finishes). A program sees the
+        #: difference where a reducer changes the update's objects: add_messages gives its
+        #: messages ids.
+        self.after_step = not ({"messages", "custom"} & set(self.modes))
         self.saver = graph.checkpointer
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
@@ -206,6 +222,9 @@ class RunLoop:
         self.static_interrupt = False
         self._unreported_checkpoint: Optional[tuple[dict, Optional[dict], dict, dict]] = None
         self._interrupt_reported = False
+        #: "updates" chunks of tasks that finished before the run stopped, restored from their
+        #: saved writes (LangGraph reports them again, marked cached, when the step resumes).
+        self._restored: list[tuple[str, Any]] = []
         #: With durability "exit": the checkpoint not written yet, and its tasks' writes.
         self._unsaved: Optional[tuple[str, int, str]] = None
         self._deferred_writes: list[tuple[list, str]] = []
@@ -349,7 +368,10 @@ class RunLoop:
             self._deferred_writes = []
             return
         checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
-        metadata = {**self.metadata_base, "source": source, "step": step, "parents": {}}
+        # The run's own keys first, then the config's (which never replace them), in
+        # LangGraph's order.
+        metadata = {"source": source, "step": step, "parents": {}}
+        metadata.update((k, v) for k, v in self.metadata_base.items() if k not in metadata)
         parent = self.parent_config
         configurable = {**self._thread()}
         if parent is not None:
@@ -370,7 +392,8 @@ class RunLoop:
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
         if self.checkpoint_events:
-            self._unreported_checkpoint = (self.parent_config, parent, metadata, self.output())
+            parent_event = None if parent is None else self._event_config(parent["configurable"]["checkpoint_id"])
+            self._unreported_checkpoint = (self._event_config(checkpoint_id), parent_event, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
         if self.saver is None:
@@ -393,6 +416,13 @@ class RunLoop:
         for writes, task_id in self._deferred_writes:
             self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
         self._deferred_writes = []
+
+    def _event_config(self, checkpoint_id: str) -> dict:
+        """A checkpoint's config as the "checkpoints" and "debug" streams show it: LangGraph's
+        (the namespace first, then the run's configurable keys, then the id)."""
+        conf = self.config.get("configurable") or {}
+        rest = {k: v for k, v in conf.items() if k not in ("checkpoint_ns", "checkpoint_id") and not k.startswith("__")}
+        return {"configurable": {"checkpoint_ns": conf.get("checkpoint_ns", ""), **rest, "checkpoint_id": checkpoint_id}}
 
     def take_outbox(self) -> list[SaverCall]:
         calls, self.outbox = self.outbox, []
@@ -421,6 +451,8 @@ class RunLoop:
                     kept = [(ch, v) for ch, v in writes if ch not in SPECIAL_CHANNELS]
                     self.run.restore_task(i, kept)
                     self.to_run.remove(i)
+                    if "updates" in self.modes:
+                        self._restored.append(self._cached_chunk(i, kept))
                 elif writes is not None and _special(writes, RESUME) is not None:
                     self.resume.setdefault(task_id, list(_special(writes, RESUME)))
             self.pending = {}
@@ -451,8 +483,9 @@ class RunLoop:
         """Chunks announcing the step: the previous checkpoint and the tasks ("checkpoints",
         "tasks" and "debug" modes)."""
         chunks = self._checkpoint_chunk() if self.checkpoint_events else []
+        restored, self._restored = self._restored, []
         if not self.task_events:
-            return chunks
+            return chunks + restored
         step = self.run.step + 1
         for i in self.to_run:
             name, input, task_id, push = self.tasks[i]
@@ -465,7 +498,7 @@ class RunLoop:
                 "triggers": tuple(self.run.task_triggers(i)),
             }
             chunks.extend(self._event("task", step, payload))
-        return chunks
+        return chunks + restored
 
     def _event(self, kind: str, step: int, payload: dict) -> list[tuple[str, Any]]:
         """A checkpoint or task event, in each mode that shows it: as it is ("checkpoints",
@@ -533,7 +566,7 @@ class RunLoop:
             if schema.kind != "dict":
                 # Built inside the call, so a pydantic ValidationError is the node's error.
                 input = _Deferred(schema.to_node_input, input)
-            elif spec.input_schema is not None:
+            elif spec.input_schema is not None or self.graph._state_names is not None:
                 input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
         fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async else _NodeCall)(self, name, task_id, scratchpad, spec, input, config)
@@ -586,15 +619,20 @@ class RunLoop:
         """Tasks whose writes the cache had: those writes stand in for running them."""
         assert self.cache is not None, "cache hits need a cache"
         chunks: list[tuple[str, Any]] = []
-        state_keys = self.graph._builder.schema.names
         for i, writes in self.cache.hits(found):
             self.run.restore_task(i, writes)
             self.to_run.remove(i)
             self._save_writes(i, writes)
             if "updates" in self.modes:
-                update = {ch: v for ch, v in writes if ch in state_keys} or None
-                chunks.append(("updates", {self.tasks[i][0]: update, "__metadata__": {"cached": True}}))
+                chunks.append(self._cached_chunk(i, writes))
         return chunks
+
+    def _cached_chunk(self, i: int, writes: list) -> tuple[str, Any]:
+        """The "updates" chunk of task `i` when its writes come from before (the cache or a
+        step that stopped), not from running it: marked cached, as in LangGraph."""
+        state_keys = self.graph._builder.schema.names
+        update = {ch: v for ch, v in writes if ch in state_keys} or None
+        return ("updates", {self.tasks[i][0]: update, "__metadata__": {"cached": True}})
 
     def policy(self, i: int) -> Sequence[RetryPolicy]:
         name = self.tasks[i][0]
@@ -607,13 +645,37 @@ class RunLoop:
             # The answers it took so far go with it, so a resume replays them.
             answered = self.resume.get(self.tasks[i][2])
             self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
-            return self.custom_chunks()
+            return self.custom_chunks() + self._paused_chunks(i, tuple(exc.interrupts))
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
         if self.error is None:  # the step's first failure is the one raised
             self.error = exc
-        self._save_writes(i, [(ERROR, repr(exc))])
+        # An answer interrupt() rejected is dropped from the task's saved answers.
+        kept = [(RESUME, list(self.resume.get(task_id, ())))] if is_invalid_resume(exc) else []
+        self._save_writes(i, [(ERROR, repr(exc))] + kept)
         return self._chunks(i, None, exc, updates=False)
+
+    def _paused_chunks(self, i: int, found: tuple) -> list[tuple[str, Any]]:
+        """How task `i`'s interrupts show in the streams, as soon as it pauses (LangGraph's
+        chunks, one set per paused task): the interrupts as an update, the state as it was
+        before the step with those interrupts in it, and the task's result event."""
+        chunks: list[tuple[str, Any]] = []
+        if "updates" in self.modes:
+            chunks.append(("updates", {INTERRUPT: found}))
+        if "values" in self.modes:
+            values = self.output()
+            chunks.append(("values", {**values, INTERRUPT: found} if isinstance(values, dict) else {INTERRUPT: found}))
+        if self.task_events:
+            name, _input, task_id, _push = self.tasks[i]
+            payload = {
+                "id": task_id,
+                "name": name,
+                "error": None,
+                "result": {},
+                "interrupts": [dataclasses.asdict(found_one) for found_one in found],
+            }
+            chunks.extend(self._event("task_result", self.run.step + 1, payload))
+        return chunks
 
     def cancelled(self, i: int) -> None:
         """Task `i` was still running when its step failed and is cancelled: recorded as failed
@@ -678,7 +740,7 @@ class RunLoop:
         try:
             for branch in branches:
                 if branch.is_async:
-                    raise GraphValidationError(
+                    raise AsyncNodeError(
                         f"The branch from '{self.tasks[i][0]}' is async: run the graph with ainvoke/astream"
                     )
                 args = {"config": self.config} if branch.takes_config else {}
@@ -765,18 +827,19 @@ class RunLoop:
 
     def apply(self) -> list[tuple[str, Any]]:
         """End the step: apply its writes and checkpoint, or stop on an interrupt."""
+        ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         if self.interrupts:
             # The step is not checkpointed (its finished tasks' writes are saved as pending
-            # writes); the caller still sees the state with those writes in it.
+            # writes); its paused tasks were reported as they paused, and the caller still
+            # sees the state with the finished tasks' writes in it (LangGraph's last "values").
             self._write_at_exit()
-            self.run.apply()
-            return self.interrupt_chunks()
-        ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
         changed = self.run.apply()
         if changed and self.narrowed is not None:
             # As in LangGraph, "values" shows a step only when it changed an output key.
             changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
+        if self.interrupts:
+            return chunks
         if self.saver is not None:
             if self._should_interrupt_after(ran):
                 self.run.mark_interrupt()
@@ -822,19 +885,12 @@ class RunLoop:
         return chunks
 
     def interrupt_chunks(self) -> list[tuple[str, Any]]:
-        """How a stop on interrupts shows in the streams (reported once)."""
+        """How a stop at interrupt_before/after shows in the streams (reported once): an
+        update of no interrupts, as in LangGraph."""
         if self._interrupt_reported:
             return []
         self._interrupt_reported = True
-        chunks: list[tuple[str, Any]] = []
-        found = tuple(self.interrupts)
-        if "updates" in self.modes:
-            chunks.append(("updates", {INTERRUPT: found}))
-        if found and "values" in self.modes:
-            values = self.output()
-            # With a single output key the chunk holds only the interrupts, as in LangGraph.
-            chunks.append(("values", {**values, INTERRUPT: found} if isinstance(values, dict) else {INTERRUPT: found}))
-        return chunks
+        return [("updates", {INTERRUPT: ()})] if "updates" in self.modes else []
 
     def output(self) -> Any:
         """The state as a "values" chunk shows it: the output keys (only the one key's value

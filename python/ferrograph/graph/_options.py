@@ -39,11 +39,19 @@ def _mode_list(value: Union[str, Sequence[str]], what: str) -> tuple[str, ...]:
     return modes
 
 
+def _class_of(schema: Any) -> Optional[type]:
+    """The class "v2" chunks build state values as: a pydantic model or a dataclass."""
+    return schema.cls if schema.kind in ("pydantic", "dataclass") else None
+
+
 class RunOptions:
     """How one run streams: the modes it produces (asked for or printed), the caller's shape of
     a chunk, the output keys and the durability."""
 
-    __slots__ = ("stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability")
+    __slots__ = (
+        "stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability",
+        "version", "output_class", "state_class",
+    )
 
     def __init__(
         self,
@@ -52,6 +60,9 @@ class RunOptions:
         subgraphs: bool,
         output_keys: Union[str, tuple[str, ...], None],
         durability: str,
+        version: str = "v1",
+        output_class: Optional[type] = None,
+        state_class: Optional[type] = None,
     ) -> None:
         self.stream_mode = stream_mode
         self.requested = _mode_list(stream_mode, "stream_mode")
@@ -63,6 +74,12 @@ class RunOptions:
         #: None: every state key of the output schema; a str: that key's value alone.
         self.output_keys = output_keys
         self.durability = durability
+        #: "v2": every chunk is a dict {"type", "ns", "data"} ("values" ones also carry
+        #: "interrupts"), state values built as the output (or state) schema's class when it
+        #: is a pydantic model or dataclass, and invoke returns a `GraphOutput`.
+        self.version = version
+        self.output_class = output_class
+        self.state_class = state_class
 
     @classmethod
     def of(
@@ -80,10 +97,8 @@ class RunOptions:
         *,
         invoked: bool = False,
     ) -> "RunOptions":
-        if version != "v1":
-            raise GraphValidationError(
-                f"version={version!r} is not supported: ferrograph streams LangGraph's 'v1' chunk format"
-            )
+        if version not in ("v1", "v2"):
+            raise GraphValidationError(f"version must be 'v1' or 'v2', got {version!r}")
         if checkpoint_during is not None:
             warnings.warn(
                 "`checkpoint_during` is deprecated, as in LangGraph: use `durability` instead",
@@ -112,7 +127,12 @@ class RunOptions:
                 if key not in known:
                     raise GraphValidationError(f"output_keys names {key!r}, which is not a state key")
             output_keys = output_keys if isinstance(output_keys, str) else tuple(output_keys)
-        return cls(stream_mode, printed, bool(subgraphs), output_keys, durability)
+        builder = graph._builder
+        return cls(
+            stream_mode, printed, bool(subgraphs), output_keys, durability, version,
+            _class_of(builder.output_schema) if not graph.root else None,
+            _class_of(builder.schema) if not graph.root else None,
+        )
 
     @classmethod
     def inspecting(cls) -> "RunOptions":
@@ -127,19 +147,49 @@ class RunOptions:
                 print(f"\033[1m[{mode}]\033[0m {chunk!r}")
             if mode not in self.requested:
                 continue
-            if self.tagged:
+            if self.version == "v2":
+                yield self._part(mode, chunk)
+            elif self.tagged:
                 yield ((), mode, chunk) if self.subgraphs else (mode, chunk)
             else:
                 yield ((), chunk) if self.subgraphs else chunk
 
+    def _part(self, mode: str, chunk: Any) -> dict:
+        """A chunk in the "v2" format (LangGraph's StreamPart)."""
+        if mode == "values":
+            interrupts: tuple = ()
+            if isinstance(chunk, dict):
+                chunk = dict(chunk)
+                interrupts = tuple(chunk.pop(_INTERRUPT, ()))
+                if self.output_class is not None:
+                    chunk = self.output_class(**chunk)
+            return {"type": mode, "ns": (), "data": chunk, "interrupts": interrupts}
+        if mode in ("checkpoints", "debug") and self.state_class is not None:
+            inner = chunk.get("payload") if mode == "debug" and chunk.get("type") == "checkpoint" else chunk
+            if mode == "checkpoints" or inner is not chunk:
+                values = inner.get("values")
+                if isinstance(values, dict) and "__start__" not in inner.get("next", ()):
+                    inner["values"] = self.state_class(**values)
+        return {"type": mode, "ns": (), "data": chunk}
+
     def result(self, chunks: Iterable[Any]) -> Any:
         """What invoke returns: the last "values" chunk (with its interrupts as a list), or for
-        other modes the list of chunks."""
+        other modes the list of chunks; with version "v2", a `GraphOutput` for "values"."""
         if self.stream_mode != "values":
             return list(chunks)
-        last = None
+        if self.version == "v2":
+            from ferrograph.types import GraphOutput
+
+            value, interrupts = None, []
+            for part in chunks:
+                value = part["data"]
+                interrupts.extend(part["interrupts"])
+            return GraphOutput(value=value, interrupts=tuple(interrupts))
+        last, interrupts = None, []
         for chunk in chunks:
             last = chunk
-        if isinstance(last, dict) and _INTERRUPT in last:
-            return {**last, _INTERRUPT: list(last[_INTERRUPT])}
+            if isinstance(chunk, dict) and _INTERRUPT in chunk:
+                interrupts.extend(chunk[_INTERRUPT])  # one chunk per paused task
+        if interrupts:
+            return {**last, _INTERRUPT: interrupts} if isinstance(last, dict) else {_INTERRUPT: interrupts}
         return last

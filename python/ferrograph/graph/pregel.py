@@ -17,11 +17,11 @@ import os
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
-from ferrograph.errors import GraphValidationError
-from ferrograph.graph._loop import RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
+from ferrograph.errors import AsyncNodeError, GraphValidationError
+from ferrograph.graph._loop import ORDER_GRACE, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
-from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
+from ferrograph.graph._writer import MAX_PENDING_BYTES, MAX_PENDING_STEPS, AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.runtime import RunControl
@@ -65,6 +65,8 @@ class CompiledStateGraph:
         store: Any = None,
         debug: bool = False,
         allowed_types: Sequence[type] = (),
+        max_pending_bytes: Optional[int] = None,
+        max_pending_steps: Optional[int] = None,
     ) -> None:
         #: The classes this graph's checkpoints may hold (its schemas' and `compile`'s).
         self.allowed_types = tuple(allowed_types)
@@ -91,7 +93,14 @@ class CompiledStateGraph:
         #: The keys a graph's input may write, when not every key.
         input_names = builder.input_schema.names
         self._input_names = None if input_names >= set(self.stream_channels) else input_names
+        #: The state schema's keys, when the run has others too (keys only a node's input
+        #: schema declares): a node reading the state itself gets those keys only.
+        state_names = builder.schema.names
+        self._state_names = None if state_names >= set(self.stream_channels) else state_names
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        #: The bounds of a run's background writer (see `StateGraph.compile`).
+        self.max_pending_bytes = MAX_PENDING_BYTES if max_pending_bytes is None else max_pending_bytes
+        self.max_pending_steps = MAX_PENDING_STEPS if max_pending_steps is None else max_pending_steps
 
     @property
     def builder(self) -> StateGraph:
@@ -193,7 +202,9 @@ class CompiledStateGraph:
         return self._io(call)
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(self.checkpointer, self._background(loop), self._codec)
+        writer = Writer(
+            self.checkpointer, self._background(loop), self._codec, self.max_pending_bytes, self.max_pending_steps
+        )
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -217,8 +228,12 @@ class CompiledStateGraph:
                     found = self.cache.get(keys)
                 yield from loop.cached(found)
                 writer.submit(loop.take_outbox())
+            held: list = []
             if len(loop.to_run) == 1 and loop.messages is None:
-                yield from self._run_one(loop, writer, loop.to_run[0])
+                held = list(self._run_one(loop, writer, loop.to_run[0]))
+                if not loop.after_step:
+                    yield from held
+                    held = []
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
             if loop.cache is not None and (stored := loop.cache.take()):
@@ -228,9 +243,11 @@ class CompiledStateGraph:
                 loop.failed_run()
             writer.submit(loop.take_outbox())
             if loop.error is not None:
+                yield from held
                 raise loop.error
             chunks = loop.apply()
             writer.submit(loop.take_outbox())
+            yield from held
             yield from chunks
         chunks = loop.finish()
         writer.submit(loop.take_outbox())
@@ -331,10 +348,30 @@ class CompiledStateGraph:
         self._check_sync()
         return options.result(options.shape(self._iter(input, loop)))
 
+    def batch(
+        self, inputs: Sequence[Any], config: Union[dict, Sequence[dict], None] = None, *, return_exceptions: bool = False, **options: Any
+    ) -> list[Any]:
+        """`invoke` on each input (LangChain's Runnable.batch): one config for all, or one per
+        input; the runs go concurrently; with `return_exceptions` a run's error is its result."""
+        configs = _batch_configs(config, len(inputs))
+
+        def one(pair: tuple[Any, Optional[dict]]) -> Any:
+            try:
+                return self.invoke(pair[0], pair[1], **options)
+            except Exception as exc:
+                if return_exceptions:
+                    return exc
+                raise
+
+        if len(inputs) <= 1:
+            return [one(pair) for pair in zip(inputs, configs)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(inputs), 8)) as pool:
+            return list(pool.map(one, zip(inputs, configs)))
+
     def _check_sync(self) -> None:
         for spec in self._nodes.values():
             if spec.is_async:
-                raise GraphValidationError(
+                raise AsyncNodeError(
                     f"Node '{spec.name}' is async: run the graph with ainvoke/astream"
                 )
 
@@ -397,7 +434,13 @@ class CompiledStateGraph:
         return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False), self._codec)
+        writer = AsyncWriter(
+            self.checkpointer,
+            self._background(loop, sync=False),
+            self._codec,
+            self.max_pending_bytes,
+            self.max_pending_steps,
+        )
         steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:
@@ -428,6 +471,7 @@ class CompiledStateGraph:
                     yield chunk
                 await writer.submit(loop.take_outbox())
             pending = {asyncio.ensure_future(self._acall(loop, i)): i for i in loop.to_run}
+            held: Optional[list] = [] if len(pending) == 1 and loop.after_step else None
             sink = loop.messages.sink if loop.messages is not None else None
             arrived = sink.bind_loop() if sink is not None else None
             try:
@@ -444,13 +488,21 @@ class CompiledStateGraph:
                     if sink is not None:
                         for chunk in sink.drain():  # a task's messages come before its update
                             yield chunk
-                    for future in sorted((f for f in done if f in pending), key=lambda f: pending[f]):
+                    order = sorted(pending, key=pending.__getitem__)
+                    finished = [f for f in order if f.done()]
+                    earlier = [f for f in order[: order.index(finished[-1])] if not f.done()] if finished else []
+                    if earlier:  # see ORDER_GRACE
+                        await asyncio.wait(earlier, timeout=ORDER_GRACE)
+                        finished = [f for f in order if f.done()]
+                    for future in finished:
                         i = pending.pop(future)
                         streaming = loop.error is None
                         exc = future.exception()
                         chunks = loop.failed(i, exc) if exc is not None else await loop.acomplete(i, future.result())
                         await writer.submit(loop.take_outbox())
-                        if streaming:
+                        if streaming and held is not None:
+                            held.extend(chunks)
+                        elif streaming:
                             for chunk in chunks:
                                 yield chunk
                 # After a failure the tasks still running are cancelled (see `cancelled`).
@@ -469,10 +521,12 @@ class CompiledStateGraph:
                 loop.failed_run()
             await writer.submit(loop.take_outbox())
             if loop.error is not None:
+                for chunk in held or ():
+                    yield chunk
                 raise loop.error
             chunks = loop.apply()
             await writer.submit(loop.take_outbox())
-            for chunk in chunks:
+            for chunk in [*(held or ()), *chunks]:
                 yield chunk
         chunks = loop.finish()
         await writer.submit(loop.take_outbox())
@@ -544,6 +598,13 @@ class CompiledStateGraph:
             chunks.extend(options.shape(((mode, chunk),)))
         return options.result(chunks)
 
+    async def abatch(
+        self, inputs: Sequence[Any], config: Union[dict, Sequence[dict], None] = None, *, return_exceptions: bool = False, **options: Any
+    ) -> list[Any]:
+        """Async twin of `batch`."""
+        runs = [self.ainvoke(i, c, **options) for i, c in zip(inputs, _batch_configs(config, len(inputs)))]
+        return list(await asyncio.gather(*runs, return_exceptions=return_exceptions))
+
     async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
         self._require_saver()
@@ -612,21 +673,38 @@ class CompiledStateGraph:
 def _as_finished(
     futures: dict[concurrent.futures.Future, int], sink: Optional[MessageSink]
 ) -> Iterator[Union[concurrent.futures.Future, tuple[str, Any]]]:
-    """The futures as they finish; with a sink (a run streaming "messages"), also the chunks
-    the running nodes produce, each task's before the task itself."""
-    if sink is None:
-        yield from concurrent.futures.as_completed(futures)
-        return
-    pending = set(futures)
+    """The futures as they finish, those finishing within `ORDER_GRACE` of each other in task
+    order; with a sink (a run streaming "messages"), also the chunks the running nodes
+    produce, each task's before the task itself."""
+    pending = sorted(futures, key=futures.__getitem__)
     while pending:
-        sink.event.clear()
-        done = sorted((f for f in pending if f.done()), key=futures.__getitem__)
-        yield from sink.drain()
+        if sink is not None:
+            sink.event.clear()
+        done = [f for f in pending if f.done()]
+        if sink is not None:
+            yield from sink.drain()
         if not done:
-            sink.event.wait()
+            if sink is None:
+                concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            else:
+                sink.event.wait()
             continue
-        pending.difference_update(done)
+        earlier = [f for f in pending[: pending.index(done[-1])] if not f.done()]
+        if earlier:
+            concurrent.futures.wait(earlier, timeout=ORDER_GRACE)
+            done = [f for f in pending if f.done()]
+        for future in done:
+            pending.remove(future)
         yield from done
+
+
+def _batch_configs(config: Union[dict, Sequence[dict], None], n: int) -> list[Optional[dict]]:
+    if config is None or isinstance(config, dict):
+        return [config] * n
+    configs: list[Optional[dict]] = list(config)
+    if len(configs) != n:
+        raise ValueError(f"batch got {n} inputs and {len(configs)} configs; pass one config or one per input")
+    return configs
 
 
 def _is_live(config: dict) -> bool:

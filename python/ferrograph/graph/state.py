@@ -4,8 +4,9 @@ added and compiled into the Rust core's channels."""
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence, Union, cast
 
 from ferrograph import _core
 from ferrograph.errors import GraphValidationError
@@ -72,6 +73,28 @@ class NodeSpec:
         self.cache_policy = cache_policy
         #: Runs only once nothing else is left to run.
         self.defer = defer
+
+
+def _is_runnable(obj: Any) -> bool:
+    """Whether `obj` is a LangChain Runnable (a chain, a RunnableLambda...): LangGraph takes
+    those as nodes. Only checked when langchain-core is loaded, as only then can it be one."""
+    runnables = sys.modules.get("langchain_core.runnables")
+    return runnables is not None and isinstance(obj, runnables.Runnable)
+
+
+class RunnableNode:
+    """A LangChain Runnable as a node: invoked with the state and the run's config (so its
+    callbacks, tags and configurable values reach it), as LangGraph runs one. Under
+    `ainvoke`/`astream` it runs on a worker thread like any sync node."""
+
+    __slots__ = ("runnable", "__name__")
+
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
+        self.__name__ = runnable.get_name()
+
+    def __call__(self, state: Any, config: Any) -> Any:
+        return self.runnable.invoke(state, config)
 
 
 class BranchSpec:
@@ -255,10 +278,16 @@ class StateGraph:
         where a `Command` it returns may go (without it a `Command[Literal[...]]` return
         annotation says so; only drawing reads them)."""
         if action is None:
-            if not callable(node):
+            if _is_runnable(node):
+                action = cast(Callable[..., Any], node)
+                node = cast(Any, action).get_name()
+            elif not callable(node):
                 raise GraphValidationError(f"Node '{node}' needs a function to run")
-            action = node
-            node = getattr(action, "__name__", None) or type(action).__name__
+            else:
+                action = node
+                node = getattr(action, "__name__", None) or type(action).__name__
+        if _is_runnable(action):
+            action = RunnableNode(action)
         if not isinstance(node, str):
             raise GraphValidationError(f"A node name must be a string, got {node!r}")
         if not callable(action):
@@ -379,11 +408,18 @@ class StateGraph:
         debug: bool = False,
         name: Optional[str] = None,
         allowed_types: Sequence[type] = (),
+        max_pending_bytes: Optional[int] = None,
+        max_pending_steps: Optional[int] = None,
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
         its schemas name and `allowed_types` (see `ferrograph.serde`). `cache` keeps the results
-        of nodes added with a `cache_policy`."""
+        of nodes added with a `cache_policy`. With durability "async", a run's background
+        writer holds at most `max_pending_bytes` (estimated; 32 MiB unless given) of values and
+        `max_pending_steps` (100) checkpoints not yet stored; past that the run waits for it."""
+        for option, bound in (("max_pending_bytes", max_pending_bytes), ("max_pending_steps", max_pending_steps)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
+                raise GraphValidationError(f"{option} must be a positive int, got {bound!r}")
         if isinstance(allowed_types, type) or not all(isinstance(t, type) for t in allowed_types):
             raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
         if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
@@ -432,6 +468,8 @@ class StateGraph:
             store=store,
             debug=debug,
             allowed_types=self._declared_classes(allowed_types),
+            max_pending_bytes=max_pending_bytes,
+            max_pending_steps=max_pending_steps,
         )
 
     def _declared_classes(self, extra: Sequence[type]) -> tuple[type, ...]:
