@@ -35,6 +35,8 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     lost connection; `one_sync` as `PostgresSaver._run`) and `_run_page` (one query of a
     listing)."""
 
+    takes_encoded_checkpoints = True
+
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
     #: Extra `_run` arguments for a batch.

@@ -179,6 +179,8 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
     the tables. `retention` and `sweep_every` as `SqliteSaver`'s.
     """
 
+    takes_encoded_checkpoints = True
+
     dialect = sql.POSTGRES
 
     def __init__(

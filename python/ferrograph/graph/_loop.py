@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
+from ferrograph.checkpointers.base import ERROR, EXPECT_LATEST, INTERRUPT, RESUME, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.config import _CURRENT, CurrentTask
 from ferrograph.errors import AsyncNodeError, EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError, is_invalid_resume
 from ferrograph.graph._cache import NodeCache
@@ -41,14 +42,12 @@ from ferrograph.types import (
     _Scratchpad,
 )
 
-ERROR = "__error__"
 TASKS = "__pregel_tasks"
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
 NO_WRITES = "__no_writes__"
 #: The task id of writes that come from no node: a `Command` given as a run's input.
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
-SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
+#: Channels of saved writes that are records about a task, not state updates.
+SPECIAL_CHANNELS = frozenset({*WRITES_IDX_MAP, NO_WRITES})
 
 #: How long (seconds) a step's finished task waits for the tasks started before it before its
 #: chunks stream. LangGraph streams tasks as they finish, and its runner starts one fresh
@@ -101,12 +100,7 @@ def thread_of(config: dict) -> dict:
 def _metadata_base(config: dict) -> dict:
     """What every checkpoint of a run carries besides source and step: the caller's
     metadata and the scalar `configurable` keys, as LangGraph records them."""
-    base = {k: v for k, v in (config.get("metadata") or {}).items() if isinstance(v, (str, int, float, bool))}
-    for key, value in (config.get("configurable") or {}).items():
-        if key.startswith("__") or key in ("thread_id", "checkpoint_ns", "checkpoint_id"):
-            continue
-        if isinstance(value, (str, int, float, bool)):
-            base.setdefault(key, value)
+    base = checkpoint_metadata(config, None)
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
@@ -157,7 +151,7 @@ def _special(writes: list[tuple[str, Any]], channel: str) -> Any:
 def _completed(writes: list[tuple[str, Any]]) -> bool:
     """Whether a task's saved writes show it finished. A task that failed or paused and then
     finished on a resume keeps its error or interrupt record beside its writes."""
-    return any(ch not in (ERROR, INTERRUPT, RESUME, "__scheduled__") for ch, _ in writes)
+    return any(ch not in WRITES_IDX_MAP for ch, _ in writes)
 
 
 class RunLoop:
@@ -189,6 +183,9 @@ class RunLoop:
         #: messages ids.
         self.after_step = not ({"messages", "custom"} & set(self.modes))
         self.saver = graph.checkpointer
+        #: ferrograph's own savers take a step's checkpoint encoded in one crossing (only the
+        #: new versions' values, by the Rust codec); any other saver gets LangGraph's dict.
+        self.encoded_puts = getattr(self.saver, "takes_encoded_checkpoints", False) is True
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -367,7 +364,10 @@ class RunLoop:
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
-        checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
+        if self.encoded_puts:
+            checkpoint, new_versions = self.run.encoded_checkpoint(checkpoint_id, ts, self.graph._codec)
+        else:
+            checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         # The run's own keys first, then the config's (which never replace them), in
         # LangGraph's order.
         metadata = {"source": source, "step": step, "parents": {}}
@@ -381,7 +381,7 @@ class RunLoop:
         # caller named: that one is a branch of its own, like forks and updates.
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
-            configurable["__ferrograph_expect_latest__"] = True
+            configurable[EXPECT_LATEST] = True
         mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
 
+from ferrograph.checkpointers.base import INTERRUPT
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import ROOT
 
@@ -19,7 +20,6 @@ __all__ = ["RunOptions", "STREAM_MODES"]
 #: Every stream mode a run can produce.
 STREAM_MODES = ("values", "updates", "debug", "messages", "custom", "checkpoints", "tasks")
 _DURABILITIES = ("sync", "async", "exit")
-_INTERRUPT = "__interrupt__"
 
 
 def _node_list(nodes: Union[str, Sequence[str], None]) -> tuple[str, ...]:
@@ -160,7 +160,7 @@ class RunOptions:
             interrupts: tuple = ()
             if isinstance(chunk, dict):
                 chunk = dict(chunk)
-                interrupts = tuple(chunk.pop(_INTERRUPT, ()))
+                interrupts = tuple(chunk.pop(INTERRUPT, ()))
                 if self.output_class is not None:
                     chunk = self.output_class(**chunk)
             return {"type": mode, "ns": (), "data": chunk, "interrupts": interrupts}
@@ -188,8 +188,8 @@ class RunOptions:
         last, interrupts = None, []
         for chunk in chunks:
             last = chunk
-            if isinstance(chunk, dict) and _INTERRUPT in chunk:
-                interrupts.extend(chunk[_INTERRUPT])  # one chunk per paused task
+            if isinstance(chunk, dict) and INTERRUPT in chunk:
+                interrupts.extend(chunk[INTERRUPT])  # one chunk per paused task
         if interrupts:
-            return {**last, _INTERRUPT: interrupts} if isinstance(last, dict) else {_INTERRUPT: interrupts}
+            return {**last, INTERRUPT: interrupts} if isinstance(last, dict) else {INTERRUPT: interrupts}
         return last
