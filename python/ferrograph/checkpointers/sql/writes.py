@@ -17,70 +17,109 @@ from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.postgres import PostgresDialect
-from ferrograph.checkpointers.sql.rows import config_for, location
+from ferrograph.checkpointers.sql.rows import CODEC_TAG, config_for, location, text
 from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
 
-__all__ = ["EXPECT_LATEST", "batch", "put", "put_writes"]
+__all__ = ["EXPECT_LATEST", "INLINE_MAX", "batch", "put", "put_writes"]
+
+#: A channel value whose encoding is at most this many bytes is stored in the row of each
+#: checkpoint that holds it (migration 0005), where a read finds it without looking up a row of
+#: its own; a bigger one is stored once per version, in a blob row. Small values repeat from
+#: row to row, which costs little; big ones (a chat's messages) would not.
+INLINE_MAX = 256
+
 
 @dataclass
 class _Planned:
-    """One new channel value of a put: its encoding (None when the channel has no value at its
-    new version), the bytes its row stores whole (the encoding, encrypted with the saver's
-    encryption), and, when it can be stored as an append delta, the delta's row bytes and chain
-    and what it extends. Deltas compare encodings, so they are found before encryption."""
+    """One value of a put that goes to a blob row: its encoding and, when it can be stored as an
+    append delta, the delta and what it extends. `again`: a value the checkpoint carries at an
+    earlier version, written (if its row is missing) but not remembered. `row`: the bytes a
+    whole row stores (the encoding, encrypted with the saver's encryption; deltas compare
+    encodings, so they are found before encryption and their row bytes encrypted after)."""
 
     channel: str
     version: str
-    encoded: Optional[bytes]
-    row: Optional[bytes] = None
+    encoded: bytes
     delta: Optional[tuple[bytes, list[str]]] = None
     previous: Optional[Stored] = None
+    again: bool = False
+    row: bytes = b""
 
-    def remembered(self, as_delta: bool) -> Optional[Stored]:
+    def remembered(self, as_delta: bool) -> Stored:
         """What the delta cache keeps of this value once stored (as a delta or whole)."""
-        if self.encoded is None:
-            return None
         if as_delta:
             assert self.delta is not None
             return Stored(self.version, self.encoded, self.delta[1], len(self.delta[0]))
-        assert self.row is not None
-        return Stored(self.version, self.encoded, None, len(self.row)) if self.encoded[:1] == b"[" else None
+        # Only a list may be extended by a later version: other encodings are not kept.
+        return Stored(self.version, self.encoded if self.encoded[:1] == b"[" else b"", None, len(self.row))
+
+
+def _inline(parts: Sequence[tuple[str, bytes]]) -> bytes:
+    """The `channel_values` column: the encodings of the small values as one JSON object."""
+    return b"{" + b",".join(json.dumps(channel).encode() + b":" + encoded for channel, encoded in parts) + b"}"
 
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
         encryption: Optional[Encryption] = None) -> Op:
-    """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
-    value this saver stored last for the channel is stored as a delta (see deltas.py).
+    """Stores the checkpoint: its small values in its row, each new big value in a blob row;
+    with `deltas`, a list that extends the value this saver stored last for the channel is
+    stored as a delta (see deltas.py), and the encodings of the values it stored last are not
+    made again for the checkpoints that carry them on.
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
     together and commit them with one round trip (`PostgresSaver` does on an autocommit
-    connection). Only a stale delta cache makes it run them once more. With `encryption`, each
-    row's value (whole or delta) is stored encrypted."""
+    connection). Only a stale delta cache makes it run them once more. With `encryption`, every
+    value goes to a blob row (none in the checkpoint's row) and each row (whole or delta) is
+    stored encrypted."""
     thread_id, checkpoint_ns, parent_id = location(config)
+    value_of: Callable[[str], Optional[bytes]]
     if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
         checkpoint_id, stored, value_of = checkpoint.id, checkpoint.json_without_values(), checkpoint.value
+        versions = json.loads(stored).get("channel_versions") or {}
     else:
         checkpoint_id, stored, value_of = _encode_dict(checkpoint)
+        versions = checkpoint.get("channel_versions") or {}
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
-    planned = []
-    for channel, version in new_versions.items():
+    planned: list[_Planned] = []
+    inline: list[tuple[str, bytes]] = []
+    blob_channels: list[str] = []
+    learnt: list[tuple[str, Optional[Stored]]] = []
+    carried: list[str] = []
+    for channel, version in versions.items():
         version = str(version)
+        new = channel in new_versions
+        remembered = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
+        if not new and remembered is not None and remembered.version == version:
+            if remembered.inline:
+                inline.append((channel, remembered.encoded))
+            else:
+                blob_channels.append(channel)
+            continue
         encoded = value_of(channel)
         if encoded is None:
-            planned.append(_Planned(channel, version, None))
+            if new:
+                learnt.append((channel, None))
+            elif parent_id:
+                carried.append(channel)
             continue
-        if limits:
+        if limits and new:
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
-        previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
-        as_delta = delta(previous, version, encoded)
+        if encryption is None and len(encoded) <= INLINE_MAX and channel != CODEC_TAG:
+            inline.append((channel, encoded))
+            learnt.append((channel, Stored(version, encoded, None, 0, inline=True)))
+            continue
+        blob_channels.append(channel)
+        as_delta = delta(remembered, version, encoded) if new else None
         if as_delta is not None and encryption is not None:
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
-        planned.append(_Planned(channel, version, encoded, seal(encryption, encoded), as_delta,
-                                previous if as_delta is not None else None))
+        planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
+                                seal(encryption, encoded)))
+    if carried and parent_id:
+        yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions)
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
     row = [
@@ -91,6 +130,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         stored,
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
+        _inline(inline),
+        d.chain_param(blob_channels),
     ]
     if isinstance(d, PostgresDialect):
         as_deltas = yield from _put_one_statement(d, planned, row, check)
@@ -98,9 +139,29 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         assert isinstance(d, SqliteDialect)
         as_deltas = yield from _put_statements(d, planned, row, check)
     if deltas is not None:
+        for channel, entry in learnt:
+            deltas.set((thread_id, checkpoint_ns, channel), entry)
         for p in planned:
-            deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
+            if not p.again:
+                deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
     return config_for(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[str],
+           inline: list, blob_channels: list, learnt: list, versions: Mapping[str, Any]) -> Op:
+    """Channels the checkpoint carries on from its parent without their values (a caller that
+    hands over only the new versions' values), which this saver did not store last: a small
+    value is copied from the parent's row; any other is in a blob row at its version (or the
+    channel has none)."""
+    rows = yield Query(d.select_channel_values, [thread_id, checkpoint_ns, parent_id])
+    held = _core.loads(text(rows[0][0])) if rows and rows[0][0] is not None else {}
+    for channel in channels:
+        if channel in held:
+            encoded = _core.dumps(held[channel], context=channel)
+            inline.append((channel, encoded))
+            learnt.append((channel, Stored(str(versions[channel]), encoded, None, 0, inline=True)))
+        else:
+            blob_channels.append(channel)
 
 
 def _encode_dict(checkpoint: Mapping[str, Any]) -> tuple[str, str, Callable[[str], Optional[bytes]]]:
@@ -217,8 +278,9 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
-    special: list[tuple] = []
-    regular: list[tuple] = []
+    # One row per idx: a special channel written twice keeps its last value, as storing the
+    # writes one by one would.
+    rows: dict[int, tuple] = {}
     for index, (channel, value) in enumerate(writes):
         encoded = _core.dumps(value, context=channel)
         if limits:
@@ -233,11 +295,9 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
             channel,
             seal(encryption, encoded),
         )
-        (special if channel in WRITES_IDX_MAP else regular).append(row)
-    if regular:
-        yield Query(d.insert_write, regular, many=True, rows=False)
-    if special:
-        yield Query(d.upsert_write, special, many=True, rows=False)
+        rows[row[5]] = row
+    if rows:
+        yield d.put_writes(list(rows.values()))
 
 
 def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
