@@ -106,7 +106,11 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]], encryption: Optional[Encry
             blob = _opened(encryption, blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
             value = load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
-    return [_record(row[2:9]) for row in checkpoints], blobs, writes
+    records = [_record(row[2:9]) for row in checkpoints]
+    for r in records:
+        if r.inline is not None:
+            r.inline = _opened(encryption, r.inline, "the channel values", r.thread_id, r.checkpoint_ns, r.checkpoint_id)
+    return records, blobs, writes
 
 
 _rank = itemgetter(1)

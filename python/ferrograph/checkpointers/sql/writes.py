@@ -12,7 +12,7 @@ from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
-from ferrograph.checkpointers.encryption import Encryption, seal
+from ferrograph.checkpointers.encryption import Encryption, open_value, seal
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
@@ -73,8 +73,9 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
     together and commit them with one round trip (`PostgresSaver` does on an autocommit
     connection). Only a stale delta cache makes it run them once more. With `encryption`, every
-    value goes to a blob row (none in the checkpoint's row) and each row (whole or delta) is
-    stored encrypted."""
+    value goes to a blob row (the checkpoint row's value column is text on Postgres), each row
+    (whole or delta) stored encrypted; only values an unencrypted saver stored in the parent's row
+    are carried on in clear."""
     thread_id, checkpoint_ns, parent_id = location(config)
     value_of: Callable[[str], Optional[bytes]]
     if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
@@ -119,7 +120,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
     if carried and parent_id:
-        yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions)
+        yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
     row = [
@@ -148,13 +149,14 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
 
 
 def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[str],
-           inline: list, blob_channels: list, learnt: list, versions: Mapping[str, Any]) -> Op:
+           inline: list, blob_channels: list, learnt: list, versions: Mapping[str, Any],
+           encryption: Optional[Encryption] = None) -> Op:
     """Channels the checkpoint carries on from its parent without their values (a caller that
     hands over only the new versions' values), which this saver did not store last: a small
     value is copied from the parent's row; any other is in a blob row at its version (or the
     channel has none)."""
     rows = yield Query(d.select_channel_values, [thread_id, checkpoint_ns, parent_id])
-    held = _core.loads(text(rows[0][0])) if rows and rows[0][0] is not None else {}
+    held = _core.loads(open_value(encryption, text(rows[0][0]))) if rows and rows[0][0] is not None else {}
     for channel in channels:
         if channel in held:
             encoded = _core.dumps(held[channel], context=channel)
