@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install install-test browser demo test test-rust test-python test-containers bench clean
+.PHONY: install install-test browser pgbouncer demo test test-rust test-python test-containers bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,18 @@ install-test: $(PY)
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The reliability tests put Debian's pgbouncer in front of the test Postgres (transaction pooling);
+# installed with apt-get (as root) when it is missing.
+pgbouncer:
+	@test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; }
+
 demo: install
 	$(VENV)/bin/ferrograph demo
 
 test-rust:
 	cargo test --workspace
 
-test-python: install-test browser
+test-python: install-test browser pgbouncer
 	$(PY) -m pytest -q
 
 test: test-rust test-python

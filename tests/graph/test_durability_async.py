@@ -6,17 +6,20 @@ the caller, and nothing queued after a failed batch is written."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any, Optional, TypedDict
 
 import pytest
 
+from ferrograph import serde
 from ferrograph.checkpointers import MemorySaver
 from ferrograph.checkpointers.base import BaseCheckpointSaver, empty_checkpoint
 from ferrograph.checkpointers.sql import EXPECT_LATEST
-from ferrograph.errors import ConcurrentUpdateError
+from ferrograph.errors import ConcurrentUpdateError, GraphValidationError
 from ferrograph.graph import START, StateGraph
+from ferrograph.graph._writer import value_bytes
 
 NODES = 5
 
@@ -334,3 +337,107 @@ def test_a_graph_on_a_sql_saver_writes_in_batches_and_a_conflict_stops_it(saver)
         g.compile(checkpointer=saver).invoke({"n": 0}, cfg("u"))
     steps = sorted(t.metadata["step"] for t in saver.list(cfg("u")))
     assert 99 in steps and max(s for s in steps if s != 99) <= 2
+
+
+class Long(TypedDict):
+    n: int
+    blob: str
+
+
+def looping(saver: Any, steps: int, blob_size: int, seen_behind: list, stored_puts: Any, **bounds: Any) -> Any:
+    """One node that runs `steps` times, writing a fresh `blob_size`-character string each time,
+    and records how many of the run's checkpoints were not yet stored when it ran."""
+
+    def node(state: Long) -> dict:
+        # Checkpoints made so far: the input's and one per step before this one.
+        seen_behind.append(state["n"] + 1 - stored_puts())
+        return {"n": state["n"] + 1, "blob": str(state["n"] % 10) * blob_size}
+
+    g = StateGraph(Long)
+    g.add_node("step", node)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", lambda s: "step" if s["n"] < steps else "__end__")
+    return g.compile(checkpointer=saver, **bounds)
+
+
+def slow_saver() -> tuple["RecordingSaver", Any]:
+    """A saver whose every batch takes 5 ms, and a count of the puts it has stored."""
+    saver = RecordingSaver()
+    stored = [0]
+
+    def run_batch(calls: Any) -> list:
+        time.sleep(0.005)
+        results = RecordingSaver.run_batch(saver, calls)
+        with saver.lock:
+            stored[0] += sum(method == "put" for method, _ in calls)
+        return results
+
+    saver.run_batch = run_batch  # type: ignore[method-assign]
+    return saver, lambda: stored[0]
+
+
+async def run_long(driver: str, graph: Any, config: dict) -> Any:
+    start = {"n": 0, "blob": ""}
+    if driver == "invoke":
+        return graph.invoke(start, {**config, "recursion_limit": 1000})
+    return await graph.ainvoke(start, {**config, "recursion_limit": 1000})
+
+
+@pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
+async def test_the_writer_holds_at_most_max_pending_steps(driver):
+    saver, stored = slow_saver()
+    behind: list[int] = []
+    graph = looping(saver, 60, 10, behind, stored, max_pending_steps=3)
+    assert (await run_long(driver, graph, cfg("t")))["n"] == 60
+    # The bound counts what is queued or being written; the node sees at most that many
+    # checkpoints not stored, plus the one the step it runs in was just handed over with.
+    assert max(behind) <= 3 + 1
+    assert len(saver.stored("t")) == 62
+    assert [t.metadata["step"] for t in saver.stored("t")][:3] == [60, 59, 58]
+    assert saver.stored("t")[0].checkpoint["channel_values"]["n"] == 60
+
+
+@pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
+async def test_the_writer_holds_at_most_max_pending_bytes(driver):
+    saver, stored = slow_saver()
+    behind: list[int] = []
+    # Each step writes 10 KB: 50 KB hold about four steps' values (with their writes).
+    graph = looping(saver, 60, 10_000, behind, stored, max_pending_bytes=50_000)
+    assert (await run_long(driver, graph, cfg("t")))["n"] == 60
+    assert max(behind) <= 4
+    assert saver.stored("t")[0].checkpoint["channel_values"]["blob"] == "9" * 10_000
+
+
+@pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
+async def test_without_a_tight_bound_the_writer_falls_behind(driver):
+    # The same run under the default bounds: the graph gets well ahead of its writer, which
+    # is what the bound tests above keep from happening.
+    saver, stored = slow_saver()
+    behind: list[int] = []
+    graph = looping(saver, 60, 10, behind, stored)
+    await run_long(driver, graph, cfg("t"))
+    assert max(behind) > 10
+
+
+def test_one_value_larger_than_the_bound_is_still_written():
+    saver, stored = slow_saver()
+    graph = looping(saver, 3, 100_000, [], stored, max_pending_bytes=1_000)
+    assert graph.invoke({"n": 0, "blob": ""}, cfg("t"))["blob"] == "2" * 100_000
+    assert len(saver.stored("t")) == 5
+
+
+@pytest.mark.parametrize("bound", [0, -1, 1.5, True, "10"])
+def test_bounds_must_be_positive_ints(bound):
+    g = StateGraph(State)
+    g.add_node("a", lambda s: s)
+    g.add_edge(START, "a")
+    for option in ("max_pending_bytes", "max_pending_steps"):
+        with pytest.raises(GraphValidationError, match=option):
+            g.compile(checkpointer=MemorySaver(), **{option: bound})
+
+
+def test_a_value_counts_its_encoded_size():
+    assert value_bytes("x" * 20_000) == len(serde.dumps("x" * 20_000)) >= 20_000
+    # One the codec refuses counts its shallow size (the saver raises the codec's error).
+    unknown = object()
+    assert value_bytes(unknown) == sys.getsizeof(unknown)

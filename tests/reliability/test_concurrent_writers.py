@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import conn_string, finish
+from reliability_processes import conn_string, finish
 from reliability_worker import CONFLICT, RACE_STEPS, race_graph
 from ferrograph.checkpointers import MemorySaver
 from ferrograph.errors import ConcurrentUpdateError

@@ -23,7 +23,7 @@ import operator
 
 import pytest
 
-from conftest import conn_string
+from reliability_processes import conn_string
 from ferrograph.errors import CorruptCheckpointError
 from ferrograph.graph import END, START, StateGraph
 from ferrograph.testing import open_async_saver, open_saver

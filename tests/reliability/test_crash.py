@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import conn_string, finish, kill
+from reliability_processes import conn_string, finish, kill
 from reliability_worker import crash_graph, runs, wait_until
 from ferrograph.testing import open_saver
 

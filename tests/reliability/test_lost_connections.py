@@ -2,9 +2,10 @@
 connection) never leaves a half-written checkpoint, and the thread resumes cleanly.
 
 Decided behaviour (documented in PostgresSaver._run):
-- On a single connection, the call that meets the dead connection raises
+- On a single connection given to the saver, the call that meets the dead connection raises
   `psycopg.OperationalError` unchanged (as LangGraph's saver does); the saver's connection is
-  gone, and a new saver resumes the thread with `invoke(None, config)`.
+  gone, and a new saver resumes the thread with `invoke(None, config)`. (A saver from
+  `from_conn_string` reconnects instead: test_connections_survive.py.)
 - On a pool, the operation runs again on another connection (the pool discards dead ones): the
   run goes on as if nothing happened. Every saver operation is idempotent, so a retry after an
   ambiguous commit is safe.
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import operator
 import threading
-from typing import Annotated, TypedDict
+from contextlib import contextmanager
+from typing import Annotated, Iterator, TypedDict
 
 import psycopg
 import pytest
 
 from reliability_worker import wait_until
+from ferrograph.checkpointers import PostgresSaver
 from ferrograph.graph import END, START, StateGraph
 from ferrograph.testing import open_async_saver, open_saver
 
@@ -58,6 +61,13 @@ def build(during_b=None, runs=None):
     return g
 
 
+@contextmanager
+def on_one_connection(url: str) -> Iterator[PostgresSaver]:
+    """A saver given one connection of its own (it has no URL to reconnect with)."""
+    with psycopg.Connection.connect(url, autocommit=True) as conn:
+        yield PostgresSaver(conn)
+
+
 def steps(saver, thread: str) -> list[int]:
     """The steps of the thread's checkpoints, oldest first; every one of them loads."""
     out = []
@@ -70,7 +80,7 @@ def steps(saver, thread: str) -> list[int]:
 def test_a_single_connection_lost_mid_run_is_a_clear_error_and_a_new_saver_resumes(ferrograph_postgres_url):
     url = ferrograph_postgres_url
     config = {"configurable": {"thread_id": "lost"}}
-    with open_saver("postgres", url) as killer, open_saver("postgres", url) as saver:
+    with open_saver("postgres", url) as killer, on_one_connection(url) as saver:
         pid = saver.conn.info.backend_pid
         runs: list[str] = []
         graph = build(lambda: killer.conn.execute("SELECT pg_terminate_backend(%s)", [pid]), runs)
@@ -91,7 +101,7 @@ def test_a_single_connection_lost_mid_run_with_background_writes(ferrograph_post
     checkpoints, and a new saver resumes from it to the same end."""
     url = ferrograph_postgres_url
     config = {"configurable": {"thread_id": "lost-async"}}
-    with open_saver("postgres", url) as killer, open_saver("postgres", url) as saver:
+    with open_saver("postgres", url) as killer, on_one_connection(url) as saver:
         pid = saver.conn.info.backend_pid
         graph = build(lambda: killer.conn.execute("SELECT pg_terminate_backend(%s)", [pid]))
         with pytest.raises(psycopg.OperationalError):
@@ -135,7 +145,7 @@ def test_a_put_cut_off_inside_its_transaction_leaves_nothing_behind(ferrograph_p
     it there), after the same transaction inserted that step's blobs."""
     url = ferrograph_postgres_url
     config = {"configurable": {"thread_id": "cut"}}
-    with open_saver("postgres", url) as killer, open_saver("postgres", url) as saver:
+    with open_saver("postgres", url) as killer, on_one_connection(url) as saver:
         db = killer.conn
         db.execute("CREATE TABLE cut_control (on_step text)")
         db.execute(

@@ -13,7 +13,7 @@ import builtins
 import datetime
 import sqlite3
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Iterator, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Optional, Sequence, Union
 
 from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
@@ -229,6 +229,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
+        #: Opens a connection in place of a lost one (a saver from `from_conn_string`).
+        self._reopen: Optional[Callable[[], Awaitable["AsyncConnection"]]] = None
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
@@ -436,6 +438,8 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
+        #: Opens a connection in place of a lost one (a saver from `from_conn_string`).
+        self._reopen: Optional[Callable[[], Awaitable["AsyncConnection"]]] = None
         self.lock = asyncio.Lock()
         self.loop = _running_loop()
         self._script_location = None
@@ -452,33 +456,45 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         cls,
         conn_string: str,
         *,
+        prepare_threshold: Optional[int] = 5,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
     ) -> AsyncIterator["AsyncPostgresSaver"]:
-        """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
+        """As `PostgresSaver.from_conn_string`: a lost connection is replaced and the operation
+        runs again once; `prepare_threshold=None` for PgBouncer in transaction pooling mode."""
         from psycopg import AsyncConnection
 
-        async with await AsyncConnection.connect(conn_string, autocommit=True) as conn:
-            saver = cls(
-                conn,
-                retention=retention,
-                sweep_every=sweep_every,
-                max_value_bytes=max_value_bytes,
-                warn_value_bytes=warn_value_bytes,
-            )
-            try:
-                yield saver
-            finally:
-                await saver.astop_sweeping()
+        async def connect() -> AsyncConnection:
+            return await AsyncConnection.connect(conn_string, autocommit=True, prepare_threshold=prepare_threshold)
+
+        saver = cls(
+            await connect(),
+            retention=retention,
+            sweep_every=sweep_every,
+            max_value_bytes=max_value_bytes,
+            warn_value_bytes=warn_value_bytes,
+        )
+        saver._reopen = connect
+        try:
+            yield saver
+        finally:
+            await saver.astop_sweeping()
+            assert isinstance(saver.conn, AsyncConnection)
+            await saver.conn.close()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator["AsyncConnection"]:
         from psycopg import AsyncConnection
 
+        from ferrograph.checkpointers.postgres import connection_lost
+
         if isinstance(self.conn, AsyncConnection):
             async with self.lock:
+                if self._reopen is not None and connection_lost(self.conn):
+                    await self.conn.close()
+                    self.conn = await self._reopen()
                 yield self.conn
         else:
             async with self.conn.connection() as conn:
@@ -488,15 +504,19 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         self, make: Callable[[], sql.Op], *, write: bool, grouped: bool = False, one_sync: bool = False
     ) -> Any:
         """As `PostgresSaver._run`: on a pool, an operation whose connection turns out to be
-        dead runs again on another; on a single connection the error reaches the caller."""
+        dead runs again on another; a saver from `from_conn_string` reconnects and runs it
+        again once; on a single connection given to it the error reaches the caller."""
         import psycopg
         from psycopg import AsyncConnection
         from psycopg.rows import tuple_row
 
-        from ferrograph.checkpointers.postgres import Held, connection_lost, reconnect_attempts
+        from ferrograph.checkpointers.postgres import Held, connection_lost, prepared_statement_lost, reconnect_attempts
 
-        attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection))
-        for attempt in range(1, attempts + 1):
+        attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection), self._reopen is not None)
+        prepared_retry = True
+        attempt = 0
+        while True:
+            attempt += 1
             used: Optional[AsyncConnection] = None
             try:
                 async with self._connection() as conn:
@@ -521,9 +541,12 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                 translated = sql.thread_deleted(e) or sql.missing_tables(e)
                 if translated is not None:
                     raise translated from e
-                if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
+                if prepared_retry and prepared_statement_lost(e, used):
+                    prepared_retry = False
+                    attempt -= 1
+                    continue
+                if not isinstance(e, psycopg.OperationalError) or attempt >= attempts or not connection_lost(used):
                     raise
-        raise AssertionError("unreachable")
 
     async def _run_page(self, query: sql.Query) -> Any:
         return await self._run(lambda: _single(query), write=False)

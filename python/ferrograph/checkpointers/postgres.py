@@ -146,11 +146,29 @@ def connection_lost(conn: Any) -> bool:
     return conn is not None and bool(conn.closed or getattr(conn, "broken", False))
 
 
-def reconnect_attempts(conn: Any, single: bool) -> int:
-    """How often an operation runs before a lost connection is reported: once on a single
-    connection; on a pool, once more than it can hold connections (each dead one it hands
+def reconnect_attempts(conn: Any, single: bool, reopens: bool = False) -> int:
+    """How often an operation runs before a lost connection is reported: on a single
+    connection, once, or twice when the saver opens a new one in its place (`reopens`: a saver
+    from a URL); on a pool, once more than it can hold connections (each dead one it hands
     out is discarded when returned, so a fresh one comes at the latest then)."""
-    return 1 if single else int(getattr(conn, "max_size", 1) or 1) + 1
+    if single:
+        return 2 if reopens else 1
+    return int(getattr(conn, "max_size", 1) or 1) + 1
+
+
+#: What psycopg's server-side prepared statements meet behind a pooler in transaction mode
+#: (PgBouncer before 1.21, or with max_prepared_statements = 0): the next transaction runs on
+#: another server connection, which lacks the statement or has one of that name already.
+_PREPARED_STATEMENT_ERRORS = (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement)
+
+
+def prepared_statement_lost(error: BaseException, conn: Any) -> bool:
+    """Whether `error` is a pooler losing psycopg's prepared statements on `conn`; if so,
+    `conn` stops preparing statements (the operation can then run again on it)."""
+    if conn is None or not isinstance(error, _PREPARED_STATEMENT_ERRORS) or conn.prepare_threshold is None:
+        return False
+    conn.prepare_threshold = None
+    return True
 
 
 class PostgresSaver(Sweeping, BaseCheckpointSaver):
@@ -173,6 +191,8 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         warn_value_bytes: Optional[int] = None,
     ) -> None:
         self.conn = conn
+        #: Opens a connection in place of a lost one (a saver from `from_conn_string`).
+        self._reopen: Optional[Callable[[], Connection]] = None
         self.lock = threading.Lock()
         self._script_location: Optional[str] = None
         self.deltas = sql.DeltaCache()
@@ -185,29 +205,46 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         cls,
         conn_string: str,
         *,
+        prepare_threshold: Optional[int] = 5,
         retention: Optional[Retention] = None,
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
     ) -> Iterator["PostgresSaver"]:
-        """A saver on its own autocommit connection to `conn_string`, closed when the block ends."""
-        with Connection.connect(conn_string, autocommit=True) as conn:
-            saver = cls(
-                conn,
-                retention=retention,
-                sweep_every=sweep_every,
-                max_value_bytes=max_value_bytes,
-                warn_value_bytes=warn_value_bytes,
-            )
-            try:
-                yield saver
-            finally:
-                saver.stop_sweeping()
+        """A saver on its own autocommit connection to `conn_string`, closed when the block ends.
+
+        A connection the server ends (restarted, `idle_session_timeout`, `pg_terminate_backend`)
+        is replaced by a new one to `conn_string`, and the operation that met the loss runs
+        again once (see `_run`). `prepare_threshold` is psycopg's: after how many executions a
+        statement is prepared on the server; None never prepares, which PgBouncer in
+        transaction pooling mode needs (a saver that meets a lost prepared statement turns
+        preparing off by itself and runs the operation again)."""
+
+        def connect() -> Connection:
+            return Connection.connect(conn_string, autocommit=True, prepare_threshold=prepare_threshold)
+
+        saver = cls(
+            connect(),
+            retention=retention,
+            sweep_every=sweep_every,
+            max_value_bytes=max_value_bytes,
+            warn_value_bytes=warn_value_bytes,
+        )
+        saver._reopen = connect
+        try:
+            yield saver
+        finally:
+            saver.stop_sweeping()
+            assert isinstance(saver.conn, Connection)
+            saver.conn.close()
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         if isinstance(self.conn, Connection):
             with self.lock:
+                if self._reopen is not None and connection_lost(self.conn):
+                    self.conn.close()
+                    self.conn = self._reopen()
                 yield self.conn
         else:
             with self.conn.connection() as conn:
@@ -228,17 +265,24 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
         Lost connections: on a pool, an operation whose connection turns out to be dead (the
         server restarted, an idle connection was terminated) is run again on another one,
-        until the pool has no dead connection left to hand out; this is safe because every
-        operation is idempotent (upserts and ON CONFLICT DO NOTHING inserts, and a put that
-        finds its own checkpoint already stored passes the concurrent-writer check) and a
-        transaction cut off mid-way is rolled back by the server, never half-applied. On a
-        single connection there is nothing to retry with: `psycopg.OperationalError` reaches
-        the caller unchanged (as with LangGraph's saver), and the thread stays as it was
-        before the failed call, so a new saver resumes it.
+        until the pool has no dead connection left to hand out; a saver from
+        `from_conn_string` opens a new connection in place of its dead one and runs the
+        operation again once. This is safe for every operation, reads and writes alike,
+        because each is idempotent (upserts and ON CONFLICT DO NOTHING inserts, a put keyed by
+        its checkpoint id, and a put that finds its own checkpoint already stored passes the
+        concurrent-writer check) and a transaction cut off mid-way is rolled back by the
+        server, never half-applied. A saver given a single `Connection` has nothing to retry
+        with: `psycopg.OperationalError` reaches the caller unchanged (as with LangGraph's
+        saver), and the thread stays as it was before the failed call, so a new saver resumes
+        it. An operation that meets a pooler's lost prepared statement (see
+        `from_conn_string`) runs again once with preparing turned off.
 
         `grouped`: statements whose rows are not read go out grouped (see `Held`)."""
-        attempts = reconnect_attempts(self.conn, isinstance(self.conn, Connection))
-        for attempt in range(1, attempts + 1):
+        attempts = reconnect_attempts(self.conn, isinstance(self.conn, Connection), self._reopen is not None)
+        prepared_retry = True
+        attempt = 0
+        while True:
+            attempt += 1
             used: Optional[Connection] = None
             try:
                 with self._connection() as conn:
@@ -265,9 +309,12 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
                 translated = sql.thread_deleted(e) or sql.missing_tables(e)
                 if translated is not None:
                     raise translated from e
-                if not isinstance(e, psycopg.OperationalError) or attempt == attempts or not connection_lost(used):
+                if prepared_retry and prepared_statement_lost(e, used):
+                    prepared_retry = False
+                    attempt -= 1
+                    continue
+                if not isinstance(e, psycopg.OperationalError) or attempt >= attempts or not connection_lost(used):
                     raise
-        raise AssertionError("unreachable")
 
     def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are

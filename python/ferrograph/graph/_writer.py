@@ -10,6 +10,13 @@ more is written (later checkpoints would lack their parents), and the error reac
 caller at the next step boundary or at the end. Results go back to the calls' `on_done` on
 the driver's own thread, when it checks on the writer.
 
+What a background writer holds (queued, or in the batch being written) is bounded: at most
+`max_pending_bytes` of values (their encoded size, see `call_bytes`) and
+`max_pending_steps` checkpoints. A run that would go past either waits in `submit` until a
+batch is written (backpressure), so a graph faster than its database runs at the database's
+pace instead of piling up its steps in memory. A single call larger than the bound is still
+taken, alone.
+
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
 asyncio task. Both share the queue logic in `_Writer`. Reads of a saver (a run's load,
 `get_state`, ...) first wait for the background writers on that saver (`settle`), so they see
@@ -20,11 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 from typing import Any, Optional, Sequence
 
 from ferrograph import serde
 from ferrograph.graph._loop import SaverCall
+
+#: The default bounds of what a run's background writer holds (see `compile`).
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+MAX_PENDING_STEPS = 100
 
 #: Threads that drain sync writers; idle ones are reused, so a run starts no thread of its own.
 _pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
@@ -55,6 +67,28 @@ def writes_inline(saver: Any, *, sync: bool) -> bool:
         return False
     loop = getattr(saver, "loop", None)
     return loop is not None and loop is _running_loop()
+
+
+def value_bytes(value: Any) -> int:
+    """The size of `value` encoded (what the saver will store; the codec is the cheapest way to
+    walk a value in full). A value the codec refuses counts its shallow size: the saver call
+    raises the codec's error in its turn."""
+    try:
+        return len(serde.dumps(value))
+    except Exception:
+        return sys.getsizeof(value)
+
+
+def call_bytes(call: SaverCall) -> int:
+    """What a queued saver call keeps alive: a put's values of the new versions (the others are
+    the run's current values anyway), a put_writes' written values."""
+    if call.method == "put":
+        _config, checkpoint, _metadata, new_versions = call.args
+        values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
+        return sum(value_bytes(values[key]) for key in new_versions if key in values)
+    if call.method == "put_writes":
+        return sum(value_bytes(value) for _channel, value in call.args[1])
+    return 0
 
 
 def run_batch(saver: Any, calls: Sequence[SaverCall]) -> list:
@@ -104,14 +138,27 @@ class _Writer:
     the queue is empty and records each one's outcome with `_ran`. The driver thread calls
     `check` to hand results to `on_done` and raise a failed batch's error (once)."""
 
-    background: bool
-
-    def __init__(self, saver: Any, serializer: Optional[serde.Serializer]) -> None:
+    def __init__(
+        self,
+        saver: Any,
+        background: bool,
+        serializer: Optional[serde.Serializer] = None,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        max_pending_steps: int = MAX_PENDING_STEPS,
+    ) -> None:
+        self.background = background
         self.saver = saver
         #: Made active around every call, wherever it runs (see `ferrograph.serde`).
         self.serializer = serializer
+        self.max_pending_bytes = max_pending_bytes
+        self.max_pending_steps = max_pending_steps
         self.lock = threading.Lock()
+        #: Notified when a batch is written (a `submit` waiting for room goes on).
+        self.room = threading.Condition(self.lock)
         self.queue: list[SaverCall] = []
+        #: What is queued or being written: (bytes, checkpoints), of the queue and of the batch.
+        self.queued = (0, 0)
+        self.writing = (0, 0)
         self.done: list[tuple[SaverCall, Any]] = []
         self.error: Optional[BaseException] = None
         self.reported = False
@@ -123,11 +170,25 @@ class _Writer:
             with _active_lock:
                 _active.setdefault(id(saver), set()).add(self)
 
-    def _add(self, calls: Sequence[SaverCall]) -> bool:
+    def _size(self, calls: Sequence[SaverCall]) -> tuple[int, int]:
+        with serde.using(self.serializer):
+            return sum(call_bytes(call) for call in calls), sum(call.method == "put" for call in calls)
+
+    def _full(self, size: tuple[int, int]) -> bool:
+        """Whether adding `size` would go past a bound (with the lock held). An empty writer
+        takes anything."""
+        held_bytes = self.queued[0] + self.writing[0]
+        held_steps = self.queued[1] + self.writing[1]
+        if self.error is not None or (held_bytes == 0 and held_steps == 0):
+            return False
+        return held_bytes + size[0] > self.max_pending_bytes or held_steps + size[1] > self.max_pending_steps
+
+    def _add(self, calls: Sequence[SaverCall], size: tuple[int, int]) -> bool:
         with self.lock:
             if self.error is not None or not calls:
                 return False
             self.queue.extend(calls)
+            self.queued = (self.queued[0] + size[0], self.queued[1] + size[1])
             if self._busy:
                 return False
             self._busy = True
@@ -138,10 +199,12 @@ class _Writer:
         with self.lock:
             if not self.queue or self.error is not None:
                 self.queue = []
+                self.queued = (0, 0)
                 self._busy = False
                 self.idle.set()
                 return []
             batch, self.queue = self.queue, []
+            self.writing, self.queued = self.queued, (0, 0)
             return batch
 
     def _ran(self, batch: list[SaverCall], results: Optional[list], error: Optional[BaseException]) -> None:
@@ -149,8 +212,11 @@ class _Writer:
             if error is not None:
                 self.error = error
                 self.queue = []
+                self.queued = (0, 0)
             else:
                 self.done.extend(zip(batch, results or ()))
+            self.writing = (0, 0)
+            self.room.notify_all()
 
     def check(self) -> None:
         """On the driver's thread: pass finished calls' results to their `on_done`, and raise
@@ -189,10 +255,6 @@ class Writer(_Writer):
     """The sync driver's writer: inline (each call done before `submit` returns), or in the
     background on a pooled thread."""
 
-    def __init__(self, saver: Any, background: bool, serializer: Optional[serde.Serializer] = None) -> None:
-        self.background = background
-        super().__init__(saver, serializer)
-
     def submit(self, calls: Sequence[SaverCall]) -> None:
         if not self.background:
             for call in calls:
@@ -201,7 +263,12 @@ class Writer(_Writer):
                 if call.on_done is not None:
                     call.on_done(result)
             return
-        if self._add(calls):
+        if not calls:
+            return
+        size = self._size(calls)
+        with self.lock:
+            self.room.wait_for(lambda: not self._full(size))
+        if self._add(calls, size):
             _executor().submit(self._drain)
 
     def _drain(self) -> None:
@@ -231,11 +298,12 @@ class AsyncWriter(_Writer):
     """The async driver's writer: inline (each call awaited in `submit`), or an asyncio task
     on the run's event loop."""
 
-    def __init__(self, saver: Any, background: bool, serializer: Optional[serde.Serializer] = None) -> None:
-        self.background = background
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.task: Optional[asyncio.Task] = None
         self.loop = asyncio.get_running_loop()
-        super().__init__(saver, serializer)
+        #: Set by the drain task after each batch (the run waiting for room goes on).
+        self.written = asyncio.Event()
+        super().__init__(*args, **kwargs)
 
     async def submit(self, calls: Sequence[SaverCall]) -> None:
         if not self.background:
@@ -245,7 +313,14 @@ class AsyncWriter(_Writer):
                 if call.on_done is not None:
                     call.on_done(result)
             return
-        if self._add(calls):
+        if not calls:
+            return
+        size = self._size(calls)
+        # The drain is a task of this loop, so the bound only changes across an await.
+        while self._full(size):
+            self.written.clear()
+            await self.written.wait()
+        if self._add(calls, size):
             self.task = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
@@ -260,6 +335,7 @@ class AsyncWriter(_Writer):
                 self._ran(batch, None, exc)
             else:
                 self._ran(batch, results, None)
+            self.written.set()
 
     async def _idle(self) -> None:
         # Shielded: a cancelled run still lets its writes finish.

@@ -24,7 +24,7 @@ from ferrograph.errors import AsyncNodeError, GraphValidationError
 from ferrograph.graph._loop import ORDER_GRACE, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
-from ferrograph.graph._writer import AsyncWriter, Writer, asettle, settle, writes_inline
+from ferrograph.graph._writer import MAX_PENDING_BYTES, MAX_PENDING_STEPS, AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
 from ferrograph.runtime import RunControl
@@ -68,6 +68,8 @@ class CompiledStateGraph:
         store: Any = None,
         debug: bool = False,
         allowed_types: Sequence[type] = (),
+        max_pending_bytes: Optional[int] = None,
+        max_pending_steps: Optional[int] = None,
     ) -> None:
         #: The classes this graph's checkpoints may hold (its schemas' and `compile`'s).
         self.allowed_types = tuple(allowed_types)
@@ -99,6 +101,9 @@ class CompiledStateGraph:
         state_names = builder.schema.names
         self._state_names = None if state_names >= set(self.stream_channels) else state_names
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        #: The bounds of a run's background writer (see `StateGraph.compile`).
+        self.max_pending_bytes = MAX_PENDING_BYTES if max_pending_bytes is None else max_pending_bytes
+        self.max_pending_steps = MAX_PENDING_STEPS if max_pending_steps is None else max_pending_steps
 
     @property
     def builder(self) -> StateGraph:
@@ -200,7 +205,9 @@ class CompiledStateGraph:
         return self._io(call)
 
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(self.checkpointer, self._background(loop), self._codec)
+        writer = Writer(
+            self.checkpointer, self._background(loop), self._codec, self.max_pending_bytes, self.max_pending_steps
+        )
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -430,7 +437,13 @@ class CompiledStateGraph:
         return await self._aio(call)
 
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
-        writer = AsyncWriter(self.checkpointer, self._background(loop, sync=False), self._codec)
+        writer = AsyncWriter(
+            self.checkpointer,
+            self._background(loop, sync=False),
+            self._codec,
+            self.max_pending_bytes,
+            self.max_pending_steps,
+        )
         steps: AsyncGenerator[tuple[str, Any], None] = self._asteps(input, loop, writer)
         try:
             async for chunk in steps:

@@ -408,11 +408,18 @@ class StateGraph:
         debug: bool = False,
         name: Optional[str] = None,
         allowed_types: Sequence[type] = (),
+        max_pending_bytes: Optional[int] = None,
+        max_pending_steps: Optional[int] = None,
     ) -> "CompiledStateGraph":
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
         its schemas name and `allowed_types` (see `ferrograph.serde`). `cache` keeps the results
-        of nodes added with a `cache_policy`."""
+        of nodes added with a `cache_policy`. With durability "async", a run's background
+        writer holds at most `max_pending_bytes` (estimated; 32 MiB unless given) of values and
+        `max_pending_steps` (100) checkpoints not yet stored; past that the run waits for it."""
+        for option, bound in (("max_pending_bytes", max_pending_bytes), ("max_pending_steps", max_pending_steps)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
+                raise GraphValidationError(f"{option} must be a positive int, got {bound!r}")
         if isinstance(allowed_types, type) or not all(isinstance(t, type) for t in allowed_types):
             raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
         if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
@@ -461,6 +468,8 @@ class StateGraph:
             store=store,
             debug=debug,
             allowed_types=self._declared_classes(allowed_types),
+            max_pending_bytes=max_pending_bytes,
+            max_pending_steps=max_pending_steps,
         )
 
     def _declared_classes(self, extra: Sequence[type]) -> tuple[type, ...]:
