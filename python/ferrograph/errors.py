@@ -20,6 +20,8 @@ __all__ = [
     "SchemaVersionError",
     "GraphInterrupt",
     "EmptyInputError",
+    "CheckpointerError",
+    "ParentCommand",
     "AsyncNodeError",
     "is_invalid_resume",
 ]
@@ -59,6 +61,11 @@ class SchemaVersionError(FerrographError):
     """A database's schema is older or newer than this version of ferrograph supports."""
 
 
+class CheckpointerError(FerrographError, RuntimeError):
+    """The graph's checkpointer setting does not allow the call: `checkpointer=True` (a
+    subgraph's own history) on a graph run on its own."""
+
+
 class GraphInterrupt(FerrographError):
     """Raised inside a node by `interrupt()` to pause the run; the loop catches it, saves the
     interrupt and returns. `interrupts` holds the `Interrupt` values."""
@@ -66,6 +73,17 @@ class GraphInterrupt(FerrographError):
     def __init__(self, interrupts: tuple = ()) -> None:
         super().__init__(interrupts)
         self.interrupts = tuple(interrupts)
+
+
+class ParentCommand(FerrographError):
+    """Raised in a child run by a node returning `Command(graph=Command.PARENT, ...)`: it ends
+    the child's run and reaches the parent's task that ran the child, whose result `command`
+    becomes (its update and goto apply in the parent). `sender` is the child's run."""
+
+    def __init__(self, command: object, sender: object = None) -> None:
+        super().__init__(command)
+        self.command = command
+        self.sender = sender
 
 
 class GraphDrained(FerrographError):

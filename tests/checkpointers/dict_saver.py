@@ -8,20 +8,8 @@ import threading
 from typing import Any, Iterator, Optional, Sequence
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import WRITES_IDX_MAP, BaseCheckpointSaver, Checkpoint, CheckpointTuple
+from ferrograph.checkpointers.base import WRITES_IDX_MAP, BaseCheckpointSaver, Checkpoint, CheckpointTuple, checkpoint_metadata
 from ferrograph.errors import CheckpointNotFoundError, InvalidConfigError
-
-_EXCLUDED_METADATA_KEYS = {
-    "thread_id",
-    "checkpoint_id",
-    "checkpoint_ns",
-    "checkpoint_map",
-    "langgraph_step",
-    "langgraph_node",
-    "langgraph_triggers",
-    "langgraph_path",
-    "langgraph_checkpoint_ns",
-}
 
 
 def _configurable(config: Any) -> dict:
@@ -133,13 +121,7 @@ class DictSaver(BaseCheckpointSaver):
             )
             for channel, version in new_versions.items()
         }
-        metadata = dict(metadata or {})
-        for source in (config.get("metadata"), config.get("configurable")):
-            for k, v in (source or {}).items():
-                if k in metadata or k in _EXCLUDED_METADATA_KEYS or k.startswith("__"):
-                    continue
-                if isinstance(v, (str, int, float, bool)):
-                    metadata[k] = v
+        metadata = checkpoint_metadata(config, metadata)
         rest = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         data = _core.dumps(rest, context="checkpoint")
         md = _core.dumps(metadata, context="metadata")

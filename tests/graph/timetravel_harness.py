@@ -29,12 +29,28 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import threading
 from typing import Any, Callable, Optional
 
 from difftest_harness import Impl, canon, error_category
 
 _LOCK = threading.Lock()
+
+#: A task id inside a checkpoint namespace ("node:<task id>"); both implementations make their
+#: own, so namespaces are compared with `<task>` in their place (see `namespaces`).
+_TASK_ID = re.compile(r":[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+def namespaces(value: Any) -> Any:
+    """`value` (canonical data) with each task id of a namespace replaced by `<task>`."""
+    if isinstance(value, str):
+        return _TASK_ID.sub(":<task>", value)
+    if isinstance(value, (list, tuple)):
+        return [namespaces(v) for v in value]
+    if isinstance(value, dict):
+        return {namespaces(k): namespaces(v) for k, v in value.items()}
+    return value
 
 
 class NodeBoom(Exception):
@@ -114,35 +130,64 @@ class TT:
         return self._interrupt_labels[iid]
 
     def positions(self, thread_id: Optional[str] = None) -> dict:
-        """checkpoint id -> position (0 = oldest) over the whole thread, right now."""
+        """checkpoint id -> position (0 = oldest) over the whole thread (subgraphs'
+        namespaces included), right now."""
         ids = [s.config["configurable"]["checkpoint_id"] for s in self.graph.get_state_history(self.thread(thread_id))]
-        return {cid: i for i, cid in enumerate(sorted(ids))}
+        ids += self._subgraph_ids(thread_id)
+        return {cid: i for i, cid in enumerate(sorted(set(ids)))}
 
     async def apositions(self, thread_id: Optional[str] = None) -> dict:
         ids = [
             s.config["configurable"]["checkpoint_id"]
             async for s in self.graph.aget_state_history(self.thread(thread_id))
         ]
-        return {cid: i for i, cid in enumerate(sorted(ids))}
+        ids += self._subgraph_ids(thread_id)
+        return {cid: i for i, cid in enumerate(sorted(set(ids)))}
+
+    def _subgraph_ids(self, thread_id: Optional[str]) -> list:
+        """Ids of the thread's checkpoints in every namespace, when the scenario says it has
+        subgraphs (`tt.flags["subgraphs"]`): listed on the saver, without a namespace."""
+        if not self.flags.get("subgraphs"):
+            return []
+        return [t.config["configurable"]["checkpoint_id"] for t in self.saver_list(self.thread(thread_id))]
+
+    def saver_list(self, config: dict) -> list:
+        """The graph's saver's `list(config)`, read as the graph reads it (ferrograph
+        rebuilds only the classes the graph allows: its codec is made active)."""
+        codec = getattr(self.graph, "_codec", None)
+        if codec is None:
+            return list(self.graph.checkpointer.list(config))
+        from ferrograph import serde
+
+        with serde.using(codec):
+            return list(self.graph.checkpointer.list(config))
 
     def config(self, config: Optional[dict], pos: dict) -> Any:
         if config is None:
             return None
         out = {k: v for k, v in config.items() if k != "configurable"}
-        conf = dict(config.get("configurable", {}))
-        if "checkpoint_id" in conf:
-            cid = conf["checkpoint_id"]
-            conf["checkpoint_id"] = f"<pos {pos[cid]}>" if cid in pos else f"<unknown {cid}>"
-        out["configurable"] = conf
-        return canon(out, self.impl)
+        # LangGraph leaves its internal keys (the saver lent to a subgraph) in some configs.
+        conf = {k: v for k, v in config.get("configurable", {}).items() if not k.startswith("__")}
 
-    def metadata(self, md: Optional[dict]) -> Any:
+        def position(cid: str) -> str:
+            return f"<pos {pos[cid]}>" if cid in pos else f"<unknown {cid}>"
+
+        if "checkpoint_id" in conf:
+            conf["checkpoint_id"] = position(conf["checkpoint_id"])
+        if "checkpoint_map" in conf:  # a subgraph's: the checkpoint ids of its parents
+            conf["checkpoint_map"] = {k: position(v) for k, v in conf["checkpoint_map"].items()}
+        out["configurable"] = conf
+        return namespaces(canon(out, self.impl))
+
+    def metadata(self, md: Optional[dict], pos: Optional[dict] = None) -> Any:
         if md is None:
             return None
         md = dict(md)
         if "run_id" in md:
             md["run_id"] = "<run_id>"
-        return self.value(md)
+        if md.get("parents"):  # a subgraph's: its parents' checkpoint ids by namespace
+            md["parents"] = {k: f"<pos {(pos or {})[v]}>" if v in (pos or {}) else f"<unknown {v}>" for k, v in md["parents"].items()}
+        return namespaces(self.value(md))
 
     def task_path(self, path: Any) -> Any:
         path = list(path)
@@ -153,7 +198,7 @@ class TT:
             path = path[:2]
         return canon(path, self.impl)
 
-    def task(self, t: Any) -> dict:
+    def task(self, t: Any, pos: Optional[dict] = None) -> dict:
         result = self.value(t.result)
         if not self.strict_task_results and (t.error is not None or t.interrupts):
             result = "<not compared>"
@@ -162,7 +207,8 @@ class TT:
             "path": self.task_path(t.path),
             "error": error_category(t.error, self.impl) if isinstance(t.error, BaseException) else canon(t.error, self.impl),
             "interrupts": self.value(list(t.interrupts)),
-            "state": canon(t.state, self.impl),
+            # A subgraph's task: its config (or with subgraphs=True its snapshot).
+            "state": self.snap(t.state, pos or {}) if hasattr(t.state, "next") else namespaces(canon(t.state, self.impl)),
             "result": result,
         }
 
@@ -172,11 +218,11 @@ class TT:
             "values": self.value(s.values),
             "next": list(s.next),
             "config": self.config(s.config, pos),
-            "metadata": self.metadata(s.metadata),
+            "metadata": self.metadata(s.metadata, pos),
             "created_at": s.created_at is not None,
             "parent_config": self.config(s.parent_config, pos),
             # Tasks of one step are compared as a set (ordered by name then path).
-            "tasks": sorted((self.task(t) for t in s.tasks), key=lambda t: (t["name"], repr(t["path"]))),
+            "tasks": sorted((self.task(t, pos) for t in s.tasks), key=lambda t: (t["name"], repr(t["path"]))),
             "interrupts": self.value(list(s.interrupts)),
         }
 
@@ -284,4 +330,4 @@ def first_diff(a: Any, b: Any, path: str = "") -> tuple:
     return (path or "<top>", a, b)
 
 
-__all__ = ["NodeBoom", "TT", "hit", "run_both", "run_on", "with_time_travel_names"]
+__all__ = ["NodeBoom", "TT", "hit", "namespaces", "run_both", "run_on", "with_time_travel_names"]

@@ -141,11 +141,54 @@ def test_downgrade_below_0003_writes_deltas_back_as_whole_values(database_url):
         assert bytes(blob) == _core.dumps(expected)
 
 
+SMALL_VALUES = {
+    "text": 'say "hi" \\ to ünïcode ☃',
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "ratio": 0.1,
+    "big": 2**70,
+    "pair": (1, "a"),
+    "nested": {"k": [1, {"x": None}], "__fg__": "not a tag"},
+    "empty": [],
+}
+
+
+def test_downgrade_below_0005_writes_small_values_into_blob_rows(database_url):
+    """Small values live in their checkpoint rows from 0005 on; a downgrade gives each its own
+    blob row again, exactly as the codec wrote it, and reading them back after the upgrade gives
+    the same checkpoints."""
+    from ferrograph import _core
+
+    with saver_for(database_url) as saver:
+        saver.setup()
+        parent = {"configurable": {"thread_id": "small", "checkpoint_ns": ""}}
+        for step in range(3):
+            c = empty_checkpoint()
+            c["channel_values"] = {**SMALL_VALUES, "step": step}
+            c["channel_versions"] = {**{k: 1 for k in SMALL_VALUES}, "step": step + 1}
+            new = {"step": step + 1, **({k: 1 for k in SMALL_VALUES} if step == 0 else {})}
+            parent = saver.put(parent, c, {"source": "loop", "step": step}, new)
+        before = snapshot(saver)
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ferrograph_checkpoint_blobs").scalar() == 0
+    assert cli(["db", "downgrade", database_url, "0004"]) == 0
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT channel, version, blob FROM ferrograph_checkpoint_blobs").fetchall()
+    stored = {(channel, version): _core.loads(bytes(blob)) for channel, version, blob in rows}
+    assert stored == {**{(k, "1"): v for k, v in SMALL_VALUES.items()}, **{("step", str(i + 1)): i for i in range(3)}}
+    assert type(stored[("pair", "1")]) is tuple
+    with saver_for(database_url) as saver:
+        saver.setup()
+        assert snapshot(saver) == before
+
+
 def test_downgrade_below_0003_refuses_a_broken_chain(database_url, capsys):
     with saver_for(database_url) as saver:
         saver.setup()
         grow_messages(saver)
-    execute(database_url, "DELETE FROM ferrograph_checkpoint_blobs WHERE version = '1'")
+    # The whole values every delta is built on.
+    execute(database_url, "DELETE FROM ferrograph_checkpoint_blobs WHERE thread_id = 'long' AND chain IS NULL")
     assert cli(["db", "downgrade", database_url, "0002"]) == 1
     err = capsys.readouterr().err
     assert "cannot downgrade below revision 0003" in err and "'long'" in err and "'messages'" in err
@@ -197,6 +240,10 @@ def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0004"
+    columns = [name for name, _ in shape(database_url)["ferrograph_checkpoints"][0]]
+    assert "channel_values" not in columns and "blob_channels" not in columns
     assert cli(["db", "downgrade", database_url, "-1"]) == 0
     assert revision(database_url) == "0003"
     assert "ferrograph_deleted_threads" not in shape(database_url)

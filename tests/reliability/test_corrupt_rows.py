@@ -41,7 +41,8 @@ class State(TypedDict):
 def build():
     def step(state: State) -> dict:
         n = state["n"] + 1
-        return {"n": n, "value": {"step": n}, "items": [f"item {n} " + "x" * 300]}
+        # `value` and `items` are too big to be held in the checkpoint row: they have blob rows.
+        return {"n": n, "value": {"step": n, "pad": "v" * 300}, "items": [f"item {n} " + "x" * 300]}
 
     g = StateGraph(State)
     g.add_node("step", step)
@@ -97,6 +98,10 @@ def corrupt(raw: Raw, case: str, thread: str, target: dict) -> None:
         raw.set_json("metadata", "extra", {"__fg__": "no-such-tag", "v": 1}, "thread_id = ? AND checkpoint_id = ?", (thread, cid))
     elif case == "truncated pending write":
         raw.truncate("ferrograph_checkpoint_writes", "thread_id = ? AND checkpoint_id = ?", (thread, cid))
+    elif case == "truncated small values":
+        half = "substring(channel_values from 1 for 5)" if raw.pg else "substr(channel_values, 1, 5)"
+        raw.run(f"UPDATE ferrograph_checkpoints SET channel_values = {half} WHERE thread_id = ? AND checkpoint_id = ?",
+                (thread, cid))
     elif case == "missing delta base":
         # The list channel is stored as append deltas: drop the rows its value is built from.
         rows = raw.run("SELECT chain FROM ferrograph_checkpoint_blobs WHERE thread_id = ? AND channel = 'items' AND version = ?",
@@ -117,6 +122,7 @@ CASES = [
     "unknown tag in checkpoint",
     "unknown tag in metadata",
     "truncated pending write",
+    "truncated small values",
     "missing delta base",
 ]
 

@@ -13,7 +13,8 @@ pub use id::{checkpoint_id, now_iso8601};
 pub use memory::{CheckpointHead, MemorySaver, MemoryStats, Removed, ThreadUsage};
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
-    ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION,
+    ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,
+    EXCLUDED_METADATA_KEYS, EXPECT_LATEST, SPECIAL_WRITES,
 };
 pub use saver::{BackendError, CheckpointSaver, PruneStrategy, Result, SaverError};
-pub use version::{next_version, version_counter};
+pub use version::{format_version, next_version, version_counter};

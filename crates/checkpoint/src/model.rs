@@ -22,16 +22,39 @@ pub const SCHEDULED: &str = "__scheduled__";
 pub const INTERRUPT: &str = "__interrupt__";
 pub const RESUME: &str = "__resume__";
 
+/// The special channels, each with the fixed index its writes are stored under.
+pub const SPECIAL_WRITES: [(&str, i64); 4] = [(ERROR, -1), (SCHEDULED, -2), (INTERRUPT, -3), (RESUME, -4)];
+
+/// The `configurable` key by which the engine marks a `put` whose parent must still be the
+/// thread's latest checkpoint (see [`CheckpointConfig::expect_latest`]).
+pub const EXPECT_LATEST: &str = "__ferrograph_expect_latest__";
+
+/// `configurable` keys never copied into a checkpoint's metadata (besides `__`-prefixed
+/// ones), as LangGraph's `get_checkpoint_metadata` leaves them out.
+pub const EXCLUDED_METADATA_KEYS: [&str; 9] = [
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "checkpoint_map",
+    "langgraph_step",
+    "langgraph_node",
+    "langgraph_triggers",
+    "langgraph_path",
+    "langgraph_checkpoint_ns",
+];
+
+/// A metadata key dropped from what a saver stores: older LangGraph engines put the step's
+/// writes (live values) there; LangGraph's Postgres saver drops it, and every ferrograph
+/// saver does.
+pub const DROPPED_METADATA_KEY: &str = "writes";
+
 /// The index a write is stored under: LangGraph's fixed negative index for a special channel,
 /// otherwise the write's position in the batch.
 pub fn write_index(channel: &str, position: usize) -> i64 {
-    match channel {
-        ERROR => -1,
-        SCHEDULED => -2,
-        INTERRUPT => -3,
-        RESUME => -4,
+    match SPECIAL_WRITES.iter().find(|(name, _)| *name == channel) {
+        Some(&(_, index)) => index,
         // A batch with more than i64::MAX writes cannot exist in memory.
-        _ => position as i64,
+        None => position as i64,
     }
 }
 
@@ -133,7 +156,33 @@ pub struct Checkpoint {
     pub updated_channels: Option<Vec<String>>,
 }
 
+/// A checkpoint's fields without its values, as the SQL savers store them (the values live
+/// in rows of their own).
+#[derive(Serialize)]
+struct WithoutValues<'a> {
+    v: u32,
+    id: &'a str,
+    ts: &'a str,
+    channel_versions: &'a BTreeMap<String, String>,
+    versions_seen: &'a BTreeMap<String, BTreeMap<String, String>>,
+    updated_channels: &'a Option<Vec<String>>,
+}
+
 impl Checkpoint {
+    /// The checkpoint's JSON without `channel_values`.
+    pub fn json_without_values(&self) -> String {
+        let fields = WithoutValues {
+            v: self.v,
+            id: &self.id,
+            ts: &self.ts,
+            channel_versions: &self.channel_versions,
+            versions_seen: &self.versions_seen,
+            updated_channels: &self.updated_channels,
+        };
+        // Strings and maps of strings always serialize.
+        serde_json::to_string(&fields).unwrap_or_default()
+    }
+
     /// A checkpoint with no channels, a fresh id and the current time.
     pub fn empty() -> Self {
         Checkpoint {
@@ -292,7 +341,7 @@ pub struct CheckpointConfig {
     /// still be the latest checkpoint of the thread and namespace (none at all when it is
     /// `None`), and the saver refuses the put with [`crate::SaverError::Conflict`] otherwise,
     /// atomically with the insert. The engine sets it on the checkpoints a run writes as it
-    /// steps (Python: `configurable["__ferrograph_expect_latest__"] = True`), so two
+    /// steps (Python: `configurable[EXPECT_LATEST] = True`), so two
     /// processes running one thread cannot interleave their steps; forks and updates leave it
     /// unset, since they legitimately add a sibling.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -415,6 +464,18 @@ pub struct CheckpointTuple {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_without_values_is_the_checkpoint_json_less_its_values() {
+        let mut cp = Checkpoint::empty();
+        cp.channel_values.insert("a".into(), json!([1, 2]).into());
+        cp.channel_versions.insert("a".into(), "v1".into());
+        cp.updated_channels = Some(vec!["a".into()]);
+        let mut whole = serde_json::to_value(&cp).unwrap();
+        whole.as_object_mut().unwrap().remove("channel_values");
+        let without: Value = serde_json::from_str(&cp.json_without_values()).unwrap();
+        assert_eq!(without, whole);
+    }
 
     #[test]
     fn checkpoint_json_uses_langgraph_field_names() {

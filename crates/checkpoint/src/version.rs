@@ -1,6 +1,9 @@
 //! Channel versions in the format LangGraph's bundled savers use,
-//! `{counter:032}.{random:016}`: fixed width, so string order is counter order, and the random
-//! tail keeps two branches forked from one checkpoint from reusing each other's blob keys.
+//! `{counter:032}.{random:016}` with Python's `random.random()` as the fraction, which reads
+//! `{counter:032}.0.{digits:016}`: fixed width, so string order is counter order, and the
+//! fraction keeps two branches forked from one checkpoint from reusing each other's blob keys.
+//! [`format_version`] is the one place that spells a version; the engine, the native memory
+//! saver and the Python savers' `get_next_version` all go through it.
 
 use crate::id::random_u64;
 use crate::saver::SaverError;
@@ -26,11 +29,13 @@ pub fn next_version(current: Option<&str>) -> Result<String, SaverError> {
     let next = n
         .checked_add(1)
         .ok_or_else(|| SaverError::InvalidVersion(format!("{} has no successor", n)))?;
-    Ok(format!(
-        "{:032}.{:016}",
-        next,
-        random_u64() % FRACTION_MODULUS
-    ))
+    Ok(format_version(next, random_u64()))
+}
+
+/// The spelling of version `counter`; the fraction's digits come from `fraction` (a random or
+/// well-mixed number: only its value modulo 10^16 is used).
+pub fn format_version(counter: u64, fraction: u64) -> String {
+    format!("{counter:032}.0.{:016}", fraction % FRACTION_MODULUS)
 }
 
 #[cfg(test)]
@@ -38,13 +43,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn format_is_32_digits_dot_16_digits() {
+    fn format_is_langgraphs_32_digits_dot_a_fraction() {
         let v = next_version(None).unwrap();
-        assert_eq!(v.len(), 49, "{v}");
+        assert_eq!(v.len(), 51, "{v}");
         let (head, tail) = v.split_once('.').unwrap();
         assert_eq!(head, format!("{:032}", 1));
-        assert_eq!(tail.len(), 16);
-        assert!(tail.bytes().all(|b| b.is_ascii_digit()), "{v}");
+        let digits = tail.strip_prefix("0.").unwrap();
+        assert_eq!(digits.len(), 16);
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{v}");
+        assert_eq!(format_version(7, 12), format!("{:032}.0.{:016}", 7, 12));
     }
 
     #[test]

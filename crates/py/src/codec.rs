@@ -25,7 +25,7 @@ use serde_json::Value;
 
 pub use cache::DecodeCache;
 pub use error::{CodecError, PathSeg, ValuePath};
-pub use registry::{Builtin, ClassEntry, ClassKind, Registry, DEFAULT_CLASS_PATHS, DEFAULT_MAX_DEPTH};
+pub use registry::{Registry, DEFAULT_MAX_DEPTH};
 
 /// The key that marks a tagged JSON object (always its first key). A plain dict holding this
 /// key is written in the `dict` (list of pairs) form, so it still round-trips.
@@ -86,11 +86,6 @@ pub fn encode_with<R>(
         BUFFER.with(|b| b.set(out));
     }
     result
-}
-
-/// Encodes a Python value as typed JSON text.
-pub fn to_json(obj: &Bound<'_, PyAny>, registry: &Registry, context: Option<&str>) -> Result<String, CodecError> {
-    encode_with(obj, registry, context, str::to_owned)
 }
 
 /// Rebuilds a Python value from typed JSON bytes. Errors are read errors

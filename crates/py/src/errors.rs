@@ -65,8 +65,7 @@ impl<T> IntoPyResult<T> for Result<T, GraphError> {
     }
 }
 
-/// The Python exception for a saver error: one `ferrograph.errors` class per variant, and a
-/// Python saver's own exception exactly as it was raised.
+/// The Python exception for a saver error: one `ferrograph.errors` class per variant.
 pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
     match err {
         SaverError::NotFound(m) => new_error(py, "CheckpointNotFoundError", m),
@@ -77,10 +76,7 @@ pub fn saver_error(py: Python<'_>, err: SaverError) -> PyErr {
         SaverError::Storage(m) => new_error(py, "CheckpointStorageError", m),
         e @ SaverError::Conflict { .. } => new_error(py, "ConcurrentUpdateError", e.to_string()),
         SaverError::Deleted(m) => new_error(py, "ThreadDeletedError", m),
-        SaverError::Backend(b) => match b.downcast_ref::<crate::savers::PyBackendError>() {
-            Some(e) => e.0.clone_ref(py),
-            None => new_error(py, "CheckpointStorageError", b.to_string()),
-        },
+        SaverError::Backend(b) => new_error(py, "CheckpointStorageError", b.to_string()),
     }
 }
 

@@ -3,11 +3,11 @@
 
 use pyo3::prelude::*;
 
-pub mod codec;
+mod codec;
 mod errors;
 mod graph;
 mod run;
-pub mod savers;
+mod savers;
 mod value;
 
 /// A fresh, strictly increasing checkpoint id and the current time (ISO-8601, UTC).

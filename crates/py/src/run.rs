@@ -2,14 +2,20 @@
 //! and the run's checkpoints in the saver protocol's shape (LangGraph's dicts, with live
 //! Python values: the saver serializes them).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ferrograph_core::{ChannelKind, Item, Run, TaskKind, Version, TASKS, START};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
+use ferrograph_checkpoint::model::INTERRUPT;
+use ferrograph_checkpoint::{Checkpoint, CHECKPOINT_VERSION};
+
+use crate::codec::PySerializer;
 use crate::errors::{new_error, IntoPyResult};
+use crate::savers::convert::encode_channel;
+use crate::savers::encoded::EncodedCheckpoint;
 use crate::graph::CoreGraph;
 use crate::value::PyValue;
 
@@ -71,9 +77,9 @@ fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &
     })
 }
 
-/// Channel versions as the saver protocol spells them: a zero-padded counter and a suffix
-/// (LangGraph's format). Each counter gets one spelling for the life of the run, so a blob
-/// stored under a version is found again under the same string.
+/// Channel versions as the saver protocol spells them (`format_version`, LangGraph's format).
+/// Each counter gets one spelling for the life of the run, so a blob stored under a version is
+/// found again under the same string.
 #[derive(Default)]
 struct VersionNames {
     names: HashMap<Version, String>,
@@ -89,7 +95,7 @@ impl VersionNames {
             x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             x ^= x >> 31;
-            format!("{version:032}.0.{:016}", x % 10_000_000_000_000_000)
+            ferrograph_checkpoint::format_version(version, x)
         })
     }
 
@@ -134,6 +140,84 @@ impl CoreRun {
         self.run.graph().channel(name).ok_or_else(|| {
             new_error(py, "CorruptCheckpointError", format!("unknown channel '{name}' in a saved write"))
         })
+    }
+
+    /// A channel's content as a checkpoint holds it, None when it holds nothing. A deferred
+    /// node's trigger is saved as (content, released), as LangGraph saves its
+    /// `...AfterFinish` channels, also while it waits.
+    fn channel_value<'py>(&self, py: Python<'py>, c: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let channel = &self.run.channels()[c];
+        let deferred = channel.is_deferred();
+        if !(channel.is_available() || (deferred && channel.has_content())) {
+            return Ok(None);
+        }
+        let form = self.form(c);
+        let items = channel.items();
+        let value = match form {
+            Form::Barrier => {
+                let set = PySet::empty(py)?;
+                for item in &items {
+                    set.add(item_to_py(py, item, form)?)?;
+                }
+                set.into_any()
+            }
+            Form::Sends => {
+                let list = PyList::empty(py);
+                for item in &items {
+                    list.append(item_to_py(py, item, form)?)?;
+                }
+                list.into_any()
+            }
+            _ => match items.first() {
+                Some(item) => item_to_py(py, item, form)?,
+                None => return Ok(None),
+            },
+        };
+        if deferred {
+            let released = PyBool::new(py, channel.is_finished()).to_owned().into_any();
+            return Ok(Some(PyTuple::new(py, [value, released])?.into_any()));
+        }
+        Ok(Some(value))
+    }
+
+    /// `versions_seen` by node, as LangGraph keeps it: `__input__` (always, empty), each node
+    /// that saw something, and the interrupt marker's.
+    fn seen_by_node(&self) -> Vec<(String, Vec<Version>)> {
+        let graph = self.run.graph().clone();
+        let mut seen: Vec<(String, Vec<Version>)> = vec![("__input__".to_string(), vec![])];
+        for (n, node) in graph.nodes().iter().enumerate() {
+            let node_seen = self.run.versions_seen(n);
+            if node_seen.iter().any(|&v| v > 0) {
+                seen.push((node.name.to_string(), node_seen.to_vec()));
+            }
+        }
+        let interrupt_seen = self.run.interrupt_seen();
+        if interrupt_seen.iter().any(|&v| v > 0) {
+            seen.push((INTERRUPT.to_string(), interrupt_seen.to_vec()));
+        }
+        seen
+    }
+
+    fn versions_map(&mut self, versions: &[Version]) -> BTreeMap<String, String> {
+        let graph = self.run.graph().clone();
+        versions
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v > 0)
+            .map(|(c, &v)| (graph.channel_name(c).to_string(), self.names.name(v).to_string()))
+            .collect()
+    }
+
+    /// The channels whose version moved since the last checkpoint handed to the saver.
+    fn new_versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
+        let graph = self.run.graph().clone();
+        let new_versions = PyDict::new(py);
+        for (c, &v) in versions.iter().enumerate() {
+            if v > self.saved[c] {
+                new_versions.set_item(graph.channel_name(c), self.names.name(v))?;
+            }
+        }
+        Ok(new_versions)
     }
 
     fn versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
@@ -385,70 +469,28 @@ impl CoreRun {
         self.run.restore_task(task, items).py(py)
     }
 
-    /// The run as a checkpoint: (checkpoint dict, new_versions dict). `new_versions` holds the
-    /// channels changed since the last call, which is what the saver stores anew.
+    /// The run as a checkpoint in LangGraph's shape, for a third-party saver: (checkpoint
+    /// dict with every channel's live value, new_versions dict). `new_versions` holds the
+    /// channels changed since the last checkpoint, which is what the saver stores anew.
     fn checkpoint<'py>(&mut self, py: Python<'py>, id: String, ts: String) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let graph = self.run.graph().clone();
         let values = PyDict::new(py);
-        for (c, channel) in self.run.channels().iter().enumerate() {
-            // A deferred node's trigger is saved as (content, released), as LangGraph saves
-            // its `...AfterFinish` channels, also while it waits.
-            let deferred = channel.is_deferred();
-            if !(channel.is_available() || (deferred && channel.has_content())) {
-                continue;
+        for c in 0..self.run.channels().len() {
+            if let Some(value) = self.channel_value(py, c)? {
+                values.set_item(self.run.channels()[c].key(), value)?;
             }
-            let form = self.form(c);
-            let items = channel.items();
-            let value = match form {
-                Form::Barrier => {
-                    let set = PySet::empty(py)?;
-                    for item in &items {
-                        set.add(item_to_py(py, item, form)?)?;
-                    }
-                    set.into_any()
-                }
-                Form::Sends => {
-                    let list = PyList::empty(py);
-                    for item in &items {
-                        list.append(item_to_py(py, item, form)?)?;
-                    }
-                    list.into_any()
-                }
-                _ => match items.first() {
-                    Some(item) => item_to_py(py, item, form)?,
-                    None => continue,
-                },
-            };
-            if deferred {
-                values.set_item(channel.key(), PyTuple::new(py, [value, PyBool::new(py, channel.is_finished()).to_owned().into_any()])?)?;
-                continue;
-            }
-            values.set_item(channel.key(), value)?;
         }
         let versions = self.run.versions().to_vec();
         let channel_versions = self.versions_dict(py, &versions)?;
         let seen = PyDict::new(py);
-        seen.set_item("__input__", PyDict::new(py))?;
-        for (n, node) in graph.nodes().iter().enumerate() {
-            let node_seen = self.run.versions_seen(n).to_vec();
-            if node_seen.iter().any(|&v| v > 0) {
-                seen.set_item(node.name.as_ref(), self.versions_dict(py, &node_seen)?)?;
-            }
+        for (node, node_seen) in self.seen_by_node() {
+            seen.set_item(node, self.versions_dict(py, &node_seen)?)?;
         }
-        let interrupt_seen = self.run.interrupt_seen().to_vec();
-        if interrupt_seen.iter().any(|&v| v > 0) {
-            seen.set_item("__interrupt__", self.versions_dict(py, &interrupt_seen)?)?;
-        }
-        let new_versions = PyDict::new(py);
-        for (c, &v) in versions.iter().enumerate() {
-            if v > self.saved[c] {
-                new_versions.set_item(graph.channel_name(c), self.names.name(v))?;
-            }
-        }
+        let new_versions = self.new_versions_dict(py, &versions)?;
         self.saved = versions;
         let updated: Vec<&str> = self.updated.iter().map(|&c| graph.channel_name(c)).collect();
         let checkpoint = PyDict::new(py);
-        checkpoint.set_item("v", 4)?;
+        checkpoint.set_item("v", CHECKPOINT_VERSION)?;
         checkpoint.set_item("id", id)?;
         checkpoint.set_item("ts", ts)?;
         checkpoint.set_item("channel_values", values)?;
@@ -456,6 +498,40 @@ impl CoreRun {
         checkpoint.set_item("versions_seen", seen)?;
         checkpoint.set_item("updated_channels", updated)?;
         Ok((checkpoint, new_versions))
+    }
+
+    /// The run as a checkpoint for a first-party saver, in one crossing: the checkpoint with
+    /// only the new versions' values, encoded here with `serializer` (a `SerializationError`
+    /// names the channel), and the new_versions dict.
+    fn encoded_checkpoint<'py>(
+        &mut self,
+        py: Python<'py>,
+        id: String,
+        ts: String,
+        serializer: &Bound<'py, PySerializer>,
+    ) -> PyResult<(EncodedCheckpoint, Bound<'py, PyDict>)> {
+        let graph = self.run.graph().clone();
+        let registry = serializer.get().registry().clone();
+        let versions = self.run.versions().to_vec();
+        let mut channel_values = BTreeMap::new();
+        for (c, &v) in versions.iter().enumerate() {
+            if v > self.saved[c] {
+                if let Some(value) = self.channel_value(py, c)? {
+                    let key = self.run.channels()[c].key();
+                    channel_values.insert(key.to_string(), encode_channel(&value, &registry, key)?);
+                }
+            }
+        }
+        let channel_versions = self.versions_map(&versions);
+        let mut versions_seen = BTreeMap::new();
+        for (node, node_seen) in self.seen_by_node() {
+            versions_seen.insert(node, self.versions_map(&node_seen));
+        }
+        let new_versions = self.new_versions_dict(py, &versions)?;
+        self.saved = versions;
+        let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_name(c).to_string()).collect());
+        let checkpoint = Checkpoint { v: CHECKPOINT_VERSION, id, ts, channel_values, channel_versions, versions_seen, updated_channels };
+        Ok((EncodedCheckpoint { checkpoint }, new_versions))
     }
 
     /// Put the run at a saved checkpoint (a dict in the saver protocol's shape) at `step`.
@@ -517,7 +593,7 @@ impl CoreRun {
         let mut seen = Vec::new();
         for (node, entries) in seen_by_node.iter() {
             let node: String = node.extract()?;
-            let target = if node == "__interrupt__" {
+            let target = if node == INTERRUPT {
                 None
             } else {
                 match graph.node(&node) {

@@ -35,6 +35,8 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     lost connection; `one_sync` as `PostgresSaver._run`) and `_run_page` (one query of a
     listing)."""
 
+    takes_encoded_checkpoints = True
+
     dialect: sql.Dialect
     loop: Optional[asyncio.AbstractEventLoop]
     #: Extra `_run` arguments for a batch.
@@ -89,7 +91,11 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self._bind_loop()
-        await self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
+        await self._run(
+            lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits),
+            write=True,
+            one_sync=True,
+        )
 
     async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import random
 from typing import Any, AsyncIterator, Iterator, Literal, Mapping, NamedTuple, Optional, Sequence, TypedDict
+
+from ferrograph import _core
 
 __all__ = [
     "BaseCheckpointSaver",
@@ -22,20 +23,29 @@ __all__ = [
     "CheckpointTuple",
     "PendingWrite",
     "ERROR",
+    "EXPECT_LATEST",
     "SCHEDULED",
     "INTERRUPT",
     "RESUME",
     "WRITES_IDX_MAP",
+    "checkpoint_metadata",
     "empty_checkpoint",
     "get_checkpoint_id",
 ]
 
-ERROR = "__error__"
-SCHEDULED = "__scheduled__"
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
-#: Special channels whose writes replace earlier ones; their write index is negative.
-WRITES_IDX_MAP = {ERROR: -1, SCHEDULED: -2, INTERRUPT: -3, RESUME: -4}
+# The saver protocol's vocabulary is defined once, in Rust (ferrograph_checkpoint), and shared
+# by the run, the savers and the Rust codec through `_core`; Python never re-spells it.
+
+#: Special channels whose writes replace earlier ones, with their (negative) write index.
+WRITES_IDX_MAP: dict[str, int] = dict(_core.WRITES_IDX_MAP)
+ERROR, SCHEDULED, INTERRUPT, RESUME = WRITES_IDX_MAP
+#: The `configurable` key by which a run marks a put whose parent must still be the latest
+#: checkpoint of its thread and namespace (forks and updates are not marked).
+EXPECT_LATEST: str = _core.EXPECT_LATEST
+#: `checkpoint_metadata(config, metadata)`: the metadata a saver stores with a checkpoint, as
+#: LangGraph's `get_checkpoint_metadata` makes it (the config's scalar metadata and configurable
+#: keys added, NULs dropped from strings, the legacy "writes" key dropped).
+checkpoint_metadata = _core.checkpoint_metadata
 
 PendingWrite = tuple[str, str, Any]
 
@@ -72,8 +82,6 @@ def get_checkpoint_id(config: Mapping[str, Any]) -> Optional[str]:
 
 def empty_checkpoint() -> Checkpoint:
     """A checkpoint with nothing in it and a fresh time-ordered id."""
-    from ferrograph import _core
-
     checkpoint_id, ts = _core.new_checkpoint_id()
     return Checkpoint(
         v=4, id=checkpoint_id, ts=ts, channel_values={}, channel_versions={}, versions_seen={}, updated_channels=None
@@ -91,6 +99,10 @@ class BaseCheckpointSaver:
 
     #: Checkpoints live in this process and a call takes microseconds (see above).
     in_process: bool = False
+    #: True on ferrograph's own savers only: a graph run hands their `put` (and `run_batch`'s
+    #: puts) a `_core.EncodedCheckpoint` (the step's new values, already encoded) instead of
+    #: LangGraph's checkpoint dict. A subclass that reads the dict in `put` sets it to False.
+    takes_encoded_checkpoints: bool = False
 
     def get(self, config: dict) -> Optional[Checkpoint]:
         """The checkpoint `config` points at (the thread's latest without checkpoint_id)."""
@@ -142,15 +154,9 @@ class BaseCheckpointSaver:
         raise NotImplementedError(f"{type(self).__name__} does not implement prune")
 
     def get_next_version(self, current: Any, channel: Any = None) -> str:
-        """A version greater than `current`: a zero-padded counter and a random suffix, so
-        versions compare correctly as strings."""
-        if current is None:
-            counter = 0
-        elif isinstance(current, int):
-            counter = current
-        else:
-            counter = int(str(current).split(".")[0])
-        return f"{counter + 1:032}.{random.random():016}"
+        """A version greater than `current`: a zero-padded counter and a random fraction, so
+        versions compare correctly as strings (LangGraph's format)."""
+        return _core.next_version(current)
 
     async def aget(self, config: dict) -> Optional[Checkpoint]:
         found = await self.aget_tuple(config)

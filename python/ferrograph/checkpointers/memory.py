@@ -37,6 +37,8 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`).
     """
 
+    takes_encoded_checkpoints = True
+
     in_process = True
 
     def __new__(

@@ -179,6 +179,8 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
     the tables. `retention` and `sweep_every` as `SqliteSaver`'s.
     """
 
+    takes_encoded_checkpoints = True
+
     dialect = sql.POSTGRES
 
     def __init__(
@@ -255,8 +257,9 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
     ) -> Any:
         """Runs the operation `make()` builds, in one transaction when it writes.
 
-        `one_sync`: the operation (`sql.put`) is one or more groups of statements, each ending
-        with the one statement of the group whose rows it reads; each group is atomic as one
+        `one_sync`: the operation (`sql.put`, `sql.put_writes`) is one or more groups of
+        statements, each ending with the one statement of the group whose rows it reads (or with
+        the operation's end); each group is atomic as one
         implicit transaction, and the operation is correct if it stops after any group. On an
         autocommit connection each group is then sent without BEGIN and COMMIT, in one pipeline
         when it has several statements (`OneSync`): the server runs the statements before a
@@ -349,7 +352,11 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         )
 
     def put_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._run(lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits), write=True)
+        self._run(
+            lambda: sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits),
+            write=True,
+            one_sync=True,
+        )
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""

@@ -30,6 +30,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
     `sweep_every` ("10m") a background thread applies it that often until `stop_sweeping()`.
     """
 
+    takes_encoded_checkpoints = True
+
     dialect = sql.SQLITE
 
     def __init__(

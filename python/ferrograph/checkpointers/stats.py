@@ -36,7 +36,8 @@ class ThreadUsage:
 @dataclass
 class ChannelUsage:
     channel: str
-    #: Stored values (one per version) and their bytes.
+    #: Stored values and their bytes: one per version, but a small value held in checkpoint rows
+    #: (see checkpointers/sql/writes.py, INLINE_MAX) once per row that holds it.
     values: int = 0
     value_bytes: int = 0
     #: Pending writes to the channel and their bytes.

@@ -23,11 +23,24 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from ferrograph import _core
+from ferrograph.checkpointers.base import ERROR, EXPECT_LATEST, INTERRUPT, RESUME, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.config import _CURRENT, CurrentTask
-from ferrograph.errors import AsyncNodeError, EmptyInputError, GraphDrained, GraphInterrupt, GraphRecursionError, GraphValidationError, InvalidConfigError, InvalidUpdateError, is_invalid_resume
+from ferrograph.errors import (
+    AsyncNodeError,
+    EmptyInputError,
+    GraphDrained,
+    GraphInterrupt,
+    GraphRecursionError,
+    GraphValidationError,
+    InvalidConfigError,
+    InvalidUpdateError,
+    ParentCommand,
+    is_invalid_resume,
+)
 from ferrograph.graph._cache import NodeCache
 from ferrograph.graph._messages import MessagesStream
 from ferrograph.graph._options import RunOptions
+from ferrograph.graph._subgraph import LOAD_BEFORE, NS_END, Nesting, Replay, subgraph_task_state, task_ns, with_checkpoint_map
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import END, START, BranchSpec
 from ferrograph.runtime import ExecutionInfo, Runtime, RunControl, _no_op_writer
@@ -41,14 +54,12 @@ from ferrograph.types import (
     _Scratchpad,
 )
 
-ERROR = "__error__"
 TASKS = "__pregel_tasks"
-INTERRUPT = "__interrupt__"
-RESUME = "__resume__"
 NO_WRITES = "__no_writes__"
 #: The task id of writes that come from no node: a `Command` given as a run's input.
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
-SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, NO_WRITES, "__scheduled__"})
+#: Channels of saved writes that are records about a task, not state updates.
+SPECIAL_CHANNELS = frozenset({*WRITES_IDX_MAP, NO_WRITES})
 
 #: How long (seconds) a step's finished task waits for the tasks started before it before its
 #: chunks stream. LangGraph streams tasks as they finish, and its runner starts one fresh
@@ -101,12 +112,7 @@ def thread_of(config: dict) -> dict:
 def _metadata_base(config: dict) -> dict:
     """What every checkpoint of a run carries besides source and step: the caller's
     metadata and the scalar `configurable` keys, as LangGraph records them."""
-    base = {k: v for k, v in (config.get("metadata") or {}).items() if isinstance(v, (str, int, float, bool))}
-    for key, value in (config.get("configurable") or {}).items():
-        if key.startswith("__") or key in ("thread_id", "checkpoint_ns", "checkpoint_id"):
-            continue
-        if isinstance(value, (str, int, float, bool)):
-            base.setdefault(key, value)
+    base = checkpoint_metadata(config, None)
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
     return base
@@ -157,11 +163,37 @@ def _special(writes: list[tuple[str, Any]], channel: str) -> Any:
 def _completed(writes: list[tuple[str, Any]]) -> bool:
     """Whether a task's saved writes show it finished. A task that failed or paused and then
     finished on a resume keeps its error or interrupt record beside its writes."""
-    return any(ch not in (ERROR, INTERRUPT, RESUME, "__scheduled__") for ch, _ in writes)
+    return any(ch not in WRITES_IDX_MAP for ch, _ in writes)
 
 
 class RunLoop:
     """The bookkeeping of one run, shared by the sync and async drivers."""
+
+    # What a run does with subgraphs (graph/_subgraph.py); class-level defaults, so that a run
+    # without any costs nothing here.
+    #: The run's checkpoint namespace ("" at the root) and the checkpoint ids of the runs above
+    #: it by namespace (its checkpoints' `parents` metadata; never changed in place).
+    ns = ""
+    parents: dict = {}
+    #: What a child run takes from its parent (None at the root).
+    nesting: Optional[Nesting] = None
+    #: The time travel this run is part of, as its children see it.
+    replay: Optional[Replay] = None
+    #: The thread's latest checkpoint id, read when a root run travels (`latest_call`).
+    latest_id: Optional[str] = None
+    #: A child run that starts from an older checkpoint (`load_call`): a branch of its own.
+    branching = False
+    #: The step a run that resumes a thread starts from: a child run started during the step
+    #: after it goes on from its own checkpoint rather than starting on its input.
+    resume_step: Optional[int] = None
+    #: The modes child runs hand up (see `_hand_up`), and their chunks to stream, as
+    #: (mode, chunk, namespace).
+    child_modes: tuple[str, ...] = ()
+    nested: Optional[collections.deque] = None
+    #: Whether the caller sees this run's children's chunks (`subgraphs=True` at the top).
+    children_shown = False
+    #: Child runs started so far by task id (they are numbered, see graph/_subgraph.py).
+    child_runs: Optional[dict[str, int]] = None
 
     def __init__(
         self,
@@ -173,6 +205,7 @@ class RunLoop:
         interrupt_after: Sequence[str] = (),
         context: Any = None,
         control: Optional[RunControl] = None,
+        nesting: Optional[Nesting] = None,
     ) -> None:
         self.graph = graph
         self.config = config
@@ -188,7 +221,26 @@ class RunLoop:
         #: difference where a reducer changes the update's objects: add_messages gives its
         #: messages ids.
         self.after_step = not ({"messages", "custom"} & set(self.modes))
-        self.saver = graph.checkpointer
+        #: The saver and codec of the run's calls; a child run's come from its parent.
+        if nesting is None:
+            self.saver = graph.checkpointer
+            self.codec = graph._codec
+            checkpoint_map = (config.get("configurable") or {}).get("checkpoint_map")
+            if checkpoint_map:
+                self.parents = dict(checkpoint_map)
+        else:
+            self.saver = nesting.saver
+            self.codec = nesting.codec
+            self.ns = nesting.ns
+            self.parents = nesting.parents
+            self.nesting = nesting
+            self.replay = nesting.replay
+            self.children_shown = nesting.shown
+        if options.subgraphs or options.forward is not None or "messages" in self.modes:
+            self._hand_up(options)
+        #: ferrograph's own savers take a step's checkpoint encoded in one crossing (only the
+        #: new versions' values, by the Rust codec); any other saver gets LangGraph's dict.
+        self.encoded_puts = getattr(self.saver, "takes_encoded_checkpoints", False) is True
         self.thread = thread_of(config) if self.saver is not None else None
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
@@ -218,6 +270,9 @@ class RunLoop:
         self.error: Optional[BaseException] = None
         #: Interrupts raised by this step's tasks (the run stops after the step).
         self.interrupts: list[Interrupt] = []
+        #: Set when a task paused, also on a child's stop at its interrupt_before/after,
+        #: which raises no Interrupt (the run stops after the step).
+        self.paused = False
         #: Set when an interrupt_before/after stops the run.
         self.static_interrupt = False
         self._unreported_checkpoint: Optional[tuple[dict, Optional[dict], dict, dict]] = None
@@ -237,7 +292,22 @@ class RunLoop:
             frozenset((keys,) if isinstance(keys, str) else keys) if keys is not None else None
         )
         self.cache = NodeCache() if graph.cache is not None else None
-        self.messages = MessagesStream(config) if "messages" in self.modes else None
+        self.messages = (
+            MessagesStream(config, None if nesting is None else nesting.messages) if "messages" in self.modes else None
+        )
+
+    def _hand_up(self, options: RunOptions) -> None:
+        """Collect child runs' chunks: the modes this run streams with `subgraphs=True` (and
+        what its own parent wants), else only "messages" (a child's tokens reach the caller
+        only with `subgraphs=True`, but they must not pass for this run's own)."""
+        if options.forward is not None:
+            own = self.modes if options.subgraphs else ()
+            self.child_modes = tuple(dict.fromkeys((*options.forward.modes, *own)))
+        else:
+            self.child_modes = self.modes if options.subgraphs else ("messages",) if "messages" in self.modes else ()
+        if self.child_modes:
+            self.nested = collections.deque()
+        self.children_shown = self.children_shown or options.subgraphs
 
     def _thread(self) -> dict:
         """The thread's ids; only a run with a checkpointer saves or loads, and it has them."""
@@ -254,11 +324,33 @@ class RunLoop:
         checkpoint_id = (self.config.get("configurable") or {}).get("checkpoint_id")
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
+        if self.nesting is not None and self.replay is not None and self.replay.first_visit(self.ns):
+            # A child of a time-travelling run, the first time its namespace runs: it starts
+            # from its checkpoint as of the parent's, on its input (see graph/_subgraph.py).
+            self.nesting.resuming = False
+            self.branching = True
+            return SaverCall(LOAD_BEFORE, ({"configurable": configurable}, self.replay.checkpoint_id))
         return SaverCall("get_tuple", ({"configurable": configurable},))
+
+    def latest_call(self) -> Optional[SaverCall]:
+        """For a root run that travels to a checkpoint: the read of the thread's latest (a
+        fork or update checkpoint that is not the latest forks again, as in LangGraph)."""
+        if self.saver is None or self.nesting is not None:
+            return None
+        if not (self.config.get("configurable") or {}).get("checkpoint_id"):
+            return None
+        return SaverCall("get_tuple", ({"configurable": {**self._thread()}},), self._superseded)
+
+    def _superseded(self, latest: Any) -> None:
+        self.latest_id = None if latest is None else latest.checkpoint["id"]
 
     def begin(self, saved: Any, input: Any) -> list[tuple[str, Any]]:
         """Set the run up from the saved checkpoint (if any) and the input. Returns chunks."""
         run = self.run
+        if self.nesting is not None and self.nesting.resuming and saved is not None:
+            # A child run of a task that resumes: it goes on where it stopped, with the
+            # answer its parent's task was given (see graph/_subgraph.py).
+            input = self.nesting.resume_input()
         if self.saver is None:
             if isinstance(input, Command):
                 raise GraphValidationError("Command(resume=...) needs a graph compiled with a checkpointer")
@@ -279,8 +371,15 @@ class RunLoop:
             if replay and not isinstance(input, Command):
                 # Time travel: tasks due at that checkpoint run again (their saved writes are
                 # ignored), on a new branch forked from it unless it is itself a fork or
-                # an update, which already started one.
-                if (saved.metadata or {}).get("source") not in ("update", "fork"):
+                # an update that is still the thread's latest, which already started one.
+                # Children load their checkpoints as of then (graph/_subgraph.py).
+                source = (saved.metadata or {}).get("source")
+                superseded = self.latest_id is not None and self.latest_id != saved.checkpoint["id"]
+                bound = saved.checkpoint["id"]
+                if source in ("update", "fork") and saved.parent_config is not None:
+                    bound = saved.parent_config["configurable"]["checkpoint_id"]
+                self.replay = Replay(bound)
+                if source not in ("update", "fork") or superseded:
                     run.set_step(run.step + 1)
                     self._save("fork", run.step)
                 else:
@@ -290,6 +389,7 @@ class RunLoop:
                 self._apply_null_writes(self.pending.pop(NULL_TASK_ID, ()))
                 if isinstance(input, Command):
                     self._command_input(input)
+            self.resume_step = run.step
             return [("values", self.output())] if "values" in self.modes else []
         run.input(input)
         self._save("input", run.step)
@@ -354,6 +454,13 @@ class RunLoop:
 
     # ---- checkpoints
 
+    def checkpoint_id(self) -> Optional[str]:
+        """The id of the checkpoint the run stands on (with durability "exit", the one it
+        has not written yet)."""
+        if self._unsaved is not None:
+            return self._unsaved[2]
+        return None if self.parent_config is None else self.parent_config["configurable"]["checkpoint_id"]
+
     def _save(self, source: str, step: int, *, checkpoint_id: Optional[str] = None) -> None:
         """Queue a checkpoint of the run as it stands now. With durability "exit" only the id is
         taken (task ids derive from it); the checkpoint is written when the run ends."""
@@ -367,10 +474,13 @@ class RunLoop:
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
-        checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
+        if self.encoded_puts:
+            checkpoint, new_versions = self.run.encoded_checkpoint(checkpoint_id, ts, self.codec)
+        else:
+            checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         # The run's own keys first, then the config's (which never replace them), in
         # LangGraph's order.
-        metadata = {"source": source, "step": step, "parents": {}}
+        metadata = {"source": source, "step": step, "parents": dict(self.parents)}
         metadata.update((k, v) for k, v in self.metadata_base.items() if k not in metadata)
         parent = self.parent_config
         configurable = {**self._thread()}
@@ -380,8 +490,11 @@ class RunLoop:
         # with ConcurrentUpdateError otherwise), unless it continues from a checkpoint the
         # caller named: that one is a branch of its own, like forks and updates.
         named = (self.config.get("configurable") or {}).get("checkpoint_id")
+        if self.branching and parent is not None:
+            named = parent["configurable"]["checkpoint_id"]
+            self.branching = False
         if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
-            configurable["__ferrograph_expect_latest__"] = True
+            configurable[EXPECT_LATEST] = True
         mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:
@@ -404,10 +517,14 @@ class RunLoop:
             return
         self.outbox.append(SaverCall("put_writes", (self.parent_config, writes, task_id, "")))
 
-    def _write_at_exit(self) -> None:
+    def _write_at_exit(self, stopped: bool = True) -> None:
         """With durability "exit": write the last checkpoint the run reached, and the writes
-        of a step that stopped it (failed or interrupted), so a resume starts there."""
+        of a step that stopped it (failed or interrupted), so a resume starts there. A child
+        run that ends normally writes nothing, unless it keeps a history per thread
+        (`checkpointer=True`: no task ids in its namespace), as in LangGraph."""
         if self.saver is None or self.durability != "exit" or self._unsaved is None:
+            return
+        if not stopped and self.nesting is not None and NS_END in self.ns:
             return
         source, step, checkpoint_id = self._unsaved
         self._unsaved = None
@@ -433,7 +550,7 @@ class RunLoop:
     def tick(self) -> bool:
         """Plan the next step; False when the run is over, stopped by an interrupt, or asked
         to drain (see `drained`)."""
-        if self.error is not None or self.interrupts or self.static_interrupt:
+        if self.error is not None or self.paused or self.static_interrupt:
             return False
         tasks = self.run.tick()
         if tasks and self.control is not None and self.control.drain_requested:
@@ -524,8 +641,8 @@ class RunLoop:
             for name, _input, task_id, _push in (self.tasks if due is None else due)
         ]
         payload = {
-            "config": config,
-            "parent_config": parent,
+            "config": with_checkpoint_map(config, metadata),
+            "parent_config": with_checkpoint_map(parent, metadata),
             "values": values,
             "metadata": metadata,
             "next": [t["name"] for t in tasks],
@@ -542,9 +659,10 @@ class RunLoop:
         except Exception:  # the node itself will report invalid input when it runs
             return state
 
-    def call(self, i: int) -> Callable[[], Any]:
+    def call(self, i: int, *, asynchronous: bool = False) -> Callable[[], Any]:
         """A zero-argument callable that runs task `i`'s node once per call (a retry calls it
-        again: the task's runtime then says which attempt it is)."""
+        again: the task's runtime then says which attempt it is). `asynchronous`: a subgraph
+        node of an async run, whose child run is async too."""
         name, input, task_id, push = self.tasks[i]
         if name == START:
             return functools.partial(self.graph._input_update, input)
@@ -556,7 +674,7 @@ class RunLoop:
                 "langgraph_node": name,
                 "langgraph_triggers": tuple(self.run.task_triggers(i)),
                 "langgraph_path": tuple(self.run.task_path(i))[:3],
-                "langgraph_checkpoint_ns": f"{name}:{task_id}",
+                "langgraph_checkpoint_ns": task_ns(self, name, task_id),
             }
             metadata, config = self.messages.task(name, task_meta, spec.metadata)
         if not push:
@@ -569,7 +687,11 @@ class RunLoop:
             elif spec.input_schema is not None or self.graph._state_names is not None:
                 input = {k: v for k, v in input.items() if k in schema.names}
         scratchpad = _Scratchpad(task_id, self.resume.setdefault(task_id, []), self.null_resume) if self.saver is not None else None
-        fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async else _NodeCall)(self, name, task_id, scratchpad, spec, input, config)
+        fn: Callable[[], Any] = (_AsyncNodeCall if spec.is_async or asynchronous else _NodeCall)(
+            self, name, task_id, scratchpad, spec, input, config
+        )
+        if asynchronous:
+            fn._fn = spec.fn.acall  # type: ignore[attr-defined]
         if self.messages is not None:
             fn = self.messages.wrap(fn, input.state if isinstance(input, _Deferred) else input, metadata, config)
         return fn
@@ -584,10 +706,9 @@ class RunLoop:
         """The run's runtime with the task's own execution info (its namespace is the task's,
         `node:task_id` under the run's, as LangGraph names it)."""
         thread = self.thread or {}
-        parent_ns = thread.get("checkpoint_ns", "")
         info = ExecutionInfo(
             checkpoint_id=(self.parent_config or {}).get("configurable", {}).get("checkpoint_id", ""),
-            checkpoint_ns=f"{parent_ns}|{name}:{task_id}" if parent_ns else f"{name}:{task_id}",
+            checkpoint_ns=task_ns(self, name, task_id),
             task_id=task_id,
             thread_id=thread.get("thread_id"),
             run_id=None if self.config.get("run_id") is None else str(self.config["run_id"]),
@@ -639,13 +760,29 @@ class RunLoop:
         return () if name == START else self.graph._nodes[name].retry_policy
 
     def failed(self, i: int, exc: BaseException) -> list[tuple[str, Any]]:
-        """Record task `i`'s failure (or pause, for an interrupt); returns its chunks."""
+        """Record task `i`'s failure (or pause, for an interrupt); returns its chunks. A child
+        run's `Command(graph=Command.PARENT)` reaching this task is its result instead; in
+        the child that sent it, it ends the run (nothing of its step is saved)."""
+        if isinstance(exc, ParentCommand):
+            if exc.sender is not self:
+                return self.complete(i, exc.command)
+            if self.error is None:
+                self.error = exc
+            return []
         if isinstance(exc, GraphInterrupt):
             self.interrupts.extend(exc.interrupts)
+            self.paused = True
             # The answers it took so far go with it, so a resume replays them.
             answered = self.resume.get(self.tasks[i][2])
             self._save_writes(i, [(INTERRUPT, list(exc.interrupts))] + ([(RESUME, list(answered))] if answered else []))
-            return self.custom_chunks() + self._paused_chunks(i, tuple(exc.interrupts))
+            chunks = (self.nested_chunks() if self.nested else []) + self.custom_chunks()
+            if exc.interrupts:
+                return chunks + self._paused_chunks(i, tuple(exc.interrupts))
+            if self.nesting is None and "updates" in self.modes:
+                # Paused by a child's stop at its interrupt_before/after: reported by the root
+                # only, as an update of no interrupts (LangGraph's).
+                chunks.append(("updates", {INTERRUPT: ()}))
+            return chunks
         name, _input, task_id, _push = self.tasks[i]
         note_task(exc, name, task_id)
         if self.error is None:  # the step's first failure is the one raised
@@ -703,7 +840,9 @@ class RunLoop:
                 update = part
             elif isinstance(part, Command):
                 if part.graph == Command.PARENT:
-                    raise InvalidUpdateError("There is no parent graph")
+                    # For the task of the parent that runs this child (see `failed`); at the
+                    # root it reaches the caller, as in LangGraph.
+                    raise ParentCommand(Command(update=part.update, goto=part.goto, resume=part.resume), self)
                 update = None if part.update is None else self._command_update(schema, part.update, name)
                 gotos = part.goto
             else:
@@ -788,6 +927,8 @@ class RunLoop:
         if name == START:
             return []
         chunks = self.custom_chunks() if self._custom else []
+        if self.nested:
+            chunks[:0] = self.nested_chunks()
         if updates and "updates" in self.modes:
             chunks.append(("updates", {name: self._update_chunk(applied)}))
         if self.task_events:
@@ -828,7 +969,7 @@ class RunLoop:
     def apply(self) -> list[tuple[str, Any]]:
         """End the step: apply its writes and checkpoint, or stop on an interrupt."""
         ran = {task[0] for task in self.tasks} if self.interrupt_after else set()
-        if self.interrupts:
+        if self.paused:
             # The step is not checkpointed (its finished tasks' writes are saved as pending
             # writes); its paused tasks were reported as they paused, and the caller still
             # sees the state with the finished tasks' writes in it (LangGraph's last "values").
@@ -838,7 +979,7 @@ class RunLoop:
             # As in LangGraph, "values" shows a step only when it changed an output key.
             changed = not self.narrowed.isdisjoint(self.run.updated_keys())
         chunks = [("values", self.output())] if changed and "values" in self.modes else []
-        if self.interrupts:
+        if self.paused:
             return chunks
         if self.saver is not None:
             if self._should_interrupt_after(ran):
@@ -866,8 +1007,12 @@ class RunLoop:
         """The run stops on an error: with durability "exit", save where it got to."""
         self._write_at_exit()
 
-    def check_drained(self) -> None:
-        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it."""
+    def check_stopped(self) -> None:
+        """Once the run has ended and everything is stored: GraphDrained if a drain stopped it;
+        in a child run, GraphInterrupt if interrupts stopped it (its parent's task pauses with
+        them, as in LangGraph; only a root run returns its interrupts)."""
+        if self.nesting is not None and (self.paused or self.static_interrupt):
+            raise GraphInterrupt(tuple(self.interrupts))
         if self.drained:
             assert self.control is not None, "only a run with a RunControl drains"
             raise GraphDrained(self.control.drain_reason or "shutdown")
@@ -876,7 +1021,7 @@ class RunLoop:
         """After the last step: the checkpoint kept for the end (durability "exit"), and the
         chunks that close the run."""
         chunks: list[tuple[str, Any]] = []
-        self._write_at_exit()
+        self._write_at_exit(self.static_interrupt)
         if self.checkpoint_events:
             # Stopped before a step (interrupt_before), the tasks it did not start are due.
             chunks.extend(self._checkpoint_chunk(self.tasks if self.static_interrupt else []))
@@ -890,6 +1035,8 @@ class RunLoop:
         if self._interrupt_reported:
             return []
         self._interrupt_reported = True
+        if self.nesting is not None:
+            return []  # a child's stop is reported by the root, which pauses with it
         return [("updates", {INTERRUPT: ()})] if "updates" in self.modes else []
 
     def output(self) -> Any:
@@ -916,6 +1063,14 @@ class RunLoop:
             return applied.get(keys)
         narrowed = {k: v for k, v in applied.items() if k in keys}
         return narrowed or None
+
+    def nested_chunks(self) -> list[tuple]:
+        """What child runs streamed since the last call, as (mode, chunk, namespace)."""
+        assert self.nested is not None, "only a run streaming its children collects their chunks"
+        chunks = []
+        while self.nested:
+            chunks.append(self.nested.popleft())
+        return chunks
 
     def custom_chunks(self) -> list[tuple[str, Any]]:
         """What nodes wrote to the custom stream since the last call."""
@@ -948,17 +1103,21 @@ class RunLoop:
         next_names: list[str] = []
         interrupts: list[Interrupt] = []
         state_keys = self.graph._builder.channels
+        subgraphs = self.graph.subgraphs
         finished = False
         for i, (name, _input, task_id, _push) in enumerate(tasks):
             writes = pending.get(task_id, [])
             done = _completed(writes)
             paused = tuple(_special(writes, INTERRUPT) or ())
-            if live:
+            if live and done:
+                paused = ()  # it finished: every question it asked was answered
+            elif live:
                 answered = len(_special(writes, RESUME) or ())
                 paused = tuple(p for p in paused if p.id != _answered_id(task_id, answered))
             interrupts.extend(paused)
             result = {ch: v for ch, v in writes if ch in state_keys} if done else None
-            found.append(PregelTask(task_id, name, tuple(run.task_path(i)), _special(writes, ERROR), paused, None, result))
+            state = subgraph_task_state(self, name, task_id, saved.config) if name in subgraphs else None
+            found.append(PregelTask(task_id, name, tuple(run.task_path(i)), _special(writes, ERROR), paused, state, result))
             if live and done:
                 run.restore_task(i, [(ch, v) for ch, v in writes if ch not in SPECIAL_CHANNELS])
                 finished = True
@@ -970,10 +1129,10 @@ class RunLoop:
         return StateSnapshot(
             values=values.get(ROOT) if self.graph.root else values,
             next=tuple(next_names),
-            config=saved.config,
+            config=with_checkpoint_map(saved.config, saved.metadata),
             metadata=saved.metadata,
             created_at=saved.checkpoint.get("ts"),
-            parent_config=saved.parent_config,
+            parent_config=with_checkpoint_map(saved.parent_config, saved.metadata),
             tasks=tuple(found),
             interrupts=tuple(interrupts),
         )

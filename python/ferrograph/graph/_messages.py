@@ -78,10 +78,12 @@ class MessageSink:
 class MessagesStream:
     """One run's messages streaming: task configs, the handler, the ids already sent."""
 
-    def __init__(self, config: dict) -> None:
+    def __init__(self, config: dict, parent: Optional["MessagesStream"] = None) -> None:
         self.sink = MessageSink()
-        self.seen: set[Any] = set()
-        self._seen_lock = threading.Lock()
+        # A child run shares its parent's: a message streamed in the child is not streamed
+        # again when the parent's task returns it.
+        self.seen: set[Any] = set() if parent is None else parent.seen
+        self._seen_lock: threading.Lock = threading.Lock() if parent is None else parent._seen_lock
         self._config = config
         base = dict(config.get("metadata") or {})
         configurable = config.get("configurable") or {}
@@ -95,7 +97,9 @@ class MessagesStream:
     def task(self, name: str, task_meta: dict, node_metadata: Optional[dict]) -> tuple[dict, dict]:
         """A task's metadata (as its returned messages carry it) and its config."""
         metadata = {**self._base_metadata, **task_meta, **(node_metadata or {})}
-        config = {**self._config, "metadata": {**metadata, "checkpoint_ns": task_meta["langgraph_checkpoint_ns"]}}
+        # A root task's namespace, or a child run's own (as LangGraph's configs pass it down).
+        ns = self._base_metadata.get("checkpoint_ns") or task_meta["langgraph_checkpoint_ns"]
+        config = {**self._config, "metadata": {**metadata, "checkpoint_ns": ns}}
         if self._handler is not None:
             from langchain_core.callbacks import CallbackManager
 

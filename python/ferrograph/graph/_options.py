@@ -8,10 +8,12 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
 
+from ferrograph.checkpointers.base import INTERRUPT
 from ferrograph.errors import GraphValidationError
 from ferrograph.graph.schema import ROOT
 
 if TYPE_CHECKING:
+    from ferrograph.graph._subgraph import Forward
     from ferrograph.graph.pregel import CompiledStateGraph
 
 __all__ = ["RunOptions", "STREAM_MODES"]
@@ -19,7 +21,6 @@ __all__ = ["RunOptions", "STREAM_MODES"]
 #: Every stream mode a run can produce.
 STREAM_MODES = ("values", "updates", "debug", "messages", "custom", "checkpoints", "tasks")
 _DURABILITIES = ("sync", "async", "exit")
-_INTERRUPT = "__interrupt__"
 
 
 def _node_list(nodes: Union[str, Sequence[str], None]) -> tuple[str, ...]:
@@ -50,7 +51,7 @@ class RunOptions:
 
     __slots__ = (
         "stream_mode", "requested", "modes", "printed", "tagged", "subgraphs", "output_keys", "durability",
-        "version", "output_class", "state_class",
+        "version", "output_class", "state_class", "forward",
     )
 
     def __init__(
@@ -80,6 +81,8 @@ class RunOptions:
         self.version = version
         self.output_class = output_class
         self.state_class = state_class
+        #: Of a child run whose chunks a parent streams (graph/_subgraph.py).
+        self.forward: Optional["Forward"] = None
 
     @classmethod
     def of(
@@ -139,38 +142,65 @@ class RunOptions:
         """Options of a loop that only reads or writes checkpoints (get_state, update_state)."""
         return cls((), (), False, None, "async")
 
-    def shape(self, chunks: Iterable[tuple[str, Any]]) -> Iterator[Any]:
+    def nest(self, forward: Optional["Forward"], durability: str) -> None:
+        """Make this a child run's options: it runs with its parent's durability, and when the
+        parent streams its children, it also produces the parent's modes and hands them up
+        (see graph/_subgraph.py)."""
+        self.durability = durability
+        if forward is not None:
+            self.forward = forward
+            self.modes = tuple(dict.fromkeys((*self.modes, *forward.modes)))
+
+    def shape(self, chunks: Iterable[tuple]) -> Iterator[Any]:
         """The run's (mode, chunk) pairs as the caller asked for them, printing the printed
-        modes on the way (LangGraph's `[mode] repr` lines)."""
-        for mode, chunk in chunks:
-            if mode in self.printed:
+        modes on the way (LangGraph's `[mode] repr` lines). A (mode, chunk, namespace) triple
+        comes from a child run: it is shown only with `subgraphs=True`."""
+        forward = self.forward
+        if forward is None and not self.subgraphs and "messages" not in self.modes and self.version != "v2":
+            # No child run hands chunks to this one: only the run's own.
+            for mode, chunk in chunks:
+                if mode in self.printed:
+                    print(f"\033[1m[{mode}]\033[0m {chunk!r}")
+                if mode in self.requested:
+                    yield (mode, chunk) if self.tagged else chunk
+            return
+        for item in chunks:
+            mode, chunk = item[0], item[1]
+            if forward is not None and mode in forward.modes:
+                forward.put(item)
+            ns = ()
+            if len(item) == 3:
+                if not self.subgraphs:
+                    continue
+                ns = item[2]
+            elif mode in self.printed:
                 print(f"\033[1m[{mode}]\033[0m {chunk!r}")
             if mode not in self.requested:
                 continue
             if self.version == "v2":
-                yield self._part(mode, chunk)
-            elif self.tagged:
-                yield ((), mode, chunk) if self.subgraphs else (mode, chunk)
+                yield self._part(mode, chunk, ns)
+            elif not self.subgraphs:
+                yield (mode, chunk) if self.tagged else chunk
             else:
-                yield ((), chunk) if self.subgraphs else chunk
+                yield (ns, mode, chunk) if self.tagged else (ns, chunk)
 
-    def _part(self, mode: str, chunk: Any) -> dict:
+    def _part(self, mode: str, chunk: Any, ns: tuple = ()) -> dict:
         """A chunk in the "v2" format (LangGraph's StreamPart)."""
         if mode == "values":
             interrupts: tuple = ()
             if isinstance(chunk, dict):
                 chunk = dict(chunk)
-                interrupts = tuple(chunk.pop(_INTERRUPT, ()))
-                if self.output_class is not None:
+                interrupts = tuple(chunk.pop(INTERRUPT, ()))
+                if self.output_class is not None and not ns:  # a child's values are its own
                     chunk = self.output_class(**chunk)
-            return {"type": mode, "ns": (), "data": chunk, "interrupts": interrupts}
+            return {"type": mode, "ns": ns, "data": chunk, "interrupts": interrupts}
         if mode in ("checkpoints", "debug") and self.state_class is not None:
             inner = chunk.get("payload") if mode == "debug" and chunk.get("type") == "checkpoint" else chunk
             if mode == "checkpoints" or inner is not chunk:
                 values = inner.get("values")
                 if isinstance(values, dict) and "__start__" not in inner.get("next", ()):
                     inner["values"] = self.state_class(**values)
-        return {"type": mode, "ns": (), "data": chunk}
+        return {"type": mode, "ns": ns, "data": chunk}
 
     def result(self, chunks: Iterable[Any]) -> Any:
         """What invoke returns: the last "values" chunk (with its interrupts as a list), or for
@@ -188,8 +218,8 @@ class RunOptions:
         last, interrupts = None, []
         for chunk in chunks:
             last = chunk
-            if isinstance(chunk, dict) and _INTERRUPT in chunk:
-                interrupts.extend(chunk[_INTERRUPT])  # one chunk per paused task
+            if isinstance(chunk, dict) and INTERRUPT in chunk:
+                interrupts.extend(chunk[INTERRUPT])  # one chunk per paused task
         if interrupts:
-            return {**last, _INTERRUPT: interrupts} if isinstance(last, dict) else {_INTERRUPT: interrupts}
+            return {**last, INTERRUPT: interrupts} if isinstance(last, dict) else {INTERRUPT: interrupts}
         return last

@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import Any, Optional, Sequence
 
-from ferrograph import serde
+from ferrograph import _core, serde
 from ferrograph.graph._loop import SaverCall
 
 #: The default bounds of what a run's background writer holds (see `compile`).
@@ -69,25 +69,38 @@ def writes_inline(saver: Any, *, sync: bool) -> bool:
     return loop is not None and loop is _running_loop()
 
 
-def value_bytes(value: Any) -> int:
-    """The size of `value` encoded (what the saver will store; the codec is the cheapest way to
-    walk a value in full). A value the codec refuses counts its shallow size: the saver call
-    raises the codec's error in its turn."""
+#: Values whose size needs no codec: a number (or None) counts as a machine word.
+_SCALARS = (int, float, bool, type(None))
+
+
+def value_bytes(value: Any, serializer: Optional[serde.Serializer] = None) -> int:
+    """The size of `value` encoded (what the saver will store). Strings, bytes and numbers are
+    sized directly; anything else by encoding it with `serializer` (the codec is the cheapest
+    way to walk a value in full). A value the codec refuses counts its shallow size: the saver
+    call raises the codec's error in its turn."""
+    kind = type(value)
+    if kind is str or kind is bytes:
+        return len(value)
+    if kind in _SCALARS:
+        return 8
     try:
-        return len(serde.dumps(value))
+        with serde.using(serializer):
+            return len(serde.dumps(value))
     except Exception:
         return sys.getsizeof(value)
 
 
-def call_bytes(call: SaverCall) -> int:
+def call_bytes(call: SaverCall, serializer: Optional[serde.Serializer] = None) -> int:
     """What a queued saver call keeps alive: a put's values of the new versions (the others are
     the run's current values anyway), a put_writes' written values."""
     if call.method == "put":
         _config, checkpoint, _metadata, new_versions = call.args
+        if isinstance(checkpoint, _core.EncodedCheckpoint):  # a first-party saver's: already encoded
+            return sum(len(checkpoint.value(key) or b"") for key in new_versions)
         values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
-        return sum(value_bytes(values[key]) for key in new_versions if key in values)
+        return sum(value_bytes(values[key], serializer) for key in new_versions if key in values)
     if call.method == "put_writes":
-        return sum(value_bytes(value) for _channel, value in call.args[1])
+        return sum(value_bytes(value, serializer) for _channel, value in call.args[1])
     return 0
 
 
@@ -171,8 +184,11 @@ class _Writer:
                 _active.setdefault(id(saver), set()).add(self)
 
     def _size(self, calls: Sequence[SaverCall]) -> tuple[int, int]:
-        with serde.using(self.serializer):
-            return sum(call_bytes(call) for call in calls), sum(call.method == "put" for call in calls)
+        nbytes = steps = 0
+        for call in calls:
+            nbytes += call_bytes(call, self.serializer)
+            steps += call.method == "put"
+        return nbytes, steps
 
     def _full(self, size: tuple[int, int]) -> bool:
         """Whether adding `size` would go past a bound (with the lock held). An empty writer

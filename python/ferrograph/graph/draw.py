@@ -104,17 +104,47 @@ class Graph:
         self.edges.append(edge)
         return edge
 
-    def first_node(self) -> Optional[Node]:
-        """The one node no edge points to, if there is exactly one."""
-        targets = {e.target for e in self.edges}
-        found = [n for n in self.nodes.values() if n.id not in targets]
+    def first_node(self, exclude: tuple[str, ...] = ()) -> Optional[Node]:
+        """The one node no edge points to, if there is exactly one (leaving out the nodes in
+        `exclude` and their edges)."""
+        targets = {e.target for e in self.edges if e.source not in exclude}
+        found = [n for n in self.nodes.values() if n.id not in exclude and n.id not in targets]
         return found[0] if len(found) == 1 else None
 
-    def last_node(self) -> Optional[Node]:
-        """The one node no edge leaves, if there is exactly one."""
-        sources = {e.source for e in self.edges}
-        found = [n for n in self.nodes.values() if n.id not in sources]
+    def last_node(self, exclude: tuple[str, ...] = ()) -> Optional[Node]:
+        """The one node no edge leaves, if there is exactly one (leaving out the nodes in
+        `exclude` and their edges)."""
+        sources = {e.source for e in self.edges if e.target not in exclude}
+        found = [n for n in self.nodes.values() if n.id not in exclude and n.id not in sources]
         return found[0] if len(found) == 1 else None
+
+    def _remove(self, node_id: str) -> None:
+        del self.nodes[node_id]
+        self.edges = [e for e in self.edges if node_id not in (e.source, e.target)]
+
+    def _expand(self, name: str, sub: "Graph") -> None:
+        """Draw node `name` as the graph `sub` (an expanded subgraph, see `build`): its nodes
+        and edges under ids `name:<id>`, its START and END left out when the picture keeps one
+        way in and out without them, and the edges of `name` moved to its first and last."""
+        first, last = sub.first_node(), sub.last_node()
+        if len(sub.nodes) <= 1 or name not in self.nodes or first is None or last is None:
+            return
+        if sub.first_node((first.id,)) and sum(1 for e in sub.edges if e.source == first.id) == 1:
+            sub._remove(first.id)
+        last = sub.last_node()
+        if last is not None and sub.last_node((last.id,)) and sum(1 for e in sub.edges if e.target == last.id) == 1:
+            sub._remove(last.id)
+        del self.nodes[name]
+        for node in sub.nodes.values():
+            self.nodes[f"{name}:{node.id}"] = node._replace(id=f"{name}:{node.id}")
+        self.edges.extend(e._replace(source=f"{name}:{e.source}", target=f"{name}:{e.target}") for e in sub.edges)
+        first, last = sub.first_node(), sub.last_node()
+        entry = f"{name}:{first.id}" if first is not None else name
+        exit_ = f"{name}:{last.id}" if last is not None else name
+        self.edges = [
+            e._replace(source=exit_ if e.source == name else e.source, target=entry if e.target == name else e.target)
+            for e in self.edges
+        ]
 
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         """Nodes and edges as plain data, in LangGraph's layout (a node's `data.id` names
@@ -435,8 +465,10 @@ class _DryRun:
         return edges, step_sources
 
 
-def build(graph: "CompiledStateGraph") -> Graph:
-    """The drawable graph of a compiled graph, as LangGraph's `get_graph()` builds it."""
+def build(graph: "CompiledStateGraph", xray: Union[int, bool] = False) -> Graph:
+    """The drawable graph of a compiled graph, as LangGraph's `get_graph()` builds it. With
+    `xray`, subgraph nodes are drawn as their graphs (True: all the way down; a number: that
+    many levels)."""
     walk = _DryRun(graph)
     found, last_sources = walk.edges()
     drawn = Graph()
@@ -476,4 +508,8 @@ def build(graph: "CompiledStateGraph") -> Graph:
     elif len(last_sources) == 1 and not any(t == END for _, t, _, _ in found):
         for source in sorted(last_sources):
             connect(source, END, conditional=True)
+    if xray:
+        deeper = xray if isinstance(xray, bool) or xray <= 0 else xray - 1
+        for name, child in graph.subgraphs.items():
+            drawn._expand(name, build(child, deeper))
     return drawn

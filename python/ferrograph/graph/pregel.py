@@ -20,10 +20,13 @@ import time
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
-from ferrograph.errors import AsyncNodeError, GraphValidationError
+from ferrograph.config import _CURRENT
+from ferrograph.errors import AsyncNodeError, CheckpointerError, GraphValidationError
+from ferrograph.graph import _subgraph
 from ferrograph.graph._loop import ORDER_GRACE, RunLoop, SaverCall, acall_with_retry, call_with_retry, thread_of
 from ferrograph.graph._messages import MessageSink
 from ferrograph.graph._options import RunOptions, _node_list
+from ferrograph.graph._subgraph import SubgraphNode
 from ferrograph.graph._writer import MAX_PENDING_BYTES, MAX_PENDING_STEPS, AsyncWriter, Writer, asettle, settle, writes_inline
 from ferrograph.graph.schema import ROOT
 from ferrograph.graph.state import START, NodeSpec, StateGraph
@@ -62,6 +65,7 @@ class CompiledStateGraph:
         *,
         name: str,
         checkpointer: Any = None,
+        persistence: Optional[bool] = None,
         cache: Any = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
@@ -80,6 +84,8 @@ class CompiledStateGraph:
         self._core = core
         self.name = name
         self.checkpointer = checkpointer
+        #: `compile(checkpointer=True/False)` of a subgraph (see graph/_subgraph.py), else None.
+        self.persistence = persistence
         self.store = store
         self.debug = debug
         #: What this graph's calls on its checkpointer use: its classes over the saver's own.
@@ -87,6 +93,9 @@ class CompiledStateGraph:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self._nodes: dict[str, NodeSpec] = dict(builder.nodes)
+        #: The subgraphs by node: compiled graphs added as nodes or used by a node's function
+        #: (see graph/_subgraph.py); they are what state methods and drawing reach into.
+        self.subgraphs = _subgraph.find_subgraphs(self._nodes)
         #: Every key of the run (what `stream` shows and `output_keys` may name)...
         self.stream_channels = tuple(builder.channels)
         #: ...and what `invoke` returns by default: the output schema's keys.
@@ -157,15 +166,28 @@ class CompiledStateGraph:
         interrupt_after: Union[str, Sequence[str], None] = None,
         context: Any = None,
         control: Optional[RunControl] = None,
+        *,
+        nesting: Optional[_subgraph.Nesting] = None,
     ) -> RunLoop:
-        options = options or RunOptions.inspecting()
+        if options is None:
+            options = RunOptions.inspecting()
+        else:
+            # A run started inside a node is that node's child run (graph/_subgraph.py).
+            nested = _subgraph.nesting(self, config) if _CURRENT.get() is not None else None
+            if nested is not None:
+                config, nesting = nested
+                options.nest(nesting.forward, nesting.durability)
+            elif self.persistence is True:
+                raise CheckpointerError("checkpointer=True cannot be used for root graphs.")
+            else:
+                config = _subgraph.at_root(config)
         # As in LangGraph, an empty list per call falls back to the compiled ones.
         before = _node_list(interrupt_before) or self.interrupt_before
         after = _node_list(interrupt_after) or self.interrupt_after
         for name in (*before, *after):
             if name != "*" and name not in self._nodes:
                 raise GraphValidationError(f"Cannot interrupt at unknown node '{name}'")
-        if (before or after) and self.checkpointer is None:
+        if (before or after) and (self.checkpointer if nesting is None else nesting.saver) is None:
             raise GraphValidationError("interrupt_before/interrupt_after need a graph compiled with a checkpointer")
         if control is not None and not isinstance(control, RunControl):
             raise TypeError(f"control must be a RunControl, got {type(control).__name__}")
@@ -177,6 +199,7 @@ class CompiledStateGraph:
             interrupt_after=after,
             context=context,
             control=control,
+            nesting=nesting,
         )
 
     # ---- sync
@@ -184,30 +207,26 @@ class CompiledStateGraph:
     def _background(self, loop: RunLoop, *, sync: bool = True) -> bool:
         """Whether the run's saver calls go to a background writer: with durability "async",
         unless the saver's calls are better made inline (`writes_inline`)."""
-        saver = self.checkpointer
+        saver = loop.saver
         return saver is not None and loop.durability == "async" and not writes_inline(saver, sync=sync)
 
-    def _io(self, call: Optional[SaverCall]) -> Any:
+    def _load(self, loop: RunLoop, call: Optional[SaverCall] = None) -> Any:
+        """The saved checkpoint the run starts from (or what `call` reads), once earlier runs'
+        writes are in."""
+        call = call or loop.load_call()
         if call is None:
             return None
-        with serde.using(self._codec):
-            result = getattr(self.checkpointer, call.method)(*call.args)
+        settle(loop.saver)
+        with serde.using(loop.codec):
+            if call.method == _subgraph.LOAD_BEFORE:
+                return _subgraph.load_before(loop.saver, *call.args)
+            result = getattr(loop.saver, call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
 
-    def _load(self, loop: RunLoop) -> Any:
-        """The saved checkpoint the run starts from, once earlier runs' writes are in."""
-        call = loop.load_call()
-        if call is None:
-            return None
-        settle(self.checkpointer)
-        return self._io(call)
-
     def _iter(self, input: Any, loop: RunLoop) -> Iterator[tuple[str, Any]]:
-        writer = Writer(
-            self.checkpointer, self._background(loop), self._codec, self.max_pending_bytes, self.max_pending_steps
-        )
+        writer = Writer(loop.saver, self._background(loop), loop.codec, self.max_pending_bytes, self.max_pending_steps)
         try:
             yield from self._steps(input, loop, writer)
         except BaseException as exc:
@@ -217,6 +236,8 @@ class CompiledStateGraph:
 
     def _steps(self, input: Any, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         saved = self._load(loop)
+        if (latest := loop.latest_call()) is not None:
+            self._load(loop, latest)
         chunks = loop.begin(saved, input)
         writer.submit(loop.take_outbox())
         yield from chunks
@@ -227,7 +248,7 @@ class CompiledStateGraph:
             yield from loop.started()
             keys = loop.cache_lookup()
             if keys:
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     found = self.cache.get(keys)
                 yield from loop.cached(found)
                 writer.submit(loop.take_outbox())
@@ -240,7 +261,7 @@ class CompiledStateGraph:
             elif loop.to_run:
                 yield from self._run_parallel(loop, writer)
             if loop.cache is not None and (stored := loop.cache.take()):
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
@@ -256,7 +277,7 @@ class CompiledStateGraph:
         writer.submit(loop.take_outbox())
         writer.wait()
         yield from chunks
-        loop.check_drained()
+        loop.check_stopped()
 
     def _run_one(self, loop: RunLoop, writer: Writer, i: int) -> Iterator[tuple[str, Any]]:
         try:
@@ -382,11 +403,22 @@ class CompiledStateGraph:
         if self.checkpointer is None:
             raise GraphValidationError("No checkpointer set: compile the graph with checkpointer=...")
 
-    def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
-        """The thread's state at `config`'s checkpoint (the latest when it names none)."""
+    def _inspect(self, config: dict, *, for_update: bool = False) -> RunLoop:
+        """A loop that reads or writes the checkpoints `config` names: this graph's, or a
+        subgraph's (its `checkpoint_ns`), on this graph's saver."""
         self._require_saver()
-        loop = self._loop(config)
-        return loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
+        graph, nesting, config = _subgraph.resolve(self, config, for_update=for_update)
+        return graph._loop(config, nesting=nesting)
+
+    def get_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at `config`'s checkpoint (the latest when it names none). With
+        `subgraphs=True`, a subgraph node's task holds the child's state (recursively)."""
+        loop = self._inspect(config)
+        snapshot = loop.snapshot(self._load(loop), live=_is_live(config), requested=config)
+        if not subgraphs:
+            return snapshot
+        children = {t.id: self.get_state(t.state, subgraphs=True) for t in snapshot.tasks if isinstance(t.state, dict)}
+        return _subgraph.with_children(snapshot, children)
 
     def get_state_history(
         self,
@@ -396,51 +428,45 @@ class CompiledStateGraph:
         before: Optional[dict] = None,
         limit: Optional[int] = None,
     ) -> Iterator[StateSnapshot]:
-        """The thread's checkpoints, newest first, as snapshots."""
-        self._require_saver()
-        loop = self._loop(config)
-        settle(self.checkpointer)
-        with serde.using(self._codec):
-            listed = self.checkpointer.list(
-                {"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit
-            )
-        for saved in serde.iterate(self._codec, listed):
+        """The thread's checkpoints, newest first, as snapshots (a subgraph's, for a config
+        with its `checkpoint_ns`)."""
+        loop = self._inspect(config)
+        settle(loop.saver)
+        with serde.using(loop.codec):
+            listed = loop.saver.list(_listed(loop.config), filter=filter, before=before, limit=limit)
+        for saved in serde.iterate(loop.codec, listed):
             yield loop.snapshot(saved, live=False)
 
     def update_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
         """Write `values` into the thread as if node `as_node` had returned them, as a new
         checkpoint whose parent is `config`'s checkpoint (a fork when that is not the latest).
         Returns the new checkpoint's config."""
-        self._require_saver()
-        loop = self._loop(config)
+        loop = self._inspect(config, for_update=True)
         loop.update(self._load(loop), values, as_node)
-        Writer(self.checkpointer, False, self._codec).submit(loop.take_outbox())
+        Writer(loop.saver, False, loop.codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
-        return loop.parent_config
+        return _subgraph.with_checkpoint_map(loop.parent_config, {"parents": loop.parents})
 
     # ---- async
 
-    async def _aio(self, call: Optional[SaverCall]) -> Any:
+    async def _aload(self, loop: RunLoop, call: Optional[SaverCall] = None) -> Any:
+        call = call or loop.load_call()
         if call is None:
             return None
-        with serde.using(self._codec):
-            result = await getattr(self.checkpointer, "a" + call.method)(*call.args)
+        await asettle(loop.saver)
+        with serde.using(loop.codec):
+            if call.method == _subgraph.LOAD_BEFORE:
+                return await _subgraph.aload_before(loop.saver, *call.args)
+            result = await getattr(loop.saver, "a" + call.method)(*call.args)
         if call.on_done is not None:
             call.on_done(result)
         return result
 
-    async def _aload(self, loop: RunLoop) -> Any:
-        call = loop.load_call()
-        if call is None:
-            return None
-        await asettle(self.checkpointer)
-        return await self._aio(call)
-
     async def _aiter(self, input: Any, loop: RunLoop) -> AsyncIterator[tuple[str, Any]]:
         writer = AsyncWriter(
-            self.checkpointer,
+            loop.saver,
             self._background(loop, sync=False),
-            self._codec,
+            loop.codec,
             self.max_pending_bytes,
             self.max_pending_steps,
         )
@@ -456,6 +482,8 @@ class CompiledStateGraph:
 
     async def _asteps(self, input: Any, loop: RunLoop, writer: AsyncWriter) -> AsyncGenerator[tuple[str, Any], None]:
         saved = await self._aload(loop)
+        if (latest := loop.latest_call()) is not None:
+            await self._aload(loop, latest)
         chunks = loop.begin(saved, input)
         await writer.submit(loop.take_outbox())
         for chunk in chunks:
@@ -468,7 +496,7 @@ class CompiledStateGraph:
                 yield chunk
             keys = loop.cache_lookup()
             if keys:
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     found = await self.cache.aget(keys)
                 for chunk in loop.cached(found):
                     yield chunk
@@ -518,7 +546,7 @@ class CompiledStateGraph:
                 for future in pending:
                     future.cancel()
             if loop.cache is not None and (stored := loop.cache.take()):
-                with serde.using(self._codec):
+                with serde.using(loop.codec):
                     await self.cache.aset(stored)
             if loop.error is not None:
                 loop.failed_run()
@@ -536,13 +564,16 @@ class CompiledStateGraph:
         await writer.wait()
         for chunk in chunks:
             yield chunk
-        loop.check_drained()
+        loop.check_stopped()
 
     async def _acall(self, loop: RunLoop, i: int) -> Any:
         name = loop.tasks[i][0]
         if name == START:
             return loop.call(i)()
-        return await acall_with_retry(loop.call(i), loop.policy(i), self._nodes[name].is_async)
+        spec = self._nodes[name]
+        if type(spec.fn) is SubgraphNode:  # the child runs as an async run too
+            return await acall_with_retry(loop.call(i, asynchronous=True), loop.policy(i), True)
+        return await acall_with_retry(loop.call(i), loop.policy(i), spec.is_async)
 
     async def astream(
         self,
@@ -569,8 +600,8 @@ class CompiledStateGraph:
             durability, checkpoint_during,
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
-        async for mode, chunk in self._aiter(input, loop):
-            for shaped in options.shape(((mode, chunk),)):
+        async for item in self._aiter(input, loop):
+            for shaped in options.shape((item,)):
                 yield shaped
 
     async def ainvoke(
@@ -597,8 +628,8 @@ class CompiledStateGraph:
         )
         loop = self._loop(config, options, interrupt_before, interrupt_after, context, control)
         chunks: list[Any] = []
-        async for mode, chunk in self._aiter(input, loop):
-            chunks.extend(options.shape(((mode, chunk),)))
+        async for item in self._aiter(input, loop):
+            chunks.extend(options.shape((item,)))
         return options.result(chunks)
 
     async def abatch(
@@ -610,9 +641,12 @@ class CompiledStateGraph:
 
     async def aget_state(self, config: dict, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
-        self._require_saver()
-        loop = self._loop(config)
-        return loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
+        loop = self._inspect(config)
+        snapshot = loop.snapshot(await self._aload(loop), live=_is_live(config), requested=config)
+        if not subgraphs:
+            return snapshot
+        children = {t.id: await self.aget_state(t.state, subgraphs=True) for t in snapshot.tasks if isinstance(t.state, dict)}
+        return _subgraph.with_children(snapshot, children)
 
     async def aget_state_history(
         self,
@@ -623,22 +657,39 @@ class CompiledStateGraph:
         limit: Optional[int] = None,
     ) -> AsyncIterator[StateSnapshot]:
         """Async twin of `get_state_history`."""
-        self._require_saver()
-        loop = self._loop(config)
-        await asettle(self.checkpointer)
-        with serde.using(self._codec):
-            listed = self.checkpointer.alist({"configurable": thread_of(loop.config)}, filter=filter, before=before, limit=limit)
-        async for saved in serde.aiterate(self._codec, listed):
+        loop = self._inspect(config)
+        await asettle(loop.saver)
+        with serde.using(loop.codec):
+            listed = loop.saver.alist(_listed(loop.config), filter=filter, before=before, limit=limit)
+        async for saved in serde.aiterate(loop.codec, listed):
             yield loop.snapshot(saved, live=False)
 
     async def aupdate_state(self, config: dict, values: Any, as_node: Optional[str] = None) -> dict:
         """Async twin of `update_state`."""
-        self._require_saver()
-        loop = self._loop(config)
+        loop = self._inspect(config, for_update=True)
         loop.update(await self._aload(loop), values, as_node)
-        await AsyncWriter(self.checkpointer, False, self._codec).submit(loop.take_outbox())
+        await AsyncWriter(loop.saver, False, loop.codec).submit(loop.take_outbox())
         assert loop.parent_config is not None, "update() saved a checkpoint"
-        return loop.parent_config
+        return _subgraph.with_checkpoint_map(loop.parent_config, {"parents": loop.parents})
+
+    def get_subgraphs(self, *, namespace: Optional[str] = None, recurse: bool = False) -> Iterator[tuple[str, "CompiledStateGraph"]]:
+        """The subgraphs, as (namespace, graph): those of this graph's nodes (only the one
+        named `namespace`, a node name, or a path of them joined by `|`); with `recurse`, also
+        theirs, under `node|child` namespaces."""
+        first, _, rest = (namespace or "").partition(_subgraph.NS_SEP)
+        for name, child in self.subgraphs.items():
+            if namespace is not None and name != first:
+                continue
+            if not rest:
+                yield name, child
+            if recurse and (namespace is None or rest):
+                for sub, graph in child.get_subgraphs(namespace=rest or None, recurse=True):
+                    yield f"{name}{_subgraph.NS_SEP}{sub}", graph
+
+    async def aget_subgraphs(self, *, namespace: Optional[str] = None, recurse: bool = False) -> AsyncIterator[tuple[str, "CompiledStateGraph"]]:
+        """Async twin of `get_subgraphs`."""
+        for item in self.get_subgraphs(namespace=namespace, recurse=recurse):
+            yield item
 
     # ---- cache
 
@@ -663,10 +714,11 @@ class CompiledStateGraph:
 
     def get_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
         """The graph's nodes and edges as LangGraph draws them (`.draw_mermaid()`,
-        `.draw_ascii()`). `xray` expands subgraphs; this graph has none to expand."""
+        `.draw_ascii()`). `xray` draws subgraph nodes as their graphs: True all the way
+        down, a number that many levels."""
         from ferrograph.graph.draw import build
 
-        return build(self)
+        return build(self, xray)
 
     async def aget_graph(self, config: Optional[dict] = None, *, xray: Union[int, bool] = False) -> "Graph":
         """Async twin of `get_graph`."""
@@ -724,6 +776,16 @@ def _as_finished_with_messages(
         for future in done:
             pending.remove(future)
         yield from done
+
+
+def _listed(config: dict) -> dict:
+    """What a history lists: the thread's checkpoints in the config's namespace, or only the
+    one it names (the saver's `list` narrows to a given checkpoint id, as in LangGraph)."""
+    configurable = thread_of(config)
+    checkpoint_id = (config.get("configurable") or {}).get("checkpoint_id")
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
 
 
 def _batch_configs(config: Union[dict, Sequence[dict], None], n: int) -> list[Optional[dict]]:

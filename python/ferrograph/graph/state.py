@@ -277,6 +277,15 @@ class StateGraph:
         graph is compiled with a cache, `destinations` (names, or names to edge labels) says
         where a `Command` it returns may go (without it a `Command[Literal[...]]` return
         annotation says so; only drawing reads them)."""
+        from ferrograph.graph.pregel import CompiledStateGraph
+
+        if action is None and isinstance(node, CompiledStateGraph):
+            node, action = node.name, node
+        if isinstance(action, CompiledStateGraph):
+            from ferrograph.graph._subgraph import SubgraphNode
+
+            # The parent's keys, as a live view: input schemas added later add keys too.
+            action = SubgraphNode(action, self.channels)
         if action is None:
             if _is_runnable(node):
                 action = cast(Callable[..., Any], node)
@@ -414,9 +423,12 @@ class StateGraph:
         """Check the graph and build it in the core. Raises GraphValidationError for unknown
         nodes, a missing entry point and the like. The graph's checkpoints may hold the classes
         its schemas name and `allowed_types` (see `ferrograph.serde`). `cache` keeps the results
-        of nodes added with a `cache_policy`. With durability "async", a run's background
-        writer holds at most `max_pending_bytes` (estimated; 32 MiB unless given) of values and
-        `max_pending_steps` (100) checkpoints not yet stored; past that the run waits for it."""
+        of nodes added with a `cache_policy`. `checkpointer` is a saver, or for a graph that
+        runs as a subgraph None (the parent's saver, a fresh history in each parent task),
+        True (the parent's saver, one history per thread) or False (no persistence). With
+        durability "async", a run's background writer holds at most `max_pending_bytes`
+        (estimated; 32 MiB unless given) of values and `max_pending_steps` (100) checkpoints
+        not yet stored; past that the run waits for it."""
         for option, bound in (("max_pending_bytes", max_pending_bytes), ("max_pending_steps", max_pending_steps)):
             if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
                 raise GraphValidationError(f"{option} must be a positive int, got {bound!r}")
@@ -424,7 +436,10 @@ class StateGraph:
             raise TypeError(f"allowed_types must be a list of classes, got {allowed_types!r}")
         if cache is not None and not all(callable(getattr(cache, m, None)) for m in ("get", "set", "clear")):
             raise GraphValidationError(f"cache must implement the cache protocol (get, set, clear), got {cache!r}")
-        if checkpointer is not None and checkpointer is not False:
+        # True and False only mean something for a subgraph (see graph/_subgraph.py): True keeps
+        # one history per thread, False persists nothing; as the saver, both are none.
+        persistence = checkpointer if isinstance(checkpointer, bool) else None
+        if checkpointer is not None and persistence is None:
             from ferrograph.checkpointers.base import BaseCheckpointSaver
 
             if not isinstance(checkpointer, BaseCheckpointSaver) and not all(
@@ -462,6 +477,7 @@ class StateGraph:
             core,
             name=name or "LangGraph",
             checkpointer=checkpointer,
+            persistence=persistence,
             cache=cache,
             interrupt_before=tuple(interrupt_before or ()),
             interrupt_after=tuple(interrupt_after or ()),
@@ -473,10 +489,13 @@ class StateGraph:
         )
 
     def _declared_classes(self, extra: Sequence[type]) -> tuple[type, ...]:
-        """The classes this graph's checkpoints may hold: those its schemas name, and `extra`."""
+        """The classes this graph's checkpoints may hold: those its schemas name, its
+        subgraphs' (their values reach this graph's state), and `extra`."""
+        from ferrograph.graph._subgraph import find_subgraphs
         from ferrograph.graph.schema import declared_classes
 
         schemas = [self.schema, self.input_schema, self.output_schema]
         schemas += [n.input_schema for n in self.nodes.values() if n.input_schema is not None]
         found = declared_classes(*(s.cls for s in schemas), self.context_schema)
-        return tuple(dict.fromkeys([*found, *extra]))
+        children = [t for child in find_subgraphs(self.nodes).values() for t in child.allowed_types]
+        return tuple(dict.fromkeys([*found, *children, *extra]))

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use ferrograph_checkpoint::{
-    BackendError, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
-    PendingWrite, RawJson, SaverError, CHECKPOINT_VERSION,
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
+    PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,
+    EXCLUDED_METADATA_KEYS, EXPECT_LATEST,
 };
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -20,19 +21,6 @@ use serde_json::{Map, Value};
 use crate::codec::{self, DecodeCache, Registry, TAG};
 use crate::errors::new_error;
 pub use crate::errors::{saver_error, SaverResultExt};
-
-/// Metadata keys LangGraph never copies from a config into checkpoint metadata.
-const EXCLUDED_METADATA_KEYS: &[&str] = &[
-    "thread_id",
-    "checkpoint_id",
-    "checkpoint_ns",
-    "checkpoint_map",
-    "langgraph_step",
-    "langgraph_node",
-    "langgraph_triggers",
-    "langgraph_path",
-    "langgraph_checkpoint_ns",
-];
 
 fn invalid_config(py: Python<'_>, message: String) -> PyErr {
     new_error(py, "InvalidConfigError", message)
@@ -138,10 +126,6 @@ fn optional_str(value: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<Option<
     }
 }
 
-/// The `configurable` key by which the engine marks a `put` whose parent must still be the
-/// thread's latest checkpoint (see `CheckpointConfig::expect_latest`).
-pub const EXPECT_LATEST: &str = "__ferrograph_expect_latest__";
-
 /// Reads `{"configurable": {"thread_id", "checkpoint_ns"?, "checkpoint_id"?}}` (and the
 /// engine's [`EXPECT_LATEST`] mark).
 pub fn config_from_py(config: &Bound<'_, PyAny>) -> PyResult<CheckpointConfig> {
@@ -223,25 +207,6 @@ pub fn config_to_py<'py>(
     if let Some(id) = &config.checkpoint_id {
         inner.set_item(intern!(py, "checkpoint_id"), id)?;
     }
-    if config.expect_latest {
-        inner.set_item(intern!(py, EXPECT_LATEST), true)?;
-    }
-    wrap_configurable(py, inner)
-}
-
-/// A `list()` config for a Python saver: `checkpoint_ns` only when the scope has one.
-pub fn list_config_to_py<'py>(
-    py: Python<'py>,
-    config: &ListConfig,
-) -> PyResult<Bound<'py, PyDict>> {
-    let inner = PyDict::new(py);
-    inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
-    if let Some(ns) = &config.checkpoint_ns {
-        inner.set_item(intern!(py, "checkpoint_ns"), ns)?;
-    }
-    if let Some(id) = &config.checkpoint_id {
-        inner.set_item(intern!(py, "checkpoint_id"), id)?;
-    }
     wrap_configurable(py, inner)
 }
 
@@ -288,6 +253,18 @@ pub fn version_to_py<'py>(py: Python<'py>, version: &str) -> PyResult<Bound<'py,
         }
     }
     PyString::new(py, version).into_bound_py_any(py)
+}
+
+/// The version after `current` (None for a channel never written), in the one format
+/// (`ferrograph_checkpoint::format_version`): every saver's `get_next_version`.
+#[pyfunction]
+#[pyo3(signature = (current))]
+pub fn next_version(py: Python<'_>, current: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    let current = match current.filter(|c| !c.is_none()) {
+        Some(c) => Some(version_from_py(c, &|| "current".to_owned())?),
+        None => None,
+    };
+    ferrograph_checkpoint::next_version(current.as_deref()).map_err(|e| saver_error(py, e))
 }
 
 /// A `{channel: version}` mapping.
@@ -351,7 +328,7 @@ fn encode_raw(
         .map_err(|e| codec::to_py_err(value.py(), &e.with_root(Some(&context()))))
 }
 
-fn encode_channel(
+pub(crate) fn encode_channel(
     value: &Bound<'_, PyAny>,
     registry: &Registry,
     channel: &str,
@@ -430,26 +407,21 @@ pub fn checkpoint_to_py<'py>(
     Ok(d)
 }
 
-/// Reads a checkpoint dict, encoding every channel value (the channel is named in a
-/// `SerializationError`).
-pub fn checkpoint_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<Checkpoint> {
-    checkpoint_fields(obj, registry, None)
-}
-
-/// [`checkpoint_from_py`] for `put`: only channels in `new_versions` are encoded, because a
-/// saver stores no other values (they are read back from the versions stored earlier).
+/// Reads a checkpoint dict for `put`: only channels in `new_versions` are encoded (the channel
+/// is named in a `SerializationError`), because a saver stores no other values (they are read
+/// back from the versions stored earlier).
 pub fn checkpoint_from_py_for_put(
     obj: &Bound<'_, PyAny>,
     new_versions: &BTreeMap<String, String>,
     registry: &Registry,
 ) -> PyResult<Checkpoint> {
-    checkpoint_fields(obj, registry, Some(new_versions))
+    checkpoint_fields(obj, registry, new_versions)
 }
 
 fn checkpoint_fields(
     obj: &Bound<'_, PyAny>,
     registry: &Registry,
-    only: Option<&BTreeMap<String, String>>,
+    only: &BTreeMap<String, String>,
 ) -> PyResult<Checkpoint> {
     let py = obj.py();
     if !is_mapping(obj) {
@@ -496,33 +468,15 @@ fn checkpoint_fields(
     let mut channel_values = BTreeMap::new();
     if let Some(values) = get_some(obj, intern!(py, "channel_values"))? {
         if let Ok(d) = values.cast::<PyDict>() {
-            match only {
-                Some(only) => {
-                    for channel in only.keys() {
-                        if let Some(value) = d.get_item(channel)? {
-                            channel_values.insert(
-                                channel.clone(),
-                                encode_channel(&value, registry, channel)?,
-                            );
-                        }
-                    }
-                }
-                None => {
-                    for (k, value) in d.iter() {
-                        let channel = channel_name(&k, &id)?;
-                        let encoded = encode_channel(&value, registry, &channel)?;
-                        channel_values.insert(channel, encoded);
-                    }
+            for channel in only.keys() {
+                if let Some(value) = d.get_item(channel)? {
+                    channel_values.insert(channel.clone(), encode_channel(&value, registry, channel)?);
                 }
             }
         } else if is_mapping(&values) {
             for (k, value) in items(&values)? {
                 let channel = channel_name(&k, &id)?;
-                let wanted = match only {
-                    Some(o) => o.contains_key(&channel),
-                    None => true,
-                };
-                if wanted {
+                if only.contains_key(&channel) {
                     let encoded = encode_channel(&value, registry, &channel)?;
                     channel_values.insert(channel, encoded);
                 }
@@ -658,22 +612,37 @@ fn json_object_from_py(
     }
 }
 
-/// LangGraph's `get_checkpoint_metadata`, as its savers apply it in `put`: the config's
-/// `metadata` and its `configurable` str/int/float/bool entries are copied into `metadata`
-/// where it has no such key (skipping ids and `__`-prefixed keys), and NUL characters are
-/// dropped from top-level strings.
-pub fn merge_config_metadata(
-    config: &Bound<'_, PyAny>,
-    metadata: &mut CheckpointMetadata,
-    registry: &Registry,
-) -> PyResult<()> {
+/// The metadata a saver stores with a checkpoint, as LangGraph's `get_checkpoint_metadata`
+/// makes it: `metadata` (None reads as empty) without NUL characters in its top-level strings
+/// and without [`DROPPED_METADATA_KEY`], plus the config's `metadata` and `configurable`
+/// str/int/float/bool entries where it has no such key (skipping ids and `__`-prefixed keys).
+/// The one implementation: every saver's `put` and the run's checkpoints use it.
+#[pyfunction]
+pub fn checkpoint_metadata<'py>(
+    config: &Bound<'py, PyAny>,
+    metadata: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
     let py = config.py();
-    for value in metadata.values_mut() {
-        if let Value::String(s) = value {
-            if s.contains('\0') {
-                *s = s.replace('\0', "");
+    let merged = PyDict::new(py);
+    if !metadata.is_none() {
+        if !is_mapping(metadata) {
+            return Err(invalid_checkpoint(
+                py,
+                format!("metadata must be a dict, not {}", type_name(metadata)),
+            ));
+        }
+        for (k, v) in items(metadata)? {
+            if k.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == DROPPED_METADATA_KEY)) {
+                continue;
+            }
+            match v.cast::<PyString>() {
+                Ok(s) if s.to_str()?.contains('\0') => merged.set_item(k, s.to_str()?.replace('\0', ""))?,
+                _ => merged.set_item(k, v)?,
             }
         }
+    }
+    if !is_mapping(config) {
+        return Ok(merged);
     }
     let sources = [
         get_some(config, intern!(py, "metadata"))?,
@@ -688,26 +657,20 @@ pub fn merge_config_metadata(
                 continue;
             };
             let key = key.to_str()?;
-            if metadata.contains_key(key)
+            if merged.contains(key)?
                 || EXCLUDED_METADATA_KEYS.contains(&key)
                 || key.starts_with("__")
             {
                 continue;
             }
-            let value = if let Ok(s) = v.cast::<PyString>() {
-                Value::String(s.to_str()?.replace('\0', ""))
+            if let Ok(s) = v.cast::<PyString>() {
+                merged.set_item(key, s.to_str()?.replace('\0', ""))?;
             } else if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
-                match codec::to_value(&v, registry, Some(key)) {
-                    Ok(value) => value,
-                    Err(_) => continue,
-                }
-            } else {
-                continue;
-            };
-            metadata.insert(key.to_owned(), value);
+                merged.set_item(key, v)?;
+            }
         }
     }
-    Ok(())
+    Ok(merged)
 }
 
 /// A task's writes, `[(channel, value), ...]`, with each value encoded (a `SerializationError`
@@ -810,65 +773,5 @@ pub fn tuple_to_py<'py>(
         ],
     )?;
     tuple_new.bind(py).call1((cls, items))
-}
-
-/// Reads a `CheckpointTuple` (ours, LangGraph's, or any object with its five attributes) as a
-/// Python saver returns it. `pending_writes` keep the saver's order; their task path is unknown.
-pub fn tuple_from_py(obj: &Bound<'_, PyAny>, registry: &Registry) -> PyResult<CheckpointTuple> {
-    let py = obj.py();
-    let config = config_from_py(&obj.getattr(intern!(py, "config"))?)?;
-    let checkpoint = checkpoint_from_py(&obj.getattr(intern!(py, "checkpoint"))?, registry)?;
-    let metadata = metadata_from_py(&obj.getattr(intern!(py, "metadata"))?, registry)?;
-    let parent = obj.getattr(intern!(py, "parent_config"))?;
-    let parent_config = if parent.is_none() {
-        None
-    } else {
-        Some(config_from_py(&parent)?)
-    };
-    let mut pending_writes = Vec::new();
-    let writes = obj.getattr(intern!(py, "pending_writes"))?;
-    if !writes.is_none() {
-        for w in writes.try_iter()? {
-            let (task_id, channel, value): (String, String, Bound<'_, PyAny>) =
-                w?.extract().map_err(|_| {
-                    invalid_checkpoint(
-                        py,
-                        "pending_writes must hold (task_id, channel, value) triples".to_owned(),
-                    )
-                })?;
-            let value = encode_raw(&value, registry, &|| format!("writes['{channel}']"))?;
-            pending_writes.push(PendingWrite {
-                task_id,
-                channel,
-                value,
-                task_path: String::new(),
-            });
-        }
-    }
-    Ok(CheckpointTuple {
-        config,
-        checkpoint,
-        metadata,
-        parent_config,
-        pending_writes,
-    })
-}
-
-/// A Python exception raised inside a saver, carried through Rust in
-/// [`SaverError::Backend`] and handed back unchanged by [`saver_error`].
-#[derive(Debug)]
-pub struct PyBackendError(pub PyErr);
-
-impl std::fmt::Display for PyBackendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for PyBackendError {}
-
-/// Wraps a Python exception as a `SaverError` that [`saver_error`] turns back into it.
-pub fn backend_error(err: PyErr) -> SaverError {
-    SaverError::Backend(BackendError::new(PyBackendError(err)))
 }
 

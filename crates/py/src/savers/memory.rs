@@ -14,10 +14,11 @@ use pyo3::types::{PyDict, PyString};
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
-    list_config_from_py, merge_config_metadata, metadata_from_py, metadata_to_py,
-    thread_id_from_py, tuple_to_py, version_from_py, versions_from_py, writes_from_py,
+    checkpoint_metadata, list_config_from_py, metadata_from_py, metadata_to_py, next_version,
+    thread_id_from_py, tuple_to_py, versions_from_py, writes_from_py,
     SaverResultExt,
 };
+use super::encoded::EncodedCheckpoint;
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
 
 #[pyclass(
@@ -27,8 +28,8 @@ use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer,
     name = "NativeMemorySaver"
 )]
 pub struct PyMemorySaver {
-    pub(crate) inner: Arc<MemorySaver>,
-    pub(crate) registry: Arc<Registry>,
+    inner: Arc<MemorySaver>,
+    registry: Arc<Registry>,
     /// Values read by get/get_tuple, copied rather than parsed when read again (the latest
     /// checkpoint of a thread is typically read many times).
     decoded: DecodeCache,
@@ -41,16 +42,6 @@ pub struct PyMemorySaver {
 const DECODE_CACHE_BYTES: usize = 4 << 20;
 
 impl PyMemorySaver {
-    /// The native saver, for the engine to call without going through Python.
-    pub fn saver(&self) -> &Arc<MemorySaver> {
-        &self.inner
-    }
-
-    /// The codec registry this saver encodes and decodes values with by default.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     /// The registry of this call: the active serializer's (a graph's saver calls, or
     /// `ferrograph.serde.using`), else the saver's own.
     fn codec(&self, py: Python<'_>) -> PyResult<Arc<Registry>> {
@@ -155,6 +146,7 @@ impl PyMemorySaver {
 
     /// Stores `checkpoint` as a child of `config`'s checkpoint_id; only channels in
     /// `new_versions` are stored anew. Returns the config of the stored checkpoint.
+    /// `checkpoint` is LangGraph's dict, or the `EncodedCheckpoint` a run hands over.
     fn put<'py>(
         &self,
         py: Python<'py>,
@@ -166,15 +158,17 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let target = config_from_py(config)?;
         let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
-        let checkpoint = checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?;
+        let checkpoint = match checkpoint.cast::<EncodedCheckpoint>() {
+            Ok(encoded) => encoded.get().checkpoint.clone(),
+            Err(_) => checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?,
+        };
         if let Some(limits) = &self.value_limits {
             for (channel, value) in &checkpoint.channel_values {
                 let size = value.as_str().len();
                 limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
             }
         }
-        let mut metadata = metadata_from_py(metadata, &codec)?;
-        merge_config_metadata(config, &mut metadata, &codec)?;
+        let metadata = metadata_from_py(checkpoint_metadata(config, metadata)?.as_any(), &codec)?;
         let stored = self
             .inner
             .put(&target, checkpoint, metadata, &new_versions)
@@ -248,7 +242,7 @@ impl PyMemorySaver {
         py.detach(|| inner.prune(&thread_ids, strategy)).py_err(py)
     }
 
-    /// The version after `current`: `"{counter:032}.{random:016}"`, increasing as strings.
+    /// The version after `current` (see `next_version`), increasing as strings.
     #[pyo3(signature = (current, channel = None))]
     fn get_next_version(
         &self,
@@ -257,11 +251,7 @@ impl PyMemorySaver {
         channel: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let _ = channel;
-        let current = current
-            .filter(|c| !c.is_none())
-            .map(|c| version_from_py(c, &|| "current".to_owned()))
-            .transpose()?;
-        self.inner.next_version(current.as_deref()).py_err(py)
+        next_version(py, current)
     }
 
     /// Every checkpoint of `thread_ids` (all threads with None) without its values, as tuples

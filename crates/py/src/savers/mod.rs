@@ -1,24 +1,27 @@
 //! Checkpoint savers on the Python side: conversions between the Rust checkpoint model and
-//! LangGraph's Python shapes (`convert`), the native memory saver's Python class (`memory`),
-//! and the adapter that serves any Python saver to the engine as a `CheckpointSaver`
-//! (`adapter`).
+//! LangGraph's Python shapes (`convert`) and the native memory saver's Python class (`memory`).
 
-pub mod adapter;
-pub mod convert;
-pub mod memory;
+pub(crate) mod convert;
+pub(crate) mod encoded;
+pub(crate) mod memory;
 
 use pyo3::prelude::*;
 
-pub use adapter::{registry_for, saver_for, take_py_error, PySaverAdapter};
-pub use convert::{
-    backend_error, checkpoint_from_py, checkpoint_from_py_for_put, checkpoint_to_py,
-    config_from_py, config_to_py, list_config_from_py, list_config_to_py, metadata_from_py,
-    metadata_to_py, saver_error, tuple_from_py, tuple_to_py, PyBackendError, SaverResultExt,
-};
-pub use memory::PyMemorySaver;
 
-/// Registers the saver classes on the `_core` module.
+/// Registers the saver classes on the `_core` module, and the saver protocol's vocabulary
+/// (special channels, the expect-latest mark, metadata from config, channel versions), whose
+/// one home is `ferrograph_checkpoint`: Python takes it from here (checkpointers/base.py).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let special = pyo3::types::PyDict::new(py);
+    for (channel, index) in ferrograph_checkpoint::SPECIAL_WRITES {
+        special.set_item(channel, index)?;
+    }
+    m.add("WRITES_IDX_MAP", special)?;
+    m.add("EXPECT_LATEST", ferrograph_checkpoint::EXPECT_LATEST)?;
+    m.add_function(wrap_pyfunction!(convert::checkpoint_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::next_version, m)?)?;
+    m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;
     Ok(())

@@ -9,9 +9,11 @@ aio.py) only do I/O.
 - reads.py: get_tuple and list; writes.py: put, put_writes, batches; admin.py: delete, copy,
   prune, thread summaries, setup; rows.py: what they share of row conversion.
 
-Storage (see migrations/versions): a channel value is stored once per (thread, namespace,
-channel, version) in `ferrograph_checkpoint_blobs`; a checkpoint row holds the checkpoint
-without its values, and its `channel_versions` say which blobs it needs. Checkpoint and metadata
+Storage (see migrations/versions): a checkpoint row holds the checkpoint without its values,
+its small values (`channel_values`, at most `INLINE_MAX` bytes each, repeated in every row that
+holds them), and which channels have theirs in `ferrograph_checkpoint_blobs` (`blob_channels`),
+each value stored there once per (thread, namespace, channel, version), growing lists as append
+deltas. Checkpoint and metadata
 are JSON (JSONB on Postgres), so metadata filters run in the database. Values, checkpoints and
 metadata are encoded with ferrograph's Rust codec.
 """
@@ -47,12 +49,13 @@ from ferrograph.checkpointers.sql.runner import (
     drive_transactions,
 )
 from ferrograph.checkpointers.sql.sqlite import SQLITE, SQLITE_BUSY_TIMEOUT, SqliteDialect, sqlite_path
-from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, batch, put, put_writes
+from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, INLINE_MAX, batch, put, put_writes
 
 __all__ = [
     "BLOBS",
     "CHECKPOINTS",
     "EXPECT_LATEST",
+    "INLINE_MAX",
     "MIGRATION_LOCK_KEY",
     "POSTGRES",
     "SNAPSHOT_EVERY",

@@ -45,13 +45,16 @@ BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
 
 @dataclass(frozen=True)
 class Stored:
-    """The last value a saver stored for one channel of a thread: its version, its encoding,
-    and its row as written (the chain, None for a whole value, and the blob's length)."""
+    """The last value a saver stored for one channel of a thread: its version, its encoding
+    (empty for a big value that is not a list: it is never extended, nor stored again), and
+    where it went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as
+    written (the chain, None for a whole value, and the blob's length)."""
 
     version: str
     encoded: bytes
     chain: Optional[list[str]]
     row_length: int
+    inline: bool = False
 
 
 class DeltaCache:
@@ -118,10 +121,16 @@ def _appended(previous: bytes, new: bytes) -> Optional[bytes]:
 
 def delta(stored: Optional[Stored], version: str, encoded: bytes) -> Optional[tuple[bytes, list[str]]]:
     """The blob and chain of `encoded` stored as a delta over `stored`, when that is possible
-    and smaller than the whole value."""
-    if stored is None or stored.version == version:
+    and smaller than the whole value.
+
+    A delta that appends nothing ('[]', a list written again unchanged) adds nothing to the
+    value, so it is left out of the chains built on it: a list rewritten unchanged at every
+    step keeps a chain of one member, read with one more row, instead of growing to a
+    snapshot's worth of rows that each hold '[]'."""
+    if stored is None or stored.version == version or stored.inline:
         return None
-    chain = (stored.chain or []) + [stored.version]
+    empty = stored.chain is not None and stored.row_length == 2
+    chain = (stored.chain or []) + ([] if empty else [stored.version])
     if len(chain) > SNAPSHOT_EVERY:
         return None
     items = _appended(stored.encoded, encoded)

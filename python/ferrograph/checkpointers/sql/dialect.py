@@ -9,6 +9,8 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, Optional, Sequence
 
+from ferrograph.checkpointers.sql.runner import Query
+
 __all__ = ["BLOBS", "CHECKPOINTS", "DELETED", "FILTER_KEY", "MIGRATION_LOCK_KEY", "WRITES", "Dialect"]
 
 #: Key of the Postgres advisory lock that serializes schema upgrades ("ferrog" in ASCII).
@@ -77,11 +79,21 @@ class Dialect(ABC):
     database_bytes: str
     #: How many versions a blob row's `chain` names (NULL for a whole value).
     chain_length: str
+    #: The small values held in checkpoint row `c` (its `channel_values`, migration 0005) as
+    #: rows `v(key, ...)`, and the bytes of value `v`'s encoding.
+    inline_entries: str
+    inline_size: str
     #: The statement a deletion runs first, locking its threads (a bound `in_list`) against
     #: concurrent writes until it commits, or None where the write transaction already does.
     lock_threads: Optional[str]
 
     order_newest_first = " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
+    #: A pending write stored again keeps its first value, as LangGraph's savers keep it, except
+    #: a write to a special channel (negative `idx`, WRITES_IDX_MAP), which replaces it.
+    write_conflict = (
+        " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET channel = excluded.channel,"
+        " blob = excluded.blob, task_path = excluded.task_path WHERE excluded.idx < 0"
+    )
 
     def q(self, sql: str) -> str:
         """`sql`, written with '?' placeholders, in the driver's placeholder style."""
@@ -89,14 +101,9 @@ class Dialect(ABC):
 
     def __init__(self) -> None:
         q = self.q
-        write_columns = (
+        self.upsert_writes = q(
             f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)"
-        )
-        self.insert_write = q(write_columns + " DO NOTHING")
-        self.upsert_write = q(
-            write_columns
-            + " DO UPDATE SET channel = excluded.channel, blob = excluded.blob, task_path = excluded.task_path"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?){self.write_conflict}"
         )
         # The rows asked for plus every row their chains name (see "Append deltas" in deltas.py),
         # in one statement; a row shared by many chains is read once. Keys are joined from a bound
@@ -114,11 +121,15 @@ class Dialect(ABC):
             q(f"DELETE FROM {table} WHERE thread_id = ?") for table in (WRITES, BLOBS, CHECKPOINTS)
         )
         self.thread_exists = q(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = ? LIMIT 1")
+        self.select_channel_values = q(
+            f"SELECT channel_values FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+        )
         self.copy_thread = (
             q(
                 f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-                " checkpoint, metadata, run_id) SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-                f" checkpoint, metadata, run_id FROM {CHECKPOINTS} WHERE thread_id = ?"
+                " checkpoint, metadata, run_id, channel_values, blob_channels) SELECT ?, checkpoint_ns, checkpoint_id,"
+                f" parent_checkpoint_id, checkpoint, metadata, run_id, channel_values, blob_channels FROM {CHECKPOINTS}"
+                " WHERE thread_id = ?"
                 " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"
             ),
             q(
@@ -189,7 +200,8 @@ class Dialect(ABC):
         same_checkpoint = "{t}.thread_id = k.thread_id AND {t}.checkpoint_ns = k.checkpoint_ns AND {t}.checkpoint_id = k.checkpoint_id"
         self.measure_doomed = q(
             f"WITH k AS (SELECT * FROM {self.checkpoint_keys}),"
-            f" doomed AS (SELECT c.checkpoint, c.metadata FROM k JOIN {CHECKPOINTS} AS c ON {same_checkpoint.format(t='c')}),"
+            f" doomed AS (SELECT c.checkpoint, c.metadata, c.channel_values FROM k JOIN {CHECKPOINTS} AS c"
+            f" ON {same_checkpoint.format(t='c')}),"
             f" dw AS (SELECT w.blob FROM k JOIN {WRITES} AS w ON {same_checkpoint.format(t='w')}),"
             f" live AS (SELECT c.thread_id, c.checkpoint_ns, v.key AS channel, {self.channel_version_text} AS version"
             f" FROM {CHECKPOINTS} AS c, {self.channel_versions} WHERE c.thread_id {in_list}"
@@ -202,7 +214,8 @@ class Dialect(ABC):
             " WHERE keep.thread_id = b.thread_id AND keep.checkpoint_ns = b.checkpoint_ns AND keep.channel = b.channel"
             " AND keep.version = b.version))"
             " SELECT (SELECT count(*) FROM doomed),"
-            f" (SELECT COALESCE(SUM({self.json_size.format('checkpoint')} + {self.json_size.format('metadata')}), 0) FROM doomed),"
+            f" (SELECT COALESCE(SUM({self.json_size.format('checkpoint')} + {self.json_size.format('metadata')}"
+            f" + COALESCE({self.blob_size.format('channel_values')}, 0)), 0) FROM doomed),"
             f" (SELECT count(*) FROM dw), (SELECT COALESCE(SUM({self.blob_size.format('blob')}), 0) FROM dw),"
             f" (SELECT count(*) FROM garbage), (SELECT COALESCE(SUM({self.blob_size.format('blob')}), 0) FROM garbage)"
         )
@@ -227,7 +240,8 @@ class Dialect(ABC):
     def _storage_stats(self, where: str) -> str:
         """What `ferrograph stats` shows, in one statement that reads sizes, never a value, as
         rows `(kind, name, a, b, c, first, last)` (see `admin.storage_stats`): `total` (threads,
-        checkpoints, writes, oldest and newest ts), `bytes` (of checkpoints, values, writes),
+        checkpoints, writes, oldest and newest ts), `bytes` (of checkpoints, values, writes; the
+        small values held in checkpoint rows count as values, once per row),
         `database` (its bytes), `thread` (the largest threads: checkpoints, writes, bytes, first
         and last ts, at most the bound limit), `value` and `write` per channel (count, bytes),
         `chain` per append-delta chain length (rows). Parameters: with a thread, the thread id
@@ -238,10 +252,11 @@ class Dialect(ABC):
         checkpoint_where = where.replace("thread_id", "c.thread_id")
         return self.q(
             f"WITH c AS (SELECT c.thread_id, {self.checkpoint_ts} AS ts,"
-            f" {self.json_size.format('c.checkpoint')} + {self.json_size.format('c.metadata')} AS bytes"
-            f" FROM {CHECKPOINTS} AS c{checkpoint_where}),"
+            f" {self.json_size.format('c.checkpoint')} + {self.json_size.format('c.metadata')} AS bytes,"
+            f" c.channel_values FROM {CHECKPOINTS} AS c{checkpoint_where}),"
             f" b AS (SELECT thread_id, channel, COALESCE({self.blob_size.format('blob')}, 0) AS bytes,"
-            f" {self.chain_length} AS chain FROM {BLOBS}{where}),"
+            f" {self.chain_length} AS chain FROM {BLOBS}{where}"
+            f" UNION ALL SELECT c.thread_id, v.key, {self.inline_size}, NULL FROM c CROSS JOIN {self.inline_entries}),"
             f" w AS (SELECT thread_id, channel, {self.blob_size.format('blob')} AS bytes FROM {WRITES}{where}),"
             " x AS (SELECT thread_id, count(*) AS checkpoints, 0 AS writes, SUM(bytes) AS bytes, MIN(ts) AS first_ts,"
             f" MAX(ts) AS last_ts FROM c GROUP BY thread_id UNION ALL SELECT thread_id, 0, 0, SUM(bytes), {none}, {none}"
@@ -278,6 +293,12 @@ class Dialect(ABC):
             f" ORDER BY t.last_id DESC, t.thread_id{by_code_point} DESC"
         )
 
+    def put_writes(self, rows: Sequence[tuple]) -> Query:
+        """The statement that stores pending writes, rows `(thread_id, checkpoint_ns,
+        checkpoint_id, task_id, task_path, idx, channel, blob)` of one task, at most one per
+        `idx`."""
+        return Query(self.upsert_writes, rows, many=True, rows=False)
+
     @abstractmethod
     def vacuum(self, full: bool) -> tuple[str, ...]:
         """The statements that give the space of deleted rows back (run outside a transaction);
@@ -285,7 +306,7 @@ class Dialect(ABC):
 
     @abstractmethod
     def chain_param(self, chain: Sequence[str]) -> Any:
-        """The parameter for a `chain` column."""
+        """The parameter for a list of names: a `chain` column, a `blob_channels` column."""
 
     @abstractmethod
     def chain_value(self, column: Any) -> Optional[list[str]]:
@@ -311,9 +332,11 @@ class Dialect(ABC):
         as rows whose first column says what they are (`reads.split`):
 
         - `(0, rank, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,
-          metadata, NULL, NULL)`: a checkpoint; `rank` orders them newest first;
+          metadata, channel_values, NULL)`: a checkpoint, with its small values (NULL for a row
+          written before migration 0005); `rank` orders them newest first;
         - `(1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain)`: a blob
-          row a checkpoint names in its `channel_versions`, or one their chains name;
+          row of a channel in a checkpoint's `blob_channels` (before 0005, of any of its channels),
+          or one their chains name;
         - `(2, rank, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, task_path, blob,
           idx)`: a pending write; `rank` orders them as `task_path, task_id, idx`.
 
@@ -321,6 +344,7 @@ class Dialect(ABC):
         rows carry `task_path` and `idx`; with it those two are NULL.
 
         The blob rows are found from the versions in the stored checkpoints, read as text in the
-        database; `reads.tuples` reads any version this misses with `select_blobs`. With
+        database; for a row written before 0005, `reads.tuples` reads any version this misses
+        with `select_blobs`. With
         `several` (more than one checkpoint may match), a blob row shared by many checkpoints or
         chains is returned once; a single checkpoint names each row once anyway."""

@@ -16,6 +16,7 @@ from ferrograph.checkpointers.sql.dialect import (
     Dialect,
     check_filter_key,
 )
+from ferrograph.checkpointers.sql.runner import Query
 
 __all__ = ["POSTGRES", "PostgresDialect"]
 
@@ -50,6 +51,9 @@ class PostgresDialect(Dialect):
     )
 
     chain_length = "cardinality(chain)"
+    # json, not jsonb: each value's text stays as the codec wrote it.
+    inline_entries = "json_each(convert_from(c.channel_values, 'UTF8')::json) AS v"
+    inline_size = "octet_length(v.value::text)"
     # Exclusive per thread, in a fixed order (two deletions never wait on each other in a
     # cycle); the insert trigger of migration 0004 takes the same keys shared.
     lock_threads = (
@@ -71,6 +75,11 @@ class PostgresDialect(Dialect):
     def __init__(self) -> None:
         super().__init__()
         self._put_sql: dict[tuple[bool, bool], str] = {}
+        self._put_writes_sql = self.q(
+            f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
+            " SELECT ?, ?, ?, ?, ?, k.idx, k.channel, k.blob FROM unnest(?::int[], ?::text[], ?::bytea[])"
+            f" AS k(idx, channel, blob){self.write_conflict}"
+        ).replace("%s::bytea", "%b::bytea")
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def latest_row(self, latest_of_thread: str) -> str:
@@ -114,15 +123,16 @@ class PostgresDialect(Dialect):
         distinct = "DISTINCT " if several else ""
         union = "UNION" if several else "UNION ALL"
         sql = self.q(
-            f"WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
-            f" FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
+            f"WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata,"
+            f" channel_values, blob_channels FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
             f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version FROM c"
-            " CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v),"
+            " CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v"
+            " WHERE c.blob_channels IS NULL OR v.key = ANY(c.blob_channels)),"
             f" need AS (SELECT thread_id, checkpoint_ns, channel, version FROM k {union}"
             f" SELECT k.thread_id, k.checkpoint_ns, k.channel, m.version FROM k {by_key.format(columns='b.chain', k='k')}"
             " CROSS JOIN LATERAL unnest(b.chain) AS m(version))"
             f" SELECT 0, row_number() OVER ({self.order_newest_first.strip()}), c.thread_id, c.checkpoint_ns,"
-            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text, NULL::bytea, NULL::text[] FROM c"
+            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text, c.channel_values, NULL::text[] FROM c"
             " UNION ALL SELECT 1, NULL, need.thread_id, need.checkpoint_ns, need.channel, need.version, NULL, NULL,"
             f" b.blob, b.chain FROM need {by_key.format(columns='b.blob, b.chain', k='need')}"
             " UNION ALL SELECT 2, row_number() OVER (ORDER BY w.task_path, w.task_id, w.idx), w.thread_id,"
@@ -131,6 +141,13 @@ class PostgresDialect(Dialect):
         )
         self._tuples_sql[key] = sql
         return sql
+
+    def put_writes(self, rows: Sequence[tuple]) -> Query:
+        """As `Dialect.put_writes`, in one statement: atomic on its own, so an autocommit
+        connection commits it in one round trip."""
+        thread_id, checkpoint_ns, checkpoint_id, task_id, task_path = rows[0][:5]
+        columns = [[row[i] for row in rows] for i in (5, 6, 7)]
+        return Query(self._put_writes_sql, [thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, *columns], rows=False)
 
     def put_statement(self, check: bool, deltas: bool) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only
@@ -165,17 +182,19 @@ class PostgresDialect(Dialect):
             ctes.append("ok AS (SELECT 1 FROM latest WHERE id IS NOT DISTINCT FROM ?::text OR id = ?::text)")
         if deltas:
             as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
-            checked = "EXISTS (SELECT 1 FROM ok) AND " if check else ""
             ctes.append(
                 f"d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
                 f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
                 " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
                 " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
-                f" WHERE {checked}EXISTS (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
+                # A LATERAL lookup of at most one row by key: as an EXISTS, the planner may hash
+                # every blob row of the thread, making a put cost more as the thread grows.
+                f" CROSS JOIN LATERAL (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
                 " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
                 " AND p.chain IS NOT DISTINCT FROM"
                 f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
-                " AND octet_length(p.blob) = k.prev_length)"
+                " AND octet_length(p.blob) = k.prev_length LIMIT 1) AS extended"
+                f"{' WHERE EXISTS (SELECT 1 FROM ok)' if check else ''}"
                 " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
             )
             ctes.append(f"go AS (SELECT 1 {'FROM ok ' if check else ''}WHERE (SELECT count(*) FROM d) = ?::int)")
@@ -188,10 +207,12 @@ class PostgresDialect(Dialect):
         )
         insert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-            f" checkpoint, metadata, run_id) SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?{gate}"
+            " checkpoint, metadata, run_id, channel_values, blob_channels)"
+            f" SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[]{gate}"
             " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
             " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
-            " metadata = excluded.metadata, run_id = excluded.run_id"
+            " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
+            " blob_channels = excluded.blob_channels"
         )
         if check or deltas:
             ctes.append(f"c AS ({insert_checkpoint})")
@@ -202,8 +223,8 @@ class PostgresDialect(Dialect):
             )
         else:
             body = insert_checkpoint
-        # bytea arrays go as is (%b), where the text format would escape every byte.
-        sql = self.q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea[]", "%b::bytea[]")
+        # bytea values and arrays go as is (%b), where the text format would escape every byte.
+        sql = self.q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea", "%b::bytea")
         self._put_sql[key] = sql
         return sql
 

@@ -12,7 +12,7 @@ from typing import Any, Generator, Iterator, Mapping, Optional, Sequence, TypeVa
 from ferrograph.checkpointers.base import CheckpointTuple
 from ferrograph.checkpointers.sql.deltas import BlobRows, rebuild
 from ferrograph.checkpointers.sql.dialect import Dialect
-from ferrograph.checkpointers.sql.rows import config_for, decode, load, location
+from ferrograph.checkpointers.sql.rows import config_for, corrupt, decode, load, location
 from ferrograph.checkpointers.sql.runner import Emit, Op, Query, Step
 from ferrograph.errors import CorruptCheckpointError, InvalidConfigError
 
@@ -36,10 +36,13 @@ class _Record:
     parent_checkpoint_id: Optional[str]
     checkpoint: dict
     metadata: dict
+    #: The encoded small values held in the row (None for a row written before migration 0005,
+    #: whose values are all in blob rows), decoded when its tuple is built.
+    inline: Any
 
 
 def _record(row: Sequence[Any]) -> _Record:
-    thread_id, checkpoint_ns, checkpoint_id, parent, checkpoint, metadata = row
+    thread_id, checkpoint_ns, checkpoint_id, parent, checkpoint, metadata, inline = row
     decoded = decode(checkpoint, "the checkpoint", thread_id, checkpoint_ns, checkpoint_id)
     if not isinstance(decoded, dict):
         raise CorruptCheckpointError(
@@ -52,6 +55,7 @@ def _record(row: Sequence[Any]) -> _Record:
         parent,
         decoded,
         decode(metadata, "the metadata", thread_id, checkpoint_ns, checkpoint_id),
+        inline,
     )
 
 
@@ -87,7 +91,7 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]]) -> tuple[list[_Record], Bl
         for _, _, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, _, blob, _ in write_rows:
             value = load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
-    return [_record(row[2:8]) for row in checkpoints], blobs, writes
+    return [_record(row[2:9]) for row in checkpoints], blobs, writes
 
 
 _rank = itemgetter(1)
@@ -105,17 +109,31 @@ def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], lim
     return _split(d, (yield Query(d.select_tuples(conditions, several), [*params, limit])))
 
 
+def _prints_as_in_python(version: Any) -> bool:
+    """Whether the database reads a channel version out of the checkpoint's JSON as the text
+    Python gives it: a string, or an int that SQLite's JSON keeps as an integer."""
+    return type(version) is str or (type(version) is int and -(2**63) <= version < 2**63)
+
+
 #: Decoded values of these types cannot change, so the tuples of one read may share them.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def _values(r: _Record, blobs: BlobRows, whole: dict, shared: dict) -> dict[str, Any]:
-    """The channel values of `r` from `blobs` (a version without a row is a channel without a
-    value). `whole` keeps the encodings rebuilt from chains and `shared` the immutable values
-    decoded so far, by key, for the other checkpoints of the read."""
+    """The channel values of `r`: those held in its row, and the others from `blobs` (a
+    version without a row is a channel without a value). `whole` keeps the encodings rebuilt
+    from chains and `shared` the immutable values decoded so far, by key, for the other
+    checkpoints of the read."""
     thread_id, checkpoint_ns = r.thread_id, r.checkpoint_ns
-    values = {}
+    values: dict[str, Any] = {}
+    if r.inline is not None:
+        # The codec's own bytes (no JSONB reordering to undo, unlike `decode`'s columns).
+        values = load(r.inline, "", "the channel values", thread_id, checkpoint_ns, r.checkpoint_id)
+        if not isinstance(values, dict):
+            raise corrupt("the channel values", thread_id, checkpoint_ns, r.checkpoint_id, "not a JSON object")
     for channel, version in (r.checkpoint.get("channel_versions") or {}).items():
+        if channel in values:
+            continue
         key = (thread_id, checkpoint_ns, str(channel), str(version))
         if key in shared:
             values[channel] = shared[key]
@@ -148,12 +166,16 @@ def _tuples(
     are all alive together even for a caller that handles one tuple at a time: Python's cyclic
     collector then ran about six times as often while listing a thread, with full collections
     of the whole heap among them."""
+    # A row written since migration 0005 names the channels it has in blob rows, and the others
+    # have their values in the row or none: only a version the database may print otherwise
+    # than Python (a float) is looked up again.
     missing = sorted(
         {
             key
             for r in records
             for channel, version in (r.checkpoint.get("channel_versions") or {}).items()
-            if (key := (r.thread_id, r.checkpoint_ns, str(channel), str(version))) not in blobs
+            if (r.inline is None or not _prints_as_in_python(version))
+            and (key := (r.thread_id, r.checkpoint_ns, str(channel), str(version))) not in blobs
         }
     )
     for chunk in _chunks(missing, BATCH):

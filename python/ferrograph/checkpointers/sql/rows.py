@@ -11,6 +11,7 @@ from ferrograph import _core
 from ferrograph.errors import CorruptCheckpointError, InvalidConfigError, SchemaVersionError, ThreadDeletedError
 
 __all__ = [
+    "CODEC_TAG",
     "THREAD_DELETED",
     "config_for",
     "corrupt",
@@ -21,6 +22,9 @@ __all__ = [
     "text",
     "thread_deleted",
 ]
+
+#: The key by which the codec marks a typed value's JSON object.
+CODEC_TAG = "__fg__"
 
 #: What the database error of a refused late write starts with (migration 0004's triggers).
 THREAD_DELETED = "ferrograph_thread_deleted: "
@@ -72,11 +76,12 @@ def _tags_first(data: Union[str, bytes]) -> Union[str, bytes]:
     """Postgres JSONB keeps object keys sorted by length, not as written, so a typed value's
     tag key (which the codec reads first) may come after its body. Put it back in front; JSON
     without a tag (the usual checkpoint and metadata document) is returned untouched."""
-    if (b'"__fg__"' not in data) if isinstance(data, bytes) else ('"__fg__"' not in data):
+    quoted = f'"{CODEC_TAG}"'
+    if (quoted.encode() not in data) if isinstance(data, bytes) else (quoted not in data):
         return data
 
     def tag_first(pairs: list[tuple[str, Any]]) -> dict:
-        return dict(sorted(pairs, key=lambda kv: kv[0] != "__fg__"))
+        return dict(sorted(pairs, key=lambda kv: kv[0] != CODEC_TAG))
 
     try:
         return json.dumps(json.loads(data, object_pairs_hook=tag_first))

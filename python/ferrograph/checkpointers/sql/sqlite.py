@@ -62,6 +62,16 @@ class SqliteDialect(Dialect):
     database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     lock_threads = None
     chain_length = "json_array_length(chain)"
+    # A column that is not JSON (a corrupt row) counts as holding nothing: statistics never fail
+    # on a value.
+    inline_entries = (
+        "json_each(CASE WHEN json_valid(CAST(c.channel_values AS TEXT)) THEN CAST(c.channel_values AS TEXT) END) AS v"
+    )
+    # json_each gives a string unquoted and true/false as 1/0: the JSON text is rebuilt.
+    inline_size = (
+        "length(CAST(CASE WHEN v.type IN ('object', 'array') THEN v.value WHEN v.type IN ('true', 'false', 'null')"
+        " THEN v.type ELSE json_quote(v.value) END AS BLOB))"
+    )
 
     def vacuum(self, full: bool) -> tuple[str, ...]:
         # The file is rewritten whole either way; the WAL is folded in and truncated around it.
@@ -72,10 +82,11 @@ class SqliteDialect(Dialect):
         # A put, statement by statement (`writes.put`).
         self.upsert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
-            " metadata, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " metadata, run_id, channel_values, blob_channels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
             " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
-            " metadata = excluded.metadata, run_id = excluded.run_id"
+            " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
+            " blob_channels = excluded.blob_channels"
         )
         self.insert_blob = (
             f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob) VALUES (?, ?, ?, ?, ?)"
@@ -127,8 +138,9 @@ class SqliteDialect(Dialect):
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. row_number() made reading one checkpoint about a quarter
         slower, so the rows come unranked. `c` and `r` are materialized: each is read twice.
-        `k` lists the versions each checkpoint names (a checkpoint whose JSON is broken names
-        none, so the statement still returns its row for the reader to report); `r` their blob
+        `k` lists the versions each checkpoint has in blob rows (of its `blob_channels`; all of
+        its `channel_versions` for a row written before migration 0005; a checkpoint whose JSON is
+        broken names none, so the statement still returns its row for the reader to report); `r` their blob
         rows; `m` the versions those rows' chains name. A chain member a checkpoint also names
         directly comes back twice, the same row both times. Every blob row is read by its key:
         CROSS JOIN fixes the join order (left to right), so the planner cannot turn a lookup into
@@ -146,15 +158,16 @@ class SqliteDialect(Dialect):
         same_key = " AND ".join(f"b.{column} = {{k}}.{column}" for column in ("thread_id", "checkpoint_ns", "channel", "version"))
         sql = self._tuples_sql[key] = (
             "WITH c AS MATERIALIZED (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
-            f" metadata FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
+            f" metadata, channel_values, blob_channels FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
             f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, CAST(v.value AS TEXT) AS version"
-            " FROM c CROSS JOIN json_each(CASE WHEN json_valid(c.checkpoint) THEN c.checkpoint END, '$.channel_versions') AS v),"
+            " FROM c CROSS JOIN json_each(CASE WHEN json_valid(c.checkpoint) THEN c.checkpoint END, '$.channel_versions') AS v"
+            " WHERE c.blob_channels IS NULL OR v.key IN (SELECT value FROM json_each(c.blob_channels))),"
             " r AS MATERIALIZED (SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.blob, b.chain"
             f" FROM k CROSS JOIN {BLOBS} AS b ON {same_key.format(k='k')}),"
             f" m AS (SELECT {distinct}r.thread_id, r.checkpoint_ns, r.channel, j.value AS version"
             " FROM r CROSS JOIN json_each(r.chain) AS j WHERE r.chain IS NOT NULL)"
-            " SELECT 0, NULL, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata, NULL, NULL"
-            " FROM c UNION ALL SELECT 1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain FROM r"
+            " SELECT 0, NULL, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata,"
+            " channel_values, NULL FROM c UNION ALL SELECT 1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain FROM r"
             " UNION ALL SELECT 1, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, NULL, NULL, b.blob, b.chain"
             f" FROM m CROSS JOIN {BLOBS} AS b ON {same_key.format(k='m')}"
             " UNION ALL SELECT 2, NULL, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.task_path,"

@@ -8,104 +8,108 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Generator, Mapping, Optional, Sequence
+from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import WRITES_IDX_MAP
+from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.postgres import PostgresDialect
-from ferrograph.checkpointers.sql.rows import config_for, location
+from ferrograph.checkpointers.sql.rows import CODEC_TAG, config_for, location, text
 from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
 
-__all__ = ["EXPECT_LATEST", "batch", "checkpoint_metadata", "put", "put_writes"]
+__all__ = ["EXPECT_LATEST", "INLINE_MAX", "batch", "put", "put_writes"]
 
-#: The `configurable` key by which the engine marks a put whose parent must still be the latest
-#: checkpoint of its thread and namespace (RunLoop._save; forks and updates are not marked).
-EXPECT_LATEST = "__ferrograph_expect_latest__"
-
-#: Metadata keys LangGraph never copies from the config into a checkpoint's metadata.
-EXCLUDED_METADATA_KEYS = frozenset(
-    {
-        "thread_id",
-        "checkpoint_id",
-        "checkpoint_ns",
-        "checkpoint_map",
-        "langgraph_step",
-        "langgraph_node",
-        "langgraph_triggers",
-        "langgraph_path",
-        "langgraph_checkpoint_ns",
-    }
-)
-
-
-def checkpoint_metadata(config: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict:
-    """The metadata stored with a checkpoint: the given metadata plus the caller's
-    `config["metadata"]` and its scalar `configurable` keys, as LangGraph's savers store it."""
-    merged = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in metadata.items()}
-    merged.pop("writes", None)
-    for source in (config.get("metadata"), config.get("configurable")):
-        for key, value in (source or {}).items():
-            if key in merged or key in EXCLUDED_METADATA_KEYS or key.startswith("__"):
-                continue
-            if isinstance(value, str):
-                merged[key] = value.replace("\x00", "")
-            elif isinstance(value, (int, float, bool)):
-                merged[key] = value
-    return merged
+#: A channel value whose encoding is at most this many bytes is stored in the row of each
+#: checkpoint that holds it (migration 0005), where a read finds it without looking up a row of
+#: its own; a bigger one is stored once per version, in a blob row. Small values repeat from
+#: row to row, which costs little; big ones (a chat's messages) would not.
+INLINE_MAX = 256
 
 
 @dataclass
 class _Planned:
-    """One new channel value of a put: its encoding (None when the channel has no value at its
-    new version) and, when it can be stored as an append delta, the delta and what it extends."""
+    """One value of a put that goes to a blob row: its encoding and, when it can be stored as an
+    append delta, the delta and what it extends. `again`: a value the checkpoint carries at an
+    earlier version, written (if its row is missing) but not remembered."""
 
     channel: str
     version: str
-    encoded: Optional[bytes]
+    encoded: bytes
     delta: Optional[tuple[bytes, list[str]]] = None
     previous: Optional[Stored] = None
+    again: bool = False
 
-    def remembered(self, as_delta: bool) -> Optional[Stored]:
+    def remembered(self, as_delta: bool) -> Stored:
         """What the delta cache keeps of this value once stored (as a delta or whole)."""
-        if self.encoded is None:
-            return None
         if as_delta:
             assert self.delta is not None
             return Stored(self.version, self.encoded, self.delta[1], len(self.delta[0]))
-        return Stored(self.version, self.encoded, None, len(self.encoded)) if self.encoded[:1] == b"[" else None
+        # Only a list may be extended by a later version: other encodings are not kept.
+        return Stored(self.version, self.encoded if self.encoded[:1] == b"[" else b"", None, len(self.encoded))
 
 
-def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], metadata: Mapping[str, Any],
+def _inline(parts: Sequence[tuple[str, bytes]]) -> bytes:
+    """The `channel_values` column: the encodings of the small values as one JSON object."""
+    return b"{" + b",".join(json.dumps(channel).encode() + b":" + encoded for channel, encoded in parts) + b"}"
+
+
+def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None) -> Op:
-    """Stores the checkpoint and its new channel values; with `deltas`, a list that extends the
-    value this saver stored last for the channel is stored as a delta (see deltas.py).
+    """Stores the checkpoint: its small values in its row, each new big value in a blob row;
+    with `deltas`, a list that extends the value this saver stored last for the channel is
+    stored as a delta (see deltas.py), and the encodings of the values it stored last are not
+    made again for the checkpoints that carry them on.
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
     together and commit them with one round trip (`PostgresSaver` does on an autocommit
     connection). Only a stale delta cache makes it run them once more."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    values = checkpoint.get("channel_values") or {}
-    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    checkpoint_id = stored["id"]
+    value_of: Callable[[str], Optional[bytes]]
+    if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
+        checkpoint_id, stored, value_of = checkpoint.id, checkpoint.json_without_values(), checkpoint.value
+        versions = json.loads(stored).get("channel_versions") or {}
+    else:
+        checkpoint_id, stored, value_of = _encode_dict(checkpoint)
+        versions = checkpoint.get("channel_versions") or {}
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
-    planned = []
-    for channel, version in new_versions.items():
+    planned: list[_Planned] = []
+    inline: list[tuple[str, bytes]] = []
+    blob_channels: list[str] = []
+    learnt: list[tuple[str, Optional[Stored]]] = []
+    carried: list[str] = []
+    for channel, version in versions.items():
         version = str(version)
-        if channel not in values:
-            planned.append(_Planned(channel, version, None))
+        new = channel in new_versions
+        remembered = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
+        if not new and remembered is not None and remembered.version == version:
+            if remembered.inline:
+                inline.append((channel, remembered.encoded))
+            else:
+                blob_channels.append(channel)
             continue
-        encoded = _core.dumps(values[channel], context=channel)
-        if limits:
+        encoded = value_of(channel)
+        if encoded is None:
+            if new:
+                learnt.append((channel, None))
+            elif parent_id:
+                carried.append(channel)
+            continue
+        if limits and new:
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
-        previous = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
-        as_delta = delta(previous, version, encoded)
-        planned.append(_Planned(channel, version, encoded, as_delta, previous if as_delta is not None else None))
+        if len(encoded) <= INLINE_MAX and channel != CODEC_TAG:
+            inline.append((channel, encoded))
+            learnt.append((channel, Stored(version, encoded, None, 0, inline=True)))
+            continue
+        blob_channels.append(channel)
+        as_delta = delta(remembered, version, encoded) if new else None
+        planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new))
+    if carried and parent_id:
+        yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions)
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
     row = [
@@ -113,9 +117,11 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         checkpoint_ns,
         checkpoint_id,
         parent_id,
-        _core.dumps(stored, context="checkpoint").decode(),
+        stored,
         _core.dumps(merged, context="metadata").decode(),
         str(run_id) if run_id is not None else None,
+        _inline(inline),
+        d.chain_param(blob_channels),
     ]
     if isinstance(d, PostgresDialect):
         as_deltas = yield from _put_one_statement(d, planned, row, check)
@@ -123,9 +129,41 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Mapping[str, Any], me
         assert isinstance(d, SqliteDialect)
         as_deltas = yield from _put_statements(d, planned, row, check)
     if deltas is not None:
+        for channel, entry in learnt:
+            deltas.set((thread_id, checkpoint_ns, channel), entry)
         for p in planned:
-            deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
+            if not p.again:
+                deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
     return config_for(thread_id, checkpoint_ns, checkpoint_id)
+
+
+def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[str],
+           inline: list, blob_channels: list, learnt: list, versions: Mapping[str, Any]) -> Op:
+    """Channels the checkpoint carries on from its parent without their values (a caller that
+    hands over only the new versions' values), which this saver did not store last: a small
+    value is copied from the parent's row; any other is in a blob row at its version (or the
+    channel has none)."""
+    rows = yield Query(d.select_channel_values, [thread_id, checkpoint_ns, parent_id])
+    held = _core.loads(text(rows[0][0])) if rows and rows[0][0] is not None else {}
+    for channel in channels:
+        if channel in held:
+            encoded = _core.dumps(held[channel], context=channel)
+            inline.append((channel, encoded))
+            learnt.append((channel, Stored(str(versions[channel]), encoded, None, 0, inline=True)))
+        else:
+            blob_channels.append(channel)
+
+
+def _encode_dict(checkpoint: Mapping[str, Any]) -> tuple[str, str, Callable[[str], Optional[bytes]]]:
+    """A checkpoint in LangGraph's dict shape, as `put` stores it: its id, its JSON without the
+    values, and the encoding of a channel's value (None when it has none)."""
+    values = checkpoint.get("channel_values") or {}
+    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+
+    def value_of(channel: str) -> Optional[bytes]:
+        return _core.dumps(values[channel], context=channel) if channel in values else None
+
+    return stored["id"], _core.dumps(stored, context="checkpoint").decode(), value_of
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
@@ -230,8 +268,9 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
-    special: list[tuple] = []
-    regular: list[tuple] = []
+    # One row per idx: a special channel written twice keeps its last value, as storing the
+    # writes one by one would.
+    rows: dict[int, tuple] = {}
     for index, (channel, value) in enumerate(writes):
         row = (
             thread_id,
@@ -245,11 +284,9 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
         )
         if limits:
             limits.check(channel, len(row[-1]), thread_id, checkpoint_ns, "pending write")
-        (special if channel in WRITES_IDX_MAP else regular).append(row)
-    if regular:
-        yield Query(d.insert_write, regular, many=True, rows=False)
-    if special:
-        yield Query(d.upsert_write, special, many=True, rows=False)
+        rows[row[5]] = row
+    if rows:
+        yield d.put_writes(list(rows.values()))
 
 
 def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
