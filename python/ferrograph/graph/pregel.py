@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import os
+import queue
+import time
 from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Iterator, Optional, Sequence, Union
 
 from ferrograph import serde
@@ -728,18 +731,43 @@ def _as_finished(
     """The futures as they finish, those finishing within `ORDER_GRACE` of each other in task
     order; with a sink (a run streaming "messages"), also the chunks the running nodes
     produce, each task's before the task itself."""
+    if sink is not None:
+        yield from _as_finished_with_messages(futures, sink)
+        return
+    arrivals: queue.SimpleQueue = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(arrivals.put)
+    pending = set(futures)
+    while pending:
+        ready = [arrivals.get()]
+        deadline = time.monotonic() + ORDER_GRACE
+        while True:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    ready.append(arrivals.get_nowait())
+            latest = max(futures[f] for f in ready)
+            if not any(futures[f] < latest for f in pending.difference(ready)):
+                break
+            left = deadline - time.monotonic()
+            try:
+                ready.append(arrivals.get(timeout=left) if left > 0 else arrivals.get_nowait())
+            except queue.Empty:
+                break
+        ready.sort(key=futures.__getitem__)
+        pending.difference_update(ready)
+        yield from ready
+
+
+def _as_finished_with_messages(
+    futures: dict[concurrent.futures.Future, int], sink: MessageSink
+) -> Iterator[Union[concurrent.futures.Future, tuple[str, Any]]]:
     pending = sorted(futures, key=futures.__getitem__)
     while pending:
-        if sink is not None:
-            sink.event.clear()
+        sink.event.clear()
         done = [f for f in pending if f.done()]
-        if sink is not None:
-            yield from sink.drain()
+        yield from sink.drain()
         if not done:
-            if sink is None:
-                concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            else:
-                sink.event.wait()
+            sink.event.wait()
             continue
         earlier = [f for f in pending[: pending.index(done[-1])] if not f.done()]
         if earlier:
