@@ -474,6 +474,7 @@ class RunLoop:
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
+        checkpoint: Union[dict[str, Any], _core.EncodedCheckpoint]
         if self.encoded_puts:
             checkpoint, new_versions = self.run.encoded_checkpoint(checkpoint_id, ts, self.codec)
         else:
