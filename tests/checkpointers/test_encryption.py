@@ -1,7 +1,11 @@
-"""Encryption at rest on every SQL saver: a run's values and pending writes are stored
-AES-256-GCM encrypted (the raw database holds none of their plaintext) while metadata stays
-queryable; keys rotate (`keys=[new, old]`) and `rekey` moves everything to the newest key; a
-missing or wrong key, or altered ciphertext, is an error naming the key id, never garbage."""
+"""Encryption at rest on every saver: a run's values and pending writes are stored AES-256-GCM
+encrypted (the raw database holds none of their plaintext) while metadata stays queryable;
+keys rotate (`keys=[new, old]`) and `rekey` moves everything to the newest key; a missing or
+wrong key, or altered ciphertext, is an error naming the key id, never garbage.
+
+The memory saver has no raw bytes to read from outside: that it holds values encrypted is
+shown by what it refuses once its keys are taken away or replaced (`saver.encryption = ...`,
+how a live memory saver rotates keys), and tampering by the crypt crate's own tests."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ K1 = Encryption(key=bytes(range(32)), key_id="k1")
 K2 = Encryption(key=os.urandom(32), key_id="k2")
 THREAD = {"configurable": {"thread_id": "t"}}
 SQL_KINDS = ["sqlite", "sqlite-async", "postgres", "postgres-async"]
+KINDS = ["memory", "memory-async", *SQL_KINDS]
 
 
 class State(TypedDict):
@@ -51,17 +56,23 @@ def graph():
 
 
 class Harness:
-    """One SQL saver kind, opened as often as a test needs, with awaitable calls."""
+    """One saver kind, opened as often as a test needs, with awaitable calls. The memory saver
+    is one saver for the whole test, reopened by giving it other keys."""
 
     def __init__(self, kind: str, url: str) -> None:
         self.kind, self.url = kind, url
         self.is_async = kind.endswith("-async")
+        self.is_memory = kind.startswith("memory")
+        self.memory = MemorySaver() if self.is_memory else None
         self.cls = {"sqlite": SqliteSaver, "sqlite-async": AsyncSqliteSaver, "postgres": PostgresSaver,
-                    "postgres-async": AsyncPostgresSaver}[kind]
+                    "postgres-async": AsyncPostgresSaver}.get(kind)
 
     @contextlib.asynccontextmanager
     async def open(self, encryption: Any = None) -> AsyncIterator[Any]:
-        if self.is_async:
+        if self.memory is not None:
+            self.memory.encryption = encryption
+            yield self.memory
+        elif self.is_async:
             async with self.cls.from_conn_string(self.url, encryption=encryption) as saver:
                 await saver.setup()
                 yield saver
@@ -133,7 +144,30 @@ class Harness:
             )
 
 
+async def assert_held_encrypted(h: Harness) -> None:
+    """The memory saver's stand-in for reading its raw bytes: without keys, every checkpoint
+    of the thread is refused, naming the key id."""
+    assert h.memory is not None
+    encryption = h.memory.encryption
+    configs = [t.config for t in h.memory.list(None)]
+    assert len(configs) >= 8
+    h.memory.encryption = None
+    try:
+        for config in configs:
+            with pytest.raises(EncryptionKeyError, match="key id 'k.*has no encryption"):
+                h.memory.get_tuple(config)
+    finally:
+        h.memory.encryption = encryption
+
+
 @pytest.fixture(params=SQL_KINDS)
+def sql_harness(request, tmp_path):
+    kind = request.param
+    url = request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else str(tmp_path / "enc.db")
+    return Harness(kind, url)
+
+
+@pytest.fixture(params=KINDS)
 def harness(request, tmp_path):
     kind = request.param
     url = request.getfixturevalue("ferrograph_postgres_url") if kind.startswith("postgres") else str(tmp_path / "enc.db")
@@ -158,6 +192,9 @@ async def test_values_and_writes_are_stored_encrypted(harness):
         assert found.pending_writes == [("task-1", "notes", [f"{SECRET}-pending"])]
         # Metadata stays in clear, so filters still run in the database.
         assert len(await h.history(saver, filter={"user": "alice"})) == len(await h.history(saver))
+        if h.is_memory:
+            await assert_held_encrypted(h)
+            return
         # Growing lists are still stored as append deltas, each row encrypted on its own.
         stats = await h.call(saver, "storage_stats")
         assert max(stats.chains) >= 1, stats.chains
@@ -195,18 +232,20 @@ async def test_rotate_rekey_read_back(harness):
     async with h.open(K1) as saver:
         await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
         await _pending_write(h, saver)
-    before = h.raw()
+    before = None if h.is_memory else h.raw()
     rotated = Encryption(keys=[K2, K1])
     async with h.open(rotated) as saver:
         # Old values read with the old key; a new run writes with the new one.
         assert len((await h.call(saver, "get_tuple", THREAD)).checkpoint["channel_values"]["notes"]) == 6
         await h.invoke(saver, {"notes": [], "last": ""}, {"configurable": {"thread_id": "t2"}})
         result = await h.call(saver, "rekey", batch_size=3)
-        assert result.key_id == "k2" and result.reencrypted > 0 and result.batches > 2
+        # The memory saver rekeys in one atomic step.
+        assert result.key_id == "k2" and result.reencrypted > 0 and result.batches > (0 if h.is_memory else 2)
         # Run again, it finds nothing left to do: an interrupted rekey is simply resumed.
         again = await h.call(saver, "rekey")
         assert again.reencrypted == 0 and again.examined == result.examined
-    assert SECRET.encode() not in h.raw() and before != h.raw()
+    if not h.is_memory:
+        assert SECRET.encode() not in h.raw() and before != h.raw()
     async with h.open(K2) as saver:
         found = await h.call(saver, "get_tuple", THREAD)
         assert found.checkpoint["channel_values"]["notes"] == [note(i) for i in range(6)]
@@ -221,12 +260,17 @@ async def test_rekey_encrypts_values_stored_before_encryption(harness):
     h = harness
     async with h.open() as saver:
         await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
-    assert SECRET.encode() in h.raw()
+    if not h.is_memory:
+        assert SECRET.encode() in h.raw()
     async with h.open(K1) as saver:
         # Plain values stay readable once encryption is turned on...
         assert len((await h.call(saver, "get_tuple", THREAD)).checkpoint["channel_values"]["notes"]) == 6
         # ...and rekey encrypts them.
         assert (await h.call(saver, "rekey")).reencrypted > 0
+        if h.is_memory:
+            await assert_held_encrypted(h)
+            assert len(await h.history(saver)) == 8
+            return
     if h.kind.startswith("sqlite"):
         async with h.open(K1) as saver:
             await h.call(saver, "vacuum")
@@ -237,8 +281,8 @@ async def test_rekey_encrypts_values_stored_before_encryption(harness):
         assert len(await h.history(saver)) == 8
 
 
-async def test_altered_ciphertext_is_refused(harness):
-    h = harness
+async def test_altered_ciphertext_is_refused(sql_harness):
+    h = sql_harness
     async with h.open(K1) as saver:
         await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
     h.alter_one_blob()
@@ -258,8 +302,8 @@ def test_encryption_arguments_are_checked(monkeypatch):
         Encryption(keys=[K1, K1])
     with pytest.raises(TypeError, match="encryption must be a ferrograph.checkpointers.Encryption"):
         SqliteSaver.from_conn_string(":memory:", encryption="key").__enter__()
-    with pytest.raises(TypeError, match="MemorySaver keeps checkpoints in this process only"):
-        MemorySaver(encryption=K1)
+    with pytest.raises(TypeError, match="encryption must be a ferrograph.checkpointers.Encryption"):
+        MemorySaver(encryption="key")
     assert "k1" in repr(K1) and bytes(range(32)).hex() not in repr(K1)
     key = base64.b64encode(os.urandom(32)).decode()
     old = base64.b64encode(bytes(range(32))).decode()

@@ -373,6 +373,34 @@ impl MemorySaver {
         Ok(out)
     }
 
+    /// Replaces each stored channel value and pending write by what `rewrite` returns for it
+    /// (`None` keeps it), in one atomic step; the first error stops it, leaving what was
+    /// rewritten so far (each value is whole either way). Returns (values examined, rewritten),
+    /// or `rewrite`'s error. Re-encryption (`MemorySaver.rekey()` in Python) is built on it.
+    pub fn rewrite_values<E>(
+        &self,
+        mut rewrite: impl FnMut(&RawJson) -> std::result::Result<Option<RawJson>, E>,
+    ) -> Result<std::result::Result<(usize, usize), E>> {
+        let mut store = self.write()?;
+        let (mut examined, mut rewritten) = (0, 0);
+        for ns in store.threads.values_mut().flat_map(|t| t.namespaces.values_mut()) {
+            let blobs = ns.blobs.values_mut().flat_map(HashMap::values_mut).flatten();
+            let writes = ns.writes.values_mut().flat_map(BTreeMap::values_mut).map(|w| &mut w.value);
+            for value in blobs.chain(writes) {
+                examined += 1;
+                match rewrite(value) {
+                    Ok(Some(new)) => {
+                        *value = new;
+                        rewritten += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        }
+        Ok(Ok((examined, rewritten)))
+    }
+
     /// Refuses a write for checkpoint `id` of `thread_id` when it does not exist and was made
     /// before the thread last lost checkpoints to a deletion.
     fn check_not_deleted(
@@ -1474,6 +1502,26 @@ mod tests {
         let left = saver.list(None, None, None, None).unwrap();
         assert_eq!(left.len(), 2);
         assert!(left.iter().all(|t| t.config.thread_id == "b"));
+    }
+
+    #[test]
+    fn rewrite_values_reaches_every_value_and_write() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "run-1");
+        let first = run.step(&[("a", Some(json!("x"))), ("b", Some(json!(1)))]);
+        saver.put_writes(&first, vec![("a".into(), json!("w").into())], "task", "").unwrap();
+        run.step(&[("a", Some(json!("y"))), ("b", None)]);
+        let upper = |v: &RawJson| -> std::result::Result<Option<RawJson>, ()> {
+            let text = v.as_str();
+            Ok(text.starts_with('"').then(|| RawJson::from_trusted(text.to_uppercase())))
+        };
+        assert_eq!(saver.rewrite_values(upper).unwrap(), Ok((4, 3)));
+        let history = saver.list(Some(&ListConfig::thread("t")), None, None, None).unwrap();
+        assert_eq!(history[0].checkpoint.channel_values["a"], json!("Y"));
+        assert_eq!(history[1].checkpoint.channel_values["a"], json!("X"));
+        assert_eq!(history[1].pending_writes[0].value, json!("W"));
+        let failed = saver.rewrite_values(|_| Err("stop")).unwrap();
+        assert_eq!(failed, Err("stop"));
     }
 
     #[test]

@@ -197,6 +197,56 @@ impl Keyring {
     }
 }
 
+/// A sealed value as text, for stores that keep text (the native memory saver keeps values as
+/// JSON text): the envelope in standard base64, with padding.
+pub fn to_text(sealed: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(sealed.len().div_ceil(3) * 4);
+    for chunk in sealed.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The envelope [`to_text`] wrote; `Malformed` for anything else.
+pub fn from_text(text: &str) -> Result<Vec<u8>> {
+    let bad = || CryptError::Malformed("its text is not base64".to_owned());
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return Err(bad());
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (at, chunk) in bytes.chunks(4).enumerate() {
+        let last = at + 1 == bytes.len() / 4;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return Err(bad());
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return Err(bad()),
+            };
+            n = n << 6 | u32::from(v);
+        }
+        n <<= 6 * pad;
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +336,24 @@ mod tests {
         assert!(Keyring::new([(String::new(), [0u8; 32])]).is_err());
         assert!(Keyring::new([("x".repeat(256), [0u8; 32])]).is_err());
         assert!(!format!("{:?}", ring(&[("k", 7)])).contains("7, 7"));
+    }
+
+    #[test]
+    fn text_round_trips_every_length() {
+        let keys = ring(&[("k1", 1)]);
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let sealed = keys.seal(&plain).unwrap();
+            let text = to_text(&sealed);
+            assert!(text.bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)));
+            assert_eq!(from_text(&text).unwrap(), sealed);
+            assert_eq!(from_text(&to_text(&plain)).unwrap(), plain);
+        }
+        assert_eq!(to_text(b"foobar"), "Zm9vYmFy");
+        assert_eq!(to_text(b"fooba"), "Zm9vYmE=");
+        assert_eq!(to_text(b"foob"), "Zm9vYg==");
+        for bad in ["Zm9", "Zm9vY===", "Zm=vYmFy", "Zm9v*mFy"] {
+            assert!(matches!(from_text(bad), Err(CryptError::Malformed(_))), "{bad}");
+        }
     }
 }

@@ -3,12 +3,15 @@
 //! become `ferrograph.errors` classes here, once.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use ferrograph_checkpoint::RawJson;
 use ferrograph_crypt::{CryptError, Keyring};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
+use crate::codec::TAG;
 use crate::errors::new_error;
 
 fn crypt_error(py: Python<'_>, err: CryptError) -> PyErr {
@@ -41,7 +44,13 @@ fn data_of<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
 /// AES-256-GCM keys by id, newest first: the first seals, every one opens.
 #[pyclass(frozen, module = "ferrograph._core", name = "Keyring")]
 pub struct PyKeyring {
-    inner: Keyring,
+    inner: Arc<Keyring>,
+}
+
+impl PyKeyring {
+    pub(crate) fn keyring(&self) -> &Arc<Keyring> {
+        &self.inner
+    }
 }
 
 #[pymethods]
@@ -49,7 +58,7 @@ impl PyKeyring {
     /// `keys`: (key id, 32-byte key) pairs, newest first.
     #[new]
     fn new(keys: Vec<(String, Vec<u8>)>) -> PyResult<Self> {
-        Keyring::new(keys).map(|inner| PyKeyring { inner }).map_err(|e| PyValueError::new_err(e.to_string()))
+        Keyring::new(keys).map(|inner| PyKeyring { inner: Arc::new(inner) }).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The key ids, the sealing one first.
@@ -93,6 +102,50 @@ fn sealed_key_id(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Str
         return Ok(None);
     }
     ferrograph_crypt::key_id_of(&data).map(|id| Some(id.to_owned())).map_err(|e| crypt_error(py, e))
+}
+
+/// The text a saver that keeps JSON text (the native memory saver) stores for a sealed value:
+/// `{"__fg__":"sealed","v":"<the envelope in base64>"}`. The codec never writes that for a
+/// user's dict (it escapes one holding its tag key), so sealed and plain values are told apart.
+pub(crate) fn seal_json(py: Python<'_>, ring: &Keyring, plain: &RawJson) -> PyResult<RawJson> {
+    let sealed = ring.seal(plain.as_bytes()).map_err(|e| crypt_error(py, e))?;
+    Ok(RawJson::from_trusted(format!("{{\"{TAG}\":\"sealed\",\"v\":\"{}\"}}", ferrograph_crypt::to_text(&sealed))))
+}
+
+/// The envelope of a value [`seal_json`] wrote, or None for a plain value.
+fn sealed_of(stored: &RawJson) -> Option<Result<Vec<u8>, CryptError>> {
+    let text = stored.as_str().strip_prefix("{\"")?.strip_prefix(TAG)?.strip_prefix("\":\"sealed\",\"v\":\"")?;
+    Some(text.strip_suffix("\"}").ok_or_else(|| CryptError::Malformed("its text is cut short".to_owned())).and_then(ferrograph_crypt::from_text))
+}
+
+/// The plain text of a stored value (the value itself when it is plain). `ring` None: the
+/// saver has no encryption, so a sealed value is an error naming its key id. `what` says
+/// where the value was read, for the error.
+pub(crate) fn open_json(py: Python<'_>, ring: Option<&Keyring>, stored: &RawJson, what: &dyn Fn() -> String) -> PyResult<RawJson> {
+    let Some(sealed) = sealed_of(stored) else {
+        return Ok(stored.clone());
+    };
+    let opened = sealed.and_then(|sealed| match ring {
+        Some(ring) => ring.open(&sealed),
+        None => Err(CryptError::UnknownKey { key_id: ferrograph_crypt::key_id_of(&sealed)?.to_owned(), known: Vec::new() }),
+    });
+    let plain = opened.map_err(|e| {
+        let message = match (&e, ring) {
+            (CryptError::UnknownKey { key_id, .. }, None) => format!(
+                "a stored value is encrypted with key id '{key_id}', and this saver has no encryption: give it encryption=Encryption(...) with that key"
+            ),
+            _ => e.to_string(),
+        };
+        let name = if matches!(e, CryptError::UnknownKey { .. }) { "EncryptionKeyError" } else { "DecryptionError" };
+        new_error(py, name, format!("cannot read {}: {message}", what()))
+    })?;
+    let text = String::from_utf8(plain).map_err(|_| new_error(py, "DecryptionError", format!("cannot read {}: its plaintext is not text", what())))?;
+    Ok(RawJson::from_trusted(text))
+}
+
+/// Whether a stored value is sealed with `ring`'s sealing key already.
+pub(crate) fn is_current_json(ring: &Keyring, stored: &RawJson) -> bool {
+    matches!(sealed_of(stored), Some(Ok(sealed)) if ring.is_current(&sealed))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -17,12 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.errors import EncryptionKeyError
 
-__all__ = ["KEY_ENV", "KEY_ID_ENV", "OLD_KEYS_ENV", "Encryption", "encryption_of", "open_value", "seal"]
+__all__ = ["KEY_ENV", "KEY_ID_ENV", "OLD_KEYS_ENV", "Encryption", "RekeyResult", "encryption_of", "open_value", "seal"]
 
 #: The environment variable `Encryption.from_env` reads the key from (base64 of 32 bytes).
 KEY_ENV = "FERROGRAPH_AES_KEY"
@@ -135,6 +136,19 @@ class Encryption:
 
     def __repr__(self) -> str:
         return f"Encryption(key_ids={self.key_ids!r})"
+
+
+@dataclass
+class RekeyResult:
+    """What a rekey did: the stored values (and pending writes) it examined, those it rewrote
+    under the newest key (`key_id`; the others were under it already), and the transactions
+    (batches) it committed."""
+
+    key_id: str
+    examined: int = 0
+    reencrypted: int = 0
+    batches: int = 0
+    by_table: dict[str, int] = field(default_factory=dict)
 
 
 def _key_id(key_id: Any) -> str:

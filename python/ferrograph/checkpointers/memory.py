@@ -2,7 +2,10 @@
 stored as typed JSON (so a stored value is a copy, never the live object). Values read with
 get/get_tuple are also kept decoded (bounded), so reading them again copies their dicts and
 lists instead of parsing; every read still returns objects of its own. The sync protocol
-methods are the Rust ones; the async twins call them directly, since nothing here blocks."""
+methods are the Rust ones; the async twins call them directly, since nothing here blocks.
+
+With `encryption=`, values and pending writes are held AES-256-GCM encrypted (in Rust, as the
+SQL savers store them) and none is kept decoded."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any, AsyncIterator, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
+from ferrograph.checkpointers.encryption import Encryption, RekeyResult, check, encryption_of
 from ferrograph.checkpointers.retention import (
     CheckpointHead,
     Retention,
@@ -34,8 +38,15 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     `MemorySaver(serializer=ferrograph.serde.Serializer(allowed=[MyModel]))` gives the saver
     classes of its own; by default it uses the process-wide allowed set (`ferrograph.serde`).
     A graph's calls add the classes its schemas name. `retention` and `sweep_every` as
-    `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`). It takes no
-    `encryption`: nothing of it is at rest (and the values it reads are kept decoded).
+    `SqliteSaver`'s (the sweeper is a thread, stopped by `stop_sweeping()`).
+
+    `encryption` (`ferrograph.checkpointers.Encryption`): channel values and pending writes are
+    held encrypted, as the SQL savers store them, for a process whose memory may be dumped or
+    swapped; such a saver keeps no value decoded between reads (reads parse every time).
+    Assigning `saver.encryption` rotates keys in place: values are read with any of its keys
+    and written with the first, and `rekey()` re-encrypts what is held with the newest (plain
+    values held before encryption was given too). Set to None, new values are held plain and
+    encrypted ones are refused, naming their key id.
     """
 
     takes_encoded_checkpoints = True
@@ -50,15 +61,12 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
-        encryption: Any = None,
+        encryption: Optional[Encryption] = None,
     ) -> "MemorySaver":
-        if encryption is not None:
-            raise TypeError(
-                "MemorySaver keeps checkpoints in this process only, so nothing of it is at rest to encrypt: "
-                "give encryption= to SqliteSaver or PostgresSaver (or their async twins)"
-            )
         limits = SizeLimits(max_value_bytes, warn_value_bytes)
-        return super().__new__(cls, serializer=serializer, value_limits=limits if limits else None)
+        encryption = check(encryption)
+        keyring = encryption._ring if encryption is not None else None
+        return super().__new__(cls, serializer=serializer, value_limits=limits if limits else None, keyring=keyring)
 
     def __init__(
         self,
@@ -68,10 +76,27 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         sweep_every: Optional[Union[str, datetime.timedelta]] = None,
         max_value_bytes: Optional[int] = None,
         warn_value_bytes: Optional[int] = None,
-        encryption: Any = None,
+        encryption: Optional[Encryption] = None,
     ) -> None:
-        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes)
+        self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         self._start_sweeping()
+
+    @property
+    def encryption(self) -> Optional[Encryption]:
+        return self._encryption
+
+    @encryption.setter
+    def encryption(self, encryption: Optional[Encryption]) -> None:
+        self._encryption = check(encryption)
+        self._set_keyring(self._encryption._ring if self._encryption is not None else None)
+
+    def rekey(self, *, batch_size: Optional[int] = None) -> RekeyResult:
+        """Re-encrypts every value and pending write held with the newest key of `encryption`
+        (plain ones too), in one atomic step: `batch_size` is taken for the SQL savers'
+        signature and does not split it (the result counts one batch)."""
+        encryption = encryption_of(self)
+        examined, reencrypted = self._reseal()
+        return RekeyResult(encryption.key_id, examined, reencrypted, 1)
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         """Deletes what `policy` (the saver's `retention` by default) does not keep, at once, and
@@ -133,6 +158,9 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         stats.largest_threads = sorted(threads, key=lambda t: (-t.bytes, t.thread_id))[:largest]
         stats.channels = sorted(channels.values(), key=lambda c: (-(c.value_bytes + c.write_bytes), c.channel))
         return stats
+
+    async def arekey(self, *, batch_size: Optional[int] = None) -> RekeyResult:
+        return self.rekey(batch_size=batch_size)
 
     async def aapply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         return self.apply_retention(policy, dry_run=dry_run)

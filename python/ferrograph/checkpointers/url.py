@@ -105,7 +105,7 @@ def open_saver(url: str, *, create: bool = True, encryption: Optional["Encryptio
     to the latest revision. `create=False` (for reading, deleting): nothing is created or
     migrated; a missing SQLite file, a database without ferrograph tables, or one at another
     schema revision is a `FerrographError` naming what to run. `encryption`: the saver's
-    `encryption=` (SQL savers; see checkpointers/encryption.py).
+    `encryption=` (see checkpointers/encryption.py).
     """
     kind = url_kind(url)
     if kind == "memory":

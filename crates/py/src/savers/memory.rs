@@ -4,10 +4,16 @@
 //! encoded and decoded with the GIL held. The store is read and updated with it held too when
 //! that is a few map operations (releasing and retaking it would cost more), and released for
 //! whole-store work (`list`, deletions, copies, pruning).
+//!
+//! With a keyring (`MemorySaver(encryption=...)`), channel values and pending writes are stored
+//! sealed (see `crypt::seal_json`) and opened as they are read; such a saver keeps no value
+//! decoded, so the only plaintext it holds is what a caller holds.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use ferrograph_checkpoint::{CheckpointSaver, CheckpointTuple, MemorySaver, PruneStrategy};
+use ferrograph_crypt::Keyring;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -20,6 +26,7 @@ use super::convert::{
 };
 use super::encoded::EncodedCheckpoint;
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
+use crate::crypt::{is_current_json, open_json, seal_json, PyKeyring};
 
 #[pyclass(
     frozen,
@@ -36,6 +43,12 @@ pub struct PyMemorySaver {
     /// The saver's `ferrograph.checkpointers.limits.SizeLimits`, which checks each encoded
     /// value before anything of a put is stored; None without limits.
     value_limits: Option<Py<PyAny>>,
+    /// The keys values are sealed with; None stores them plain. Replaced when the saver's
+    /// encryption is (key rotation).
+    keyring: RwLock<Option<Arc<Keyring>>>,
+    /// Set once the saver has had a keyring: from then on each value read is looked at (it may
+    /// be sealed) and none is kept decoded. A saver that never had one reads as it always did.
+    sealing: AtomicBool,
 }
 
 /// The text of the values [`PyMemorySaver`] keeps decoded, at most.
@@ -46,6 +59,51 @@ impl PyMemorySaver {
     /// `ferrograph.serde.using`), else the saver's own.
     fn codec(&self, py: Python<'_>) -> PyResult<Arc<Registry>> {
         active_registry(py, &self.registry)
+    }
+
+    fn keyring(&self) -> Option<Arc<Keyring>> {
+        self.keyring.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// How values are opened as they are read; None when nothing stored can be sealed.
+    fn opener(&self) -> Option<Opener> {
+        self.sealing.load(Ordering::Relaxed).then(|| Opener { ring: self.keyring() })
+    }
+
+    /// The keyring to seal with, when there is one.
+    fn sealer(&self) -> Option<Arc<Keyring>> {
+        if self.sealing.load(Ordering::Relaxed) {
+            self.keyring()
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens the sealed values of tuples read from an encrypting saver.
+struct Opener {
+    ring: Option<Arc<Keyring>>,
+}
+
+impl Opener {
+    fn open(&self, py: Python<'_>, mut t: CheckpointTuple) -> PyResult<CheckpointTuple> {
+        let ring = self.ring.as_deref();
+        let at = |t: &CheckpointTuple| {
+            let ns = &t.config.checkpoint_ns;
+            let ns = if ns.is_empty() { String::new() } else { format!(", namespace '{ns}'") };
+            format!("checkpoint '{}' of thread '{}'{ns}", t.checkpoint.id, t.config.thread_id)
+        };
+        let mut values = std::mem::take(&mut t.checkpoint.channel_values);
+        for (channel, value) in values.iter_mut() {
+            *value = open_json(py, ring, value, &|| format!("channel '{channel}' ({})", at(&t)))?;
+        }
+        t.checkpoint.channel_values = values;
+        let mut writes = std::mem::take(&mut t.pending_writes);
+        for w in writes.iter_mut() {
+            w.value = open_json(py, ring, &w.value, &|| format!("the pending write to '{}' ({})", w.channel, at(&t)))?;
+        }
+        t.pending_writes = writes;
+        Ok(t)
     }
 }
 
@@ -64,9 +122,14 @@ fn thread_ids_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String
 impl PyMemorySaver {
     /// `serializer`: a `ferrograph.serde.Serializer` whose allowed classes and depth limit this saver
     /// uses; the process-wide default codec otherwise.
+    /// `keyring`: the `_core.Keyring` values are sealed with (`Encryption._ring`).
     #[new]
-    #[pyo3(signature = (*, serializer = None, value_limits = None))]
-    fn new(serializer: Option<PyRef<'_, PySerializer>>, value_limits: Option<Py<PyAny>>) -> Self {
+    #[pyo3(signature = (*, serializer = None, value_limits = None, keyring = None))]
+    fn new(
+        serializer: Option<PyRef<'_, PySerializer>>,
+        value_limits: Option<Py<PyAny>>,
+        keyring: Option<PyRef<'_, PyKeyring>>,
+    ) -> Self {
         let registry = match serializer {
             Some(s) => s.registry().clone(),
             None => default_registry().clone(),
@@ -76,7 +139,36 @@ impl PyMemorySaver {
             registry,
             decoded: DecodeCache::new(DECODE_CACHE_BYTES),
             value_limits,
+            sealing: AtomicBool::new(keyring.is_some()),
+            keyring: RwLock::new(keyring.map(|k| k.keyring().clone())),
         }
+    }
+
+    /// Replaces the keyring (None: new values are stored plain; sealed ones stay sealed and
+    /// are refused, naming their key id, until a keyring with that key is given back).
+    #[pyo3(signature = (keyring))]
+    fn _set_keyring(&self, keyring: Option<PyRef<'_, PyKeyring>>) {
+        if keyring.is_some() {
+            self.sealing.store(true, Ordering::Relaxed);
+        }
+        *self.keyring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keyring.map(|k| k.keyring().clone());
+    }
+
+    /// Seals every stored value and pending write not sealed with the newest key of the
+    /// keyring (plain ones too), in one atomic step; returns (values examined, rewritten).
+    fn _reseal(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        let Some(ring) = self.keyring() else {
+            return Err(crate::errors::new_error(py, "EncryptionKeyError", "this MemorySaver has no encryption: give it encryption=Encryption(...) to re-encrypt its values".to_owned()));
+        };
+        let opener = Opener { ring: Some(ring.clone()) };
+        let rewritten = self.inner.rewrite_values(|value| {
+            if is_current_json(&ring, value) {
+                return Ok(None);
+            }
+            let plain = open_json(py, opener.ring.as_deref(), value, &|| "a stored value".to_owned())?;
+            seal_json(py, &ring, &plain).map(Some)
+        });
+        rewritten.py_err(py)?
     }
 
     /// The checkpoint `config` points at (the thread's latest without a checkpoint_id), with its
@@ -89,6 +181,9 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
+        if let Some(opener) = self.opener() {
+            return found.map(|t| tuple_to_py(py, &opener.open(py, t)?, &codec, None)).transpose();
+        }
         found
             .map(|t| tuple_to_py(py, &t, &codec, Some(&self.decoded)))
             .transpose()
@@ -109,6 +204,9 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
         let found = self.inner.get_tuple(&config).py_err(py)?;
+        if let Some(opener) = self.opener() {
+            return found.map(|t| checkpoint_to_py(py, &opener.open(py, t)?.checkpoint, &codec, None)).transpose();
+        }
         found
             .map(|t| checkpoint_to_py(py, &t.checkpoint, &codec, Some(&self.decoded)))
             .transpose()
@@ -141,6 +239,7 @@ impl PyMemorySaver {
         Ok(CheckpointTupleIter {
             items: items.into_iter(),
             registry: codec,
+            opener: self.opener(),
         })
     }
 
@@ -158,7 +257,7 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let target = config_from_py(config)?;
         let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
-        let checkpoint = match checkpoint.cast::<EncodedCheckpoint>() {
+        let mut checkpoint = match checkpoint.cast::<EncodedCheckpoint>() {
             Ok(encoded) => encoded.get().checkpoint.clone(),
             Err(_) => checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?,
         };
@@ -166,6 +265,11 @@ impl PyMemorySaver {
             for (channel, value) in &checkpoint.channel_values {
                 let size = value.as_str().len();
                 limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
+            }
+        }
+        if let Some(ring) = self.sealer() {
+            for value in checkpoint.channel_values.values_mut() {
+                *value = seal_json(py, &ring, value)?;
             }
         }
         let metadata = metadata_from_py(checkpoint_metadata(config, metadata)?.as_any(), &codec)?;
@@ -189,12 +293,17 @@ impl PyMemorySaver {
     ) -> PyResult<()> {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
-        let writes = writes_from_py(writes, &codec)?;
+        let mut writes = writes_from_py(writes, &codec)?;
         if let Some(limits) = &self.value_limits {
             for (channel, value) in &writes {
                 let size = value.as_str().len();
                 let args = (channel, size, &config.thread_id, &config.checkpoint_ns, "pending write");
                 limits.call_method1(py, "check", args)?;
+            }
+        }
+        if let Some(ring) = self.sealer() {
+            for (_, value) in writes.iter_mut() {
+                *value = seal_json(py, &ring, value)?;
             }
         }
         self.inner
@@ -358,6 +467,7 @@ impl PyMemorySaver {
 pub struct CheckpointTupleIter {
     items: std::vec::IntoIter<CheckpointTuple>,
     registry: Arc<Registry>,
+    opener: Option<Opener>,
 }
 
 #[pymethods]
@@ -368,7 +478,13 @@ impl CheckpointTupleIter {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         match self.items.next() {
-            Some(t) => tuple_to_py(py, &t, &self.registry, None).map(Some),
+            Some(t) => {
+                let t = match &self.opener {
+                    Some(opener) => opener.open(py, t)?,
+                    None => t,
+                };
+                tuple_to_py(py, &t, &self.registry, None).map(Some)
+            }
             None => Ok(None),
         }
     }

@@ -10,10 +10,9 @@ bytes that were read, so a concurrent writer or deletion is never overwritten.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from ferrograph.checkpointers.encryption import Encryption, open_value, seal
+from ferrograph.checkpointers.encryption import Encryption, RekeyResult, open_value, seal
 from ferrograph.checkpointers.sql.dialect import BLOBS, WRITES, Dialect
 from ferrograph.checkpointers.sql.runner import Op, Query, Transactions
 
@@ -27,19 +26,6 @@ _TABLES: Sequence[tuple[str, Sequence[str], str]] = (
     (BLOBS, ("thread_id", "checkpoint_ns", "channel", "version"), "blob"),
     (WRITES, ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"), "blob"),
 )
-
-
-@dataclass
-class RekeyResult:
-    """What a rekey did: the stored values (and pending writes) it examined, those it rewrote
-    under the newest key (`key_id`; the others were under it already), and the transactions
-    (batches) it committed."""
-
-    key_id: str
-    examined: int = 0
-    reencrypted: int = 0
-    batches: int = 0
-    by_table: dict[str, int] = field(default_factory=dict)
 
 
 def _batch(d: Dialect, table: str, key: Sequence[str], column: str, after: Optional[list[Any]],
