@@ -114,6 +114,17 @@ def test_each_standard_type_round_trips_through_the_codec(kind: str, data: st.Da
     assert_same(value, serde.loads(serde.dumps(value)))
 
 
+@pytest.mark.parametrize(
+    "value",
+    [np.str_("a\x00"), np.str_("\x00"), np.str_(""), np.str_("é\U0001f600\x00"), np.bytes_(b"a\x00"), np.bytes_(b"")],
+    ids=repr,
+)
+def test_numpy_text_scalars_keep_trailing_nuls(value: Any) -> None:
+    # A str_/bytes_ scalar is a Python str/bytes: its trailing NULs are part of the value,
+    # although numpy drops them when it reads fixed-width text back from bytes.
+    assert_same(value, serde.loads(serde.dumps(value)))
+
+
 _SAVER_SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

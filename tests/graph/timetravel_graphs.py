@@ -112,23 +112,29 @@ def map_reduce(tt):
 
 
 def failing_fanout(tt, *, late_sibling: bool = False):
-    """START -> a -> (b, c) -> d; c raises NodeBoom while tt.flags["fail_c"] is set. With
-    `late_sibling`, b then finishes only after c has raised: the failure reaches the runner
+    """START -> a -> (b, c) -> d; c raises NodeBoom while tt.flags["fail_c"] is set, after b
+    has finished (so which of them the failed step saw is not left to the thread scheduler).
+    With `late_sibling`, b finishes only after c has raised: the failure reaches the runner
     before b's result does."""
     i = tt.impl
     g = i.StateGraph(LogState)
     c_failed = threading.Event()
+    b_finished = threading.Event()
 
     def b(state):
         hit(tt.probe, "b")
         if late_sibling and tt.flags.get("fail_c"):
             assert c_failed.wait(10)
             time.sleep(0.05)
+        b_finished.set()
         return {"log": ["b"], "v": state["v"] * 100}
 
     def c(state):
         hit(tt.probe, "c")
         if tt.flags.get("fail_c"):
+            if not late_sibling:
+                assert b_finished.wait(10)
+                time.sleep(0.05)  # b's result reaches the runner first
             c_failed.set()
             raise NodeBoom("c failed", 7)
         return {"log": ["c"]}

@@ -558,9 +558,9 @@ impl<'a, 'py> Dec<'a, 'py> {
         let py = self.py;
         let rebuild = rebuild_err("numpy array");
         let data = self.b64(tag, body)?;
-        let dtype = m.get("dtype").and_then(Value::as_str).ok_or_else(|| CodecError::malformed(tag, "missing \"dtype\""))?;
+        let dtype_str = m.get("dtype").and_then(Value::as_str).ok_or_else(|| CodecError::malformed(tag, "missing \"dtype\""))?;
         let np = py.import("numpy").map_err(&rebuild)?;
-        let dtype = np.getattr("dtype").and_then(|d| d.call1((dtype,))).map_err(&rebuild)?;
+        let dtype = np.getattr("dtype").and_then(|d| d.call1((dtype_str,))).map_err(&rebuild)?;
         if dtype.getattr("hasobject").and_then(|h| h.is_truthy()).map_err(&rebuild)? {
             return Err(CodecError::malformed(tag, "a dtype holding Python objects is never rebuilt"));
         }
@@ -571,6 +571,22 @@ impl<'a, 'py> Dec<'a, 'py> {
                 Some(shape) if tag == "ndarray" => np.getattr("zeros").and_then(|z| z.call1((shape, dtype))).map_err(&rebuild),
                 _ => dtype.getattr("type").and_then(|t| t.call0()).map_err(&rebuild),
             };
+        }
+        if tag == "npscalar" {
+            // numpy drops trailing NULs when it reads fixed-width text back, but a str_/bytes_
+            // scalar is a Python str/bytes that keeps them: rebuild it from its exact text.
+            let kind: String = dtype.getattr("kind").and_then(|k| k.extract()).map_err(&rebuild)?;
+            let exact = match kind.as_str() {
+                "U" => {
+                    let text = utf32_text(&data, dtype_str.starts_with('>')).ok_or_else(|| CodecError::malformed(tag, "not UTF-32 text"))?;
+                    Some(PyString::new(py, &text).into_any())
+                }
+                "S" => Some(PyBytes::new(py, &data).into_any()),
+                _ => None,
+            };
+            if let Some(exact) = exact {
+                return dtype.getattr("type").and_then(|t| t.call1((exact,))).map_err(&rebuild);
+            }
         }
         let flat = np
             .getattr("frombuffer")
@@ -710,4 +726,17 @@ fn set_attrs<'py>(obj: &Bound<'py, PyAny>, attrs: Vec<(String, Bound<'py, PyAny>
         setattr.call1((obj, k, v))?;
     }
     Ok(())
+}
+
+/// numpy's fixed-width text: UTF-32 code units, little-endian unless `big_endian`.
+fn utf32_text(data: &[u8], big_endian: bool) -> Option<String> {
+    if data.len() % 4 != 0 {
+        return None;
+    }
+    data.chunks_exact(4)
+        .map(|c| {
+            let unit = [c[0], c[1], c[2], c[3]];
+            char::from_u32(if big_endian { u32::from_be_bytes(unit) } else { u32::from_le_bytes(unit) })
+        })
+        .collect()
 }
