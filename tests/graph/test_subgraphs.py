@@ -37,6 +37,29 @@ class Log(TypedDict):
     log: Annotated[list, operator.add]
 
 
+def _chain(tt, state, *nodes, extra=()):
+    """A builder on `state` whose `nodes` ((name, action) pairs) run one after the other from
+    START; the `extra` ones are added without edges (reached by a Command)."""
+    g = tt.impl.StateGraph(state)
+    for name, action in (*nodes, *extra):
+        g.add_node(name, action)
+    g.add_edge(tt.impl.START, nodes[0][0])
+    for (a, _), (b, _) in zip(nodes, nodes[1:]):
+        g.add_edge(a, b)
+    return g
+
+
+def _logs(tt, name, *, hit=False):
+    """A node that appends its name to `log` (and, with `hit`, counts its runs in tt.hit)."""
+
+    def node(state):
+        if hit:
+            tt.hit(name)
+        return {"log": [name]}
+
+    return node
+
+
 def _child(tt, *, async_first=False):
     def c1(state):
         return {"bar": "b", "log": ["c1"]}
@@ -47,29 +70,14 @@ def _child(tt, *, async_first=False):
     def c2(state):
         return {"foo": state["foo"] + state["bar"], "log": ["c2"]}
 
-    g = tt.impl.StateGraph(Child)
-    g.add_node("c1", ac1 if async_first else c1)
-    g.add_node("c2", c2)
-    g.add_edge(tt.impl.START, "c1")
-    g.add_edge("c1", "c2")
-    return g.compile()
+    return _chain(tt, Child, ("c1", ac1 if async_first else c1), ("c2", c2)).compile()
 
 
 def _parent(tt, child):
     def p1(state):
         return {"foo": "x", "log": ["p1"]}
 
-    def p2(state):
-        return {"log": ["p2"]}
-
-    g = tt.impl.StateGraph(Parent)
-    g.add_node("p1", p1)
-    g.add_node("child", child)
-    g.add_node("p2", p2)
-    g.add_edge(tt.impl.START, "p1")
-    g.add_edge("p1", "child")
-    g.add_edge("child", "p2")
-    return g
+    return _chain(tt, Parent, ("p1", p1), ("child", child), ("p2", _logs(tt, "p2")))
 
 
 def _checkpoints(tt, thread: str = "t1") -> list:
@@ -290,27 +298,11 @@ def _asking_child(tt, questions=1):
         answers = [tt.impl.interrupt(f"q{i}?") for i in range(questions)]
         return {"log": [f"ask:{','.join(answers)}"]}
 
-    def after(state):
-        return {"log": ["after"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("ask", ask)
-    g.add_node("after", after)
-    g.add_edge(tt.impl.START, "ask")
-    g.add_edge("ask", "after")
-    return g
+    return _chain(tt, Log, ("ask", ask), ("after", _logs(tt, "after")))
 
 
 def _asking_parent(tt, child):
-    def p1(state):
-        return {"log": ["p1"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("p1", p1)
-    g.add_node("child", child)
-    g.add_edge(tt.impl.START, "p1")
-    g.add_edge("p1", "child")
-    return g
+    return _chain(tt, Log, ("p1", _logs(tt, "p1")), ("child", child))
 
 
 def test_interrupt_in_subgraph_node_resumed_from_parent(run_both, time_travel_saver):  # noqa: F811
@@ -422,45 +414,15 @@ def test_interrupt_in_subgraph_async(run_both, time_travel_saver):  # noqa: F811
 
 
 def _three_step_child(tt):
-    def c1(state):
-        tt.hit("c1")
-        return {"log": ["c1"]}
-
     def ask(state):
         tt.hit("ask")
         return {"log": [f"ask:{tt.impl.interrupt('q?')}"]}
 
-    def after(state):
-        tt.hit("after")
-        return {"log": ["after"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("c1", c1)
-    g.add_node("ask", ask)
-    g.add_node("after", after)
-    g.add_edge(tt.impl.START, "c1")
-    g.add_edge("c1", "ask")
-    g.add_edge("ask", "after")
-    return g.compile()
+    return _chain(tt, Log, ("c1", _logs(tt, "c1", hit=True)), ("ask", ask), ("after", _logs(tt, "after", hit=True))).compile()
 
 
 def _around(tt, child):
-    def p1(state):
-        tt.hit("p1")
-        return {"log": ["p1"]}
-
-    def p2(state):
-        tt.hit("p2")
-        return {"log": ["p2"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("p1", p1)
-    g.add_node("child", child)
-    g.add_node("p2", p2)
-    g.add_edge(tt.impl.START, "p1")
-    g.add_edge("p1", "child")
-    g.add_edge("child", "p2")
-    return g
+    return _chain(tt, Log, ("p1", _logs(tt, "p1", hit=True)), ("child", child), ("p2", _logs(tt, "p2", hit=True)))
 
 
 def _hits(tt):
@@ -576,44 +538,16 @@ def _by_step(chunks: list) -> list:
 
 
 def _jumping_child(tt):
-    def c1(state):
-        return {"log": ["c1"]}
-
     def jump(state):
         return tt.impl.Command(graph=tt.impl.Command.PARENT, goto="other", update={"log": ["jumped"]})
 
-    def c3(state):
-        return {"log": ["c3"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("c1", c1)
-    g.add_node("jump", jump)
-    g.add_node("c3", c3)
-    g.add_edge(tt.impl.START, "c1")
-    g.add_edge("c1", "jump")
-    g.add_edge("jump", "c3")
-    return g.compile()
+    return _chain(tt, Log, ("c1", _logs(tt, "c1")), ("jump", jump), ("c3", _logs(tt, "c3"))).compile()
 
 
 def _jumping_parent(tt, child):
-    def p1(state):
-        return {"log": ["p1"]}
-
-    def other(state):
-        return {"log": ["other"]}
-
-    def p2(state):
-        return {"log": ["p2"]}
-
-    g = tt.impl.StateGraph(Log)
-    g.add_node("p1", p1)
-    g.add_node("child", child)
-    g.add_node("other", other)
-    g.add_node("p2", p2)
-    g.add_edge(tt.impl.START, "p1")
-    g.add_edge("p1", "child")
-    g.add_edge("child", "p2")
-    return g
+    return _chain(
+        tt, Log, ("p1", _logs(tt, "p1")), ("child", child), ("p2", _logs(tt, "p2")), extra=[("other", _logs(tt, "other"))]
+    )
 
 
 def test_command_to_parent(run_both, time_travel_saver):  # noqa: F811
