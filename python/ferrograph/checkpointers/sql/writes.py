@@ -7,7 +7,7 @@ when another writer has advanced its thread."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generator, Mapping, Optional, Sequence, Union
 
@@ -131,7 +131,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
-    if carried and parent_id:
+    carry = bool(carried and parent_id)
+    if carry:
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
     row = [
         thread_id,
@@ -148,7 +149,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         assert isinstance(d, SqliteDialect)
-        as_deltas = yield from _put_statements(d, planned, row, check)
+        as_deltas = yield from _put_statements(d, planned, row, check, first=not carry)
     if deltas is not None:
         for p in planned:
             if not p.again:
@@ -233,8 +234,10 @@ def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: lis
     raise AssertionError("a put without deltas is stored or refused")
 
 
-def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
-    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas."""
+def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool, first: bool) -> Generator[Step, Any, set]:
+    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas.
+    A put whose values all go in its row (`first`: nothing was read before) is one statement,
+    which an autocommit connection runs without a transaction around it."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
     if check:
         yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
@@ -257,9 +260,11 @@ def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, ch
                 as_deltas.add(p.channel)
                 continue
         blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.row))
-    if blobs:
+    if len(blobs) == 1:
+        yield Query(d.insert_blob, blobs[0], rows=False)
+    elif blobs:
         yield Query(d.insert_blob, blobs, many=True, rows=False)
-    yield Query(d.upsert_checkpoint, row, rows=False)
+    yield Query(d.upsert_checkpoint, row, rows=False, alone=first and not check and not planned)
     return as_deltas
 
 
@@ -326,6 +331,8 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     round trip per checkpoint."""
     results = []
     stored: set[tuple[str, str, Optional[str]]] = set()
+    # A single call's statements are the batch's: what is alone in it stays alone.
+    within = _within if len(calls) > 1 else _same
     try:
         for method, args in calls:
             if method == "put":
@@ -334,13 +341,13 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
+                result = yield from within(put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption))
                 stored.add(location(result))
                 results.append(result)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
                 path = task_path[0] if task_path else ""
-                results.append((yield from put_writes(d, config, writes, task_id, path, limits, encryption)))
+                results.append((yield from within(put_writes(d, config, writes, task_id, path, limits, encryption))))
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
     except BaseException:
@@ -348,3 +355,20 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
             deltas.forget_threads([location(args[0])[0] for _method, args in calls])
         raise
     return results
+
+
+def _within(op: Op) -> Op:
+    """An operation's steps as part of a batch: none of its statements is alone in the
+    batch's transaction (see `Query.alone`)."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Query) and step.alone:
+                step = replace(step, alone=False)
+            step = op.send((yield step))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _same(op: Op) -> Op:
+    return op
