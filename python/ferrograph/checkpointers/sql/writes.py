@@ -131,8 +131,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
-    carry = bool(carried and parent_id)
-    if carry:
+    if carried:
+        assert parent_id  # a channel is carried from a parent only
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
     row = [
         thread_id,
@@ -149,7 +149,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         assert isinstance(d, SqliteDialect)
-        as_deltas = yield from _put_statements(d, planned, row, check, first=not carry)
+        as_deltas = yield from _put_statements(d, planned, row, check, first=not carried)
     if deltas is not None:
         for p in planned:
             if not p.again:
