@@ -12,7 +12,7 @@ from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
-from ferrograph.checkpointers.encryption import Encryption, open_value, seal
+from ferrograph.checkpointers.encryption import Encryption, open_value, seal, seal_metadata
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
@@ -123,13 +123,16 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
     merged = checkpoint_metadata(config, metadata)
     run_id = merged.get("run_id")
+    stored_metadata = _core.dumps(merged, context="metadata").decode()
+    if encryption is not None:
+        stored_metadata = seal_metadata(encryption, stored_metadata)
     row = [
         thread_id,
         checkpoint_ns,
         checkpoint_id,
         parent_id,
         stored,
-        _core.dumps(merged, context="metadata").decode(),
+        stored_metadata,
         str(run_id) if run_id is not None else None,
         _inline(inline),
         d.chain_param(blob_channels),
