@@ -3,7 +3,7 @@ built module with `mypy.stubtest` in tests/test_stubs.py)."""
 
 from contextvars import ContextVar
 import builtins
-from typing import Any, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from typing_extensions import Self, disjoint_base, final
 
@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
 
 __version__: str
 
@@ -130,6 +130,7 @@ class NativeMemorySaver:
     def put_writes(
         self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None: ...
+    def run_sink(self, thread_id: str, checkpoint_ns: str, metadata: dict[str, Any], serializer: Serializer) -> MemoryRunSink: ...
     def delete_thread(self, thread_id: str) -> None: ...
     def delete_for_runs(self, run_ids: Sequence[str]) -> None: ...
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
@@ -141,6 +142,20 @@ class NativeMemorySaver:
     ) -> builtins.list[tuple[str, str, str, Optional[str], str, dict[str, Any], int, int]]: ...
     def remove_checkpoints(self, keys: Sequence[tuple[str, str, str]], *, dry_run: bool = False) -> dict[str, Any]: ...
     def usage(self, thread_id: Optional[str] = None) -> builtins.list[dict[str, Any]]: ...
+
+@final
+class MemoryRunSink:
+    def put(
+        self,
+        run: CoreRun,
+        checkpoint_id: str,
+        ts: str,
+        source: str,
+        step: int,
+        parent_id: Optional[str],
+        expect_latest: bool,
+    ) -> None: ...
+    def put_writes(self, run: CoreRun, task: int, checkpoint_id: str) -> None: ...
 
 def check_node_name(name: str) -> None: ...
 def retry_delay(
@@ -155,9 +170,13 @@ def retry_delay(
 def new_checkpoint_id() -> tuple[str, str]: ...
 def next_version(current: Any) -> str: ...
 def checkpoint_metadata(config: Any, metadata: Any) -> dict[str, Any]: ...
+def encode_put(
+    config: Any, checkpoint: Any, metadata: Any, new_versions: Any
+) -> tuple[str, str, Mapping[str, Any], dict[str, bytes], str, Optional[str]]: ...
 
 WRITES_IDX_MAP: dict[str, int]
 EXPECT_LATEST: str
+NO_WRITES: str
 def dumps(obj: Any, *, context: Optional[str] = None) -> bytes: ...
 def loads(data: bytes | bytearray | str) -> Any: ...
 def allow(*classes: _T) -> _T: ...

@@ -301,11 +301,9 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         if query.many:
             await self.conn.executemany(query.sql, query.params)  # type: ignore[arg-type]
             return None
-        cursor = await self.conn.execute(query.sql, query.params)
-        try:
-            return await cursor.fetchall() if cursor.description is not None else None
-        finally:
-            await cursor.close()
+        # One trip to aiosqlite's thread (execute, fetchall, close would take three); a
+        # statement without a result gives [].
+        return await self.conn.execute_fetchall(query.sql, query.params)  # type: ignore[arg-type]
 
     async def _select(self, query: sql.Query) -> Any:
         """The rows of a read operation's statement (always a SELECT), in one trip to
@@ -326,14 +324,28 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         return await self._transaction(make, write=write)
 
     async def _transaction(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+        """As `SqliteSaver._transaction`: one statement (`Query.alone`) runs without BEGIN and
+        COMMIT on an autocommit connection."""
         op = make()
         async with self.lock:
             if not write:
                 return await sql.adrive(op, self._select)
+            try:
+                first = next(op)
+            except StopIteration as stop:
+                return stop.value
             nested = self.conn.in_transaction
+            if isinstance(first, sql.Query) and first.alone and not nested and self.conn.isolation_level is None:
+                try:
+                    return await sql.adrive(op, self._execute, first)
+                except sqlite3.IntegrityError as e:
+                    deleted = sql.thread_deleted(e)
+                    if deleted is not None:
+                        raise deleted from e
+                    raise
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
-                result = await sql.adrive(op, self._execute)
+                result = await sql.adrive(op, self._execute, first)
             except BaseException as e:
                 if nested:
                     await self.conn.execute("ROLLBACK TO ferrograph")
