@@ -177,7 +177,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
         and returns what would be (see ferrograph.checkpointers.retention)."""
         self._bind_loop()
-        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas, self.encryption)
         return await sql.adrive_transactions(work, lambda make, write: self._run(make, write=write))
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
@@ -217,7 +217,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
         self._bind_loop()
-        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter), write=False)
+        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter, self.encryption), write=False)
 
     def thread_summaries(
         self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None

@@ -229,7 +229,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         """Deletes what `policy` (the saver's `retention` by default) does not keep, a batch of
         threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
         and returns what would be (see ferrograph.checkpointers.retention)."""
-        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas, self.encryption)
         return sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
 
     def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
@@ -265,7 +265,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
-        return self._read(sql.thread_summaries(self.dialect, thread_id, filter))
+        return self._read(sql.thread_summaries(self.dialect, thread_id, filter, self.encryption))
 
 
 def _autocommits(conn: sqlite3.Connection) -> bool:

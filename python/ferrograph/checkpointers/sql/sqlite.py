@@ -64,6 +64,9 @@ class SqliteDialect(Dialect):
     json_size = "length(CAST({} AS BLOB))"
     blob_size = "length({})"
     metadata_parents = "json_extract(c.metadata, '$.parents')"
+    metadata_text = "c.metadata"
+    checkpoint_text = "c.checkpoint"
+    metadata_sealed = "json_type(metadata) = 'text'"
     database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     lock_threads = None
     chain_length = "json_array_length(chain)"

@@ -13,7 +13,7 @@ from typing import Any, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
 from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP
-from ferrograph.checkpointers.encryption import Encryption, open_value, seal
+from ferrograph.checkpointers.encryption import Encryption, open_value, seal, seal_metadata
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Line, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
@@ -134,6 +134,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     if carried:
         assert parent_id  # a channel is carried from a parent only
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
+    if encryption is not None:
+        metadata_json = seal_metadata(encryption, metadata_json)
     row = [
         thread_id,
         checkpoint_ns,
