@@ -392,7 +392,9 @@ def test_encryption_arguments_are_checked(monkeypatch):
     monkeypatch.setenv("FERROGRAPH_AES_KEY_ID", "2026-12")
     monkeypatch.setenv("FERROGRAPH_AES_OLD_KEYS", f"k1:{old}")
     env = Encryption.from_env()
-    assert env.key_ids == ["2026-12", "k1"]
+    assert env.key_ids == ["2026-12", "k1"] and not env.encrypts_metadata
+    monkeypatch.setenv("FERROGRAPH_AES_METADATA", "1")
+    assert Encryption.from_env().encrypts_metadata and "metadata=True" in repr(Encryption.from_env())
     assert env.decrypt(K1.encrypt(b"[1]")) == b"[1]"
     monkeypatch.delenv("FERROGRAPH_AES_KEY")
     with pytest.raises(EncryptionKeyError, match="FERROGRAPH_AES_KEY is not set"):
