@@ -5,6 +5,7 @@ statements in the runner's write transaction (BEGIN IMMEDIATE, which also serial
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Optional, Sequence
 
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, WRITES, Dialect, check_filter_key
@@ -139,7 +140,8 @@ class SqliteDialect(Dialect):
         )
 
     def chain_param(self, chain: Sequence[str]) -> Any:
-        return json.dumps(list(chain))
+        # json.dumps's text for a list of str, without its encoder's machinery (every put binds one).
+        return "[" + ", ".join(map(encode_basestring_ascii, chain)) + "]"
 
     def chain_value(self, column: Any) -> Optional[list[str]]:
         return None if column is None else json.loads(column)
