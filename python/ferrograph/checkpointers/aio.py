@@ -400,19 +400,28 @@ class _AsyncOneSync:
         self.cursor = cursor
         self.pipeline = AsyncExitStack()
         self.pipelined = False
+        self.waiting: Optional[sql.Query] = None
 
     async def __aenter__(self) -> "_AsyncOneSync":
         return self
 
     async def __aexit__(self, *exc: Any) -> Optional[bool]:
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and exc[0] is None:
+            await self.cursor.execute(waiting.sql, waiting.params)
         return await self.pipeline.__aexit__(*exc)
 
     async def execute(self, query: sql.Query) -> Any:
         if query.many:
             raise AssertionError("an operation run with one sync per read has no executemany step")
-        if not query.rows and not self.pipelined:
+        if not query.rows and not self.pipelined and self.waiting is None:
+            self.waiting = query
+            return None
+        if self.waiting is not None:
             await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
             self.pipelined = True
+            await self.cursor.execute(self.waiting.sql, self.waiting.params)
+            self.waiting = None
         await self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None

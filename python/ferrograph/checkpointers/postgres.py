@@ -71,28 +71,39 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Optional[
 
 class OneSync:
     """Runs the steps of an operation committed with one round trip per read (see
-    `PostgresSaver._run`): the statements before one whose rows the operation reads are queued
-    in a pipeline, and that one ends the pipeline, whose sync commits them all; a read with
-    nothing queued before it runs without a pipeline. Used as a context manager, it ends a
-    pipeline left open."""
+    `PostgresSaver._run`): the statements before one whose rows the operation reads go out with
+    it in a pipeline, whose sync commits them all; a read with nothing before it runs without a
+    pipeline. A statement whose rows are not read waits until the next one comes, so that one
+    sent alone (a put, a put_writes) also runs without a pipeline, whose bookkeeping costs
+    psycopg more than the statement's own. Used as a context manager, it sends what waits when
+    the operation ends and ends a pipeline left open; after an error nothing waiting is sent."""
 
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
         self.pipeline = ExitStack()
         self.pipelined = False
+        self.waiting: Optional[sql.Query] = None
 
     def __enter__(self) -> "OneSync":
         return self
 
     def __exit__(self, *exc: Any) -> Optional[bool]:
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and exc[0] is None:
+            self.cursor.execute(waiting.sql, waiting.params)
         return self.pipeline.__exit__(*exc)
 
     def execute(self, query: sql.Query) -> Any:
         if query.many:
             raise AssertionError("an operation run with one sync per read has no executemany step")
-        if not query.rows and not self.pipelined:
+        if not query.rows and not self.pipelined and self.waiting is None:
+            self.waiting = query
+            return None
+        if self.waiting is not None:
             self.pipeline.enter_context(self.cursor.connection.pipeline())
             self.pipelined = True
+            self.cursor.execute(self.waiting.sql, self.waiting.params)
+            self.waiting = None
         self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None

@@ -48,13 +48,16 @@ class Stored:
     """The last value a saver stored for one channel of a thread: its version, its encoding
     (empty for a big value that is not a list: it is never extended, nor stored again), and
     where it went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as
-    written (the chain, None for a whole value, and the blob's length)."""
+    written (the chain, None for a whole value, and the blob's length); or that the channel has
+    no value at that version (`absent`: a consumed trigger keeps its version, and a checkpoint
+    carrying it on needs no look at its parent to know it holds nothing)."""
 
     version: str
     encoded: bytes
     chain: Optional[list[str]]
     row_length: int
     inline: bool = False
+    absent: bool = False
 
 
 class DeltaCache:

@@ -97,13 +97,13 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         if not new and remembered is not None and remembered.version == version:
             if remembered.inline:
                 inline.append((channel, remembered.encoded))
-            else:
+            elif not remembered.absent:
                 blob_channels.append(channel)
             continue
         encoded = value_of(channel)
         if encoded is None:
             if new:
-                learnt.append((channel, None))
+                learnt.append((channel, Stored(version, b"", None, 0, absent=True)))
             elif parent_id:
                 carried.append(channel)
             continue
@@ -192,24 +192,23 @@ def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: lis
         if check:
             params += [thread_id, checkpoint_ns, parent_id or None, checkpoint_id]
         if with_delta:
-            delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
+            params += [thread_id, checkpoint_ns]
             for p in with_delta:
                 assert p.delta is not None and p.previous is not None
                 blob, chain = p.delta
                 previous = p.previous
-                for column, value in zip(
-                    delta_columns,
-                    (p.channel, p.version, blob, json.dumps(chain), previous.version,
-                     None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
-                ):
-                    column.append(value)
-            params += [thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns, len(with_delta)]
-        params += [thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
-                   [p.row for p in whole], *row]
+                params += [p.channel, p.version, blob, d.chain_param(chain), previous.version,
+                           None if previous.chain is None else d.chain_param(previous.chain), previous.row_length]
+            params += [thread_id, checkpoint_ns]
+        if whole:
+            params += [thread_id, checkpoint_ns]
+            for p in whole:
+                params += [p.channel, p.version, p.row]
+        params += row
         # Without the writer check and without deltas the statement always stores everything:
         # nothing to read back, so a runner may send it along with others (a batch groups them).
         answer = check or bool(with_delta)
-        rows = yield Query(d.put_statement(check, bool(with_delta)), params, rows=answer)
+        rows = yield Query(d.put_statement(check, len(with_delta), len(whole)), params, rows=answer)
         if not answer:
             return as_deltas
         latest, ok, stored, written = rows[0]
