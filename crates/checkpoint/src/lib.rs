@@ -14,7 +14,7 @@ pub use memory::{CheckpointHead, MemorySaver, MemoryStats, Removed, ThreadUsage}
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
     ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,
-    EXCLUDED_METADATA_KEYS, EXPECT_LATEST, SPECIAL_WRITES,
+    EXCLUDED_METADATA_KEYS, EXPECT_LATEST, NO_WRITES, SPECIAL_WRITES,
 };
 pub use saver::{BackendError, CheckpointSaver, PruneStrategy, Result, SaverError};
 pub use version::{format_version, next_version, version_counter};

@@ -25,6 +25,10 @@ pub const RESUME: &str = "__resume__";
 /// The special channels, each with the fixed index its writes are stored under.
 pub const SPECIAL_WRITES: [(&str, i64); 4] = [(ERROR, -1), (SCHEDULED, -2), (INTERRUPT, -3), (RESUME, -4)];
 
+/// The write channel of a task that finished without writing anything (so a resume knows it
+/// finished), as LangGraph's engine records it.
+pub const NO_WRITES: &str = "__no_writes__";
+
 /// The `configurable` key by which the engine marks a `put` whose parent must still be the
 /// thread's latest checkpoint (see [`CheckpointConfig::expect_latest`]).
 pub const EXPECT_LATEST: &str = "__ferrograph_expect_latest__";

@@ -10,11 +10,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 use ferrograph_checkpoint::model::INTERRUPT;
-use ferrograph_checkpoint::{Checkpoint, CHECKPOINT_VERSION};
+use ferrograph_checkpoint::{Checkpoint, RawJson, CHECKPOINT_VERSION};
 
-use crate::codec::PySerializer;
+use crate::codec::{PySerializer, Registry};
 use crate::errors::{new_error, IntoPyResult};
-use crate::savers::convert::encode_channel;
+use crate::savers::convert::{encode_channel, encode_write};
 use crate::savers::encoded::EncodedCheckpoint;
 use crate::graph::CoreGraph;
 use crate::value::PyValue;
@@ -218,6 +218,59 @@ impl CoreRun {
             }
         }
         Ok(new_versions)
+    }
+
+    /// The run as a checkpoint with only the new versions' values, encoded with `registry`
+    /// (a `SerializationError` names the channel), and the new versions; from now on they
+    /// count as handed to the saver.
+    pub(crate) fn encode(
+        &mut self,
+        py: Python<'_>,
+        id: String,
+        ts: String,
+        registry: &Registry,
+    ) -> PyResult<(Checkpoint, BTreeMap<String, String>)> {
+        let graph = self.run.graph().clone();
+        let versions = self.run.versions().to_vec();
+        let mut channel_values = BTreeMap::new();
+        let mut new_versions = BTreeMap::new();
+        for (c, &v) in versions.iter().enumerate() {
+            if v > self.saved[c] {
+                let key = graph.channel_name(c);
+                if let Some(value) = self.channel_value(py, c)? {
+                    channel_values.insert(key.to_string(), encode_channel(&value, registry, key)?);
+                }
+                new_versions.insert(key.to_string(), self.names.name(v).to_string());
+            }
+        }
+        let channel_versions = self.versions_map(&versions);
+        let mut versions_seen = BTreeMap::new();
+        for (node, node_seen) in self.seen_by_node() {
+            versions_seen.insert(node, self.versions_map(&node_seen));
+        }
+        self.saved = versions;
+        let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_name(c).to_string()).collect());
+        let checkpoint = Checkpoint { v: CHECKPOINT_VERSION, id, ts, channel_values, channel_versions, versions_seen, updated_channels };
+        Ok((checkpoint, new_versions))
+    }
+
+    /// Task `task`'s writes, each value encoded with `registry`: what a first-party saver's
+    /// `put_writes` stores for it.
+    pub(crate) fn encoded_writes(&self, py: Python<'_>, task: usize, registry: &Registry) -> PyResult<Vec<(String, RawJson)>> {
+        let t = &self.run.tasks()[task];
+        let graph = self.run.graph();
+        let mut out = Vec::new();
+        for (c, item) in t.writes() {
+            let name = graph.channel_name(*c);
+            let value = item_to_py(py, item, self.form(*c))?;
+            out.push((name.to_string(), encode_write(&value, registry, name)?));
+        }
+        Ok(out)
+    }
+
+    /// The id of task `task` of this step.
+    pub(crate) fn task_id(&self, task: usize) -> &str {
+        &self.run.tasks()[task].id
     }
 
     fn versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
@@ -510,28 +563,8 @@ impl CoreRun {
         ts: String,
         serializer: &Bound<'py, PySerializer>,
     ) -> PyResult<(EncodedCheckpoint, Bound<'py, PyDict>)> {
-        let graph = self.run.graph().clone();
-        let registry = serializer.get().registry().clone();
-        let versions = self.run.versions().to_vec();
-        let mut channel_values = BTreeMap::new();
-        for (c, &v) in versions.iter().enumerate() {
-            if v > self.saved[c] {
-                if let Some(value) = self.channel_value(py, c)? {
-                    let key = self.run.channels()[c].key();
-                    channel_values.insert(key.to_string(), encode_channel(&value, &registry, key)?);
-                }
-            }
-        }
-        let channel_versions = self.versions_map(&versions);
-        let mut versions_seen = BTreeMap::new();
-        for (node, node_seen) in self.seen_by_node() {
-            versions_seen.insert(node, self.versions_map(&node_seen));
-        }
-        let new_versions = self.new_versions_dict(py, &versions)?;
-        self.saved = versions;
-        let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_name(c).to_string()).collect());
-        let checkpoint = Checkpoint { v: CHECKPOINT_VERSION, id, ts, channel_values, channel_versions, versions_seen, updated_channels };
-        Ok((EncodedCheckpoint { checkpoint }, new_versions))
+        let (checkpoint, new_versions) = self.encode(py, id, ts, serializer.get().registry())?;
+        Ok((EncodedCheckpoint { checkpoint }, new_versions.into_pyobject(py)?))
     }
 
     /// Put the run at a saved checkpoint (a dict in the saver protocol's shape) at `step`.

@@ -55,7 +55,7 @@ from ferrograph.types import (
 )
 
 TASKS = "__pregel_tasks"
-NO_WRITES = "__no_writes__"
+NO_WRITES: str = _core.NO_WRITES
 #: The task id of writes that come from no node: a `Command` given as a run's input.
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 #: Channels of saved writes that are records about a task, not state updates.
@@ -109,13 +109,30 @@ def thread_of(config: dict) -> dict:
     return {"thread_id": str(thread_id), "checkpoint_ns": ns}
 
 
-def _metadata_base(config: dict) -> dict:
-    """What every checkpoint of a run carries besides source and step: the caller's
-    metadata and the scalar `configurable` keys, as LangGraph records them."""
+def _metadata_tail(config: dict, parents: dict) -> dict:
+    """What every checkpoint of a run carries after its source and step: the parents, then
+    the caller's metadata and the scalar `configurable` keys, as LangGraph records them (never
+    replacing the run's own keys)."""
     base = checkpoint_metadata(config, None)
     if config.get("run_id") is not None:
         base["run_id"] = str(config["run_id"])
-    return base
+    tail = {"parents": dict(parents)}
+    tail.update((k, v) for k, v in base.items() if k not in ("source", "step", "parents"))
+    return tail
+
+
+def _native_sink(saver: Any, thread: dict, metadata: dict, codec: Any) -> Any:
+    """The native memory saver's way in for a run (`MemoryRunSink`: a step's checkpoint and
+    its tasks' writes go from the Rust run into the store, with no Python dicts), or None for
+    any other saver, or one whose `put`/`put_writes` a subclass or the instance replaced."""
+    native = _core.NativeMemorySaver
+    if not isinstance(saver, native):
+        return None
+    own = getattr(saver, "__dict__", {})
+    for method in ("put", "put_writes"):
+        if method in own or getattr(type(saver), method) is not getattr(native, method):
+            return None
+    return saver.run_sink(thread["thread_id"], thread["checkpoint_ns"], metadata, codec)
 
 
 def _merged_updates(applied: list[dict]) -> Any:
@@ -284,7 +301,12 @@ class RunLoop:
         self._unsaved: Optional[tuple[str, int, str]] = None
         self._deferred_writes: list[tuple[list, str]] = []
         self._exiting = False
-        self.metadata_base = _metadata_base(config) if self.saver is not None else {}
+        self.metadata_tail = _metadata_tail(config, self.parents) if self.saver is not None else {}
+        #: The native memory saver's sink: with it, steps are stored as they are made, not
+        #: queued (the writer would only hand them over).
+        self.native_sink = (
+            _native_sink(self.saver, self.thread, self.metadata_tail, self.codec) if self.thread is not None else None
+        )
         self.drained = False
         #: The output keys when they are not every state key.
         keys = options.output_keys
@@ -462,8 +484,9 @@ class RunLoop:
         return None if self.parent_config is None else self.parent_config["configurable"]["checkpoint_id"]
 
     def _save(self, source: str, step: int, *, checkpoint_id: Optional[str] = None) -> None:
-        """Queue a checkpoint of the run as it stands now. With durability "exit" only the id is
-        taken (task ids derive from it); the checkpoint is written when the run ends."""
+        """Queue a checkpoint of the run as it stands now (a native sink stores it at once). With
+        durability "exit" only the id is taken (task ids derive from it); the checkpoint is
+        written when the run ends."""
         if checkpoint_id is None:
             checkpoint_id, ts = _core.new_checkpoint_id()
         else:
@@ -474,6 +497,32 @@ class RunLoop:
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
+        parent = self.parent_config
+        parent_id = None if parent is None else parent["configurable"]["checkpoint_id"]
+        # A stepping run's checkpoint must follow the thread's latest (the saver refuses it
+        # with ConcurrentUpdateError otherwise), unless it continues from a checkpoint the
+        # caller named: that one is a branch of its own, like forks and updates.
+        named = (self.config.get("configurable") or {}).get("checkpoint_id")
+        if self.branching and parent_id is not None:
+            named = parent_id
+            self.branching = False
+        expect_latest = source in ("loop", "input") and not (named and parent_id == named)
+        mine = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
+        if self.native_sink is not None:
+            self.native_sink.put(self.run, checkpoint_id, ts, source, step, parent_id, expect_latest)
+            self.parent_config = mine
+        else:
+            self.parent_config = mine
+            self._queue_put(source, step, checkpoint_id, ts, parent_id, expect_latest, mine)
+        if self.checkpoint_events:
+            parent_event = None if parent_id is None else self._event_config(parent_id)
+            metadata = {"source": source, "step": step, **self.metadata_tail, "parents": dict(self.parents)}
+            self._unreported_checkpoint = (self._event_config(checkpoint_id), parent_event, metadata, self.output())
+
+    def _queue_put(
+        self, source: str, step: int, checkpoint_id: str, ts: str, parent_id: Optional[str], expect_latest: bool, mine: dict
+    ) -> None:
+        """Queue the saver's `put` of the run as checkpoint `checkpoint_id` (`mine` its config)."""
         checkpoint: Union[dict[str, Any], _core.EncodedCheckpoint]
         if self.encoded_puts:
             checkpoint, new_versions = self.run.encoded_checkpoint(checkpoint_id, ts, self.codec)
@@ -481,22 +530,12 @@ class RunLoop:
             checkpoint, new_versions = self.run.checkpoint(checkpoint_id, ts)
         # The run's own keys first, then the config's (which never replace them), in
         # LangGraph's order.
-        metadata = {"source": source, "step": step, "parents": dict(self.parents)}
-        metadata.update((k, v) for k, v in self.metadata_base.items() if k not in metadata)
-        parent = self.parent_config
+        metadata = {"source": source, "step": step, **self.metadata_tail, "parents": dict(self.parents)}
         configurable = {**self._thread()}
-        if parent is not None:
-            configurable["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
-        # A stepping run's checkpoint must follow the thread's latest (the saver refuses it
-        # with ConcurrentUpdateError otherwise), unless it continues from a checkpoint the
-        # caller named: that one is a branch of its own, like forks and updates.
-        named = (self.config.get("configurable") or {}).get("checkpoint_id")
-        if self.branching and parent is not None:
-            named = parent["configurable"]["checkpoint_id"]
-            self.branching = False
-        if source in ("loop", "input") and not (named and configurable.get("checkpoint_id") == named):
+        if parent_id is not None:
+            configurable["checkpoint_id"] = parent_id
+        if expect_latest:
             configurable[EXPECT_LATEST] = True
-        mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
 
         def saved(config: Any) -> None:
             # Written in the background, a checkpoint may be stored after the run has moved
@@ -505,9 +544,6 @@ class RunLoop:
                 self.parent_config = config
 
         self.outbox.append(SaverCall("put", ({"configurable": configurable}, checkpoint, metadata, new_versions), saved))
-        if self.checkpoint_events:
-            parent_event = None if parent is None else self._event_config(parent["configurable"]["checkpoint_id"])
-            self._unreported_checkpoint = (self._event_config(checkpoint_id), parent_event, metadata, self.output())
 
     def _save_writes(self, i: int, writes: list) -> None:
         if self.saver is None:
@@ -912,7 +948,11 @@ class RunLoop:
         # failure: a task that finishes later is not among them (it runs again on resume).
         late = self.durability == "exit" and self.error is not None
         if self.saver is not None and not late:
-            self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
+            if self.native_sink is not None and self.durability != "exit":
+                assert self.parent_config is not None, "a task runs from a checkpoint"
+                self.native_sink.put_writes(self.run, i, self.parent_config["configurable"]["checkpoint_id"])
+            else:
+                self._save_writes(i, list(self.run.task_writes(i)) or [(NO_WRITES, None)])
         if self.cache is not None:
             self.cache.finished(i, list(self.run.task_writes(i)))
         return self._chunks(i, applied, None)
@@ -1140,6 +1180,9 @@ class RunLoop:
 
     def update(self, saved: Any, values: Any, as_node: Optional[str]) -> None:
         """Queue a checkpoint that applies `values` as if node `as_node` had returned them."""
+        # Whether the node's writes are kept is known only after it ran (below): nothing of
+        # an update is stored directly.
+        self.native_sink = None
         run = self.run
         if saved is not None:
             run.restore(saved.checkpoint, (saved.metadata or {}).get("step", -1))

@@ -336,6 +336,10 @@ pub(crate) fn encode_channel(
     encode_raw(value, registry, &|| format!("channel_values['{channel}']"))
 }
 
+pub(crate) fn encode_write(value: &Bound<'_, PyAny>, registry: &Registry, channel: &str) -> PyResult<RawJson> {
+    encode_raw(value, registry, &|| format!("writes['{channel}']"))
+}
+
 /// Decodes stored text; `context` is only formatted when decoding fails.
 fn decode_raw<'py>(
     py: Python<'py>,
@@ -710,7 +714,7 @@ pub fn writes_from_py(
             })?
             .to_str()?
             .to_owned();
-        let value = encode_raw(&value, registry, &|| format!("writes['{channel}']"))?;
+        let value = encode_write(&value, registry, &channel)?;
         out.push((channel, value));
     }
     Ok(out)

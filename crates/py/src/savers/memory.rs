@@ -9,14 +9,19 @@
 //! sealed (see `crypt::seal_json`) and opened as they are read; such a saver keeps no value
 //! decoded, so the only plaintext it holds is what a caller holds.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use ferrograph_checkpoint::{CheckpointSaver, CheckpointTuple, MemorySaver, PruneStrategy};
+use ferrograph_checkpoint::{
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, CheckpointTuple, MemorySaver,
+    PruneStrategy, RawJson, NO_WRITES,
+};
 use ferrograph_crypt::Keyring;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use serde_json::{Map, Value};
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
@@ -27,6 +32,7 @@ use super::convert::{
 use super::encoded::EncodedCheckpoint;
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
 use crate::crypt::{is_current_json, open_json, seal_json, PyKeyring};
+use crate::run::CoreRun;
 
 #[pyclass(
     frozen,
@@ -59,6 +65,55 @@ impl PyMemorySaver {
     /// `ferrograph.serde.using`), else the saver's own.
     fn codec(&self, py: Python<'_>) -> PyResult<Arc<Registry>> {
         active_registry(py, &self.registry)
+    }
+
+    /// The rest of a put once its checkpoint is in Rust: each new value checked against the
+    /// size limits and sealed when the saver encrypts, then the checkpoint stored.
+    fn store(
+        &self,
+        py: Python<'_>,
+        target: &CheckpointConfig,
+        mut checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: &BTreeMap<String, String>,
+    ) -> PyResult<CheckpointConfig> {
+        if let Some(limits) = &self.value_limits {
+            for (channel, value) in &checkpoint.channel_values {
+                let size = value.as_str().len();
+                limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
+            }
+        }
+        if let Some(ring) = self.sealer() {
+            for value in checkpoint.channel_values.values_mut() {
+                *value = seal_json(py, &ring, value)?;
+            }
+        }
+        self.inner.put(target, checkpoint, metadata, new_versions).py_err(py)
+    }
+
+    /// The rest of a put_writes once its values are encoded: checked against the size limits,
+    /// sealed when the saver encrypts, then stored.
+    fn store_writes(
+        &self,
+        py: Python<'_>,
+        config: &CheckpointConfig,
+        mut writes: Vec<(String, RawJson)>,
+        task_id: &str,
+        task_path: &str,
+    ) -> PyResult<()> {
+        if let Some(limits) = &self.value_limits {
+            for (channel, value) in &writes {
+                let size = value.as_str().len();
+                let args = (channel, size, &config.thread_id, &config.checkpoint_ns, "pending write");
+                limits.call_method1(py, "check", args)?;
+            }
+        }
+        if let Some(ring) = self.sealer() {
+            for (_, value) in writes.iter_mut() {
+                *value = seal_json(py, &ring, value)?;
+            }
+        }
+        self.inner.put_writes(config, writes, task_id, task_path).py_err(py)
     }
 
     fn keyring(&self) -> Option<Arc<Keyring>> {
@@ -257,26 +312,12 @@ impl PyMemorySaver {
         let codec = self.codec(py)?;
         let target = config_from_py(config)?;
         let new_versions = versions_from_py(new_versions, &|| "new_versions".to_owned())?;
-        let mut checkpoint = match checkpoint.cast::<EncodedCheckpoint>() {
+        let checkpoint = match checkpoint.cast::<EncodedCheckpoint>() {
             Ok(encoded) => encoded.get().checkpoint.clone(),
             Err(_) => checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?,
         };
-        if let Some(limits) = &self.value_limits {
-            for (channel, value) in &checkpoint.channel_values {
-                let size = value.as_str().len();
-                limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
-            }
-        }
-        if let Some(ring) = self.sealer() {
-            for value in checkpoint.channel_values.values_mut() {
-                *value = seal_json(py, &ring, value)?;
-            }
-        }
         let metadata = metadata_from_py(checkpoint_metadata(config, metadata)?.as_any(), &codec)?;
-        let stored = self
-            .inner
-            .put(&target, checkpoint, metadata, &new_versions)
-            .py_err(py)?;
+        let stored = self.store(py, &target, checkpoint, metadata, &new_versions)?;
         config_to_py(py, &stored)
     }
 
@@ -293,22 +334,24 @@ impl PyMemorySaver {
     ) -> PyResult<()> {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
-        let mut writes = writes_from_py(writes, &codec)?;
-        if let Some(limits) = &self.value_limits {
-            for (channel, value) in &writes {
-                let size = value.as_str().len();
-                let args = (channel, size, &config.thread_id, &config.checkpoint_ns, "pending write");
-                limits.call_method1(py, "check", args)?;
-            }
-        }
-        if let Some(ring) = self.sealer() {
-            for (_, value) in writes.iter_mut() {
-                *value = seal_json(py, &ring, value)?;
-            }
-        }
-        self.inner
-            .put_writes(&config, writes, task_id, task_path)
-            .py_err(py)
+        let writes = writes_from_py(writes, &codec)?;
+        self.store_writes(py, &config, writes, task_id, task_path)
+    }
+
+    /// What a graph run on `thread_id`/`checkpoint_ns` stores its steps through (see
+    /// [`MemoryRunSink`]): `metadata` is what each of its checkpoints' metadata holds besides
+    /// `source` and `step`; values are encoded with `serializer`.
+    fn run_sink(
+        slf: &Bound<'_, Self>,
+        thread_id: String,
+        checkpoint_ns: String,
+        metadata: &Bound<'_, PyAny>,
+        serializer: &Bound<'_, PySerializer>,
+    ) -> PyResult<MemoryRunSink> {
+        let py = slf.py();
+        let registry = serializer.get().registry().clone();
+        let metadata = metadata_from_py(checkpoint_metadata(&py.None().into_bound(py), metadata)?.as_any(), &registry)?;
+        Ok(MemoryRunSink { saver: slf.clone().unbind(), registry, thread_id, checkpoint_ns, metadata })
     }
 
     fn delete_thread(&self, py: Python<'_>, thread_id: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -491,5 +534,68 @@ impl CheckpointTupleIter {
 
     fn __length_hint__(&self) -> usize {
         self.items.len()
+    }
+}
+
+/// A graph run's way into a native memory saver: the run's checkpoints and its tasks' writes go
+/// from the Rust run into the store in one call each, with no Python dict built for them; the
+/// thread, the metadata every checkpoint of the run shares and the codec are taken once, when
+/// the run starts. The stored result is what `put` and `put_writes` would store.
+#[pyclass(frozen, module = "ferrograph._core")]
+pub struct MemoryRunSink {
+    saver: Py<PyMemorySaver>,
+    registry: Arc<Registry>,
+    thread_id: String,
+    checkpoint_ns: String,
+    metadata: CheckpointMetadata,
+}
+
+impl MemoryRunSink {
+    fn config(&self, checkpoint_id: Option<&str>, expect_latest: bool) -> CheckpointConfig {
+        CheckpointConfig {
+            thread_id: self.thread_id.clone(),
+            checkpoint_ns: self.checkpoint_ns.clone(),
+            checkpoint_id: checkpoint_id.map(str::to_owned),
+            expect_latest,
+        }
+    }
+}
+
+#[pymethods]
+impl MemoryRunSink {
+    /// Stores the run as checkpoint `checkpoint_id` (made at `ts`), a child of `parent_id`,
+    /// with metadata `{source, step, ...}`; with `expect_latest`, only while `parent_id` is
+    /// still the thread's latest (`ConcurrentUpdateError` otherwise).
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        py: Python<'_>,
+        mut run: PyRefMut<'_, CoreRun>,
+        checkpoint_id: String,
+        ts: String,
+        source: &str,
+        step: i64,
+        parent_id: Option<&str>,
+        expect_latest: bool,
+    ) -> PyResult<()> {
+        let (checkpoint, new_versions) = run.encode(py, checkpoint_id, ts, &self.registry)?;
+        let mut metadata = Map::with_capacity(self.metadata.0.len() + 2);
+        metadata.insert(CheckpointMetadata::SOURCE.to_owned(), Value::from(source));
+        metadata.insert(CheckpointMetadata::STEP.to_owned(), Value::from(step));
+        metadata.extend(self.metadata.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let target = self.config(parent_id, expect_latest);
+        self.saver.get().store(py, &target, checkpoint, CheckpointMetadata(metadata), &new_versions)?;
+        Ok(())
+    }
+
+    /// Stores task `task`'s writes (`__no_writes__` when it wrote nothing) against checkpoint
+    /// `checkpoint_id`.
+    fn put_writes(&self, py: Python<'_>, run: PyRef<'_, CoreRun>, task: usize, checkpoint_id: &str) -> PyResult<()> {
+        let mut writes = run.encoded_writes(py, task, &self.registry)?;
+        if writes.is_empty() {
+            writes.push((NO_WRITES.to_owned(), RawJson::from_trusted("null")));
+        }
+        let config = self.config(Some(checkpoint_id), false);
+        self.saver.get().store_writes(py, &config, writes, run.task_id(task), "")
     }
 }

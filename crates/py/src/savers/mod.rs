@@ -19,10 +19,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("WRITES_IDX_MAP", special)?;
     m.add("EXPECT_LATEST", ferrograph_checkpoint::EXPECT_LATEST)?;
+    m.add("NO_WRITES", ferrograph_checkpoint::NO_WRITES)?;
     m.add_function(wrap_pyfunction!(convert::checkpoint_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(convert::next_version, m)?)?;
     m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;
+    m.add_class::<memory::MemoryRunSink>()?;
     Ok(())
 }
