@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 
 from ferrograph.checkpointers.sql.rows import corrupt, text
 
-__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Stored", "delta", "rebuild"]
+__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "StagedDeltas", "Stored", "delta", "rebuild"]
 
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
@@ -91,6 +91,14 @@ class DeltaCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted.encoded)
 
+    def staged(self) -> "StagedDeltas":
+        """A view of this cache for one write operation: what the operation learns is kept
+        apart, and goes into this cache only by `StagedDeltas.commit`, once the write is
+        stored. A runner may send a write after its operation has returned (Postgres sends the
+        statements it does not read at the next sync), and a failed write must leave the cache
+        as it was."""
+        return StagedDeltas(self)
+
     def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
         """Drops the entries of `thread_ids`, or every entry."""
         with self._lock:
@@ -101,6 +109,24 @@ class DeltaCache:
             threads = {str(t) for t in thread_ids}
             for key in [k for k in self._entries if k[0] in threads]:
                 self._bytes -= len(self._entries.pop(key).encoded)
+
+
+class StagedDeltas(DeltaCache):
+    """What one write operation learns, over what its cache knows (see `DeltaCache.staged`)."""
+
+    def __init__(self, cache: DeltaCache) -> None:
+        super().__init__(cache.max_bytes)
+        self.cache = cache
+
+    def get(self, key: tuple[str, str, str]) -> Optional[Stored]:
+        return super().get(key) or self.cache.get(key)
+
+    def commit(self) -> None:
+        """Puts what the operation learnt into the cache."""
+        with self._lock:
+            learnt = list(self._entries.items())
+        for key, entry in learnt:
+            self.cache.set(key, entry)
 
 
 def _appended(previous: bytes, new: bytes) -> Optional[bytes]:

@@ -18,7 +18,10 @@ from ferrograph.checkpointers.sql.dialect import (
 )
 from ferrograph.checkpointers.sql.runner import Query
 
-__all__ = ["POSTGRES", "PostgresDialect"]
+__all__ = ["POSTGRES", "PUT_REFUSED", "PostgresDialect"]
+
+#: The function a refused put calls, and the marker its error's message starts with (0006).
+PUT_REFUSED = "ferrograph_put_refused"
 
 
 class PostgresDialect(Dialect):
@@ -159,39 +162,45 @@ class PostgresDialect(Dialect):
     def put_statement(self, check: bool, deltas: int, whole: int) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only
         when the row it extends is as this process wrote it), the whole values, then the
-        checkpoint. The rows are VALUES lists of scalar parameters, one text per count of
-        deltas and of whole values: a generic plan then knows how many rows each part has, costs
-        what a custom one does and is kept (with bound arrays the planner guessed their length,
-        found the generic plan dearer and planned every put again, as long as executing it),
-        and the driver sends scalars, which it adapts far faster than lists. Only the parts a
-        put needs are in the text:
+        checkpoint. It returns nothing a saver reads: a refused put raises (`PUT_REFUSED`,
+        migration 0006), so a runner sends what follows without waiting for it. The rows are
+        VALUES lists of scalar parameters, one text per count of deltas and of whole values: a
+        generic plan then knows how many rows each part has, costs what a custom one does and
+        is kept (with bound arrays the planner guessed their length, found the generic plan
+        dearer and planned every put again, as long as executing it), and the driver sends
+        scalars, which it adapts far faster than lists. Only the parts a put needs are in the
+        text:
 
         - `check`, the concurrent-writer check of a marked put (see `writes.put`): `latest` is
           the line's latest checkpoint id and `ok` holds when it is the put's parent or the
-          put's own checkpoint (a retried put); nothing is written unless it holds.
-        - `deltas`, how many values go as deltas: `go` holds when `ok` does and every delta was
-          written; otherwise neither the values nor the checkpoint are, and `put` runs it again
-          with whole values (a stale delta cache costs a second round trip, never the bytes of
-          whole values on every put).
+          put's own checkpoint (a retried put); otherwise the put is refused as a concurrent
+          update.
+        - `deltas`, how many values go as deltas: unless every delta was written, the put is
+          refused as a stale delta (the saver forgets its cache and runs it again with whole
+          values: a stale cache costs a second round trip, never the bytes of whole values on
+          every put).
 
-        With either, it returns one row: the latest checkpoint id of the line, whether the check
-        held, whether the put was stored, and the channels stored as deltas. With neither it
-        returns nothing (it always stores everything). Parameters, in order: with `check`,
-        thread_id, checkpoint_ns, parent_id, checkpoint_id; with `deltas`, thread_id,
-        checkpoint_ns, each delta's channel, version, blob, chain, and the version, chain and
-        length of the row it extends, then thread_id, checkpoint_ns; with `whole`, thread_id,
-        checkpoint_ns and each value's channel, version and blob; always the checkpoint row.
-        Chains and the row's `blob_channels` are array literals (`chain_param`)."""
+        Parameters, in order: with `check`, thread_id, checkpoint_ns, parent_id, checkpoint_id;
+        with `deltas`, thread_id, checkpoint_ns, each delta's channel, version, blob, chain, and
+        the version, chain and length of the row it extends, then thread_id, checkpoint_ns; with
+        `whole`, thread_id, checkpoint_ns and each value's channel, version and blob; the
+        checkpoint row; then, for each refusal the text has (check, deltas), thread_id,
+        checkpoint_ns, parent_id. Chains and the row's `blob_channels` are array literals
+        (`chain_param`)."""
         key = (check, deltas, whole)
         sql = self._put_sql.get(key)
         if sql is not None:
             return sql
         ctes = []
+        refusals = []
         if check:
             ctes.append(
                 f"latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?)"
             )
             ctes.append("ok AS (SELECT 1 FROM latest WHERE id IS NOT DISTINCT FROM ?::text OR id = ?::text)")
+            refusals.append(
+                f" WHEN NOT EXISTS (SELECT 1 FROM ok) THEN {PUT_REFUSED}('concurrent update', ?, ?, ?, (SELECT id FROM latest))"
+            )
         if deltas:
             ctes.append(
                 "d AS ("
@@ -201,33 +210,27 @@ class PostgresDialect(Dialect):
                 + f" CROSS JOIN LATERAL (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
                 " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
                 " AND p.chain IS NOT DISTINCT FROM k.prev_chain AND octet_length(p.blob) = k.prev_length LIMIT 1)"
-                f" AS extended{' WHERE EXISTS (SELECT 1 FROM ok)' if check else ''}"
-                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
+                " AS extended ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
             )
-            ctes.append(f"go AS (SELECT 1 {'FROM ok ' if check else ''}WHERE (SELECT count(*) FROM d) = {deltas})")
-        gate = " WHERE EXISTS (SELECT 1 FROM go)" if deltas else " WHERE EXISTS (SELECT 1 FROM ok)" if check else ""
+            refusals.append(f" WHEN (SELECT count(*) FROM d) <> {deltas} THEN {PUT_REFUSED}('stale delta', ?, ?, ?, NULL)")
         if whole:
             ctes.append(
-                f"b AS ({_insert_blob_rows('?, ?::bytea', whole)}{gate}"
+                f"b AS ({_insert_blob_rows('?, ?::bytea', whole)}"
                 " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)"
             )
-        columns = "?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[]"
         insert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             " checkpoint, metadata, run_id, channel_values, blob_channels)"
-            + (f" SELECT {columns}{gate}" if gate else f" VALUES ({columns})")
-            + " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+            " VALUES (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[])"
+            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
             " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
             " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
             " blob_channels = excluded.blob_channels"
         )
-        if check or deltas:
+        if refusals:
+            # The refusal aborts the statement, and with it everything its CTEs wrote.
             ctes.append(f"c AS ({insert_checkpoint})")
-            body = (
-                "SELECT "
-                + ("(SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), " if check else "NULL::text, true, ")
-                + ("EXISTS (SELECT 1 FROM go), ARRAY(SELECT channel FROM d)" if deltas else "EXISTS (SELECT 1 FROM ok), '{}'::text[]")
-            )
+            body = "SELECT CASE" + "".join(refusals) + " ELSE true END"
         else:
             body = insert_checkpoint
         # bytea values go as is (%b), where the text format would escape every byte.

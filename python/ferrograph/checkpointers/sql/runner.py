@@ -31,12 +31,15 @@ __all__ = [
 class Query:
     """One statement. `params` is a sequence, a sequence of sequences when `many`, or None for a
     statement run without parameter parsing (migration DDL). `rows` False: the operation does not
-    read the statement's result, so a driver may queue it without waiting (Postgres pipeline)."""
+    read the statement's result, so a driver may queue it without waiting (Postgres pipeline).
+    `depends`: the statement reads rows that statements before it write (a delta's row, a line's
+    latest checkpoint), so a driver that regroups statements must not move it before them."""
 
     sql: str
     params: Optional[Sequence[Any]] = ()
     many: bool = False
     rows: bool = True
+    depends: bool = False
 
 
 @dataclass(frozen=True)
