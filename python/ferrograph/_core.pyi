@@ -3,7 +3,7 @@ built module with `mypy.stubtest` in tests/test_stubs.py)."""
 
 from contextvars import ContextVar
 import builtins
-from typing import Any, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from typing_extensions import Self, disjoint_base, final
 
@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
 
 __version__: str
 
@@ -108,11 +108,16 @@ class CheckpointTupleIter:
 @disjoint_base
 class NativeMemorySaver:
     def __new__(
-        cls, *, serializer: Optional[Serializer] = None, value_limits: Any = None, keyring: Optional[Keyring] = None
+        cls,
+        *,
+        serializer: Optional[Serializer] = None,
+        value_limits: Any = None,
+        keyring: Optional[Keyring] = None,
+        seal_metadata: bool = False,
     ) -> Self: ...
     @property
     def serializer(self) -> Serializer: ...
-    def _set_keyring(self, keyring: Optional[Keyring]) -> None: ...
+    def _set_keyring(self, keyring: Optional[Keyring], seal_metadata: bool = False) -> None: ...
     def _reseal(self) -> tuple[int, int]: ...
     def get(self, config: dict[str, Any]) -> Optional[Checkpoint]: ...
     def get_tuple(self, config: dict[str, Any]) -> Optional[CheckpointTuple]: ...
@@ -170,6 +175,9 @@ def retry_delay(
 def new_checkpoint_id() -> tuple[str, str]: ...
 def next_version(current: Any) -> str: ...
 def checkpoint_metadata(config: Any, metadata: Any) -> dict[str, Any]: ...
+def encode_put(
+    config: Any, checkpoint: Any, metadata: Any, new_versions: Any
+) -> tuple[str, str, Mapping[str, Any], dict[str, bytes], str, Optional[str]]: ...
 
 WRITES_IDX_MAP: dict[str, int]
 EXPECT_LATEST: str

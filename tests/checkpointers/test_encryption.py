@@ -22,6 +22,7 @@ from ferrograph.checkpointers import (
     Encryption,
     MemorySaver,
     PostgresSaver,
+    Retention,
     SqliteSaver,
 )
 from ferrograph.errors import DecryptionError, EncryptionKeyError
@@ -113,8 +114,9 @@ class Harness:
                 for (row,) in conn.execute(f"SELECT t::text FROM {table} AS t"):
                     out += row.encode() + b"\n"
             # Text shows bytea in hex: the stored bytes themselves too.
-            for table in ("ferrograph_checkpoint_blobs", "ferrograph_checkpoint_writes"):
-                for (blob,) in conn.execute(f"SELECT blob FROM {table} WHERE blob IS NOT NULL"):
+            for table, column in (("ferrograph_checkpoint_blobs", "blob"), ("ferrograph_checkpoint_writes", "blob"),
+                                  ("ferrograph_checkpoints", "channel_values")):
+                for (blob,) in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
                     out += bytes(blob) + b"\n"
             return out
 
@@ -260,6 +262,7 @@ async def test_rekey_encrypts_values_stored_before_encryption(harness):
     h = harness
     async with h.open() as saver:
         await h.invoke(saver, {"notes": [], "last": ""}, THREAD)
+        before = await h.history(saver)
     if not h.is_memory:
         assert SECRET.encode() in h.raw()
     async with h.open(K1) as saver:
@@ -274,11 +277,88 @@ async def test_rekey_encrypts_values_stored_before_encryption(harness):
     if h.kind.startswith("sqlite"):
         async with h.open(K1) as saver:
             await h.call(saver, "vacuum")
-    # What was in blob rows is encrypted now; small values an unencrypted saver kept in the
-    # checkpoint rows (migration 0005) stay as they were.
-    assert note(5).encode() not in h.raw()
+    # What was in blob rows is encrypted now, and the small values an unencrypted saver kept in
+    # the checkpoint rows (migration 0005) moved to encrypted blob rows: no plaintext is left.
+    assert SECRET.encode() not in h.raw()
     async with h.open(K1) as saver:
-        assert len(await h.history(saver)) == 8
+        assert [t.checkpoint for t in await h.history(saver)] == [t.checkpoint for t in before]
+        assert [t.metadata for t in await h.history(saver)] == [t.metadata for t in before]
+        assert (await h.call(saver, "rekey")).reencrypted == 0
+
+
+USER = "m3t4d4t4-user"
+K1_METADATA = Encryption(key=bytes(range(32)), key_id="k1", metadata=True)
+
+
+async def assert_metadata_held_encrypted(h: Harness) -> None:
+    """The memory saver's stand-in for reading raw metadata: without keys, reading it is refused."""
+    assert h.memory is not None
+    encryption = h.memory.encryption
+    h.memory.encryption = None
+    try:
+        with pytest.raises(EncryptionKeyError, match="the metadata.*key id 'k"):
+            h.memory.checkpoint_heads()
+    finally:
+        h.memory.encryption = encryption
+
+
+async def test_metadata_is_stored_encrypted_and_still_filters(harness):
+    h = harness
+    async with h.open(K1_METADATA) as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, {**THREAD, "metadata": {"user": USER}})
+        other = {"configurable": {"thread_id": "other"}}
+        run_id = "1f0c4b6e-0000-6000-8000-00000000b0b0"
+        await h.invoke(saver, {"notes": [], "last": ""}, {**other, "run_id": run_id, "metadata": {"user": "bob"}})
+        history = await h.history(saver)
+        assert len(history) == 8 and all(t.metadata["user"] == USER for t in history)
+        assert (await h.call(saver, "get_tuple", THREAD)).metadata["user"] == USER
+        # Filters decrypt and match each checkpoint (a scan), with limit and before as before.
+        assert [t.config for t in await h.history(saver, None, filter={"user": USER})] == [t.config for t in history]
+        assert len(await h.history(saver, None, filter={"user": USER}, limit=3)) == 3
+        assert len(await h.history(saver, filter={"user": USER}, before=history[2].config)) == 5
+        assert await h.history(saver, filter={"user": "carol"}) == []
+        found = await h.history(saver, filter={"source": "loop", "step": 2})
+        assert [t.metadata["step"] for t in found] == [2]
+        # Retention filters too.
+        dry = await h.call(saver, "apply_retention", Retention(keep_last=1, filter={"user": "bob"}), dry_run=True)
+        assert dry.checkpoints == 7 and dry.thread_ids == []
+        if not h.is_memory:
+            # The thread summaries decrypt the latest metadata's step and source.
+            summaries = {row[0]: row for row in await h.call(saver, "thread_summaries")}
+            assert summaries["t"][5:] == (6, "loop")
+            assert [row[0] for row in await h.call(saver, "thread_summaries", None, {"user": "bob"})] == ["other"]
+        # Run ids stay usable.
+        assert (await h.history(saver, other))[0].metadata["run_id"] == run_id
+        await h.call(saver, "delete_for_runs", [run_id])
+        assert await h.history(saver, other) == []
+        if h.is_memory:
+            await assert_metadata_held_encrypted(h)
+    if not h.is_memory:
+        raw = h.raw()
+        assert USER.encode() not in raw and b'"source"' not in raw
+    async with h.open(K2) as saver:
+        with pytest.raises(EncryptionKeyError, match=r"key id \"k1\", which is not among this saver's keys"):
+            await h.history(saver, filter={"user": USER})
+
+
+async def test_rekey_encrypts_metadata_once_configured(harness):
+    h = harness
+    async with h.open(K1) as saver:
+        await h.invoke(saver, {"notes": [], "last": ""}, {**THREAD, "metadata": {"user": USER}})
+    if not h.is_memory:
+        assert USER.encode() in h.raw()
+    rotated = Encryption(keys=[K2, K1], metadata=True)
+    async with h.open(rotated) as saver:
+        result = await h.call(saver, "rekey")
+        assert result.reencrypted >= 8 + 8  # the values, and the 8 checkpoints' metadata
+        assert (await h.call(saver, "rekey")).reencrypted == 0
+        if h.is_memory:
+            await assert_metadata_held_encrypted(h)
+    if not h.is_memory:
+        assert USER.encode() not in h.raw()
+    async with h.open(Encryption(keys=[K2])) as saver:
+        # Reading needs no flag: encrypted metadata is recognised.
+        assert len(await h.history(saver, filter={"user": USER})) == 8
 
 
 async def test_altered_ciphertext_is_refused(sql_harness):
@@ -312,7 +392,9 @@ def test_encryption_arguments_are_checked(monkeypatch):
     monkeypatch.setenv("FERROGRAPH_AES_KEY_ID", "2026-12")
     monkeypatch.setenv("FERROGRAPH_AES_OLD_KEYS", f"k1:{old}")
     env = Encryption.from_env()
-    assert env.key_ids == ["2026-12", "k1"]
+    assert env.key_ids == ["2026-12", "k1"] and not env.encrypts_metadata
+    monkeypatch.setenv("FERROGRAPH_AES_METADATA", "1")
+    assert Encryption.from_env().encrypts_metadata and "metadata=True" in repr(Encryption.from_env())
     assert env.decrypt(K1.encrypt(b"[1]")) == b"[1]"
     monkeypatch.delenv("FERROGRAPH_AES_KEY")
     with pytest.raises(EncryptionKeyError, match="FERROGRAPH_AES_KEY is not set"):

@@ -40,11 +40,12 @@ def test_rekey_moves_every_value_to_the_new_key(url, capsys, monkeypatch):
     monkeypatch.setenv("FERROGRAPH_AES_OLD_KEYS", "old:" + base64.b64encode(OLD).decode())
     code, out, err = run(capsys, "rekey", url, "--batch-size", "2", "--json")
     assert code == 0, err
-    assert json.loads(out) == {"key_id": "new", "examined": 6, "reencrypted": 6, "batches": 4}
+    # Checkpoint rows, then blob rows, then pending writes, two rows per transaction.
+    assert json.loads(out) == {"key_id": "new", "examined": 6, "reencrypted": 6, "batches": 7}
     code, out, err = run(capsys, "rekey", url, "--vacuum")
     assert code == 0, err
     assert "vacuum: " in out and " bytes) after" in out
-    assert out.startswith("re-encrypted 0 of 6 stored values with key id 'new' in 2 transactions; 6 were under that key already")
+    assert out.startswith("re-encrypted 0 of 6 stored values with key id 'new' in 3 transactions; 6 were under that key already")
     # Only the new key is needed now.
     monkeypatch.delenv("FERROGRAPH_AES_OLD_KEYS")
     code, out, err = run(capsys, "show", url, "t", "--json")
@@ -53,3 +54,12 @@ def test_rekey_moves_every_value_to_the_new_key(url, capsys, monkeypatch):
     with open_saver(url, create=False, encryption=Encryption(key=NEW, key_id="new")) as saver:
         found = saver.get_tuple({"configurable": {"thread_id": "t"}})
         assert found.pending_writes == [("task", "text", "secret write")]
+    # Metadata encrypted too, from the environment: rekey encrypts each checkpoint's, and
+    # `threads` still shows the latest step, decrypted.
+    monkeypatch.setenv("FERROGRAPH_AES_METADATA", "1")
+    code, out, err = run(capsys, "rekey", url, "--json")
+    assert code == 0, err
+    assert json.loads(out)["reencrypted"] == 5
+    code, out, err = run(capsys, "threads", url, "--json")
+    assert code == 0, err
+    assert [(t["thread_id"], t["last_step"], t["last_source"]) for t in json.loads(out)] == [("t", 4, "loop")]

@@ -195,6 +195,60 @@ def test_downgrade_below_0003_refuses_a_broken_chain(database_url, capsys):
     assert revision(database_url) == head_revision()
 
 
+def encrypted():
+    from ferrograph.checkpointers import Encryption
+
+    return Encryption(key=bytes(range(32)), key_id="k1", metadata=True)
+
+
+def test_downgrading_an_encrypted_database_works_down_to_0003_then_refuses(database_url, capsys):
+    """Encrypted values and metadata survive the downgrades that move rows as they are (0005:
+    an encrypting saver keeps no value in the checkpoint row; 0004) and read back after the
+    upgrade; the one that joins append deltas in SQL (0003) refuses, naming the channel, and
+    leaves the database as it was."""
+    from ferrograph.checkpointers import open_saver
+
+    with open_saver(database_url, encryption=encrypted()) as saver:
+        grow_messages(saver)
+        before = snapshot(saver)
+    for target in ("0004", "0003"):
+        assert cli(["db", "downgrade", database_url, target]) == 0
+        assert revision(database_url) == target
+        assert cli(["db", "upgrade", database_url]) == 0
+        with open_saver(database_url, create=False, encryption=encrypted()) as saver:
+            assert snapshot(saver) == before
+    capsys.readouterr()
+    assert cli(["db", "downgrade", database_url, "0002"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot downgrade below revision 0003" in err and "'messages'" in err and "encrypted" in err
+    assert revision(database_url) == head_revision()
+    with open_saver(database_url, create=False, encryption=encrypted()) as saver:
+        assert snapshot(saver) == before
+
+
+def test_downgrade_below_0002_refuses_encrypted_metadata_with_run_ids(database_url, capsys):
+    """Below 0002 the run_id column goes, and an upgrade fills it from the metadata, which SQL
+    cannot read once encrypted: refused, where whole encrypted values alone downgrade fine."""
+    from ferrograph.checkpointers import Encryption, open_saver
+
+    with open_saver(database_url, encryption=Encryption(key=bytes(range(32)), key_id="k1")) as saver:
+        parent = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        for step in range(3):
+            c = empty_checkpoint()
+            c["channel_values"] = {"topic": f"secret {step}"}
+            c["channel_versions"] = {"topic": step + 1}
+            parent = saver.put(parent, c, {"source": "loop", "step": step, "run_id": "run-a"}, {"topic": step + 1})
+    assert cli(["db", "downgrade", database_url, "0001"]) == 0
+    assert cli(["db", "upgrade", database_url]) == 0
+    with open_saver(database_url, create=False, encryption=encrypted()) as saver:
+        saver.rekey()  # the metadata is encrypted now
+    capsys.readouterr()
+    assert cli(["db", "downgrade", database_url, "0001"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot downgrade below revision 0002" in err and "is encrypted" in err and "'t'" in err
+    assert revision(database_url) == head_revision()
+
+
 def test_rev_0001_data_written_by_hand_is_readable_after_upgrade(tmp_path):
     """Rows as revision 0001's code wrote them (no run_id column), upgraded by setup()."""
     from ferrograph import _core

@@ -8,7 +8,8 @@ PgBouncer in transaction pooling mode.
 - Behind PgBouncer (Debian's package, started here on a free loopback port in front of the test
   server; `make test` installs it), with `prepare_threshold=None` nothing is prepared; with
   psycopg's default a saver that meets a lost prepared statement turns preparing off and runs
-  the operation again.
+  the operation again. The schema is set up through it too: `ferrograph db upgrade|downgrade|
+  current URL` and `setup()` (sync and async, from several savers at once).
 """
 
 from __future__ import annotations
@@ -254,3 +255,51 @@ async def test_through_pgbouncer_async(pgbouncer_url):
             config = {"configurable": {"thread_id": f"a-{i}"}}
             assert await graph.ainvoke({"log": []}, config) == EXPECTED
             assert len([s async for s in graph.aget_state_history(config)]) == 5
+
+
+def test_db_commands_and_setup_through_pgbouncer(pgbouncer_url, capsys):
+    """Every migration runs through the bouncer (a fresh database to head, down a step and up
+    again), and setup() of several savers at once (their transactions share the one server
+    connection), with psycopg's default preparing, finds the schema current and does nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ferrograph.cli import main as cli
+    from ferrograph.migrations import head_revision
+
+    assert cli(["db", "upgrade", pgbouncer_url]) == 0
+    assert cli(["db", "downgrade", pgbouncer_url, "-1"]) == 0
+    capsys.readouterr()
+    assert cli(["db", "current", pgbouncer_url]) == 0
+    assert head_revision() not in capsys.readouterr().out
+    assert cli(["db", "upgrade", pgbouncer_url]) == 0
+    capsys.readouterr()
+    assert cli(["db", "current", pgbouncer_url]) == 0
+    assert head_revision() in capsys.readouterr().out
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(_setup_through, [pgbouncer_url] * 4, range(4))) == [head_revision()] * 4
+
+
+async def test_async_setup_through_pgbouncer_on_a_database_behind_head(pgbouncer_url):
+    from ferrograph.cli import main as cli
+
+    assert cli(["db", "upgrade", pgbouncer_url, "0003"]) == 0
+    async with AsyncPostgresSaver.from_conn_string(pgbouncer_url) as saver:
+        await saver.setup()
+        graph = build().compile(checkpointer=saver)
+        assert await graph.ainvoke({"log": []}, CONFIG) == EXPECTED
+
+
+def _setup_through(url: str, number: int) -> str:
+    """A saver's setup() through the bouncer, then a run on it; the revision it leaves."""
+    from ferrograph.migrations import head_revision
+
+    with PostgresSaver.from_conn_string(url) as saver:
+        for _ in range(3):
+            saver.setup()
+        graph = build().compile(checkpointer=saver)
+        assert graph.invoke({"log": []}, {"configurable": {"thread_id": f"s{number}"}}) == EXPECTED
+    with psycopg.connect(url, prepare_threshold=None) as conn:
+        row = conn.execute("SELECT version_num FROM ferrograph_alembic_version").fetchone()
+    assert row is not None
+    return row[0] if row[0] == head_revision() else f"not at head: {row[0]}"
+

@@ -7,7 +7,8 @@ and a `join` step) on a thread; the test kills the run with SIGKILL after a rand
 thread came before the end), checks what the database holds, and starts the
 thread again (from its input when nothing is stored, else `invoke(None, config)`), until a run
 gets to the end; then a new thread. KILLS kill points per test, runs alternating between
-`invoke` and `ainvoke`. After each kill:
+`invoke` and `ainvoke`. After each kill (on Postgres, once the killed run's server sessions have
+ended: a COMMIT the run sent before it died still lands after its death):
 
 - every stored checkpoint reads back (nothing half written), its `log` and `tally` agree (the two
   channels every node writes together), each checkpoint's log extends its parent's;
@@ -88,6 +89,36 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+#: The application_name of the runs' Postgres sessions, found in pg_stat_activity after a kill.
+WORKER_SESSIONS = "ferrograph-fault-worker"
+
+
+def worker_conn(kind: str, conn: str) -> str:
+    """What the runs connect with: on Postgres, sessions named so that a kill can wait for them."""
+    if kind != "postgres":
+        return conn
+    return f"{conn}{'&' if '?' in conn else '?'}application_name={WORKER_SESSIONS}"
+
+
+def wait_for_sessions_to_end(kind: str, conn: str, timeout: float = 30.0) -> None:
+    """Waits until no session of a killed run is left on the server. Killing a client does not
+    stop what its session was doing: the server still runs (and commits) what the client sent
+    before it died, and only then sees the closed socket."""
+    if kind != "postgres":
+        return
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(conn, autocommit=True) as c:
+        while True:
+            row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+                            (WORKER_SESSIONS,)).fetchone()
+            if not row or row[0] == 0:
+                return
+            assert time.monotonic() < deadline, f"a killed run's Postgres session still runs after {timeout}s"
+            time.sleep(0.01)
+
+
 class Thread:
     """One thread of the test: its runs, the kill points it met, what was stored at each."""
 
@@ -96,7 +127,7 @@ class Thread:
         self.effects = tmp / f"{self.name}.effects"
         self.command = {
             "kind": kind,
-            "conn": conn,
+            "conn": worker_conn(kind, conn),
             "thread": self.name,
             "durability": durability,
             "driver": "ainvoke" if number % 2 else "invoke",
@@ -199,6 +230,7 @@ def test_runs_killed_at_random_instants_keep_the_durability_contract(kind, durab
                     thread.final = read_json(report)["state"]
                     break
                 assert status == -signal.SIGKILL, f"run {thread.runs} of {thread.name} failed (status {status}), seed {SEED}"
+                wait_for_sessions_to_end(kind, conn)
                 kills += 1
                 if len(thread.kills) % 5 == 4:
                     # Runs slower than the calibration one would never be killed late: widen.

@@ -70,18 +70,51 @@ pub fn uuid_now() -> u64 {
 /// between processes.
 pub fn format_uuid6(timestamp: u64, clock_seq: u16, node: u64) -> String {
     let ts = timestamp & 0x0FFF_FFFF_FFFF_FFFF;
-    let time_high = (ts >> 28) as u32;
-    let time_mid = ((ts >> 12) & 0xFFFF) as u16;
-    let time_low_and_version = 0x6000 | (ts & 0x0FFF) as u16;
-    let clock_seq_and_variant = 0x8000 | (clock_seq & 0x3FFF);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        time_high,
-        time_mid,
-        time_low_and_version,
-        clock_seq_and_variant,
-        node & 0xFFFF_FFFF_FFFF
-    )
+    let time_high = ts >> 28;
+    let time_mid = (ts >> 12) & 0xFFFF;
+    let time_low_and_version = 0x6000 | (ts & 0x0FFF);
+    let clock_seq_and_variant = 0x8000 | u64::from(clock_seq & 0x3FFF);
+    let mut out = String::with_capacity(36);
+    push_hex(&mut out, time_high, 8);
+    out.push('-');
+    push_hex(&mut out, time_mid, 4);
+    out.push('-');
+    push_hex(&mut out, time_low_and_version, 4);
+    out.push('-');
+    push_hex(&mut out, clock_seq_and_variant, 4);
+    out.push('-');
+    push_hex(&mut out, node & 0xFFFF_FFFF_FFFF, 12);
+    out
+}
+
+/// Appends the low `width` hex digits of `n`, lowercase, zero-padded (`format!` is several
+/// times slower, and ids and versions are made at every step).
+fn push_hex(out: &mut String, n: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..width).rev() {
+        out.push(char::from(DIGITS[((n >> (shift * 4)) & 0xF) as usize]));
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits (more when it needs more).
+pub(crate) fn push_decimal(out: &mut String, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    for _ in len..width {
+        out.push('0');
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// The 100-ns timestamp (since the UUID epoch) inside a version-6 id, `None` for anything else.
@@ -112,14 +145,27 @@ pub fn now_iso8601() -> String {
 /// Formats seconds since the Unix epoch plus microseconds as ISO-8601 UTC.
 pub fn format_iso8601(unix_secs: i64, micros: u32) -> String {
     let days = unix_secs.div_euclid(86_400);
-    let secs_of_day = unix_secs.rem_euclid(86_400);
+    let secs_of_day = unix_secs.rem_euclid(86_400) as u64;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
+    let mut out = String::with_capacity(32);
+    if y < 0 {
+        out.push('-');
+    }
+    push_decimal(&mut out, y.unsigned_abs(), 4);
+    out.push('-');
+    push_decimal(&mut out, u64::from(m), 2);
+    out.push('-');
+    push_decimal(&mut out, u64::from(d), 2);
+    out.push('T');
+    push_decimal(&mut out, secs_of_day / 3600, 2);
+    out.push(':');
+    push_decimal(&mut out, secs_of_day / 60 % 60, 2);
+    out.push(':');
+    push_decimal(&mut out, secs_of_day % 60, 2);
+    out.push('.');
+    push_decimal(&mut out, u64::from(micros), 6);
+    out.push_str("+00:00");
+    out
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -179,6 +179,11 @@ impl Saved {
     }
 }
 
+/// Puts a rewrite's new value (if any) in `slot`; whether it did.
+fn replace<T>(slot: &mut T, new: Option<T>) -> bool {
+    new.map(|new| *slot = new).is_some()
+}
+
 #[derive(Clone)]
 struct StoredWrite {
     channel: String,
@@ -389,11 +394,27 @@ impl MemorySaver {
             for value in blobs.chain(writes) {
                 examined += 1;
                 match rewrite(value) {
-                    Ok(Some(new)) => {
-                        *value = new;
-                        rewritten += 1;
-                    }
-                    Ok(None) => {}
+                    Ok(new) => rewritten += usize::from(replace(value, new)),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        }
+        Ok(Ok((examined, rewritten)))
+    }
+
+    /// Replaces each checkpoint's metadata by what `rewrite` returns for it (`None` keeps
+    /// it), as [`MemorySaver::rewrite_values`] does values.
+    pub fn rewrite_metadata<E>(
+        &self,
+        mut rewrite: impl FnMut(&CheckpointMetadata) -> std::result::Result<Option<CheckpointMetadata>, E>,
+    ) -> Result<std::result::Result<(usize, usize), E>> {
+        let mut store = self.write()?;
+        let (mut examined, mut rewritten) = (0, 0);
+        for ns in store.threads.values_mut().flat_map(|t| t.namespaces.values_mut()) {
+            for saved in ns.checkpoints.values_mut() {
+                examined += 1;
+                match rewrite(&saved.metadata) {
+                    Ok(new) => rewritten += usize::from(replace(&mut saved.metadata, new)),
                     Err(e) => return Ok(Err(e)),
                 }
             }
@@ -1522,6 +1543,16 @@ mod tests {
         assert_eq!(history[1].pending_writes[0].value, json!("W"));
         let failed = saver.rewrite_values(|_| Err("stop")).unwrap();
         assert_eq!(failed, Err("stop"));
+        let tagged = saver
+            .rewrite_metadata(|m| -> std::result::Result<_, ()> {
+                let mut m = m.clone();
+                m.insert("seen".into(), json!(true));
+                Ok(Some(m))
+            })
+            .unwrap();
+        assert_eq!(tagged, Ok((2, 2)));
+        let latest = saver.get_tuple(&cfg("t")).unwrap().unwrap();
+        assert_eq!(latest.metadata.get("seen"), Some(&json!(true)));
     }
 
     #[test]

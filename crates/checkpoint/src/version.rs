@@ -5,7 +5,7 @@
 //! [`format_version`] is the one place that spells a version; the engine, the native memory
 //! saver and the Python savers' `get_next_version` all go through it.
 
-use crate::id::random_u64;
+use crate::id::{push_decimal, random_u64};
 use crate::saver::SaverError;
 
 const FRACTION_MODULUS: u64 = 10_000_000_000_000_000;
@@ -35,7 +35,11 @@ pub fn next_version(current: Option<&str>) -> Result<String, SaverError> {
 /// The spelling of version `counter`; the fraction's digits come from `fraction` (a random or
 /// well-mixed number: only its value modulo 10^16 is used).
 pub fn format_version(counter: u64, fraction: u64) -> String {
-    format!("{counter:032}.0.{:016}", fraction % FRACTION_MODULUS)
+    let mut out = String::with_capacity(51);
+    push_decimal(&mut out, counter, 32);
+    out.push_str(".0.");
+    push_decimal(&mut out, fraction % FRACTION_MODULUS, 16);
+    out
 }
 
 #[cfg(test)]
@@ -51,7 +55,10 @@ mod tests {
         let digits = tail.strip_prefix("0.").unwrap();
         assert_eq!(digits.len(), 16);
         assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{v}");
-        assert_eq!(format_version(7, 12), format!("{:032}.0.{:016}", 7, 12));
+        for (counter, fraction) in [(7, 12), (0, 0), (u64::MAX, u64::MAX), (10_u64.pow(19), 10_u64.pow(16) - 1)] {
+            let expected = format!("{counter:032}.0.{:016}", fraction % FRACTION_MODULUS);
+            assert_eq!(format_version(counter, fraction), expected);
+        }
     }
 
     #[test]

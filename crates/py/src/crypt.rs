@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use ferrograph_checkpoint::RawJson;
+use ferrograph_checkpoint::{CheckpointMetadata, RawJson};
 use ferrograph_crypt::{CryptError, Keyring};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -125,11 +125,18 @@ pub(crate) fn open_json(py: Python<'_>, ring: Option<&Keyring>, stored: &RawJson
     let Some(sealed) = sealed_of(stored) else {
         return Ok(stored.clone());
     };
+    let plain = open_sealed(py, ring, sealed, what)?;
+    let text = String::from_utf8(plain).map_err(|_| new_error(py, "DecryptionError", format!("cannot read {}: its plaintext is not text", what())))?;
+    Ok(RawJson::from_trusted(text))
+}
+
+/// The plaintext of sealed bytes; the errors of [`open_json`].
+fn open_sealed(py: Python<'_>, ring: Option<&Keyring>, sealed: Result<Vec<u8>, CryptError>, what: &dyn Fn() -> String) -> PyResult<Vec<u8>> {
     let opened = sealed.and_then(|sealed| match ring {
         Some(ring) => ring.open(&sealed),
         None => Err(CryptError::UnknownKey { key_id: ferrograph_crypt::key_id_of(&sealed)?.to_owned(), known: Vec::new() }),
     });
-    let plain = opened.map_err(|e| {
+    opened.map_err(|e| {
         let message = match (&e, ring) {
             (CryptError::UnknownKey { key_id, .. }, None) => format!(
                 "a stored value is encrypted with key id '{key_id}', and this saver has no encryption: give it encryption=Encryption(...) with that key"
@@ -138,9 +145,48 @@ pub(crate) fn open_json(py: Python<'_>, ring: Option<&Keyring>, stored: &RawJson
         };
         let name = if matches!(e, CryptError::UnknownKey { .. }) { "EncryptionKeyError" } else { "DecryptionError" };
         new_error(py, name, format!("cannot read {}: {message}", what()))
-    })?;
-    let text = String::from_utf8(plain).map_err(|_| new_error(py, "DecryptionError", format!("cannot read {}: its plaintext is not text", what())))?;
-    Ok(RawJson::from_trusted(text))
+    })
+}
+
+/// How the native memory saver keeps sealed metadata: `{"__fg__": "sealed", "v": <base64>}`
+/// (a map, as metadata is; the run id a user's metadata could hold is under other keys).
+pub(crate) fn seal_metadata(py: Python<'_>, ring: &Keyring, metadata: &CheckpointMetadata) -> PyResult<CheckpointMetadata> {
+    let plain = serde_json::to_vec(&metadata.0).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let sealed = ring.seal(&plain).map_err(|e| crypt_error(py, e))?;
+    let mut m = serde_json::Map::new();
+    m.insert(TAG.to_owned(), "sealed".into());
+    m.insert("v".to_owned(), ferrograph_crypt::to_text(&sealed).into());
+    Ok(CheckpointMetadata(m))
+}
+
+fn sealed_metadata(metadata: &CheckpointMetadata) -> Option<Result<Vec<u8>, CryptError>> {
+    if metadata.len() != 2 || metadata.get(TAG).and_then(|t| t.as_str()) != Some("sealed") {
+        return None;
+    }
+    let text = metadata.get("v")?.as_str()?;
+    Some(ferrograph_crypt::from_text(text))
+}
+
+/// Metadata as [`seal_metadata`] kept it, opened (as it is when it is plain); errors as
+/// [`open_json`]'s.
+pub(crate) fn open_metadata(py: Python<'_>, ring: Option<&Keyring>, metadata: CheckpointMetadata, what: &dyn Fn() -> String) -> PyResult<CheckpointMetadata> {
+    let Some(sealed) = sealed_metadata(&metadata) else {
+        return Ok(metadata);
+    };
+    let opened = open_sealed(py, ring, sealed, what)?;
+    serde_json::from_slice(&opened)
+        .map(CheckpointMetadata)
+        .map_err(|_| new_error(py, "DecryptionError", format!("cannot read {}: its plaintext is not a JSON object", what())))
+}
+
+/// Whether metadata is sealed with `ring`'s sealing key already (false for plain metadata).
+pub(crate) fn is_current_metadata(ring: &Keyring, metadata: &CheckpointMetadata) -> bool {
+    matches!(sealed_metadata(metadata), Some(Ok(sealed)) if ring.is_current(&sealed))
+}
+
+/// Whether metadata is sealed (with any key).
+pub(crate) fn is_sealed_metadata(metadata: &CheckpointMetadata) -> bool {
+    sealed_metadata(metadata).is_some()
 }
 
 /// Whether a stored value is sealed with `ring`'s sealing key already.

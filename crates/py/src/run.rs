@@ -106,6 +106,37 @@ impl VersionNames {
     }
 }
 
+fn versions_dict<'py>(py: Python<'py>, run: &Run<PyValue>, names: &mut VersionNames, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (c, &v) in versions.iter().enumerate() {
+        if v > 0 {
+            dict.set_item(run.graph().channel_name(c), names.name(v))?;
+        }
+    }
+    Ok(dict)
+}
+
+/// `versions_seen` by node, as LangGraph keeps it: `__input__` (always, empty), each node
+/// that saw something, and the interrupt marker's.
+fn seen_by_node(run: &Run<PyValue>) -> impl Iterator<Item = (&str, &[Version])> {
+    let nodes = run.graph().nodes().iter().enumerate().map(move |(n, node)| (&*node.name, run.versions_seen(n)));
+    let seen = nodes.chain(std::iter::once((INTERRUPT, run.interrupt_seen())));
+    std::iter::once(("__input__", &[][..])).chain(seen.filter(|(_, seen)| seen.iter().any(|&v| v > 0)))
+}
+
+/// Channel versions as the saver protocol names them, leaving out channels never written.
+/// Built by inserts: a checkpoint's maps are small, and collecting sorts a copy first.
+fn versions_map(run: &Run<PyValue>, names: &mut VersionNames, versions: &[Version]) -> BTreeMap<String, String> {
+    let graph = run.graph();
+    let mut map = BTreeMap::new();
+    for (c, &v) in versions.iter().enumerate() {
+        if v > 0 {
+            map.insert(graph.channel_name(c).to_owned(), names.name(v).to_owned());
+        }
+    }
+    map
+}
+
 #[pyclass(module = "ferrograph._core")]
 pub struct CoreRun {
     run: Run<PyValue>,
@@ -180,32 +211,8 @@ impl CoreRun {
         Ok(Some(value))
     }
 
-    /// `versions_seen` by node, as LangGraph keeps it: `__input__` (always, empty), each node
-    /// that saw something, and the interrupt marker's.
-    fn seen_by_node(&self) -> Vec<(String, Vec<Version>)> {
-        let graph = self.run.graph().clone();
-        let mut seen: Vec<(String, Vec<Version>)> = vec![("__input__".to_string(), vec![])];
-        for (n, node) in graph.nodes().iter().enumerate() {
-            let node_seen = self.run.versions_seen(n);
-            if node_seen.iter().any(|&v| v > 0) {
-                seen.push((node.name.to_string(), node_seen.to_vec()));
-            }
-        }
-        let interrupt_seen = self.run.interrupt_seen();
-        if interrupt_seen.iter().any(|&v| v > 0) {
-            seen.push((INTERRUPT.to_string(), interrupt_seen.to_vec()));
-        }
-        seen
-    }
-
     fn versions_map(&mut self, versions: &[Version]) -> BTreeMap<String, String> {
-        let graph = self.run.graph().clone();
-        versions
-            .iter()
-            .enumerate()
-            .filter(|(_, &v)| v > 0)
-            .map(|(c, &v)| (graph.channel_name(c).to_string(), self.names.name(v).to_string()))
-            .collect()
+        versions_map(&self.run, &mut self.names, versions)
     }
 
     /// The channels whose version moved since the last checkpoint handed to the saver.
@@ -245,8 +252,8 @@ impl CoreRun {
         }
         let channel_versions = self.versions_map(&versions);
         let mut versions_seen = BTreeMap::new();
-        for (node, node_seen) in self.seen_by_node() {
-            versions_seen.insert(node, self.versions_map(&node_seen));
+        for (node, node_seen) in seen_by_node(&self.run) {
+            versions_seen.insert(node.to_owned(), versions_map(&self.run, &mut self.names, node_seen));
         }
         self.saved = versions;
         let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_name(c).to_string()).collect());
@@ -273,16 +280,6 @@ impl CoreRun {
         &self.run.tasks()[task].id
     }
 
-    fn versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        for (c, &v) in versions.iter().enumerate() {
-            if v > 0 {
-                let key = self.run.graph().channel_name(c).to_string();
-                dict.set_item(key, self.names.name(v))?;
-            }
-        }
-        Ok(dict)
-    }
 }
 
 #[pymethods]
@@ -534,10 +531,10 @@ impl CoreRun {
             }
         }
         let versions = self.run.versions().to_vec();
-        let channel_versions = self.versions_dict(py, &versions)?;
+        let channel_versions = versions_dict(py, &self.run, &mut self.names, &versions)?;
         let seen = PyDict::new(py);
-        for (node, node_seen) in self.seen_by_node() {
-            seen.set_item(node, self.versions_dict(py, &node_seen)?)?;
+        for (node, node_seen) in seen_by_node(&self.run) {
+            seen.set_item(node, versions_dict(py, &self.run, &mut self.names, node_seen)?)?;
         }
         let new_versions = self.new_versions_dict(py, &versions)?;
         self.saved = versions;

@@ -190,7 +190,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
         and returns what would be (see ferrograph.checkpointers.retention)."""
         self._bind_loop()
-        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas, self.encryption)
         return await sql.adrive_transactions(work, lambda make, write: self._run(make, write=write))
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
@@ -230,7 +230,7 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
         self._bind_loop()
-        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter), write=False)
+        return await self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter, self.encryption), write=False)
 
     def thread_summaries(
         self, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
@@ -314,11 +314,9 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         if query.many:
             await self.conn.executemany(query.sql, query.params)  # type: ignore[arg-type]
             return None
-        cursor = await self.conn.execute(query.sql, query.params)
-        try:
-            return await cursor.fetchall() if cursor.description is not None else None
-        finally:
-            await cursor.close()
+        # One trip to aiosqlite's thread (execute, fetchall, close would take three); a
+        # statement without a result gives [].
+        return await self.conn.execute_fetchall(query.sql, query.params)  # type: ignore[arg-type]
 
     async def _select(self, query: sql.Query) -> Any:
         """The rows of a read operation's statement (always a SELECT), in one trip to
@@ -339,14 +337,28 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         return await self._transaction(make, write=write)
 
     async def _transaction(self, make: Callable[[], sql.Op], *, write: bool) -> Any:
+        """As `SqliteSaver._transaction`: one statement (`Query.alone`) runs without BEGIN and
+        COMMIT on an autocommit connection."""
         op = make()
         async with self.lock:
             if not write:
                 return await sql.adrive(op, self._select)
+            try:
+                first = next(op)
+            except StopIteration as stop:
+                return stop.value
             nested = self.conn.in_transaction
+            if isinstance(first, sql.Query) and first.alone and not nested and self.conn.isolation_level is None:
+                try:
+                    return await sql.adrive(op, self._execute, first)
+                except sqlite3.IntegrityError as e:
+                    deleted = sql.thread_deleted(e)
+                    if deleted is not None:
+                        raise deleted from e
+                    raise
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
-                result = await sql.adrive(op, self._execute)
+                result = await sql.adrive(op, self._execute, first)
             except BaseException as e:
                 if nested:
                     await self.conn.execute("ROLLBACK TO ferrograph")

@@ -1,7 +1,9 @@
 """Encryption at rest: `Encryption`, given to a saver as `encryption=`, makes it store channel
 values and pending writes AES-256-GCM encrypted (in Rust, crates/crypt), each with the id of
-its key. Checkpoint structure (ids, versions) and metadata stay in clear, so listing, filters,
-stats and retention work unchanged.
+its key. Checkpoint structure (ids, versions) and, by default, metadata stay in clear, so
+listing, filters, stats and retention work unchanged. `Encryption(..., metadata=True)` encrypts
+each checkpoint's metadata too (`seal_metadata`, `open_metadata`): filters then decrypt and
+match in the process, a scan of the checkpoints listed (see the README).
 
 Keys rotate: `Encryption(keys=[new, old])` reads values of either key and writes with `new`;
 `saver.rekey()` (`ferrograph rekey URL`) re-encrypts what is stored with the newest key. A
@@ -23,7 +25,19 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from ferrograph import _core
 from ferrograph.errors import EncryptionKeyError
 
-__all__ = ["KEY_ENV", "KEY_ID_ENV", "OLD_KEYS_ENV", "Encryption", "RekeyResult", "encryption_of", "open_value", "seal"]
+__all__ = [
+    "KEY_ENV",
+    "KEY_ID_ENV",
+    "METADATA_ENV",
+    "OLD_KEYS_ENV",
+    "Encryption",
+    "RekeyResult",
+    "encryption_of",
+    "open_metadata",
+    "open_value",
+    "seal",
+    "seal_metadata",
+]
 
 #: The environment variable `Encryption.from_env` reads the key from (base64 of 32 bytes).
 KEY_ENV = "FERROGRAPH_AES_KEY"
@@ -31,6 +45,8 @@ KEY_ENV = "FERROGRAPH_AES_KEY"
 KEY_ID_ENV = "FERROGRAPH_AES_KEY_ID"
 #: Older keys still to read, while rotating: "id:base64,id:base64".
 OLD_KEYS_ENV = "FERROGRAPH_AES_OLD_KEYS"
+#: "1" (or "true"): metadata is encrypted too (`Encryption(metadata=True)`).
+METADATA_ENV = "FERROGRAPH_AES_METADATA"
 
 KEY_BYTES = 32
 
@@ -60,6 +76,14 @@ class Encryption:
     stored with every value it encrypts. `Encryption(keys=[new, old])`: several, newest first,
     each an `Encryption` or a `(key_id, key)` pair; values are written with the first and read
     with whichever their id names. Keys are never shown in a repr.
+
+    `metadata=True`: each checkpoint's metadata is stored encrypted too (under the same key).
+    Off by default, because encrypted metadata cannot be queried by the database: `list(filter=)`,
+    retention filters and `ferrograph threads --filter` then read and decrypt the metadata of
+    every checkpoint in scope and match it in this process (a scan), and `ferrograph threads`
+    shows no step or source for a thread whose latest metadata is encrypted. The run id stays
+    in its own clear column, so `delete_for_runs` still runs in the database. Reading never
+    needs the flag: encrypted metadata is recognised and decrypted by any saver given the key.
     """
 
     _pairs: list[tuple[str, bytes]]
@@ -70,6 +94,7 @@ class Encryption:
         key_id: Optional[str] = None,
         *,
         keys: Optional[Sequence[Union["Encryption", tuple[str, Union[bytes, str]]]]] = None,
+        metadata: bool = False,
     ) -> None:
         pairs: list[tuple[str, bytes]] = []
         if keys is not None:
@@ -92,12 +117,15 @@ class Encryption:
             pairs.append((_key_id(key_id), _key_bytes(key, f"the key with id {key_id!r}")))
         self._pairs = pairs
         self._ring = _core.Keyring(pairs)
+        #: Whether checkpoint metadata is stored encrypted too (`metadata=True`).
+        self.encrypts_metadata = bool(metadata)
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Encryption":
         """The key in FERROGRAPH_AES_KEY (base64 of 32 bytes) under the id in
         FERROGRAPH_AES_KEY_ID ("default" when unset), followed, while rotating, by the older keys
-        in FERROGRAPH_AES_OLD_KEYS ("id:base64,id:base64")."""
+        in FERROGRAPH_AES_OLD_KEYS ("id:base64,id:base64"); metadata encrypted too when
+        FERROGRAPH_AES_METADATA is "1" or "true"."""
         env = os.environ if environ is None else environ
         key = env.get(KEY_ENV)
         if not key:
@@ -110,7 +138,7 @@ class Encryption:
             if not sep:
                 raise ValueError(f"{OLD_KEYS_ENV} holds 'id:base64' pairs separated by commas, got {old_id!r}")
             pairs.append((old_id, old_key))
-        return cls(keys=pairs)
+        return cls(keys=pairs, metadata=(env.get(METADATA_ENV) or "").strip().lower() in ("1", "true"))
 
     @property
     def key_ids(self) -> list[str]:
@@ -135,7 +163,7 @@ class Encryption:
         return self._ring.is_current(data)
 
     def __repr__(self) -> str:
-        return f"Encryption(key_ids={self.key_ids!r})"
+        return f"Encryption(key_ids={self.key_ids!r}{', metadata=True' if self.encrypts_metadata else ''})"
 
 
 @dataclass
@@ -185,9 +213,43 @@ def open_value(encryption: Optional[Encryption], data: Any) -> Any:
     if data is None or data[:1] != _SEALED_FIRST:
         return data
     if encryption is None:
-        key_id = _core.sealed_key_id(data)
-        raise EncryptionKeyError(
-            f"a stored value is encrypted with key id {key_id!r}, and this saver has no encryption: "
-            f"give it encryption=Encryption(...) with that key (from the shell: {KEY_ENV} and {KEY_ID_ENV})"
-        )
+        raise _no_encryption(_core.sealed_key_id(data), "a stored value")
     return encryption._ring.open(data)
+
+
+def _no_encryption(key_id: Optional[str], what: str) -> EncryptionKeyError:
+    return EncryptionKeyError(
+        f"{what} is encrypted with key id {key_id!r}, and this saver has no encryption: "
+        f"give it encryption=Encryption(...) with that key (from the shell: {KEY_ENV} and {KEY_ID_ENV})"
+    )
+
+
+def seal_metadata(encryption: Optional[Encryption], text: str, *, always: bool = False) -> str:
+    """The JSON a SQL saver stores for a checkpoint's metadata (`text`, a JSON object): with an
+    encryption that covers metadata (or `always`, for re-encrypting), a JSON string holding the
+    sealed object in base64 (still JSON, so a JSONB column takes it; metadata is never a string
+    otherwise); else `text`."""
+    if encryption is None or not (encryption.encrypts_metadata or always):
+        return text
+    return '"' + base64.b64encode(encryption._ring.seal(text.encode())).decode() + '"'
+
+
+def sealed_metadata(data: Any) -> Optional[bytes]:
+    """The sealed bytes of a metadata column `seal_metadata` encrypted; None for plain metadata."""
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    if not data or data[:1] not in ('"', b'"'):
+        return None
+    return base64.b64decode(data.strip('"' if isinstance(data, str) else b'"'))
+
+
+def open_metadata(encryption: Optional[Encryption], data: Any) -> Any:
+    """A metadata column as stored, decrypted when `seal_metadata` sealed it (an
+    EncryptionKeyError naming the key id without the key), else as stored."""
+    sealed = sealed_metadata(data)
+    if sealed is None:
+        return data
+    if encryption is None:
+        raise _no_encryption(_core.sealed_key_id(sealed), "a checkpoint's metadata")
+    return encryption._ring.open(sealed)
+

@@ -46,7 +46,9 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     Assigning `saver.encryption` rotates keys in place: values are read with any of its keys
     and written with the first, and `rekey()` re-encrypts what is held with the newest (plain
     values held before encryption was given too). Set to None, new values are held plain and
-    encrypted ones are refused, naming their key id.
+    encrypted ones are refused, naming their key id. With `Encryption(metadata=True)` metadata
+    is held encrypted too, and `list(filter=)`, retention filters and `delete_for_runs` decrypt
+    each checkpoint's in scope to match it (a scan, as the memory saver's filters are anyway).
     """
 
     takes_encoded_checkpoints = True
@@ -66,7 +68,10 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
         limits = SizeLimits(max_value_bytes, warn_value_bytes)
         encryption = check(encryption)
         keyring = encryption._ring if encryption is not None else None
-        return super().__new__(cls, serializer=serializer, value_limits=limits if limits else None, keyring=keyring)
+        seal_metadata = encryption is not None and encryption.encrypts_metadata
+        return super().__new__(
+            cls, serializer=serializer, value_limits=limits if limits else None, keyring=keyring, seal_metadata=seal_metadata
+        )
 
     def __init__(
         self,
@@ -88,7 +93,10 @@ class MemorySaver(_core.NativeMemorySaver, Sweeping, BaseCheckpointSaver):
     @encryption.setter
     def encryption(self, encryption: Optional[Encryption]) -> None:
         self._encryption = check(encryption)
-        self._set_keyring(self._encryption._ring if self._encryption is not None else None)
+        if self._encryption is None:
+            self._set_keyring(None)
+        else:
+            self._set_keyring(self._encryption._ring, self._encryption.encrypts_metadata)
 
     def rekey(self, *, batch_size: Optional[int] = None) -> RekeyResult:
         """Re-encrypts every value and pending write held with the newest key of `encryption`

@@ -432,7 +432,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
     def apply_retention(self, policy: Optional[Retention] = None, *, dry_run: bool = False) -> RetentionResult:
         """As `SqliteSaver.apply_retention`."""
-        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas, self.encryption)
         return sql.drive_transactions(work, lambda make, write: self._run(make, write=write))
 
     def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
@@ -471,4 +471,4 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
-        return self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter), write=False)
+        return self._run(lambda: sql.thread_summaries(self.dialect, thread_id, filter, self.encryption), write=False)

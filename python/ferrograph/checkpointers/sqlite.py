@@ -125,24 +125,36 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
 
     def _transaction(self, op: sql.Op) -> Any:
         """Runs `op` in one transaction: its own (BEGIN IMMEDIATE takes the write lock up front,
-        so concurrent writers queue instead of deadlocking), or a savepoint inside the caller's."""
+        so concurrent writers queue instead of deadlocking), or a savepoint inside the caller's.
+        An operation that is one statement (`Query.alone`) runs without BEGIN and COMMIT on an
+        autocommit connection: the statement is its own transaction. The operation's work up to
+        its first statement (a put's encoding) is done before the write lock is taken."""
         with self.lock:
+            try:
+                first = next(op)
+            except StopIteration as stop:
+                return stop.value
             cursor = self.conn.cursor()
             nested = self.conn.in_transaction
-            cursor.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
-                result = sql.drive(op, lambda q: self._execute(cursor, q))
-            except BaseException as e:
-                if nested:
-                    cursor.execute("ROLLBACK TO ferrograph")
-                    cursor.execute("RELEASE ferrograph")
-                else:
-                    self.conn.rollback()
-                deleted = sql.thread_deleted(e) if isinstance(e, sqlite3.IntegrityError) else None
-                if deleted is not None:
-                    raise deleted from e
-                raise
-            else:
+                if isinstance(first, sql.Query) and first.alone and not nested and _autocommits(self.conn):
+                    try:
+                        return sql.drive(op, lambda q: self._execute(cursor, q), first)
+                    except sqlite3.IntegrityError as e:
+                        _raise_thread_deleted(e)
+                        raise
+                cursor.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
+                try:
+                    result = sql.drive(op, lambda q: self._execute(cursor, q), first)
+                except BaseException as e:
+                    if nested:
+                        cursor.execute("ROLLBACK TO ferrograph")
+                        cursor.execute("RELEASE ferrograph")
+                    else:
+                        self.conn.rollback()
+                    if isinstance(e, sqlite3.IntegrityError):
+                        _raise_thread_deleted(e)
+                    raise
                 if nested:
                     cursor.execute("RELEASE ferrograph")
                 else:
@@ -217,7 +229,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         """Deletes what `policy` (the saver's `retention` by default) does not keep, a batch of
         threads per transaction, and returns what was deleted; with `dry_run`, deletes nothing
         and returns what would be (see ferrograph.checkpointers.retention)."""
-        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas)
+        work = sql.retention(self.dialect, policy_of(self, policy), dry_run, self.deltas, self.encryption)
         return sql.drive_transactions(work, lambda make, write: (self._write if write else self._read)(make()))
 
     def rekey(self, *, batch_size: int = sql.REKEY_BATCH) -> sql.RekeyResult:
@@ -253,7 +265,21 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         """Every thread (or just `thread_id`; with `filter`, those with a checkpoint whose
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
-        return self._read(sql.thread_summaries(self.dialect, thread_id, filter))
+        return self._read(sql.thread_summaries(self.dialect, thread_id, filter, self.encryption))
+
+
+def _autocommits(conn: sqlite3.Connection) -> bool:
+    """Whether a statement run outside a transaction commits on its own: no implicit BEGIN
+    (isolation_level None, or Python 3.12's autocommit=True)."""
+    mode = getattr(conn, "autocommit", -1)  # -1: sqlite3.LEGACY_TRANSACTION_CONTROL
+    return mode is True or (mode == -1 and conn.isolation_level is None)
+
+
+def _raise_thread_deleted(error: sqlite3.IntegrityError) -> None:
+    """Raises the ThreadDeletedError a refused late write stands for (see sql.thread_deleted)."""
+    deleted = sql.thread_deleted(error)
+    if deleted is not None:
+        raise deleted from error
 
 
 def _select(cursor: sqlite3.Cursor, query: sql.Query) -> list:

@@ -7,7 +7,8 @@
 //!
 //! With a keyring (`MemorySaver(encryption=...)`), channel values and pending writes are stored
 //! sealed (see `crypt::seal_json`) and opened as they are read; such a saver keeps no value
-//! decoded, so the only plaintext it holds is what a caller holds.
+//! decoded, so the only plaintext it holds is what a caller holds. With `metadata=True`,
+//! metadata is sealed too, and filters (`list`, retention) and `delete_for_runs` open it here.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +32,10 @@ use super::convert::{
 };
 use super::encoded::EncodedCheckpoint;
 use crate::codec::{active_registry, default_registry, DecodeCache, PySerializer, Registry};
-use crate::crypt::{is_current_json, open_json, seal_json, PyKeyring};
+use crate::crypt::{
+    is_current_json, is_current_metadata, is_sealed_metadata, open_json, open_metadata, seal_json, seal_metadata,
+    PyKeyring,
+};
 use crate::run::CoreRun;
 
 #[pyclass(
@@ -55,6 +59,8 @@ pub struct PyMemorySaver {
     /// Set once the saver has had a keyring: from then on each value read is looked at (it may
     /// be sealed) and none is kept decoded. A saver that never had one reads as it always did.
     sealing: AtomicBool,
+    /// Whether metadata is sealed too (`Encryption(metadata=True)`).
+    sealing_metadata: AtomicBool,
 }
 
 /// The text of the values [`PyMemorySaver`] keeps decoded, at most.
@@ -74,7 +80,7 @@ impl PyMemorySaver {
         py: Python<'_>,
         target: &CheckpointConfig,
         mut checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
+        mut metadata: CheckpointMetadata,
         new_versions: &BTreeMap<String, String>,
     ) -> PyResult<CheckpointConfig> {
         if let Some(limits) = &self.value_limits {
@@ -86,6 +92,9 @@ impl PyMemorySaver {
         if let Some(ring) = self.sealer() {
             for value in checkpoint.channel_values.values_mut() {
                 *value = seal_json(py, &ring, value)?;
+            }
+            if self.sealing_metadata.load(Ordering::Relaxed) {
+                metadata = seal_metadata(py, &ring, &metadata)?;
             }
         }
         self.inner.put(target, checkpoint, metadata, new_versions).py_err(py)
@@ -141,6 +150,12 @@ struct Opener {
 }
 
 impl Opener {
+    /// The tuple's metadata, opened.
+    fn open_metadata(&self, py: Python<'_>, t: &CheckpointTuple) -> PyResult<ferrograph_checkpoint::CheckpointMetadata> {
+        let what = || format!("the metadata (checkpoint '{}' of thread '{}')", t.checkpoint.id, t.config.thread_id);
+        open_metadata(py, self.ring.as_deref(), t.metadata.clone(), &what)
+    }
+
     fn open(&self, py: Python<'_>, mut t: CheckpointTuple) -> PyResult<CheckpointTuple> {
         let ring = self.ring.as_deref();
         let at = |t: &CheckpointTuple| {
@@ -148,6 +163,7 @@ impl Opener {
             let ns = if ns.is_empty() { String::new() } else { format!(", namespace '{ns}'") };
             format!("checkpoint '{}' of thread '{}'{ns}", t.checkpoint.id, t.config.thread_id)
         };
+        t.metadata = open_metadata(py, ring, std::mem::take(&mut t.metadata), &|| format!("the metadata ({})", at(&t)))?;
         let mut values = std::mem::take(&mut t.checkpoint.channel_values);
         for (channel, value) in values.iter_mut() {
             *value = open_json(py, ring, value, &|| format!("channel '{channel}' ({})", at(&t)))?;
@@ -177,13 +193,15 @@ fn thread_ids_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String
 impl PyMemorySaver {
     /// `serializer`: a `ferrograph.serde.Serializer` whose allowed classes and depth limit this saver
     /// uses; the process-wide default codec otherwise.
-    /// `keyring`: the `_core.Keyring` values are sealed with (`Encryption._ring`).
+    /// `keyring`: the `_core.Keyring` values are sealed with (`Encryption._ring`);
+    /// `seal_metadata`: metadata too.
     #[new]
-    #[pyo3(signature = (*, serializer = None, value_limits = None, keyring = None))]
+    #[pyo3(signature = (*, serializer = None, value_limits = None, keyring = None, seal_metadata = false))]
     fn new(
         serializer: Option<PyRef<'_, PySerializer>>,
         value_limits: Option<Py<PyAny>>,
         keyring: Option<PyRef<'_, PyKeyring>>,
+        seal_metadata: bool,
     ) -> Self {
         let registry = match serializer {
             Some(s) => s.registry().clone(),
@@ -195,22 +213,25 @@ impl PyMemorySaver {
             decoded: DecodeCache::new(DECODE_CACHE_BYTES),
             value_limits,
             sealing: AtomicBool::new(keyring.is_some()),
+            sealing_metadata: AtomicBool::new(keyring.is_some() && seal_metadata),
             keyring: RwLock::new(keyring.map(|k| k.keyring().clone())),
         }
     }
 
     /// Replaces the keyring (None: new values are stored plain; sealed ones stay sealed and
     /// are refused, naming their key id, until a keyring with that key is given back).
-    #[pyo3(signature = (keyring))]
-    fn _set_keyring(&self, keyring: Option<PyRef<'_, PyKeyring>>) {
+    #[pyo3(signature = (keyring, seal_metadata = false))]
+    fn _set_keyring(&self, keyring: Option<PyRef<'_, PyKeyring>>, seal_metadata: bool) {
         if keyring.is_some() {
             self.sealing.store(true, Ordering::Relaxed);
         }
+        self.sealing_metadata.store(keyring.is_some() && seal_metadata, Ordering::Relaxed);
         *self.keyring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keyring.map(|k| k.keyring().clone());
     }
 
     /// Seals every stored value and pending write not sealed with the newest key of the
-    /// keyring (plain ones too), in one atomic step; returns (values examined, rewritten).
+    /// keyring (plain ones too), then each checkpoint's metadata that is sealed with another
+    /// key (or plain, when metadata is sealed too); returns (examined, rewritten).
     fn _reseal(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
         let Some(ring) = self.keyring() else {
             return Err(crate::errors::new_error(py, "EncryptionKeyError", "this MemorySaver has no encryption: give it encryption=Encryption(...) to re-encrypt its values".to_owned()));
@@ -223,7 +244,23 @@ impl PyMemorySaver {
             let plain = open_json(py, opener.ring.as_deref(), value, &|| "a stored value".to_owned())?;
             seal_json(py, &ring, &plain).map(Some)
         });
-        rewritten.py_err(py)?
+        let (examined, rewritten) = rewritten.py_err(py)??;
+        let all_metadata = self.sealing_metadata.load(Ordering::Relaxed);
+        let mut metadata_examined = 0;
+        let metadata = self.inner.rewrite_metadata(|metadata| {
+            let sealed = is_sealed_metadata(metadata);
+            if !sealed && !all_metadata {
+                return Ok(None);
+            }
+            metadata_examined += 1;
+            if is_current_metadata(&ring, metadata) {
+                return Ok(None);
+            }
+            let plain = open_metadata(py, opener.ring.as_deref(), metadata.clone(), &|| "a checkpoint's metadata".to_owned())?;
+            seal_metadata(py, &ring, &plain).map(Some)
+        });
+        let (_, metadata_rewritten) = metadata.py_err(py)??;
+        Ok((examined + metadata_examined, rewritten + metadata_rewritten))
     }
 
     /// The checkpoint `config` points at (the thread's latest without a checkpoint_id), with its
@@ -288,13 +325,31 @@ impl PyMemorySaver {
             .map(config_from_py)
             .transpose()?;
         let inner = &self.inner;
-        let items = py
-            .detach(|| inner.list(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
-            .py_err(py)?;
+        let opener = self.opener();
+        let items = match (&opener, filter) {
+            // Metadata may be sealed: filtered here once opened (a scan of the scope).
+            (Some(opener), Some(filter)) => {
+                let all = py.detach(|| inner.list(scope.as_ref(), None, before.as_ref(), None)).py_err(py)?;
+                let mut kept = Vec::new();
+                for mut t in all {
+                    if limit.is_some_and(|limit| kept.len() >= limit) {
+                        break;
+                    }
+                    t.metadata = opener.open_metadata(py, &t)?;
+                    if t.metadata.matches(&filter) {
+                        kept.push(t);
+                    }
+                }
+                kept
+            }
+            (_, filter) => py
+                .detach(|| inner.list(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
+                .py_err(py)?,
+        };
         Ok(CheckpointTupleIter {
             items: items.into_iter(),
             registry: codec,
-            opener: self.opener(),
+            opener,
         })
     }
 
@@ -363,6 +418,19 @@ impl PyMemorySaver {
     fn delete_for_runs(&self, py: Python<'_>, run_ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let run_ids = thread_ids_from_py(run_ids, "run_ids")?;
         let inner = &self.inner;
+        if let Some(opener) = self.opener() {
+            // Metadata may be sealed: the run ids are read here once opened.
+            let heads = py.detach(|| inner.heads(None)).py_err(py)?;
+            let mut doomed = Vec::new();
+            for h in heads {
+                let what = || format!("the metadata (checkpoint '{}' of thread '{}')", h.checkpoint_id, h.thread_id);
+                let metadata = open_metadata(py, opener.ring.as_deref(), h.metadata, &what)?;
+                if metadata.run_id().is_some_and(|r| run_ids.iter().any(|id| id == r)) {
+                    doomed.push((h.thread_id, h.checkpoint_ns, h.checkpoint_id));
+                }
+            }
+            return py.detach(|| inner.remove_checkpoints(&doomed, false)).py_err(py).map(drop);
+        }
         py.detach(|| inner.delete_for_runs(&run_ids)).py_err(py)
     }
 
@@ -422,10 +490,18 @@ impl PyMemorySaver {
             .transpose()?;
         let inner = &self.inner;
         let heads = py.detach(|| inner.heads(ids.as_deref())).py_err(py)?;
+        let ring = self.opener().map(|o| o.ring);
         heads
             .into_iter()
             .map(|h| {
-                let metadata = metadata_to_py(py, &h.metadata, &codec)?;
+                let metadata = match &ring {
+                    Some(ring) => {
+                        let what = || format!("the metadata (checkpoint '{}' of thread '{}')", h.checkpoint_id, h.thread_id);
+                        open_metadata(py, ring.as_deref(), h.metadata, &what)?
+                    }
+                    None => h.metadata,
+                };
+                let metadata = metadata_to_py(py, &metadata, &codec)?;
                 Ok((
                     h.thread_id,
                     h.checkpoint_ns,

@@ -22,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NO_WRITES", ferrograph_checkpoint::NO_WRITES)?;
     m.add_function(wrap_pyfunction!(convert::checkpoint_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(convert::next_version, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::encode_put, m)?)?;
     m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;

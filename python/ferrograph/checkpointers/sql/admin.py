@@ -9,6 +9,7 @@ import json
 from typing import Any, Mapping, Optional, Sequence
 
 from ferrograph import _core
+from ferrograph.checkpointers.encryption import Encryption
 from ferrograph.checkpointers.retention import (
     CheckpointHead,
     Retention,
@@ -20,7 +21,7 @@ from ferrograph.checkpointers.retention import (
 )
 from ferrograph.checkpointers.sql.deltas import DeltaCache
 from ferrograph.checkpointers.sql.dialect import CHECKPOINTS, Dialect
-from ferrograph.checkpointers.sql.rows import decode
+from ferrograph.checkpointers.sql.rows import decode, decode_metadata
 from ferrograph.checkpointers.sql.runner import Op, Query, Transactions
 from ferrograph.checkpointers.stats import ChannelUsage, StorageStats, ThreadUsage
 from ferrograph.errors import CheckpointNotFoundError
@@ -111,15 +112,17 @@ def prune(
     yield Query(d.collect_blobs, [listed, listed], rows=False)
 
 
-def retention_threads(d: Dialect, policy: Retention) -> Op:
+def retention_threads(d: Dialect, policy: Retention, encryption: Optional[Encryption] = None) -> Op:
     """The threads `policy` applies to (its `threads`, and those with a checkpoint whose
     metadata matches its `filter`), sorted."""
-    return (yield from threads_matching(d, policy.threads, policy.filter))
+    return (yield from threads_matching(d, policy.threads, policy.filter, encryption))
 
 
-def threads_matching(d: Dialect, threads: Optional[Sequence[str]], filter: Optional[Mapping[str, Any]]) -> Op:
+def threads_matching(d: Dialect, threads: Optional[Sequence[str]], filter: Optional[Mapping[str, Any]],
+                     encryption: Optional[Encryption] = None) -> Op:
     """The threads among `threads` (default: all) with a checkpoint whose metadata holds every
-    key of `filter` with that value, sorted; one statement that reads no channel value."""
+    key of `filter` with that value, sorted; one statement that reads no channel value. With
+    encrypted metadata, every checkpoint's metadata in scope is read and matched here (a scan)."""
     conditions: list[str] = []
     params: list[Any] = []
     if threads is not None:
@@ -127,17 +130,15 @@ def threads_matching(d: Dialect, threads: Optional[Sequence[str]], filter: Optio
             return []
         conditions.append(f"thread_id {d.in_list}")
         params.append(d.text_list(threads))
-    check_in_python = False
-    for key, value in (filter or {}).items():
-        condition, condition_params, in_python = d.metadata_condition(key, value)
-        conditions.append(condition)
-        params.extend(condition_params)
-        check_in_python = check_in_python or in_python
+    filter_conditions, filter_params, in_python = d.metadata_filter(filter, encryption)
+    conditions.extend(filter_conditions)
+    params.extend(filter_params)
+    check_in_python = bool(in_python)
     where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
-    columns = "thread_id, checkpoint_ns, checkpoint_id, metadata" if check_in_python else "thread_id"
-    rows = yield Query(d.q(f"SELECT DISTINCT {columns} FROM {CHECKPOINTS}{where}"), params)
+    columns = f"thread_id, checkpoint_ns, checkpoint_id, {d.metadata_text}" if check_in_python else "thread_id"
+    rows = yield Query(d.q(f"SELECT DISTINCT {columns} FROM {CHECKPOINTS} AS c{where}"), params)
     if check_in_python:
-        return sorted({row[0] for row in rows if metadata_matches(decode(row[3], "the metadata", *row[:3]), filter)})
+        return sorted({row[0] for row in rows if metadata_matches(decode_metadata(row[3], encryption, *row[:3]), filter)})
     return sorted(row[0] for row in rows)
 
 
@@ -148,18 +149,25 @@ def retention_batch(
     now: datetime.datetime,
     dry_run: bool,
     deltas: Optional[DeltaCache] = None,
+    encryption: Optional[Encryption] = None,
 ) -> Op:
     """Applies `policy` to `thread_ids` in one transaction: reads their checkpoints without
-    values, plans, measures what the deletion removes, and (unless `dry_run`) deletes it."""
+    values, plans, measures what the deletion removes, and (unless `dry_run`) deletes it. A
+    saver with encryption may hold encrypted metadata: each checkpoint's is then read whole,
+    and decrypted where it is, for its `parents`."""
     listed = d.text_list(thread_ids)
     if d.lock_threads and not dry_run:
         yield Query(d.lock_threads, [listed], rows=False)
     heads = []
-    for thread_id, ns, checkpoint_id, parent, ts, parents in (yield Query(d.select_heads, [listed])):
-        try:
-            parent_map = json.loads(parents) if parents else {}
-        except ValueError:
-            parent_map = {}
+    sealed = encryption is not None
+    for thread_id, ns, checkpoint_id, parent, ts, parents in (yield Query(d.select_heads_metadata if sealed else d.select_heads, [listed])):
+        if sealed:
+            parent_map = decode_metadata(parents, encryption, thread_id, ns, checkpoint_id).get("parents") or {}
+        else:
+            try:
+                parent_map = json.loads(parents) if parents else {}
+            except ValueError:
+                parent_map = {}
         heads.append(
             CheckpointHead(thread_id, ns, checkpoint_id, parent, ts, parent_map if isinstance(parent_map, dict) else {})
         )
@@ -189,15 +197,16 @@ def retention_batch(
     )
 
 
-def retention(d: Dialect, policy: Retention, dry_run: bool, deltas: Optional[DeltaCache] = None) -> Transactions:
+def retention(d: Dialect, policy: Retention, dry_run: bool, deltas: Optional[DeltaCache] = None,
+              encryption: Optional[Encryption] = None) -> Transactions:
     """Applies `policy`: finds the threads it applies to, then deletes from them
     `RETENTION_BATCH` threads per transaction (read-only ones with `dry_run`)."""
     now = now_utc()
-    threads = yield (lambda: retention_threads(d, policy)), False
+    threads = yield (lambda: retention_threads(d, policy, encryption)), False
     result = RetentionResult(dry_run=dry_run)
     for start in range(0, len(threads), RETENTION_BATCH):
         chunk = threads[start : start + RETENTION_BATCH]
-        result.add((yield (lambda: retention_batch(d, chunk, policy, now, dry_run, deltas)), not dry_run))
+        result.add((yield (lambda: retention_batch(d, chunk, policy, now, dry_run, deltas, encryption)), not dry_run))
     if not dry_run:
         # A deletion is remembered only while a run that began before it may still write.
         forget_before = (now - DELETIONS_REMEMBERED).isoformat()
@@ -274,15 +283,18 @@ ThreadRow = tuple[str, int, set[str], str, str, Any, Any]
 
 
 def thread_summaries(
-    d: Dialect, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None
+    d: Dialect, thread_id: Optional[str] = None, filter: Optional[Mapping[str, Any]] = None,
+    encryption: Optional[Encryption] = None,
 ) -> Op:
     """Every thread (or just `thread_id`; with `filter`, only those with a checkpoint whose
     metadata matches it) as a `ThreadRow`, most recently active first (latest checkpoint id,
     then thread id, descending), in one statement (two with `filter`) that decodes neither the
-    checkpoints nor their values: only each latest checkpoint's step and source."""
+    checkpoints nor their values: only each latest checkpoint's step and source. Encrypted
+    metadata, which the database cannot read, takes one statement more, for the latest
+    checkpoints' metadata, decrypted here."""
     matching = None
     if filter:
-        matching = set((yield from threads_matching(d, None if thread_id is None else [str(thread_id)], filter)))
+        matching = set((yield from threads_matching(d, None if thread_id is None else [str(thread_id)], filter, encryption)))
         if not matching:
             return []
     if thread_id is None:
@@ -290,9 +302,20 @@ def thread_summaries(
     else:
         rows = yield Query(d.select_thread_summary, [str(thread_id)])
     summaries: list[ThreadRow] = []
+    unread: list[tuple[str, str, str]] = []
     for tid, checkpoints, namespaces, last_id, last_ns, ts, step_and_source in rows:
         if matching is not None and tid not in matching:
             continue
         step, source = decode(step_and_source, "the metadata", tid, last_ns, last_id)
+        if step is None and source is None and encryption is not None:
+            unread.append((tid, last_ns, last_id))
         summaries.append((tid, int(checkpoints), set(json.loads(namespaces)), last_id, ts or "", step, source))
+    if unread:
+        found = {}
+        for tid, ns, cid, metadata in (yield Query(d.select_metadata_of, d.keys_param(unread, 3))):
+            meta = decode_metadata(metadata, encryption, tid, ns, cid)
+            found[tid] = (meta.get("step"), meta.get("source")) if isinstance(meta, dict) else (None, None)
+        for i, (tid, checkpoints, namespaces, last_id, ts, step, source) in enumerate(summaries):
+            step, source = found.get(tid, (step, source))
+            summaries[i] = (tid, checkpoints, namespaces, last_id, ts, step, source)
     return summaries

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from ferrograph.checkpointers.sql.rows import corrupt, text
 
-__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "StagedDeltas", "Stored", "delta", "rebuild"]
+__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta", "rebuild"]
 
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
@@ -43,14 +43,14 @@ SNAPSHOT_EVERY = 16
 BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """The last value a saver stored for one channel of a thread: its version, its encoding
     (empty for a big value that is not a list: it is never extended, nor stored again), and
     where it went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as
     written (the chain, None for a whole value, and the blob's length); or that the channel has
     no value at that version (`absent`: a consumed trigger keeps its version, and a checkpoint
-    carrying it on needs no look at its parent to know it holds nothing)."""
+    carrying it on needs no look at its parent to know it holds nothing). A tuple: a put makes
+    one per value it stores."""
 
     version: str
     encoded: bytes
@@ -60,36 +60,56 @@ class Stored:
     absent: bool = False
 
 
+#: What a saver remembers of one line (thread and namespace): channel -> `Stored`.
+Line = Mapping[str, Stored]
+
+_EMPTY: Line = MappingProxyType({})
+
+
 class DeltaCache:
-    """What each saver remembers of the values it stored last, per (thread, namespace, channel),
-    to write the next version of a growing list as a delta. Least recently used entries go first
-    once their encodings pass `max_bytes`. Thread-safe."""
+    """What each saver remembers of the values it stored last, per line (thread, namespace)
+    and channel, to write the next version of a growing list as a delta. A put reads its line
+    once (`line`) and records what it stored once (`update`); lines are replaced, never changed
+    in place, so a line being read stays as it was. Least recently used lines go first once
+    their encodings pass `max_bytes`. Thread-safe."""
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
-        self._entries: "OrderedDict[tuple[str, str, str], Stored]" = OrderedDict()
+        self._lines: "OrderedDict[tuple[str, str], dict[str, Stored]]" = OrderedDict()
+        self._line_bytes: dict[tuple[str, str], int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str]) -> Optional[Stored]:
+    def line(self, thread_id: str, checkpoint_ns: str) -> Line:
+        """What this saver stored last for each channel of the line (empty when nothing)."""
+        key = (thread_id, checkpoint_ns)
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
+            entries = self._lines.get(key)
+            if entries is None:
+                return _EMPTY
+            self._lines.move_to_end(key)
+            return entries
 
-    def set(self, key: tuple[str, str, str], entry: Optional[Stored]) -> None:
+    def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
+        """Records what a put stored per channel (None: forget the channel)."""
+        key = (thread_id, checkpoint_ns)
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.encoded)
-            if entry is None or len(entry.encoded) > self.max_bytes:
+            entries = dict(self._lines.pop(key, _EMPTY))
+            self._bytes -= self._line_bytes.pop(key, 0)
+            for channel, entry in changes.items():
+                if entry is None:
+                    entries.pop(channel, None)
+                else:
+                    entries[channel] = entry
+            size = sum(len(e.encoded) for e in entries.values())
+            if not entries or size > self.max_bytes:
                 return
-            self._entries[key] = entry
-            self._bytes += len(entry.encoded)
+            self._lines[key] = entries
+            self._line_bytes[key] = size
+            self._bytes += size
             while self._bytes > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= len(evicted.encoded)
+                evicted, _ = self._lines.popitem(last=False)
+                self._bytes -= self._line_bytes.pop(evicted)
 
     def staged(self) -> "StagedDeltas":
         """A view of this cache for one write operation: what the operation learns is kept
@@ -100,15 +120,17 @@ class DeltaCache:
         return StagedDeltas(self)
 
     def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
-        """Drops the entries of `thread_ids`, or every entry."""
+        """Drops the lines of `thread_ids`, or every line."""
         with self._lock:
             if thread_ids is None:
-                self._entries.clear()
+                self._lines.clear()
+                self._line_bytes.clear()
                 self._bytes = 0
                 return
             threads = {str(t) for t in thread_ids}
-            for key in [k for k in self._entries if k[0] in threads]:
-                self._bytes -= len(self._entries.pop(key).encoded)
+            for key in [k for k in self._lines if k[0] in threads]:
+                del self._lines[key]
+                self._bytes -= self._line_bytes.pop(key)
 
 
 class StagedDeltas(DeltaCache):
@@ -117,16 +139,34 @@ class StagedDeltas(DeltaCache):
     def __init__(self, cache: DeltaCache) -> None:
         super().__init__(cache.max_bytes)
         self.cache = cache
+        self.changes: dict[tuple[str, str], dict[str, Optional[Stored]]] = {}
 
-    def get(self, key: tuple[str, str, str]) -> Optional[Stored]:
-        return super().get(key) or self.cache.get(key)
+    def line(self, thread_id: str, checkpoint_ns: str) -> Line:
+        base = self.cache.line(thread_id, checkpoint_ns)
+        changes = self.changes.get((thread_id, checkpoint_ns))
+        if not changes:
+            return base
+        merged = dict(base)
+        for channel, entry in changes.items():
+            if entry is None:
+                merged.pop(channel, None)
+            else:
+                merged[channel] = entry
+        return merged
+
+    def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
+        self.changes.setdefault((thread_id, checkpoint_ns), {}).update(changes)
+
+    def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
+        """Drops what the operation learnt of `thread_ids` (or of every thread)."""
+        threads = None if thread_ids is None else {str(t) for t in thread_ids}
+        for key in [k for k in self.changes if threads is None or k[0] in threads]:
+            del self.changes[key]
 
     def commit(self) -> None:
-        """Puts what the operation learnt into the cache."""
-        with self._lock:
-            learnt = list(self._entries.items())
-        for key, entry in learnt:
-            self.cache.set(key, entry)
+        """Records what the operation learnt in the cache."""
+        for (thread_id, checkpoint_ns), changes in self.changes.items():
+            self.cache.update(thread_id, checkpoint_ns, changes)
 
 
 def _appended(previous: bytes, new: bytes) -> Optional[bytes]:

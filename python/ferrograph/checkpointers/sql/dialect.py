@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
+from ferrograph.checkpointers.encryption import Encryption
 from ferrograph.checkpointers.sql.runner import Query
 
 __all__ = ["BLOBS", "CHECKPOINTS", "DELETED", "FILTER_KEY", "MIGRATION_LOCK_KEY", "WRITES", "Dialect"]
@@ -75,6 +76,11 @@ class Dialect(ABC):
     blob_size: str
     #: The metadata's `parents` as JSON text, of checkpoint `c`.
     metadata_parents: str
+    #: The metadata and the checkpoint (without values) as JSON text, of checkpoint `c`.
+    metadata_text: str
+    checkpoint_text: str
+    #: Whether a row's metadata is encrypted (a JSON string, see encryption.seal_metadata).
+    metadata_sealed: str
     #: The bytes the database (SQLite) or the saver's tables (Postgres) take.
     database_bytes: str
     #: How many versions a blob row's `chain` names (NULL for a whole value).
@@ -198,6 +204,13 @@ class Dialect(ABC):
             f" {self.metadata_parents} FROM {CHECKPOINTS} AS c WHERE c.thread_id {in_list}"
         )
         same_checkpoint = "{t}.thread_id = k.thread_id AND {t}.checkpoint_ns = k.checkpoint_ns AND {t}.checkpoint_id = k.checkpoint_id"
+        # Encrypted metadata (encryption.seal_metadata) is read whole and decrypted in Python:
+        # retention's heads with it, and the metadata of some checkpoints by key.
+        self.select_heads_metadata = self.select_heads.replace(self.metadata_parents, self.metadata_text)
+        self.select_metadata_of = q(
+            f"SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, {self.metadata_text} FROM {self.checkpoint_keys}"
+            f" JOIN {CHECKPOINTS} AS c ON {same_checkpoint.format(t='c')}"
+        )
         self.measure_doomed = q(
             f"WITH k AS (SELECT * FROM {self.checkpoint_keys}),"
             f" doomed AS (SELECT c.checkpoint, c.metadata, c.channel_values FROM k JOIN {CHECKPOINTS} AS c"
@@ -324,6 +337,28 @@ class Dialect(ABC):
     def metadata_condition(self, key: str, value: Any) -> tuple[str, list[Any], bool]:
         """SQL matching metadata[key] == value, its parameters, and whether the rows it keeps
         still need checking in Python."""
+
+    def metadata_filter(self, filter: Optional[Mapping[str, Any]], encryption: Optional[Encryption]) -> tuple[list[str], list[Any], dict[str, Any]]:
+        """A metadata `filter` as SQL conditions, their parameters, and what of it the rows
+        they keep still need checking against in Python. A saver with encryption may hold
+        encrypted metadata, which SQL cannot read: those rows are kept and checked in Python
+        once decrypted, all of them when the encryption covers metadata (a scan)."""
+        if not filter:
+            return [], [], {}
+        if encryption is not None and encryption.encrypts_metadata:
+            return [], [], dict(filter)
+        conditions: list[str] = []
+        params: list[Any] = []
+        in_python: dict[str, Any] = {}
+        for key, value in filter.items():
+            condition, condition_params, check_in_python = self.metadata_condition(key, value)
+            conditions.append(condition)
+            params.extend(condition_params)
+            if check_in_python:
+                in_python[key] = value
+        if encryption is not None:
+            return [f"(({' AND '.join(conditions)}) OR {self.metadata_sealed})"], params, dict(filter)
+        return conditions, params, in_python
 
     @abstractmethod
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:

@@ -48,6 +48,9 @@ class PostgresDialect(Dialect):
     json_size = "pg_column_size({})"
     blob_size = "octet_length({})"
     metadata_parents = "(c.metadata -> 'parents')::text"
+    metadata_text = "c.metadata::text"
+    checkpoint_text = "c.checkpoint::text"
+    metadata_sealed = "jsonb_typeof(metadata) = 'string'"
     database_bytes = (
         "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint"
         f" FROM unnest(ARRAY['{CHECKPOINTS}', '{BLOBS}', '{WRITES}']) AS t"

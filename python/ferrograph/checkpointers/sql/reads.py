@@ -14,7 +14,7 @@ from ferrograph.checkpointers.base import CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, open_value
 from ferrograph.checkpointers.sql.deltas import BlobRows, rebuild
 from ferrograph.checkpointers.sql.dialect import Dialect
-from ferrograph.checkpointers.sql.rows import config_for, corrupt, decode, load, location
+from ferrograph.checkpointers.sql.rows import config_for, corrupt, decode, decode_metadata, load, location
 from ferrograph.checkpointers.sql.runner import Emit, Op, Query, Step
 from ferrograph.errors import CorruptCheckpointError, EncryptionError, InvalidConfigError
 
@@ -43,22 +43,15 @@ class _Record:
     inline: Any
 
 
-def _record(row: Sequence[Any]) -> _Record:
+def _record(row: Sequence[Any], encryption: Optional[Encryption]) -> _Record:
     thread_id, checkpoint_ns, checkpoint_id, parent, checkpoint, metadata, inline = row
     decoded = decode(checkpoint, "the checkpoint", thread_id, checkpoint_ns, checkpoint_id)
     if not isinstance(decoded, dict):
         raise CorruptCheckpointError(
             f"checkpoint {checkpoint_id!r} (thread {thread_id!r}) is not a JSON object"
         )
-    return _Record(
-        thread_id,
-        checkpoint_ns,
-        checkpoint_id,
-        parent,
-        decoded,
-        decode(metadata, "the metadata", thread_id, checkpoint_ns, checkpoint_id),
-        inline,
-    )
+    meta = decode_metadata(metadata, encryption, thread_id, checkpoint_ns, checkpoint_id)
+    return _Record(thread_id, checkpoint_ns, checkpoint_id, parent, decoded, meta, inline)
 
 
 def _opened(encryption: Optional[Encryption], blob: Any, what: str, thread_id: str, checkpoint_ns: str,
@@ -106,7 +99,7 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]], encryption: Optional[Encry
             blob = _opened(encryption, blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
             value = load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
-    records = [_record(row[2:9]) for row in checkpoints]
+    records = [_record(row[2:9], encryption) for row in checkpoints]
     for r in records:
         if r.inline is not None:
             r.inline = _opened(encryption, r.inline, "the channel values", r.thread_id, r.checkpoint_ns, r.checkpoint_id)
@@ -266,13 +259,9 @@ def list_checkpoints(
     if before_id:
         conditions.append("checkpoint_id < ?")
         params.append(before_id)
-    in_python: dict[str, Any] = {}
-    for key, value in (filter or {}).items():
-        condition, condition_params, check_in_python = d.metadata_condition(key, value)
-        conditions.append(condition)
-        params.extend(condition_params)
-        if check_in_python:
-            in_python[key] = value
+    filter_conditions, filter_params, in_python = d.metadata_filter(filter, encryption)
+    conditions.extend(filter_conditions)
+    params.extend(filter_params)
     if limit is not None and limit <= 0:
         return
 

@@ -8,7 +8,8 @@ import json
 from typing import Any, Mapping, Optional, Union
 
 from ferrograph import _core
-from ferrograph.errors import CorruptCheckpointError, InvalidConfigError, SchemaVersionError, ThreadDeletedError
+from ferrograph.checkpointers.encryption import Encryption, open_metadata
+from ferrograph.errors import CorruptCheckpointError, EncryptionError, InvalidConfigError, SchemaVersionError, ThreadDeletedError
 
 __all__ = [
     "CODEC_TAG",
@@ -112,3 +113,18 @@ def load(data: Any, channel: str, what: str, thread_id: str, checkpoint_ns: str,
         return _core.loads(bytes(data) if type(data) is memoryview else data)
     except Exception as e:  # the codec's own errors and anything a corrupt row provokes
         raise corrupt(what.format(repr(channel)), thread_id, checkpoint_ns, checkpoint_id, e) from e
+
+
+def decode_metadata(data: Any, encryption: Optional[Encryption], thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
+    """A checkpoint's metadata column, decoded; decrypted first when it is encrypted (a JSON
+    string, see encryption.seal_metadata). An error says where it was read."""
+    meta = decode(data, "the metadata", thread_id, checkpoint_ns, checkpoint_id)
+    if type(meta) is not str:
+        return meta
+    try:
+        opened = open_metadata(encryption, text(data))
+    except EncryptionError as e:
+        ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+        raise type(e)(f"cannot read the metadata (checkpoint {checkpoint_id!r} of thread {thread_id!r}{ns}): {e}") from None
+    return decode(opened, "the metadata", thread_id, checkpoint_ns, checkpoint_id)
+

@@ -33,13 +33,17 @@ class Query:
     statement run without parameter parsing (migration DDL). `rows` False: the operation does not
     read the statement's result, so a driver may queue it without waiting (Postgres pipeline).
     `depends`: the statement reads rows that statements before it write (a delta's row, a line's
-    latest checkpoint), so a driver that regroups statements must not move it before them."""
+    latest checkpoint), so a driver that regroups statements must not move it before them.
+    `alone`: the operation's first and only statement, atomic on its own, so a driver on an
+    autocommit connection may run it without a transaction around it (SQLite: no BEGIN and no
+    COMMIT to run); an operation marks it so only when nothing else can follow it."""
 
     sql: str
     params: Optional[Sequence[Any]] = ()
     many: bool = False
     rows: bool = True
     depends: bool = False
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,11 @@ Op = Generator[Step, Any, Any]
 Transactions = Generator[tuple[Callable[[], Op], bool], Any, Any]
 
 
-def drive(op: Op, execute: Callable[[Query], Any]) -> Any:
-    """Runs an operation to its result with a synchronous `execute`."""
+def drive(op: Op, execute: Callable[[Query], Any], first: Optional[Step] = None) -> Any:
+    """Runs an operation to its result with a synchronous `execute`; `first`: its first step,
+    when the caller has taken it already (to look at it before starting a transaction)."""
     try:
-        step = next(op)
+        step = next(op) if first is None else first
         while True:
             if isinstance(step, Emit):
                 raise TypeError("a streaming operation must be run with drive_iter")
@@ -84,10 +89,10 @@ def drive_iter(op: Op, execute: Callable[[Query], Any]) -> Iterator[Any]:
         return
 
 
-async def adrive(op: Op, execute: Callable[[Query], Awaitable[Any]]) -> Any:
-    """Runs an operation to its result with an asynchronous `execute`."""
+async def adrive(op: Op, execute: Callable[[Query], Awaitable[Any]], first: Optional[Step] = None) -> Any:
+    """Runs an operation to its result with an asynchronous `execute` (`first` as in `drive`)."""
     try:
-        step = next(op)
+        step = next(op) if first is None else first
         while True:
             if isinstance(step, Emit):
                 raise TypeError("a streaming operation must be run with adrive_iter")

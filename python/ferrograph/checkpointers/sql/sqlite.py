@@ -8,6 +8,7 @@ import json
 from typing import Any, Optional, Sequence
 
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, WRITES, Dialect, check_filter_key
+from ferrograph.checkpointers.sql.runner import Query
 
 __all__ = ["SQLITE", "SQLITE_BUSY_TIMEOUT", "SqliteDialect", "sqlite_path"]
 
@@ -15,6 +16,10 @@ __all__ = ["SQLITE", "SQLITE_BUSY_TIMEOUT", "SqliteDialect", "sqlite_path"]
 #: transaction (BEGIN IMMEDIATE queues in SQLite's busy handler) before "database is locked".
 #: Python's default is 5; many writers on one file under a loaded machine can exceed that.
 SQLITE_BUSY_TIMEOUT = 30.0
+
+#: A task's pending writes are stored by one statement up to this many (8 parameters each, well
+#: under SQLite's limit of bound parameters); more are stored row by row.
+WRITES_PER_STATEMENT = 64
 
 
 def sqlite_path(conn_string: str) -> str:
@@ -59,6 +64,9 @@ class SqliteDialect(Dialect):
     json_size = "length(CAST({} AS BLOB))"
     blob_size = "length({})"
     metadata_parents = "json_extract(c.metadata, '$.parents')"
+    metadata_text = "c.metadata"
+    checkpoint_text = "c.checkpoint"
+    metadata_sealed = "json_type(metadata) = 'text'"
     database_bytes = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     lock_threads = None
     chain_length = "json_array_length(chain)"
@@ -106,6 +114,22 @@ class SqliteDialect(Dialect):
             f"SELECT MAX(checkpoint_id) FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?"
         )
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._put_writes_sql: dict[int, str] = {}
+
+    def put_writes(self, rows: Sequence[tuple]) -> Query:
+        """As `Dialect.put_writes`, as one statement (a row of values per write) when there are
+        at most `WRITES_PER_STATEMENT`: atomic on its own, so an autocommit connection runs it
+        without BEGIN and COMMIT."""
+        if len(rows) > WRITES_PER_STATEMENT:
+            return super().put_writes(rows)
+        statement = self._put_writes_sql.get(len(rows))
+        if statement is None:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            statement = self._put_writes_sql[len(rows)] = (
+                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
+                f" VALUES {values}{self.write_conflict}"
+            )
+        return Query(statement, [value for row in rows for value in row], rows=False, alone=True)
 
     def latest_row(self, latest_of_thread: str) -> str:
         # No LATERAL in SQLite; the join stays a lookup by key.

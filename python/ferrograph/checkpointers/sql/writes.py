@@ -7,14 +7,15 @@ when another writer has advanced its thread."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Callable, Generator, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass, replace
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP, checkpoint_metadata
-from ferrograph.checkpointers.encryption import Encryption, open_value, seal
+from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP
+from ferrograph.checkpointers.encryption import Encryption, open_value, seal, seal_metadata
 from ferrograph.checkpointers.limits import SizeLimits
-from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored, delta
+from ferrograph.checkpointers.sql.deltas import DeltaCache, Line, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.postgres import PUT_REFUSED, PostgresDialect
 from ferrograph.checkpointers.sql.rows import CODEC_TAG, config_for, location, text
@@ -58,7 +59,20 @@ class _Planned:
 
 def _inline(parts: Sequence[tuple[str, bytes]]) -> bytes:
     """The `channel_values` column: the encodings of the small values as one JSON object."""
-    return b"{" + b",".join(json.dumps(channel).encode() + b":" + encoded for channel, encoded in parts) + b"}"
+    return b"{" + b",".join(_key(channel) + encoded for channel, encoded in parts) + b"}"
+
+
+def _key(channel: str) -> bytes:
+    """`"channel":` as JSON (as json.dumps writes the name), made once per channel name."""
+    key = _KEYS.get(channel)
+    if key is None:
+        key = encode_basestring_ascii(channel).encode() + b":"
+        if len(_KEYS) < 4096:
+            _KEYS[channel] = key
+    return key
+
+
+_KEYS: dict[str, bytes] = {}
 
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
@@ -67,7 +81,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     """Stores the checkpoint: its small values in its row, each new big value in a blob row;
     with `deltas`, a list that extends the value this saver stored last for the channel is
     stored as a delta (see deltas.py), and the encodings of the values it stored last are not
-    made again for the checkpoints that carry them on.
+    made again for the checkpoints that carry them on. The checkpoint, its new values and its
+    metadata are encoded in one call (`_core.encode_put`).
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
@@ -77,41 +92,38 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     (whole or delta) stored encrypted; only values an unencrypted saver stored in the parent's row
     are carried on in clear."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    value_of: Callable[[str], Optional[bytes]]
-    if isinstance(checkpoint, _core.EncodedCheckpoint):  # a run's: encoded in one crossing
-        checkpoint_id, stored, value_of = checkpoint.id, checkpoint.json_without_values(), checkpoint.value
-        versions = json.loads(stored).get("channel_versions") or {}
-    else:
-        checkpoint_id, stored, value_of = _encode_dict(checkpoint)
-        versions = checkpoint.get("channel_versions") or {}
+    checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(config, checkpoint, metadata, new_versions)
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
+    line = deltas.line(thread_id, checkpoint_ns) if deltas is not None else _NOTHING
+    inline_max = INLINE_MAX if encryption is None else -1
     planned: list[_Planned] = []
     inline: list[tuple[str, bytes]] = []
     blob_channels: list[str] = []
-    learnt: list[tuple[str, Optional[Stored]]] = []
+    learnt: dict[str, Optional[Stored]] = {}
     carried: list[str] = []
     for channel, version in versions.items():
-        version = str(version)
+        if type(version) is not str:
+            version = str(version)
         new = channel in new_versions
-        remembered = deltas.get((thread_id, checkpoint_ns, channel)) if deltas is not None else None
+        remembered = line.get(channel)
         if not new and remembered is not None and remembered.version == version:
             if remembered.inline:
                 inline.append((channel, remembered.encoded))
             elif not remembered.absent:
                 blob_channels.append(channel)
             continue
-        encoded = value_of(channel)
+        encoded = values.get(channel) if new else _carried_value(checkpoint, channel)
         if encoded is None:
             if new:
-                learnt.append((channel, Stored(version, b"", None, 0, absent=True)))
+                learnt[channel] = Stored(version, b"", None, 0, absent=True)
             elif parent_id:
                 carried.append(channel)
             continue
         if limits and new:
             limits.check(channel, len(encoded), thread_id, checkpoint_ns)
-        if encryption is None and len(encoded) <= INLINE_MAX and channel != CODEC_TAG:
+        if len(encoded) <= inline_max and channel != CODEC_TAG:
             inline.append((channel, encoded))
-            learnt.append((channel, Stored(version, encoded, None, 0, inline=True)))
+            learnt[channel] = Stored(version, encoded, None, 0, True)
             continue
         blob_channels.append(channel)
         as_delta = delta(remembered, version, encoded) if new else None
@@ -119,18 +131,19 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
-    if carried and parent_id:
+    if carried:
+        assert parent_id  # a channel is carried from a parent only
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
-    merged = checkpoint_metadata(config, metadata)
-    run_id = merged.get("run_id")
+    if encryption is not None:
+        metadata_json = seal_metadata(encryption, metadata_json)
     row = [
         thread_id,
         checkpoint_ns,
         checkpoint_id,
         parent_id,
         stored,
-        _core.dumps(merged, context="metadata").decode(),
-        str(run_id) if run_id is not None else None,
+        metadata_json,
+        run_id,
         _inline(inline),
         d.chain_param(blob_channels),
     ]
@@ -138,18 +151,31 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         assert isinstance(d, SqliteDialect)
-        as_deltas = yield from _put_statements(d, planned, row, check)
+        as_deltas = yield from _put_statements(d, planned, row, check, first=not carried)
     if deltas is not None:
-        for channel, entry in learnt:
-            deltas.set((thread_id, checkpoint_ns, channel), entry)
         for p in planned:
             if not p.again:
-                deltas.set((thread_id, checkpoint_ns, p.channel), p.remembered(p.channel in as_deltas))
+                learnt[p.channel] = p.remembered(p.channel in as_deltas)
+        if learnt:
+            deltas.update(thread_id, checkpoint_ns, learnt)
     return config_for(thread_id, checkpoint_ns, checkpoint_id)
 
 
+_NOTHING: Line = {}
+
+
+def _carried_value(checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], channel: str) -> Optional[bytes]:
+    """The encoding of a value the checkpoint carries on at an earlier version (this saver did
+    not store it last): a dict checkpoint holds it (a run's `EncodedCheckpoint` holds only new
+    values)."""
+    if isinstance(checkpoint, _core.EncodedCheckpoint):
+        return None
+    values = checkpoint.get("channel_values") or {}
+    return _core.dumps(values[channel], context=channel) if channel in values else None
+
+
 def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[str],
-           inline: list, blob_channels: list, learnt: list, versions: Mapping[str, Any],
+           inline: list, blob_channels: list, learnt: dict, versions: Mapping[str, Any],
            encryption: Optional[Encryption] = None) -> Op:
     """Channels the checkpoint carries on from its parent without their values (a caller that
     hands over only the new versions' values), which this saver did not store last: a small
@@ -161,21 +187,9 @@ def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, chann
         if channel in held:
             encoded = _core.dumps(held[channel], context=channel)
             inline.append((channel, encoded))
-            learnt.append((channel, Stored(str(versions[channel]), encoded, None, 0, inline=True)))
+            learnt[channel] = Stored(str(versions[channel]), encoded, None, 0, True)
         else:
             blob_channels.append(channel)
-
-
-def _encode_dict(checkpoint: Mapping[str, Any]) -> tuple[str, str, Callable[[str], Optional[bytes]]]:
-    """A checkpoint in LangGraph's dict shape, as `put` stores it: its id, its JSON without the
-    values, and the encoding of a channel's value (None when it has none)."""
-    values = checkpoint.get("channel_values") or {}
-    stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-
-    def value_of(channel: str) -> Optional[bytes]:
-        return _core.dumps(values[channel], context=channel) if channel in values else None
-
-    return stored["id"], _core.dumps(stored, context="checkpoint").decode(), value_of
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
@@ -222,8 +236,10 @@ def refused_put(error: BaseException) -> Optional[Union[ConcurrentUpdateError, b
     return _concurrent_update(thread_id, checkpoint_ns, parent_id, latest)
 
 
-def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
-    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas."""
+def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool, first: bool) -> Generator[Step, Any, set]:
+    """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas.
+    A put whose values all go in its row (`first`: nothing was read before) is one statement,
+    which an autocommit connection runs without a transaction around it."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
     if check:
         yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
@@ -246,9 +262,11 @@ def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, ch
                 as_deltas.add(p.channel)
                 continue
         blobs.append((thread_id, checkpoint_ns, p.channel, p.version, p.row))
-    if blobs:
+    if len(blobs) == 1:
+        yield Query(d.insert_blob, blobs[0], rows=False)
+    elif blobs:
         yield Query(d.insert_blob, blobs, many=True, rows=False)
-    yield Query(d.upsert_checkpoint, row, rows=False)
+    yield Query(d.upsert_checkpoint, row, rows=False, alone=first and not check and not planned)
     return as_deltas
 
 
@@ -315,6 +333,8 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     round trip per checkpoint."""
     results = []
     stored: set[tuple[str, str, Optional[str]]] = set()
+    # A single call's statements are the batch's: what is alone in it stays alone.
+    within = _within if len(calls) > 1 else _same
     try:
         for method, args in calls:
             if method == "put":
@@ -323,13 +343,13 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                result = yield from put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
+                result = yield from within(put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption))
                 stored.add(location(result))
                 results.append(result)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
                 path = task_path[0] if task_path else ""
-                results.append((yield from put_writes(d, config, writes, task_id, path, limits, encryption)))
+                results.append((yield from within(put_writes(d, config, writes, task_id, path, limits, encryption))))
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
     except BaseException:
@@ -337,3 +357,20 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
             deltas.forget_threads([location(args[0])[0] for _method, args in calls])
         raise
     return results
+
+
+def _within(op: Op) -> Op:
+    """An operation's steps as part of a batch: none of its statements is alone in the
+    batch's transaction (see `Query.alone`)."""
+    try:
+        step = next(op)
+        while True:
+            if isinstance(step, Query) and step.alone:
+                step = replace(step, alone=False)
+            step = op.send((yield step))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _same(op: Op) -> Op:
+    return op

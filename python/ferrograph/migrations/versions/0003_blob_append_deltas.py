@@ -8,7 +8,8 @@ values, so the upgrade only adds the column.
 
 The downgrade writes every delta back as its whole value (the snapshot's items followed by each
 delta's, byte for byte), then drops the column. On a live database it first refuses, naming the
-row, when a delta's chain lost a version (a corrupt database).
+row, when a delta's chain lost a version (a corrupt database), or when a channel with deltas has
+encrypted rows (`encryption=`): SQL cannot decrypt them to join them.
 
 Revision ID: 0003
 Revises: 0002
@@ -91,6 +92,24 @@ LIMIT 1
 """
 
 
+# A channel with deltas and an encrypted row (sealed values start with a zero byte).
+POSTGRES_SEALED = f"""
+SELECT d.thread_id, d.checkpoint_ns, d.channel, d.version FROM {BLOBS} AS d
+WHERE d.chain IS NOT NULL AND EXISTS (
+    SELECT 1 FROM {BLOBS} AS p WHERE {SAME_CHANNEL} AND substring(p.blob FROM 1 FOR 1) = '\\x00'::bytea
+)
+LIMIT 1
+"""
+
+SQLITE_SEALED = f"""
+SELECT d.thread_id, d.checkpoint_ns, d.channel, d.version FROM {BLOBS} AS d
+WHERE d.chain IS NOT NULL AND EXISTS (
+    SELECT 1 FROM {BLOBS} AS p WHERE {SAME_CHANNEL} AND substr(p.blob, 1, 1) = X'00'
+)
+LIMIT 1
+"""
+
+
 def upgrade() -> None:
     op.add_column(BLOBS, sa.Column("chain", CHAIN, nullable=True))
 
@@ -99,14 +118,23 @@ def downgrade() -> None:
     context = op.get_context()
     postgres = context.dialect.name == "postgresql"
     if not context.as_sql:
-        broken = op.get_bind().exec_driver_sql(POSTGRES_BROKEN if postgres else SQLITE_BROKEN).fetchone()
-        if broken is not None:
-            thread_id, checkpoint_ns, channel, version = broken
-            raise RuntimeError(
-                f"cannot downgrade below revision 0003: the stored delta of channel {channel!r} at version "
-                f"{version!r} (thread {thread_id!r}, namespace {checkpoint_ns!r}) misses a version it is built on, "
-                "so its whole value cannot be written back; delete that thread (or repair the row) first"
-            )
+        # What this downgrade cannot write back as whole values: a row's name, and why.
+        refusals = (
+            (POSTGRES_BROKEN if postgres else SQLITE_BROKEN,
+             "the stored delta of channel {channel!r} at version {version!r} (thread {thread_id!r}, namespace "
+             "{checkpoint_ns!r}) misses a version it is built on, so its whole value cannot be written back; "
+             "delete that thread (or repair the row) first"),
+            (POSTGRES_SEALED if postgres else SQLITE_SEALED,
+             "channel {channel!r} (thread {thread_id!r}, namespace {checkpoint_ns!r}) is stored as append deltas "
+             "that are encrypted, and this downgrade joins deltas in SQL, and a migration has no keys to decrypt "
+             "them: delete those threads, or keep the database at revision 0003 or later"),
+        )
+        for query, problem in refusals:
+            row = op.get_bind().exec_driver_sql(query).fetchone()
+            if row is not None:
+                thread_id, checkpoint_ns, channel, version = row
+                raise RuntimeError("cannot downgrade below revision 0003: " + problem.format(
+                    channel=channel, version=version, thread_id=thread_id, checkpoint_ns=checkpoint_ns))
     for statement in (POSTGRES_MATERIALIZE,) if postgres else SQLITE_MATERIALIZE:
         op.execute(statement)
     op.drop_column(BLOBS, "chain")
