@@ -481,6 +481,30 @@ def nested_list(depth: int) -> list[Any]:
     return v
 
 
+def test_loads_cached_gives_each_reader_its_own_value() -> None:
+    """The SQL savers decode a text read before by copying its first decoding (`loads_cached`):
+    every read still gets containers of its own, and a serializer's depth limit still holds."""
+    from ferrograph import _core
+
+    value = {"messages": [{"role": "user", "content": "x" * 300, "tags": ["a", (1, [2])]}], "n": 1.5}
+    data = dumps(value)
+    reads = [_core.loads_cached(data) for _ in range(4)]  # decoded, decoded and cached, copied, copied
+    assert all(r == value for r in reads)
+    assert len({id(r["messages"][0]["tags"]) for r in reads}) == 4
+    assert len({id(r["messages"][0]["tags"][1][1]) for r in reads}) == 4  # a list inside a tuple too
+    for r in reads:
+        r["messages"][0]["tags"].append("changed")
+        r["messages"].clear()
+    assert _core.loads_cached(data) == value
+    deep = dumps([nested_list(4), "y" * 300])  # five levels of lists
+    for _ in range(3):
+        assert _core.loads_cached(deep) == [nested_list(4), "y" * 300]
+    with serde.using(Serializer(max_depth=4)), pytest.raises(CorruptCheckpointError, match="limit of 4"):
+        _core.loads_cached(deep)
+    with serde.using(Serializer(max_depth=5)):
+        assert _core.loads_cached(deep) == [nested_list(4), "y" * 300]
+
+
 def test_deep_values_are_refused_on_write() -> None:
     with pytest.raises(SerializationError, match="deeper than the limit of 1000"):
         dumps(nested_list(10_000))

@@ -15,7 +15,7 @@ mod stdtypes;
 mod text;
 
 use std::cell::Cell;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,7 +23,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyString, PyTuple, PyType};
 use serde_json::Value;
 
-pub use cache::DecodeCache;
+pub use cache::{DecodeCache, TextCache};
 pub use error::{CodecError, PathSeg, ValuePath};
 pub use registry::{Registry, DEFAULT_MAX_DEPTH};
 
@@ -270,6 +270,21 @@ pub fn loads(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     loads_with(py, data, &*active_registry(py, default_registry())?)
 }
 
+/// The values SQL savers read, by their bytes (see [`TextCache`]): at most this many bytes of
+/// encoded text, with the decoded values they stand for.
+static READ_VALUES: LazyLock<TextCache> = LazyLock::new(|| TextCache::new(16 << 20));
+
+/// [`loads`] for the values and pending writes SQL savers read: a text read before is not parsed
+/// again, its value decoded then is copied (containers new, immutable leaves shared).
+#[pyfunction]
+pub fn loads_cached(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let reg = active_registry(py, default_registry())?;
+    let bytes = bytes_of(data)?;
+    READ_VALUES
+        .get_or_decode(py, &bytes, reg.max_depth(), || from_json(py, &bytes, &reg).map_err(|e| to_py_err(py, &e)))
+        .map(Bound::unbind)
+}
+
 /// Allows classes process-wide; returns the class when given one (a decorator too).
 #[pyfunction]
 #[pyo3(signature = (*classes))]
@@ -293,6 +308,7 @@ pub fn default_serializer() -> PySerializer {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
+    m.add_function(wrap_pyfunction!(loads_cached, m)?)?;
     m.add_function(wrap_pyfunction!(allow, m)?)?;
     m.add_function(wrap_pyfunction!(allowed_classes, m)?)?;
     m.add_function(wrap_pyfunction!(default_serializer, m)?)?;

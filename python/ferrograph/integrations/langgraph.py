@@ -19,12 +19,15 @@ allowed with `as_langgraph_saver(saver, serializer=ferrograph.serde.Serializer(a
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence
+from typing import Any, AsyncIterator, ContextManager, Iterator, Optional, Sequence
 
 from ferrograph import serde
 
 __all__ = ["as_langgraph_saver"]
+
+_NOTHING_TO_ACTIVATE = contextlib.nullcontext()
 
 # The classes LangGraph's engine puts into channel values and pending writes.
 _LANGGRAPH_TYPES = (
@@ -102,8 +105,12 @@ def _wrapper_class() -> Any:
         def __repr__(self) -> str:
             return f"as_langgraph_saver({self.saver!r})"
 
+        def _active(self) -> ContextManager[None]:
+            # Without a serializer of its own, a call costs no context manager of its own.
+            return _NOTHING_TO_ACTIVATE if self.serializer is None else serde.using(self.serializer)
+
         def get_tuple(self, config: Any) -> Any:
-            with serde.using(self.serializer):
+            with self._active():
                 return lg_tuple(self.saver.get_tuple(config))
 
         def list(
@@ -114,17 +121,17 @@ def _wrapper_class() -> Any:
             before: Optional[Any] = None,
             limit: Optional[int] = None,
         ) -> Iterator[Any]:
-            with serde.using(self.serializer):
+            with self._active():
                 listed = self.saver.list(config, filter=filter, before=before, limit=limit)
             for t in serde.iterate(self.serializer, iter(listed)):
                 yield lg_tuple(t)
 
         def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            with serde.using(self.serializer):
+            with self._active():
                 return self.saver.put(config, checkpoint, metadata, new_versions)
 
         def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-            with serde.using(self.serializer):
+            with self._active():
                 self.saver.put_writes(config, _writes(writes), task_id, task_path)
 
         def delete_thread(self, thread_id: str) -> None:
@@ -143,7 +150,7 @@ def _wrapper_class() -> Any:
             return self.saver.get_next_version(current, channel)
 
         async def aget_tuple(self, config: Any) -> Any:
-            with serde.using(self.serializer):
+            with self._active():
                 return lg_tuple(await self.saver.aget_tuple(config))
 
         async def alist(
@@ -154,19 +161,19 @@ def _wrapper_class() -> Any:
             before: Optional[Any] = None,
             limit: Optional[int] = None,
         ) -> AsyncIterator[Any]:
-            with serde.using(self.serializer):
+            with self._active():
                 listed = self.saver.alist(config, filter=filter, before=before, limit=limit)
             async for t in serde.aiterate(self.serializer, listed):
                 yield lg_tuple(t)
 
         async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            with serde.using(self.serializer):
+            with self._active():
                 return await self.saver.aput(config, checkpoint, metadata, new_versions)
 
         async def aput_writes(
             self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
         ) -> None:
-            with serde.using(self.serializer):
+            with self._active():
                 await self.saver.aput_writes(config, _writes(writes), task_id, task_path)
 
         async def adelete_thread(self, thread_id: str) -> None:

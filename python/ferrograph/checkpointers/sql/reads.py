@@ -54,15 +54,16 @@ def _record(row: Sequence[Any], encryption: Optional[Encryption]) -> _Record:
     return _Record(thread_id, checkpoint_ns, checkpoint_id, parent, decoded, meta, inline)
 
 
-def _opened(encryption: Optional[Encryption], blob: Any, what: str, thread_id: str, checkpoint_ns: str,
+def _opened(encryption: Optional[Encryption], blob: Any, what: str, channel: Any, thread_id: str, checkpoint_ns: str,
             checkpoint_id: Optional[str] = None) -> Any:
-    """A stored value's encoding: decrypted when encrypted. An error says where it was read."""
+    """A stored value's encoding: decrypted when encrypted. An error says where it was read:
+    `what`, with the channel's repr in place of `{}` (written only when it is reported)."""
     try:
         return open_value(encryption, blob)
     except EncryptionError as e:
         at = f"checkpoint {checkpoint_id!r} of " if checkpoint_id else ""
         ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
-        raise type(e)(f"cannot read {what} ({at}thread {thread_id!r}{ns}): {e}") from None
+        raise type(e)(f"cannot read {what.format(repr(channel))} ({at}thread {thread_id!r}{ns}): {e}") from None
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -80,7 +81,7 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]], encryption: Optional[Encry
         kind = row[0]
         if kind == 1:
             chain = row[9]
-            blob = _opened(encryption, row[8], f"channel {row[4]!r}", row[2], row[3])
+            blob = _opened(encryption, row[8], "channel {}", row[4], row[2], row[3])
             blobs[(row[2], row[3], row[4], row[5])] = (blob, None if chain is None else d.chain_value(chain))
         elif kind == 0:
             checkpoints.append(row)
@@ -96,13 +97,13 @@ def _split(d: Dialect, rows: Sequence[Sequence[Any]], encryption: Optional[Encry
     if write_rows:
         write_rows.sort(key=_rank if d.ranks_rows else _write_order)
         for _, _, thread_id, checkpoint_ns, checkpoint_id, task_id, channel, _, blob, _ in write_rows:
-            blob = _opened(encryption, blob, f"the pending write to {channel!r}", thread_id, checkpoint_ns, checkpoint_id)
+            blob = _opened(encryption, blob, "the pending write to {}", channel, thread_id, checkpoint_ns, checkpoint_id)
             value = load(blob, channel, "the pending write to {}", thread_id, checkpoint_ns, checkpoint_id)
             writes.setdefault((thread_id, checkpoint_ns, checkpoint_id), []).append((task_id, channel, value))
     records = [_record(row[2:9], encryption) for row in checkpoints]
     for r in records:
         if r.inline is not None:
-            r.inline = _opened(encryption, r.inline, "the channel values", r.thread_id, r.checkpoint_ns, r.checkpoint_id)
+            r.inline = _opened(encryption, r.inline, "the channel values", None, r.thread_id, r.checkpoint_ns, r.checkpoint_id)
     return records, blobs, writes
 
 
@@ -187,7 +188,7 @@ def _tuples(
             key
             for r in records
             for channel, version in (r.checkpoint.get("channel_versions") or {}).items()
-            if (r.inline is None or not _prints_as_in_python(version))
+            if (r.inline is None or (type(version) is not str and not _prints_as_in_python(version)))
             and (key := (r.thread_id, r.checkpoint_ns, str(channel), str(version))) not in blobs
         }
     )
@@ -195,7 +196,7 @@ def _tuples(
         for thread_id, checkpoint_ns, channel, version, blob, chain in (
             yield Query(d.select_blobs, d.keys_param(chunk, 4))
         ):
-            blob = _opened(encryption, blob, f"channel {channel!r}", thread_id, checkpoint_ns)
+            blob = _opened(encryption, blob, "channel {}", channel, thread_id, checkpoint_ns)
             blobs[(thread_id, checkpoint_ns, channel, version)] = (blob, d.chain_value(chain))
     return _build(records, blobs, writes)
 

@@ -107,10 +107,11 @@ def decode(data: Any, what: str, thread_id: str, checkpoint_ns: str, checkpoint_
 
 
 def load(data: Any, channel: str, what: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Any:
-    """A value or pending write, decoded. Its description (`what` with the channel's repr) is
-    written only when it is reported: reads decode thousands of values."""
+    """A value or pending write, decoded (a text read before is copied from its first decoding,
+    see `_core.loads_cached`). Its description (`what` with the channel's repr) is written only
+    when it is reported: reads decode thousands of values."""
     try:
-        return _core.loads(bytes(data) if type(data) is memoryview else data)
+        return _core.loads_cached(bytes(data) if type(data) is memoryview else data)
     except Exception as e:  # the codec's own errors and anything a corrupt row provokes
         raise corrupt(what.format(repr(channel)), thread_id, checkpoint_ns, checkpoint_id, e) from e
 

@@ -5,6 +5,7 @@ statements in the runner's write transaction (BEGIN IMMEDIATE, which also serial
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Optional, Sequence
 
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, WRITES, Dialect, check_filter_key
@@ -139,7 +140,8 @@ class SqliteDialect(Dialect):
         )
 
     def chain_param(self, chain: Sequence[str]) -> Any:
-        return json.dumps(list(chain))
+        # json.dumps's text for a list of str, without its encoder's machinery (every put binds one).
+        return "[" + ", ".join(map(encode_basestring_ascii, chain)) + "]"
 
     def chain_value(self, column: Any) -> Optional[list[str]]:
         return None if column is None else json.loads(column)
@@ -161,39 +163,47 @@ class SqliteDialect(Dialect):
 
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. row_number() made reading one checkpoint about a quarter
-        slower, so the rows come unranked. `c` and `r` are materialized: each is read twice.
-        `k` lists the versions each checkpoint has in blob rows (of its `blob_channels`; all of
-        its `channel_versions` for a row written before migration 0005; a checkpoint whose JSON is
-        broken names none, so the statement still returns its row for the reader to report); `r` their blob
-        rows; `m` the versions those rows' chains name. A chain member a checkpoint also names
-        directly comes back twice, the same row both times. Every blob row is read by its key:
-        CROSS JOIN fixes the join order (left to right), so the planner cannot turn a lookup into
-        a scan of the table.
+        slower, so the rows come unranked, and a blob row shared by several checkpoints or chains
+        may come more than once (the reader keeps one): DISTINCT, like every temporary table
+        (materializing more than `c`), cost more than the duplicates.
+
+        `c` is the page of checkpoints; `k` lists the versions each has in blob rows. For a row
+        since migration 0005, its `blob_channels` names those channels and each version is read
+        with json_extract (SQLite parses a document once per statement, however many paths are
+        read from it); a name that JSON escapes (its `blob_channels` text then holds a '\\'),
+        and every channel of a row written before 0005 (`blob_channels` NULL), are matched by
+        walking its `channel_versions`. A checkpoint whose JSON is broken names none, so the
+        statement still returns its row for the reader to report. The blob rows of `k`, then the
+        rows their chains name, are each read by key: CROSS JOIN fixes the join order (left to
+        right), so the planner cannot turn a lookup into a scan of the table.
 
         One statement rather than three (checkpoints, values by key, writes): each statement
-        starts a read transaction, and three took about 1.5 times as long as one that parses
-        each checkpoint's JSON again to find its values' keys."""
+        starts a read transaction, and three took about 1.5 times as long as one."""
         key = (tuple(conditions), several)
         sql = self._tuples_sql.get(key)
         if sql is not None:
             return sql
         where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
-        distinct = "DISTINCT " if several else ""
-        same_key = " AND ".join(f"b.{column} = {{k}}.{column}" for column in ("thread_id", "checkpoint_ns", "channel", "version"))
+        same_key = " AND ".join(f"{{b}}.{column} = {{k}}.{column}" for column in ("thread_id", "checkpoint_ns", "channel", "version"))
+        document = "CASE WHEN json_valid(c.checkpoint) THEN c.checkpoint END"
         sql = self._tuples_sql[key] = (
             "WITH c AS MATERIALIZED (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
             f" metadata, channel_values, blob_channels FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
-            f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, CAST(v.value AS TEXT) AS version"
-            " FROM c CROSS JOIN json_each(CASE WHEN json_valid(c.checkpoint) THEN c.checkpoint END, '$.channel_versions') AS v"
-            " WHERE c.blob_channels IS NULL OR v.key IN (SELECT value FROM json_each(c.blob_channels))),"
-            " r AS MATERIALIZED (SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.blob, b.chain"
-            f" FROM k CROSS JOIN {BLOBS} AS b ON {same_key.format(k='k')}),"
-            f" m AS (SELECT {distinct}r.thread_id, r.checkpoint_ns, r.channel, j.value AS version"
-            " FROM r CROSS JOIN json_each(r.chain) AS j WHERE r.chain IS NOT NULL)"
+            " k AS NOT MATERIALIZED (SELECT c.thread_id, c.checkpoint_ns, n.value AS channel,"
+            f" CAST(json_extract({document}, '$.channel_versions.\"' || n.value || '\"') AS TEXT) AS version"
+            " FROM c CROSS JOIN json_each(c.blob_channels) AS n WHERE instr(c.blob_channels, '\\') = 0"
+            " UNION ALL SELECT c.thread_id, c.checkpoint_ns, v.key, CAST(v.value AS TEXT)"
+            f" FROM c CROSS JOIN json_each({document}, '$.channel_versions') AS v"
+            " WHERE (c.blob_channels IS NULL OR instr(c.blob_channels, '\\') > 0)"
+            " AND (c.blob_channels IS NULL OR v.key IN (SELECT value FROM json_each(c.blob_channels))))"
             " SELECT 0, NULL, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata,"
-            " channel_values, NULL FROM c UNION ALL SELECT 1, NULL, thread_id, checkpoint_ns, channel, version, NULL, NULL, blob, chain FROM r"
+            " channel_values, NULL FROM c"
             " UNION ALL SELECT 1, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, NULL, NULL, b.blob, b.chain"
-            f" FROM m CROSS JOIN {BLOBS} AS b ON {same_key.format(k='m')}"
+            f" FROM k CROSS JOIN {BLOBS} AS b ON {same_key.format(b='b', k='k')}"
+            " UNION ALL SELECT 1, NULL, b.thread_id, b.checkpoint_ns, b.channel, b.version, NULL, NULL, b.blob, b.chain"
+            f" FROM k CROSS JOIN {BLOBS} AS r ON {same_key.format(b='r', k='k')} CROSS JOIN json_each(r.chain) AS m"
+            f" CROSS JOIN {BLOBS} AS b ON b.thread_id = r.thread_id AND b.checkpoint_ns = r.checkpoint_ns"
+            " AND b.channel = r.channel AND b.version = m.value WHERE r.chain IS NOT NULL"
             " UNION ALL SELECT 2, NULL, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.task_path,"
             f" w.blob, w.idx FROM c CROSS JOIN {WRITES} AS w ON w.thread_id = c.thread_id"
             " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
