@@ -153,13 +153,12 @@ class MemoryRunSink:
     def put(
         self,
         run: CoreRun,
-        checkpoint_id: str,
-        ts: str,
         source: str,
         step: int,
         parent_id: Optional[str],
         expect_latest: bool,
-    ) -> None: ...
+        checkpoint_id: Optional[str] = None,
+    ) -> str: ...
     def put_writes(self, run: CoreRun, task: int, checkpoint_id: str) -> None: ...
 
 def check_node_name(name: str) -> None: ...

@@ -82,7 +82,12 @@ def using(serializer: Optional[Serializer]) -> Iterator[None]:
 
 
 def iterate(serializer: Optional[Serializer], items: Iterator[Any]) -> Iterator[Any]:
-    """`items` (a saver's lazily decoding `list`), each step taken with `serializer` active."""
+    """`items` (a saver's lazily decoding `list`), each step taken with `serializer` active.
+    The native memory saver's iterator decodes with the serializer active when `list` was
+    called, so it is taken as it is."""
+    if type(items) is _core.CheckpointTupleIter:
+        yield from items
+        return
     while True:
         with using(serializer):
             try:

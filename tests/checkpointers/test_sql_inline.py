@@ -134,3 +134,20 @@ async def test_values_handed_over_only_when_new_are_carried_on_by_a_cold_saver(s
     # And again, now from what this saver remembers.
     config = await s.put(config, checkpoint({"step": 3}, {**versions, "step": 3}), {}, {"step": 3})
     assert (await s.get_tuple(config)).checkpoint["channel_values"] == {**expected, "step": 3}
+
+
+async def test_a_channel_left_without_a_value_is_carried_on_without_reading_the_parent(sql_saver):
+    """A trigger channel consumed at a step keeps its version and holds no value: the next
+    checkpoints carry it on from what the saver remembers, with no statement reading the
+    parent's row, and it reads back without a value."""
+    s = sql_saver
+    config = await s.put(cfg("t"), checkpoint({"step": 1}, {"step": 1, "branch:to:a": 1}), {}, {"step": 1, "branch:to:a": 1})
+    later = checkpoint({"step": 2}, {"step": 2, "branch:to:a": 1})
+    first_statement = next(sql.put(s.saver.dialect, config, later, {}, {"step": 2}, s.saver.deltas))
+    assert first_statement.sql != s.saver.dialect.select_channel_values
+    config = await s.put(config, later, {}, {"step": 2})
+    assert (await s.get_tuple(config)).checkpoint["channel_values"] == {"step": 2}
+    # A saver that did not store it (nothing remembered) reads the parent's row and agrees.
+    s.saver.deltas.forget_threads()
+    config = await s.put(config, checkpoint({"step": 3}, {"step": 3, "branch:to:a": 1}), {}, {"step": 3})
+    assert (await s.get_tuple(config)).checkpoint["channel_values"] == {"step": 3}

@@ -290,10 +290,25 @@ def test_concurrent_setup_from_several_processes(database_url):
         seed(saver)
 
 
+def functions(url):
+    """The names of ferrograph's functions other than the insert trigger's (Postgres)."""
+    if not is_postgres(url):
+        return []
+    with engine_for(url) as engine, engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT proname FROM pg_proc WHERE starts_with(proname, 'ferrograph') AND prorettype <> 'trigger'::regtype"
+        ).fetchall()
+    return sorted(name for (name,) in rows)
+
+
 def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
+    assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0005"
+    assert functions(database_url) == []
     assert cli(["db", "downgrade", database_url, "-1"]) == 0
     assert revision(database_url) == "0004"
     columns = [name for name, _ in shape(database_url)["ferrograph_checkpoints"][0]]
@@ -310,6 +325,7 @@ def test_downgrade_step_by_step_and_back(database_url):
     assert revision(database_url) is None
     assert cli(["db", "upgrade", database_url]) == 0
     assert shape(database_url) == head
+    assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
 
 
 def test_a_database_newer_than_the_code_is_refused(database_url, capsys):

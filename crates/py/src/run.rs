@@ -3,6 +3,7 @@
 //! Python values: the saver serializes them).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use ferrograph_core::{ChannelKind, Item, Run, TaskKind, Version, TASKS, START};
 use pyo3::prelude::*;
@@ -82,8 +83,29 @@ fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &
 /// found again under the same string.
 #[derive(Default)]
 struct VersionNames {
-    names: HashMap<Version, String>,
+    names: HashMap<Version, String, BuildHasherDefault<CounterHasher>>,
     salt: u64,
+}
+
+/// Hashes the run's own version counters with one multiply: SipHash, the default, cost more
+/// than the rest of a lookup, and a checkpoint looks up every version it names.
+#[derive(Default)]
+struct CounterHasher(u64);
+
+impl Hasher for CounterHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl VersionNames {
@@ -291,7 +313,7 @@ impl CoreRun {
         let salt = seed.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         run.set_seed(seed);
         let n = run.channels().len();
-        CoreRun { run, names: VersionNames { names: HashMap::new(), salt }, saved: vec![0; n], updated: vec![] }
+        CoreRun { run, names: VersionNames { names: HashMap::default(), salt }, saved: vec![0; n], updated: vec![] }
     }
 
     #[getter]
@@ -310,7 +332,7 @@ impl CoreRun {
     }
 
     /// Seed task ids (with the id of the checkpoint the next step starts from).
-    fn set_seed(&mut self, seed: String) {
+    pub(crate) fn set_seed(&mut self, seed: String) {
         self.run.set_seed(seed);
     }
 

@@ -51,6 +51,18 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     async def _run_page(self, query: sql.Query) -> Any:
         raise NotImplementedError
 
+    async def _learning(self, make: Callable[[sql.DeltaCache], sql.Op], **options: Any) -> Any:
+        """As `PostgresSaver._learning`."""
+        staged: list[sql.StagedDeltas] = []
+
+        def make_staged() -> sql.Op:
+            staged[:] = [self.deltas.staged()]
+            return make(staged[0])
+
+        result = await self._run(make_staged, write=True, **options)
+        staged[0].commit()
+        return result
+
     def _bind_loop(self) -> None:
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
@@ -84,9 +96,8 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
 
     async def aput(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
         self._bind_loop()
-        return await self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits, self.encryption),
-            write=True,
+        return await self._learning(
+            lambda deltas: sql.put(self.dialect, config, checkpoint, metadata, new_versions, deltas, self.limits, self.encryption),
             one_sync=True,
         )
 
@@ -103,7 +114,9 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     async def arun_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
         self._bind_loop()
-        return await self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption), write=True, **self._batch_options)
+        return await self._learning(
+            lambda deltas: sql.batch(self.dialect, calls, deltas, self.limits, self.encryption), **self._batch_options
+        )
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._bind_loop()
@@ -412,19 +425,28 @@ class _AsyncOneSync:
         self.cursor = cursor
         self.pipeline = AsyncExitStack()
         self.pipelined = False
+        self.waiting: Optional[sql.Query] = None
 
     async def __aenter__(self) -> "_AsyncOneSync":
         return self
 
     async def __aexit__(self, *exc: Any) -> Optional[bool]:
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and exc[0] is None:
+            await self.cursor.execute(waiting.sql, waiting.params)
         return await self.pipeline.__aexit__(*exc)
 
     async def execute(self, query: sql.Query) -> Any:
         if query.many:
             raise AssertionError("an operation run with one sync per read has no executemany step")
-        if not query.rows and not self.pipelined:
+        if not query.rows and not self.pipelined and self.waiting is None:
+            self.waiting = query
+            return None
+        if self.waiting is not None:
             await self.pipeline.enter_async_context(self.cursor.connection.pipeline())
             self.pipelined = True
+            await self.cursor.execute(self.waiting.sql, self.waiting.params)
+            self.waiting = None
         await self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
@@ -548,10 +570,10 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
         from psycopg import AsyncConnection
         from psycopg.rows import tuple_row
 
-        from ferrograph.checkpointers.postgres import Held, connection_lost, prepared_statement_lost, reconnect_attempts
+        from ferrograph.checkpointers.postgres import Held, again_at_once, connection_lost, reconnect_attempts
 
         attempts = reconnect_attempts(self.conn, isinstance(self.conn, AsyncConnection), self._reopen is not None)
-        prepared_retry = True
+        retried: set[str] = set()
         attempt = 0
         while True:
             attempt += 1
@@ -575,12 +597,7 @@ class AsyncPostgresSaver(_AsyncSQLSaver):
                                 await _aexecute(cursor, query, pipeline)
                             return result
             except psycopg.DatabaseError as e:
-                # A pipeline reports a refused late write as an OperationalError.
-                translated = sql.thread_deleted(e) or sql.missing_tables(e)
-                if translated is not None:
-                    raise translated from e
-                if prepared_retry and prepared_statement_lost(e, used):
-                    prepared_retry = False
+                if again_at_once(e, used, self.deltas, retried):
                     attempt -= 1
                     continue
                 if not isinstance(e, psycopg.OperationalError) or attempt >= attempts or not connection_lost(used):

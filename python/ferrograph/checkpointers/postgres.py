@@ -32,18 +32,27 @@ class Held:
     text (one `executemany` each) before the next statement whose rows are read, and at the end:
     far fewer calls into the driver for a batch of many small puts. Statements of one text keep
     their order; statements of different texts commute (they write different tables or keys,
-    and every read comes after everything before it)."""
+    and every read comes after everything before it), except one that reads what earlier ones
+    write (`Query.depends`), which goes after every group held before it."""
 
     def __init__(self) -> None:
         self.pending: dict[str, list] = {}
+        self.ready: list[sql.Query] = []
 
     def hold(self, query: sql.Query) -> bool:
         if query.rows or query.params is None:
             return False
+        if query.depends and self.pending:
+            self.ready += self._groups()
         self.pending.setdefault(query.sql, []).extend(query.params if query.many else [query.params])
         return True
 
     def take(self) -> list[sql.Query]:
+        queries = self.ready + self._groups()
+        self.ready = []
+        return queries
+
+    def _groups(self) -> list[sql.Query]:
         queries = [sql.Query(text, params, many=True, rows=False) for text, params in self.pending.items()]
         self.pending = {}
         return queries
@@ -71,28 +80,39 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Optional[
 
 class OneSync:
     """Runs the steps of an operation committed with one round trip per read (see
-    `PostgresSaver._run`): the statements before one whose rows the operation reads are queued
-    in a pipeline, and that one ends the pipeline, whose sync commits them all; a read with
-    nothing queued before it runs without a pipeline. Used as a context manager, it ends a
-    pipeline left open."""
+    `PostgresSaver._run`): the statements before one whose rows the operation reads go out with
+    it in a pipeline, whose sync commits them all; a read with nothing before it runs without a
+    pipeline. A statement whose rows are not read waits until the next one comes, so that one
+    sent alone (a put, a put_writes) also runs without a pipeline, whose bookkeeping costs
+    psycopg more than the statement's own. Used as a context manager, it sends what waits when
+    the operation ends and ends a pipeline left open; after an error nothing waiting is sent."""
 
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
         self.pipeline = ExitStack()
         self.pipelined = False
+        self.waiting: Optional[sql.Query] = None
 
     def __enter__(self) -> "OneSync":
         return self
 
     def __exit__(self, *exc: Any) -> Optional[bool]:
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None and exc[0] is None:
+            self.cursor.execute(waiting.sql, waiting.params)
         return self.pipeline.__exit__(*exc)
 
     def execute(self, query: sql.Query) -> Any:
         if query.many:
             raise AssertionError("an operation run with one sync per read has no executemany step")
-        if not query.rows and not self.pipelined:
+        if not query.rows and not self.pipelined and self.waiting is None:
+            self.waiting = query
+            return None
+        if self.waiting is not None:
             self.pipeline.enter_context(self.cursor.connection.pipeline())
             self.pipelined = True
+            self.cursor.execute(self.waiting.sql, self.waiting.params)
+            self.waiting = None
         self.cursor.execute(query.sql, query.params)
         if not query.rows:
             return None
@@ -170,6 +190,28 @@ def prepared_statement_lost(error: BaseException, conn: Any) -> bool:
         return False
     conn.prepare_threshold = None
     return True
+
+
+def again_at_once(error: BaseException, conn: Any, deltas: sql.DeltaCache, retried: set[str]) -> bool:
+    """After an operation failed with database error `error` on `conn`: raises the error
+    ferrograph reports for it (ThreadDeletedError, SchemaVersionError, ConcurrentUpdateError),
+    or says whether the operation runs again at once, not counted as an attempt: once after a
+    put refused for a stale delta (its row is not as this saver wrote it: another process
+    pruned or rewrote it; nothing was stored, and without the cache the values go whole), once
+    after a pooler lost a prepared statement. `retried` keeps what was retried."""
+    # A pipeline reports a refused late write as an OperationalError.
+    refused = sql.refused_put(error)
+    translated = sql.thread_deleted(error) or sql.missing_tables(error) or (refused if isinstance(refused, Exception) else None)
+    if translated is not None:
+        raise translated from error
+    if refused and "stale delta" not in retried:
+        retried.add("stale delta")
+        deltas.forget_threads()
+        return True
+    if "prepared statement" not in retried and prepared_statement_lost(error, conn):
+        retried.add("prepared statement")
+        return True
+    return False
 
 
 class PostgresSaver(Sweeping, BaseCheckpointSaver):
@@ -282,11 +324,12 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
         with: `psycopg.OperationalError` reaches the caller unchanged (as with LangGraph's
         saver), and the thread stays as it was before the failed call, so a new saver resumes
         it. An operation that meets a pooler's lost prepared statement (see
-        `from_conn_string`) runs again once with preparing turned off.
+        `from_conn_string`) runs again once with preparing turned off, one whose put was refused
+        for a stale delta once with whole values (`again_at_once`).
 
         `grouped`: statements whose rows are not read go out grouped (see `Held`)."""
         attempts = reconnect_attempts(self.conn, isinstance(self.conn, Connection), self._reopen is not None)
-        prepared_retry = True
+        retried: set[str] = set()
         attempt = 0
         while True:
             attempt += 1
@@ -312,12 +355,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
                                 execute(cursor, query, pipeline)
                             return result
             except psycopg.DatabaseError as e:
-                # A pipeline reports a refused late write as an OperationalError.
-                translated = sql.thread_deleted(e) or sql.missing_tables(e)
-                if translated is not None:
-                    raise translated from e
-                if prepared_retry and prepared_statement_lost(e, used):
-                    prepared_retry = False
+                if again_at_once(e, used, self.deltas, retried):
                     attempt -= 1
                     continue
                 if not isinstance(e, psycopg.OperationalError) or attempt >= attempts or not connection_lost(used):
@@ -350,10 +388,22 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
         yield from sql.drive_iter(op, run_page)
 
+    def _learning(self, make: Callable[[sql.DeltaCache], sql.Op], **options: Any) -> Any:
+        """Runs a write operation that learns values for the delta cache (`make(cache)` builds
+        it), which learns them only once the write is stored (see `DeltaCache.staged`)."""
+        staged: list[sql.StagedDeltas] = []
+
+        def make_staged() -> sql.Op:
+            staged[:] = [self.deltas.staged()]
+            return make(staged[0])
+
+        result = self._run(make_staged, write=True, **options)
+        staged[0].commit()
+        return result
+
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:
-        return self._run(
-            lambda: sql.put(self.dialect, config, checkpoint, metadata, new_versions, self.deltas, self.limits, self.encryption),
-            write=True,
+        return self._learning(
+            lambda deltas: sql.put(self.dialect, config, checkpoint, metadata, new_versions, deltas, self.limits, self.encryption),
             one_sync=True,
         )
 
@@ -366,7 +416,7 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._run(lambda: sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption), write=True, grouped=True)
+        return self._learning(lambda deltas: sql.batch(self.dialect, calls, deltas, self.limits, self.encryption), grouped=True)
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(lambda: sql.delete_thread(self.dialect, thread_id, self.deltas), write=True)

@@ -487,13 +487,10 @@ class RunLoop:
         """Queue a checkpoint of the run as it stands now (a native sink stores it at once). With
         durability "exit" only the id is taken (task ids derive from it); the checkpoint is
         written when the run ends."""
-        if checkpoint_id is None:
-            checkpoint_id, ts = _core.new_checkpoint_id()
-        else:
-            ts = _core.new_checkpoint_id()[1]
-        self.run.set_seed(checkpoint_id)
         self.pending = {}
         if self.durability == "exit" and not self._exiting:
+            checkpoint_id = _core.new_checkpoint_id()[0]
+            self.run.set_seed(checkpoint_id)
             self._unsaved = (source, step, checkpoint_id)
             self._deferred_writes = []
             return
@@ -507,12 +504,17 @@ class RunLoop:
             named = parent_id
             self.branching = False
         expect_latest = source in ("loop", "input") and not (named and parent_id == named)
-        mine = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
         if self.native_sink is not None:
-            self.native_sink.put(self.run, checkpoint_id, ts, source, step, parent_id, expect_latest)
-            self.parent_config = mine
+            # Made (unless given), seeded into the run's task ids and stored in one call.
+            checkpoint_id = self.native_sink.put(self.run, source, step, parent_id, expect_latest, checkpoint_id)
+            self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
         else:
-            self.parent_config = mine
+            if checkpoint_id is None:
+                checkpoint_id, ts = _core.new_checkpoint_id()
+            else:
+                ts = _core.new_checkpoint_id()[1]
+            self.run.set_seed(checkpoint_id)
+            mine = self.parent_config = {"configurable": {**self._thread(), "checkpoint_id": checkpoint_id}}
             self._queue_put(source, step, checkpoint_id, ts, parent_id, expect_latest, mine)
         if self.checkpoint_events:
             parent_event = None if parent_id is None else self._event_config(parent_id)
@@ -578,7 +580,9 @@ class RunLoop:
         rest = {k: v for k, v in conf.items() if k not in ("checkpoint_ns", "checkpoint_id") and not k.startswith("__")}
         return {"configurable": {"checkpoint_ns": conf.get("checkpoint_ns", ""), **rest, "checkpoint_id": checkpoint_id}}
 
-    def take_outbox(self) -> list[SaverCall]:
+    def take_outbox(self) -> Sequence[SaverCall]:
+        if not self.outbox:
+            return ()  # the common case, several times a step: nothing to hand over
         calls, self.outbox = self.outbox, []
         return calls
 

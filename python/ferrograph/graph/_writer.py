@@ -247,6 +247,8 @@ class _Writer:
             raise self.error
 
     def _unregister(self) -> None:
+        if not self.background:
+            return  # only background writers are registered
         with _active_lock:
             writers = _active.get(id(self.saver))
             if writers is not None:
@@ -375,6 +377,8 @@ def _writers_of(saver: Any) -> list[_Writer]:
 def settle(saver: Any) -> None:
     """Wait until the background writers on `saver` have written what they hold (not those
     of an event loop running in this thread: they cannot progress while it blocks)."""
+    if not _active:  # no background writer anywhere (every run of an in-process saver)
+        return
     for writer in _writers_of(saver):
         if isinstance(writer, AsyncWriter) and _running_loop() is writer.loop:
             continue
@@ -383,6 +387,8 @@ def settle(saver: Any) -> None:
 
 async def asettle(saver: Any) -> None:
     """The async twin of `settle`."""
+    if not _active:
+        return
     loop = asyncio.get_running_loop()
     for writer in _writers_of(saver):
         if writer.idle.is_set():

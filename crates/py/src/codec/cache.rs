@@ -264,26 +264,35 @@ fn deepest(mut levels: impl Iterator<Item = Option<usize>>) -> Option<usize> {
     levels.try_fold(0, |d, item| Some(d.max(item?)))
 }
 
-/// A copy of a [`copyable`] value: new dicts, lists and tuples, the same leaves.
+/// Whether `obj` is a dict, list or tuple: in a [`copyable`] value, anything else is an
+/// immutable leaf.
+fn container(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_exact_instance_of::<PyDict>() || obj.is_exact_instance_of::<PyList>() || obj.is_exact_instance_of::<PyTuple>()
+}
+
+/// A copy of a [`copyable`] value: new dicts, lists and tuples, the same leaves. Each container
+/// is copied whole (its leaves with it), then its containers are replaced by their copies.
 fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(dict) = obj.cast_exact::<PyDict>() {
         let copy = dict.copy()?;
         for (k, v) in dict.iter() {
-            if !immutable_leaf(&v) {
+            if container(&v) {
                 copy.set_item(k, fresh_copy(&v)?)?;
             }
         }
         return Ok(copy.into_any());
     }
     if let Ok(list) = obj.cast_exact::<PyList>() {
-        let items = list
-            .iter()
-            .map(|item| if immutable_leaf(&item) { Ok(item) } else { fresh_copy(&item) })
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(PyList::new(obj.py(), items)?.into_any());
+        let copy = list.get_slice(0, list.len());
+        for (i, item) in list.iter().enumerate() {
+            if container(&item) {
+                copy.set_item(i, fresh_copy(&item)?)?;
+            }
+        }
+        return Ok(copy.into_any());
     }
     if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
-        if tuple.iter().all(|item| immutable_leaf(&item)) {
+        if !tuple.iter().any(|item| container(&item)) {
             return Ok(obj.clone());
         }
         let items = tuple.iter().map(|item| fresh_copy(&item)).collect::<PyResult<Vec<_>>>()?;

@@ -639,29 +639,31 @@ impl MemoryRunSink {
 
 #[pymethods]
 impl MemoryRunSink {
-    /// Stores the run as checkpoint `checkpoint_id` (made at `ts`), a child of `parent_id`,
-    /// with metadata `{source, step, ...}`; with `expect_latest`, only while `parent_id` is
-    /// still the thread's latest (`ConcurrentUpdateError` otherwise).
-    #[allow(clippy::too_many_arguments)]
+    /// Stores the run as a new checkpoint (`checkpoint_id` when given, else a fresh id, which
+    /// also seeds the run's next task ids), a child of `parent_id`, with metadata `{source,
+    /// step, ...}`; with `expect_latest`, only while `parent_id` is still the thread's latest
+    /// (`ConcurrentUpdateError` otherwise). Returns its id.
+    #[pyo3(signature = (run, source, step, parent_id, expect_latest, checkpoint_id = None))]
     fn put(
         &self,
         py: Python<'_>,
         mut run: PyRefMut<'_, CoreRun>,
-        checkpoint_id: String,
-        ts: String,
         source: &str,
         step: i64,
         parent_id: Option<&str>,
         expect_latest: bool,
-    ) -> PyResult<()> {
-        let (checkpoint, new_versions) = run.encode(py, checkpoint_id, ts, &self.registry)?;
+        checkpoint_id: Option<String>,
+    ) -> PyResult<String> {
+        let id = checkpoint_id.unwrap_or_else(ferrograph_checkpoint::checkpoint_id);
+        run.set_seed(id.clone());
+        let (checkpoint, new_versions) = run.encode(py, id.clone(), ferrograph_checkpoint::now_iso8601(), &self.registry)?;
         let mut metadata = Map::with_capacity(self.metadata.0.len() + 2);
         metadata.insert(CheckpointMetadata::SOURCE.to_owned(), Value::from(source));
         metadata.insert(CheckpointMetadata::STEP.to_owned(), Value::from(step));
         metadata.extend(self.metadata.0.iter().map(|(k, v)| (k.clone(), v.clone())));
         let target = self.config(parent_id, expect_latest);
         self.saver.get().store(py, &target, checkpoint, CheckpointMetadata(metadata), &new_versions)?;
-        Ok(())
+        Ok(id)
     }
 
     /// Stores task `task`'s writes (`__no_writes__` when it wrote nothing) against checkpoint

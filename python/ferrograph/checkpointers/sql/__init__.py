@@ -32,7 +32,7 @@ from ferrograph.checkpointers.sql.admin import (
     thread_summaries,
     vacuum,
 )
-from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache
+from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache, StagedDeltas
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
 from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
 from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
@@ -51,7 +51,7 @@ from ferrograph.checkpointers.sql.runner import (
     drive_transactions,
 )
 from ferrograph.checkpointers.sql.sqlite import SQLITE, SQLITE_BUSY_TIMEOUT, SqliteDialect, sqlite_path
-from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, INLINE_MAX, batch, put, put_writes
+from ferrograph.checkpointers.sql.writes import EXPECT_LATEST, INLINE_MAX, batch, put, put_writes, refused_put
 
 __all__ = [
     "BLOBS",
@@ -73,6 +73,7 @@ __all__ = [
     "Query",
     "RekeyResult",
     "SqliteDialect",
+    "StagedDeltas",
     "ThreadRow",
     "Transactions",
     "adrive",
@@ -92,6 +93,7 @@ __all__ = [
     "prune",
     "put",
     "put_writes",
+    "refused_put",
     "rekey",
     "retention",
     "setup",

@@ -34,7 +34,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from ferrograph.checkpointers.sql.rows import corrupt, text
 
-__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Line", "Stored", "delta", "rebuild"]
+__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta", "rebuild"]
 
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
@@ -47,7 +47,9 @@ class Stored(NamedTuple):
     """The last value a saver stored for one channel of a thread: its version, its encoding
     (empty for a big value that is not a list: it is never extended, nor stored again), and
     where it went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as
-    written (the chain, None for a whole value, and the blob's length). A tuple: a put makes
+    written (the chain, None for a whole value, and the blob's length); or that the channel has
+    no value at that version (`absent`: a consumed trigger keeps its version, and a checkpoint
+    carrying it on needs no look at its parent to know it holds nothing). A tuple: a put makes
     one per value it stores."""
 
     version: str
@@ -55,6 +57,7 @@ class Stored(NamedTuple):
     chain: Optional[list[str]]
     row_length: int
     inline: bool = False
+    absent: bool = False
 
 
 #: What a saver remembers of one line (thread and namespace): channel -> `Stored`.
@@ -108,6 +111,14 @@ class DeltaCache:
                 evicted, _ = self._lines.popitem(last=False)
                 self._bytes -= self._line_bytes.pop(evicted)
 
+    def staged(self) -> "StagedDeltas":
+        """A view of this cache for one write operation: what the operation learns is kept
+        apart, and goes into this cache only by `StagedDeltas.commit`, once the write is
+        stored. A runner may send a write after its operation has returned (Postgres sends the
+        statements it does not read at the next sync), and a failed write must leave the cache
+        as it was."""
+        return StagedDeltas(self)
+
     def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
         """Drops the lines of `thread_ids`, or every line."""
         with self._lock:
@@ -120,6 +131,42 @@ class DeltaCache:
             for key in [k for k in self._lines if k[0] in threads]:
                 del self._lines[key]
                 self._bytes -= self._line_bytes.pop(key)
+
+
+class StagedDeltas(DeltaCache):
+    """What one write operation learns, over what its cache knows (see `DeltaCache.staged`)."""
+
+    def __init__(self, cache: DeltaCache) -> None:
+        super().__init__(cache.max_bytes)
+        self.cache = cache
+        self.changes: dict[tuple[str, str], dict[str, Optional[Stored]]] = {}
+
+    def line(self, thread_id: str, checkpoint_ns: str) -> Line:
+        base = self.cache.line(thread_id, checkpoint_ns)
+        changes = self.changes.get((thread_id, checkpoint_ns))
+        if not changes:
+            return base
+        merged = dict(base)
+        for channel, entry in changes.items():
+            if entry is None:
+                merged.pop(channel, None)
+            else:
+                merged[channel] = entry
+        return merged
+
+    def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
+        self.changes.setdefault((thread_id, checkpoint_ns), {}).update(changes)
+
+    def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
+        """Drops what the operation learnt of `thread_ids` (or of every thread)."""
+        threads = None if thread_ids is None else {str(t) for t in thread_ids}
+        for key in [k for k in self.changes if threads is None or k[0] in threads]:
+            del self.changes[key]
+
+    def commit(self) -> None:
+        """Records what the operation learnt in the cache."""
+        for (thread_id, checkpoint_ns), changes in self.changes.items():
+            self.cache.update(thread_id, checkpoint_ns, changes)
 
 
 def _appended(previous: bytes, new: bytes) -> Optional[bytes]:

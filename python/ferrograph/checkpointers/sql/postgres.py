@@ -18,7 +18,10 @@ from ferrograph.checkpointers.sql.dialect import (
 )
 from ferrograph.checkpointers.sql.runner import Query
 
-__all__ = ["POSTGRES", "PostgresDialect"]
+__all__ = ["POSTGRES", "PUT_REFUSED", "PostgresDialect"]
+
+#: The function a refused put calls, and the marker its error's message starts with (0006).
+PUT_REFUSED = "ferrograph_put_refused"
 
 
 class PostgresDialect(Dialect):
@@ -77,12 +80,8 @@ class PostgresDialect(Dialect):
 
     def __init__(self) -> None:
         super().__init__()
-        self._put_sql: dict[tuple[bool, bool], str] = {}
-        self._put_writes_sql = self.q(
-            f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
-            " SELECT ?, ?, ?, ?, ?, k.idx, k.channel, k.blob FROM unnest(?::int[], ?::text[], ?::bytea[])"
-            f" AS k(idx, channel, blob){self.write_conflict}"
-        ).replace("%s::bytea", "%b::bytea")
+        self._put_sql: dict[tuple[bool, int, int], str] = {}
+        self._put_writes_sql: dict[int, str] = {}
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def latest_row(self, latest_of_thread: str) -> str:
@@ -94,7 +93,9 @@ class PostgresDialect(Dialect):
         )
 
     def chain_param(self, chain: Sequence[str]) -> Any:
-        return list(chain)
+        # An array literal (cast to text[] where it is bound): psycopg adapts a str much faster
+        # than a list.
+        return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in chain) + "}"
 
     def chain_value(self, column: Any) -> Optional[list[str]]:
         return column
@@ -147,89 +148,111 @@ class PostgresDialect(Dialect):
 
     def put_writes(self, rows: Sequence[tuple]) -> Query:
         """As `Dialect.put_writes`, in one statement: atomic on its own, so an autocommit
-        connection commits it in one round trip."""
-        thread_id, checkpoint_ns, checkpoint_id, task_id, task_path = rows[0][:5]
-        columns = [[row[i] for row in rows] for i in (5, 6, 7)]
-        return Query(self._put_writes_sql, [thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, *columns], rows=False)
+        connection commits it in one round trip. Rows of scalar parameters, one text per count
+        of writes (see `put_statement`)."""
+        sql = self._put_writes_sql.get(len(rows))
+        if sql is None:
+            sql = self._put_writes_sql[len(rows)] = self.q(
+                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
+                f" SELECT ?, ?, ?, ?, ?, k.idx, k.channel, k.blob FROM (VALUES {', '.join(['(?::int, ?, ?::bytea)'] * len(rows))})"
+                f" AS k(idx, channel, blob){self.write_conflict}"
+            ).replace("%s::bytea", "%b::bytea")
+        params = list(rows[0][:5])
+        for row in rows:
+            params += row[5:8]
+        return Query(sql, params, rows=False)
 
-    def put_statement(self, check: bool, deltas: bool) -> str:
+    def put_statement(self, check: bool, deltas: int, whole: int) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only
         when the row it extends is as this process wrote it), the whole values, then the
-        checkpoint. Only the parts a put needs are in the text, since the planner's time grows
-        with it (the full statement takes ten times as long to plan as the plain one, about the
-        time of executing it):
+        checkpoint. It returns nothing a saver reads: a refused put raises (`PUT_REFUSED`,
+        migration 0006), so a runner sends what follows without waiting for it. The rows are
+        VALUES lists of scalar parameters, one text per count of deltas and of whole values: a
+        generic plan then knows how many rows each part has, costs what a custom one does and
+        is kept (with bound arrays the planner guessed their length, found the generic plan
+        dearer and planned every put again, as long as executing it), and the driver sends
+        scalars, which it adapts far faster than lists. Only the parts a put needs are in the
+        text:
 
         - `check`, the concurrent-writer check of a marked put (see `writes.put`): `latest` is
           the line's latest checkpoint id and `ok` holds when it is the put's parent or the
-          put's own checkpoint (a retried put); nothing is written unless it holds.
-        - `deltas`: `go` holds when `ok` does and every delta was written; otherwise neither the
-          values nor the checkpoint are, and `put` runs it again with whole values (a stale
-          delta cache costs a second round trip, never the bytes of whole values on every put).
+          put's own checkpoint (a retried put); otherwise the put is refused as a concurrent
+          update.
+        - `deltas`, how many values go as deltas: unless every delta was written, the put is
+          refused as a stale delta (the saver forgets its cache and runs it again with whole
+          values: a stale cache costs a second round trip, never the bytes of whole values on
+          every put).
 
-        With either, it returns one row: the latest checkpoint id of the line, whether the check
-        held, whether the put was stored, and the channels stored as deltas. With neither it
-        returns nothing (it always stores everything). Parameters, in order: with `check`,
-        thread_id, checkpoint_ns, parent_id, checkpoint_id; with `deltas`, thread_id,
-        checkpoint_ns, the seven delta columns, thread_id, checkpoint_ns, the delta count;
-        always thread_id, checkpoint_ns, the whole values' channels, versions and blobs, and the
-        checkpoint row."""
-        key = (check, deltas)
+        Parameters, in order: with `check`, thread_id, checkpoint_ns, parent_id, checkpoint_id;
+        with `deltas`, thread_id, checkpoint_ns, each delta's channel, version, blob, chain, and
+        the version, chain and length of the row it extends, then thread_id, checkpoint_ns; with
+        `whole`, thread_id, checkpoint_ns and each value's channel, version and blob; the
+        checkpoint row; then, for each refusal the text has (check, deltas), thread_id,
+        checkpoint_ns, parent_id. Chains and the row's `blob_channels` are array literals
+        (`chain_param`)."""
+        key = (check, deltas, whole)
         sql = self._put_sql.get(key)
         if sql is not None:
             return sql
         ctes = []
+        refusals = []
         if check:
             ctes.append(
                 f"latest AS (SELECT MAX(checkpoint_id) AS id FROM {CHECKPOINTS} WHERE thread_id = ? AND checkpoint_ns = ?)"
             )
             ctes.append("ok AS (SELECT 1 FROM latest WHERE id IS NOT DISTINCT FROM ?::text OR id = ?::text)")
+            refusals.append(
+                f" WHEN NOT EXISTS (SELECT 1 FROM ok) THEN {PUT_REFUSED}('concurrent update', ?, ?, ?, (SELECT id FROM latest))"
+            )
         if deltas:
-            as_chain = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
             ctes.append(
-                f"d AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob, chain)"
-                f" SELECT ?, ?, k.channel, k.version, k.blob, {as_chain.format('k.chain')}"
-                " FROM unnest(?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::text[], ?::int[])"
-                " AS k(channel, version, blob, chain, prev_version, prev_chain, prev_length)"
+                "d AS ("
+                + _insert_blob_rows("?, ?::bytea, ?::text[], ?, ?::text[], ?::int", deltas, ", prev_version, prev_chain, prev_length")
                 # A LATERAL lookup of at most one row by key: as an EXISTS, the planner may hash
                 # every blob row of the thread, making a put cost more as the thread grows.
-                f" CROSS JOIN LATERAL (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
+                + f" CROSS JOIN LATERAL (SELECT 1 FROM {BLOBS} AS p WHERE p.thread_id = ?"
                 " AND p.checkpoint_ns = ? AND p.channel = k.channel AND p.version = k.prev_version"
-                " AND p.chain IS NOT DISTINCT FROM"
-                f" (CASE WHEN k.prev_chain IS NULL THEN NULL ELSE {as_chain.format('k.prev_chain')} END)"
-                " AND octet_length(p.blob) = k.prev_length LIMIT 1) AS extended"
-                f"{' WHERE EXISTS (SELECT 1 FROM ok)' if check else ''}"
-                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
+                " AND p.chain IS NOT DISTINCT FROM k.prev_chain AND octet_length(p.blob) = k.prev_length LIMIT 1)"
+                " AS extended ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING RETURNING channel)"
             )
-            ctes.append(f"go AS (SELECT 1 {'FROM ok ' if check else ''}WHERE (SELECT count(*) FROM d) = ?::int)")
-        gate = " WHERE EXISTS (SELECT 1 FROM go)" if deltas else " WHERE EXISTS (SELECT 1 FROM ok)" if check else ""
-        ctes.append(
-            f"b AS (INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob)"
-            " SELECT ?, ?, k.channel, k.version, k.blob FROM unnest(?::text[], ?::text[], ?::bytea[])"
-            f" AS k(channel, version, blob){gate}"
-            " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)"
-        )
+            refusals.append(f" WHEN (SELECT count(*) FROM d) <> {deltas} THEN {PUT_REFUSED}('stale delta', ?, ?, ?, NULL)")
+        if whole:
+            ctes.append(
+                f"b AS ({_insert_blob_rows('?, ?::bytea', whole)}"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)"
+            )
         insert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             " checkpoint, metadata, run_id, channel_values, blob_channels)"
-            f" SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[]{gate}"
+            " VALUES (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[])"
             " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
             " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
             " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
             " blob_channels = excluded.blob_channels"
         )
-        if check or deltas:
+        if refusals:
+            # The refusal aborts the statement, and with it everything its CTEs wrote.
             ctes.append(f"c AS ({insert_checkpoint})")
-            body = (
-                "SELECT "
-                + ("(SELECT id FROM latest), EXISTS (SELECT 1 FROM ok), " if check else "NULL::text, true, ")
-                + ("EXISTS (SELECT 1 FROM go), ARRAY(SELECT channel FROM d)" if deltas else "EXISTS (SELECT 1 FROM ok), '{}'::text[]" if check else "")
-            )
+            body = "SELECT CASE" + "".join(refusals) + " ELSE true END"
         else:
             body = insert_checkpoint
-        # bytea values and arrays go as is (%b), where the text format would escape every byte.
-        sql = self.q("WITH " + ", ".join(ctes) + " " + body).replace("%s::bytea", "%b::bytea")
+        # bytea values go as is (%b), where the text format would escape every byte.
+        sql = self.q(("WITH " + ", ".join(ctes) + " " if ctes else "") + body).replace("%s::bytea", "%b::bytea")
         self._put_sql[key] = sql
         return sql
+
+
+def _insert_blob_rows(row: str, count: int, extra: str = "") -> str:
+    """An INSERT of `count` blob rows from a VALUES list: thread_id and checkpoint_ns bound once,
+    then each row's channel, version and `row`'s further columns (a chain as well when `extra`
+    names more columns after it, which the statement reads as `k.<name>`)."""
+    chain = ", chain" if extra else ""
+    columns = f"channel, version, blob{chain}{extra}"
+    return (
+        f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob{chain})"
+        f" SELECT ?, ?, k.channel, k.version, k.blob{', k.chain' if extra else ''}"
+        f" FROM (VALUES {', '.join([f'(?, {row})'] * count)}) AS k({columns})"
+    )
 
 
 POSTGRES = PostgresDialect()

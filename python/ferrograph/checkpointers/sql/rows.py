@@ -39,18 +39,21 @@ def thread_deleted(error: BaseException) -> Optional[ThreadDeletedError]:
     return ThreadDeletedError(message.split(THREAD_DELETED, 1)[1].splitlines()[0])
 
 
-#: Postgres's SQLSTATE for a table that does not exist (psycopg's UndefinedTable).
-UNDEFINED_TABLE = "42P01"
+#: Postgres's SQLSTATEs for a table and a function that do not exist (psycopg's UndefinedTable,
+#: UndefinedFunction): a database never set up, or set up by an older ferrograph.
+UNDEFINED = ("42P01", "42883")
 
 
 def missing_tables(error: BaseException) -> Optional[SchemaVersionError]:
     """The SchemaVersionError a database error stands for when it says that one of ferrograph's
-    tables does not exist: the Postgres savers need `setup()` first, as LangGraph's do."""
-    if getattr(error, "sqlstate", None) != UNDEFINED_TABLE or "ferrograph_" not in str(error):
+    tables or functions does not exist: the Postgres savers need `setup()` first, as LangGraph's
+    do, and again after an upgrade of ferrograph."""
+    if getattr(error, "sqlstate", None) not in UNDEFINED or "ferrograph_" not in str(error):
         return None
     first_line = str(error).splitlines()[0]
     return SchemaVersionError(
-        f"ferrograph's tables are missing from this database ({first_line}): call saver.setup() once"
+        f"ferrograph's tables are missing from this database or older than this version ({first_line}):"
+        " call saver.setup() once"
         " (await saver.setup() on an async saver), or run `ferrograph db upgrade URL`, before using it"
     )
 

@@ -32,6 +32,8 @@ class Query:
     """One statement. `params` is a sequence, a sequence of sequences when `many`, or None for a
     statement run without parameter parsing (migration DDL). `rows` False: the operation does not
     read the statement's result, so a driver may queue it without waiting (Postgres pipeline).
+    `depends`: the statement reads rows that statements before it write (a delta's row, a line's
+    latest checkpoint), so a driver that regroups statements must not move it before them.
     `alone`: the operation's first and only statement, atomic on its own, so a driver on an
     autocommit connection may run it without a transaction around it (SQLite: no BEGIN and no
     COMMIT to run); an operation marks it so only when nothing else can follow it."""
@@ -40,6 +42,7 @@ class Query:
     params: Optional[Sequence[Any]] = ()
     many: bool = False
     rows: bool = True
+    depends: bool = False
     alone: bool = False
 
 

@@ -17,13 +17,13 @@ from ferrograph.checkpointers.encryption import Encryption, open_value, seal, se
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Line, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
-from ferrograph.checkpointers.sql.postgres import PostgresDialect
+from ferrograph.checkpointers.sql.postgres import PUT_REFUSED, PostgresDialect
 from ferrograph.checkpointers.sql.rows import CODEC_TAG, config_for, location, text
 from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
 
-__all__ = ["EXPECT_LATEST", "INLINE_MAX", "batch", "put", "put_writes"]
+__all__ = ["EXPECT_LATEST", "INLINE_MAX", "batch", "put", "put_writes", "refused_put"]
 
 #: A channel value whose encoding is at most this many bytes is stored in the row of each
 #: checkpoint that holds it (migration 0005), where a read finds it without looking up a row of
@@ -109,13 +109,13 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         if not new and remembered is not None and remembered.version == version:
             if remembered.inline:
                 inline.append((channel, remembered.encoded))
-            else:
+            elif not remembered.absent:
                 blob_channels.append(channel)
             continue
         encoded = values.get(channel) if new else _carried_value(checkpoint, channel)
         if encoded is None:
             if new:
-                learnt[channel] = None
+                learnt[channel] = Stored(version, b"", None, 0, absent=True)
             elif parent_id:
                 carried.append(channel)
             continue
@@ -193,47 +193,47 @@ def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, chann
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
-    """`put` on Postgres; returns the channels stored as deltas. A delta that cannot be written
-    (the cache is stale) stores nothing, and the put runs again with whole values."""
+    """`put` on Postgres; returns the channels stored as deltas. Nothing is read back: a
+    refused put raises (see `PostgresDialect.put_statement` and `refused_put`)."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
-    as_deltas: set = set()
-    for use_deltas in (True, False):
-        if check:
-            yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
-        with_delta = [p for p in planned if use_deltas and p.delta is not None]
-        whole = [p for p in planned if not (use_deltas and p.delta is not None)]
-        params: list[Any] = []
-        if check:
-            params += [thread_id, checkpoint_ns, parent_id or None, checkpoint_id]
-        if with_delta:
-            delta_columns: list[list[Any]] = [[], [], [], [], [], [], []]
-            for p in with_delta:
-                assert p.delta is not None and p.previous is not None
-                blob, chain = p.delta
-                previous = p.previous
-                for column, value in zip(
-                    delta_columns,
-                    (p.channel, p.version, blob, json.dumps(chain), previous.version,
-                     None if previous.chain is None else json.dumps(previous.chain), previous.row_length),
-                ):
-                    column.append(value)
-            params += [thread_id, checkpoint_ns, *delta_columns, thread_id, checkpoint_ns, len(with_delta)]
-        params += [thread_id, checkpoint_ns, [p.channel for p in whole], [p.version for p in whole],
-                   [p.row for p in whole], *row]
-        # Without the writer check and without deltas the statement always stores everything:
-        # nothing to read back, so a runner may send it along with others (a batch groups them).
-        answer = check or bool(with_delta)
-        rows = yield Query(d.put_statement(check, bool(with_delta)), params, rows=answer)
-        if not answer:
-            return as_deltas
-        latest, ok, stored, written = rows[0]
-        if not ok:
-            _refuse(thread_id, checkpoint_ns, parent_id, latest)
-        # Deltas written by a run that stored nothing else stay: they are their versions' rows.
-        as_deltas.update(written)
-        if stored:
-            return as_deltas
-    raise AssertionError("a put without deltas is stored or refused")
+    if check:
+        yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
+    with_delta = [p for p in planned if p.delta is not None]
+    whole = [p for p in planned if p.delta is None]
+    params: list[Any] = []
+    if check:
+        params += [thread_id, checkpoint_ns, parent_id or None, checkpoint_id]
+    if with_delta:
+        params += [thread_id, checkpoint_ns]
+        for p in with_delta:
+            assert p.delta is not None and p.previous is not None
+            blob, chain = p.delta
+            previous = p.previous
+            params += [p.channel, p.version, blob, d.chain_param(chain), previous.version,
+                       None if previous.chain is None else d.chain_param(previous.chain), previous.row_length]
+        params += [thread_id, checkpoint_ns]
+    if whole:
+        params += [thread_id, checkpoint_ns]
+        for p in whole:
+            params += [p.channel, p.version, p.row]
+    params += row
+    params += [thread_id, checkpoint_ns, parent_id] * (check + bool(with_delta))
+    yield Query(d.put_statement(check, len(with_delta), len(whole)), params, rows=False, depends=check or bool(with_delta))
+    return {p.channel for p in with_delta}
+
+
+def refused_put(error: BaseException) -> Optional[Union[ConcurrentUpdateError, bool]]:
+    """What a Postgres error says of a refused put (see `PostgresDialect.put_statement`): the
+    ConcurrentUpdateError of a failed concurrent-writer check, True for a delta that could not
+    be written (the saver's delta cache is stale: forget it and run the operation again), or
+    None for any other error."""
+    message = str(error)
+    if PUT_REFUSED + ": " not in message:
+        return None
+    what, thread_id, checkpoint_ns, parent_id, latest = json.loads(message.split(PUT_REFUSED + ": ", 1)[1].splitlines()[0])
+    if what == "stale delta":
+        return True
+    return _concurrent_update(thread_id, checkpoint_ns, parent_id, latest)
 
 
 def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool, first: bool) -> Generator[Step, Any, set]:
@@ -280,13 +280,13 @@ def _check_latest(d: SqliteDialect, thread_id: str, checkpoint_ns: str, parent_i
     if latest is not None and latest == checkpoint_id:
         return
     if latest != (parent_id or None):
-        _refuse(thread_id, checkpoint_ns, parent_id, latest)
+        raise _concurrent_update(thread_id, checkpoint_ns, parent_id, latest)
 
 
-def _refuse(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest: Optional[str]) -> None:
+def _concurrent_update(thread_id: str, checkpoint_ns: str, parent_id: Optional[str], latest: Optional[str]) -> ConcurrentUpdateError:
     ns = f", namespace {json.dumps(checkpoint_ns)}" if checkpoint_ns else ""
     parent = f"checkpoint {json.dumps(parent_id)}" if parent_id else "no checkpoint"
-    raise ConcurrentUpdateError(
+    return ConcurrentUpdateError(
         f"concurrent update of thread {json.dumps(thread_id)}{ns}: this run continues from {parent}, but another"
         f" writer has advanced the thread since (its latest checkpoint is {json.dumps(latest) if latest else 'none'});"
         " reload the thread's state and run again"
