@@ -881,7 +881,7 @@ def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commit
     import threading
 
     from ferrograph.checkpointers import SqliteSaver
-    from ferrograph.checkpointers.sqlite import _WalCheckpoints
+    from ferrograph.checkpointers.sqlite import WalCheckpoints
 
     path = str(tmp_path / "wal.db")
     with SqliteSaver.from_conn_string(path) as saver:
@@ -889,7 +889,7 @@ def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commit
         saver.setup()
         first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
         before = os.path.getsize(path)
-        for i in range(_WalCheckpoints.EVERY + 1):
+        for i in range(WalCheckpoints.EVERY + 1):
             saver.put_writes(first, [("m", i)], f"task-{i}")
         deadline = datetime.datetime.now() + datetime.timedelta(seconds=30)
         while os.path.getsize(path) <= before and datetime.datetime.now() < deadline:
@@ -899,7 +899,37 @@ def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commit
     assert not any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
     with SqliteSaver.from_conn_string(path) as saver:
         got = saver.get_tuple(cfg("t"))
-        assert len(got.pending_writes) == _WalCheckpoints.EVERY + 1
+        assert len(got.pending_writes) == WalCheckpoints.EVERY + 1
+
+
+def test_async_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread(tmp_path):
+    """As above, for AsyncSqliteSaver.from_conn_string."""
+    import asyncio
+    import os
+    import threading
+
+    pytest.importorskip("aiosqlite")
+    from ferrograph.checkpointers import AsyncSqliteSaver
+    from ferrograph.checkpointers.sqlite import WalCheckpoints
+
+    path = str(tmp_path / "wal.db")
+
+    async def main():
+        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+            async with saver.conn.execute("PRAGMA wal_autocheckpoint") as cursor:
+                assert (await cursor.fetchone())[0] == 0
+            first = await saver.aput(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
+            before = os.path.getsize(path)
+            for i in range(WalCheckpoints.EVERY + 1):
+                await saver.aput_writes(first, [("m", i)], f"task-{i}")
+            for _ in range(3000):
+                if os.path.getsize(path) > before:
+                    break
+                await asyncio.sleep(0.01)
+            assert os.path.getsize(path) > before
+        assert not any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
+
+    asyncio.run(main())
 
 
 def test_sqlite_runs_a_put_with_inline_values_and_a_task_s_writes_as_one_statement(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
+from ferrograph.checkpointers.sqlite import WalCheckpoints
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -271,6 +272,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
         self._set_up = False
         self.deltas = sql.DeltaCache()
+        #: Set on a saver from `from_conn_string`: told of every commit (see `WalCheckpoints`).
+        self._wal_checkpoints: Optional[WalCheckpoints] = None
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         if self.loop is not None:
             self._start_async_sweeping()
@@ -288,27 +291,37 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         encryption: Optional[Encryption] = None,
     ) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
-        `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, as
-        `SqliteSaver.from_conn_string`."""
+        `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, the log
+        moved into the file by a thread of the saver's own, as `SqliteSaver.from_conn_string`."""
         import aiosqlite
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
+            checkpoints: Optional[WalCheckpoints] = None
             if path != ":memory:":
-                await conn.execute("PRAGMA journal_mode=WAL")
+                async with conn.execute("PRAGMA journal_mode=WAL") as cursor:
+                    mode = (await cursor.fetchone())[0]  # type: ignore[index]
                 await conn.execute("PRAGMA synchronous=NORMAL")
-            saver = cls(
-                conn,
-                retention=retention,
-                sweep_every=sweep_every,
-                max_value_bytes=max_value_bytes,
-                warn_value_bytes=warn_value_bytes,
-                encryption=encryption,
-            )
+                if mode == "wal":
+                    await conn.execute("PRAGMA wal_autocheckpoint=0")
+                    checkpoints = WalCheckpoints(path)
             try:
-                yield saver
+                saver = cls(
+                    conn,
+                    retention=retention,
+                    sweep_every=sweep_every,
+                    max_value_bytes=max_value_bytes,
+                    warn_value_bytes=warn_value_bytes,
+                    encryption=encryption,
+                )
+                saver._wal_checkpoints = checkpoints
+                try:
+                    yield saver
+                finally:
+                    await saver.astop_sweeping()
             finally:
-                await saver.astop_sweeping()
+                if checkpoints is not None:
+                    await asyncio.to_thread(checkpoints.stop)
 
     async def _execute(self, query: sql.Query) -> Any:
         if query.many:
@@ -350,12 +363,14 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
             nested = self.conn.in_transaction
             if isinstance(first, sql.Query) and first.alone and not nested and self.conn.isolation_level is None:
                 try:
-                    return await sql.adrive(op, self._execute, first)
+                    result = await sql.adrive(op, self._execute, first)
                 except sqlite3.IntegrityError as e:
                     deleted = sql.thread_deleted(e)
                     if deleted is not None:
                         raise deleted from e
                     raise
+                self._committed()
+                return result
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
                 result = await sql.adrive(op, self._execute, first)
@@ -373,7 +388,12 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
                 await self.conn.execute("RELEASE ferrograph")
             else:
                 await self.conn.commit()
+                self._committed()
             return result
+
+    def _committed(self) -> None:
+        if self._wal_checkpoints is not None:
+            self._wal_checkpoints.committed()
 
     async def avacuum(self, *, full: bool = False) -> tuple[int, int]:
         """As `SqliteSaver.vacuum`: the bytes before and after."""

@@ -57,8 +57,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
         self._set_up = False
         self.deltas = sql.DeltaCache()
-        #: Set on a saver from `from_conn_string`: told of every commit (see `_WalCheckpoints`).
-        self._wal_checkpoints: Optional[_WalCheckpoints] = None
+        #: Set on a saver from `from_conn_string`: told of every commit (see `WalCheckpoints`).
+        self._wal_checkpoints: Optional[WalCheckpoints] = None
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         self._start_sweeping()
 
@@ -80,17 +80,17 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         last commits (never the file's consistency). A write waits up to
         `sql.SQLITE_BUSY_TIMEOUT` seconds for other connections' writes to the file (SQLite's
         busy handler) before failing with "database is locked". The log is moved into the file
-        by a thread of the saver's own (`_WalCheckpoints`), not by the commits."""
+        by a thread of the saver's own (`WalCheckpoints`), not by the commits."""
         path = sql.sqlite_path(conn_string)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
-        checkpoints: Optional[_WalCheckpoints] = None
+        checkpoints: Optional[WalCheckpoints] = None
         try:
             if path != ":memory:":
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 conn.execute("PRAGMA synchronous=NORMAL")
                 if mode == "wal":
                     conn.execute("PRAGMA wal_autocheckpoint=0")
-                    checkpoints = _WalCheckpoints(path)
+                    checkpoints = WalCheckpoints(path)
             saver = cls(
                 conn,
                 retention=retention,
@@ -289,7 +289,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         return self._read(sql.thread_summaries(self.dialect, thread_id, filter, self.encryption))
 
 
-class _WalCheckpoints:
+class WalCheckpoints:
     """Moves a WAL database's log into its file from a thread of its own. SQLite's automatic
     checkpoint runs inside the commit that crosses its threshold (1,000 pages) and syncs the
     log and the file there: about one put in 150 took milliseconds for it, most of a put's
