@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
 
 __version__: str
 

@@ -873,6 +873,58 @@ async def test_versions_the_database_prints_otherwise_than_python_are_read(sql_s
     assert [t.checkpoint["channel_values"] for t in await s.list(cfg("t"))] == [values]
 
 
+def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commits(tmp_path):
+    """A saver from from_conn_string turns SQLite's automatic checkpoint off (it ran inside the
+    commit crossing its threshold) and moves the log into the file from a thread of its own,
+    which stops with the saver; nothing committed is lost."""
+    import os
+    import threading
+
+    from ferrograph.checkpointers import SqliteSaver
+    from ferrograph.checkpointers.sqlite import _WalCheckpoints
+
+    path = str(tmp_path / "wal.db")
+    with SqliteSaver.from_conn_string(path) as saver:
+        assert saver.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        saver.setup()
+        first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
+        before = os.path.getsize(path)
+        for i in range(_WalCheckpoints.EVERY + 1):
+            saver.put_writes(first, [("m", i)], f"task-{i}")
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=30)
+        while os.path.getsize(path) <= before and datetime.datetime.now() < deadline:
+            threading.Event().wait(0.01)
+        assert os.path.getsize(path) > before
+        assert any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
+    assert not any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
+    with SqliteSaver.from_conn_string(path) as saver:
+        got = saver.get_tuple(cfg("t"))
+        assert len(got.pending_writes) == _WalCheckpoints.EVERY + 1
+
+
+def test_sqlite_runs_a_put_with_inline_values_and_a_task_s_writes_as_one_statement(tmp_path, monkeypatch):
+    """On the saver's autocommit connection, a put whose values all go in its row and a task's
+    pending writes are each one statement, atomic on its own: no BEGIN and no COMMIT."""
+    from ferrograph.checkpointers import SqliteSaver
+
+    monkeypatch.setattr(writes, "INLINE_MAX", 256)
+    with SqliteSaver.from_conn_string(str(tmp_path / "one.db")) as saver:
+        saver.setup()
+        statements = []
+        saver.conn.set_trace_callback(statements.append)
+        first = saver.put(cfg("t"), checkpoint({"n": 1}, {"n": 1}), {"step": 0}, {"n": 1})
+        saver.put_writes(first, [("n", 2), ("m", 3)], "task")
+        saver.conn.set_trace_callback(None)
+        # (SQLite traces a statement again at the start of each trigger run it makes.)
+        assert [s.split()[:3] for s in dict.fromkeys(statements)] == [
+            ["INSERT", "INTO", sql.CHECKPOINTS],
+            ["INSERT", "INTO", sql.WRITES],
+        ]
+        got = saver.get_tuple(cfg("t"))
+        assert got.checkpoint["channel_values"] == {"n": 1}
+        assert sorted(w[1:] for w in got.pending_writes) == [("m", 3), ("n", 2)]
+
+
 def test_held_statements_go_out_grouped_but_never_before_what_they_depend_on():
     """A Postgres batch groups the statements it does not read by text; a statement that reads
     what earlier ones write (a delta over a row of the batch, a checked put) goes after every
