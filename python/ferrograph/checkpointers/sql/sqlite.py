@@ -164,8 +164,10 @@ class SqliteDialect(Dialect):
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. row_number() made reading one checkpoint about a quarter
         slower, so the rows come unranked, and a blob row shared by several checkpoints or chains
-        may come more than once (the reader keeps one): DISTINCT, like every temporary table
-        (materializing more than `c`), cost more than the duplicates.
+        may come more than once (the reader keeps one): DISTINCT cost more than the duplicates.
+        `k` is read twice; for a page of several checkpoints it is materialized, since SQLite keeps
+        only a few parsed documents, so reading it twice parsed every checkpoint twice; for one
+        checkpoint the temporary table cost more than the second (cached) parse.
 
         `c` is the page of checkpoints; `k` lists the versions each has in blob rows. For a row
         since migration 0005, its `blob_channels` names those channels and each version is read
@@ -189,7 +191,7 @@ class SqliteDialect(Dialect):
         sql = self._tuples_sql[key] = (
             "WITH c AS MATERIALIZED (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
             f" metadata, channel_values, blob_channels FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
-            " k AS NOT MATERIALIZED (SELECT c.thread_id, c.checkpoint_ns, n.value AS channel,"
+            f" k AS {'' if several else 'NOT '}MATERIALIZED (SELECT c.thread_id, c.checkpoint_ns, n.value AS channel,"
             f" CAST(json_extract({document}, '$.channel_versions.\"' || n.value || '\"') AS TEXT) AS version"
             " FROM c CROSS JOIN json_each(c.blob_channels) AS n WHERE instr(c.blob_channels, '\\') = 0"
             " UNION ALL SELECT c.thread_id, c.checkpoint_ns, v.key, CAST(v.value AS TEXT)"
