@@ -973,3 +973,16 @@ def test_held_statements_go_out_grouped_but_never_before_what_they_depend_on():
     assert all(held.hold(q) for q in statements)
     assert [(q.sql, q.params) for q in held.take()] == [("A", [[1], [3]]), ("B", [[2]]), ("D", [[4]]), ("A", [[5]])]
     assert held.take() == []
+
+
+def test_the_delta_cache_stays_bounded_by_entries_without_an_encoding():
+    """Consumed triggers (absent) and big non-list values keep no encoding; their entries still
+    count towards max_bytes, so a saver serving ever new threads does not grow without bound."""
+    from ferrograph.checkpointers.sql.deltas import ENTRY_BYTES, DeltaCache, Stored
+
+    cache = DeltaCache(max_bytes=100 * ENTRY_BYTES)
+    for n in range(1000):
+        cache.update(f"thread-{n}", "", {"branch:to:a": Stored("00001.0", b"", None, 0, absent=True)})
+    kept = [n for n in range(1000) if cache.line(f"thread-{n}", "")]
+    assert len(kept) == 100
+    assert kept == list(range(900, 1000))  # the least recently used went first

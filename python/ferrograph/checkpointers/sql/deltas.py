@@ -39,6 +39,11 @@ __all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Line", "StagedDeltas", "
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
 
+#: What an entry of `DeltaCache` costs besides its encoding (its version, tuple and key, about
+#: this many bytes in CPython), counted so that entries without an encoding (a consumed
+#: trigger, a big value that is not a list) still count towards `max_bytes` and are evicted.
+ENTRY_BYTES = 256
+
 #: Blob rows by (thread_id, checkpoint_ns, channel, version): (blob, chain).
 BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
 
@@ -71,7 +76,7 @@ class DeltaCache:
     and channel, to write the next version of a growing list as a delta. A put reads its line
     once (`line`) and records what it stored once (`update`); lines are replaced, never changed
     in place, so a line being read stays as it was. Least recently used lines go first once
-    their encodings pass `max_bytes`. Thread-safe."""
+    their encodings (and `ENTRY_BYTES` per entry) pass `max_bytes`. Thread-safe."""
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
@@ -101,7 +106,7 @@ class DeltaCache:
                     entries.pop(channel, None)
                 else:
                     entries[channel] = entry
-            size = sum(len(e.encoded) for e in entries.values())
+            size = sum(len(e.encoded) + ENTRY_BYTES for e in entries.values())
             if not entries or size > self.max_bytes:
                 return
             self._lines[key] = entries
