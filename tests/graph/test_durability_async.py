@@ -286,6 +286,11 @@ def test_a_batch_is_one_transaction(saver):
     first = _stored_checkpoint(saver, "t")
     with pytest.raises(ConcurrentUpdateError):
         saver.run_batch(_conflicting_batch(first, "t"))
+    # A first call with nothing to store (no writes) leaves the next call's statements in the
+    # batch's transaction all the same.
+    nothing = ("put_writes", ({"configurable": {"thread_id": "t", "checkpoint_id": checkpoint_id(first)}}, [], "task-0", ""))
+    with pytest.raises(ConcurrentUpdateError):
+        saver.run_batch([nothing, *_conflicting_batch(first, "t")])
     latest = saver.get_tuple(cfg("t"))
     assert checkpoint_id(latest.config) == checkpoint_id(first)
     assert not latest.pending_writes
@@ -446,3 +451,35 @@ def test_a_value_counts_its_encoded_size():
     # One the codec refuses counts its shallow size (the saver raises the codec's error).
     unknown = object()
     assert value_bytes(unknown) == sys.getsizeof(unknown)
+
+
+class _LateExecutor:
+    """A writer pool whose threads start half a second late: the run holds the GIL while it
+    computes, so a pooled drain often starts only once the run waits for it."""
+
+    def __init__(self) -> None:
+        self.started: list[threading.Timer] = []
+
+    def submit(self, fn: Any) -> None:
+        timer = threading.Timer(0.5, fn)
+        timer.start()
+        self.started.append(timer)
+
+
+def test_what_no_writer_thread_has_taken_is_written_by_the_run_as_it_ends(monkeypatch):
+    from ferrograph.graph import _writer
+
+    late = _LateExecutor()
+    monkeypatch.setattr(_writer, "_executor", lambda: late)
+    writers: list[threading.Thread] = []
+    saver = RecordingSaver(hold=lambda _number: writers.append(threading.current_thread()))
+    assert linear(saver).invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    # Everything went out as one batch, written on the run's own thread before it returned.
+    assert writers == [threading.current_thread()]
+    check_order(saver.calls())
+    assert len(saver.stored("t")) == NODES + 2
+    # The drain the run had asked for, starting late, finds nothing left to write.
+    assert late.started
+    for timer in late.started:
+        timer.join()
+    assert len(saver.batches) == 1

@@ -18,7 +18,10 @@ pace instead of piling up its steps in memory. A single call larger than the bou
 taken, alone.
 
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
-asyncio task. Both share the queue logic in `_Writer`. Reads of a saver (a run's load,
+asyncio task. Both share the queue logic in `_Writer`. When the sync driver waits for its writer
+(at the end of a run), it writes what the pooled thread has not taken yet itself: that thread
+needs the GIL, which the run holds while it computes, so it usually has not started, and would
+start only once the run blocks, then hand the results back across threads. Reads of a saver (a run's load,
 `get_state`, ...) first wait for the background writers on that saver (`settle`), so they see
 everything queued before them.
 """
@@ -96,7 +99,7 @@ def call_bytes(call: SaverCall, serializer: Optional[serde.Serializer] = None) -
     if call.method == "put":
         _config, checkpoint, _metadata, new_versions = call.args
         if isinstance(checkpoint, _core.EncodedCheckpoint):  # a first-party saver's: already encoded
-            return sum(len(checkpoint.value(key) or b"") for key in new_versions)
+            return checkpoint.values_size  # it holds the new versions' values only
         values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
         return sum(value_bytes(values[key], serializer) for key in new_versions if key in values)
     if call.method == "put_writes":
@@ -179,6 +182,9 @@ class _Writer:
         self.idle = threading.Event()
         self.idle.set()
         self._busy = False
+        #: Held by whoever takes a batch and writes it (the pooled drain or the waiting driver),
+        #: so batches are written one at a time, in the order they were taken.
+        self.turn = threading.Lock()
         if self.background:
             with _active_lock:
                 _active.setdefault(id(saver), set()).add(self)
@@ -285,29 +291,50 @@ class Writer(_Writer):
             return
         size = self._size(calls)
         with self.lock:
-            self.room.wait_for(lambda: not self._full(size))
+            if self._full(size):
+                self.room.wait_for(lambda: not self._full(size))
         if self._add(calls, size):
             _executor().submit(self._drain)
 
     def _drain(self) -> None:
         while True:
-            batch = self._take()
-            if not batch:
-                return
+            with self.turn:
+                if not self._write_next():
+                    return
+
+    def _write_next(self) -> bool:
+        """Takes the queued calls and writes them as one batch (with `turn` held); False when
+        nothing was queued."""
+        batch = self._take()
+        if not batch:
+            return False
+        try:
+            with serde.using(self.serializer):
+                results = write(self.saver, batch)
+        except BaseException as exc:
+            self._ran(batch, None, exc)
+        else:
+            self._ran(batch, results, None)
+        return True
+
+    def _drain_here(self) -> None:
+        """Writes on this thread what no drain has taken yet; leaves a batch being written to
+        its thread."""
+        while self.turn.acquire(blocking=False):
             try:
-                with serde.using(self.serializer):
-                    results = write(self.saver, batch)
-            except BaseException as exc:
-                self._ran(batch, None, exc)
-            else:
-                self._ran(batch, results, None)
+                if not self._write_next():
+                    return
+            finally:
+                self.turn.release()
 
     def wait(self) -> None:
         """Block until everything queued is written; then as `check`."""
+        self._drain_here()
         self.idle.wait()
         self.check()
 
     def close(self, raising: Optional[BaseException] = None) -> None:
+        self._drain_here()
         self.idle.wait()
         self._closing(raising)
 

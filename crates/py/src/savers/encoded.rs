@@ -29,6 +29,13 @@ impl EncodedCheckpoint {
             .map(|v| PyBytes::new(py, v.as_bytes()))
     }
 
+    /// The total length of the encoded values it holds (what a background writer holding it
+    /// keeps alive), without a bytes object made per value.
+    #[getter]
+    fn values_size(&self) -> usize {
+        self.checkpoint.channel_values.values().map(|v| v.as_bytes().len()).sum()
+    }
+
     /// The checkpoint's JSON without its values (they are stored apart).
     fn json_without_values(&self) -> String {
         self.checkpoint.json_without_values()

@@ -100,13 +100,15 @@ class DeltaCache:
         key = (thread_id, checkpoint_ns)
         with self._lock:
             entries = dict(self._lines.pop(key, _EMPTY))
-            self._bytes -= self._line_bytes.pop(key, 0)
+            size = self._line_bytes.pop(key, 0)
+            self._bytes -= size
             for channel, entry in changes.items():
-                if entry is None:
-                    entries.pop(channel, None)
-                else:
+                old = entries.pop(channel, None) if entry is None else entries.get(channel)
+                if old is not None:
+                    size -= len(old.encoded) + ENTRY_BYTES
+                if entry is not None:
                     entries[channel] = entry
-            size = sum(len(e.encoded) + ENTRY_BYTES for e in entries.values())
+                    size += len(entry.encoded) + ENTRY_BYTES
             if not entries or size > self.max_bytes:
                 return
             self._lines[key] = entries

@@ -333,8 +333,7 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     round trip per checkpoint."""
     results = []
     stored: set[tuple[str, str, Optional[str]]] = set()
-    # A single call's statements are the batch's: what is alone in it stays alone.
-    within = _within if len(calls) > 1 else _same
+    began = len(calls) == 1
     try:
         for method, args in calls:
             if method == "put":
@@ -343,15 +342,22 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                result = yield from within(put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption))
-                stored.add(location(result))
-                results.append(result)
+                op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
-                path = task_path[0] if task_path else ""
-                results.append((yield from within(put_writes(d, config, writes, task_id, path, limits, encryption))))
+                op = put_writes(d, config, writes, task_id, task_path[0] if task_path else "", limits, encryption)
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
+            # Only the batch's first statement can be taken for the whole operation (see
+            # `Query.alone`); a single call's statements are the batch's.
+            if began:
+                result = yield from op
+            else:
+                result, began = yield from _first_not_alone(op)
+            if method == "put":
+                stored.add((result["configurable"]["thread_id"], result["configurable"]["checkpoint_ns"],
+                            result["configurable"]["checkpoint_id"]))
+            results.append(result)
     except BaseException:
         if deltas is not None:
             deltas.forget_threads([location(args[0])[0] for _method, args in calls])
@@ -359,18 +365,17 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     return results
 
 
-def _within(op: Op) -> Op:
-    """An operation's steps as part of a batch: none of its statements is alone in the
-    batch's transaction (see `Query.alone`)."""
+def _first_not_alone(op: Op) -> Generator[Step, Any, tuple[Any, bool]]:
+    """An operation's steps, its first statement not alone (see `Query.alone`): it is part of a
+    batch's transaction. Returns its result and whether it had a statement."""
     try:
         step = next(op)
+    except StopIteration as stop:
+        return stop.value, False
+    if isinstance(step, Query) and step.alone:
+        step = replace(step, alone=False)
+    try:
         while True:
-            if isinstance(step, Query) and step.alone:
-                step = replace(step, alone=False)
             step = op.send((yield step))
     except StopIteration as stop:
-        return stop.value
-
-
-def _same(op: Op) -> Op:
-    return op
+        return stop.value, True
