@@ -295,6 +295,14 @@ def _concurrent_update(thread_id: str, checkpoint_ns: str, parent_id: Optional[s
 
 def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
                task_path: str = "", limits: Optional[SizeLimits] = None, encryption: Optional[Encryption] = None) -> Op:
+    rows = _write_rows(config, writes, task_id, task_path, limits, encryption)
+    if rows:
+        yield d.put_writes(rows)
+
+
+def _write_rows(config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str,
+                limits: Optional[SizeLimits], encryption: Optional[Encryption]) -> list[tuple]:
+    """The rows `put_writes` stores (see `Dialect.put_writes`)."""
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
@@ -316,8 +324,7 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
             seal(encryption, encoded),
         )
         rows[row[5]] = row
-    if rows:
-        yield d.put_writes(list(rows.values()))
+    return list(rows.values())
 
 
 def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
@@ -330,10 +337,17 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     A put marked to continue the latest checkpoint (`EXPECT_LATEST`) whose parent an earlier
     put of the batch stored is not checked again: that put passed the check and holds the
     line's lock until the transaction ends, so its checkpoint is the latest. This saves a
-    round trip per checkpoint."""
-    results = []
+    round trip per checkpoint.
+
+    On SQLite, the pending writes of a batch's tasks are stored together by its last statement:
+    nothing a put runs (its values, its concurrent-writer check) reads them, and every statement
+    costs as much again in the driver as in the database. A write's refusal (its checkpoint
+    deleted meanwhile, migration 0004) fails the batch as it would have failed in its place, and
+    `_writer.write` then writes the calls one by one, in order."""
+    results: list[Any] = []
     stored: set[tuple[str, str, Optional[str]]] = set()
     began = len(calls) == 1
+    deferred: Optional[list[tuple]] = [] if isinstance(d, SqliteDialect) and not began else None
     try:
         for method, args in calls:
             if method == "put":
@@ -345,6 +359,10 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
+                if deferred is not None:
+                    deferred += _write_rows(config, writes, task_id, task_path[0] if task_path else "", limits, encryption)
+                    results.append(None)
+                    continue
                 op = put_writes(d, config, writes, task_id, task_path[0] if task_path else "", limits, encryption)
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
@@ -358,6 +376,9 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 stored.add((result["configurable"]["thread_id"], result["configurable"]["checkpoint_ns"],
                             result["configurable"]["checkpoint_id"]))
             results.append(result)
+        if deferred:
+            # Alone only when no call had a statement: then it is the batch's one statement.
+            yield d.put_writes(deferred)
     except BaseException:
         if deltas is not None:
             deltas.forget_threads([location(args[0])[0] for _method, args in calls])
