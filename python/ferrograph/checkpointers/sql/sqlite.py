@@ -18,9 +18,10 @@ __all__ = ["SQLITE", "SQLITE_BUSY_TIMEOUT", "SqliteDialect", "sqlite_path"]
 #: Python's default is 5; many writers on one file under a loaded machine can exceed that.
 SQLITE_BUSY_TIMEOUT = 30.0
 
-#: A task's pending writes are stored by one statement up to this many (8 parameters each, well
-#: under SQLite's limit of bound parameters); more are stored row by row.
-WRITES_PER_STATEMENT = 64
+#: Pending writes, and a batch's checkpoint rows, are stored by one statement up to this many
+#: (8 or 9 parameters each, well under SQLite's limit of bound parameters); more are stored row
+#: by row.
+ROWS_PER_STATEMENT = 64
 
 
 def sqlite_path(conn_string: str) -> str:
@@ -116,12 +117,13 @@ class SqliteDialect(Dialect):
         )
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
         self._put_writes_sql: dict[int, str] = {}
+        self._upserts_sql: dict[int, str] = {}
 
     def put_writes(self, rows: Sequence[tuple]) -> Query:
         """As `Dialect.put_writes`, as one statement (a row of values per write) when there are
-        at most `WRITES_PER_STATEMENT`: atomic on its own, so an autocommit connection runs it
+        at most `ROWS_PER_STATEMENT`: atomic on its own, so an autocommit connection runs it
         without BEGIN and COMMIT."""
-        if len(rows) > WRITES_PER_STATEMENT:
+        if len(rows) > ROWS_PER_STATEMENT:
             return super().put_writes(rows)
         statement = self._put_writes_sql.get(len(rows))
         if statement is None:
@@ -131,6 +133,18 @@ class SqliteDialect(Dialect):
                 f" VALUES {values}{self.write_conflict}"
             )
         return Query(statement, [value for row in rows for value in row], rows=False, alone=True)
+
+    def upsert_checkpoints(self, rows: Sequence[Sequence[Any]]) -> Query:
+        """`upsert_checkpoint` for several rows (a batch's puts), as one statement when there
+        are at most `ROWS_PER_STATEMENT` (9 parameters each), applied in order."""
+        if len(rows) > ROWS_PER_STATEMENT:
+            return Query(self.upsert_checkpoint, [list(row) for row in rows], many=True, rows=False)
+        statement = self._upserts_sql.get(len(rows))
+        if statement is None:
+            head, _, conflict = self.upsert_checkpoint.partition(" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            statement = self._upserts_sql[len(rows)] = f"{head} VALUES {values}{conflict}"
+        return Query(statement, [value for row in rows for value in row], rows=False)
 
     def latest_row(self, latest_of_thread: str) -> str:
         # No LATERAL in SQLite; the join stays a lookup by key.

@@ -77,7 +77,7 @@ _KEYS: dict[str, bytes] = {}
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
-        encryption: Optional[Encryption] = None) -> Op:
+        encryption: Optional[Encryption] = None, held: Optional[list[list]] = None) -> Op:
     """Stores the checkpoint: its small values in its row, each new big value in a blob row;
     with `deltas`, a list that extends the value this saver stored last for the channel is
     stored as a delta (see deltas.py), and the encodings of the values it stored last are not
@@ -90,7 +90,11 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     connection). Only a stale delta cache makes it run them once more. With `encryption`, every
     value goes to a blob row (the checkpoint row's value column is text on Postgres), each row
     (whole or delta) stored encrypted; only values an unencrypted saver stored in the parent's row
-    are carried on in clear."""
+    are carried on in clear.
+
+    `held` (SQLite, in a batch): the checkpoint rows of the batch's earlier puts, not stored
+    yet; this put's row is added to them rather than stored, and they are stored before this
+    put reads the checkpoint table."""
     thread_id, checkpoint_ns, parent_id = location(config)
     checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(config, checkpoint, metadata, new_versions)
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
@@ -131,6 +135,10 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
+    if held and (carried or check):
+        assert isinstance(d, SqliteDialect)
+        yield d.upsert_checkpoints(held)
+        held.clear()
     if carried:
         assert parent_id  # a channel is carried from a parent only
         yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
@@ -151,7 +159,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         assert isinstance(d, SqliteDialect)
-        as_deltas = yield from _put_statements(d, planned, row, check, first=not carried)
+        as_deltas = yield from _put_statements(d, planned, row, check, first=not carried, held=held)
     if deltas is not None:
         for p in planned:
             if not p.again:
@@ -236,10 +244,12 @@ def refused_put(error: BaseException) -> Optional[Union[ConcurrentUpdateError, b
     return _concurrent_update(thread_id, checkpoint_ns, parent_id, latest)
 
 
-def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool, first: bool) -> Generator[Step, Any, set]:
+def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, check: bool, first: bool,
+                    held: Optional[list[list]] = None) -> Generator[Step, Any, set]:
     """`put` on SQLite, in the runner's transaction; returns the channels stored as deltas.
     A put whose values all go in its row (`first`: nothing was read before) is one statement,
-    which an autocommit connection runs without a transaction around it."""
+    which an autocommit connection runs without a transaction around it. With `held`, the row
+    is added to it instead (see `put`)."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
     if check:
         yield from _check_latest(d, thread_id, checkpoint_ns, parent_id, checkpoint_id)
@@ -266,7 +276,10 @@ def _put_statements(d: SqliteDialect, planned: Sequence[_Planned], row: list, ch
         yield Query(d.insert_blob, blobs[0], rows=False)
     elif blobs:
         yield Query(d.insert_blob, blobs, many=True, rows=False)
-    yield Query(d.upsert_checkpoint, row, rows=False, alone=first and not check and not planned)
+    if held is not None:
+        held.append(row)
+    else:
+        yield Query(d.upsert_checkpoint, row, rows=False, alone=first and not check and not planned)
     return as_deltas
 
 
@@ -339,15 +352,18 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     line's lock until the transaction ends, so its checkpoint is the latest. This saves a
     round trip per checkpoint.
 
-    On SQLite, the pending writes of a batch's tasks are stored together by its last statement:
-    nothing a put runs (its values, its concurrent-writer check) reads them, and every statement
-    costs as much again in the driver as in the database. A write's refusal (its checkpoint
-    deleted meanwhile, migration 0004) fails the batch as it would have failed in its place, and
-    `_writer.write` then writes the calls one by one, in order."""
+    On SQLite, the checkpoint rows of a batch's puts are stored together (before a put reads the
+    checkpoint table, and at the end), then its tasks' pending writes by its last statement:
+    nothing else a put runs (its values, its deltas) reads them, and every statement costs as
+    much again in the driver as in the database. Rows are stored in their order, so a refusal
+    (a parent or a checkpoint deleted meanwhile, migration 0004) fails the batch as it would
+    have failed in its place, and `_writer.write` then writes the calls one by one, in order."""
     results: list[Any] = []
     stored: set[tuple[str, str, Optional[str]]] = set()
     began = len(calls) == 1
-    deferred: Optional[list[tuple]] = [] if isinstance(d, SqliteDialect) and not began else None
+    coalesced = isinstance(d, SqliteDialect) and not began
+    held: Optional[list[list]] = [] if coalesced else None
+    deferred: Optional[list[tuple]] = [] if coalesced else None
     try:
         for method, args in calls:
             if method == "put":
@@ -356,7 +372,7 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 if configurable.get(EXPECT_LATEST) and location(config) in stored:
                     configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
                     config = {**config, "configurable": configurable}
-                op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption)
+                op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption, held)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
                 if deferred is not None:
@@ -376,6 +392,9 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 stored.add((result["configurable"]["thread_id"], result["configurable"]["checkpoint_ns"],
                             result["configurable"]["checkpoint_id"]))
             results.append(result)
+        if held:
+            assert isinstance(d, SqliteDialect)
+            yield d.upsert_checkpoints(held)
         if deferred:
             # Alone only when no call had a statement: then it is the batch's one statement.
             yield d.put_writes(deferred)
