@@ -312,6 +312,11 @@ class Dialect(ABC):
         `idx`."""
         return Query(self.upsert_writes, rows, many=True, rows=False)
 
+    def put_batch_writes(self, rows: Sequence[tuple]) -> Query:
+        """The statement that stores the pending writes of a batch's tasks (the rows of each
+        `put_writes`, in call order) as storing each task's in turn would."""
+        return self.put_writes(rows)  # one statement applies its rows in order
+
     @abstractmethod
     def vacuum(self, full: bool) -> tuple[str, ...]:
         """The statements that give the space of deleted rows back (run outside a transaction);

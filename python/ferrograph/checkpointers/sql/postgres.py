@@ -20,6 +20,10 @@ from ferrograph.checkpointers.sql.runner import Query
 
 __all__ = ["POSTGRES", "PUT_REFUSED", "PostgresDialect"]
 
+#: A batch's pending writes are stored by one statement up to this many (8 parameters each,
+#: well under Postgres's limit of 65,535); more are stored row by row.
+BATCH_WRITES = 1000
+
 #: The function a refused put calls, and the marker its error's message starts with (0006).
 PUT_REFUSED = "ferrograph_put_refused"
 
@@ -82,6 +86,7 @@ class PostgresDialect(Dialect):
         super().__init__()
         self._put_sql: dict[tuple[bool, int, int], str] = {}
         self._put_writes_sql: dict[int, str] = {}
+        self._batch_writes_sql: dict[int, str] = {}
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def latest_row(self, latest_of_thread: str) -> str:
@@ -161,6 +166,26 @@ class PostgresDialect(Dialect):
         for row in rows:
             params += row[5:8]
         return Query(sql, params, rows=False)
+
+    def put_batch_writes(self, rows: Sequence[tuple]) -> Query:
+        """As `Dialect.put_batch_writes`, in one statement up to `BATCH_WRITES` rows. Postgres
+        refuses a statement that would upsert a row twice, so a key written twice keeps what
+        storing the tasks in turn would: the first ordinary write (a repeat is ignored), the
+        last special one (negative idx, replaced)."""
+        kept: dict[tuple, tuple] = {}
+        for row in rows:
+            key = row[:4] + (row[5],)
+            if row[5] < 0 or key not in kept:
+                kept[key] = row
+        if len(kept) > BATCH_WRITES:
+            return Query(self.upsert_writes, list(kept.values()), many=True, rows=False)
+        sql = self._batch_writes_sql.get(len(kept))
+        if sql is None:
+            sql = self._batch_writes_sql[len(kept)] = self.q(
+                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
+                f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?::int, ?, ?::bytea)'] * len(kept))}{self.write_conflict}"
+            ).replace("%s::bytea", "%b::bytea")
+        return Query(sql, [value for row in kept.values() for value in row], rows=False)
 
     def put_statement(self, check: bool, deltas: int, whole: int) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only

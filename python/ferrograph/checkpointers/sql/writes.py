@@ -352,18 +352,18 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     line's lock until the transaction ends, so its checkpoint is the latest. This saves a
     round trip per checkpoint.
 
-    On SQLite, the checkpoint rows of a batch's puts are stored together (before a put reads the
-    checkpoint table, and at the end), then its tasks' pending writes by its last statement:
-    nothing else a put runs (its values, its deltas) reads them, and every statement costs as
-    much again in the driver as in the database. Rows are stored in their order, so a refusal
-    (a parent or a checkpoint deleted meanwhile, migration 0004) fails the batch as it would
-    have failed in its place, and `_writer.write` then writes the calls one by one, in order."""
+    The pending writes of a batch's tasks are stored together by its last statement, and on
+    SQLite the checkpoint rows of its puts together before them (and before a put reads the
+    checkpoint table): nothing else a put runs (its values, its deltas) reads them, and every
+    statement costs as much again in the driver as in the database. Rows are stored in their
+    order, so a refusal (a parent or a checkpoint deleted meanwhile, migration 0004) fails the
+    batch as it would have failed in its place, and `_writer.write` then writes the calls one
+    by one, in order."""
     results: list[Any] = []
     stored: set[tuple[str, str, Optional[str]]] = set()
     began = len(calls) == 1
-    coalesced = isinstance(d, SqliteDialect) and not began
-    held: Optional[list[list]] = [] if coalesced else None
-    deferred: Optional[list[tuple]] = [] if coalesced else None
+    held: Optional[list[list]] = [] if isinstance(d, SqliteDialect) and not began else None
+    deferred: Optional[list[tuple]] = None if began else []
     try:
         for method, args in calls:
             if method == "put":
@@ -397,7 +397,7 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
             yield d.upsert_checkpoints(held)
         if deferred:
             # Alone only when no call had a statement: then it is the batch's one statement.
-            yield d.put_writes(deferred)
+            yield d.put_batch_writes(deferred)
     except BaseException:
         if deltas is not None:
             deltas.forget_threads([location(args[0])[0] for _method, args in calls])
