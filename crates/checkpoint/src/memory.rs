@@ -179,6 +179,25 @@ impl Saved {
     }
 }
 
+/// `value`, or the text the channel holds at the parent's version when it is the same: a node
+/// that writes a channel again unchanged (a list rewritten whole) then adds no copy of its
+/// text, and readers that cache decoded values by stored text see one value.
+fn shared_with_parent(
+    blobs: &HashMap<String, HashMap<String, Option<RawJson>>>,
+    parent: Option<&Saved>,
+    channel: &str,
+    value: RawJson,
+) -> RawJson {
+    let previous = parent.and_then(|p| {
+        let at = p.channel_versions.binary_search_by(|(name, _)| (**name).cmp(channel)).ok()?;
+        blobs.get(channel)?.get(&*p.channel_versions[at].1)?.as_ref()
+    });
+    match previous {
+        Some(previous) if previous.as_str() == value.as_str() => previous.clone(),
+        _ => value,
+    }
+}
+
 /// Puts a rewrite's new value (if any) in `slot`; whether it did.
 fn replace<T>(slot: &mut T, new: Option<T>) -> bool {
     new.map(|new| *slot = new).is_some()
@@ -729,7 +748,9 @@ impl CheckpointSaver for MemorySaver {
             }
         }
         let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
+        let parent = saved.parent_id.as_deref().and_then(|p| ns.checkpoints.get(p));
         for (channel, version, value) in new_blobs {
+            let value = value.map(|v| shared_with_parent(&ns.blobs, parent, channel, v));
             match ns.blobs.get_mut(channel) {
                 Some(versions) => {
                     versions.insert(version.clone(), value);
@@ -1031,6 +1052,23 @@ mod tests {
         let stats = saver.stats().unwrap();
         assert_eq!(stats.checkpoints, 21);
         assert_eq!(stats.blobs, 22);
+    }
+
+    #[test]
+    fn a_channel_rewritten_unchanged_shares_its_parent_s_text() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let list = json!([{"role": "user", "content": "hi"}]);
+        let first = run.step(&[("m", Some(list.clone()))]);
+        let same = run.step(&[("m", Some(list.clone()))]);
+        let changed = run.step(&[("m", Some(json!([1])))]);
+        let text = |config: &CheckpointConfig| saver.get_tuple(config).unwrap().unwrap().checkpoint.channel_values["m"].clone();
+        let (a, b, c) = (text(&first), text(&same), text(&changed));
+        assert!(std::ptr::eq(a.as_str(), b.as_str()), "an unchanged rewrite keeps one text");
+        assert!(!std::ptr::eq(b.as_str(), c.as_str()));
+        assert_eq!((a, c), (RawJson::from(list), RawJson::from(json!([1]))));
+        // Each version is still a blob of its own (prune and copy count them as such).
+        assert_eq!(saver.stats().unwrap().blobs, 3);
     }
 
     #[test]

@@ -47,9 +47,9 @@ use crate::run::CoreRun;
 pub struct PyMemorySaver {
     inner: Arc<MemorySaver>,
     registry: Arc<Registry>,
-    /// Values read by get/get_tuple, copied rather than parsed when read again (the latest
-    /// checkpoint of a thread is typically read many times).
-    decoded: DecodeCache,
+    /// Values read by get/get_tuple/list, copied rather than parsed when read again (the
+    /// latest checkpoint of a thread is typically read many times, a history listed again).
+    decoded: Arc<DecodeCache>,
     /// The saver's `ferrograph.checkpointers.limits.SizeLimits`, which checks each encoded
     /// value before anything of a put is stored; None without limits.
     value_limits: Option<Py<PyAny>>,
@@ -210,7 +210,7 @@ impl PyMemorySaver {
         PyMemorySaver {
             inner: Arc::new(MemorySaver::new()),
             registry,
-            decoded: DecodeCache::new(DECODE_CACHE_BYTES),
+            decoded: Arc::new(DecodeCache::new(DECODE_CACHE_BYTES)),
             value_limits,
             sealing: AtomicBool::new(keyring.is_some()),
             sealing_metadata: AtomicBool::new(keyring.is_some() && seal_metadata),
@@ -349,6 +349,7 @@ impl PyMemorySaver {
         Ok(CheckpointTupleIter {
             items: items.into_iter(),
             registry: codec,
+            decoded: if opener.is_some() { None } else { Some(self.decoded.clone()) },
             opener,
         })
     }
@@ -586,6 +587,8 @@ impl PyMemorySaver {
 pub struct CheckpointTupleIter {
     items: std::vec::IntoIter<CheckpointTuple>,
     registry: Arc<Registry>,
+    /// The saver's decoded values; None when it encrypts (nothing is kept decoded).
+    decoded: Option<Arc<DecodeCache>>,
     opener: Option<Opener>,
 }
 
@@ -602,7 +605,7 @@ impl CheckpointTupleIter {
                     Some(opener) => opener.open(py, t)?,
                     None => t,
                 };
-                tuple_to_py(py, &t, &self.registry, None).map(Some)
+                tuple_to_py(py, &t, &self.registry, self.decoded.as_deref()).map(Some)
             }
             None => Ok(None),
         }
