@@ -562,10 +562,15 @@ async def check_repeated_reads_are_independent_copies(s: Driver) -> None:
     versions = {k: s.next_version(None) for k in values}
     checkpoint["channel_versions"] = versions
     stored = await s.put(cfg("t1"), checkpoint, {"source": "input", "step": -1, "parents": {}}, versions)
-    for read in range(6):
-        # get_tuple, then list: each read a value read before (which a saver may keep decoded).
-        found = await s.get_tuple(stored) if read < 3 else (await s.list(cfg("t1")))[0]
-        got = found.checkpoint["channel_values"]
+    write = copy.deepcopy(big["messages"][1])
+    await s.put_writes(stored, [("messages", copy.deepcopy(write))], "task")
+    reads = [lambda: s.get_tuple(stored), lambda: _first_listed(s, stored)]
+    for read in reads * 3:
+        t = await read()
+        written = t.pending_writes[0][2]
+        assert_same(written, write)
+        written["meta"]["tags"].append("changed")
+        got = t.checkpoint["channel_values"]
         assert_same(got["big"], values["big"])
         assert_same(got["mixed"], values["mixed"])
         message = got["big"]["messages"][0]
@@ -578,6 +583,27 @@ async def check_repeated_reads_are_independent_copies(s: Driver) -> None:
     latest = await s.get(stored)
     assert_same(latest["channel_values"]["big"], values["big"])
     assert_same(latest["channel_values"]["mixed"], values["mixed"])
+
+
+async def check_a_value_rewritten_unchanged_reads_back_per_version(s: Driver) -> None:
+    """A channel rewritten with an equal value (a saver may store its text once for both
+    versions), then changed: every checkpoint, listed again and again, reads its own value."""
+    history = [["m" * 300, str(i // 2)] for i in range(6)]  # each list written twice in a row
+    chain = Chain(s, "t1")
+    for i, messages in enumerate(history):
+        await chain.write(messages=copy.deepcopy(messages), step=i)
+    for _ in range(3):
+        listed = await s.list(cfg("t1"))
+        assert [t.checkpoint["channel_values"]["step"] for t in listed] == list(range(5, -1, -1))
+        for t, messages in zip(listed, reversed(history)):
+            assert t.checkpoint["channel_values"]["messages"] == messages
+            t.checkpoint["channel_values"]["messages"].append("mutated")
+    for config, messages in zip(chain.configs, history):
+        assert (await s.get_tuple(config)).checkpoint["channel_values"]["messages"] == messages
+
+
+async def _first_listed(s: Driver, config: dict) -> Any:
+    return (await s.list(config, limit=1))[0]
 
 
 async def check_unserializable_value_is_refused_and_nothing_stored(s: Driver) -> None:
@@ -637,6 +663,7 @@ CHECKS: list[Callable[[Driver], Awaitable[None]]] = [
     check_get_next_version_is_monotonic,
     check_values_round_trip_exactly,
     check_repeated_reads_are_independent_copies,
+    check_a_value_rewritten_unchanged_reads_back_per_version,
     check_unserializable_value_is_refused_and_nothing_stored,
     check_bad_configs_are_clear_errors,
 ]

@@ -148,16 +148,22 @@ class Harness:
 
 async def assert_held_encrypted(h: Harness) -> None:
     """The memory saver's stand-in for reading its raw bytes: without keys, every checkpoint
-    of the thread is refused, naming the key id."""
+    of the thread is refused, naming the key id, by list too: values read before (twice, which
+    a saver holding plain values would keep decoded) were not kept."""
     assert h.memory is not None
     encryption = h.memory.encryption
-    configs = [t.config for t in h.memory.list(None)]
+    for _ in range(2):
+        configs = [t.config for t in h.memory.list(None)]
+        for config in configs:
+            h.memory.get_tuple(config)
     assert len(configs) >= 8
     h.memory.encryption = None
     try:
         for config in configs:
             with pytest.raises(EncryptionKeyError, match="key id 'k.*has no encryption"):
                 h.memory.get_tuple(config)
+            with pytest.raises(EncryptionKeyError, match="key id 'k.*has no encryption"):
+                next(iter(h.memory.list(config, limit=1)))
     finally:
         h.memory.encryption = encryption
 

@@ -131,7 +131,7 @@ fn pairs(map: BTreeMap<String, String>) -> Pairs {
 fn unpack(pairs: &Pairs) -> BTreeMap<String, String> {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (String::from(&**k), String::from(&**v)))
         .collect()
 }
 
@@ -163,18 +163,18 @@ impl Saved {
         Checkpoint {
             v: self.v,
             id: id.to_owned(),
-            ts: self.ts.to_string(),
+            ts: String::from(&*self.ts),
             channel_values: BTreeMap::new(),
             channel_versions: unpack(&self.channel_versions),
             versions_seen: self
                 .versions_seen
                 .iter()
-                .map(|(node, seen)| (node.to_string(), unpack(seen)))
+                .map(|(node, seen)| (String::from(&**node), unpack(seen)))
                 .collect(),
             updated_channels: self
                 .updated_channels
                 .as_ref()
-                .map(|c| c.iter().map(|name| name.to_string()).collect()),
+                .map(|c| c.iter().map(|name| String::from(&**name)).collect()),
         }
     }
 }
@@ -250,7 +250,7 @@ impl MemorySaver {
                         checkpoint_ns: name.clone(),
                         checkpoint_id: id.clone(),
                         parent_id: saved.parent_id.as_deref().map(str::to_owned),
-                        ts: saved.ts.to_string(),
+                        ts: String::from(&*saved.ts),
                         metadata: saved.metadata.clone(),
                         writes: writes.map_or(0, BTreeMap::len),
                         write_bytes: writes.map_or(0, |w| {
@@ -520,7 +520,7 @@ impl Namespace {
             if let Some(Some(value)) = self.blobs.get(&**channel).and_then(|v| v.get(&**version)) {
                 checkpoint
                     .channel_values
-                    .insert(channel.to_string(), value.clone());
+                    .insert(String::from(&**channel), value.clone());
             }
         }
         let config_for = |checkpoint_id: &str| {

@@ -24,7 +24,7 @@ use pyo3::types::{
 };
 
 /// Text shorter than this is decoded every time.
-const MIN_CACHED_LEN: usize = 256;
+const MIN_CACHED_LEN: usize = 128;
 
 struct Entry {
     raw: RawJson,

@@ -790,17 +790,21 @@ pub fn writes_from_py(
     Ok(out)
 }
 
-/// `[(task_id, channel, value), ...]` with live values.
+/// `[(task_id, channel, value), ...]` with live values; with a `cache`, values it decoded
+/// before are copied rather than parsed.
 pub fn pending_writes_to_py<'py>(
     py: Python<'py>,
     writes: &[PendingWrite],
     registry: &Registry,
+    cache: Option<&DecodeCache>,
 ) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for w in writes {
-        let value = decode_raw(py, &w.value, registry, &|| {
-            format!("writes['{}']", w.channel)
-        })?;
+        let decode = || decode_raw(py, &w.value, registry, &|| format!("writes['{}']", w.channel));
+        let value = match cache {
+            Some(cache) => cache.get_or_decode(py, &w.value, decode)?,
+            None => decode()?,
+        };
         list.append(PyTuple::new(
             py,
             [
@@ -843,7 +847,7 @@ pub fn tuple_to_py<'py>(
             checkpoint_to_py(py, &tuple.checkpoint, registry, cache)?.into_any(),
             metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
             parent,
-            pending_writes_to_py(py, &tuple.pending_writes, registry)?.into_any(),
+            pending_writes_to_py(py, &tuple.pending_writes, registry, cache)?.into_any(),
         ],
     )?;
     tuple_new.bind(py).call1((cls, items))
