@@ -386,9 +386,14 @@ impl MemorySaver {
                 }
                 for (channel, versions) in &ns.blobs {
                     let entry = usage.channels.entry(channel.clone()).or_default();
+                    // Versions rewritten unchanged share one text (see `shared_with_parent`):
+                    // its bytes are held once.
+                    let mut held = HashSet::new();
                     for value in versions.values().flatten() {
                         entry.0 += 1;
-                        entry.1 += value.as_str().len();
+                        if held.insert(value.as_str().as_ptr()) {
+                            entry.1 += value.as_str().len();
+                        }
                     }
                 }
             }
@@ -1066,9 +1071,12 @@ mod tests {
         let (a, b, c) = (text(&first), text(&same), text(&changed));
         assert!(std::ptr::eq(a.as_str(), b.as_str()), "an unchanged rewrite keeps one text");
         assert!(!std::ptr::eq(b.as_str(), c.as_str()));
-        assert_eq!((a, c), (RawJson::from(list), RawJson::from(json!([1]))));
-        // Each version is still a blob of its own (prune and copy count them as such).
+        assert_eq!((a, c), (RawJson::from(list.clone()), RawJson::from(json!([1]))));
+        // Each version is still a blob of its own (prune and copy count them as such), and the
+        // shared text's bytes are held once.
         assert_eq!(saver.stats().unwrap().blobs, 3);
+        let usage = saver.usage(Some("t")).unwrap();
+        assert_eq!(usage[0].channels["m"], (3, RawJson::from(list).as_str().len() + "[1]".len()));
     }
 
     #[test]
