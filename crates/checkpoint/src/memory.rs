@@ -308,11 +308,26 @@ impl MemorySaver {
                 }
             }
             let live = live_blobs(&ns.checkpoints, |id| !doomed.contains(id));
+            let is_live = |channel: &str, version: &str| live.contains(&(channel, version));
+            // A text shared by versions rewritten unchanged (see `shared_with_parent`) is freed
+            // with the last of them, and counted once.
+            let kept: HashSet<*const u8> = ns
+                .blobs
+                .iter()
+                .flat_map(|(channel, versions)| versions.iter().map(move |(version, value)| (channel, version, value)))
+                .filter(|(channel, version, _)| is_live(channel, version))
+                .filter_map(|(_, _, value)| value.as_ref().map(|v| v.as_str().as_ptr()))
+                .collect();
+            let mut freed = HashSet::new();
             for (channel, versions) in &ns.blobs {
                 for (version, value) in versions {
-                    if !live.contains(&(channel.as_str(), version.as_str())) {
+                    if !is_live(channel, version) {
                         removed.blobs += 1;
-                        removed.bytes += value.as_ref().map_or(0, |v| v.as_str().len());
+                        if let Some(text) = value.as_ref().map(RawJson::as_str) {
+                            if !kept.contains(&text.as_ptr()) && freed.insert(text.as_ptr()) {
+                                removed.bytes += text.len();
+                            }
+                        }
                     }
                 }
             }
@@ -1063,7 +1078,7 @@ mod tests {
     fn a_channel_rewritten_unchanged_shares_its_parent_s_text() {
         let saver = MemorySaver::new();
         let mut run = Run::new(&saver, cfg("t"), "r");
-        let list = json!([{"role": "user", "content": "hi"}]);
+        let list = json!([{"role": "user", "content": "hi".repeat(250)}]);
         let first = run.step(&[("m", Some(list.clone()))]);
         let same = run.step(&[("m", Some(list.clone()))]);
         let changed = run.step(&[("m", Some(json!([1])))]);
@@ -1076,7 +1091,16 @@ mod tests {
         // shared text's bytes are held once.
         assert_eq!(saver.stats().unwrap().blobs, 3);
         let usage = saver.usage(Some("t")).unwrap();
-        assert_eq!(usage[0].channels["m"], (3, RawJson::from(list).as_str().len() + "[1]".len()));
+        let list_len = RawJson::from(list).as_str().len();
+        assert_eq!(usage[0].channels["m"], (3, list_len + "[1]".len()));
+        // Removing the first checkpoint frees its version, not the text the second still holds.
+        let key = |config: &CheckpointConfig| ("t".to_owned(), String::new(), config.checkpoint_id.clone().unwrap());
+        let removed = saver.remove_checkpoints(&[key(&first)], true).unwrap();
+        assert_eq!(removed.blobs, 1);
+        assert!(removed.bytes < list_len, "{} bytes counted as freed", removed.bytes);
+        let both = saver.remove_checkpoints(&[key(&first), key(&same)], true).unwrap();
+        assert_eq!(both.blobs, 2);
+        assert!(both.bytes >= list_len && both.bytes < 2 * list_len, "{} bytes counted as freed", both.bytes);
     }
 
     #[test]
