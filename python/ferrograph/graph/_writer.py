@@ -21,9 +21,9 @@ The sync driver's writer drains on a thread of one shared pool; the async driver
 asyncio task. Both share the queue logic in `_Writer`. When the sync driver waits for its writer
 (at the end of a run), it writes what the pooled thread has not taken yet itself: that thread
 needs the GIL, which the run holds while it computes, so it usually has not started, and would
-start only once the run blocks, then hand the results back across threads. Reads of a saver (a run's load,
-`get_state`, ...) first wait for the background writers on that saver (`settle`), so they see
-everything queued before them.
+start only once the run blocks, then hand the results back across threads. Reads of a saver (a
+run's load, `get_state`, ...) first wait for the background writers on that saver (`settle`), so
+they see everything queued before them.
 """
 
 from __future__ import annotations

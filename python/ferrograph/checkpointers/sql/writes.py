@@ -375,11 +375,12 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption, held)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
+                path = task_path[0] if task_path else ""
                 if deferred is not None:
-                    deferred += _write_rows(config, writes, task_id, task_path[0] if task_path else "", limits, encryption)
+                    deferred += _write_rows(config, writes, task_id, path, limits, encryption)
                     results.append(None)
                     continue
-                op = put_writes(d, config, writes, task_id, task_path[0] if task_path else "", limits, encryption)
+                op = put_writes(d, config, writes, task_id, path, limits, encryption)
             else:
                 raise ValueError(f"a batch runs put and put_writes, not {method!r}")
             # Only the batch's first statement can be taken for the whole operation (see
