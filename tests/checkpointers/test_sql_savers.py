@@ -519,6 +519,24 @@ async def test_a_batch_of_chained_puts_reads_at_most_the_first_one_s_answer(sql_
     assert [t.pending_writes for t in stored] == [[(f"task-{n}", "n", n + 1)] for n in (3, 2, 1, 0)]
 
 
+async def test_a_batch_longer_than_one_statement_holds_stores_every_row(sql_saver):
+    """A batch of more checkpoints and writes than one statement takes (SQLite: 64 rows) is
+    stored whole, in order."""
+    parent = cfg("t")
+    calls = []
+    for step in range(70):
+        c = checkpoint({"n": step}, {"n": step + 1})
+        calls.append(("put", (parent, c, {"step": step}, {"n": step + 1})))
+        parent = cfg("t", c["id"])
+        calls.append(("put_writes", (parent, [("n", step + 1)], f"task-{step}", "")))
+    saver = sql_saver.saver
+    await saver.arun_batch(calls) if "Async" in type(saver).__name__ else saver.run_batch(calls)
+    stored = await sql_saver.list(cfg("t"))
+    assert [t.checkpoint["channel_values"] for t in stored] == [{"n": n} for n in range(69, -1, -1)]
+    assert [t.pending_writes for t in stored] == [[(f"task-{n}", "n", n + 1)] for n in range(69, -1, -1)]
+    assert [t.parent_config["configurable"]["checkpoint_id"] for t in stored[:-1]] == [t.config["configurable"]["checkpoint_id"] for t in stored[1:]]
+
+
 async def test_a_chain_is_read_in_one_query(sql_saver, monkeypatch):
     s = sql_saver
     configs, lists = await grow(s, "t", 2 * SNAPSHOT_EVERY + 5, extra={"topic": "x"})

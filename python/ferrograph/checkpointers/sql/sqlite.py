@@ -23,6 +23,9 @@ SQLITE_BUSY_TIMEOUT = 30.0
 #: by row.
 ROWS_PER_STATEMENT = 64
 
+#: The placeholders of one checkpoint row.
+CHECKPOINT_ROW = ", ".join(["?"] * 9)
+
 
 def sqlite_path(conn_string: str) -> str:
     """The file behind what users pass to `SqliteSaver.from_conn_string`: a path, `:memory:`,
@@ -89,15 +92,19 @@ class SqliteDialect(Dialect):
 
     def __init__(self) -> None:
         super().__init__()
-        # A put, statement by statement (`writes.put`).
-        self.upsert_checkpoint = (
+        # A put, statement by statement (`writes.put`); a batch's checkpoint rows in one
+        # (`upsert_checkpoints`).
+        self._upsert_into = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
-            " metadata, run_id, channel_values, blob_channels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " metadata, run_id, channel_values, blob_channels) VALUES "
+        )
+        self._upsert_conflict = (
             " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
             " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
             " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
             " blob_channels = excluded.blob_channels"
         )
+        self.upsert_checkpoint = f"{self._upsert_into}({CHECKPOINT_ROW}){self._upsert_conflict}"
         self.insert_blob = (
             f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
@@ -138,12 +145,11 @@ class SqliteDialect(Dialect):
         """`upsert_checkpoint` for several rows (a batch's puts), as one statement when there
         are at most `ROWS_PER_STATEMENT` (9 parameters each), applied in order."""
         if len(rows) > ROWS_PER_STATEMENT:
-            return Query(self.upsert_checkpoint, [list(row) for row in rows], many=True, rows=False)
+            return Query(self.upsert_checkpoint, list(rows), many=True, rows=False)
         statement = self._upserts_sql.get(len(rows))
         if statement is None:
-            head, _, conflict = self.upsert_checkpoint.partition(" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-            statement = self._upserts_sql[len(rows)] = f"{head} VALUES {values}{conflict}"
+            values = ", ".join([f"({CHECKPOINT_ROW})"] * len(rows))
+            statement = self._upserts_sql[len(rows)] = f"{self._upsert_into}{values}{self._upsert_conflict}"
         return Query(statement, [value for row in rows for value in row], rows=False)
 
     def latest_row(self, latest_of_thread: str) -> str:
