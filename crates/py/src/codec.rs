@@ -279,10 +279,13 @@ static READ_VALUES: LazyLock<TextCache> = LazyLock::new(|| TextCache::new(16 << 
 #[pyfunction]
 pub fn loads_cached(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let reg = active_registry(py, default_registry())?;
-    let bytes = bytes_of(data)?;
-    READ_VALUES
-        .get_or_decode(py, &bytes, reg.max_depth(), || from_json(py, &bytes, &reg).map_err(|e| to_py_err(py, &e)))
-        .map(Bound::unbind)
+    load_read_value(py, &bytes_of(data)?, &reg).map(Bound::unbind)
+}
+
+/// [`loads_cached`] of encoded bytes with `reg`: what the SQL savers' page reader decodes
+/// values and pending writes with.
+pub fn load_read_value<'py>(py: Python<'py>, text: &[u8], reg: &Registry) -> PyResult<Bound<'py, PyAny>> {
+    READ_VALUES.get_or_decode(py, text, reg.max_depth(), || from_json(py, text, reg).map_err(|e| to_py_err(py, &e)))
 }
 
 /// Allows classes process-wide; returns the class when given one (a decorator too).

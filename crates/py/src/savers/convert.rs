@@ -829,18 +829,11 @@ pub fn tuple_to_py<'py>(
     registry: &Registry,
     cache: Option<&DecodeCache>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
-    // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
-    let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
-        py.get_type::<PyTuple>()
-            .getattr(intern!(py, "__new__"))
-            .map(Bound::unbind)
-    })?;
     let parent = match &tuple.parent_config {
         Some(p) => config_to_py(py, p)?.into_any(),
         None => py.None().into_bound(py),
     };
-    let items = PyTuple::new(
+    new_checkpoint_tuple(
         py,
         [
             config_to_py(py, &tuple.config)?.into_any(),
@@ -849,7 +842,17 @@ pub fn tuple_to_py<'py>(
             parent,
             pending_writes_to_py(py, &tuple.pending_writes, registry, cache)?.into_any(),
         ],
-    )?;
-    tuple_new.bind(py).call1((cls, items))
+    )
 }
 
+/// A `CheckpointTuple` of (config, checkpoint, metadata, parent_config, pending_writes).
+pub fn new_checkpoint_tuple<'py>(py: Python<'py>, fields: [Bound<'py, PyAny>; 5]) -> PyResult<Bound<'py, PyAny>> {
+    let cls = CHECKPOINT_TUPLE.import(py, "ferrograph.checkpointers.base", "CheckpointTuple")?;
+    // `tuple.__new__(cls, items)` builds the NamedTuple without running its Python `__new__`.
+    let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
+        py.get_type::<PyTuple>()
+            .getattr(intern!(py, "__new__"))
+            .map(Bound::unbind)
+    })?;
+    tuple_new.bind(py).call1((cls, PyTuple::new(py, fields)?))
+}

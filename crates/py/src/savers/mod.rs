@@ -1,9 +1,11 @@
 //! Checkpoint savers on the Python side: conversions between the Rust checkpoint model and
-//! LangGraph's Python shapes (`convert`) and the native memory saver's Python class (`memory`).
+//! LangGraph's Python shapes (`convert`), the native memory saver's Python class (`memory`), and
+//! the SQL savers' reader of a page of rows (`page`).
 
 pub(crate) mod convert;
 pub(crate) mod encoded;
 pub(crate) mod memory;
+pub(crate) mod page;
 
 use pyo3::prelude::*;
 
@@ -27,5 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;
     m.add_class::<memory::MemoryRunSink>()?;
+    m.add_class::<page::RowPage>()?;
+    m.add_class::<page::RowPageTuples>()?;
     Ok(())
 }

@@ -9,7 +9,8 @@ items, as a JSON array, and its `chain` names the versions the value is built fr
 snapshot first, then the earlier deltas. Every `SNAPSHOT_EVERY` deltas a full value is stored
 again, so a value never needs more than `SNAPSHOT_EVERY + 1` rows, and since each row names its
 whole chain, one statement fetches the rows of every value a page of checkpoints needs. The value
-is rebuilt byte for byte ('[' + each row's items joined with ',' + ']') and decoded once, so it
+is rebuilt byte for byte ('[' + each row's items joined with ',' + ']'; by the Rust `RowPage`
+that reads a page of rows) and decoded once, so it
 is exactly what a whole-value row would have given: deltas compare encodings, never Python values
 (where 1 == True).
 
@@ -32,9 +33,7 @@ from collections import OrderedDict
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
-from ferrograph.checkpointers.sql.rows import corrupt, text
-
-__all__ = ["SNAPSHOT_EVERY", "BlobRows", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta", "rebuild"]
+__all__ = ["SNAPSHOT_EVERY", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta"]
 
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
@@ -43,10 +42,6 @@ SNAPSHOT_EVERY = 16
 #: this many bytes in CPython), counted so that entries without an encoding (a consumed
 #: trigger, a big value that is not a list) still count towards `max_bytes` and are evicted.
 ENTRY_BYTES = 256
-
-#: Blob rows by (thread_id, checkpoint_ns, channel, version): (blob, chain).
-BlobRows = dict[tuple[str, str, str, str], tuple[Any, Optional[list[str]]]]
-
 
 class Stored(NamedTuple):
     """The last value a saver stored for one channel of a thread: its version, its encoding
@@ -216,39 +211,3 @@ def delta(stored: Optional[Stored], version: str, encoded: bytes) -> Optional[tu
     if len(blob) + sum(len(v) + 3 for v in chain) >= len(encoded):
         return None
     return blob, chain
-
-
-def _whole(parts: Sequence[bytes]) -> bytes:
-    """The encoding of a list from the JSON arrays of its snapshot and deltas."""
-    return b"[" + b",".join(p[1:-1] for p in parts if len(p) > 2) + b"]"
-
-
-def rebuild(rows: BlobRows, key: tuple[str, str, str, str], checkpoint_id: str) -> Any:
-    """The encoded value of one channel version (read for checkpoint `checkpoint_id`): its row's
-    blob, or the whole list rebuilt from the rows of its chain. None when the channel has no
-    value at that version."""
-    row = rows.get(key)
-    if row is None:
-        return None
-    blob, chain = row
-    if chain is None:
-        return blob
-    thread_id, checkpoint_ns, channel, version = key
-    parts = []
-    for position, member in enumerate(chain + [version]):
-        member_row = rows.get((thread_id, checkpoint_ns, channel, member))
-        problem = None
-        if member_row is None:
-            problem = f"version {member!r}, on which its stored value is built, is missing"
-        elif member_row[0] is None or (member_row[1] is None) != (position == 0):
-            problem = f"version {member!r}, on which its stored value is built, is not a list snapshot or delta"
-        if problem is not None:
-            raise corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id, problem)
-        assert member_row is not None  # a missing row is reported above
-        member_text = text(member_row[0])
-        part = member_text.encode() if isinstance(member_text, str) else bytes(member_text)
-        if not (part[:1] == b"[" and part[-1:] == b"]"):
-            raise corrupt(f"channel {channel!r}", thread_id, checkpoint_ns, checkpoint_id,
-                          f"the stored part at version {member!r} is not a JSON array")
-        parts.append(part)
-    return _whole(parts)

@@ -8,7 +8,7 @@ import json
 from typing import Any, Mapping, Optional, Union
 
 from ferrograph import _core
-from ferrograph.checkpointers.encryption import Encryption, open_metadata
+from ferrograph.checkpointers.encryption import Encryption, open_metadata, open_value
 from ferrograph.errors import CorruptCheckpointError, EncryptionError, InvalidConfigError, SchemaVersionError, ThreadDeletedError
 
 __all__ = [
@@ -17,9 +17,11 @@ __all__ = [
     "config_for",
     "corrupt",
     "decode",
+    "decode_metadata",
     "load",
     "location",
     "missing_tables",
+    "opened",
     "text",
     "thread_deleted",
 ]
@@ -129,3 +131,15 @@ def decode_metadata(data: Any, encryption: Optional[Encryption], thread_id: str,
         raise type(e)(f"cannot read the metadata (checkpoint {checkpoint_id!r} of thread {thread_id!r}{ns}): {e}") from None
     return decode(opened, "the metadata", thread_id, checkpoint_ns, checkpoint_id)
 
+
+
+def opened(encryption: Optional[Encryption], blob: Any, what: str, channel: Any, thread_id: str, checkpoint_ns: str,
+           checkpoint_id: Optional[str] = None) -> Any:
+    """A stored value's encoding: decrypted when encrypted. An error says where it was read:
+    `what`, with the channel's repr in place of `{}` (written only when it is reported)."""
+    try:
+        return open_value(encryption, blob)
+    except EncryptionError as e:
+        at = f"checkpoint {checkpoint_id!r} of " if checkpoint_id else ""
+        ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
+        raise type(e)(f"cannot read {what.format(repr(channel))} ({at}thread {thread_id!r}{ns}): {e}") from None

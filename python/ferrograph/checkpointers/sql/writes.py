@@ -7,7 +7,7 @@ when another writer has advanced its thread."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generator, Mapping, Optional, Sequence, Union
 
@@ -414,7 +414,7 @@ def _first_not_alone(op: Op) -> Generator[Step, Any, tuple[Any, bool]]:
     except StopIteration as stop:
         return stop.value, False
     if isinstance(step, Query) and step.alone:
-        step = replace(step, alone=False)
+        step = step._replace(alone=False)
     try:
         while True:
             step = op.send((yield step))
