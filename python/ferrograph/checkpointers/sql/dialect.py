@@ -369,7 +369,7 @@ class Dialect(ABC):
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """One statement that reads checkpoints (`conditions` are written with '?'
         placeholders; newest first, at most the bound limit) with everything their tuples need,
-        as rows whose first column says what they are (`reads.split`):
+        as rows whose first column says what they are (read by `_core.RowPage`):
 
         - `(0, rank, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,
           metadata, channel_values, NULL)`: a checkpoint, with its small values (NULL for a row
@@ -384,7 +384,7 @@ class Dialect(ABC):
         rows carry `task_path` and `idx`; with it those two are NULL.
 
         The blob rows are found from the versions in the stored checkpoints, read as text in the
-        database; for a row written before 0005, `reads.tuples` reads any version this misses
+        database; for a row written before 0005, `reads._complete` reads any version this misses
         with `select_blobs`. With
         `several` (more than one checkpoint may match), a blob row shared by many checkpoints or
         chains is returned once; a single checkpoint names each row once anyway."""

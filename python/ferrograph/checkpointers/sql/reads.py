@@ -37,10 +37,10 @@ def _read_page(d: Dialect, conditions: Sequence[str], params: Sequence[Any], lim
 
 
 def _complete(d: Dialect, page: _core.RowPage, indices: Optional[Sequence[int]] = None) -> Generator[Step, Any, None]:
-    """Reads the blob rows the tuples of `page` at `indices` need that `select_tuples` did not return (`RowPage.missing`:
-    versions are matched as text in the database, where a number may print otherwise than in
-    Python, and a row written before migration 0005 does not say which channels it has in blob
-    rows)."""
+    """Reads the blob rows that the tuples of `page` at `indices` need and `select_tuples` did
+    not return (`RowPage.missing`: versions are matched as text in the database, where a number
+    may print otherwise than in Python, and a row written before migration 0005 does not say
+    which channels it has in blob rows)."""
     missing = page.missing(None if indices is None else list(indices))
     for chunk in _chunks(missing, BATCH) if missing else ():
         page.add_blobs((yield Query(d.select_blobs, d.keys_param(chunk, 4))))
