@@ -116,14 +116,18 @@ pub struct TextCache {
     entries: Mutex<TextEntries>,
 }
 
+/// Keyed by whole value texts, hashed on every read: foldhash (seeded per process) where
+/// SipHash took about 13K instructions for a 4.8 KB text.
+type TextHasher = foldhash::fast::RandomState;
+
 #[derive(Default)]
 struct TextEntries {
     /// The value and how many levels of containers it nests (see [`copyable`]).
-    by_text: HashMap<Arc<[u8]>, (Py<PyAny>, usize)>,
+    by_text: HashMap<Arc<[u8]>, (Py<PyAny>, usize), TextHasher>,
     order: VecDeque<Arc<[u8]>>,
     text_bytes: usize,
     /// Hashes of texts read once lately, oldest first (a collision only caches a text early).
-    read_once: HashSet<u64>,
+    read_once: HashSet<u64, TextHasher>,
     read_once_order: VecDeque<u64>,
 }
 
