@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
 
 __version__: str
 
@@ -111,7 +111,7 @@ class CheckpointTupleIter:
 class RowPage:
     """The rows of a SQL saver's `select_tuples` made into checkpoint tuples (reads.py)."""
 
-    def __new__(cls, rows: Sequence[Sequence[Any]], ranks_rows: bool, encryption: Any) -> RowPage: ...
+    def __new__(cls, rows: Sequence[Sequence[Any]], ranks_rows: bool, encryption: Any) -> Self: ...
     def __len__(self) -> int: ...
     def metadata(self, index: int) -> Any: ...
     def last_position(self) -> Optional[tuple[str, str, str]]: ...

@@ -272,20 +272,23 @@ impl RowPage {
         let mut whole = vec![b'['];
         for (position, member) in chain.iter().chain([version]).enumerate() {
             let member_key = (thread_id.clone(), checkpoint_ns.clone(), channel.clone(), member.clone());
-            let problem = match self.blobs.get(&member_key) {
-                None => Some("is missing"),
-                Some(row) if row.blob.is_none() || row.chain.is_none() != (position == 0) => Some("is not a list snapshot or delta"),
-                Some(_) => None,
+            let data = match self.blobs.get(&member_key) {
+                None => Err("is missing"),
+                Some(BlobRow { blob: Some(blob), chain }) if chain.is_none() == (position == 0) => Ok(blob.bind(py)),
+                Some(_) => Err("is not a list snapshot or delta"),
             };
-            if let Some(problem) = problem {
-                return Err(at.corrupt(py, what()?, format!("version {}, on which its stored value is built, {problem}", repr(py, member)?)));
-            }
-            let data = self.blobs[&member_key].blob.as_ref().map(|b| b.bind(py).clone()).unwrap_or_else(|| py.None().into_bound(py));
+            let data = match data {
+                Ok(data) => data,
+                Err(problem) => {
+                    return Err(at.corrupt(py, what()?, format!("version {}, on which its stored value is built, {problem}", repr(py, member)?)));
+                }
+            };
             let owned;
-            let part = match plain(&data) {
+            let part = match plain(data) {
                 Some(part) => part,
                 None => {
-                    owned = py.get_type::<PyBytes>().call1((&data,))?.cast_into::<PyBytes>()?;
+                    // A memoryview (psycopg's bytea).
+                    owned = py.get_type::<PyBytes>().call1((data,))?.cast_into::<PyBytes>()?;
                     owned.as_bytes()
                 }
             };

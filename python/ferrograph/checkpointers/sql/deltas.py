@@ -9,10 +9,9 @@ items, as a JSON array, and its `chain` names the versions the value is built fr
 snapshot first, then the earlier deltas. Every `SNAPSHOT_EVERY` deltas a full value is stored
 again, so a value never needs more than `SNAPSHOT_EVERY + 1` rows, and since each row names its
 whole chain, one statement fetches the rows of every value a page of checkpoints needs. The value
-is rebuilt byte for byte ('[' + each row's items joined with ',' + ']'; by the Rust `RowPage`
-that reads a page of rows) and decoded once, so it
-is exactly what a whole-value row would have given: deltas compare encodings, never Python values
-(where 1 == True).
+is rebuilt byte for byte ('[' + each row's items joined with ',' + ']', by `_core.RowPage`, which
+reads a page of rows) and decoded once, so it is exactly what a whole-value row would have given:
+deltas compare encodings, never Python values (where 1 == True).
 
 Knowing the previous value at put time: `put` receives only the new checkpoint, so each saver
 keeps a `DeltaCache`, per (thread, namespace, channel), of the last value it stored: its version,

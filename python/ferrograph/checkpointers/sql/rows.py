@@ -1,6 +1,8 @@
 """Conversions between rows and the saver protocol that reads, writes and admin share: the
 key a config names, the config of a key, and decoding the JSON columns, each failure reported as
-a CorruptCheckpointError naming the checkpoint."""
+a CorruptCheckpointError naming the checkpoint. `_core.RowPage` (reads.py) decodes rows itself
+and calls `opened`, `decode`, `decode_metadata`, `load` and `corrupt` for what it cannot: an
+encrypted value, a column to report, a typed value whose keys Postgres's JSONB reordered."""
 
 from __future__ import annotations
 
@@ -130,7 +132,6 @@ def decode_metadata(data: Any, encryption: Optional[Encryption], thread_id: str,
         ns = f", namespace {checkpoint_ns!r}" if checkpoint_ns else ""
         raise type(e)(f"cannot read the metadata (checkpoint {checkpoint_id!r} of thread {thread_id!r}{ns}): {e}") from None
     return decode(opened, "the metadata", thread_id, checkpoint_ns, checkpoint_id)
-
 
 
 def opened(encryption: Optional[Encryption], blob: Any, what: str, channel: Any, thread_id: str, checkpoint_ns: str,
