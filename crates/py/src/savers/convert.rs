@@ -202,10 +202,20 @@ pub fn config_to_py<'py>(
     py: Python<'py>,
     config: &CheckpointConfig,
 ) -> PyResult<Bound<'py, PyDict>> {
+    config_dict(py, &config.thread_id, &config.checkpoint_ns, config.checkpoint_id.as_deref())
+}
+
+/// [`config_to_py`] from its parts.
+pub fn config_dict<'py>(
+    py: Python<'py>,
+    thread_id: &str,
+    checkpoint_ns: &str,
+    checkpoint_id: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
     let inner = PyDict::new(py);
-    inner.set_item(intern!(py, "thread_id"), &config.thread_id)?;
-    inner.set_item(intern!(py, "checkpoint_ns"), &config.checkpoint_ns)?;
-    if let Some(id) = &config.checkpoint_id {
+    inner.set_item(intern!(py, "thread_id"), thread_id)?;
+    inner.set_item(intern!(py, "checkpoint_ns"), checkpoint_ns)?;
+    if let Some(id) = checkpoint_id {
         inner.set_item(intern!(py, "checkpoint_id"), id)?;
     }
     wrap_configurable(py, inner)

@@ -16,7 +16,7 @@ use pyo3::intern;
 
 use crate::codec::{active_registry, default_registry, from_json, load_read_value, Registry, TAG};
 use crate::errors::new_error;
-use crate::savers::convert::new_checkpoint_tuple;
+use crate::savers::convert::{config_dict, new_checkpoint_tuple};
 
 /// A blob row's (thread_id, checkpoint_ns, channel, version).
 type BlobKey = (String, String, String, String);
@@ -197,16 +197,6 @@ fn chain_of(column: &Bound<'_, PyAny>, channel: &str, at: &At<'_>) -> PyResult<O
     })
 }
 
-fn config<'py>(py: Python<'py>, thread_id: &str, checkpoint_ns: &str, checkpoint_id: &str) -> PyResult<Bound<'py, PyDict>> {
-    let inner = PyDict::new(py);
-    inner.set_item(intern!(py, "thread_id"), thread_id)?;
-    inner.set_item(intern!(py, "checkpoint_ns"), checkpoint_ns)?;
-    inner.set_item(intern!(py, "checkpoint_id"), checkpoint_id)?;
-    let outer = PyDict::new(py);
-    outer.set_item(intern!(py, "configurable"), inner)?;
-    Ok(outer)
-}
-
 /// The `channel_versions` of a decoded checkpoint, as (channel, version) pairs.
 fn channel_versions<'py>(checkpoint: &Bound<'py, PyDict>) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
     let py = checkpoint.py();
@@ -225,8 +215,17 @@ impl RowPage {
         active_registry(py, default_registry())
     }
 
-    fn add_blob(&mut self, key: BlobKey, blob: Option<Py<PyAny>>, chain: Option<Vec<String>>) {
-        self.blobs.insert(key, BlobRow { blob, chain });
+    /// A blob row: its key (thread_id, checkpoint_ns, channel, version) in the four columns
+    /// from `key_at`, its blob and chain in the two from `blob_at`.
+    fn add_blob_row(&mut self, row: &Bound<'_, PyTuple>, key_at: usize, blob_at: usize) -> PyResult<()> {
+        let channel = row.get_item(key_at + 2)?;
+        let key: BlobKey =
+            (row.get_item(key_at)?.extract()?, row.get_item(key_at + 1)?.extract()?, channel.extract()?, row.get_item(key_at + 3)?.extract()?);
+        let at = At { thread_id: &key.0, checkpoint_ns: &key.1, checkpoint_id: None };
+        let blob = opened(row.get_item(blob_at)?, "channel {}", &channel, &at, &self.encryption)?;
+        let chain = chain_of(&row.get_item(blob_at + 1)?, &key.2, &at)?;
+        self.blobs.insert(key, BlobRow { blob: (!blob.is_none()).then(|| blob.unbind()), chain });
+        Ok(())
     }
 
     fn record(py: Python<'_>, row: &Bound<'_, PyTuple>, encryption: &Py<PyAny>, reg: &Registry) -> PyResult<Record> {
@@ -309,22 +308,21 @@ impl RowPage {
     /// The channel values of checkpoint `index`: those held in its row, then the others from
     /// its blob rows (a version without a row is a channel without a value).
     fn values<'py>(&mut self, py: Python<'py>, index: usize, checkpoint: &Bound<'py, PyDict>, reg: &Registry) -> PyResult<Bound<'py, PyDict>> {
-        let record = &self.records[index];
-        let at = At::of(&record.key);
-        let values = match &record.inline {
+        // The key is copied: the loop below adds to the page's caches.
+        let checkpoint_key = self.records[index].key.clone();
+        let at = At::of(&checkpoint_key);
+        let values = match &self.records[index].inline {
             None => PyDict::new(py),
             // The codec's own bytes (no JSONB reordering to undo, unlike the JSON columns).
             Some(inline) => load(inline.bind(py), &PyString::new(py, "").into_any(), "the channel values", &at, reg)?
                 .cast_into::<PyDict>()
                 .map_err(|_| at.corrupt(py, "the channel values".to_owned(), "not a JSON object".to_owned()))?,
         };
-        let (thread_id, checkpoint_ns, checkpoint_id) = record.key.clone();
-        let checkpoint_key = record.key.clone();
         for (channel, version) in channel_versions(checkpoint)? {
             if values.contains(&channel)? {
                 continue;
             }
-            let key = (thread_id.clone(), checkpoint_ns.clone(), text_of(&channel)?, text_of(&version)?);
+            let key = (checkpoint_key.0.clone(), checkpoint_key.1.clone(), text_of(&channel)?, text_of(&version)?);
             if let Some(value) = self.shared.get(&key) {
                 values.set_item(&channel, value.bind(py))?;
                 continue;
@@ -342,7 +340,6 @@ impl RowPage {
                     }
                 },
             };
-            let at = At { thread_id: &thread_id, checkpoint_ns: &checkpoint_ns, checkpoint_id: Some(&checkpoint_id) };
             let value = load(&blob, &channel, "channel {}", &at, reg)?;
             if immutable(&value) {
                 self.shared.insert(key, value.clone().unbind());
@@ -368,13 +365,13 @@ impl RowPage {
             pending.append((write.task_id.bind(py), channel, value))?;
         }
         let parent = match &record.parent {
-            Some(parent) => config(py, thread_id, checkpoint_ns, parent)?.into_any(),
+            Some(parent) => config_dict(py, thread_id, checkpoint_ns, Some(parent))?.into_any(),
             None => py.None().into_bound(py),
         };
         new_checkpoint_tuple(
             py,
             [
-                config(py, thread_id, checkpoint_ns, checkpoint_id)?.into_any(),
+                config_dict(py, thread_id, checkpoint_ns, Some(checkpoint_id))?.into_any(),
                 checkpoint.into_any(),
                 record.metadata.bind(py).clone(),
                 parent,
@@ -406,15 +403,7 @@ impl RowPage {
             let row = row?.cast_into::<PyTuple>()?;
             match row.get_item(0)?.extract::<u8>()? {
                 0 => checkpoints.push(row),
-                1 => {
-                    let (thread_id, checkpoint_ns) = (row.get_item(2)?, row.get_item(3)?);
-                    let (channel, version) = (row.get_item(4)?, row.get_item(5)?);
-                    let key: BlobKey = (thread_id.extract()?, checkpoint_ns.extract()?, channel.extract()?, version.extract()?);
-                    let at = At { thread_id: &key.0, checkpoint_ns: &key.1, checkpoint_id: None };
-                    let blob = opened(row.get_item(8)?, "channel {}", &channel, &at, &page.encryption)?;
-                    let chain = chain_of(&row.get_item(9)?, &key.2, &at)?;
-                    page.add_blob(key, (!blob.is_none()).then(|| blob.unbind()), chain);
-                }
+                1 => page.add_blob_row(&row, 2, 8)?,
                 _ => writes.push(row),
             }
         }
@@ -491,13 +480,7 @@ impl RowPage {
     /// Rows of `select_blobs`: (thread_id, checkpoint_ns, channel, version, blob, chain).
     fn add_blobs(&mut self, rows: &Bound<'_, PyAny>) -> PyResult<()> {
         for row in rows.try_iter()? {
-            let row = row?.cast_into::<PyTuple>()?;
-            let channel = row.get_item(2)?;
-            let key: BlobKey = (row.get_item(0)?.extract()?, row.get_item(1)?.extract()?, channel.extract()?, row.get_item(3)?.extract()?);
-            let at = At { thread_id: &key.0, checkpoint_ns: &key.1, checkpoint_id: None };
-            let blob = opened(row.get_item(4)?, "channel {}", &channel, &at, &self.encryption)?;
-            let chain = chain_of(&row.get_item(5)?, &key.2, &at)?;
-            self.add_blob(key, (!blob.is_none()).then(|| blob.unbind()), chain);
+            self.add_blob_row(&row?.cast_into::<PyTuple>()?, 0, 4)?;
         }
         Ok(())
     }

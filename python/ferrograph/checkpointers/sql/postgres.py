@@ -82,6 +82,11 @@ class PostgresDialect(Dialect):
         assert "%" not in sql, sql
         return sql.replace("?", "%s")
 
+    def _q_binary(self, sql: str) -> str:
+        """`q`, with the parameters cast `::bytea` sent as they are (%b), where the text format
+        would escape every byte."""
+        return self.q(sql).replace("%s::bytea", "%b::bytea")
+
     def __init__(self) -> None:
         super().__init__()
         self._put_sql: dict[tuple[bool, int, int], str] = {}
@@ -157,11 +162,11 @@ class PostgresDialect(Dialect):
         of writes (see `put_statement`)."""
         sql = self._put_writes_sql.get(len(rows))
         if sql is None:
-            sql = self._put_writes_sql[len(rows)] = self.q(
+            sql = self._put_writes_sql[len(rows)] = self._q_binary(
                 f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
                 f" SELECT ?, ?, ?, ?, ?, k.idx, k.channel, k.blob FROM (VALUES {', '.join(['(?::int, ?, ?::bytea)'] * len(rows))})"
                 f" AS k(idx, channel, blob){self.write_conflict}"
-            ).replace("%s::bytea", "%b::bytea")
+            )
         params = list(rows[0][:5])
         for row in rows:
             params += row[5:8]
@@ -181,10 +186,10 @@ class PostgresDialect(Dialect):
             return Query(self.upsert_writes, list(kept.values()), many=True, rows=False)
         sql = self._batch_writes_sql.get(len(kept))
         if sql is None:
-            sql = self._batch_writes_sql[len(kept)] = self.q(
+            sql = self._batch_writes_sql[len(kept)] = self._q_binary(
                 f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
                 f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?::int, ?, ?::bytea)'] * len(kept))}{self.write_conflict}"
-            ).replace("%s::bytea", "%b::bytea")
+            )
         return Query(sql, [value for row in kept.values() for value in row], rows=False)
 
     def put_statement(self, check: bool, deltas: int, whole: int) -> str:
@@ -261,8 +266,7 @@ class PostgresDialect(Dialect):
             body = "SELECT CASE" + "".join(refusals) + " ELSE true END"
         else:
             body = insert_checkpoint
-        # bytea values go as is (%b), where the text format would escape every byte.
-        sql = self.q(("WITH " + ", ".join(ctes) + " " if ctes else "") + body).replace("%s::bytea", "%b::bytea")
+        sql = self._q_binary(("WITH " + ", ".join(ctes) + " " if ctes else "") + body)
         self._put_sql[key] = sql
         return sql
 
