@@ -151,3 +151,39 @@ async def test_a_channel_left_without_a_value_is_carried_on_without_reading_the_
     s.saver.deltas.forget_threads()
     config = await s.put(config, checkpoint({"step": 3}, {"step": 3, "branch:to:a": 1}), {}, {"step": 3})
     assert (await s.get_tuple(config)).checkpoint["channel_values"] == {"step": 3}
+
+
+async def test_a_batch_of_puts_with_small_values_stores_their_rows_in_one_statement(sql_saver, monkeypatch):
+    """A graph's background batch of puts whose values all fit their rows stores the rows
+    together (on Postgres as arrays: the text is the same for every count), before the
+    batch's writes; every field comes back as put, whatever characters the ids and channel
+    names hold, and a checkpoint put twice in the batch keeps its second row."""
+    from test_sql_savers import count_queries
+
+    s = sql_saver
+    runs = count_queries(monkeypatch, "batch")
+    thread = 'quote " backslash \\ comma , brace {} NULL é'
+    parent = cfg(thread)
+    calls, ids = [], []
+    for step in range(3):
+        c = checkpoint({'ch "1"\\': step, "n": None}, {'ch "1"\\': step + 1, "n": 1})
+        metadata = {"source": "loop", "step": step, "parents": {}, "note": 'a "b" \\c'}
+        calls.append(("put", (parent, c, metadata, {'ch "1"\\': step + 1, "n": 1} if step == 0 else {'ch "1"\\': step + 1})))
+        parent = cfg(thread, c["id"])
+        ids.append(c["id"])
+        calls.append(("put_writes", (parent, [("n", b"\x00\xff")], f"task-{step}", "")))
+    again = checkpoint({'ch "1"\\': 9, "n": None}, {'ch "1"\\': 9, "n": 1})
+    again["id"] = ids[-1]
+    calls.append(("put", (cfg(thread, ids[-2]), again, {"source": "update", "step": 9, "parents": {}}, {'ch "1"\\': 9})))
+    saver = s.saver
+    await saver.arun_batch(calls) if "Async" in type(saver).__name__ else saver.run_batch(calls)
+    inserts = [q for q in runs[0] if q.sql.startswith(f"INSERT INTO {sql.CHECKPOINTS} ")]
+    assert len(inserts) == 1
+    assert runs[0].index(inserts[0]) == len(runs[0]) - 2
+    stored = await s.list(cfg(thread))
+    assert [t.config["configurable"]["checkpoint_id"] for t in stored] == ids[::-1]
+    assert [t.checkpoint["channel_values"] for t in stored] == [{'ch "1"\\': 9, "n": None}, {'ch "1"\\': 1, "n": None}, {'ch "1"\\': 0, "n": None}]
+    assert stored[0].metadata == {"source": "update", "step": 9, "parents": {}}
+    assert stored[1].metadata["note"] == 'a "b" \\c'
+    assert [t.parent_config and t.parent_config["configurable"]["checkpoint_id"] for t in stored] == [ids[1], ids[0], None]
+    assert [t.pending_writes for t in stored] == [[(f"task-{n}", "n", b"\x00\xff")] for n in (2, 1, 0)]

@@ -508,7 +508,8 @@ async def test_a_batch_of_chained_puts_reads_at_most_the_first_one_s_answer(sql_
     else:
         assert read.count(True) == 1
     # The batch's pending writes go out with its last statement; on SQLite its checkpoint rows
-    # with the one before (a Postgres put is one statement of its own).
+    # with the one before (a Postgres put with values in blob rows, as here, is one statement
+    # of its own; test_sql_inline.py has puts whose values fit their rows).
     checkpoints = [i for i, query in enumerate(runs[0]) if query.sql.startswith(f"INSERT INTO {sql.CHECKPOINTS} ")]
     writes = [i for i, query in enumerate(runs[0]) if query.sql.startswith(f"INSERT INTO {sql.WRITES}")]
     assert writes == [len(runs[0]) - 1]

@@ -101,6 +101,14 @@ class Dialect(ABC):
         " blob = excluded.blob, task_path = excluded.task_path WHERE excluded.idx < 0"
     )
 
+    #: A checkpoint stored again replaces its row (a put is keyed by its checkpoint id).
+    checkpoint_conflict = (
+        " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+        " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
+        " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
+        " blob_channels = excluded.blob_channels"
+    )
+
     def q(self, sql: str) -> str:
         """`sql`, written with '?' placeholders, in the driver's placeholder style."""
         return sql
@@ -316,6 +324,11 @@ class Dialect(ABC):
         """The statement that stores the pending writes of a batch's tasks (the rows of each
         `put_writes`, in call order) as storing each task's in turn would."""
         return self.put_writes(rows)  # one statement applies its rows in order
+
+    @abstractmethod
+    def upsert_checkpoints(self, rows: Sequence[Sequence[Any]]) -> Query:
+        """The statement that stores the checkpoint rows of a batch's puts (held back by
+        `writes.put`, see `writes.batch`), as storing them in turn would."""
 
     @abstractmethod
     def vacuum(self, full: bool) -> tuple[str, ...]:

@@ -20,10 +20,6 @@ from ferrograph.checkpointers.sql.runner import Query
 
 __all__ = ["POSTGRES", "PUT_REFUSED", "PostgresDialect"]
 
-#: A batch's pending writes are stored by one statement up to this many (8 parameters each,
-#: well under Postgres's limit of 65,535); more are stored row by row.
-BATCH_WRITES = 1000
-
 #: The function a refused put calls, and the marker its error's message starts with (0006).
 PUT_REFUSED = "ferrograph_put_refused"
 
@@ -91,7 +87,21 @@ class PostgresDialect(Dialect):
         super().__init__()
         self._put_sql: dict[tuple[bool, int, int], str] = {}
         self._put_writes_sql: dict[int, str] = {}
-        self._batch_writes_sql: dict[int, str] = {}
+        self._batch_writes_sql = self.q(
+            f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
+            " SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::text[], ?::bytea[])"
+            f"{self.write_conflict}"
+        )
+        # A row's blob_channels is an array literal (`chain_param`), so the column is bound as
+        # an array of texts and each cast on its own.
+        self._upsert_checkpoints_sql = self.q(
+            f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
+            " metadata, run_id, channel_values, blob_channels) SELECT k.thread_id, k.checkpoint_ns, k.checkpoint_id,"
+            " k.parent_checkpoint_id, k.checkpoint::jsonb, k.metadata::jsonb, k.run_id, k.channel_values,"
+            " k.blob_channels::text[] FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[], ?::bytea[], ?::text[]) AS k(thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" checkpoint, metadata, run_id, channel_values, blob_channels){self.checkpoint_conflict}"
+        )
         self._tuples_sql: dict[tuple[tuple[str, ...], bool], str] = {}
 
     def latest_row(self, latest_of_thread: str) -> str:
@@ -103,9 +113,7 @@ class PostgresDialect(Dialect):
         )
 
     def chain_param(self, chain: Sequence[str]) -> Any:
-        # An array literal (cast to text[] where it is bound): psycopg adapts a str much faster
-        # than a list.
-        return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in chain) + "}"
+        return _text_array(chain)
 
     def chain_value(self, column: Any) -> Optional[list[str]]:
         return column
@@ -173,24 +181,32 @@ class PostgresDialect(Dialect):
         return Query(sql, params, rows=False)
 
     def put_batch_writes(self, rows: Sequence[tuple]) -> Query:
-        """As `Dialect.put_batch_writes`, in one statement up to `BATCH_WRITES` rows. Postgres
-        refuses a statement that would upsert a row twice, so a key written twice keeps what
-        storing the tasks in turn would: the first ordinary write (a repeat is ignored), the
-        last special one (negative idx, replaced)."""
+        """As `Dialect.put_batch_writes`, in one statement whose columns are bound as arrays
+        (see `upsert_checkpoints`). Postgres refuses a statement that would upsert a row twice,
+        so a key written twice keeps what storing the tasks in turn would: the first ordinary
+        write (a repeat is ignored), the last special one (negative idx, replaced)."""
         kept: dict[tuple, tuple] = {}
         for row in rows:
             key = row[:4] + (row[5],)
             if row[5] < 0 or key not in kept:
                 kept[key] = row
-        if len(kept) > BATCH_WRITES:
-            return Query(self.upsert_writes, list(kept.values()), many=True, rows=False)
-        sql = self._batch_writes_sql.get(len(kept))
-        if sql is None:
-            sql = self._batch_writes_sql[len(kept)] = self._q_binary(
-                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, blob)"
-                f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?::int, ?, ?::bytea)'] * len(kept))}{self.write_conflict}"
-            )
-        return Query(sql, [value for row in kept.values() for value in row], rows=False)
+        columns = list(zip(*kept.values()))
+        params = [_text_array(column) for column in columns[:5]]
+        params += ["{" + ",".join(map(str, columns[5])) + "}", _text_array(columns[6]), _bytea_array(columns[7])]
+        return Query(self._batch_writes_sql, params, rows=False)
+
+    def upsert_checkpoints(self, rows: Sequence[Sequence[Any]]) -> Query:
+        """As `Dialect.upsert_checkpoints`, in one statement whose columns are bound as arrays
+        (literals: psycopg adapts a str much faster than a list). Its text is the same for any
+        number of rows, so psycopg converts it once and the server plans it once, where a VALUES
+        list of scalars would be a new text (more than psycopg caches) for each count. A
+        checkpoint stored twice keeps its last row: Postgres refuses a statement that upserts a
+        row twice."""
+        latest = {(row[0], row[1], row[2]): row for row in rows}
+        columns = list(zip(*latest.values()))
+        params = [_text_array(column) for column in columns[:7]]
+        params += [_bytea_array(columns[7]), _text_array(columns[8])]
+        return Query(self._upsert_checkpoints_sql, params, rows=False)
 
     def put_statement(self, check: bool, deltas: int, whole: int) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only
@@ -254,11 +270,7 @@ class PostgresDialect(Dialect):
         insert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             " checkpoint, metadata, run_id, channel_values, blob_channels)"
-            " VALUES (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[])"
-            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-            " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
-            " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
-            " blob_channels = excluded.blob_channels"
+            f" VALUES (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[]){self.checkpoint_conflict}"
         )
         if refusals:
             # The refusal aborts the statement, and with it everything its CTEs wrote.
@@ -282,6 +294,16 @@ def _insert_blob_rows(row: str, count: int, extra: str = "") -> str:
         f" SELECT ?, ?, k.channel, k.version, k.blob{', k.chain' if extra else ''}"
         f" FROM (VALUES {', '.join([f'(?, {row})'] * count)}) AS k({columns})"
     )
+
+
+def _text_array(values: Sequence[Optional[str]]) -> str:
+    """A text[] literal (None an SQL NULL), for a parameter cast to text[]."""
+    return "{" + ",".join("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def _bytea_array(values: Sequence[bytes]) -> str:
+    """A bytea[] literal, each value in bytea's hex form."""
+    return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
 
 
 POSTGRES = PostgresDialect()

@@ -98,13 +98,7 @@ class SqliteDialect(Dialect):
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
             " metadata, run_id, channel_values, blob_channels) VALUES "
         )
-        self._upsert_conflict = (
-            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-            " parent_checkpoint_id = excluded.parent_checkpoint_id, checkpoint = excluded.checkpoint,"
-            " metadata = excluded.metadata, run_id = excluded.run_id, channel_values = excluded.channel_values,"
-            " blob_channels = excluded.blob_channels"
-        )
-        self.upsert_checkpoint = f"{self._upsert_into}({CHECKPOINT_ROW}){self._upsert_conflict}"
+        self.upsert_checkpoint = f"{self._upsert_into}({CHECKPOINT_ROW}){self.checkpoint_conflict}"
         self.insert_blob = (
             f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, blob) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
@@ -149,7 +143,7 @@ class SqliteDialect(Dialect):
         statement = self._upserts_sql.get(len(rows))
         if statement is None:
             values = ", ".join([f"({CHECKPOINT_ROW})"] * len(rows))
-            statement = self._upserts_sql[len(rows)] = f"{self._upsert_into}{values}{self._upsert_conflict}"
+            statement = self._upserts_sql[len(rows)] = f"{self._upsert_into}{values}{self.checkpoint_conflict}"
         return Query(statement, [value for row in rows for value in row], rows=False)
 
     def latest_row(self, latest_of_thread: str) -> str:

@@ -92,9 +92,9 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     (whole or delta) stored encrypted; only values an unencrypted saver stored in the parent's row
     are carried on in clear.
 
-    `held` (SQLite, in a batch): the checkpoint rows of the batch's earlier puts, not stored
-    yet; this put's row is added to them rather than stored, and they are stored before this
-    put reads the checkpoint table."""
+    `held` (in a batch): the checkpoint rows of the batch's earlier puts, not stored yet; this
+    put's row is added to them rather than stored (on Postgres, when the row is all it
+    stores), and they are stored before this put reads the checkpoint table."""
     thread_id, checkpoint_ns, parent_id = location(config)
     checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(config, checkpoint, metadata, new_versions)
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
@@ -136,7 +136,6 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
     if held and (carried or check):
-        assert isinstance(d, SqliteDialect)
         yield d.upsert_checkpoints(held)
         held.clear()
     if carried:
@@ -156,7 +155,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         d.chain_param(blob_channels),
     ]
     if isinstance(d, PostgresDialect):
-        as_deltas = yield from _put_one_statement(d, planned, row, check)
+        as_deltas = yield from _put_one_statement(d, planned, row, check, held)
     else:
         assert isinstance(d, SqliteDialect)
         as_deltas = yield from _put_statements(d, planned, row, check, first=not carried, held=held)
@@ -200,10 +199,20 @@ def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, chann
             blob_channels.append(channel)
 
 
-def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
+def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool,
+                       held: Optional[list[list]] = None) -> Generator[Step, Any, set]:
     """`put` on Postgres; returns the channels stored as deltas. Nothing is read back: a
-    refused put raises (see `PostgresDialect.put_statement` and `refused_put`)."""
+    refused put raises (see `PostgresDialect.put_statement` and `refused_put`). With `held`
+    (in a batch), a put that is only its checkpoint row adds the row to it; any other put's
+    statement stores the held rows first, keeping the rows in their order."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
+    if held is not None:
+        if not planned and not check:
+            held.append(row)
+            return set()
+        if held:
+            yield d.upsert_checkpoints(held)
+            held.clear()
     if check:
         yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
     with_delta = [p for p in planned if p.delta is not None]
@@ -352,17 +361,18 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     line's lock until the transaction ends, so its checkpoint is the latest. This saves a
     round trip per checkpoint.
 
-    The pending writes of a batch's tasks are stored together by its last statement, and on
-    SQLite the checkpoint rows of its puts together before them (and before a put reads the
-    checkpoint table): nothing else a put runs (its values, its deltas) reads them, and every
-    statement costs as much again in the driver as in the database. Rows are stored in their
+    The pending writes of a batch's tasks are stored together by its last statement, and the
+    checkpoint rows of its puts together before them (and before a put reads the checkpoint
+    table; on Postgres, the rows of the puts that store nothing else): nothing else a put runs
+    (its values, its deltas) reads them, and every statement costs as much again in the driver
+    as in the database. Rows are stored in their
     order, so a refusal (a parent or a checkpoint deleted meanwhile, migration 0004) fails the
     batch as it would have failed in its place, and `_writer.write` then writes the calls one
     by one, in order."""
     results: list[Any] = []
     stored: set[tuple[str, str, Optional[str]]] = set()
     began = len(calls) == 1
-    held: Optional[list[list]] = [] if isinstance(d, SqliteDialect) and not began else None
+    held: Optional[list[list]] = None if began else []
     deferred: Optional[list[tuple]] = None if began else []
     try:
         for method, args in calls:
@@ -394,7 +404,6 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                             result["configurable"]["checkpoint_id"]))
             results.append(result)
         if held:
-            assert isinstance(d, SqliteDialect)
             yield d.upsert_checkpoints(held)
         if deferred:
             # Alone only when no call had a statement: then it is the batch's one statement.
