@@ -435,7 +435,9 @@ async def _aexecute(cursor: Any, query: sql.Query, pipeline: Any = None, held: A
         return None
     if pipeline is not None:
         await pipeline.sync()
-    return await cursor.fetchall() if cursor.description is not None else None
+    from ferrograph.checkpointers.postgres import has_rows
+
+    return await cursor.fetchall() if has_rows(cursor) else None
 
 
 class _AsyncOneSync:
@@ -472,7 +474,9 @@ class _AsyncOneSync:
             return None
         await self.pipeline.aclose()
         self.pipelined = False
-        return await self.cursor.fetchall() if self.cursor.description is not None else None
+        from ferrograph.checkpointers.postgres import has_rows
+
+        return await self.cursor.fetchall() if has_rows(self.cursor) else None
 
 
 async def _ain_one_transaction(conn: Any, cursor: Any, op: sql.Op, held: Any) -> Any:

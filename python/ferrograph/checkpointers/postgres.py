@@ -75,7 +75,14 @@ def execute(cursor: Any, query: sql.Query, pipeline: Any = None, held: Optional[
         return None
     if pipeline is not None:
         pipeline.sync()
-    return cursor.fetchall() if cursor.description is not None else None
+    return cursor.fetchall() if has_rows(cursor) else None
+
+
+def has_rows(cursor: Any) -> bool:
+    """Whether the statement a psycopg cursor (sync or async) ran last returned rows: asks its
+    result, where `cursor.description` builds a Column object per column on every call."""
+    result = cursor.pgresult
+    return result is not None and bool(result.nfields)
 
 
 class OneSync:
@@ -118,7 +125,7 @@ class OneSync:
             return None
         self.pipeline.close()
         self.pipelined = False
-        return self.cursor.fetchall() if self.cursor.description is not None else None
+        return self.cursor.fetchall() if has_rows(self.cursor) else None
 
 
 def in_one_transaction(conn: Connection, cursor: Any, op: sql.Op, held: Optional[Held]) -> Any:
