@@ -168,6 +168,11 @@ class _Writer:
         self.serializer = serializer
         self.max_pending_bytes = max_pending_bytes
         self.max_pending_steps = max_pending_steps
+        self.done: list[tuple[SaverCall, Any]] = []
+        self.error: Optional[BaseException] = None
+        self.reported = False
+        if not background:
+            return  # calls run in `submit`: nothing is queued, nothing to wait for
         self.lock = threading.Lock()
         #: Notified when a batch is written (a `submit` waiting for room goes on).
         self.room = threading.Condition(self.lock)
@@ -175,9 +180,6 @@ class _Writer:
         #: What is queued or being written: (bytes, checkpoints), of the queue and of the batch.
         self.queued = (0, 0)
         self.writing = (0, 0)
-        self.done: list[tuple[SaverCall, Any]] = []
-        self.error: Optional[BaseException] = None
-        self.reported = False
         #: Set while nothing is queued or being written (readers in other threads wait on it).
         self.idle = threading.Event()
         self.idle.set()
@@ -185,9 +187,8 @@ class _Writer:
         #: Held by whoever takes a batch and writes it (the pooled drain or the waiting driver),
         #: so batches are written one at a time, in the order they were taken.
         self.turn = threading.Lock()
-        if self.background:
-            with _active_lock:
-                _active.setdefault(id(saver), set()).add(self)
+        with _active_lock:
+            _active.setdefault(id(saver), set()).add(self)
 
     def _size(self, calls: Sequence[SaverCall]) -> tuple[int, int]:
         nbytes = steps = 0
@@ -243,6 +244,8 @@ class _Writer:
     def check(self) -> None:
         """On the driver's thread: pass finished calls' results to their `on_done`, and raise
         the error of a failed batch (the first time only)."""
+        if not self.background:
+            return  # inline calls hand their results over and raise in `submit`
         with self.lock:
             done, self.done = self.done, []
         for call, result in done:
@@ -329,13 +332,15 @@ class Writer(_Writer):
 
     def wait(self) -> None:
         """Block until everything queued is written; then as `check`."""
-        self._drain_here()
-        self.idle.wait()
+        if self.background:
+            self._drain_here()
+            self.idle.wait()
         self.check()
 
     def close(self, raising: Optional[BaseException] = None) -> None:
-        self._drain_here()
-        self.idle.wait()
+        if self.background:
+            self._drain_here()
+            self.idle.wait()
         self._closing(raising)
 
 
