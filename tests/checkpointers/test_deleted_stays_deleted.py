@@ -150,6 +150,44 @@ def test_the_sqlite_triggers_refuse_rows_of_any_writer(tmp_path):
     conn.close()
 
 
+def test_postgres_checks_a_thread_once_per_transaction_until_a_deletion_in_it(request):
+    """Migration 0007: once a transaction's first row of a thread found no deletion on record
+    (holding the thread's lock, so none can commit before the transaction ends), its later rows
+    skip the check; a deletion inside the same transaction puts the check back, so a late row
+    after it is still refused."""
+    import psycopg
+
+    url = request.getfixturevalue("ferrograph_postgres_url")
+    with PostgresSaver.from_conn_string(url) as saver:
+        saver.setup()
+        first = put(saver, "t", None, 1)
+        second = put(saver, "t", first, 2)
+    checkpoint_id = second["configurable"]["checkpoint_id"]
+    write = (
+        "INSERT INTO ferrograph_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
+        " blob) VALUES ('t', '', %s, %s, 0, 'n', '\\x31')"
+    )
+    clean = "SELECT current_setting('ferrograph.clean_thread', true)"
+    with psycopg.connect(url) as conn:
+        conn.execute(write, [checkpoint_id, "task-1"])
+        assert conn.execute(clean).fetchone()[0] == "=t"
+        conn.execute(write, [checkpoint_id, "task-2"])
+        conn.commit()
+        assert conn.execute(clean).fetchone()[0] in ("", None), "the setting lasts one transaction"
+        conn.commit()
+        conn.execute(write, [checkpoint_id, "task-3"])
+        conn.execute(
+            "INSERT INTO ferrograph_deleted_threads (thread_id, deleted_through, deleted_at) VALUES ('t', %s, 'now')",
+            [checkpoint_id + "~"],
+        )
+        assert conn.execute(clean).fetchone()[0] == ""
+        conn.execute("DELETE FROM ferrograph_checkpoints WHERE thread_id = 't'")
+        with pytest.raises(psycopg.Error, match=f'refused pending writes for checkpoint "{checkpoint_id}"'):
+            conn.execute(write, [checkpoint_id, "task-4"])
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM ferrograph_checkpoint_writes WHERE thread_id = 't'").fetchone()[0] == 2
+
+
 ASYNC_KINDS = ["sqlite-async", "postgres-async"]
 
 

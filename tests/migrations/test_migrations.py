@@ -301,11 +301,30 @@ def functions(url):
     return sorted(name for (name,) in rows)
 
 
+def deletion_checks(url):
+    """The insert triggers of migration 0004 on Postgres, per table, and whether each skips the
+    rows of a thread found clean in the transaction (0007's WHEN condition)."""
+    if not is_postgres(url):
+        return []
+    with engine_for(url) as engine, engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT event_object_table, action_condition IS NOT NULL FROM information_schema.triggers"
+            " WHERE trigger_name = 'ferrograph_thread_deleted' ORDER BY 1"
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
 def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
     assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
+    tables = ["ferrograph_checkpoint_writes", "ferrograph_checkpoints"]
+    once_per_transaction = [(table, True) for table in tables] if is_postgres(database_url) else []
+    assert deletion_checks(database_url) == once_per_transaction
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0006"
+    assert deletion_checks(database_url) == ([(table, False) for table in tables] if is_postgres(database_url) else [])
     assert cli(["db", "downgrade", database_url, "-1"]) == 0
     assert revision(database_url) == "0005"
     assert functions(database_url) == []
@@ -326,6 +345,7 @@ def test_downgrade_step_by_step_and_back(database_url):
     assert cli(["db", "upgrade", database_url]) == 0
     assert shape(database_url) == head
     assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
+    assert deletion_checks(database_url) == once_per_transaction
 
 
 def test_a_database_newer_than_the_code_is_refused(database_url, capsys):
