@@ -47,16 +47,24 @@ FORGET = f"{MARKER}_forget"
 
 #: 0004's function, which now, once it holds the thread's lock and finds no deletion on record,
 #: remembers the thread for the rest of the transaction and lets the row in.
+#: (An assignment, not a PERFORM: PL/pgSQL evaluates it as a simple expression, without running
+#: a query.)
 _LOCK = "    PERFORM pg_advisory_xact_lock_shared(hashtextextended(NEW.thread_id, 0));\n"
-assert _LOCK in _deleted_threads.POSTGRES_FUNCTION
-POSTGRES_FUNCTION = _deleted_threads.POSTGRES_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1).replace(
-    _LOCK,
-    _LOCK
-    + f"""    IF NOT EXISTS (SELECT 1 FROM {DELETED} AS d WHERE d.thread_id = NEW.thread_id) THEN
-        PERFORM set_config('{CLEAN}', '=' || NEW.thread_id, true);
+_DECLARE = "    target text;\n"
+assert _LOCK in _deleted_threads.POSTGRES_FUNCTION and _DECLARE in _deleted_threads.POSTGRES_FUNCTION
+POSTGRES_FUNCTION = (
+    _deleted_threads.POSTGRES_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    .replace(_DECLARE, _DECLARE + "    remembered text;\n", 1)
+    .replace(
+        _LOCK,
+        _LOCK
+        + f"""    IF NOT EXISTS (SELECT 1 FROM {DELETED} AS d WHERE d.thread_id = NEW.thread_id) THEN
+        remembered := set_config('{CLEAN}', '=' || NEW.thread_id, true);
         RETURN NEW;
     END IF;
 """,
+        1,
+    )
 )
 
 FORGET_FUNCTION = f"""
