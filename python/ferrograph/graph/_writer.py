@@ -330,17 +330,19 @@ class Writer(_Writer):
             finally:
                 self.turn.release()
 
-    def wait(self) -> None:
-        """Block until everything queued is written; then as `check`."""
+    def _written(self) -> None:
+        """Block until everything queued is written (an inline writer has nothing queued)."""
         if self.background:
             self._drain_here()
             self.idle.wait()
+
+    def wait(self) -> None:
+        """Block until everything queued is written; then as `check`."""
+        self._written()
         self.check()
 
     def close(self, raising: Optional[BaseException] = None) -> None:
-        if self.background:
-            self._drain_here()
-            self.idle.wait()
+        self._written()
         self._closing(raising)
 
 

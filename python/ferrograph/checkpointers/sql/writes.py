@@ -135,7 +135,9 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
         planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
                                 seal(encryption, encoded)))
-    if held and (carried or check):
+    # The held rows go out before this put reads the checkpoint table, and on Postgres before a
+    # put whose own statement stores its row (the rows keep their order).
+    if held and (carried or check or (planned and d.puts_in_one_statement)):
         yield d.upsert_checkpoints(held)
         held.clear()
     if carried:
@@ -203,16 +205,12 @@ def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: lis
                        held: Optional[list[list]] = None) -> Generator[Step, Any, set]:
     """`put` on Postgres; returns the channels stored as deltas. Nothing is read back: a
     refused put raises (see `PostgresDialect.put_statement` and `refused_put`). With `held`
-    (in a batch), a put that is only its checkpoint row adds the row to it; any other put's
-    statement stores the held rows first, keeping the rows in their order."""
+    (in a batch), a put that is only its checkpoint row adds the row to it (`put` has stored
+    the held rows before any other put)."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
-    if held is not None:
-        if not planned and not check:
-            held.append(row)
-            return set()
-        if held:
-            yield d.upsert_checkpoints(held)
-            held.clear()
+    if held is not None and not planned and not check:
+        held.append(row)
+        return set()
     if check:
         yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
     with_delta = [p for p in planned if p.delta is not None]

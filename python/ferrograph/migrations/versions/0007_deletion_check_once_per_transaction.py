@@ -12,7 +12,8 @@ says so in a transaction-local setting, `ferrograph.clean_thread`, and the trigg
 condition, evaluated without calling the function, skips the rows of that thread. A thread with
 a deletion on record is checked row by row, as before. A deletion in the same transaction (it
 records itself in the deleted-threads table) clears the setting, by a statement trigger on that
-table. Single-row statements (a put, a put_writes in autocommit) cost what they did.
+table. A single-row statement (a put, a put_writes in autocommit) costs about 15-20 us more
+(the lookup and the setting), against about 0.5 ms less for a 10-node run's batch.
 
 Nothing changes on SQLite, whose trigger condition runs inside the insert without a function
 call.
