@@ -124,19 +124,27 @@ def _libs() -> dict[str, _Lib]:
     return {"langgraph": _Lib(lg), "ferrograph": _Lib(fg)}
 
 
-def _time_per_call(fn: Callable[[], Any], repeat: int, round_seconds: float) -> float:
-    """Median over `repeat` rounds of the mean time of a call, in seconds; a round makes as many
-    calls as fit in about `round_seconds` (at least one)."""
-    start = time.perf_counter()
-    fn()  # warm up caches, thread pools, imports; and size the rounds
-    number = max(1, min(1000, int(round_seconds / max(time.perf_counter() - start, 1e-7))))
-    rounds = []
-    for _ in range(repeat):
+def _time_per_call(calls: dict[str, Callable[[], Any]], repeat: int, round_seconds: float) -> dict[str, float]:
+    """Per library, the median over `repeat` rounds of the mean time of a call, in seconds; a
+    round makes as many calls as fit in about `round_seconds` (at least one). The libraries'
+    rounds alternate (each round pair in the other order than the last), so a machine that
+    slows down or speeds up during a workload moves both libraries' times alike."""
+    number = {}
+    for name, fn in calls.items():
         start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        rounds.append((time.perf_counter() - start) / number)
-    return statistics.median(rounds)
+        fn()  # warm up caches, thread pools, imports; and size the rounds
+        number[name] = max(1, min(1000, int(round_seconds / max(time.perf_counter() - start, 1e-7))))
+    rounds: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls)
+    for _ in range(repeat):
+        for name in order:
+            fn, n = calls[name], number[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            rounds[name].append((time.perf_counter() - start) / n)
+        order.reverse()
+    return {name: statistics.median(times) for name, times in rounds.items()}
 
 
 def _check_same(name: str, results: dict[str, Any]) -> None:
@@ -576,9 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, calls in workloads:
                 if "put" not in name:
                     _check_same(name, {k: c() for k, c in calls.items()})
-                t_lg = _time_per_call(calls["langgraph"], repeat, round_seconds)
-                t_fg = _time_per_call(calls["ferrograph"], repeat, round_seconds)
-                rows.append((name, t_lg, t_fg, "time"))
+                times = _time_per_call(calls, repeat, round_seconds)
+                rows.append((name, times["langgraph"], times["ferrograph"], "time"))
     print("| workload | LangGraph | ferrograph | ratio (LangGraph / ferrograph) |")
     print("|---|---:|---:|---:|")
     for name, lg, fg, unit in rows:
@@ -587,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"| {name} | {lg * 1e6:,.0f} µs | {fg * 1e6:,.0f} µs | {lg / fg:.1f}x |")
     print(
-        f"\nPython {sys.version.split()[0]}, one process, median of {repeat} rounds of ~{round_seconds}s;"
+        f"\nPython {sys.version.split()[0]}, one process, median of {repeat} rounds of ~{round_seconds}s, the libraries' rounds alternating;"
         " SQLite in WAL with synchronous=NORMAL for both libraries; Postgres on a fresh database per saver."
     )
     return 0

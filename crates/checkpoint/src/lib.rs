@@ -10,7 +10,7 @@ pub mod saver;
 pub mod version;
 
 pub use id::{checkpoint_id, now_iso8601};
-pub use memory::{CheckpointHead, MemorySaver, MemoryStats, Removed, ThreadUsage};
+pub use memory::{CheckpointHead, KeptTuple, MemorySaver, MemoryStats, Removed, Shared, SharedCheckpoint, ThreadUsage, VersionPairs};
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
     ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,

@@ -9,12 +9,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::{Map, Value};
 
 use crate::model::{
-    write_index, Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
+    write_index, Checkpoint, CHECKPOINT_VERSION, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
     PendingWrite, RawJson,
 };
 use crate::id::checkpoint_id;
@@ -95,7 +95,7 @@ struct Thread {
 
 #[derive(Clone, Default)]
 struct Namespace {
-    checkpoints: BTreeMap<String, Saved>,
+    checkpoints: BTreeMap<String, Arc<Saved>>,
     /// channel -> version -> value; `None` records a channel cleared at that version.
     blobs: HashMap<String, HashMap<String, Option<RawJson>>>,
     /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
@@ -105,30 +105,126 @@ struct Namespace {
 
 /// A checkpoint as the saver keeps it: without its values (they live in the namespace's
 /// blobs), without its id (the key it is stored under), and with its version maps as sorted
-/// boxed slices. A saver keeps every checkpoint for its whole life, and a `BTreeMap` allocates
-/// a node of about half a kilobyte however few entries it holds: with three of them a
-/// checkpoint of four channels took 3.7 KB, three times what LangGraph's memory saver keeps.
+/// slices. A saver keeps every checkpoint for its whole life, and a `BTreeMap` allocates a node
+/// of about half a kilobyte however few entries it holds: with three of them a checkpoint of
+/// four channels took 3.7 KB, three times what LangGraph's memory saver keeps. Names, versions
+/// and whole version maps are shared with the checkpoint's parent where they are the same (a
+/// node's `versions_seen` rarely changes from one step to the next), so a long thread holds
+/// each once.
 #[derive(Clone)]
 struct Saved {
     v: u32,
     ts: Box<str>,
-    channel_versions: Pairs,
-    versions_seen: Box<[(Box<str>, Pairs)]>,
-    updated_channels: Option<Box<[Box<str>]>>,
-    metadata: CheckpointMetadata,
+    channel_versions: VersionPairs,
+    versions_seen: Box<[(Shared, VersionPairs)]>,
+    updated_channels: Option<Box<[Shared]>>,
+    metadata: Arc<CheckpointMetadata>,
     parent_id: Option<Box<str>>,
 }
 
-/// A sorted map of names to versions.
-type Pairs = Box<[(Box<str>, Box<str>)]>;
+/// A channel or node name, or a version, held once however many checkpoints name it.
+pub type Shared = Arc<str>;
 
-fn pairs(map: BTreeMap<String, String>) -> Pairs {
+/// Names and their versions, sorted by name: a checkpoint's `channel_versions`, or what a node
+/// has seen. Shared by the checkpoints that hold the same.
+pub type VersionPairs = Arc<[(Shared, Shared)]>;
+
+/// A checkpoint handed to [`MemorySaver::put_shared`] with its version maps already in the
+/// saver's shared form: what a graph run builds once per step and reuses while unchanged,
+/// instead of maps of owned strings that the saver would convert (see `put`).
+pub struct SharedCheckpoint {
+    pub id: String,
+    pub ts: String,
+    pub channel_versions: VersionPairs,
+    /// Sorted by node name.
+    pub versions_seen: Box<[(Shared, VersionPairs)]>,
+    pub updated_channels: Option<Box<[Shared]>>,
+    /// The channels at a new version: channel, version and value (None: the channel was
+    /// cleared at that version).
+    pub new_values: Vec<(String, String, Option<RawJson>)>,
+}
+
+/// A checkpoint read from a [`MemorySaver`] in the form the saver keeps it, shared with the
+/// saver rather than copied: a caller that makes objects of its own from it (the Python
+/// binding) reads them from here; [`KeptTuple::into_tuple`] gives the protocol's tuple.
+pub struct KeptTuple {
+    pub config: CheckpointConfig,
+    saved: Arc<Saved>,
+    /// The checkpoint's metadata (a caller may replace it: an encrypting saver's binding opens
+    /// it here).
+    pub metadata: Arc<CheckpointMetadata>,
+    /// Its channels' values, in channel name order.
+    pub values: Vec<(Shared, RawJson)>,
+    pub pending_writes: Vec<PendingWrite>,
+}
+
+impl KeptTuple {
+    pub fn v(&self) -> u32 {
+        self.saved.v
+    }
+
+    pub fn id(&self) -> &str {
+        self.config.id().unwrap_or_default()
+    }
+
+    pub fn ts(&self) -> &str {
+        &self.saved.ts
+    }
+
+    pub fn channel_versions(&self) -> &[(Shared, Shared)] {
+        &self.saved.channel_versions
+    }
+
+    /// Sorted by node name.
+    pub fn versions_seen(&self) -> &[(Shared, VersionPairs)] {
+        &self.saved.versions_seen
+    }
+
+    pub fn updated_channels(&self) -> Option<&[Shared]> {
+        self.saved.updated_channels.as_deref()
+    }
+
+    pub fn parent_config(&self) -> Option<CheckpointConfig> {
+        let parent = self.saved.parent_id.as_deref()?;
+        Some(CheckpointConfig::new(self.config.thread_id.clone()).with_ns(self.config.checkpoint_ns.clone()).with_checkpoint_id(parent))
+    }
+
+    pub fn into_tuple(self) -> CheckpointTuple {
+        let mut checkpoint = self.saved.checkpoint(self.id());
+        let parent_config = self.parent_config();
+        checkpoint.channel_values = self.values.into_iter().map(|(channel, value)| (String::from(&*channel), value)).collect();
+        CheckpointTuple {
+            parent_config,
+            config: self.config,
+            checkpoint,
+            metadata: Arc::unwrap_or_clone(self.metadata),
+            pending_writes: self.pending_writes,
+        }
+    }
+}
+
+/// `map` as pairs, sharing with `like` (the same map of the parent checkpoint): all of it when
+/// equal, else each name and version it also holds.
+fn shared_pairs(map: BTreeMap<String, String>, like: Option<&VersionPairs>) -> VersionPairs {
+    let Some(like) = like else {
+        return map.into_iter().map(|(k, v)| (Shared::from(k), Shared::from(v))).collect();
+    };
+    let same = like.len() == map.len() && like.iter().zip(&map).all(|((n, v), (k, w))| **n == **k && **v == **w);
+    if same {
+        return like.clone();
+    }
     map.into_iter()
-        .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+        .map(|(k, v)| match like.binary_search_by(|(n, _)| (**n).cmp(&k)) {
+            Ok(at) => {
+                let (name, version) = &like[at];
+                (name.clone(), if **version == *v { version.clone() } else { Shared::from(v) })
+            }
+            Err(_) => (Shared::from(k), Shared::from(v)),
+        })
         .collect()
 }
 
-fn unpack(pairs: &Pairs) -> BTreeMap<String, String> {
+fn unpack(pairs: &[(Shared, Shared)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (String::from(&**k), String::from(&**v)))
@@ -136,24 +232,33 @@ fn unpack(pairs: &Pairs) -> BTreeMap<String, String> {
 }
 
 impl Saved {
+    /// `checkpoint` as kept, sharing what it holds as `parent` does.
     fn new(
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         parent_id: Option<String>,
+        parent: Option<&Saved>,
     ) -> Self {
+        let seen_before = |node: &str| {
+            let seen = &parent?.versions_seen;
+            seen.binary_search_by(|(n, _)| (**n).cmp(node)).ok().map(|at| &seen[at].1)
+        };
         Saved {
             v: checkpoint.v,
             ts: checkpoint.ts.into_boxed_str(),
-            channel_versions: pairs(checkpoint.channel_versions),
+            channel_versions: shared_pairs(checkpoint.channel_versions, parent.map(|p| &p.channel_versions)),
             versions_seen: checkpoint
                 .versions_seen
                 .into_iter()
-                .map(|(node, seen)| (node.into_boxed_str(), pairs(seen)))
+                .map(|(node, seen)| {
+                    let like = seen_before(&node);
+                    (Shared::from(node), shared_pairs(seen, like))
+                })
                 .collect(),
             updated_channels: checkpoint
                 .updated_channels
-                .map(|c| c.into_iter().map(String::into_boxed_str).collect()),
-            metadata,
+                .map(|c| c.into_iter().map(Shared::from).collect()),
+            metadata: Arc::new(metadata),
             parent_id: parent_id.map(String::into_boxed_str),
         }
     }
@@ -215,6 +320,194 @@ impl MemorySaver {
         Self::default()
     }
 
+    /// `put` for a checkpoint whose version maps are already shared (a graph run's): stores
+    /// the same as `put` of the same checkpoint would.
+    pub fn put_shared(
+        &self,
+        config: &CheckpointConfig,
+        checkpoint: SharedCheckpoint,
+        metadata: CheckpointMetadata,
+    ) -> Result<CheckpointConfig> {
+        let SharedCheckpoint { id, ts, channel_versions, versions_seen, updated_channels, new_values } = checkpoint;
+        self.store(config, id, new_values, |parent_id, _| Saved {
+            v: CHECKPOINT_VERSION,
+            ts: ts.into_boxed_str(),
+            channel_versions,
+            versions_seen,
+            updated_channels,
+            metadata: Arc::new(metadata),
+            parent_id: parent_id.map(String::into_boxed_str),
+        })
+    }
+
+    /// `get_tuple`, in the form the saver keeps the checkpoint (see [`KeptTuple`]).
+    pub fn get_kept(&self, config: &CheckpointConfig) -> Result<Option<KeptTuple>> {
+        let store = self.read()?;
+        let Some(ns) = store
+            .threads
+            .get(&config.thread_id)
+            .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
+        else {
+            return Ok(None);
+        };
+        let found = match config.id() {
+            Some(id) => ns.checkpoints.get_key_value(id),
+            None => ns.checkpoints.last_key_value(),
+        };
+        Ok(found.map(|(id, saved)| ns.tuple(&config.thread_id, &config.checkpoint_ns, id, saved)))
+    }
+
+    /// `list`, in the form the saver keeps the checkpoints (see [`KeptTuple`]).
+    pub fn list_kept(
+        &self,
+        config: Option<&ListConfig>,
+        filter: Option<&Map<String, Value>>,
+        before: Option<&CheckpointConfig>,
+        limit: Option<usize>,
+    ) -> Result<Vec<KeptTuple>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let store = self.read()?;
+        let mut sources: Vec<(&str, &str, &Namespace)> = Vec::new();
+        match config {
+            Some(c) => {
+                if let Some((tid, thread)) = store.threads.get_key_value(&c.thread_id) {
+                    match &c.checkpoint_ns {
+                        Some(want) => {
+                            if let Some((name, ns)) = thread.namespaces.get_key_value(want) {
+                                sources.push((tid, name, ns));
+                            }
+                        }
+                        None => {
+                            for (name, ns) in &thread.namespaces {
+                                sources.push((tid, name, ns));
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                for (tid, thread) in &store.threads {
+                    for (name, ns) in &thread.namespaces {
+                        sources.push((tid, name, ns));
+                    }
+                }
+            }
+        }
+        // Ties (the same id in copied threads) then come out in thread and namespace order.
+        sources.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+
+        let exact = config.and_then(ListConfig::id);
+        let before_id = before.and_then(CheckpointConfig::id);
+        let (lower, upper) = match (exact, before_id) {
+            (Some(id), Some(b)) if id >= b => return Ok(Vec::new()),
+            (Some(id), _) => (Bound::Included(id), Bound::Included(id)),
+            (None, Some(b)) => (Bound::Unbounded, Bound::Excluded(b)),
+            (None, None) => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let mut cursors: Vec<Cursor<'_>> = sources
+            .iter()
+            .map(|(_, _, ns)| ns.checkpoints.range::<str, _>((lower, upper)).rev())
+            .collect();
+
+        // Newest first across namespaces and threads: a k-way merge of per-namespace cursors,
+        // each already newest first, stopping as soon as `limit` tuples are built.
+        let mut heads: Vec<Option<(&String, &Arc<Saved>)>> =
+            cursors.iter_mut().map(Iterator::next).collect();
+        let mut heap: BinaryHeap<(&str, Reverse<usize>)> = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|(id, _)| (id.as_str(), Reverse(i))))
+            .collect();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some((_, Reverse(i))) = heap.pop() else {
+                break;
+            };
+            let Some((id, saved)) = heads[i].take() else {
+                break;
+            };
+            if let Some(next) = cursors[i].next() {
+                heap.push((next.0.as_str(), Reverse(i)));
+                heads[i] = Some(next);
+            }
+            let wanted = match filter {
+                Some(f) => saved.metadata.matches(f),
+                None => true,
+            };
+            if wanted {
+                let (tid, name, ns) = sources[i];
+                out.push(ns.tuple(tid, name, id, saved));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores checkpoint `id` as a child of `config`'s checkpoint, made by `saved` from its
+    /// parent's id and kept form (to share with it), with its new versions' values.
+    fn store(
+        &self,
+        config: &CheckpointConfig,
+        id: String,
+        new_values: Vec<(String, String, Option<RawJson>)>,
+        saved: impl FnOnce(Option<String>, Option<&Saved>) -> Saved,
+    ) -> Result<CheckpointConfig> {
+        if id.is_empty() {
+            return Err(SaverError::InvalidCheckpoint(format!(
+                "checkpoint for thread {:?} has an empty id",
+                config.thread_id
+            )));
+        }
+        let parent_id = config.id();
+        if parent_id == Some(id.as_str()) {
+            return Err(SaverError::InvalidCheckpoint(format!(
+                "checkpoint {id:?} names itself as its parent"
+            )));
+        }
+        let mut store = self.write()?;
+        if let Some(parent) = parent_id {
+            Self::check_not_deleted(
+                &store,
+                &config.thread_id,
+                &config.checkpoint_ns,
+                parent,
+                "a checkpoint whose parent is",
+            )?;
+        }
+        if config.expect_latest {
+            let latest = store
+                .threads
+                .get(&config.thread_id)
+                .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
+                .and_then(|ns| ns.checkpoints.keys().next_back());
+            if latest.map(String::as_str) != parent_id && latest != Some(&id) {
+                return Err(SaverError::Conflict {
+                    thread_id: config.thread_id.clone(),
+                    checkpoint_ns: config.checkpoint_ns.clone(),
+                    parent_id: parent_id.map(str::to_owned),
+                    latest_id: latest.cloned(),
+                });
+            }
+        }
+        let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
+        let parent = parent_id.and_then(|p| ns.checkpoints.get(p)).map(|p| &**p);
+        let saved = saved(parent_id.map(str::to_owned), parent);
+        for (channel, version, value) in new_values {
+            let value = value.map(|v| shared_with_parent(&ns.blobs, parent, &channel, v));
+            match ns.blobs.get_mut(&channel) {
+                Some(versions) => {
+                    versions.insert(version, value);
+                }
+                None => {
+                    ns.blobs.insert(channel, HashMap::from([(version, value)]));
+                }
+            }
+        }
+        ns.checkpoints.insert(id.clone(), Arc::new(saved));
+        Ok(CheckpointConfig::new(config.thread_id.clone())
+            .with_ns(config.checkpoint_ns.clone())
+            .with_checkpoint_id(id))
+    }
+
     pub fn stats(&self) -> Result<MemoryStats> {
         let store = self.read()?;
         let mut s = MemoryStats {
@@ -251,7 +544,7 @@ impl MemorySaver {
                         checkpoint_id: id.clone(),
                         parent_id: saved.parent_id.as_deref().map(str::to_owned),
                         ts: String::from(&*saved.ts),
-                        metadata: saved.metadata.clone(),
+                        metadata: CheckpointMetadata::clone(&saved.metadata),
                         writes: writes.map_or(0, BTreeMap::len),
                         write_bytes: writes.map_or(0, |w| {
                             w.values().map(|w| w.value.as_str().len()).sum()
@@ -453,7 +746,7 @@ impl MemorySaver {
             for saved in ns.checkpoints.values_mut() {
                 examined += 1;
                 match rewrite(&saved.metadata) {
-                    Ok(new) => rewritten += usize::from(replace(&mut saved.metadata, new)),
+                    Ok(new) => rewritten += usize::from(replace(&mut Arc::make_mut(saved).metadata, new.map(Arc::new))),
                     Err(e) => return Ok(Err(e)),
                 }
             }
@@ -510,7 +803,7 @@ fn deleted_message(thread_id: &str, ns: &str, checkpoint_id: &str, what: &str) -
 
 /// The (channel, version) of every value the checkpoints `keep` accepts read.
 fn live_blobs<'a>(
-    checkpoints: &'a BTreeMap<String, Saved>,
+    checkpoints: &'a BTreeMap<String, Arc<Saved>>,
     keep: impl Fn(&str) -> bool,
 ) -> HashSet<(&'a str, &'a str)> {
     checkpoints
@@ -532,27 +825,22 @@ fn poisoned() -> SaverError {
 }
 
 impl Namespace {
-    fn tuple(&self, thread_id: &str, ns: &str, id: &str, saved: &Saved) -> CheckpointTuple {
-        let mut checkpoint = saved.checkpoint(id);
+    fn tuple(&self, thread_id: &str, ns: &str, id: &str, saved: &Arc<Saved>) -> KeptTuple {
         // A version without a blob is skipped, as LangGraph's memory saver does: the writer
         // named a version it never stored, and the channel simply reads as empty.
-        for (channel, version) in &saved.channel_versions {
-            if let Some(Some(value)) = self.blobs.get(&**channel).and_then(|v| v.get(&**version)) {
-                checkpoint
-                    .channel_values
-                    .insert(String::from(&**channel), value.clone());
-            }
-        }
-        let config_for = |checkpoint_id: &str| {
-            CheckpointConfig::new(thread_id)
-                .with_ns(ns)
-                .with_checkpoint_id(checkpoint_id)
-        };
-        CheckpointTuple {
-            config: config_for(id),
-            checkpoint,
+        let values = saved
+            .channel_versions
+            .iter()
+            .filter_map(|(channel, version)| {
+                let value = self.blobs.get(&**channel)?.get(&**version)?.as_ref()?;
+                Some((channel.clone(), value.clone()))
+            })
+            .collect();
+        KeptTuple {
+            config: CheckpointConfig::new(thread_id).with_ns(ns).with_checkpoint_id(id),
             metadata: saved.metadata.clone(),
-            parent_config: saved.parent_id.as_deref().map(config_for),
+            saved: saved.clone(),
+            values,
             pending_writes: self.pending_writes(id),
         }
     }
@@ -611,23 +899,11 @@ impl Namespace {
     }
 }
 
-type Cursor<'a> = std::iter::Rev<std::collections::btree_map::Range<'a, String, Saved>>;
+type Cursor<'a> = std::iter::Rev<std::collections::btree_map::Range<'a, String, Arc<Saved>>>;
 
 impl CheckpointSaver for MemorySaver {
     fn get_tuple(&self, config: &CheckpointConfig) -> Result<Option<CheckpointTuple>> {
-        let store = self.read()?;
-        let Some(ns) = store
-            .threads
-            .get(&config.thread_id)
-            .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
-        else {
-            return Ok(None);
-        };
-        let found = match config.id() {
-            Some(id) => ns.checkpoints.get_key_value(id),
-            None => ns.checkpoints.last_key_value(),
-        };
-        Ok(found.map(|(id, saved)| ns.tuple(&config.thread_id, &config.checkpoint_ns, id, saved)))
+        Ok(self.get_kept(config)?.map(KeptTuple::into_tuple))
     }
 
     fn list(
@@ -637,81 +913,7 @@ impl CheckpointSaver for MemorySaver {
         before: Option<&CheckpointConfig>,
         limit: Option<usize>,
     ) -> Result<Vec<CheckpointTuple>> {
-        let limit = limit.unwrap_or(usize::MAX);
-        let store = self.read()?;
-        let mut sources: Vec<(&str, &str, &Namespace)> = Vec::new();
-        match config {
-            Some(c) => {
-                if let Some((tid, thread)) = store.threads.get_key_value(&c.thread_id) {
-                    match &c.checkpoint_ns {
-                        Some(want) => {
-                            if let Some((name, ns)) = thread.namespaces.get_key_value(want) {
-                                sources.push((tid, name, ns));
-                            }
-                        }
-                        None => {
-                            for (name, ns) in &thread.namespaces {
-                                sources.push((tid, name, ns));
-                            }
-                        }
-                    }
-                }
-            }
-            None => {
-                for (tid, thread) in &store.threads {
-                    for (name, ns) in &thread.namespaces {
-                        sources.push((tid, name, ns));
-                    }
-                }
-            }
-        }
-        // Ties (the same id in copied threads) then come out in thread and namespace order.
-        sources.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-
-        let exact = config.and_then(ListConfig::id);
-        let before_id = before.and_then(CheckpointConfig::id);
-        let (lower, upper) = match (exact, before_id) {
-            (Some(id), Some(b)) if id >= b => return Ok(Vec::new()),
-            (Some(id), _) => (Bound::Included(id), Bound::Included(id)),
-            (None, Some(b)) => (Bound::Unbounded, Bound::Excluded(b)),
-            (None, None) => (Bound::Unbounded, Bound::Unbounded),
-        };
-        let mut cursors: Vec<Cursor<'_>> = sources
-            .iter()
-            .map(|(_, _, ns)| ns.checkpoints.range::<str, _>((lower, upper)).rev())
-            .collect();
-
-        // Newest first across namespaces and threads: a k-way merge of per-namespace cursors,
-        // each already newest first, stopping as soon as `limit` tuples are built.
-        let mut heads: Vec<Option<(&String, &Saved)>> =
-            cursors.iter_mut().map(Iterator::next).collect();
-        let mut heap: BinaryHeap<(&str, Reverse<usize>)> = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.map(|(id, _)| (id.as_str(), Reverse(i))))
-            .collect();
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let Some((_, Reverse(i))) = heap.pop() else {
-                break;
-            };
-            let Some((id, saved)) = heads[i].take() else {
-                break;
-            };
-            if let Some(next) = cursors[i].next() {
-                heap.push((next.0.as_str(), Reverse(i)));
-                heads[i] = Some(next);
-            }
-            let wanted = match filter {
-                Some(f) => saved.metadata.matches(f),
-                None => true,
-            };
-            if wanted {
-                let (tid, name, ns) = sources[i];
-                out.push(ns.tuple(tid, name, id, saved));
-            }
-        }
-        Ok(out)
+        Ok(self.list_kept(config, filter, before, limit)?.into_iter().map(KeptTuple::into_tuple).collect())
     }
 
     fn put(
@@ -721,70 +923,13 @@ impl CheckpointSaver for MemorySaver {
         metadata: CheckpointMetadata,
         new_versions: &BTreeMap<String, String>,
     ) -> Result<CheckpointConfig> {
-        if checkpoint.id.is_empty() {
-            return Err(SaverError::InvalidCheckpoint(format!(
-                "checkpoint for thread {:?} has an empty id",
-                config.thread_id
-            )));
-        }
-        let parent_id = config.id().map(str::to_owned);
-        if parent_id.as_deref() == Some(checkpoint.id.as_str()) {
-            return Err(SaverError::InvalidCheckpoint(format!(
-                "checkpoint {:?} names itself as its parent",
-                checkpoint.id
-            )));
-        }
-        let mut values = std::mem::take(&mut checkpoint.channel_values);
-        let new_blobs: Vec<(&String, &String, Option<RawJson>)> = new_versions
-            .iter()
-            .map(|(channel, version)| (channel, version, values.remove(channel)))
-            .collect();
         let id = std::mem::take(&mut checkpoint.id);
-        let saved = Saved::new(checkpoint, metadata, parent_id);
-
-        let mut store = self.write()?;
-        if let Some(parent) = saved.parent_id.as_deref() {
-            Self::check_not_deleted(
-                &store,
-                &config.thread_id,
-                &config.checkpoint_ns,
-                parent,
-                "a checkpoint whose parent is",
-            )?;
-        }
-        if config.expect_latest {
-            let latest = store
-                .threads
-                .get(&config.thread_id)
-                .and_then(|t| t.namespaces.get(&config.checkpoint_ns))
-                .and_then(|ns| ns.checkpoints.keys().next_back());
-            if latest.map(String::as_str) != saved.parent_id.as_deref() && latest != Some(&id) {
-                return Err(SaverError::Conflict {
-                    thread_id: config.thread_id.clone(),
-                    checkpoint_ns: config.checkpoint_ns.clone(),
-                    parent_id: saved.parent_id.map(String::from),
-                    latest_id: latest.cloned(),
-                });
-            }
-        }
-        let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
-        let parent = saved.parent_id.as_deref().and_then(|p| ns.checkpoints.get(p));
-        for (channel, version, value) in new_blobs {
-            let value = value.map(|v| shared_with_parent(&ns.blobs, parent, channel, v));
-            match ns.blobs.get_mut(channel) {
-                Some(versions) => {
-                    versions.insert(version.clone(), value);
-                }
-                None => {
-                    ns.blobs
-                        .insert(channel.clone(), HashMap::from([(version.clone(), value)]));
-                }
-            }
-        }
-        ns.checkpoints.insert(id.clone(), saved);
-        Ok(CheckpointConfig::new(config.thread_id.clone())
-            .with_ns(config.checkpoint_ns.clone())
-            .with_checkpoint_id(id))
+        let mut values = std::mem::take(&mut checkpoint.channel_values);
+        let new_values = new_versions
+            .iter()
+            .map(|(channel, version)| (channel.clone(), version.clone(), values.remove(channel)))
+            .collect();
+        self.store(config, id, new_values, |parent_id, parent| Saved::new(checkpoint, metadata, parent_id, parent))
     }
 
     fn put_writes(
@@ -1835,5 +1980,79 @@ mod tests {
                 Some(w[1].checkpoint.id.as_str())
             );
         }
+    }
+
+    fn shared_pairs_of(pairs: &[(&str, &str)]) -> VersionPairs {
+        pairs.iter().map(|(k, v)| (Shared::from(*k), Shared::from(*v))).collect()
+    }
+
+    /// A checkpoint stored through `put_shared` reads back as the same checkpoint stored
+    /// through `put`: values at new versions, versions, what each node saw, the updated
+    /// channels, metadata and parent.
+    #[test]
+    fn put_shared_stores_what_put_stores() {
+        let by_put = MemorySaver::new();
+        let by_shared = MemorySaver::new();
+        let metadata = CheckpointMetadata(filter(json!({"source": "loop", "step": 1})));
+        let mut checkpoint = Checkpoint::empty();
+        checkpoint.id = checkpoint_id();
+        checkpoint.ts = "2026-01-01T00:00:00+00:00".into();
+        checkpoint.channel_values.insert("a".into(), RawJson::from(json!([1, 2])));
+        checkpoint.channel_versions = BTreeMap::from([("a".into(), "2".into()), ("b".into(), "1".into())]);
+        checkpoint.versions_seen = BTreeMap::from([
+            ("__input__".into(), BTreeMap::new()),
+            ("n".into(), BTreeMap::from([("b".into(), "1".into())])),
+        ]);
+        checkpoint.updated_channels = Some(vec!["a".into(), "b".into()]);
+        let new_versions = BTreeMap::from([("a".into(), "2".into()), ("b".into(), "1".into())]);
+        let parent = cfg("t").with_checkpoint_id(checkpoint_id());
+        let a = by_put.put(&parent, checkpoint.clone(), metadata.clone(), &new_versions).unwrap();
+        let shared = SharedCheckpoint {
+            id: checkpoint.id.clone(),
+            ts: checkpoint.ts.clone(),
+            channel_versions: shared_pairs_of(&[("a", "2"), ("b", "1")]),
+            versions_seen: Box::from([
+                (Shared::from("__input__"), shared_pairs_of(&[])),
+                (Shared::from("n"), shared_pairs_of(&[("b", "1")])),
+            ]),
+            updated_channels: Some(Box::from([Shared::from("a"), Shared::from("b")])),
+            new_values: vec![("a".into(), "2".into(), Some(RawJson::from(json!([1, 2])))), ("b".into(), "1".into(), None)],
+        };
+        let b = by_shared.put_shared(&parent, shared, metadata).unwrap();
+        assert_eq!(a, b);
+        let (a, b) = (by_put.get_tuple(&a).unwrap().unwrap(), by_shared.get_tuple(&b).unwrap().unwrap());
+        assert_eq!(a.checkpoint, b.checkpoint);
+        assert_eq!(a.checkpoint.channel_values.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!((a.metadata, a.parent_config), (b.metadata, b.parent_config));
+        assert_eq!(by_put.stats(), by_shared.stats());
+    }
+
+    /// A checkpoint put through the protocol keeps what it has as its parent has it shared with
+    /// the parent: a node's unchanged `versions_seen` whole, unchanged names and versions one by
+    /// one; what changed is its own.
+    #[test]
+    fn put_shares_unchanged_versions_with_the_parent() {
+        let saver = MemorySaver::new();
+        let put = |parent: &CheckpointConfig, a: &str| {
+            let mut checkpoint = Checkpoint::empty();
+            checkpoint.id = checkpoint_id();
+            checkpoint.channel_versions = BTreeMap::from([("a".into(), a.into()), ("b".into(), "1".into())]);
+            checkpoint.versions_seen = BTreeMap::from([("node".into(), BTreeMap::from([("b".into(), "1".into())]))]);
+            let new_versions = BTreeMap::from([("a".into(), a.into())]);
+            let metadata = CheckpointMetadata::new(CheckpointSource::Loop, 0);
+            saver.put(parent, checkpoint, metadata, &new_versions).unwrap()
+        };
+        let first = put(&cfg("t"), "1");
+        let second = put(&first, "2");
+        let store = saver.read().unwrap();
+        let ns = &store.threads["t"].namespaces[""];
+        let (parent, child) = (&ns.checkpoints[first.id().unwrap()], &ns.checkpoints[second.id().unwrap()]);
+        let (old, new) = (&parent.channel_versions, &child.channel_versions);
+        assert!(Arc::ptr_eq(&old[1].0, &new[1].0) && Arc::ptr_eq(&old[1].1, &new[1].1), "b is unchanged: shared");
+        assert!(Arc::ptr_eq(&old[0].0, &new[0].0), "a's name is shared");
+        assert!(!Arc::ptr_eq(&old[0].1, &new[0].1) && *old[0].1 != *new[0].1, "a's version is new");
+        let seen = |s: &Saved, node: &str| s.versions_seen.iter().find(|(n, _)| &**n == node).map(|(_, p)| p.clone());
+        let (before, after) = (seen(parent, "node").unwrap(), seen(child, "node").unwrap());
+        assert!(Arc::ptr_eq(&before, &after), "what the node saw is unchanged: shared whole");
     }
 }

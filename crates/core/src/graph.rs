@@ -259,6 +259,11 @@ impl<V: Clone> Graph<V> {
         self.channels[index].key()
     }
 
+    /// The channel's name as the graph holds it, for callers that keep it (shared, not copied).
+    pub fn channel_key(&self, index: usize) -> &Arc<str> {
+        &self.channels[index].key
+    }
+
     pub fn state_keys(&self) -> impl Iterator<Item = &str> {
         self.state_channels.iter().map(|&c| self.channels[c].key())
     }

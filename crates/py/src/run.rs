@@ -11,7 +11,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 use ferrograph_checkpoint::model::INTERRUPT;
-use ferrograph_checkpoint::{Checkpoint, RawJson, CHECKPOINT_VERSION};
+use ferrograph_checkpoint::{Checkpoint, RawJson, Shared, SharedCheckpoint, VersionPairs, CHECKPOINT_VERSION};
 
 use crate::codec::{PySerializer, Registry};
 use crate::errors::{new_error, IntoPyResult};
@@ -83,7 +83,7 @@ fn item_from_py(py: Python<'_>, value: &Bound<'_, PyAny>, form: Form, channel: &
 /// found again under the same string.
 #[derive(Default)]
 struct VersionNames {
-    names: HashMap<Version, String, BuildHasherDefault<CounterHasher>>,
+    names: HashMap<Version, Shared, BuildHasherDefault<CounterHasher>>,
     salt: u64,
 }
 
@@ -110,6 +110,11 @@ impl Hasher for CounterHasher {
 
 impl VersionNames {
     fn name(&mut self, version: Version) -> &str {
+        self.shared(version)
+    }
+
+    /// The version's spelling, held once for every checkpoint of the run that names it.
+    fn shared(&mut self, version: Version) -> &Shared {
         let salt = self.salt;
         self.names.entry(version).or_insert_with(|| {
             // A cheap, well-mixed 16-digit fraction; uniqueness comes from the counter.
@@ -117,14 +122,47 @@ impl VersionNames {
             x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             x ^= x >> 31;
-            ferrograph_checkpoint::format_version(version, x)
+            ferrograph_checkpoint::format_version(version, x).into()
         })
     }
 
     fn parse(&mut self, name: &str) -> Option<Version> {
         let counter = name.split('.').next()?.parse::<Version>().ok()?;
-        self.names.entry(counter).or_insert_with(|| name.to_string());
+        self.names.entry(counter).or_insert_with(|| name.into());
         Some(counter)
+    }
+}
+
+/// Whose `versions_seen` an entry of a checkpoint's map is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seer {
+    /// `__input__`, which LangGraph always records, empty.
+    Input,
+    Node(usize),
+    Interrupt,
+}
+
+/// What [`CoreRun::encode_shared`] keeps from one checkpoint to the next: the graph's channels
+/// and the `versions_seen` entries in name order (the order a saver keeps them in), and each
+/// entry's pairs with the versions they were made from, reused while those are unchanged (a
+/// node's seen versions change only when it runs).
+struct SharedForm {
+    channels_by_name: Vec<usize>,
+    seers: Vec<(Shared, Seer)>,
+    seen: Vec<Option<(Vec<Version>, VersionPairs)>>,
+}
+
+impl SharedForm {
+    fn new(run: &Run<PyValue>) -> Self {
+        let graph = run.graph();
+        let mut channels_by_name: Vec<usize> = (0..run.channels().len()).collect();
+        channels_by_name.sort_by(|&a, &b| graph.channel_name(a).cmp(graph.channel_name(b)));
+        let nodes = graph.nodes().iter().enumerate().map(|(n, node)| (node.name.clone(), Seer::Node(n)));
+        let mut seers: Vec<(Shared, Seer)> =
+            [("__input__".into(), Seer::Input), (INTERRUPT.into(), Seer::Interrupt)].into_iter().chain(nodes).collect();
+        seers.sort_by(|a, b| a.0.cmp(&b.0));
+        let seen = vec![None; seers.len()];
+        SharedForm { channels_by_name, seers, seen }
     }
 }
 
@@ -167,6 +205,8 @@ pub struct CoreRun {
     saved: Vec<Version>,
     /// Channels updated by the last step (the checkpoint's `updated_channels`).
     updated: Vec<usize>,
+    /// Made by the first `encode_shared` (a run on the native memory saver).
+    shared: Option<SharedForm>,
 }
 
 /// The state as a dict, leaving out keys that hold nothing yet (as LangGraph does).
@@ -233,10 +273,6 @@ impl CoreRun {
         Ok(Some(value))
     }
 
-    fn versions_map(&mut self, versions: &[Version]) -> BTreeMap<String, String> {
-        versions_map(&self.run, &mut self.names, versions)
-    }
-
     /// The channels whose version moved since the last checkpoint handed to the saver.
     fn new_versions_dict<'py>(&mut self, py: Python<'py>, versions: &[Version]) -> PyResult<Bound<'py, PyDict>> {
         let graph = self.run.graph().clone();
@@ -249,9 +285,25 @@ impl CoreRun {
         Ok(new_versions)
     }
 
-    /// The run as a checkpoint with only the new versions' values, encoded with `registry`
-    /// (a `SerializationError` names the channel), and the new versions; from now on they
-    /// count as handed to the saver.
+    /// The channels at a new version since the last checkpoint handed to the saver, with
+    /// their versions and values encoded with `registry` (None: the channel holds nothing; a
+    /// `SerializationError` names the channel); from now on they count as handed over.
+    fn take_new_values(&mut self, py: Python<'_>, registry: &Registry) -> PyResult<Vec<(usize, Version, Option<RawJson>)>> {
+        let versions = self.run.versions().to_vec();
+        let mut out = Vec::new();
+        for (c, &v) in versions.iter().enumerate() {
+            if v > self.saved[c] {
+                let key = self.run.graph().channel_name(c);
+                let value = self.channel_value(py, c)?.map(|value| encode_channel(&value, registry, key)).transpose()?;
+                out.push((c, v, value));
+            }
+        }
+        self.saved = versions;
+        Ok(out)
+    }
+
+    /// The run as a checkpoint with only the new versions' values (see `take_new_values`),
+    /// and the new versions.
     pub(crate) fn encode(
         &mut self,
         py: Python<'_>,
@@ -260,27 +312,81 @@ impl CoreRun {
         registry: &Registry,
     ) -> PyResult<(Checkpoint, BTreeMap<String, String>)> {
         let graph = self.run.graph().clone();
-        let versions = self.run.versions().to_vec();
         let mut channel_values = BTreeMap::new();
         let mut new_versions = BTreeMap::new();
-        for (c, &v) in versions.iter().enumerate() {
-            if v > self.saved[c] {
-                let key = graph.channel_name(c);
-                if let Some(value) = self.channel_value(py, c)? {
-                    channel_values.insert(key.to_string(), encode_channel(&value, registry, key)?);
-                }
-                new_versions.insert(key.to_string(), self.names.name(v).to_string());
+        for (c, v, value) in self.take_new_values(py, registry)? {
+            let key = graph.channel_name(c);
+            if let Some(value) = value {
+                channel_values.insert(key.to_string(), value);
             }
+            new_versions.insert(key.to_string(), self.names.name(v).to_string());
         }
-        let channel_versions = self.versions_map(&versions);
+        let channel_versions = versions_map(&self.run, &mut self.names, self.run.versions());
         let mut versions_seen = BTreeMap::new();
         for (node, node_seen) in seen_by_node(&self.run) {
             versions_seen.insert(node.to_owned(), versions_map(&self.run, &mut self.names, node_seen));
         }
-        self.saved = versions;
         let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_name(c).to_string()).collect());
         let checkpoint = Checkpoint { v: CHECKPOINT_VERSION, id, ts, channel_values, channel_versions, versions_seen, updated_channels };
         Ok((checkpoint, new_versions))
+    }
+
+    /// [`encode`](Self::encode) in the memory saver's shared form: the same checkpoint, with
+    /// names and versions shared rather than copied, and each `versions_seen` entry reused
+    /// while unchanged.
+    pub(crate) fn encode_shared(
+        &mut self,
+        py: Python<'_>,
+        id: String,
+        ts: String,
+        registry: &Registry,
+    ) -> PyResult<SharedCheckpoint> {
+        let new_values = self.take_new_values(py, registry)?;
+        let run = &self.run;
+        let graph = run.graph();
+        let names = &mut self.names;
+        let form = self.shared.get_or_insert_with(|| SharedForm::new(run));
+        let mut pairs = |versions: &[Version]| -> VersionPairs {
+            form.channels_by_name
+                .iter()
+                .filter(|&&c| versions[c] > 0)
+                .map(|&c| (graph.channel_key(c).clone(), names.shared(versions[c]).clone()))
+                .collect()
+        };
+        let channel_versions = pairs(run.versions());
+        let mut versions_seen = Vec::with_capacity(form.seers.len());
+        for (i, (seer, whose)) in form.seers.iter().enumerate() {
+            let seen = match *whose {
+                Seer::Input => &[][..],
+                Seer::Node(n) => run.versions_seen(n),
+                Seer::Interrupt => run.interrupt_seen(),
+            };
+            if *whose != Seer::Input && !seen.iter().any(|&v| v > 0) {
+                continue;
+            }
+            let kept = match &form.seen[i] {
+                Some((from, kept)) if from.as_slice() == seen => kept.clone(),
+                _ => {
+                    let made = if seen.is_empty() { VersionPairs::from([]) } else { pairs(seen) };
+                    form.seen[i] = Some((seen.to_vec(), made.clone()));
+                    made
+                }
+            };
+            versions_seen.push((seer.clone(), kept));
+        }
+        let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_key(c).clone()).collect());
+        let new_values = new_values
+            .into_iter()
+            .map(|(c, v, value)| (graph.channel_name(c).to_owned(), self.names.name(v).to_owned(), value))
+            .collect();
+        Ok(SharedCheckpoint {
+            id,
+            ts,
+            channel_versions,
+            versions_seen: versions_seen.into_boxed_slice(),
+            updated_channels,
+            new_values,
+        })
     }
 
     /// Task `task`'s writes, each value encoded with `registry`: what a first-party saver's
@@ -313,7 +419,7 @@ impl CoreRun {
         let salt = seed.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         run.set_seed(seed);
         let n = run.channels().len();
-        CoreRun { run, names: VersionNames { names: HashMap::default(), salt }, saved: vec![0; n], updated: vec![] }
+        CoreRun { run, names: VersionNames { names: HashMap::default(), salt }, saved: vec![0; n], updated: vec![], shared: None }
     }
 
     #[getter]

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use ferrograph_checkpoint::{
-    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointTuple, ListConfig,
+    Checkpoint, CheckpointConfig, CheckpointMetadata, KeptTuple, ListConfig,
     PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,
     EXCLUDED_METADATA_KEYS, EXPECT_LATEST,
 };
@@ -318,13 +318,13 @@ pub fn versions_from_py(
     Ok(out)
 }
 
-pub fn versions_to_py<'py>(
+pub fn versions_to_py<'py, K: AsRef<str>, V: AsRef<str>>(
     py: Python<'py>,
-    versions: &BTreeMap<String, String>,
+    versions: impl IntoIterator<Item = (K, V)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in versions {
-        d.set_item(k, version_to_py(py, v)?)?;
+        d.set_item(k.as_ref(), version_to_py(py, v.as_ref())?)?;
     }
     Ok(d)
 }
@@ -388,35 +388,35 @@ fn decode_value(
 /// With a `cache`, channel values it decoded before are copied rather than parsed.
 pub fn checkpoint_to_py<'py>(
     py: Python<'py>,
-    checkpoint: &Checkpoint,
+    kept: &KeptTuple,
     registry: &Registry,
     cache: Option<&DecodeCache>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let values = PyDict::new(py);
-    for (channel, value) in &checkpoint.channel_values {
+    for (channel, value) in &kept.values {
         let decode = || decode_raw(py, value, registry, &|| format!("channel_values['{channel}']"));
         let v = match cache {
             Some(cache) => cache.get_or_decode(py, value, decode)?,
             None => decode()?,
         };
-        values.set_item(channel, v)?;
+        values.set_item(&**channel, v)?;
     }
     let seen = PyDict::new(py);
-    for (node, versions) in &checkpoint.versions_seen {
-        seen.set_item(node, versions_to_py(py, versions)?)?;
+    for (node, versions) in kept.versions_seen() {
+        seen.set_item(&**node, versions_to_py(py, versions.iter().map(|(k, v)| (k, v)))?)?;
     }
     let d = PyDict::new(py);
-    d.set_item(intern!(py, "v"), checkpoint.v)?;
-    d.set_item(intern!(py, "id"), &checkpoint.id)?;
-    d.set_item(intern!(py, "ts"), &checkpoint.ts)?;
+    d.set_item(intern!(py, "v"), kept.v())?;
+    d.set_item(intern!(py, "id"), kept.id())?;
+    d.set_item(intern!(py, "ts"), kept.ts())?;
     d.set_item(intern!(py, "channel_values"), values)?;
     d.set_item(
         intern!(py, "channel_versions"),
-        versions_to_py(py, &checkpoint.channel_versions)?,
+        versions_to_py(py, kept.channel_versions().iter().map(|(k, v)| (k, v)))?,
     )?;
     d.set_item(intern!(py, "versions_seen"), seen)?;
-    match &checkpoint.updated_channels {
-        Some(u) => d.set_item(intern!(py, "updated_channels"), PyList::new(py, u)?)?,
+    match kept.updated_channels() {
+        Some(u) => d.set_item(intern!(py, "updated_channels"), PyList::new(py, u.iter().map(|c| &**c))?)?,
         None => d.set_item(intern!(py, "updated_channels"), py.None())?,
     }
     Ok(d)
@@ -835,22 +835,22 @@ static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// With a `cache`, channel values it decoded before are copied rather than parsed.
 pub fn tuple_to_py<'py>(
     py: Python<'py>,
-    tuple: &CheckpointTuple,
+    kept: &KeptTuple,
     registry: &Registry,
     cache: Option<&DecodeCache>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let parent = match &tuple.parent_config {
-        Some(p) => config_to_py(py, p)?.into_any(),
+    let parent = match kept.parent_config() {
+        Some(p) => config_to_py(py, &p)?.into_any(),
         None => py.None().into_bound(py),
     };
     new_checkpoint_tuple(
         py,
         [
-            config_to_py(py, &tuple.config)?.into_any(),
-            checkpoint_to_py(py, &tuple.checkpoint, registry, cache)?.into_any(),
-            metadata_to_py(py, &tuple.metadata, registry)?.into_any(),
+            config_to_py(py, &kept.config)?.into_any(),
+            checkpoint_to_py(py, kept, registry, cache)?.into_any(),
+            metadata_to_py(py, &kept.metadata, registry)?.into_any(),
             parent,
-            pending_writes_to_py(py, &tuple.pending_writes, registry, cache)?.into_any(),
+            pending_writes_to_py(py, &kept.pending_writes, registry, cache)?.into_any(),
         ],
     )
 }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use ferrograph_checkpoint::{
-    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, CheckpointTuple, MemorySaver,
-    PruneStrategy, RawJson, NO_WRITES,
+    Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSaver, KeptTuple, MemorySaver,
+    PruneStrategy, RawJson, SharedCheckpoint, NO_WRITES,
 };
 use ferrograph_crypt::Keyring;
 use pyo3::exceptions::PyValueError;
@@ -80,24 +80,52 @@ impl PyMemorySaver {
         py: Python<'_>,
         target: &CheckpointConfig,
         mut checkpoint: Checkpoint,
-        mut metadata: CheckpointMetadata,
+        metadata: CheckpointMetadata,
         new_versions: &BTreeMap<String, String>,
     ) -> PyResult<CheckpointConfig> {
-        if let Some(limits) = &self.value_limits {
-            for (channel, value) in &checkpoint.channel_values {
+        let metadata = self.prepare(py, target, checkpoint.channel_values.iter_mut().map(|(c, v)| (c.as_str(), v)), metadata)?;
+        self.inner.put(target, checkpoint, metadata, new_versions).py_err(py)
+    }
+
+    /// [`store`](Self::store) for a run's checkpoint (see `MemoryRunSink`).
+    fn store_shared(
+        &self,
+        py: Python<'_>,
+        target: &CheckpointConfig,
+        mut checkpoint: SharedCheckpoint,
+        metadata: CheckpointMetadata,
+    ) -> PyResult<CheckpointConfig> {
+        let values = checkpoint.new_values.iter_mut().filter_map(|(c, _, v)| Some((c.as_str(), v.as_mut()?)));
+        let metadata = self.prepare(py, target, values, metadata)?;
+        self.inner.put_shared(target, checkpoint, metadata).py_err(py)
+    }
+
+    /// Checks each of a put's new values against the size limits and seals it when the saver
+    /// encrypts (in place); returns the metadata to store (sealed when metadata is).
+    fn prepare<'a>(
+        &self,
+        py: Python<'_>,
+        target: &CheckpointConfig,
+        values: impl Iterator<Item = (&'a str, &'a mut RawJson)>,
+        metadata: CheckpointMetadata,
+    ) -> PyResult<CheckpointMetadata> {
+        let ring = self.sealer();
+        if self.value_limits.is_none() && ring.is_none() {
+            return Ok(metadata);
+        }
+        for (channel, value) in values {
+            if let Some(limits) = &self.value_limits {
                 let size = value.as_str().len();
                 limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
             }
-        }
-        if let Some(ring) = self.sealer() {
-            for value in checkpoint.channel_values.values_mut() {
-                *value = seal_json(py, &ring, value)?;
-            }
-            if self.sealing_metadata.load(Ordering::Relaxed) {
-                metadata = seal_metadata(py, &ring, &metadata)?;
+            if let Some(ring) = &ring {
+                *value = seal_json(py, ring, value)?;
             }
         }
-        self.inner.put(target, checkpoint, metadata, new_versions).py_err(py)
+        match ring {
+            Some(ring) if self.sealing_metadata.load(Ordering::Relaxed) => seal_metadata(py, &ring, &metadata),
+            _ => Ok(metadata),
+        }
     }
 
     /// The rest of a put_writes once its values are encoded: checked against the size limits,
@@ -151,24 +179,25 @@ struct Opener {
 
 impl Opener {
     /// The tuple's metadata, opened.
-    fn open_metadata(&self, py: Python<'_>, t: &CheckpointTuple) -> PyResult<ferrograph_checkpoint::CheckpointMetadata> {
-        let what = || format!("the metadata (checkpoint '{}' of thread '{}')", t.checkpoint.id, t.config.thread_id);
-        open_metadata(py, self.ring.as_deref(), t.metadata.clone(), &what)
+    fn open_metadata(&self, py: Python<'_>, t: &KeptTuple) -> PyResult<CheckpointMetadata> {
+        let what = || format!("the metadata (checkpoint '{}' of thread '{}')", t.id(), t.config.thread_id);
+        open_metadata(py, self.ring.as_deref(), CheckpointMetadata::clone(&t.metadata), &what)
     }
 
-    fn open(&self, py: Python<'_>, mut t: CheckpointTuple) -> PyResult<CheckpointTuple> {
+    fn open(&self, py: Python<'_>, mut t: KeptTuple) -> PyResult<KeptTuple> {
         let ring = self.ring.as_deref();
-        let at = |t: &CheckpointTuple| {
+        let at = |t: &KeptTuple| {
             let ns = &t.config.checkpoint_ns;
             let ns = if ns.is_empty() { String::new() } else { format!(", namespace '{ns}'") };
-            format!("checkpoint '{}' of thread '{}'{ns}", t.checkpoint.id, t.config.thread_id)
+            format!("checkpoint '{}' of thread '{}'{ns}", t.id(), t.config.thread_id)
         };
-        t.metadata = open_metadata(py, ring, std::mem::take(&mut t.metadata), &|| format!("the metadata ({})", at(&t)))?;
-        let mut values = std::mem::take(&mut t.checkpoint.channel_values);
+        let metadata = CheckpointMetadata::clone(&t.metadata);
+        t.metadata = Arc::new(open_metadata(py, ring, metadata, &|| format!("the metadata ({})", at(&t)))?);
+        let mut values = std::mem::take(&mut t.values);
         for (channel, value) in values.iter_mut() {
             *value = open_json(py, ring, value, &|| format!("channel '{channel}' ({})", at(&t)))?;
         }
-        t.checkpoint.channel_values = values;
+        t.values = values;
         let mut writes = std::mem::take(&mut t.pending_writes);
         for w in writes.iter_mut() {
             w.value = open_json(py, ring, &w.value, &|| format!("the pending write to '{}' ({})", w.channel, at(&t)))?;
@@ -272,7 +301,7 @@ impl PyMemorySaver {
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
-        let found = self.inner.get_tuple(&config).py_err(py)?;
+        let found = self.inner.get_kept(&config).py_err(py)?;
         if let Some(opener) = self.opener() {
             return found.map(|t| tuple_to_py(py, &opener.open(py, t)?, &codec, None)).transpose();
         }
@@ -295,12 +324,12 @@ impl PyMemorySaver {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         let codec = self.codec(py)?;
         let config = config_from_py(config)?;
-        let found = self.inner.get_tuple(&config).py_err(py)?;
+        let found = self.inner.get_kept(&config).py_err(py)?;
         if let Some(opener) = self.opener() {
-            return found.map(|t| checkpoint_to_py(py, &opener.open(py, t)?.checkpoint, &codec, None)).transpose();
+            return found.map(|t| checkpoint_to_py(py, &opener.open(py, t)?, &codec, None)).transpose();
         }
         found
-            .map(|t| checkpoint_to_py(py, &t.checkpoint, &codec, Some(&self.decoded)))
+            .map(|t| checkpoint_to_py(py, &t, &codec, Some(&self.decoded)))
             .transpose()
     }
 
@@ -329,13 +358,13 @@ impl PyMemorySaver {
         let items = match (&opener, filter) {
             // Metadata may be sealed: filtered here once opened (a scan of the scope).
             (Some(opener), Some(filter)) => {
-                let all = py.detach(|| inner.list(scope.as_ref(), None, before.as_ref(), None)).py_err(py)?;
+                let all = py.detach(|| inner.list_kept(scope.as_ref(), None, before.as_ref(), None)).py_err(py)?;
                 let mut kept = Vec::new();
                 for mut t in all {
                     if limit.is_some_and(|limit| kept.len() >= limit) {
                         break;
                     }
-                    t.metadata = opener.open_metadata(py, &t)?;
+                    t.metadata = Arc::new(opener.open_metadata(py, &t)?);
                     if t.metadata.matches(&filter) {
                         kept.push(t);
                     }
@@ -343,7 +372,7 @@ impl PyMemorySaver {
                 kept
             }
             (_, filter) => py
-                .detach(|| inner.list(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
+                .detach(|| inner.list_kept(scope.as_ref(), filter.as_ref(), before.as_ref(), limit))
                 .py_err(py)?,
         };
         Ok(CheckpointTupleIter {
@@ -585,7 +614,7 @@ impl PyMemorySaver {
 /// turned into Python objects one at a time as they are consumed.
 #[pyclass(module = "ferrograph._core")]
 pub struct CheckpointTupleIter {
-    items: std::vec::IntoIter<CheckpointTuple>,
+    items: std::vec::IntoIter<KeptTuple>,
     registry: Arc<Registry>,
     /// The saver's decoded values; None when it encrypts (nothing is kept decoded).
     decoded: Option<Arc<DecodeCache>>,
@@ -659,13 +688,13 @@ impl MemoryRunSink {
     ) -> PyResult<String> {
         let id = checkpoint_id.unwrap_or_else(ferrograph_checkpoint::checkpoint_id);
         run.set_seed(id.clone());
-        let (checkpoint, new_versions) = run.encode(py, id.clone(), ferrograph_checkpoint::now_iso8601(), &self.registry)?;
+        let checkpoint = run.encode_shared(py, id.clone(), ferrograph_checkpoint::now_iso8601(), &self.registry)?;
         let mut metadata = Map::with_capacity(self.metadata.0.len() + 2);
         metadata.insert(CheckpointMetadata::SOURCE.to_owned(), Value::from(source));
         metadata.insert(CheckpointMetadata::STEP.to_owned(), Value::from(step));
         metadata.extend(self.metadata.0.iter().map(|(k, v)| (k.clone(), v.clone())));
         let target = self.config(parent_id, expect_latest);
-        self.saver.get().store(py, &target, checkpoint, CheckpointMetadata(metadata), &new_versions)?;
+        self.saver.get().store_shared(py, &target, checkpoint, CheckpointMetadata(metadata))?;
         Ok(id)
     }
 
