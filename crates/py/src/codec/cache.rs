@@ -1,8 +1,9 @@
 //! Caches of decoded values: for savers that keep encoded text in memory (the native memory
 //! saver, [`DecodeCache`], by the stored text's identity) and for the values SQL savers read
 //! ([`TextCache`], by the bytes themselves): reading the same stored value again copies the
-//! containers of the value decoded the first time instead of parsing its text again. A reader always gets objects of its own, as
-//! from a decode: only immutable leaves (str, int, float, bool, None, bytes, dates and times)
+//! containers of the value decoded the first time instead of parsing its text again (going
+//! straight to them: where they are is found once, when the value is cached). A reader always
+//! gets objects of its own, as from a decode: only immutable leaves (str, int, float, bool, None, bytes, dates and times)
 //! are shared between readers, and values holding anything else (sets, dataclasses, models,
 //! messages...) are never cached.
 //!
@@ -28,7 +29,7 @@ const MIN_CACHED_LEN: usize = 128;
 
 struct Entry {
     raw: RawJson,
-    value: Py<PyAny>,
+    value: Master,
 }
 
 #[derive(Default)]
@@ -73,22 +74,23 @@ impl DecodeCache {
         }
         let (cached, read_before) = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let cached = entries.by_text.get(&key(raw)).map(|e| e.value.clone_ref(py));
+            let cached = entries.by_text.get(&key(raw)).map(|e| e.value.clone());
             let read_before = cached.is_none() && entries.remember_read(raw);
             (cached, read_before)
         };
         if let Some(master) = cached {
-            return fresh_copy(master.bind(py));
+            return master.copy(py);
         }
         let value = decode()?;
-        if read_before && copyable(&value, 0).is_some() {
-            let master = fresh_copy(&value)?.unbind();
-            self.insert(raw, master);
+        if read_before {
+            if let Some(master) = Master::of(&value)? {
+                self.insert(raw, master);
+            }
         }
         Ok(value)
     }
 
-    fn insert(&self, raw: &RawJson, value: Py<PyAny>) {
+    fn insert(&self, raw: &RawJson, value: Master) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let len = raw.as_str().len();
         if entries.by_text.insert(key(raw), Entry { raw: raw.clone(), value }).is_some() {
@@ -122,8 +124,7 @@ type TextHasher = foldhash::fast::RandomState;
 
 #[derive(Default)]
 struct TextEntries {
-    /// The value and how many levels of containers it nests (see [`copyable`]).
-    by_text: HashMap<Arc<[u8]>, (Py<PyAny>, usize), TextHasher>,
+    by_text: HashMap<Arc<[u8]>, Master, TextHasher>,
     order: VecDeque<Arc<[u8]>>,
     text_bytes: usize,
     /// Hashes of texts read once lately, oldest first (a collision only caches a text early).
@@ -152,31 +153,30 @@ impl TextCache {
         let (cached, read_before) = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             match entries.by_text.get(text) {
-                Some((value, levels)) if *levels <= max_depth => (Some(value.clone_ref(py)), false),
+                Some(master) if master.levels <= max_depth => (Some(master.clone()), false),
                 Some(_) => (None, false),
                 None => (None, entries.remember_read(text)),
             }
         };
         if let Some(master) = cached {
-            return fresh_copy(master.bind(py));
+            return master.copy(py);
         }
         let value = decode()?;
         if read_before {
-            if let Some(levels) = copyable(&value, 0) {
-                let master = fresh_copy(&value)?.unbind();
-                self.insert(text, master, levels);
+            if let Some(master) = Master::of(&value)? {
+                self.insert(text, master);
             }
         }
         Ok(value)
     }
 
-    fn insert(&self, text: &[u8], value: Py<PyAny>, levels: usize) {
+    fn insert(&self, text: &[u8], value: Master) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.by_text.contains_key(text) {
             return; // another reader cached it meanwhile
         }
         let key: Arc<[u8]> = text.into();
-        entries.by_text.insert(key.clone(), (value, levels));
+        entries.by_text.insert(key.clone(), value);
         entries.order.push_back(key);
         entries.text_bytes += text.len();
         while entries.text_bytes > self.max_text_bytes {
@@ -241,66 +241,118 @@ fn immutable_leaf(obj: &Bound<'_, PyAny>) -> bool {
 /// Containers nested deeper than this are not cached (the copy recurses).
 const MAX_CACHED_DEPTH: usize = 64;
 
-/// Whether `obj` is made only of dicts, lists and tuples over immutable leaves, so that
-/// [`fresh_copy`] gives a value indistinguishable from a new decode: then how many levels of
-/// containers it nests (0 for a leaf), what a decoder's depth limit counts.
-fn copyable(obj: &Bound<'_, PyAny>, depth: usize) -> Option<usize> {
+/// A cached value: a private copy that no reader ever gets, and how to copy it.
+#[derive(Clone)]
+struct Master {
+    value: Arc<(Py<PyAny>, Plan)>,
+    /// How many levels of containers it nests (0 for a leaf): what a decoder's depth limit
+    /// counts.
+    levels: usize,
+}
+
+/// Where a cached value's containers are, found once when it is cached, so that a copy goes
+/// straight to them instead of looking at every item. Holds the master's own containers.
+enum Plan {
+    /// Shared as it is: an immutable leaf, or a tuple of them.
+    Shared,
+    /// A dict: copied whole, then the values at these keys replaced by their copies.
+    Dict(Box<[(Py<PyAny>, Py<PyAny>, Plan)]>),
+    /// A list: copied whole, then the items at these positions replaced by their copies.
+    List(Box<[(usize, Py<PyAny>, Plan)]>),
+    /// A tuple holding containers: rebuilt from its items, each with its plan.
+    Tuple(Box<[(Py<PyAny>, Plan)]>),
+}
+
+impl Master {
+    /// A private copy of `value` to cache, when it is made only of dicts, lists and tuples
+    /// over immutable leaves (so that a copy is indistinguishable from a new decode).
+    fn of(value: &Bound<'_, PyAny>) -> PyResult<Option<Master>> {
+        let Some((plan, _)) = plan(value, 0) else { return Ok(None) };
+        // The plan of the copy: it holds the master's own containers, not the caller's.
+        let copy = copy(value, &plan)?;
+        let (plan, levels) = self::plan(&copy, 0).expect("a copy of a copyable value is copyable");
+        Ok(Some(Master { value: Arc::new((copy.unbind(), plan)), levels }))
+    }
+
+    /// A copy of the value: new dicts, lists and tuples, the same leaves.
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        copy(self.value.0.bind(py), &self.value.1)
+    }
+}
+
+/// `obj`'s plan and how many levels of containers it nests, or None when it holds anything
+/// but dicts, lists and tuples over immutable leaves (or nests too deep).
+fn plan(obj: &Bound<'_, PyAny>, depth: usize) -> Option<(Plan, usize)> {
     if immutable_leaf(obj) {
-        return Some(0);
+        return Some((Plan::Shared, 0));
     }
     if depth >= MAX_CACHED_DEPTH {
         return None;
     }
-    let inner = if let Ok(list) = obj.cast_exact::<PyList>() {
-        deepest(list.iter().map(|item| copyable(&item, depth + 1)))
-    } else if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
-        deepest(tuple.iter().map(|item| copyable(&item, depth + 1)))
-    } else if let Ok(dict) = obj.cast_exact::<PyDict>() {
-        deepest(dict.iter().map(|(k, v)| if immutable_leaf(&k) { copyable(&v, depth + 1) } else { None }))
-    } else {
-        None
+    let mut levels = 0;
+    let mut inner = |item: &Bound<'_, PyAny>| {
+        let (plan, below) = plan(item, depth + 1)?;
+        levels = levels.max(below);
+        Some(plan)
     };
-    inner.map(|d| d + 1)
-}
-
-/// The most levels among items, or None when one is not copyable.
-fn deepest(mut levels: impl Iterator<Item = Option<usize>>) -> Option<usize> {
-    levels.try_fold(0, |d, item| Some(d.max(item?)))
-}
-
-/// Whether `obj` is a dict, list or tuple: in a [`copyable`] value, anything else is an
-/// immutable leaf.
-fn container(obj: &Bound<'_, PyAny>) -> bool {
-    obj.is_exact_instance_of::<PyDict>() || obj.is_exact_instance_of::<PyList>() || obj.is_exact_instance_of::<PyTuple>()
-}
-
-/// A copy of a [`copyable`] value: new dicts, lists and tuples, the same leaves. Each container
-/// is copied whole (its leaves with it), then its containers are replaced by their copies.
-fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(dict) = obj.cast_exact::<PyDict>() {
-        let copy = dict.copy()?;
-        for (k, v) in dict.iter() {
-            if container(&v) {
-                copy.set_item(k, fresh_copy(&v)?)?;
-            }
-        }
-        return Ok(copy.into_any());
-    }
-    if let Ok(list) = obj.cast_exact::<PyList>() {
-        let copy = list.get_slice(0, list.len());
+    let plan = if let Ok(list) = obj.cast_exact::<PyList>() {
+        let mut entries = Vec::new();
         for (i, item) in list.iter().enumerate() {
-            if container(&item) {
-                copy.set_item(i, fresh_copy(&item)?)?;
+            match inner(&item)? {
+                Plan::Shared => {}
+                plan => entries.push((i, item.unbind(), plan)),
             }
         }
-        return Ok(copy.into_any());
-    }
-    if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
-        if !tuple.iter().any(|item| container(&item)) {
-            return Ok(obj.clone());
+        Plan::List(entries.into_boxed_slice())
+    } else if let Ok(dict) = obj.cast_exact::<PyDict>() {
+        let mut entries = Vec::new();
+        for (k, v) in dict.iter() {
+            if !immutable_leaf(&k) {
+                return None;
+            }
+            match inner(&v)? {
+                Plan::Shared => {}
+                plan => entries.push((k.unbind(), v.unbind(), plan)),
+            }
         }
-        let items = tuple.iter().map(|item| fresh_copy(&item)).collect::<PyResult<Vec<_>>>()?;
-        return Ok(PyTuple::new(obj.py(), items)?.into_any());
-    }
-    Ok(obj.clone())
+        Plan::Dict(entries.into_boxed_slice())
+    } else if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+        let items = tuple.iter().map(|item| Some((inner(&item)?, item))).collect::<Option<Vec<_>>>()?;
+        if items.iter().all(|(plan, _)| matches!(plan, Plan::Shared)) {
+            Plan::Shared
+        } else {
+            Plan::Tuple(items.into_iter().map(|(plan, item)| (item.unbind(), plan)).collect())
+        }
+    } else {
+        return None;
+    };
+    Some((plan, levels + 1))
+}
+
+/// A copy of `obj` by its plan: each container copied whole (its leaves with it), then its
+/// containers replaced by their copies.
+fn copy<'py>(obj: &Bound<'py, PyAny>, plan: &Plan) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    Ok(match plan {
+        Plan::Shared => obj.clone(),
+        Plan::Dict(entries) => {
+            let dict = obj.cast_exact::<PyDict>()?.copy()?;
+            for (key, value, plan) in entries.iter() {
+                dict.set_item(key.bind(py), copy(value.bind(py), plan)?)?;
+            }
+            dict.into_any()
+        }
+        Plan::List(entries) => {
+            let list = obj.cast_exact::<PyList>()?;
+            let list = list.get_slice(0, list.len());
+            for (i, item, plan) in entries.iter() {
+                list.set_item(*i, copy(item.bind(py), plan)?)?;
+            }
+            list.into_any()
+        }
+        Plan::Tuple(items) => {
+            let items = items.iter().map(|(item, plan)| copy(item.bind(py), plan)).collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any()
+        }
+    })
 }
