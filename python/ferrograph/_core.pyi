@@ -3,7 +3,7 @@ built module with `mypy.stubtest` in tests/test_stubs.py)."""
 
 from contextvars import ContextVar
 import builtins
-from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from typing_extensions import Self, disjoint_base, final
 
@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "Later", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "call_later", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
 
 __version__: str
 
@@ -181,6 +181,11 @@ class MemoryRunSink:
     ) -> str: ...
     def put_writes(self, run: CoreRun, task: int, checkpoint_id: str) -> None: ...
 
+@final
+class Later:
+    def cancel(self) -> bool: ...
+
+def call_later(delay: float, callable: Callable[[], Any]) -> Later: ...
 def check_node_name(name: str) -> None: ...
 def retry_delay(
     attempt: int,

@@ -455,15 +455,18 @@ def test_a_value_counts_its_encoded_size():
 
 class _LateExecutor:
     """A writer pool whose threads start half a second late: the run holds the GIL while it
-    computes, so a pooled drain often starts only once the run waits for it."""
+    computes, so a pooled drain often starts only once the run waits for it. `asked` is set
+    when a drain is asked for."""
 
     def __init__(self) -> None:
         self.started: list[threading.Timer] = []
+        self.asked = threading.Event()
 
     def submit(self, fn: Any) -> None:
         timer = threading.Timer(0.5, fn)
         timer.start()
         self.started.append(timer)
+        self.asked.set()
 
 
 def test_what_no_writer_thread_has_taken_is_written_by_the_run_as_it_ends(monkeypatch):
@@ -471,9 +474,12 @@ def test_what_no_writer_thread_has_taken_is_written_by_the_run_as_it_ends(monkey
 
     late = _LateExecutor()
     monkeypatch.setattr(_writer, "_executor", lambda: late)
+    monkeypatch.setattr(_writer, "DRAIN_DELAY", 0.0)
     writers: list[threading.Thread] = []
     saver = RecordingSaver(hold=lambda _number: writers.append(threading.current_thread()))
-    assert linear(saver).invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    # The first node waits until a pooled drain has been asked for (the timer needs the GIL).
+    graph = linear(saver, first=lambda: late.asked.wait(10))
+    assert graph.invoke({"n": 0}, cfg("t")) == {"n": NODES}
     # Everything went out as one batch, written on the run's own thread before it returned.
     assert writers == [threading.current_thread()]
     check_order(saver.calls())
@@ -483,6 +489,40 @@ def test_what_no_writer_thread_has_taken_is_written_by_the_run_as_it_ends(monkey
     for timer in late.started:
         timer.join()
     assert len(saver.batches) == 1
+
+
+def test_a_run_quicker_than_the_drain_delay_wakes_no_writer_thread(monkeypatch):
+    """Its steps wait for it to end and are written then, on its own thread, as one batch: no
+    pooled thread is asked for (a woken thread would take the GIL from the run)."""
+    from ferrograph.graph import _writer
+
+    late = _LateExecutor()
+    monkeypatch.setattr(_writer, "_executor", lambda: late)
+    monkeypatch.setattr(_writer, "DRAIN_DELAY", 60.0)
+    writers: list[threading.Thread] = []
+    saver = RecordingSaver(hold=lambda _number: writers.append(threading.current_thread()))
+    for thread in ("t1", "t2"):
+        assert linear(saver).invoke({"n": 0}, cfg(thread)) == {"n": NODES}
+    assert writers == [threading.current_thread()] * 2 and len(saver.batches) == 2
+    assert not late.started
+    check_order(saver.batches[0])
+
+
+def test_a_slow_node_s_earlier_steps_are_written_while_it_runs():
+    """With the default delay, the checkpoints before a node that takes a while are stored in
+    the background while it runs, not when the run ends."""
+    saver = RecordingSaver()
+    seen: list[int] = []
+
+    def slow() -> None:
+        deadline = time.monotonic() + 10
+        while not saver.stored("t") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen.append(len(saver.stored("t")))
+
+    assert linear(saver, last=slow).invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    assert seen and seen[0] >= 1
+    assert len(saver.stored("t")) == NODES + 2
 
 
 class Carried(TypedDict):
@@ -511,3 +551,29 @@ def test_a_batch_carries_values_on_from_checkpoints_of_its_own(tmp_path):
         assert graph.invoke({"n": 0, "fixed": "kept"}, cfg("t")) == {"n": NODES, "fixed": "kept"}
         stored = [t.checkpoint["channel_values"] for t in saver.list(cfg("t"))][:-1]  # the input's has no state
         assert [(values["n"], values.get("fixed")) for values in stored] == [(n, "kept") for n in range(NODES, -1, -1)]
+
+
+def test_call_later_calls_once_after_its_delay_unless_cancelled(monkeypatch):
+    """The timer a sync run's writer starts its pooled drain with (`_core.call_later`)."""
+    from ferrograph import _core
+
+    calls: list[Any] = []
+    fired = threading.Event()
+    start = time.monotonic()
+    _core.call_later(0.05, lambda: (calls.append(time.monotonic() - start), fired.set()))
+    cancelled = _core.call_later(0.01, lambda: calls.append("cancelled"))
+    assert cancelled.cancel() is True
+    assert cancelled.cancel() is False  # already cancelled
+    assert fired.wait(10)
+    time.sleep(0.05)
+    assert len(calls) == 1 and calls[0] >= 0.05
+    # An error in the call is reported as unraisable, and later calls still run.
+    reported: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    after = threading.Event()
+    _core.call_later(0, lambda: 1 / 0)
+    _core.call_later(0.01, after.set)
+    assert after.wait(10)
+    assert [type(r.exc_value) for r in reported] == [ZeroDivisionError]
+    with pytest.raises(ValueError, match="delay must be a number of seconds"):
+        _core.call_later(-1, lambda: None)

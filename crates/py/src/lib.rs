@@ -7,6 +7,7 @@ mod codec;
 mod crypt;
 mod errors;
 mod graph;
+mod later;
 mod run;
 mod savers;
 mod value;
@@ -21,6 +22,7 @@ fn new_checkpoint_id() -> (String, String) {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     graph::register(m)?;
+    later::register(m)?;
     run::register(m)?;
     codec::register(m)?;
     crypt::register(m)?;

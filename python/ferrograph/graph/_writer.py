@@ -4,7 +4,8 @@ durability "async", on a background writer while the graph goes on.
 A background writer runs the calls in the order they were queued. Whatever queues while a
 batch is being written goes out next as one batch (`saver.run_batch(calls)` or
 `await saver.arun_batch(calls)`, one transaction on the SQL savers; one call after another on
-savers without the hook). A call queued while the writer is idle starts at once. A failed
+savers without the hook). A call queued while the writer is idle starts at once (the async
+driver's), or within `DRAIN_DELAY` (the sync driver's, see below). A failed
 batch is written again call by call up to the failing one (see `write`); after that nothing
 more is written (later checkpoints would lack their parents), and the error reaches the run's
 caller at the next step boundary or at the end. Results go back to the calls' `on_done` on
@@ -18,12 +19,16 @@ pace instead of piling up its steps in memory. A single call larger than the bou
 taken, alone.
 
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
-asyncio task. Both share the queue logic in `_Writer`. When the sync driver waits for its writer
-(at the end of a run), it writes what the pooled thread has not taken yet itself: that thread
-needs the GIL, which the run holds while it computes, so it usually has not started, and would
-start only once the run blocks, then hand the results back across threads. Reads of a saver (a
-run's load, `get_state`, ...) first wait for the background writers on that saver (`settle`), so
-they see everything queued before them.
+asyncio task. Both share the queue logic in `_Writer`. The pooled thread is asked for only when
+writes have waited `DRAIN_DELAY` (a timer of `_core.call_later`, which waits without the GIL):
+when the sync driver waits for its writer (at the end of a run) it writes what no pooled thread
+has taken yet itself, and a run shorter than the delay (a graph of quick nodes) writes all its
+steps that way, in one batch, with no other thread woken. A woken thread needs the GIL, which
+the run holds while it computes: it takes it at the run's next blocking call (a saver read, a
+statement), and the hand-overs cost a short run on SQLite about a third of its time. A run
+with slower nodes has its steps written in the background from the first delay on. Reads of a
+saver (a run's load, `get_state`, ...) first wait for the background writers on that saver
+(`settle`), so they see everything queued before them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from typing import Any, Optional, Sequence
 
 from ferrograph import _core, serde
 from ferrograph.graph._loop import SaverCall
+
+#: Seconds a sync run's queued writes wait for the run to write them itself before a pooled
+#: thread is asked to (see the module doc): how much later than at once a checkpoint may start
+#: being written while a node runs.
+DRAIN_DELAY = 0.001
 
 #: The default bounds of what a run's background writer holds (see `compile`).
 MAX_PENDING_BYTES = 32 * 1024 * 1024
@@ -282,6 +292,9 @@ class Writer(_Writer):
     """The sync driver's writer: inline (each call done before `submit` returns), or in the
     background on a pooled thread."""
 
+    #: The timer that asks for a pooled thread, when one was set.
+    _later: Optional[_core.Later] = None
+
     def submit(self, calls: Sequence[SaverCall]) -> None:
         if not self.background:
             for call in calls:
@@ -297,7 +310,10 @@ class Writer(_Writer):
             if self._full(size):
                 self.room.wait_for(lambda: not self._full(size))
         if self._add(calls, size):
-            _executor().submit(self._drain)
+            self._later = _core.call_later(DRAIN_DELAY, self._start_drain)
+
+    def _start_drain(self) -> None:
+        _executor().submit(self._drain)
 
     def _drain(self) -> None:
         while True:
@@ -334,6 +350,8 @@ class Writer(_Writer):
         """Block until everything queued is written (an inline writer has nothing queued)."""
         if self.background:
             self._drain_here()
+            if self._later is not None:
+                self._later.cancel()  # written here: no thread needs waking for it
             self.idle.wait()
 
     def wait(self) -> None:
