@@ -508,6 +508,32 @@ def test_a_run_quicker_than_the_drain_delay_wakes_no_writer_thread(monkeypatch):
     check_order(saver.batches[0])
 
 
+def test_a_run_ahead_of_its_bound_writes_its_queue_itself(monkeypatch):
+    """At `max_pending_steps` before any pooled thread was asked for, the run writes what is
+    queued on its own thread rather than wait for one."""
+    from ferrograph.graph import _writer
+
+    late = _LateExecutor()
+    monkeypatch.setattr(_writer, "_executor", lambda: late)
+    monkeypatch.setattr(_writer, "DRAIN_DELAY", 60.0)
+    writers: list[threading.Thread] = []
+    saver = RecordingSaver(hold=lambda _number: writers.append(threading.current_thread()))
+    g = StateGraph(State)
+    names = [f"n{i}" for i in range(NODES)]
+    for name in names:
+        g.add_node(name, lambda state: {"n": state["n"] + 1})
+    g.add_edge(START, names[0])
+    for a, b in zip(names, names[1:]):
+        g.add_edge(a, b)
+    graph = g.compile(checkpointer=saver, max_pending_steps=2)
+    start = time.monotonic()
+    assert graph.invoke({"n": 0}, cfg("t")) == {"n": NODES}
+    assert time.monotonic() - start < 30
+    assert len(saver.batches) > 1 and set(writers) == {threading.current_thread()}
+    assert not late.started
+    check_order(saver.calls())
+
+
 def test_a_slow_node_s_earlier_steps_are_written_while_it_runs():
     """With the default delay, the checkpoints before a node that takes a while are stored in
     the background while it runs, not when the run ends."""

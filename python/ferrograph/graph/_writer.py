@@ -13,9 +13,9 @@ the driver's own thread, when it checks on the writer.
 
 What a background writer holds (queued, or in the batch being written) is bounded: at most
 `max_pending_bytes` of values (their encoded size, see `call_bytes`) and
-`max_pending_steps` checkpoints. A run that would go past either waits in `submit` until a
-batch is written (backpressure), so a graph faster than its database runs at the database's
-pace instead of piling up its steps in memory. A single call larger than the bound is still
+`max_pending_steps` checkpoints. A run that would go past either writes what is queued itself,
+or waits in `submit` until the batch being written is (backpressure), so a graph faster than
+its database runs at the database's pace instead of piling up its steps in memory. A single call larger than the bound is still
 taken, alone.
 
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
@@ -45,7 +45,7 @@ from ferrograph.graph._loop import SaverCall
 #: Seconds a sync run's queued writes wait for the run to write them itself before a pooled
 #: thread is asked to (see the module doc): how much later than at once a checkpoint may start
 #: being written while a node runs.
-DRAIN_DELAY = 0.001
+DRAIN_DELAY = 0.01
 
 #: The default bounds of what a run's background writer holds (see `compile`).
 MAX_PENDING_BYTES = 32 * 1024 * 1024
@@ -307,7 +307,12 @@ class Writer(_Writer):
             return
         size = self._size(calls)
         with self.lock:
-            if self._full(size):
+            full = self._full(size)
+        if full:
+            # The run is ahead of its writer: it writes what is queued itself (no pooled thread
+            # may have been asked for yet), or waits for the batch being written.
+            self._drain_here()
+            with self.lock:
                 self.room.wait_for(lambda: not self._full(size))
         if self._add(calls, size):
             self._later = _core.call_later(DRAIN_DELAY, self._start_drain)
