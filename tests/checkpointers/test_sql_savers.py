@@ -952,6 +952,29 @@ def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commit
         assert len(got.pending_writes) == WalCheckpoints.EVERY + 1
 
 
+def test_sqlite_s_log_stays_bounded_under_a_steady_stream_of_commits(tmp_path, monkeypatch):
+    """The saver's checkpoint thread rarely gets the GIL from a process committing in a loop,
+    and SQLite starts the log over only after a checkpoint that copied all of it: past
+    `TRUNCATE_BYTES` the committing thread truncates the log itself (without that, these
+    writes grew it to about 25 MB)."""
+    import os
+
+    from ferrograph.checkpointers import SqliteSaver
+    from ferrograph.checkpointers.sqlite import WalCheckpoints
+
+    monkeypatch.setattr(WalCheckpoints, "TRUNCATE_BYTES", 1024 * 1024)
+    path = str(tmp_path / "stream.db")
+    with SqliteSaver.from_conn_string(path) as saver:
+        saver.setup()
+        first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
+        for i in range(3000):
+            saver.put_writes(first, [("m", "x" * 3000)], f"task-{i}")
+        assert os.path.getsize(path + "-wal") < 4 * 1024 * 1024
+        assert len(saver.get_tuple(cfg("t")).pending_writes) == 3000
+    with SqliteSaver.from_conn_string(path) as saver:
+        assert len(saver.get_tuple(cfg("t")).pending_writes) == 3000
+
+
 def test_async_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread(tmp_path):
     """As above, for AsyncSqliteSaver.from_conn_string."""
     import asyncio

@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import datetime
 import logging
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -296,11 +297,20 @@ class WalCheckpoints:
     mean time. The saver's connection turns it off (wal_autocheckpoint=0) and tells this object
     of each commit; every `EVERY` commits, its thread runs a PASSIVE checkpoint (which waits
     for no reader or writer) on a connection of its own. A crash loses nothing more: commits are
-    in the log either way."""
+    in the log either way.
+
+    That thread needs the GIL, which a process committing in a loop rarely gives up, and SQLite
+    writes the log from its start again only after a checkpoint that copied all of it: a steady
+    stream of puts grew the log past 200 MB (every read searches the log's index before the
+    file). So every `EVERY` commits the committing thread also looks at the log's size, and past
+    `TRUNCATE_BYTES` runs a TRUNCATE checkpoint itself (a few milliseconds, most of the log
+    having been copied already), which starts the log over."""
 
     EVERY = 100
+    TRUNCATE_BYTES = 16 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
+        self._log = path + "-wal"
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=sql.SQLITE_BUSY_TIMEOUT)
         self._due = threading.Event()
         self._stopping = False
@@ -309,11 +319,16 @@ class WalCheckpoints:
         self._thread.start()
 
     def committed(self) -> None:
-        """Counts a commit (called under the saver's lock)."""
+        """Counts a commit (called under the saver's lock, outside any transaction)."""
         self._commits += 1
         if self._commits >= self.EVERY:
             self._commits = 0
             self._due.set()
+            try:
+                if os.path.getsize(self._log) >= self.TRUNCATE_BYTES:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except (OSError, sqlite3.Error) as e:  # the log only grows until the next try
+                logger.warning("truncating the SQLite write-ahead log failed: %s", e)
 
     def _run(self) -> None:
         while True:
