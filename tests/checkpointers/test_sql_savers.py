@@ -975,6 +975,32 @@ def test_sqlite_s_log_stays_bounded_under_a_steady_stream_of_commits(tmp_path, m
         assert len(saver.get_tuple(cfg("t")).pending_writes) == 3000
 
 
+def test_a_reader_that_stays_does_not_hold_up_sqlite_s_writes_for_the_log(tmp_path, monkeypatch):
+    """Another connection in the middle of a read keeps the log from being truncated: the saver
+    gives up on it at once (`TRUNCATE_WAIT`) and tries later, its writes going on."""
+    import sqlite3
+    import time
+
+    from ferrograph.checkpointers import SqliteSaver
+    from ferrograph.checkpointers.sqlite import WalCheckpoints
+
+    monkeypatch.setattr(WalCheckpoints, "TRUNCATE_BYTES", 64 * 1024)
+    path = str(tmp_path / "read.db")
+    with SqliteSaver.from_conn_string(path) as saver:
+        saver.setup()
+        first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute(f"SELECT count(*) FROM {sql.CHECKPOINTS}").fetchall()  # holds a snapshot
+        start = time.monotonic()
+        for i in range(3 * WalCheckpoints.EVERY):
+            saver.put_writes(first, [("m", "x" * 3000)], f"task-{i}")
+        assert time.monotonic() - start < 10
+        reader.execute("COMMIT")
+        reader.close()
+        assert len(saver.get_tuple(cfg("t")).pending_writes) == 3 * WalCheckpoints.EVERY
+
+
 def test_async_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread(tmp_path):
     """As above, for AsyncSqliteSaver.from_conn_string."""
     import asyncio

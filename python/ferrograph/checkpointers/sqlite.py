@@ -304,13 +304,18 @@ class WalCheckpoints:
     stream of puts grew the log past 200 MB (every read searches the log's index before the
     file). So every `EVERY` commits the committing thread also looks at the log's size, and past
     `TRUNCATE_BYTES` runs a TRUNCATE checkpoint itself (a few milliseconds, most of the log
-    having been copied already), which starts the log over."""
+    having been copied already), which starts the log over. That checkpoint waits for other
+    connections' readers and writers at most `TRUNCATE_WAIT` seconds (a connection of its own):
+    a reader that stays (another process) makes it give up and try again 100 commits later,
+    rather than hold up this saver's writes."""
 
     EVERY = 100
     TRUNCATE_BYTES = 16 * 1024 * 1024
+    TRUNCATE_WAIT = 0.05
 
     def __init__(self, path: str) -> None:
-        self._log = path + "-wal"
+        self._path = path
+        self._truncating: Optional[sqlite3.Connection] = None
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=sql.SQLITE_BUSY_TIMEOUT)
         self._due = threading.Event()
         self._stopping = False
@@ -325,8 +330,10 @@ class WalCheckpoints:
             self._commits = 0
             self._due.set()
             try:
-                if os.path.getsize(self._log) >= self.TRUNCATE_BYTES:
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                if os.path.getsize(self._path + "-wal") >= self.TRUNCATE_BYTES:
+                    if self._truncating is None:
+                        self._truncating = sqlite3.connect(self._path, check_same_thread=False, timeout=self.TRUNCATE_WAIT)
+                    self._truncating.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except (OSError, sqlite3.Error) as e:  # the log only grows until the next try
                 logger.warning("truncating the SQLite write-ahead log failed: %s", e)
 
@@ -346,6 +353,8 @@ class WalCheckpoints:
         self._due.set()
         self._thread.join()
         self._conn.close()
+        if self._truncating is not None:
+            self._truncating.close()
 
 
 def _autocommits(conn: sqlite3.Connection) -> bool:
