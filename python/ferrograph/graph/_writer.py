@@ -13,10 +13,10 @@ the driver's own thread, when it checks on the writer.
 
 What a background writer holds (queued, or in the batch being written) is bounded: at most
 `max_pending_bytes` of values (their encoded size, see `call_bytes`) and
-`max_pending_steps` checkpoints. A run that would go past either writes what is queued itself,
-or waits in `submit` until the batch being written is (backpressure), so a graph faster than
-its database runs at the database's pace instead of piling up its steps in memory. A single call larger than the bound is still
-taken, alone.
+`max_pending_steps` checkpoints. A run that would go past either waits in `submit` until a
+batch is written (backpressure; a sync run first writes what is queued itself, if no pooled
+thread is writing), so a graph faster than its database runs at the database's pace instead of
+piling up its steps in memory. A single call larger than the bound is still taken, alone.
 
 The sync driver's writer drains on a thread of one shared pool; the async driver's is an
 asyncio task. Both share the queue logic in `_Writer`. The pooled thread is asked for only when
