@@ -134,12 +134,32 @@ impl VersionNames {
 }
 
 /// Whose `versions_seen` an entry of a checkpoint's map is.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Seer {
     /// `__input__`, which LangGraph always records, empty.
     Input,
     Node(usize),
     Interrupt,
+}
+
+impl Seer {
+    /// Every possible entry, by name, in LangGraph's order: `__input__`, the graph's nodes,
+    /// the interrupt marker.
+    fn all(run: &Run<PyValue>) -> impl Iterator<Item = (&str, Seer)> {
+        let nodes = run.graph().nodes().iter().enumerate().map(|(n, node)| (&*node.name, Seer::Node(n)));
+        std::iter::once(("__input__", Seer::Input)).chain(nodes).chain(std::iter::once((INTERRUPT, Seer::Interrupt)))
+    }
+
+    /// What the entry records, when a checkpoint has it: `__input__` always (empty), a node
+    /// or the interrupt marker once it saw something.
+    fn seen(self, run: &Run<PyValue>) -> Option<&[Version]> {
+        let seen = match self {
+            Seer::Input => return Some(&[]),
+            Seer::Node(n) => run.versions_seen(n),
+            Seer::Interrupt => run.interrupt_seen(),
+        };
+        seen.iter().any(|&v| v > 0).then_some(seen)
+    }
 }
 
 /// What [`CoreRun::encode_shared`] keeps from one checkpoint to the next: the graph's channels
@@ -157,9 +177,7 @@ impl SharedForm {
         let graph = run.graph();
         let mut channels_by_name: Vec<usize> = (0..run.channels().len()).collect();
         channels_by_name.sort_by(|&a, &b| graph.channel_name(a).cmp(graph.channel_name(b)));
-        let nodes = graph.nodes().iter().enumerate().map(|(n, node)| (node.name.clone(), Seer::Node(n)));
-        let mut seers: Vec<(Shared, Seer)> =
-            [("__input__".into(), Seer::Input), (INTERRUPT.into(), Seer::Interrupt)].into_iter().chain(nodes).collect();
+        let mut seers: Vec<(Shared, Seer)> = Seer::all(run).map(|(name, seer)| (Shared::from(name), seer)).collect();
         seers.sort_by(|a, b| a.0.cmp(&b.0));
         let seen = vec![None; seers.len()];
         SharedForm { channels_by_name, seers, seen }
@@ -179,9 +197,7 @@ fn versions_dict<'py>(py: Python<'py>, run: &Run<PyValue>, names: &mut VersionNa
 /// `versions_seen` by node, as LangGraph keeps it: `__input__` (always, empty), each node
 /// that saw something, and the interrupt marker's.
 fn seen_by_node(run: &Run<PyValue>) -> impl Iterator<Item = (&str, &[Version])> {
-    let nodes = run.graph().nodes().iter().enumerate().map(move |(n, node)| (&*node.name, run.versions_seen(n)));
-    let seen = nodes.chain(std::iter::once((INTERRUPT, run.interrupt_seen())));
-    std::iter::once(("__input__", &[][..])).chain(seen.filter(|(_, seen)| seen.iter().any(|&v| v > 0)))
+    Seer::all(run).filter_map(move |(name, seer)| Some((name, seer.seen(run)?)))
 }
 
 /// Channel versions as the saver protocol names them, leaving out channels never written.
@@ -346,33 +362,26 @@ impl CoreRun {
         let graph = run.graph();
         let names = &mut self.names;
         let form = self.shared.get_or_insert_with(|| SharedForm::new(run));
+        // A map of each channel at a version above 0 (`__input__`'s is empty).
         let mut pairs = |versions: &[Version]| -> VersionPairs {
             form.channels_by_name
                 .iter()
-                .filter(|&&c| versions[c] > 0)
-                .map(|&c| (graph.channel_key(c).clone(), names.shared(versions[c]).clone()))
+                .filter_map(|&c| versions.get(c).filter(|&&v| v > 0).map(|&v| (graph.channel_key(c).clone(), names.shared(v).clone())))
                 .collect()
         };
         let channel_versions = pairs(run.versions());
         let mut versions_seen = Vec::with_capacity(form.seers.len());
-        for (i, (seer, whose)) in form.seers.iter().enumerate() {
-            let seen = match *whose {
-                Seer::Input => &[][..],
-                Seer::Node(n) => run.versions_seen(n),
-                Seer::Interrupt => run.interrupt_seen(),
-            };
-            if *whose != Seer::Input && !seen.iter().any(|&v| v > 0) {
-                continue;
-            }
+        for (i, (name, seer)) in form.seers.iter().enumerate() {
+            let Some(seen) = seer.seen(run) else { continue };
             let kept = match &form.seen[i] {
                 Some((from, kept)) if from.as_slice() == seen => kept.clone(),
                 _ => {
-                    let made = if seen.is_empty() { VersionPairs::from([]) } else { pairs(seen) };
+                    let made = pairs(seen);
                     form.seen[i] = Some((seen.to_vec(), made.clone()));
                     made
                 }
             };
-            versions_seen.push((seer.clone(), kept));
+            versions_seen.push((name.clone(), kept));
         }
         let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_key(c).clone()).collect());
         let new_values = new_values

@@ -109,23 +109,36 @@ impl PyMemorySaver {
         values: impl Iterator<Item = (&'a str, &'a mut RawJson)>,
         metadata: CheckpointMetadata,
     ) -> PyResult<CheckpointMetadata> {
+        match self.check_and_seal(py, target, values, "value")? {
+            Some(ring) if self.sealing_metadata.load(Ordering::Relaxed) => seal_metadata(py, &ring, &metadata),
+            _ => Ok(metadata),
+        }
+    }
+
+    /// Checks each value (`what`: "value" or "pending write", for the limits' messages) against
+    /// the size limits, and seals it in place when the saver encrypts; returns the keyring it
+    /// sealed with.
+    fn check_and_seal<'a>(
+        &self,
+        py: Python<'_>,
+        target: &CheckpointConfig,
+        values: impl Iterator<Item = (&'a str, &'a mut RawJson)>,
+        what: &str,
+    ) -> PyResult<Option<Arc<Keyring>>> {
         let ring = self.sealer();
         if self.value_limits.is_none() && ring.is_none() {
-            return Ok(metadata);
+            return Ok(None);
         }
         for (channel, value) in values {
             if let Some(limits) = &self.value_limits {
                 let size = value.as_str().len();
-                limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns))?;
+                limits.call_method1(py, "check", (channel, size, &target.thread_id, &target.checkpoint_ns, what))?;
             }
             if let Some(ring) = &ring {
                 *value = seal_json(py, ring, value)?;
             }
         }
-        match ring {
-            Some(ring) if self.sealing_metadata.load(Ordering::Relaxed) => seal_metadata(py, &ring, &metadata),
-            _ => Ok(metadata),
-        }
+        Ok(ring)
     }
 
     /// The rest of a put_writes once its values are encoded: checked against the size limits,
@@ -138,18 +151,7 @@ impl PyMemorySaver {
         task_id: &str,
         task_path: &str,
     ) -> PyResult<()> {
-        if let Some(limits) = &self.value_limits {
-            for (channel, value) in &writes {
-                let size = value.as_str().len();
-                let args = (channel, size, &config.thread_id, &config.checkpoint_ns, "pending write");
-                limits.call_method1(py, "check", args)?;
-            }
-        }
-        if let Some(ring) = self.sealer() {
-            for (_, value) in writes.iter_mut() {
-                *value = seal_json(py, &ring, value)?;
-            }
-        }
+        self.check_and_seal(py, config, writes.iter_mut().map(|(c, v)| (c.as_str(), v)), "pending write")?;
         self.inner.put_writes(config, writes, task_id, task_path).py_err(py)
     }
 
