@@ -198,3 +198,15 @@ def test_a_put_reads_a_bounded_number_of_rows_on_a_long_thread(generic, planned)
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), where
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 1, where
         assert scan.get("Rows Removed by Filter", 0) == 0, where
+
+
+def test_the_checkpoints_of_runs_are_found_by_the_run_id_index(generic):
+    """`delete_for_runs` looks its checkpoints up by the run_id index, which holds only
+    checkpoints with a run id (migration 0008; none of this database's have one)."""
+    conn, _ = generic
+    d = sql.POSTGRES
+    for i, statement in enumerate((d.threads_of_runs, d.delete_runs[-1])):
+        plan = explain(conn, sql.Query(statement, [d.text_list(["run-1", "run-2"])]), f"runs_{i}")
+        scans = [n for n in nodes(plan["Plan"]) if n.get("Relation Name") == sql.CHECKPOINTS or "Index Name" in n]
+        assert scans and {n.get("Index Name") for n in scans} <= {"ferrograph_checkpoints_run_id_idx", None}, scans
+        assert "Seq Scan" not in {n["Node Type"] for n in scans}, scans

@@ -1085,3 +1085,31 @@ def test_the_delta_cache_stays_bounded_by_entries_without_an_encoding():
     kept = [n for n in range(1000) if cache.line(f"thread-{n}", "")]
     assert len(kept) == 100
     assert kept == list(range(900, 1000))  # the least recently used went first
+
+
+def test_sqlite_finds_the_checkpoints_of_runs_by_the_run_id_index(tmp_path):
+    """The run_id index holds only checkpoints with a run id (migration 0008); the lookups of
+    `delete_for_runs` still use it."""
+    from ferrograph.checkpointers import SqliteSaver
+
+    with SqliteSaver.from_conn_string(str(tmp_path / "runs.db")) as saver:
+        saver.setup()
+        calls = []
+        for i in range(300):
+            metadata = {"step": i, **({} if i % 10 else {"run_id": f"run-{i % 3}"})}
+            calls.append(("put", (cfg(f"t{i}"), checkpoint({"n": i}, {"n": 1}), metadata, {"n": 1})))
+        saver.run_batch(calls)
+        # With the statistics of a database mostly of checkpoints without a run id.
+        saver.conn.execute("ANALYZE")
+        d = sql.SQLITE
+        for statement in (d.threads_of_runs, d.delete_runs[-1]):
+            plan = saver.conn.execute("EXPLAIN QUERY PLAN " + statement, ['["run-1"]']).fetchall()
+            assert any(row[3].startswith(f"SEARCH {sql.CHECKPOINTS} USING INDEX ferrograph_checkpoints_run_id_idx")
+                       for row in plan), plan
+        indexed = saver.conn.execute(
+            f"SELECT count(*) FROM {sql.CHECKPOINTS} INDEXED BY ferrograph_checkpoints_run_id_idx WHERE run_id IS NOT NULL"
+        ).fetchone()[0]
+        assert indexed == 30
+        saver.delete_for_runs(["run-1"])
+        assert [t.metadata.get("run_id") for t in saver.list(None)].count("run-1") == 0
+        assert len(list(saver.list(None))) == 290

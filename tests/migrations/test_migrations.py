@@ -314,6 +314,16 @@ def deletion_checks(url):
     return [tuple(row) for row in rows]
 
 
+def run_id_index(url):
+    """The definition of the run_id index (0002; partial since 0008)."""
+    with engine_for(url) as engine, engine.connect() as conn:
+        if is_postgres(url):
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ferrograph_checkpoints_run_id_idx'"
+        else:
+            query = "SELECT sql FROM sqlite_master WHERE name = 'ferrograph_checkpoints_run_id_idx'"
+        return conn.exec_driver_sql(query).scalar_one()
+
+
 def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
@@ -321,6 +331,11 @@ def test_downgrade_step_by_step_and_back(database_url):
     assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
     tables = ["ferrograph_checkpoint_writes", "ferrograph_checkpoints"]
     once_per_transaction = [(table, True) for table in tables] if is_postgres(database_url) else []
+    assert deletion_checks(database_url) == once_per_transaction
+    assert "WHERE" in run_id_index(database_url) and "run_id IS NOT NULL" in run_id_index(database_url)
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0007"
+    assert "WHERE" not in run_id_index(database_url)
     assert deletion_checks(database_url) == once_per_transaction
     assert cli(["db", "downgrade", database_url, "-1"]) == 0
     assert revision(database_url) == "0006"
@@ -346,6 +361,7 @@ def test_downgrade_step_by_step_and_back(database_url):
     assert shape(database_url) == head
     assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
     assert deletion_checks(database_url) == once_per_transaction
+    assert "run_id IS NOT NULL" in run_id_index(database_url)
 
 
 def test_a_database_newer_than_the_code_is_refused(database_url, capsys):
