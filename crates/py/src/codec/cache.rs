@@ -11,10 +11,12 @@
 //! stored value, and the entry holds a reference to it, so the address cannot be reused while
 //! the entry lives). A value is cached on its second read: a value read once (a scan through
 //! history, the engine loading a thread) costs no copy. Small values are not cached: decoding
-//! them costs no more than a copy.
+//! them costs no more than a copy. Once a cache is full, a new value takes the place of values
+//! not read lately, or is not kept (see [`Kept`]).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, Mutex};
 
 use ferrograph_checkpoint::RawJson;
@@ -27,17 +29,15 @@ use pyo3::types::{
 /// Text shorter than this is decoded every time.
 const MIN_CACHED_LEN: usize = 128;
 
+/// A cached value of the memory saver.
 struct Entry {
-    raw: RawJson,
+    /// The text it decodes, held (never read) so that the address keying it stays that text's.
+    _text: RawJson,
     value: Master,
 }
 
-#[derive(Default)]
 struct Entries {
-    by_text: HashMap<usize, Entry>,
-    /// Insertion order, for evicting the oldest first.
-    order: VecDeque<usize>,
-    text_bytes: usize,
+    kept: Kept<usize, Entry>,
     /// Texts read once lately (held, so their addresses stay theirs), oldest first.
     read_once: HashMap<usize, RawJson>,
     read_once_order: VecDeque<usize>,
@@ -58,7 +58,8 @@ fn key(raw: &RawJson) -> usize {
 
 impl DecodeCache {
     pub fn new(max_text_bytes: usize) -> Self {
-        DecodeCache { max_text_bytes, entries: Mutex::new(Entries::default()) }
+        let entries = Entries { kept: Kept::new(max_text_bytes), read_once: HashMap::new(), read_once_order: VecDeque::new() };
+        DecodeCache { max_text_bytes, entries: Mutex::new(entries) }
     }
 
     /// The value `raw` holds, as objects of the caller's own: copied from the cache, or
@@ -72,38 +73,28 @@ impl DecodeCache {
         if raw.as_str().len() < MIN_CACHED_LEN || raw.as_str().len() > self.max_text_bytes {
             return decode();
         }
-        let (cached, read_before) = {
+        let len = raw.as_str().len();
+        let (cached, keep) = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let cached = entries.by_text.get(&key(raw)).map(|e| e.value.clone());
-            let read_before = cached.is_none() && entries.remember_read(raw);
-            (cached, read_before)
+            match entries.kept.get(&key(raw)).map(|e| e.value.clone()) {
+                Some(master) => (Some(master), false),
+                None => {
+                    let read_before = entries.remember_read(raw);
+                    (None, read_before && entries.kept.room_for(len))
+                }
+            }
         };
         if let Some(master) = cached {
             return master.copy(py);
         }
         let value = decode()?;
-        if read_before {
+        if keep {
             if let Some(master) = Master::of(&value)? {
-                self.insert(raw, master);
+                let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                entries.kept.insert(key(raw), Entry { _text: raw.clone(), value: master }, len);
             }
         }
         Ok(value)
-    }
-
-    fn insert(&self, raw: &RawJson, value: Master) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let len = raw.as_str().len();
-        if entries.by_text.insert(key(raw), Entry { raw: raw.clone(), value }).is_some() {
-            return; // another reader cached it meanwhile: same text, same length
-        }
-        entries.order.push_back(key(raw));
-        entries.text_bytes += len;
-        while entries.text_bytes > self.max_text_bytes {
-            let Some(oldest) = entries.order.pop_front() else { break };
-            if let Some(gone) = entries.by_text.remove(&oldest) {
-                entries.text_bytes -= gone.raw.as_str().len();
-            }
-        }
     }
 }
 
@@ -122,11 +113,8 @@ pub struct TextCache {
 /// SipHash took about 13K instructions for a 4.8 KB text.
 type TextHasher = foldhash::fast::RandomState;
 
-#[derive(Default)]
 struct TextEntries {
-    by_text: HashMap<Arc<[u8]>, Master, TextHasher>,
-    order: VecDeque<Arc<[u8]>>,
-    text_bytes: usize,
+    kept: Kept<Arc<[u8]>, Master, TextHasher>,
     /// Hashes of texts read once lately, oldest first (a collision only caches a text early).
     read_once: HashSet<u64, TextHasher>,
     read_once_order: VecDeque<u64>,
@@ -134,7 +122,8 @@ struct TextEntries {
 
 impl TextCache {
     pub fn new(max_text_bytes: usize) -> Self {
-        TextCache { max_text_bytes, entries: Mutex::new(TextEntries::default()) }
+        let entries = TextEntries { kept: Kept::new(max_text_bytes), read_once: HashSet::default(), read_once_order: VecDeque::new() };
+        TextCache { max_text_bytes, entries: Mutex::new(entries) }
     }
 
     /// The value `text` encodes, as objects of the caller's own: copied from the cache, or
@@ -150,40 +139,31 @@ impl TextCache {
         if text.len() < MIN_CACHED_LEN || text.len() > self.max_text_bytes {
             return decode();
         }
-        let (cached, read_before) = {
+        let (cached, keep) = {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            match entries.by_text.get(text) {
+            match entries.kept.get(text) {
                 Some(master) if master.levels <= max_depth => (Some(master.clone()), false),
                 Some(_) => (None, false),
-                None => (None, entries.remember_read(text)),
+                None => {
+                    let read_before = entries.remember_read(text);
+                    (None, read_before && entries.kept.room_for(text.len()))
+                }
             }
         };
         if let Some(master) = cached {
             return master.copy(py);
         }
         let value = decode()?;
-        if read_before {
+        if keep {
             if let Some(master) = Master::of(&value)? {
-                self.insert(text, master);
+                let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                // Another reader may have cached it meanwhile: the key is made only if not.
+                if !entries.kept.contains(text) {
+                    entries.kept.insert(text.into(), master, text.len());
+                }
             }
         }
         Ok(value)
-    }
-
-    fn insert(&self, text: &[u8], value: Master) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.by_text.contains_key(text) {
-            return; // another reader cached it meanwhile
-        }
-        let key: Arc<[u8]> = text.into();
-        entries.by_text.insert(key.clone(), value);
-        entries.order.push_back(key);
-        entries.text_bytes += text.len();
-        while entries.text_bytes > self.max_text_bytes {
-            let Some(oldest) = entries.order.pop_front() else { break };
-            entries.by_text.remove(&oldest);
-            entries.text_bytes -= oldest.len();
-        }
     }
 }
 
@@ -221,6 +201,96 @@ impl Entries {
             }
         }
         false
+    }
+}
+
+/// The entries of a cache, bounded by the total length of their texts. A new entry that would
+/// pass the bound takes the place of entries not read lately, oldest first, or is not kept when
+/// every entry is in use. With a plain first-in-first-out bound, a scan cycling through more
+/// values than the cache holds (a thread's history listed again and again) missed on every
+/// value, each miss paying a copy to fill the cache for nothing; now it keeps hitting the values
+/// the cache holds, while values no longer read still give way to new ones.
+struct Kept<K, V, S = std::hash::RandomState> {
+    slots: HashMap<K, Slot<V>, S>,
+    /// Keys by insertion, oldest first (an entry found in use when room is sought goes to the
+    /// back).
+    order: VecDeque<K>,
+    text_bytes: usize,
+    max_text_bytes: usize,
+    /// Lookups so far: the clock of `Slot::used`.
+    lookups: u64,
+}
+
+struct Slot<V> {
+    value: V,
+    text_len: usize,
+    /// The lookup that last found it (or that inserted it).
+    used: u64,
+}
+
+/// An entry that none of the last (this many times the number of entries) lookups found is not
+/// in use: a scan cycling through up to this many times the values the cache holds keeps hitting
+/// them.
+const UNUSED_AFTER_LOOKUPS_PER_ENTRY: u64 = 4;
+
+/// How many of the oldest entries one new entry looks at for room, at most.
+const EXAMINED_FOR_ROOM: usize = 16;
+
+impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> Kept<K, V, S> {
+    fn new(max_text_bytes: usize) -> Self {
+        Kept { slots: HashMap::default(), order: VecDeque::new(), text_bytes: 0, max_text_bytes, lookups: 0 }
+    }
+
+    /// The entry of `key`, counted as a lookup (and as a use when found).
+    fn get<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.lookups += 1;
+        let now = self.lookups;
+        self.slots.get_mut(key).map(|slot| {
+            slot.used = now;
+            &slot.value
+        })
+    }
+
+    fn contains<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.slots.contains_key(key)
+    }
+
+    /// Makes room for a text of `text_len` bytes by dropping entries not in use; false when
+    /// there is not enough room (the new entry is not to be kept).
+    fn room_for(&mut self, text_len: usize) -> bool {
+        let unused_after = UNUSED_AFTER_LOOKUPS_PER_ENTRY * self.slots.len() as u64;
+        let mut examined = 0;
+        while self.text_bytes + text_len > self.max_text_bytes {
+            if examined == EXAMINED_FOR_ROOM {
+                return false;
+            }
+            examined += 1;
+            let Some(oldest) = self.order.pop_front() else { return false };
+            let slot = &self.slots[&oldest];
+            if self.lookups - slot.used > unused_after {
+                self.text_bytes -= slot.text_len;
+                self.slots.remove(&oldest);
+            } else {
+                self.order.push_back(oldest);
+            }
+        }
+        true
+    }
+
+    /// Keeps `value` under `key` (not kept yet) when there is room for it (see `room_for`).
+    fn insert(&mut self, key: K, value: V, text_len: usize) {
+        if self.slots.contains_key(&key) || !self.room_for(text_len) {
+            return;
+        }
+        self.order.push_back(key.clone());
+        self.slots.insert(key, Slot { value, text_len, used: self.lookups });
+        self.text_bytes += text_len;
     }
 }
 
@@ -355,4 +425,55 @@ fn copy<'py>(obj: &Bound<'py, PyAny>, plan: &Plan) -> PyResult<Bound<'py, PyAny>
             PyTuple::new(py, items)?.into_any()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kept;
+
+    /// One round of a scan over `keys`: each looked up, and kept when missed. The hits.
+    fn scan(kept: &mut Kept<u32, u32>, keys: impl Iterator<Item = u32>) -> usize {
+        let mut hits = 0;
+        for key in keys {
+            if kept.get(&key).is_some() {
+                hits += 1;
+            } else {
+                kept.insert(key, key, 10);
+            }
+            assert!(kept.text_bytes <= kept.max_text_bytes);
+        }
+        hits
+    }
+
+    #[test]
+    fn a_scan_cycling_through_more_values_than_fit_keeps_hitting_those_kept() {
+        let mut kept = Kept::new(100); // ten values of 10 bytes
+        scan(&mut kept, 0..15);
+        for _ in 0..5 {
+            assert_eq!(scan(&mut kept, 0..15), 10);
+        }
+    }
+
+    #[test]
+    fn values_no_longer_read_give_way_to_new_ones() {
+        let mut kept = Kept::new(100);
+        scan(&mut kept, 0..10);
+        assert_eq!(scan(&mut kept, 0..10), 10);
+        // Other values, read again and again: the first ten are read no more.
+        let mut hits = 0;
+        for _ in 0..10 {
+            hits = scan(&mut kept, 100..105);
+        }
+        assert_eq!(hits, 5);
+        assert_eq!((0..10).filter(|key| kept.contains(key)).count(), 5);
+    }
+
+    #[test]
+    fn a_value_is_not_kept_while_every_value_kept_is_in_use() {
+        let mut kept = Kept::new(100);
+        scan(&mut kept, 0..10);
+        kept.insert(99, 99, 10);
+        assert!(!kept.contains(&99));
+        assert_eq!(kept.slots.len(), 10);
+    }
 }
