@@ -2,6 +2,7 @@
 //! and the run's checkpoints in the saver protocol's shape (LangGraph's dicts, with live
 //! Python values: the saver serializes them).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -717,15 +718,24 @@ impl CoreRun {
         let mut channels = Vec::new();
         let mut version_of = vec![0; self.run.channels().len()];
         for (name, version) in versions.iter() {
-            let name: String = name.extract()?;
-            let Some(c) = graph.channel(&name) else { continue }; // a channel the graph no longer has
-            let text: String = version.str()?.extract()?;
+            let name = name.cast_into::<PyString>()?;
+            let name = name.to_str()?;
+            let Some(c) = graph.channel(name) else { continue }; // a channel the graph no longer has
+            let text = version_text(&version)?;
             version_of[c] = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} of channel '{name}'")))?;
+        }
+        // By channel, from the saved values (looking each channel up by name would make a str
+        // of its name every time).
+        let mut value_of: Vec<Option<Bound<'_, PyAny>>> = vec![None; self.run.channels().len()];
+        for (name, value) in values.iter() {
+            if let Some(c) = graph.channel(name.cast_into::<PyString>()?.to_str()?) {
+                value_of[c] = Some(value);
+            }
         }
         let mut released = Vec::new();
         for (c, channel) in self.run.channels().iter().enumerate() {
             let form = self.form(c);
-            let mut saved = values.get_item(channel.key())?;
+            let mut saved = value_of[c].take();
             if channel.is_deferred() {
                 if let Some(pair) = saved {
                     // A tuple as saved; a list after a saver that keeps tuples as lists.
@@ -770,9 +780,9 @@ impl CoreRun {
             };
             let entries = entries.cast_into::<PyDict>().map_err(|_| corrupt(format!("versions_seen['{node}'] is not a dict")))?;
             for (chan, version) in entries.iter() {
-                let chan: String = chan.extract()?;
-                let Some(c) = graph.channel(&chan) else { continue };
-                let text: String = version.str()?.extract()?;
+                let chan = chan.cast_into::<PyString>()?;
+                let Some(c) = graph.channel(chan.to_str()?) else { continue };
+                let text = version_text(&version)?;
                 let v = self.names.parse(&text).ok_or_else(|| corrupt(format!("bad version {text:?} in versions_seen")))?;
                 seen.push((target, c, v));
             }
@@ -787,6 +797,15 @@ impl CoreRun {
             self.run.set_seed(id.extract::<String>()?);
         }
         Ok(())
+    }
+}
+
+/// A saved version's text, borrowed from a str (as every saver writes them) rather than copied;
+/// another value (an int of a third-party saver) as `str()` writes it.
+fn version_text<'a>(version: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
+    match version.cast_exact::<PyString>() {
+        Ok(text) => Ok(Cow::Borrowed(text.to_str()?)),
+        Err(_) => Ok(Cow::Owned(version.str()?.to_str()?.to_owned())),
     }
 }
 
