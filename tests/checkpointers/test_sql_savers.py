@@ -923,68 +923,42 @@ async def test_versions_the_database_prints_otherwise_than_python_are_read(sql_s
     assert [t.checkpoint["channel_values"] for t in await s.list(cfg("t"))] == [values]
 
 
-def test_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread_not_by_commits(tmp_path):
-    """A saver from from_conn_string turns SQLite's automatic checkpoint off (it ran inside the
-    commit crossing its threshold) and moves the log into the file from a thread of its own,
-    which stops with the saver; nothing committed is lost."""
-    import os
-    import threading
-
-    from ferrograph.checkpointers import SqliteSaver
-    from ferrograph.checkpointers.sqlite import WalCheckpoints
-
-    path = str(tmp_path / "wal.db")
-    with SqliteSaver.from_conn_string(path) as saver:
-        assert saver.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-        saver.setup()
-        first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
-        before = os.path.getsize(path)
-        for i in range(WalCheckpoints.EVERY + 1):
-            saver.put_writes(first, [("m", i)], f"task-{i}")
-        deadline = datetime.datetime.now() + datetime.timedelta(seconds=30)
-        while os.path.getsize(path) <= before and datetime.datetime.now() < deadline:
-            threading.Event().wait(0.01)
-        assert os.path.getsize(path) > before
-        assert any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
-    assert not any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
-    with SqliteSaver.from_conn_string(path) as saver:
-        got = saver.get_tuple(cfg("t"))
-        assert len(got.pending_writes) == WalCheckpoints.EVERY + 1
-
-
-def test_sqlite_s_log_stays_bounded_under_a_steady_stream_of_commits(tmp_path, monkeypatch):
-    """The saver's checkpoint thread rarely gets the GIL from a process committing in a loop,
-    and SQLite starts the log over only after a checkpoint that copied all of it: past
-    `TRUNCATE_BYTES` the committing thread truncates the log itself (without that, these
-    writes grew it to about 25 MB)."""
+def test_sqlite_s_log_stays_bounded_under_a_steady_stream_of_commits(tmp_path):
+    """A saver from from_conn_string has SQLite move the log into the file in the commit that
+    takes it past `WAL_CHECKPOINTS` pages, after which the log is written from its start again:
+    3,000 commits of a 3 KB write (about 25 MB of log without it) leave it at about 4 MB, and
+    nothing committed is lost."""
     import os
 
     from ferrograph.checkpointers import SqliteSaver
-    from ferrograph.checkpointers.sqlite import WalCheckpoints
+    from ferrograph.checkpointers.sqlite import WAL_CHECKPOINTS
 
-    monkeypatch.setattr(WalCheckpoints, "TRUNCATE_BYTES", 1024 * 1024)
     path = str(tmp_path / "stream.db")
     with SqliteSaver.from_conn_string(path) as saver:
+        assert saver.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINTS
         saver.setup()
         first = saver.put(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
         for i in range(3000):
             saver.put_writes(first, [("m", "x" * 3000)], f"task-{i}")
-        assert os.path.getsize(path + "-wal") < 4 * 1024 * 1024
+        assert os.path.getsize(path + "-wal") < (WAL_CHECKPOINTS + 100) * 4096
+        assert os.path.getsize(path) > 3000 * 3000  # the writes are in the file itself
         assert len(saver.get_tuple(cfg("t")).pending_writes) == 3000
     with SqliteSaver.from_conn_string(path) as saver:
         assert len(saver.get_tuple(cfg("t")).pending_writes) == 3000
 
 
-def test_a_reader_that_stays_does_not_hold_up_sqlite_s_writes_for_the_log(tmp_path, monkeypatch):
-    """Another connection in the middle of a read keeps the log from being truncated: the saver
-    gives up on it at once (`TRUNCATE_WAIT`) and tries later, its writes going on."""
+def test_a_reader_that_stays_does_not_hold_up_sqlite_s_writes(tmp_path):
+    """Another connection in the middle of a read keeps the log from being written from its
+    start again, and its pages past the reader's snapshot from being moved into the file: the
+    saver's commits go on regardless (the automatic checkpoint waits for no reader), and the log
+    starts over once the reader is gone."""
+    import os
     import sqlite3
     import time
 
     from ferrograph.checkpointers import SqliteSaver
-    from ferrograph.checkpointers.sqlite import WalCheckpoints
+    from ferrograph.checkpointers.sqlite import WAL_CHECKPOINTS
 
-    monkeypatch.setattr(WalCheckpoints, "TRUNCATE_BYTES", 64 * 1024)
     path = str(tmp_path / "read.db")
     with SqliteSaver.from_conn_string(path) as saver:
         saver.setup()
@@ -993,40 +967,40 @@ def test_a_reader_that_stays_does_not_hold_up_sqlite_s_writes_for_the_log(tmp_pa
         reader.execute("BEGIN")
         reader.execute(f"SELECT count(*) FROM {sql.CHECKPOINTS}").fetchall()  # holds a snapshot
         start = time.monotonic()
-        for i in range(3 * WalCheckpoints.EVERY):
+        for i in range(1500):
             saver.put_writes(first, [("m", "x" * 3000)], f"task-{i}")
         assert time.monotonic() - start < 10
+        held = os.path.getsize(path + "-wal")
+        assert held > (WAL_CHECKPOINTS + 100) * 4096  # nothing could be moved past the snapshot
         reader.execute("COMMIT")
         reader.close()
-        assert len(saver.get_tuple(cfg("t")).pending_writes) == 3 * WalCheckpoints.EVERY
+        for i in range(1500, 4500):
+            saver.put_writes(first, [("m", "x" * 3000)], f"task-{i}")
+        # Written from its start again once all of it was moved (about 25 MB more otherwise).
+        assert os.path.getsize(path + "-wal") < held + 100 * 4096
+        assert len(saver.get_tuple(cfg("t")).pending_writes) == 4500
 
 
-def test_async_sqlite_s_log_is_moved_into_the_file_by_the_saver_s_thread(tmp_path):
+def test_async_sqlite_s_log_stays_bounded_too(tmp_path):
     """As above, for AsyncSqliteSaver.from_conn_string."""
     import asyncio
     import os
-    import threading
 
     pytest.importorskip("aiosqlite")
     from ferrograph.checkpointers import AsyncSqliteSaver
-    from ferrograph.checkpointers.sqlite import WalCheckpoints
+    from ferrograph.checkpointers.sqlite import WAL_CHECKPOINTS
 
     path = str(tmp_path / "wal.db")
 
     async def main():
         async with AsyncSqliteSaver.from_conn_string(path) as saver:
             async with saver.conn.execute("PRAGMA wal_autocheckpoint") as cursor:
-                assert (await cursor.fetchone())[0] == 0
+                assert (await cursor.fetchone())[0] == WAL_CHECKPOINTS
             first = await saver.aput(cfg("t"), checkpoint({"m": [1]}, {"m": 1}), {"step": 0}, {"m": 1})
-            before = os.path.getsize(path)
-            for i in range(WalCheckpoints.EVERY + 1):
-                await saver.aput_writes(first, [("m", i)], f"task-{i}")
-            for _ in range(3000):
-                if os.path.getsize(path) > before:
-                    break
-                await asyncio.sleep(0.01)
-            assert os.path.getsize(path) > before
-        assert not any(t.name == "ferrograph-wal-checkpoints" for t in threading.enumerate())
+            for i in range(2000):
+                await saver.aput_writes(first, [("m", "x" * 3000)], f"task-{i}")
+            assert os.path.getsize(path + "-wal") < (WAL_CHECKPOINTS + 100) * 4096
+            assert len((await saver.aget_tuple(cfg("t"))).pending_writes) == 2000
 
     asyncio.run(main())
 

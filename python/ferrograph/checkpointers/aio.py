@@ -19,7 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
-from ferrograph.checkpointers.sqlite import WalCheckpoints
+from ferrograph.checkpointers.sqlite import WAL_CHECKPOINTS
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -272,8 +272,6 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
         #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
         self._set_up = False
         self.deltas = sql.DeltaCache()
-        #: Set on a saver from `from_conn_string`: told of every commit (see `WalCheckpoints`).
-        self._wal_checkpoints: Optional[WalCheckpoints] = None
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         if self.loop is not None:
             self._start_async_sweeping()
@@ -292,36 +290,27 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
     ) -> AsyncIterator["AsyncSqliteSaver"]:
         """A saver on its own connection to `conn_string` (a file path, `:memory:` or
         `sqlite:///path`), closed when the block ends; WAL with `synchronous=NORMAL`, the log
-        moved into the file by a thread of the saver's own, as `SqliteSaver.from_conn_string`."""
+        moved into the file by SQLite's automatic checkpoint, as `SqliteSaver.from_conn_string`."""
         import aiosqlite
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
-            checkpoints: Optional[WalCheckpoints] = None
             if path != ":memory:":
-                async with conn.execute("PRAGMA journal_mode=WAL") as cursor:
-                    mode = (await cursor.fetchone())[0]  # type: ignore[index]
+                await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
-                if mode == "wal":
-                    await conn.execute("PRAGMA wal_autocheckpoint=0")
-                    checkpoints = WalCheckpoints(path)
+                await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
+            saver = cls(
+                conn,
+                retention=retention,
+                sweep_every=sweep_every,
+                max_value_bytes=max_value_bytes,
+                warn_value_bytes=warn_value_bytes,
+                encryption=encryption,
+            )
             try:
-                saver = cls(
-                    conn,
-                    retention=retention,
-                    sweep_every=sweep_every,
-                    max_value_bytes=max_value_bytes,
-                    warn_value_bytes=warn_value_bytes,
-                    encryption=encryption,
-                )
-                saver._wal_checkpoints = checkpoints
-                try:
-                    yield saver
-                finally:
-                    await saver.astop_sweeping()
+                yield saver
             finally:
-                if checkpoints is not None:
-                    await asyncio.to_thread(checkpoints.stop)
+                await saver.astop_sweeping()
 
     async def _execute(self, query: sql.Query) -> Any:
         if query.many:
@@ -369,7 +358,6 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
                     if deleted is not None:
                         raise deleted from e
                     raise
-                self._committed()
                 return result
             await self.conn.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
             try:
@@ -388,12 +376,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
                 await self.conn.execute("RELEASE ferrograph")
             else:
                 await self.conn.commit()
-                self._committed()
             return result
-
-    def _committed(self) -> None:
-        if self._wal_checkpoints is not None:
-            self._wal_checkpoints.committed()
 
     async def avacuum(self, *, full: bool = False) -> tuple[int, int]:
         """As `SqliteSaver.vacuum`: the bytes before and after."""

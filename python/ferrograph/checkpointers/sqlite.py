@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import builtins
 import datetime
-import logging
-import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -23,7 +21,14 @@ from ferrograph.errors import CheckpointStorageError
 
 __all__ = ["SqliteSaver"]
 
-logger = logging.getLogger("ferrograph.checkpointers")
+#: The log's size, in pages, past which a commit moves it into the file (SQLite's automatic
+#: checkpoint; 1,000 is SQLite's default and what LangGraph's saver runs with), on the saver's
+#: connections from `from_conn_string`. The log is then written again from its start, so it
+#: stays about this size (4 MB). A thread of the saver's own checkpointing the log instead, with
+#: the automatic checkpoint off, cost puts about 20 us more each: under a steady stream of
+#: commits its checkpoints never caught up with the log, which therefore never started over and
+#: had to be truncated by the committing thread every 16 MB (before that it grew past 200 MB).
+WAL_CHECKPOINTS = 1000
 
 
 class SqliteSaver(Sweeping, BaseCheckpointSaver):
@@ -58,8 +63,6 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         #: Whether `setup()` has run on this saver (every operation runs it first otherwise).
         self._set_up = False
         self.deltas = sql.DeltaCache()
-        #: Set on a saver from `from_conn_string`: told of every commit (see `WalCheckpoints`).
-        self._wal_checkpoints: Optional[WalCheckpoints] = None
         self._init_health(retention, sweep_every, max_value_bytes, warn_value_bytes, encryption)
         self._start_sweeping()
 
@@ -81,17 +84,15 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         last commits (never the file's consistency). A write waits up to
         `sql.SQLITE_BUSY_TIMEOUT` seconds for other connections' writes to the file (SQLite's
         busy handler) before failing with "database is locked". The log is moved into the file
-        by a thread of the saver's own (`WalCheckpoints`), not by the commits."""
+        by SQLite's automatic checkpoint, in the commit that takes it past 1,000 pages, as with
+        LangGraph's saver (see `WAL_CHECKPOINTS`)."""
         path = sql.sqlite_path(conn_string)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
-        checkpoints: Optional[WalCheckpoints] = None
         try:
             if path != ":memory:":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                if mode == "wal":
-                    conn.execute("PRAGMA wal_autocheckpoint=0")
-                    checkpoints = WalCheckpoints(path)
+                conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
             saver = cls(
                 conn,
                 retention=retention,
@@ -100,14 +101,11 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                 warn_value_bytes=warn_value_bytes,
                 encryption=encryption,
             )
-            saver._wal_checkpoints = checkpoints
             try:
                 yield saver
             finally:
                 saver.stop_sweeping()
         finally:
-            if checkpoints is not None:
-                checkpoints.stop()
             # The last connection to close moves what is left of the log into the file.
             conn.close()
 
@@ -158,7 +156,6 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                     except sqlite3.IntegrityError as e:
                         _raise_thread_deleted(e)
                         raise
-                    self._committed()
                     return result
                 cursor.execute("SAVEPOINT ferrograph" if nested else "BEGIN IMMEDIATE")
                 try:
@@ -176,14 +173,9 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
                     cursor.execute("RELEASE ferrograph")
                 else:
                     self.conn.commit()
-                    self._committed()
                 return result
             finally:
                 cursor.close()
-
-    def _committed(self) -> None:
-        if self._wal_checkpoints is not None:
-            self._wal_checkpoints.committed()
 
     def setup(self) -> None:
         """Creates the tables, or upgrades them to this version's schema; a no-op when they are
@@ -288,73 +280,6 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         metadata matches it): checkpoint count, namespaces and latest checkpoint, most recently
         active first, from aggregate queries that read no channel values (`sql.thread_summaries`)."""
         return self._read(sql.thread_summaries(self.dialect, thread_id, filter, self.encryption))
-
-
-class WalCheckpoints:
-    """Moves a WAL database's log into its file from a thread of its own. SQLite's automatic
-    checkpoint runs inside the commit that crosses its threshold (1,000 pages) and syncs the
-    log and the file there: about one put in 150 took milliseconds for it, most of a put's
-    mean time. The saver's connection turns it off (wal_autocheckpoint=0) and tells this object
-    of each commit; every `EVERY` commits, its thread runs a PASSIVE checkpoint (which waits
-    for no reader or writer) on a connection of its own. A crash loses nothing more: commits are
-    in the log either way.
-
-    That thread needs the GIL, which a process committing in a loop rarely gives up, and SQLite
-    writes the log from its start again only after a checkpoint that copied all of it: a steady
-    stream of puts grew the log past 200 MB (every read searches the log's index before the
-    file). So every `EVERY` commits the committing thread also looks at the log's size, and past
-    `TRUNCATE_BYTES` runs a TRUNCATE checkpoint itself (a few milliseconds, most of the log
-    having been copied already), which starts the log over. That checkpoint waits for other
-    connections' readers and writers at most `TRUNCATE_WAIT` seconds (a connection of its own):
-    a reader that stays (another process) makes it give up and try again 100 commits later,
-    rather than hold up this saver's writes."""
-
-    EVERY = 100
-    TRUNCATE_BYTES = 16 * 1024 * 1024
-    TRUNCATE_WAIT = 0.05
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._truncating: Optional[sqlite3.Connection] = None
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=sql.SQLITE_BUSY_TIMEOUT)
-        self._due = threading.Event()
-        self._stopping = False
-        self._commits = 0
-        self._thread = threading.Thread(target=self._run, name="ferrograph-wal-checkpoints", daemon=True)
-        self._thread.start()
-
-    def committed(self) -> None:
-        """Counts a commit (called under the saver's lock, outside any transaction)."""
-        self._commits += 1
-        if self._commits >= self.EVERY:
-            self._commits = 0
-            self._due.set()
-            try:
-                if os.path.getsize(self._path + "-wal") >= self.TRUNCATE_BYTES:
-                    if self._truncating is None:
-                        self._truncating = sqlite3.connect(self._path, check_same_thread=False, timeout=self.TRUNCATE_WAIT)
-                    self._truncating.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except (OSError, sqlite3.Error) as e:  # the log only grows until the next try
-                logger.warning("truncating the SQLite write-ahead log failed: %s", e)
-
-    def _run(self) -> None:
-        while True:
-            self._due.wait()
-            self._due.clear()
-            if self._stopping:
-                return
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as e:  # the next one retries; the log only grows meanwhile
-                logger.warning("checkpointing the SQLite write-ahead log failed: %s", e)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._due.set()
-        self._thread.join()
-        self._conn.close()
-        if self._truncating is not None:
-            self._truncating.close()
 
 
 def _autocommits(conn: sqlite3.Connection) -> bool:
