@@ -50,8 +50,17 @@ def test_checkpoint_metadata_is_langgraphs_merge_without_writes() -> None:
         },
         "metadata": {"source": "from config", "tag": "x"},
     }
-    merged = checkpoint_metadata(config, {"source": "loop", "step": 1, "writes": {"a": 1}, "note": "a\x00b"})
-    assert merged == {"source": "loop", "step": 1, "note": "ab", "tag": "x", "user": "ann", "n": 2, "ratio": 0.5, "flag": True}
+    metadata = {"source": "loop", "step": 1, "writes": {"a": 1}, "note": "a\x00b"}
+    merged = checkpoint_metadata(config, metadata)
+    expected = {"source": "loop", "step": 1, "writes": {"a": 1}, "note": "ab", "tag": "x", "user": "ann", "n": 2, "ratio": 0.5, "flag": True}
+    assert merged == expected
+    # As LangGraph's get_checkpoint_metadata, and its get_serializable_checkpoint_metadata
+    # (its Postgres saver's), which also drops "writes".
+    from langgraph.checkpoint.base import get_checkpoint_metadata, get_serializable_checkpoint_metadata
+
+    assert merged == get_checkpoint_metadata(config, metadata)
+    dropped = {k: v for k, v in expected.items() if k != "writes"}
+    assert checkpoint_metadata(config, metadata, drop_writes=True) == dropped == get_serializable_checkpoint_metadata(config, metadata)
     assert checkpoint_metadata({"configurable": {"thread_id": "t"}}, None) == {}
     with pytest.raises(InvalidCheckpointError, match="metadata must be a dict"):
         checkpoint_metadata({}, [1])
@@ -67,10 +76,32 @@ def test_one_version_format(saver) -> None:
 
 
 def test_the_memory_saver_stores_the_merged_metadata() -> None:
-    saver = MemorySaver()
+    from langgraph.checkpoint.memory import InMemorySaver
+
     config = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "user": "ann", "langgraph_node": "a"}}
-    stored = saver.put(config, empty_checkpoint(), {"source": "input", "step": -1, "writes": None}, {})
-    assert saver.get_tuple(stored).metadata == {"source": "input", "step": -1, "user": "ann"}
+    metadata = {"source": "input", "step": -1, "writes": None}
+    got = {}
+    for name, saver in (("ours", MemorySaver()), ("langgraph", InMemorySaver())):
+        stored = saver.put(config, empty_checkpoint(), metadata, {})
+        got[name] = saver.get_tuple(stored).metadata
+    # LangGraph's memory saver keeps the legacy "writes" key; so does ours.
+    assert got["ours"] == got["langgraph"] == {"source": "input", "step": -1, "writes": None, "user": "ann"}
+
+
+def test_the_postgres_saver_drops_writes_from_the_metadata_as_langgraph_s(ferrograph_postgres_url) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver as LangGraphPostgresSaver
+
+    from ferrograph.checkpointers import PostgresSaver
+
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "user": "ann"}, "metadata": {"run_id": "r"}}
+    metadata = {"source": "loop", "step": 1, "writes": {"foo": "bar"}, "score": None}
+    got = {}
+    for name, kind in (("ours", PostgresSaver), ("langgraph", LangGraphPostgresSaver)):
+        with kind.from_conn_string(ferrograph_postgres_url) as saver:
+            saver.setup()
+            stored = saver.put({**config, "configurable": {**config["configurable"], "thread_id": name}}, empty_checkpoint(), metadata, {})
+            got[name] = saver.get_tuple(stored).metadata
+    assert got["ours"] == got["langgraph"] == {"source": "loop", "step": 1, "score": None, "user": "ann", "run_id": "r"}
 
 
 def test_a_runs_checkpoints_carry_the_same_metadata() -> None:

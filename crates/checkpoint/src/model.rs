@@ -47,9 +47,9 @@ pub const EXCLUDED_METADATA_KEYS: [&str; 9] = [
     "langgraph_checkpoint_ns",
 ];
 
-/// A metadata key dropped from what a saver stores: older LangGraph engines put the step's
-/// writes (live values) there; LangGraph's Postgres saver drops it, and every ferrograph
-/// saver does.
+/// A metadata key the Postgres savers drop from what they store: older LangGraph engines put
+/// the step's writes (live values) there; LangGraph's Postgres saver drops it, its memory and
+/// SQLite savers keep it, and ferrograph's savers do as LangGraph's of the same kind.
 pub const DROPPED_METADATA_KEY: &str = "writes";
 
 /// The index a write is stored under: LangGraph's fixed negative index for a special channel,

@@ -42,9 +42,10 @@ ERROR, SCHEDULED, INTERRUPT, RESUME = WRITES_IDX_MAP
 #: The `configurable` key by which a run marks a put whose parent must still be the latest
 #: checkpoint of its thread and namespace (forks and updates are not marked).
 EXPECT_LATEST: str = _core.EXPECT_LATEST
-#: `checkpoint_metadata(config, metadata)`: the metadata a saver stores with a checkpoint, as
-#: LangGraph's `get_checkpoint_metadata` makes it (the config's scalar metadata and configurable
-#: keys added, NULs dropped from strings, the legacy "writes" key dropped).
+#: `checkpoint_metadata(config, metadata, drop_writes=False)`: the metadata a saver stores with a
+#: checkpoint, as LangGraph's `get_checkpoint_metadata` makes it (the config's scalar metadata
+#: and configurable keys added, NULs dropped from strings); with `drop_writes`, also without the
+#: legacy "writes" key, as its `get_serializable_checkpoint_metadata` (its Postgres saver's).
 checkpoint_metadata = _core.checkpoint_metadata
 
 PendingWrite = tuple[str, str, Any]

@@ -628,14 +628,18 @@ fn json_object_from_py(
 }
 
 /// The metadata a saver stores with a checkpoint, as LangGraph's `get_checkpoint_metadata`
-/// makes it: `metadata` (None reads as empty) without NUL characters in its top-level strings
-/// and without [`DROPPED_METADATA_KEY`], plus the config's `metadata` and `configurable`
-/// str/int/float/bool entries where it has no such key (skipping ids and `__`-prefixed keys).
-/// The one implementation: every saver's `put` and the run's checkpoints use it.
+/// makes it: `metadata` (None reads as empty) without NUL characters in its top-level strings,
+/// plus the config's `metadata` and `configurable` str/int/float/bool entries where it has no
+/// such key (skipping ids and `__`-prefixed keys); with `drop_writes`, also without
+/// [`DROPPED_METADATA_KEY`], as LangGraph's `get_serializable_checkpoint_metadata` (its
+/// Postgres saver's). The one implementation: every saver's `put` and the run's checkpoints
+/// use it.
 #[pyfunction]
+#[pyo3(signature = (config, metadata, drop_writes = false))]
 pub fn checkpoint_metadata<'py>(
     config: &Bound<'py, PyAny>,
     metadata: &Bound<'py, PyAny>,
+    drop_writes: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py = config.py();
     let merged = PyDict::new(py);
@@ -647,7 +651,7 @@ pub fn checkpoint_metadata<'py>(
             ));
         }
         for (k, v) in items(metadata)? {
-            if k.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == DROPPED_METADATA_KEY)) {
+            if drop_writes && k.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == DROPPED_METADATA_KEY)) {
                 continue;
             }
             match v.cast::<PyString>() {
@@ -693,13 +697,16 @@ pub fn checkpoint_metadata<'py>(
 /// `checkpoint` is LangGraph's dict (its JSON is the codec's encoding of the dict less
 /// `channel_values`, versions as given) or the `EncodedCheckpoint` a run hands over (values
 /// already encoded); `new_values` maps each channel of `new_versions` that has a value to its
-/// encoding; the metadata is [`checkpoint_metadata`]'s, encoded, with its `run_id` as a str.
+/// encoding; the metadata is [`checkpoint_metadata`]'s (`drop_writes` passed on), encoded,
+/// with its `run_id` as a str.
 #[pyfunction]
+#[pyo3(signature = (config, checkpoint, metadata, new_versions, drop_writes = false))]
 pub fn encode_put<'py>(
     config: &Bound<'py, PyAny>,
     checkpoint: &Bound<'py, PyAny>,
     metadata: &Bound<'py, PyAny>,
     new_versions: &Bound<'py, PyAny>,
+    drop_writes: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let py = config.py();
     let registry = codec::active_registry(py, codec::default_registry())?;
@@ -748,7 +755,7 @@ pub fn encode_put<'py>(
             (id, encode_text(without.as_any(), "checkpoint")?, versions)
         }
     };
-    let merged = checkpoint_metadata(config, metadata)?;
+    let merged = checkpoint_metadata(config, metadata, drop_writes)?;
     let run_id = match merged.get_item(intern!(py, "run_id"))? {
         Some(r) if !r.is_none() => r.str()?.into_any(),
         _ => py.None().into_bound(py),

@@ -403,7 +403,8 @@ impl PyMemorySaver {
             Ok(encoded) => encoded.get().checkpoint.clone(),
             Err(_) => checkpoint_from_py_for_put(checkpoint, &new_versions, &codec)?,
         };
-        let metadata = metadata_from_py(checkpoint_metadata(config, metadata)?.as_any(), &codec)?;
+        // As LangGraph's InMemorySaver: a "writes" key is kept.
+        let metadata = metadata_from_py(checkpoint_metadata(config, metadata, false)?.as_any(), &codec)?;
         let stored = self.store(py, &target, checkpoint, metadata, &new_versions)?;
         config_to_py(py, &stored)
     }
@@ -437,7 +438,7 @@ impl PyMemorySaver {
     ) -> PyResult<MemoryRunSink> {
         let py = slf.py();
         let registry = serializer.get().registry().clone();
-        let metadata = metadata_from_py(checkpoint_metadata(&py.None().into_bound(py), metadata)?.as_any(), &registry)?;
+        let metadata = metadata_from_py(checkpoint_metadata(&py.None().into_bound(py), metadata, false)?.as_any(), &registry)?;
         Ok(MemoryRunSink { saver: slf.clone().unbind(), registry, thread_id, checkpoint_ns, metadata })
     }
 

@@ -60,6 +60,9 @@ class Dialect(ABC):
     #: Whether a put is one statement (`put_statement`), so an autocommit connection commits it
     #: in one round trip.
     puts_in_one_statement: bool
+    #: Whether a put drops a "writes" key from the metadata it stores, as LangGraph's saver for
+    #: the same database does (its Postgres saver drops it, its SQLite saver keeps it).
+    drops_metadata_writes: bool
     #: Whether `select_tuples` ranks its checkpoint and write rows (else the reader orders them).
     ranks_rows: bool
     #: The statement that serializes the engine's stepping puts on one line until commit, or None
@@ -353,8 +356,13 @@ class Dialect(ABC):
 
     @abstractmethod
     def metadata_condition(self, key: str, value: Any) -> tuple[str, list[Any], bool]:
-        """SQL matching metadata[key] == value, its parameters, and whether the rows it keeps
-        still need checking in Python."""
+        """SQL matching `metadata_value(metadata, key) == value`, its parameters, and whether the
+        rows it keeps still need checking in Python."""
+
+    def metadata_value(self, metadata: Mapping[str, Any], key: str) -> Any:
+        """The value a metadata filter's `key` compares (None where there is none), as this
+        dialect's `metadata_condition` reads it: the key as it is."""
+        return metadata.get(key)
 
     def metadata_filter(self, filter: Optional[Mapping[str, Any]], encryption: Optional[Encryption]) -> tuple[list[str], list[Any], dict[str, Any]]:
         """A metadata `filter` as SQL conditions, their parameters, and what of it the rows

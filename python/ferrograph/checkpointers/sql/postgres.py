@@ -37,6 +37,7 @@ class PostgresDialect(Dialect):
     checkpoint_ts = "c.checkpoint ->> 'ts'"
     step_and_source = "jsonb_build_array(c.metadata -> 'step', c.metadata -> 'source')::text"
     puts_in_one_statement = True
+    drops_metadata_writes = True
     ranks_rows = True
     # Concurrent writers (see `writes.put`): a transaction-scoped advisory lock keyed by hashes of
     # (thread, namespace), in the two-int4 key space (the migration lock uses the bigint one).

@@ -10,6 +10,7 @@ from typing import Any, Generator, Iterator, Mapping, Optional, Sequence, TypeVa
 
 from ferrograph import _core
 from ferrograph.checkpointers.encryption import Encryption
+from ferrograph.checkpointers.retention import metadata_matches
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.rows import location
 from ferrograph.checkpointers.sql.runner import Emit, Op, Query, Step
@@ -103,7 +104,7 @@ def list_checkpoints(
         fetched = len(page)
         indices: Sequence[int] = range(fetched)
         if in_python:
-            indices = [i for i in indices if all(page.metadata(i).get(k) == v for k, v in in_python.items())]
+            indices = [i for i in indices if metadata_matches(page.metadata(i), in_python, d.metadata_value)]
         if remaining is not None:
             indices = indices[:remaining]
             remaining -= len(indices)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, WRITES, Dialect, check_filter_key
 from ferrograph.checkpointers.sql.runner import Query
@@ -56,6 +56,7 @@ class SqliteDialect(Dialect):
     checkpoint_ts = "json_extract(c.checkpoint, '$.ts')"
     step_and_source = "json_extract(c.metadata, '$.step', '$.source')"
     puts_in_one_statement = False
+    drops_metadata_writes = False
     ranks_rows = False
     # The write lock BEGIN IMMEDIATE takes serializes both stepping puts and upgrades.
     lock_line = None
@@ -170,10 +171,20 @@ class SqliteDialect(Dialect):
         # SQLite cannot compare JSON objects and arrays as values: rows whose value is one are
         # kept for Python to compare.
         check_filter_key(key)
-        path = f'$."{key}"'
+        path = "$" + "".join(f'."{part}"' for part in key.split("."))
         if value is None or isinstance(value, (str, int, float)):
             return "json_extract(metadata, ?) IS ?", [path, int(value) if isinstance(value, bool) else value], False
         return "json_type(metadata, ?) IN ('object', 'array')", [path], True
+
+    def metadata_value(self, metadata: Mapping[str, Any], key: str) -> Any:
+        """As LangGraph's SqliteSaver reads a filter key: a dotted key is a path into nested
+        objects (`{"user.tier": "pro"}` matches metadata `{"user": {"tier": "pro"}}`)."""
+        value: Any = metadata
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return None
+            value = value[part]
+        return value
 
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. row_number() made reading one checkpoint about a quarter

@@ -96,7 +96,9 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     put's row is added to them rather than stored (on Postgres, when the row is all it
     stores), and they are stored before this put reads the checkpoint table."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(config, checkpoint, metadata, new_versions)
+    checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(
+        config, checkpoint, metadata, new_versions, d.drops_metadata_writes
+    )
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
     line = deltas.line(thread_id, checkpoint_ns) if deltas is not None else _NOTHING
     inline_max = INLINE_MAX if encryption is None else -1
