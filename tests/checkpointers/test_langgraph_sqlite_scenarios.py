@@ -202,3 +202,16 @@ def test_async_sqlite_saver_as_langgraph_s(scenario, tmp_path):
 
     expected, got = asyncio.run(main())
     assert got == expected
+
+
+def test_encrypted_metadata_is_matched_as_the_database_matches(tmp_path):
+    """Encrypted metadata is matched in Python: dotted keys are paths there too."""
+    import os
+
+    from ferrograph.checkpointers import Encryption
+
+    with SqliteSaver.from_conn_string(str(tmp_path / "clear.db")) as clear:
+        in_sql = keys_with_hyphens_digits_and_dots(clear)
+    sealing = Encryption(key=os.urandom(32), key_id="k1", metadata=True)
+    with SqliteSaver.from_conn_string(str(tmp_path / "sealed.db"), encryption=sealing) as sealed:
+        assert keys_with_hyphens_digits_and_dots(sealed) == in_sql == [1, 1, 1, 1, 0, 1, 1]

@@ -192,7 +192,10 @@ async def test_metadata_filters_run_in_the_database(sql_saver):
     assert await steps(ok=True) == [0]
     assert await steps(parents={"": "x"}) == [1]
     assert await steps(tags=["a", "b"]) == [1]
-    assert await steps(tags=["b", "a"]) == []
+    # As LangGraph's savers: SQLite compares values, Postgres tests containment (`@>`).
+    postgres = s.saver.dialect is sql.POSTGRES
+    assert await steps(tags=["b", "a"]) == ([1] if postgres else [])
+    assert await steps(tags=["a"]) == ([1] if postgres else [])
     assert await steps(source="update") == []
     assert await steps(step="0") == []  # a string is not the number 0
     assert await steps(source="loop", step=99) == []

@@ -29,7 +29,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 __all__ = [
     "CheckpointHead",
@@ -172,15 +172,11 @@ def _parent_namespace(ns: str) -> str:
     return ns.rsplit("|", 1)[0] if "|" in ns else ""
 
 
-def metadata_matches(
-    metadata: Mapping[str, Any],
-    filter: Optional[Mapping[str, Any]],
-    value_of: Callable[[Mapping[str, Any], str], Any] = lambda metadata, key: metadata.get(key),
-) -> bool:
-    """Whether a checkpoint's metadata holds every key of `filter` (a `list` filter, a policy's
-    or the threads table's) with that value; `value_of(metadata, key)` reads a key's value as
-    the saver's filters do (a SQL dialect's `metadata_value`), by default the key as it is."""
-    return all(value_of(metadata, k) == v for k, v in (filter or {}).items())
+def metadata_matches(metadata: Mapping[str, Any], filter: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a checkpoint's metadata holds every key of `filter` (a policy's or the threads
+    table's) with that value, as the memory saver (and LangGraph's) matches them; each SQL
+    dialect matches as its database does (`Dialect.metadata_matches`)."""
+    return all(metadata.get(k) == v for k, v in (filter or {}).items())
 
 
 def plan(heads: Iterable[CheckpointHead], policy: Retention, now: datetime.datetime) -> list[tuple[str, str, str]]:

@@ -15,7 +15,6 @@ from ferrograph.checkpointers.retention import (
     Retention,
     RetentionResult,
     emptied_threads,
-    metadata_matches,
     now_utc,
     plan,
 )
@@ -138,7 +137,7 @@ def threads_matching(d: Dialect, threads: Optional[Sequence[str]], filter: Optio
     columns = f"thread_id, checkpoint_ns, checkpoint_id, {d.metadata_text}" if check_in_python else "thread_id"
     rows = yield Query(d.q(f"SELECT DISTINCT {columns} FROM {CHECKPOINTS} AS c{where}"), params)
     if check_in_python:
-        return sorted({row[0] for row in rows if metadata_matches(decode_metadata(row[3], encryption, *row[:3]), filter, d.metadata_value)})
+        return sorted({row[0] for row in rows if d.metadata_matches(decode_metadata(row[3], encryption, *row[:3]), filter or {})})
     return sorted(row[0] for row in rows)
 
 

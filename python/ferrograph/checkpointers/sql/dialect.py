@@ -356,13 +356,14 @@ class Dialect(ABC):
 
     @abstractmethod
     def metadata_condition(self, key: str, value: Any) -> tuple[str, list[Any], bool]:
-        """SQL matching `metadata_value(metadata, key) == value`, its parameters, and whether the
-        rows it keeps still need checking in Python."""
+        """SQL matching what `metadata_matches` matches for `{key: value}`, its parameters, and
+        whether the rows it keeps still need checking in Python."""
 
-    def metadata_value(self, metadata: Mapping[str, Any], key: str) -> Any:
-        """The value a metadata filter's `key` compares (None where there is none), as this
-        dialect's `metadata_condition` reads it: the key as it is."""
-        return metadata.get(key)
+    @abstractmethod
+    def metadata_matches(self, metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+        """Whether `metadata` matches a metadata `filter` as LangGraph's saver for this database
+        matches it, for rows matched in Python (encrypted metadata, values the SQL cannot
+        compare)."""
 
     def metadata_filter(self, filter: Optional[Mapping[str, Any]], encryption: Optional[Encryption]) -> tuple[list[str], list[Any], dict[str, Any]]:
         """A metadata `filter` as SQL conditions, their parameters, and what of it the rows

@@ -5,7 +5,7 @@ in one round trip."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ferrograph import _core
 from ferrograph.checkpointers.sql.dialect import (
@@ -127,8 +127,15 @@ class PostgresDialect(Dialect):
 
     def metadata_condition(self, key: str, value: Any) -> tuple[str, list[Any], bool]:
         check_filter_key(key)
-        encoded = _core.dumps(value, context=f"metadata filter {key!r}").decode()
-        return "COALESCE(metadata -> ?, 'null'::jsonb) = ?::jsonb", [key, encoded], False
+        encoded = _core.dumps({key: value}, context=f"metadata filter {key!r}").decode()
+        return "metadata @> ?::jsonb", [encoded], False
+
+    def metadata_matches(self, metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+        """As LangGraph's PostgresSaver (`metadata @> filter`): jsonb containment. A nested
+        object matches an object holding at least its keys, each matching; a list matches a list
+        holding a match of each of its items, in any order; None matches a key present with
+        null (not a missing key)."""
+        return _contains(metadata, filter)
 
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. Every blob row is read by its key, by a LATERAL lookup of
@@ -305,6 +312,17 @@ def _text_array(values: Sequence[Optional[str]]) -> str:
 def _bytea_array(values: Sequence[bytes]) -> str:
     """A bytea[] literal, each value in bytea's hex form."""
     return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
+
+
+def _contains(value: Any, pattern: Any) -> bool:
+    """jsonb's `value @> pattern`, on decoded JSON (a bool is not a number)."""
+    if isinstance(pattern, Mapping):
+        return isinstance(value, Mapping) and all(k in value and _contains(value[k], v) for k, v in pattern.items())
+    if isinstance(pattern, (list, tuple)):
+        return isinstance(value, (list, tuple)) and all(any(_contains(item, wanted) for item in value) for wanted in pattern)
+    if isinstance(pattern, bool) or isinstance(value, bool):
+        return type(pattern) is type(value) and pattern == value
+    return value == pattern
 
 
 POSTGRES = PostgresDialect()

@@ -10,7 +10,6 @@ from typing import Any, Generator, Iterator, Mapping, Optional, Sequence, TypeVa
 
 from ferrograph import _core
 from ferrograph.checkpointers.encryption import Encryption
-from ferrograph.checkpointers.retention import metadata_matches
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.rows import location
 from ferrograph.checkpointers.sql.runner import Emit, Op, Query, Step
@@ -104,7 +103,7 @@ def list_checkpoints(
         fetched = len(page)
         indices: Sequence[int] = range(fetched)
         if in_python:
-            indices = [i for i in indices if metadata_matches(page.metadata(i), in_python, d.metadata_value)]
+            indices = [i for i in indices if d.metadata_matches(page.metadata(i), in_python)]
         if remaining is not None:
             indices = indices[:remaining]
             remaining -= len(indices)

@@ -176,15 +176,11 @@ class SqliteDialect(Dialect):
             return "json_extract(metadata, ?) IS ?", [path, int(value) if isinstance(value, bool) else value], False
         return "json_type(metadata, ?) IN ('object', 'array')", [path], True
 
-    def metadata_value(self, metadata: Mapping[str, Any], key: str) -> Any:
-        """As LangGraph's SqliteSaver reads a filter key: a dotted key is a path into nested
-        objects (`{"user.tier": "pro"}` matches metadata `{"user": {"tier": "pro"}}`)."""
-        value: Any = metadata
-        for part in key.split("."):
-            if not isinstance(value, Mapping) or part not in value:
-                return None
-            value = value[part]
-        return value
+    def metadata_matches(self, metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+        """As LangGraph's SqliteSaver: each key's value equal (None where there is none), a
+        dotted key being a path into nested objects (`{"user.tier": "pro"}` matches metadata
+        `{"user": {"tier": "pro"}}`)."""
+        return all(_at_path(metadata, key) == value for key, value in filter.items())
 
     def select_tuples(self, conditions: Sequence[str], several: bool) -> str:
         """As `Dialect.select_tuples`. row_number() made reading one checkpoint about a quarter
@@ -236,6 +232,16 @@ class SqliteDialect(Dialect):
             " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
         )
         return sql
+
+
+def _at_path(metadata: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted filter key's path in `metadata`, or None."""
+    value: Any = metadata
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 SQLITE = SqliteDialect()
