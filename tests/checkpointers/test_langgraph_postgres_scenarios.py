@@ -1,4 +1,5 @@
-"""LangGraph's own tests of its Postgres saver (libs/checkpoint-postgres/tests/test_sync.py),
+"""LangGraph's own tests of its Postgres savers (libs/checkpoint-postgres/tests/test_sync.py and
+test_async.py),
 ported as differential tests: each scenario runs on LangGraph's PostgresSaver and on
 ferrograph's, each on a fresh database of the test server, and what it observes must be the
 same. Its metadata filters are jsonb containment (`metadata @> filter`), which ferrograph's
@@ -118,3 +119,50 @@ def test_encrypted_metadata_is_matched_as_the_database_matches(two_databases):
         sealed.setup()
         assert containment(sealed) == in_sql
     assert in_sql == [1, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0]
+
+
+# The async twins (test_async.py): the same scenarios through the a-methods.
+
+
+class _Sync:
+    """A sync face of an async saver, for the scenarios above: each call runs on the loop."""
+
+    def __init__(self, saver: Any, loop: Any) -> None:
+        self.saver, self.loop = saver, loop
+
+    def put(self, *args: Any) -> Any:
+        return self.loop.run_until_complete(self.saver.aput(*args))
+
+    def get_tuple(self, config: Any) -> Any:
+        return self.loop.run_until_complete(self.saver.aget_tuple(config))
+
+    def list(self, config: Any, **kwargs: Any) -> Any:
+        async def collect() -> list:
+            return [t async for t in self.saver.alist(config, **kwargs)]
+
+        return self.loop.run_until_complete(collect())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_async_postgres_saver_as_langgraph_s(scenario, two_databases):
+    import asyncio
+
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as LangGraphAsyncPostgresSaver
+
+    from ferrograph.checkpointers import AsyncPostgresSaver
+
+    theirs_url, ours_url = two_databases
+    loop = asyncio.new_event_loop()
+    try:
+        observed = []
+        for kind, url in ((LangGraphAsyncPostgresSaver, theirs_url), (AsyncPostgresSaver, ours_url)):
+            manager = kind.from_conn_string(url)
+            saver = loop.run_until_complete(manager.__aenter__())
+            try:
+                loop.run_until_complete(saver.setup())
+                observed.append(scenario(_Sync(saver, loop)))
+            finally:
+                loop.run_until_complete(manager.__aexit__(None, None, None))
+    finally:
+        loop.close()
+    assert observed[1] == observed[0]
