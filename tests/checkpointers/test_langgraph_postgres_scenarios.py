@@ -1,9 +1,9 @@
 """LangGraph's own tests of its Postgres savers (libs/checkpoint-postgres/tests/test_sync.py and
-test_async.py),
-ported as differential tests: each scenario runs on LangGraph's PostgresSaver and on
-ferrograph's, each on a fresh database of the test server, and what it observes must be the
-same. Its metadata filters are jsonb containment (`metadata @> filter`), which ferrograph's
-Postgres savers follow, in SQL and where rows are matched in Python (encrypted metadata)."""
+test_async.py), ported as differential tests: each scenario runs on LangGraph's PostgresSaver
+(and AsyncPostgresSaver) and on ferrograph's, each on a fresh database of the test server, and
+what it observes must be the same. Its metadata filters are jsonb containment (`metadata @>
+filter`), which ferrograph's Postgres savers follow, in SQL and where rows are matched in
+Python (encrypted metadata)."""
 
 from __future__ import annotations
 
