@@ -25,6 +25,13 @@ CONFIG_3 = {"configurable": {"thread_id": "thread-2", "checkpoint_id": "2-inner"
 METADATA_1 = {"source": "input", "step": 2, "writes": {}, "score": 1}
 METADATA_2 = {"source": "loop", "step": 1, "writes": {"foo": "bar"}, "score": None}
 METADATA_3: dict = {}
+#: The filters of LangGraph's test_search: one key, several, none, one matching nothing.
+QUERIES: dict[str, dict] = {
+    "one key": {"source": "input"},
+    "several keys": {"step": 1, "writes": {"foo": "bar"}},
+    "no keys": {},
+    "no match": {"source": "update", "step": 1},
+}
 
 
 def _checkpoints() -> tuple[dict, dict, dict]:
@@ -32,18 +39,23 @@ def _checkpoints() -> tuple[dict, dict, dict]:
     return first, create_checkpoint(first, {}, 1), empty_checkpoint()
 
 
+def _raised(e: Exception) -> Any:
+    """What both libraries must agree on of an error: its type (a ValueError of either)."""
+    return ("raised", ValueError if isinstance(e, ValueError) else type(e))
+
+
 def _outcome(call: Callable[[], Any]) -> Any:
     try:
         return call()
-    except Exception as e:  # the error's type is what both must agree on
-        return ("raised", ValueError if isinstance(e, ValueError) else type(e))
+    except Exception as e:
+        return _raised(e)
 
 
 async def _aoutcome(call: Callable[[], Awaitable[Any]]) -> Any:
     try:
         return await call()
     except Exception as e:
-        return ("raised", ValueError if isinstance(e, ValueError) else type(e))
+        return _raised(e)
 
 
 # Each scenario takes a saver and returns what it observed; run on both libraries.
@@ -64,12 +76,7 @@ def search(saver: Any) -> Any:
     saver.put(CONFIG_2, second, METADATA_2, {})
     saver.put(CONFIG_3, third, METADATA_3, {})
     seen: dict[str, Any] = {}
-    for name, query in {
-        "one key": {"source": "input"},
-        "several keys": {"step": 1, "writes": {"foo": "bar"}},
-        "no keys": {},
-        "no match": {"source": "update", "step": 1},
-    }.items():
+    for name, query in QUERIES.items():
         seen[name] = sorted((t.config["configurable"]["thread_id"], repr(t.metadata)) for t in saver.list(None, filter=query))
     by_thread = list(saver.list({"configurable": {"thread_id": "thread-2"}}))
     seen["thread across namespaces"] = sorted(t.config["configurable"]["checkpoint_ns"] for t in by_thread)
@@ -162,12 +169,7 @@ async def asearch(saver: Any) -> Any:
     await saver.aput(CONFIG_2, second, METADATA_2, {})
     await saver.aput(CONFIG_3, third, METADATA_3, {})
     seen: dict[str, Any] = {}
-    for name, query in {
-        "one key": {"source": "input"},
-        "several keys": {"step": 1, "writes": {"foo": "bar"}},
-        "no keys": {},
-        "no match": {"source": "update", "step": 1},
-    }.items():
+    for name, query in QUERIES.items():
         seen[name] = sorted([(t.config["configurable"]["thread_id"], repr(t.metadata)) async for t in saver.alist(None, filter=query)])
     by_thread = [t async for t in saver.alist({"configurable": {"thread_id": "thread-2"}})]
     seen["thread across namespaces"] = sorted(t.config["configurable"]["checkpoint_ns"] for t in by_thread)

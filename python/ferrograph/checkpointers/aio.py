@@ -19,7 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
-from ferrograph.checkpointers.sqlite import WAL_CHECKPOINTS
+from ferrograph.checkpointers.sqlite import FILE_PRAGMAS
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -295,10 +295,8 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
-            if path != ":memory:":
-                await conn.execute("PRAGMA journal_mode=WAL")
-                await conn.execute("PRAGMA synchronous=NORMAL")
-                await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
+            for pragma in FILE_PRAGMAS if path != ":memory:" else ():
+                await conn.execute(pragma)
             saver = cls(
                 conn,
                 retention=retention,

@@ -30,6 +30,11 @@ __all__ = ["SqliteSaver"]
 #: had to be truncated by the committing thread every 16 MB (before that it grew past 200 MB).
 WAL_CHECKPOINTS = 1000
 
+#: What `from_conn_string` (sync and async) sets on a file's connection: WAL, so that readers in
+#: other processes do not block writes, `synchronous=NORMAL` (a power cut may lose the last
+#: commits, a crash of the process nothing), and the log's automatic checkpoint.
+FILE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
+
 
 class SqliteSaver(Sweeping, BaseCheckpointSaver):
     """A checkpoint saver on a `sqlite3.Connection`.
@@ -89,10 +94,8 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         path = sql.sqlite_path(conn_string)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
         try:
-            if path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
+            for pragma in FILE_PRAGMAS if path != ":memory:" else ():
+                conn.execute(pragma)
             saver = cls(
                 conn,
                 retention=retention,
