@@ -100,7 +100,102 @@ struct Namespace {
     blobs: HashMap<String, HashMap<String, Option<RawJson>>>,
     /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
     /// `put`, so they are not stored inside `Saved`.
-    writes: HashMap<String, BTreeMap<(String, i64), StoredWrite>>,
+    writes: HashMap<String, TaskWrites>,
+}
+
+/// A write's place among its checkpoint's pending writes: task id, then write index.
+type WriteKey = (String, i64);
+
+/// One checkpoint's pending writes, in (task id, write index) order. Most checkpoints hold a
+/// few (the writes of one step's tasks), kept in a sorted `Vec` that takes what they need; a
+/// `BTreeMap` allocates a node of eleven entries, about a kilobyte, for even one, and a graph
+/// run on a fresh thread stores one such map per step, which made it the largest part of what
+/// the saver kept of a run. Past `FEW_WRITES` entries a `BTreeMap` takes over, so that a step
+/// of thousands of tasks still inserts in logarithmic time.
+#[derive(Clone)]
+enum TaskWrites {
+    Few(Vec<(WriteKey, StoredWrite)>),
+    Many(BTreeMap<WriteKey, StoredWrite>),
+}
+
+/// How many writes a checkpoint keeps in a sorted `Vec` before a `BTreeMap` (see `TaskWrites`).
+const FEW_WRITES: usize = 32;
+
+impl Default for TaskWrites {
+    fn default() -> Self {
+        TaskWrites::Few(Vec::new())
+    }
+}
+
+impl TaskWrites {
+    fn len(&self) -> usize {
+        match self {
+            TaskWrites::Few(few) => few.len(),
+            TaskWrites::Many(many) => many.len(),
+        }
+    }
+
+    fn contains_key(&self, key: &WriteKey) -> bool {
+        match self {
+            TaskWrites::Few(few) => few.binary_search_by(|(k, _)| k.cmp(key)).is_ok(),
+            TaskWrites::Many(many) => many.contains_key(key),
+        }
+    }
+
+    /// Stores `write` under `key`, replacing what was there.
+    fn insert(&mut self, key: WriteKey, write: StoredWrite) {
+        match self {
+            TaskWrites::Few(few) => match few.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(at) => few[at].1 = write,
+                Err(_) if few.len() >= FEW_WRITES => {
+                    let mut many: BTreeMap<WriteKey, StoredWrite> = std::mem::take(few).into_iter().collect();
+                    many.insert(key, write);
+                    *self = TaskWrites::Many(many);
+                }
+                Err(at) => {
+                    if few.capacity() == 0 {
+                        // Room for one task's usual two writes (a value and a trigger), not
+                        // the four a first push reserves.
+                        few.reserve_exact(2);
+                    }
+                    few.insert(at, (key, write));
+                }
+            },
+            TaskWrites::Many(many) => {
+                many.insert(key, write);
+            }
+        }
+    }
+
+    /// The writes in (task id, write index) order.
+    fn iter(&self) -> Box<dyn Iterator<Item = (&WriteKey, &StoredWrite)> + '_> {
+        match self {
+            TaskWrites::Few(few) => Box::new(few.iter().map(|(k, w)| (k, w))),
+            TaskWrites::Many(many) => Box::new(many.iter()),
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &StoredWrite> {
+        self.iter().map(|(_, w)| w)
+    }
+
+    fn values_mut(&mut self) -> Box<dyn Iterator<Item = &mut StoredWrite> + '_> {
+        match self {
+            TaskWrites::Few(few) => Box::new(few.iter_mut().map(|(_, w)| w)),
+            TaskWrites::Many(many) => Box::new(many.values_mut()),
+        }
+    }
+
+    /// Adds `other`'s writes, which replace those under the same keys.
+    fn extend(&mut self, other: TaskWrites) {
+        let entries: Vec<(WriteKey, StoredWrite)> = match other {
+            TaskWrites::Few(few) => few,
+            TaskWrites::Many(many) => many.into_iter().collect(),
+        };
+        for (key, write) in entries {
+            self.insert(key, write);
+        }
+    }
 }
 
 /// A checkpoint as the saver keeps it: without its values (they live in the namespace's
@@ -517,7 +612,7 @@ impl MemorySaver {
         for ns in store.threads.values().flat_map(|t| t.namespaces.values()) {
             s.checkpoints += ns.checkpoints.len();
             s.blobs += ns.blobs.values().map(HashMap::len).sum::<usize>();
-            s.writes += ns.writes.values().map(BTreeMap::len).sum::<usize>();
+            s.writes += ns.writes.values().map(TaskWrites::len).sum::<usize>();
         }
         Ok(s)
     }
@@ -545,7 +640,7 @@ impl MemorySaver {
                         parent_id: saved.parent_id.as_deref().map(str::to_owned),
                         ts: String::from(&*saved.ts),
                         metadata: CheckpointMetadata::clone(&saved.metadata),
-                        writes: writes.map_or(0, BTreeMap::len),
+                        writes: writes.map_or(0, TaskWrites::len),
                         write_bytes: writes.map_or(0, |w| {
                             w.values().map(|w| w.value.as_str().len()).sum()
                         }),
@@ -684,7 +779,7 @@ impl MemorySaver {
                         usage.last_ts = saved.ts.to_string();
                     }
                 }
-                for write in ns.writes.values().flat_map(BTreeMap::values) {
+                for write in ns.writes.values().flat_map(TaskWrites::values) {
                     let size = write.value.as_str().len();
                     usage.writes += 1;
                     usage.write_bytes += size;
@@ -722,7 +817,7 @@ impl MemorySaver {
         let (mut examined, mut rewritten) = (0, 0);
         for ns in store.threads.values_mut().flat_map(|t| t.namespaces.values_mut()) {
             let blobs = ns.blobs.values_mut().flat_map(HashMap::values_mut).flatten();
-            let writes = ns.writes.values_mut().flat_map(BTreeMap::values_mut).map(|w| &mut w.value);
+            let writes = ns.writes.values_mut().flat_map(TaskWrites::values_mut).map(|w| &mut w.value);
             for value in blobs.chain(writes) {
                 examined += 1;
                 match rewrite(value) {
@@ -958,7 +1053,7 @@ impl CheckpointSaver for MemorySaver {
         )?;
         let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
         if !ns.writes.contains_key(checkpoint_id) {
-            ns.writes.insert(checkpoint_id.to_owned(), BTreeMap::new());
+            ns.writes.insert(checkpoint_id.to_owned(), TaskWrites::default());
         }
         let stored = ns.writes.get_mut(checkpoint_id).expect("inserted above");
         for (position, (channel, value)) in writes.into_iter().enumerate() {
@@ -1398,6 +1493,35 @@ mod tests {
             .list(Some(&ListConfig::thread("nobody")), None, None, None)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn many_tasks_writes_stay_in_task_order_past_the_small_form() {
+        // More writes than `FEW_WRITES` on one checkpoint, from tasks arriving out of order,
+        // each sent twice (a retry): the sorted vector gives way to a map without losing an
+        // entry, a first write or the order.
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let c = run.step(&[("a", Some(json!(0)))]);
+        let tasks: Vec<String> = (0..FEW_WRITES).map(|i| format!("task{:02}", (i * 7) % FEW_WRITES)).collect();
+        for attempt in 0..2 {
+            for task in &tasks {
+                let writes = vec![
+                    ("a".to_owned(), RawJson::from(json!([task, attempt]))),
+                    ("b".to_owned(), RawJson::from(json!(attempt))),
+                ];
+                saver.put_writes(&c, writes, task, "").unwrap();
+            }
+        }
+        let writes = saver.get_tuple(&c).unwrap().unwrap().pending_writes;
+        assert_eq!(writes.len(), 2 * FEW_WRITES);
+        let mut expected: Vec<String> = tasks.clone();
+        expected.sort();
+        let order: Vec<(&str, &str)> = writes.iter().map(|p| (p.task_id.as_str(), p.channel.as_str())).collect();
+        let wanted: Vec<(&str, &str)> = expected.iter().flat_map(|t| [(t.as_str(), "a"), (t.as_str(), "b")]).collect();
+        assert_eq!(order, wanted);
+        assert!(writes.iter().all(|p| p.value.to_value().as_array().map_or(p.value.to_value() == json!(0), |a| a[1] == json!(0))));
+        assert_eq!(saver.stats().unwrap().writes, 2 * FEW_WRITES);
     }
 
     #[test]
