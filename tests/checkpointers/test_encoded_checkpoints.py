@@ -116,3 +116,31 @@ def test_the_protocols_dict_still_works_on_every_first_party_saver(tmp_path) -> 
             checkpoint["channel_versions"] = {"x": saver.get_next_version(None, None)}
             stored = saver.put({"configurable": {"thread_id": "p", "checkpoint_ns": ""}}, checkpoint, {"source": "input", "step": -1}, dict(checkpoint["channel_versions"]))
             assert saver.get_tuple(stored).checkpoint["channel_values"] == {"x": (1, 2)}
+
+
+def test_a_memory_run_stores_the_metadata_langgraphs_saver_does() -> None:
+    """The native memory saver's run sink writes each checkpoint's metadata as text (source and
+    step, then what the run adds): read back, the same keys, values and order as LangGraph's
+    InMemorySaver holds for the same run; a sink whose shared metadata names source or step is
+    refused (each checkpoint writes its own)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END as LG_END, START as LG_START, StateGraph as LangGraphStateGraph
+
+    config = {"configurable": {"thread_id": "t", "user": "ünï", "attempt": 2}, "metadata": {"tags": ["x", 1.5]}}
+    thread = {"configurable": {"thread_id": "t"}}
+    ours = MemorySaver()
+    _graph(ours).invoke({"n": 0, "log": [], "note": None}, config)
+    theirs = InMemorySaver()
+    g = LangGraphStateGraph(State)
+    g.add_node("a", lambda s: {"n": s["n"] + 1, "log": ["a"]})
+    g.add_node("b", lambda s: {"n": s["n"] + 1})
+    g.add_edge(LG_START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", LG_END)
+    g.compile(checkpointer=theirs).invoke({"n": 0, "log": [], "note": None}, config)
+    expected = [list(t.metadata.items()) for t in theirs.list(thread)]
+    assert [list(t.metadata.items()) for t in ours.list(thread)] == expected
+    assert [m[:2] for m in expected] == [[("source", "loop"), ("step", s)] for s in (2, 1, 0)] + [[("source", "input"), ("step", -1)]]
+    for key in ("source", "step"):
+        with pytest.raises(ValueError, match=key):
+            ours.run_sink("t", "", {key: 1}, ours.serializer)

@@ -7,6 +7,7 @@ pub mod id;
 pub mod memory;
 pub mod model;
 pub mod saver;
+pub mod small_map;
 pub mod version;
 
 pub use id::{checkpoint_id, now_iso8601};

@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::id::checkpoint_id;
 use crate::saver::{CheckpointSaver, PruneStrategy, Result, SaverError};
+use crate::small_map::SmallMap;
 
 #[derive(Default)]
 pub struct MemorySaver {
@@ -97,7 +98,7 @@ struct Thread {
 struct Namespace {
     checkpoints: BTreeMap<String, Arc<Saved>>,
     /// channel -> version -> value; `None` records a channel cleared at that version.
-    blobs: HashMap<String, HashMap<String, Option<RawJson>>>,
+    blobs: HashMap<String, ChannelValues>,
     /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
     /// `put`, so they are not stored inside `Saved`.
     writes: HashMap<String, TaskWrites>,
@@ -106,97 +107,11 @@ struct Namespace {
 /// A write's place among its checkpoint's pending writes: task id, then write index.
 type WriteKey = (String, i64);
 
-/// One checkpoint's pending writes, in (task id, write index) order. Most checkpoints hold a
-/// few (the writes of one step's tasks), kept in a sorted `Vec` that takes what they need; a
-/// `BTreeMap` allocates a node of eleven entries, about a kilobyte, for even one, and a graph
-/// run on a fresh thread stores one such map per step, which made it the largest part of what
-/// the saver kept of a run. Past `FEW_WRITES` entries a `BTreeMap` takes over, so that a step
-/// of thousands of tasks still inserts in logarithmic time.
-#[derive(Clone)]
-enum TaskWrites {
-    Few(Vec<(WriteKey, StoredWrite)>),
-    Many(BTreeMap<WriteKey, StoredWrite>),
-}
+/// One checkpoint's pending writes, in (task id, write index) order.
+type TaskWrites = SmallMap<WriteKey, StoredWrite>;
 
-/// How many writes a checkpoint keeps in a sorted `Vec` before a `BTreeMap` (see `TaskWrites`).
-const FEW_WRITES: usize = 32;
-
-impl Default for TaskWrites {
-    fn default() -> Self {
-        TaskWrites::Few(Vec::new())
-    }
-}
-
-impl TaskWrites {
-    fn len(&self) -> usize {
-        match self {
-            TaskWrites::Few(few) => few.len(),
-            TaskWrites::Many(many) => many.len(),
-        }
-    }
-
-    fn contains_key(&self, key: &WriteKey) -> bool {
-        match self {
-            TaskWrites::Few(few) => few.binary_search_by(|(k, _)| k.cmp(key)).is_ok(),
-            TaskWrites::Many(many) => many.contains_key(key),
-        }
-    }
-
-    /// Stores `write` under `key`, replacing what was there.
-    fn insert(&mut self, key: WriteKey, write: StoredWrite) {
-        match self {
-            TaskWrites::Few(few) => match few.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(at) => few[at].1 = write,
-                Err(_) if few.len() >= FEW_WRITES => {
-                    let mut many: BTreeMap<WriteKey, StoredWrite> = std::mem::take(few).into_iter().collect();
-                    many.insert(key, write);
-                    *self = TaskWrites::Many(many);
-                }
-                Err(at) => {
-                    if few.capacity() == 0 {
-                        // Room for one task's usual two writes (a value and a trigger), not
-                        // the four a first push reserves.
-                        few.reserve_exact(2);
-                    }
-                    few.insert(at, (key, write));
-                }
-            },
-            TaskWrites::Many(many) => {
-                many.insert(key, write);
-            }
-        }
-    }
-
-    /// The writes in (task id, write index) order.
-    fn iter(&self) -> Box<dyn Iterator<Item = (&WriteKey, &StoredWrite)> + '_> {
-        match self {
-            TaskWrites::Few(few) => Box::new(few.iter().map(|(k, w)| (k, w))),
-            TaskWrites::Many(many) => Box::new(many.iter()),
-        }
-    }
-
-    fn values(&self) -> impl Iterator<Item = &StoredWrite> {
-        self.iter().map(|(_, w)| w)
-    }
-
-    fn values_mut(&mut self) -> Box<dyn Iterator<Item = &mut StoredWrite> + '_> {
-        match self {
-            TaskWrites::Few(few) => Box::new(few.iter_mut().map(|(_, w)| w)),
-            TaskWrites::Many(many) => Box::new(many.values_mut()),
-        }
-    }
-
-    /// Adds `other`'s writes, which replace those under the same keys.
-    fn extend(&mut self, other: TaskWrites) {
-        let entries: Vec<(WriteKey, StoredWrite)> = match other {
-            TaskWrites::Few(few) => few,
-            TaskWrites::Many(many) => many.into_iter().collect(),
-        };
-        for (key, write) in entries {
-            self.insert(key, write);
-        }
-    }
-}
+/// One channel's values by version (`None`: the channel was cleared at that version).
+type ChannelValues = SmallMap<String, Option<RawJson>>;
 
 /// A checkpoint as the saver keeps it: without its values (they live in the namespace's
 /// blobs), without its id (the key it is stored under), and with its version maps as sorted
@@ -213,7 +128,11 @@ struct Saved {
     channel_versions: VersionPairs,
     versions_seen: Box<[(Shared, VersionPairs)]>,
     updated_channels: Option<Box<[Shared]>>,
-    metadata: Arc<CheckpointMetadata>,
+    /// Its JSON text (`CheckpointMetadata::to_text`): a map of a few keys took about half a
+    /// kilobyte of allocations per checkpoint (the map's entries and index, each key and
+    /// string value), the text a tenth of that; a reader that makes objects of its own from
+    /// it (the Python binding) decodes the text in one pass.
+    metadata: RawJson,
     parent_id: Option<Box<str>>,
 }
 
@@ -245,9 +164,9 @@ pub struct SharedCheckpoint {
 pub struct KeptTuple {
     pub config: CheckpointConfig,
     saved: Arc<Saved>,
-    /// The checkpoint's metadata (a caller may replace it: an encrypting saver's binding opens
-    /// it here).
-    pub metadata: Arc<CheckpointMetadata>,
+    /// The checkpoint's metadata as its JSON text (`CheckpointMetadata::from_text` reads it;
+    /// a caller may replace it: an encrypting saver's binding opens it here).
+    pub metadata: RawJson,
     /// Its channels' values, in channel name order.
     pub values: Vec<(Shared, RawJson)>,
     pub pending_writes: Vec<PendingWrite>,
@@ -292,7 +211,7 @@ impl KeptTuple {
             parent_config,
             config: self.config,
             checkpoint,
-            metadata: Arc::unwrap_or_clone(self.metadata),
+            metadata: CheckpointMetadata::from_text(&self.metadata),
             pending_writes: self.pending_writes,
         }
     }
@@ -353,7 +272,7 @@ impl Saved {
             updated_channels: checkpoint
                 .updated_channels
                 .map(|c| c.into_iter().map(Shared::from).collect()),
-            metadata: Arc::new(metadata),
+            metadata: metadata.to_text(),
             parent_id: parent_id.map(String::into_boxed_str),
         }
     }
@@ -383,7 +302,7 @@ impl Saved {
 /// that writes a channel again unchanged (a list rewritten whole) then adds no copy of its
 /// text, and readers that cache decoded values by stored text see one value.
 fn shared_with_parent(
-    blobs: &HashMap<String, HashMap<String, Option<RawJson>>>,
+    blobs: &HashMap<String, ChannelValues>,
     parent: Option<&Saved>,
     channel: &str,
     value: RawJson,
@@ -415,13 +334,14 @@ impl MemorySaver {
         Self::default()
     }
 
-    /// `put` for a checkpoint whose version maps are already shared (a graph run's): stores
-    /// the same as `put` of the same checkpoint would.
+    /// `put` for a checkpoint whose version maps are already shared (a graph run's), with its
+    /// metadata as the text of one JSON object (`CheckpointMetadata::to_text`, or written so
+    /// by the caller): stores the same as `put` of the same checkpoint would.
     pub fn put_shared(
         &self,
         config: &CheckpointConfig,
         checkpoint: SharedCheckpoint,
-        metadata: CheckpointMetadata,
+        metadata: RawJson,
     ) -> Result<CheckpointConfig> {
         let SharedCheckpoint { id, ts, channel_versions, versions_seen, updated_channels, new_values } = checkpoint;
         self.store(config, id, new_values, |parent_id, _| Saved {
@@ -430,7 +350,7 @@ impl MemorySaver {
             channel_versions,
             versions_seen,
             updated_channels,
-            metadata: Arc::new(metadata),
+            metadata,
             parent_id: parent_id.map(String::into_boxed_str),
         })
     }
@@ -526,7 +446,7 @@ impl MemorySaver {
                 heads[i] = Some(next);
             }
             let wanted = match filter {
-                Some(f) => saved.metadata.matches(f),
+                Some(f) => CheckpointMetadata::from_text(&saved.metadata).matches(f),
                 None => true,
             };
             if wanted {
@@ -588,14 +508,7 @@ impl MemorySaver {
         let saved = saved(parent_id.map(str::to_owned), parent);
         for (channel, version, value) in new_values {
             let value = value.map(|v| shared_with_parent(&ns.blobs, parent, &channel, v));
-            match ns.blobs.get_mut(&channel) {
-                Some(versions) => {
-                    versions.insert(version, value);
-                }
-                None => {
-                    ns.blobs.insert(channel, HashMap::from([(version, value)]));
-                }
-            }
+            ns.blobs.entry(channel).or_default().insert(version, value);
         }
         ns.checkpoints.insert(id.clone(), Arc::new(saved));
         Ok(CheckpointConfig::new(config.thread_id.clone())
@@ -611,7 +524,7 @@ impl MemorySaver {
         };
         for ns in store.threads.values().flat_map(|t| t.namespaces.values()) {
             s.checkpoints += ns.checkpoints.len();
-            s.blobs += ns.blobs.values().map(HashMap::len).sum::<usize>();
+            s.blobs += ns.blobs.values().map(ChannelValues::len).sum::<usize>();
             s.writes += ns.writes.values().map(TaskWrites::len).sum::<usize>();
         }
         Ok(s)
@@ -639,7 +552,7 @@ impl MemorySaver {
                         checkpoint_id: id.clone(),
                         parent_id: saved.parent_id.as_deref().map(str::to_owned),
                         ts: String::from(&*saved.ts),
-                        metadata: CheckpointMetadata::clone(&saved.metadata),
+                        metadata: CheckpointMetadata::from_text(&saved.metadata),
                         writes: writes.map_or(0, TaskWrites::len),
                         write_bytes: writes.map_or(0, |w| {
                             w.values().map(|w| w.value.as_str().len()).sum()
@@ -689,7 +602,7 @@ impl MemorySaver {
             for id in &found {
                 let saved = &ns.checkpoints[*id];
                 removed.checkpoints += 1;
-                removed.bytes += metadata_bytes(&saved.metadata);
+                removed.bytes += saved.metadata.as_str().len();
                 if let Some(writes) = ns.writes.get(*id) {
                     removed.writes += writes.len();
                     removed.bytes += writes.values().map(|w| w.value.as_str().len()).sum::<usize>();
@@ -771,7 +684,7 @@ impl MemorySaver {
             for ns in thread.namespaces.values() {
                 usage.checkpoints += ns.checkpoints.len();
                 for saved in ns.checkpoints.values() {
-                    usage.metadata_bytes += metadata_bytes(&saved.metadata);
+                    usage.metadata_bytes += saved.metadata.as_str().len();
                     if usage.first_ts.is_empty() || *saved.ts < *usage.first_ts {
                         usage.first_ts = saved.ts.to_string();
                     }
@@ -816,7 +729,7 @@ impl MemorySaver {
         let mut store = self.write()?;
         let (mut examined, mut rewritten) = (0, 0);
         for ns in store.threads.values_mut().flat_map(|t| t.namespaces.values_mut()) {
-            let blobs = ns.blobs.values_mut().flat_map(HashMap::values_mut).flatten();
+            let blobs = ns.blobs.values_mut().flat_map(ChannelValues::values_mut).flatten();
             let writes = ns.writes.values_mut().flat_map(TaskWrites::values_mut).map(|w| &mut w.value);
             for value in blobs.chain(writes) {
                 examined += 1;
@@ -840,8 +753,8 @@ impl MemorySaver {
         for ns in store.threads.values_mut().flat_map(|t| t.namespaces.values_mut()) {
             for saved in ns.checkpoints.values_mut() {
                 examined += 1;
-                match rewrite(&saved.metadata) {
-                    Ok(new) => rewritten += usize::from(replace(&mut Arc::make_mut(saved).metadata, new.map(Arc::new))),
+                match rewrite(&CheckpointMetadata::from_text(&saved.metadata)) {
+                    Ok(new) => rewritten += usize::from(replace(&mut Arc::make_mut(saved).metadata, new.map(|m| m.to_text()))),
                     Err(e) => return Ok(Err(e)),
                 }
             }
@@ -907,10 +820,6 @@ fn live_blobs<'a>(
         .flat_map(|(_, s)| s.channel_versions.iter())
         .map(|(c, v)| (&**c, &**v))
         .collect()
-}
-
-fn metadata_bytes(metadata: &CheckpointMetadata) -> usize {
-    serde_json::to_string(&metadata.0).map_or(0, |s| s.len())
 }
 
 /// A panic while holding the lock may have left the maps half-updated, so the saver refuses to
@@ -1142,7 +1051,7 @@ impl CheckpointSaver for MemorySaver {
                 let before = ns.checkpoints.len();
                 let writes = &mut ns.writes;
                 ns.checkpoints.retain(|id, saved| {
-                    let doomed = saved.metadata.run_id().is_some_and(|r| runs.contains(r));
+                    let doomed = CheckpointMetadata::from_text(&saved.metadata).run_id().is_some_and(|r| runs.contains(r));
                     if doomed {
                         writes.remove(id);
                     }
@@ -1497,13 +1406,14 @@ mod tests {
 
     #[test]
     fn many_tasks_writes_stay_in_task_order_past_the_small_form() {
-        // More writes than `FEW_WRITES` on one checkpoint, from tasks arriving out of order,
+        use crate::small_map::FEW;
+        // More writes than `FEW` on one checkpoint, from tasks arriving out of order,
         // each sent twice (a retry): the sorted vector gives way to a map without losing an
         // entry, a first write or the order.
         let saver = MemorySaver::new();
         let mut run = Run::new(&saver, cfg("t"), "r");
         let c = run.step(&[("a", Some(json!(0)))]);
-        let tasks: Vec<String> = (0..FEW_WRITES).map(|i| format!("task{:02}", (i * 7) % FEW_WRITES)).collect();
+        let tasks: Vec<String> = (0..FEW).map(|i| format!("task{:02}", (i * 7) % FEW)).collect();
         for attempt in 0..2 {
             for task in &tasks {
                 let writes = vec![
@@ -1514,14 +1424,14 @@ mod tests {
             }
         }
         let writes = saver.get_tuple(&c).unwrap().unwrap().pending_writes;
-        assert_eq!(writes.len(), 2 * FEW_WRITES);
+        assert_eq!(writes.len(), 2 * FEW);
         let mut expected: Vec<String> = tasks.clone();
         expected.sort();
         let order: Vec<(&str, &str)> = writes.iter().map(|p| (p.task_id.as_str(), p.channel.as_str())).collect();
         let wanted: Vec<(&str, &str)> = expected.iter().flat_map(|t| [(t.as_str(), "a"), (t.as_str(), "b")]).collect();
         assert_eq!(order, wanted);
         assert!(writes.iter().all(|p| p.value.to_value().as_array().map_or(p.value.to_value() == json!(0), |a| a[1] == json!(0))));
-        assert_eq!(saver.stats().unwrap().writes, 2 * FEW_WRITES);
+        assert_eq!(saver.stats().unwrap().writes, 2 * FEW);
     }
 
     #[test]
@@ -2142,7 +2052,7 @@ mod tests {
             updated_channels: Some(Box::from([Shared::from("a"), Shared::from("b")])),
             new_values: vec![("a".into(), "2".into(), Some(RawJson::from(json!([1, 2])))), ("b".into(), "1".into(), None)],
         };
-        let b = by_shared.put_shared(&parent, shared, metadata).unwrap();
+        let b = by_shared.put_shared(&parent, shared, metadata.to_text()).unwrap();
         assert_eq!(a, b);
         let (a, b) = (by_put.get_tuple(&a).unwrap().unwrap(), by_shared.get_tuple(&b).unwrap().unwrap());
         assert_eq!(a.checkpoint, b.checkpoint);

@@ -303,6 +303,22 @@ impl CheckpointMetadata {
             .insert(Self::RUN_ID.into(), Value::from(run_id.into()));
     }
 
+    /// The metadata as its JSON text: what the memory saver keeps of it (see
+    /// [`from_text`](Self::from_text)).
+    pub fn to_text(&self) -> RawJson {
+        RawJson::from_trusted(serde_json::to_string(&self.0).expect("a JSON map serializes"))
+    }
+
+    /// Metadata kept as text by [`to_text`](Self::to_text), or written as one JSON object by a
+    /// caller that guarantees it (the Python binding's run sink). Nesting is not limited here:
+    /// whoever wrote the text bounded it.
+    pub fn from_text(text: &RawJson) -> Self {
+        let mut de = serde_json::Deserializer::from_str(text.as_str());
+        de.disable_recursion_limit();
+        let map = <Map<String, Value> as serde::Deserialize>::deserialize(&mut de);
+        CheckpointMetadata(map.expect("metadata is kept as the text of one JSON object"))
+    }
+
     /// LangGraph's `list(filter=...)` test: every filter key equals the metadata value, where
     /// a missing key reads as null (Python's `metadata.get(key)` returns None).
     pub fn matches(&self, filter: &Map<String, Value>) -> bool {
@@ -468,6 +484,27 @@ pub struct CheckpointTuple {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn metadata_reads_back_from_its_text() {
+        let mut deep = json!("leaf");
+        for _ in 0..300 {
+            deep = json!({ "d": deep });
+        }
+        let metadata = CheckpointMetadata(
+            json!({"source": "loop", "step": 3, "parents": {"": "p"}, "zeta": 1.5e-7, "ünï": [1, null, true], "deep": deep})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let text = metadata.to_text();
+        assert!(text.as_str().starts_with(r#"{"source":"loop","step":3,"#), "{text}");
+        let back = CheckpointMetadata::from_text(&text);
+        assert_eq!(back, metadata);
+        // Key order is kept (the map preserves it both ways).
+        assert_eq!(back.keys().collect::<Vec<_>>(), metadata.keys().collect::<Vec<_>>());
+        assert_eq!(back.step(), Some(3));
+    }
 
     #[test]
     fn json_without_values_is_the_checkpoint_json_less_its_values() {

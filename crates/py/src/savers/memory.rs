@@ -22,7 +22,7 @@ use ferrograph_crypt::Keyring;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::convert::{
     checkpoint_from_py_for_put, checkpoint_to_py, config_from_py, config_to_py, filter_from_py,
@@ -83,7 +83,10 @@ impl PyMemorySaver {
         metadata: CheckpointMetadata,
         new_versions: &BTreeMap<String, String>,
     ) -> PyResult<CheckpointConfig> {
-        let metadata = self.prepare(py, target, checkpoint.channel_values.iter_mut().map(|(c, v)| (c.as_str(), v)), metadata)?;
+        let metadata = match self.prepare(py, target, checkpoint.channel_values.iter_mut().map(|(c, v)| (c.as_str(), v)))? {
+            Some(ring) => seal_metadata(py, &ring, &metadata)?,
+            None => metadata,
+        };
         self.inner.put(target, checkpoint, metadata, new_versions).py_err(py)
     }
 
@@ -93,26 +96,27 @@ impl PyMemorySaver {
         py: Python<'_>,
         target: &CheckpointConfig,
         mut checkpoint: SharedCheckpoint,
-        metadata: CheckpointMetadata,
+        metadata: RawJson,
     ) -> PyResult<CheckpointConfig> {
         let values = checkpoint.new_values.iter_mut().filter_map(|(c, _, v)| Some((c.as_str(), v.as_mut()?)));
-        let metadata = self.prepare(py, target, values, metadata)?;
+        let metadata = match self.prepare(py, target, values)? {
+            Some(ring) => seal_metadata(py, &ring, &CheckpointMetadata::from_text(&metadata))?.to_text(),
+            None => metadata,
+        };
         self.inner.put_shared(target, checkpoint, metadata).py_err(py)
     }
 
     /// Checks each of a put's new values against the size limits and seals it when the saver
-    /// encrypts (in place); returns the metadata to store (sealed when metadata is).
+    /// encrypts (in place); returns the keyring to seal the put's metadata with, when metadata
+    /// is sealed.
     fn prepare<'a>(
         &self,
         py: Python<'_>,
         target: &CheckpointConfig,
         values: impl Iterator<Item = (&'a str, &'a mut RawJson)>,
-        metadata: CheckpointMetadata,
-    ) -> PyResult<CheckpointMetadata> {
-        match self.check_and_seal(py, target, values, "value")? {
-            Some(ring) if self.sealing_metadata.load(Ordering::Relaxed) => seal_metadata(py, &ring, &metadata),
-            _ => Ok(metadata),
-        }
+    ) -> PyResult<Option<Arc<Keyring>>> {
+        let ring = self.check_and_seal(py, target, values, "value")?;
+        Ok(ring.filter(|_| self.sealing_metadata.load(Ordering::Relaxed)))
     }
 
     /// Checks each value (`what`: "value" or "pending write", for the limits' messages) against
@@ -183,7 +187,7 @@ impl Opener {
     /// The tuple's metadata, opened.
     fn open_metadata(&self, py: Python<'_>, t: &KeptTuple) -> PyResult<CheckpointMetadata> {
         let what = || format!("the metadata (checkpoint '{}' of thread '{}')", t.id(), t.config.thread_id);
-        open_metadata(py, self.ring.as_deref(), CheckpointMetadata::clone(&t.metadata), &what)
+        open_metadata(py, self.ring.as_deref(), CheckpointMetadata::from_text(&t.metadata), &what)
     }
 
     fn open(&self, py: Python<'_>, mut t: KeptTuple) -> PyResult<KeptTuple> {
@@ -193,8 +197,8 @@ impl Opener {
             let ns = if ns.is_empty() { String::new() } else { format!(", namespace '{ns}'") };
             format!("checkpoint '{}' of thread '{}'{ns}", t.id(), t.config.thread_id)
         };
-        let metadata = CheckpointMetadata::clone(&t.metadata);
-        t.metadata = Arc::new(open_metadata(py, ring, metadata, &|| format!("the metadata ({})", at(&t)))?);
+        let metadata = CheckpointMetadata::from_text(&t.metadata);
+        t.metadata = open_metadata(py, ring, metadata, &|| format!("the metadata ({})", at(&t)))?.to_text();
         let mut values = std::mem::take(&mut t.values);
         for (channel, value) in values.iter_mut() {
             *value = open_json(py, ring, value, &|| format!("channel '{channel}' ({})", at(&t)))?;
@@ -366,8 +370,9 @@ impl PyMemorySaver {
                     if limit.is_some_and(|limit| kept.len() >= limit) {
                         break;
                     }
-                    t.metadata = Arc::new(opener.open_metadata(py, &t)?);
-                    if t.metadata.matches(&filter) {
+                    let opened = opener.open_metadata(py, &t)?;
+                    if opened.matches(&filter) {
+                        t.metadata = opened.to_text();
                         kept.push(t);
                     }
                 }
@@ -439,7 +444,13 @@ impl PyMemorySaver {
         let py = slf.py();
         let registry = serializer.get().registry().clone();
         let metadata = metadata_from_py(checkpoint_metadata(&py.None().into_bound(py), metadata, false)?.as_any(), &registry)?;
-        Ok(MemoryRunSink { saver: slf.clone().unbind(), registry, thread_id, checkpoint_ns, metadata })
+        if let Some(key) = [CheckpointMetadata::SOURCE, CheckpointMetadata::STEP].into_iter().find(|k| metadata.contains_key(*k)) {
+            return Err(PyValueError::new_err(format!("a run sink's metadata cannot hold {key:?}: each checkpoint's own is written")));
+        }
+        let text = metadata.to_text();
+        // The entries without the braces, written after each checkpoint's source and step.
+        let tail = text.as_str()[1..text.as_str().len() - 1].to_owned();
+        Ok(MemoryRunSink { saver: slf.clone().unbind(), registry, thread_id, checkpoint_ns, tail })
     }
 
     fn delete_thread(&self, py: Python<'_>, thread_id: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -658,7 +669,10 @@ pub struct MemoryRunSink {
     registry: Arc<Registry>,
     thread_id: String,
     checkpoint_ns: String,
-    metadata: CheckpointMetadata,
+    /// The entries every checkpoint's metadata holds after its source and step, as JSON text
+    /// without braces (`"parents":{}`...): a checkpoint's metadata is written as text
+    /// straight away (what the saver keeps), with no map built for it.
+    tail: String,
 }
 
 impl MemoryRunSink {
@@ -692,12 +706,18 @@ impl MemoryRunSink {
         let id = checkpoint_id.unwrap_or_else(ferrograph_checkpoint::checkpoint_id);
         run.set_seed(id.clone());
         let checkpoint = run.encode_shared(py, id.clone(), ferrograph_checkpoint::now_iso8601(), &self.registry)?;
-        let mut metadata = Map::with_capacity(self.metadata.0.len() + 2);
-        metadata.insert(CheckpointMetadata::SOURCE.to_owned(), Value::from(source));
-        metadata.insert(CheckpointMetadata::STEP.to_owned(), Value::from(step));
-        metadata.extend(self.metadata.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut metadata = String::with_capacity(40 + self.tail.len());
+        metadata.push_str("{\"source\":");
+        metadata.push_str(&Value::from(source).to_string());
+        metadata.push_str(",\"step\":");
+        metadata.push_str(itoa::Buffer::new().format(step));
+        if !self.tail.is_empty() {
+            metadata.push(',');
+            metadata.push_str(&self.tail);
+        }
+        metadata.push('}');
         let target = self.config(parent_id, expect_latest);
-        self.saver.get().store_shared(py, &target, checkpoint, CheckpointMetadata(metadata))?;
+        self.saver.get().store_shared(py, &target, checkpoint, RawJson::from_trusted(metadata))?;
         Ok(id)
     }
 
