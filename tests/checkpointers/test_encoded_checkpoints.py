@@ -24,13 +24,15 @@ class State(TypedDict):
     note: Any
 
 
-def _graph(saver: Any) -> Any:
-    g = StateGraph(State)
+def _graph(saver: Any, graph_module: Any = None) -> Any:
+    """Two nodes in a row, on ferrograph's StateGraph or on `graph_module`'s (LangGraph's)."""
+    builder, start, end = (StateGraph, START, END) if graph_module is None else (graph_module.StateGraph, graph_module.START, graph_module.END)
+    g = builder(State)
     g.add_node("a", lambda s: {"n": s["n"] + 1, "log": ["a"]})
     g.add_node("b", lambda s: {"n": s["n"] + 1})
-    g.add_edge(START, "a")
+    g.add_edge(start, "a")
     g.add_edge("a", "b")
-    g.add_edge("b", END)
+    g.add_edge("b", end)
     return g.compile(checkpointer=saver)
 
 
@@ -123,21 +125,15 @@ def test_a_memory_run_stores_the_metadata_langgraphs_saver_does() -> None:
     step, then what the run adds): read back, the same keys, values and order as LangGraph's
     InMemorySaver holds for the same run; a sink whose shared metadata names source or step is
     refused (each checkpoint writes its own)."""
+    import langgraph.graph
     from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import END as LG_END, START as LG_START, StateGraph as LangGraphStateGraph
 
     config = {"configurable": {"thread_id": "t", "user": "ünï", "attempt": 2}, "metadata": {"tags": ["x", 1.5]}}
     thread = {"configurable": {"thread_id": "t"}}
     ours = MemorySaver()
     _graph(ours).invoke({"n": 0, "log": [], "note": None}, config)
     theirs = InMemorySaver()
-    g = LangGraphStateGraph(State)
-    g.add_node("a", lambda s: {"n": s["n"] + 1, "log": ["a"]})
-    g.add_node("b", lambda s: {"n": s["n"] + 1})
-    g.add_edge(LG_START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("b", LG_END)
-    g.compile(checkpointer=theirs).invoke({"n": 0, "log": [], "note": None}, config)
+    _graph(theirs, langgraph.graph).invoke({"n": 0, "log": [], "note": None}, config)
     expected = [list(t.metadata.items()) for t in theirs.list(thread)]
     assert [list(t.metadata.items()) for t in ours.list(thread)] == expected
     assert [m[:2] for m in expected] == [[("source", "loop"), ("step", s)] for s in (2, 1, 0)] + [[("source", "input"), ("step", -1)]]
