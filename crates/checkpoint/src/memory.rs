@@ -38,6 +38,9 @@ pub struct MemoryStats {
 #[derive(Default)]
 struct Store {
     threads: HashMap<String, Thread>,
+    /// The channel names and task paths pending writes name, each held once (see
+    /// `WriteNames`).
+    write_names: WriteNames,
     /// Per thread that lost checkpoints to a deletion, a checkpoint id made at the (last) time
     /// it did: a checkpoint that does not exist and whose id is older was deleted, so a late
     /// write for it (a run still writing while its thread was deleted) is refused.
@@ -105,7 +108,29 @@ struct Namespace {
 }
 
 /// A write's place among its checkpoint's pending writes: task id, then write index.
-type WriteKey = (String, i64);
+type WriteKey = (Shared, i64);
+
+/// The channel names and task paths of pending writes, held once for the saver: every write
+/// names both, and most name one of a graph's few channels and nodes, so a write keeps
+/// shared names instead of two strings of its own. At most `WRITE_NAMES_KEPT` are kept (past
+/// that a name is held by the writes that name it).
+#[derive(Default)]
+struct WriteNames(HashSet<Shared>);
+
+const WRITE_NAMES_KEPT: usize = 4096;
+
+impl WriteNames {
+    fn get(&mut self, name: &str) -> Shared {
+        if let Some(kept) = self.0.get(name) {
+            return kept.clone();
+        }
+        let name = Shared::from(name);
+        if self.0.len() < WRITE_NAMES_KEPT {
+            self.0.insert(name.clone());
+        }
+        name
+    }
+}
 
 /// One checkpoint's pending writes, in (task id, write index) order.
 type TaskWrites = SmallMap<WriteKey, StoredWrite>;
@@ -324,9 +349,9 @@ fn replace<T>(slot: &mut T, new: Option<T>) -> bool {
 
 #[derive(Clone)]
 struct StoredWrite {
-    channel: String,
+    channel: Shared,
     value: RawJson,
-    task_path: String,
+    task_path: Shared,
 }
 
 impl MemorySaver {
@@ -696,7 +721,7 @@ impl MemorySaver {
                     let size = write.value.as_str().len();
                     usage.writes += 1;
                     usage.write_bytes += size;
-                    let entry = usage.write_channels.entry(write.channel.clone()).or_default();
+                    let entry = usage.write_channels.entry(String::from(&*write.channel)).or_default();
                     entry.0 += 1;
                     entry.1 += size;
                 }
@@ -854,15 +879,15 @@ impl Namespace {
             return Vec::new();
         };
         // The map is already in (task id, index) order; a stable sort by path finishes it.
-        let mut ordered: Vec<(&(String, i64), &StoredWrite)> = stored.iter().collect();
+        let mut ordered: Vec<(&WriteKey, &StoredWrite)> = stored.iter().collect();
         ordered.sort_by(|a, b| a.1.task_path.cmp(&b.1.task_path));
         ordered
             .into_iter()
             .map(|((task_id, _), w)| PendingWrite {
-                task_id: task_id.clone(),
-                channel: w.channel.clone(),
+                task_id: String::from(&**task_id),
+                channel: String::from(&*w.channel),
                 value: w.value.clone(),
-                task_path: w.task_path.clone(),
+                task_path: String::from(&*w.task_path),
             })
             .collect()
     }
@@ -960,27 +985,25 @@ impl CheckpointSaver for MemorySaver {
             checkpoint_id,
             "pending writes for",
         )?;
+        let task_path = store.write_names.get(task_path);
+        let channels: Vec<Shared> = writes.iter().map(|(channel, _)| store.write_names.get(channel)).collect();
         let ns = namespace_mut(&mut store, &config.thread_id, &config.checkpoint_ns);
         if !ns.writes.contains_key(checkpoint_id) {
             ns.writes.insert(checkpoint_id.to_owned(), TaskWrites::default());
         }
         let stored = ns.writes.get_mut(checkpoint_id).expect("inserted above");
-        for (position, (channel, value)) in writes.into_iter().enumerate() {
+        let task_id = Shared::from(task_id);
+        for (position, ((_, value), channel)) in writes.into_iter().zip(channels).enumerate() {
             let index = write_index(&channel, position);
-            let key = (task_id.to_owned(), index);
+            let key = (task_id.clone(), index);
+            let write = StoredWrite { channel, value, task_path: task_path.clone() };
             // A retried task re-sends the writes it already made: keep the first. Special
             // channels record the task's latest state instead, so they overwrite.
-            if index >= 0 && stored.contains_key(&key) {
-                continue;
+            if index >= 0 {
+                stored.insert_new(key, write);
+            } else {
+                stored.insert(key, write);
             }
-            stored.insert(
-                key,
-                StoredWrite {
-                    channel,
-                    value,
-                    task_path: task_path.to_owned(),
-                },
-            );
         }
         Ok(())
     }
@@ -1402,6 +1425,25 @@ mod tests {
             .list(Some(&ListConfig::thread("nobody")), None, None, None)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn writes_share_their_channel_names_and_task_paths() {
+        let saver = MemorySaver::new();
+        let mut run = Run::new(&saver, cfg("t"), "r");
+        let c = run.step(&[("a", Some(json!(0)))]);
+        for task in ["task1", "task2"] {
+            let writes = vec![("a".to_owned(), RawJson::from(json!(1))), ("b".to_owned(), RawJson::from(json!(2)))];
+            saver.put_writes(&c, writes, task, "~__pregel_pull, node").unwrap();
+        }
+        let store = saver.read().unwrap();
+        let ns = &store.threads["t"].namespaces[""];
+        let writes: Vec<&StoredWrite> = ns.writes[c.id().unwrap()].values().collect();
+        assert_eq!(writes.len(), 4);
+        let (task1_a, task2_a) = (writes[0], writes[2]);
+        assert_eq!((&*task1_a.channel, &*task2_a.channel), ("a", "a"));
+        assert!(Arc::ptr_eq(&task1_a.channel, &task2_a.channel));
+        assert!(writes.windows(2).all(|w| Arc::ptr_eq(&w[0].task_path, &w[1].task_path)));
     }
 
     #[test]

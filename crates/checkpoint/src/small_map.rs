@@ -55,6 +55,27 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.get(key).is_some()
     }
 
+    /// Stores `value` under `key` unless the key holds one already (found in one search);
+    /// whether it did.
+    pub fn insert_new(&mut self, key: K, value: V) -> bool {
+        match self {
+            SmallMap::Few(few) => match few.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(_) => false,
+                Err(_) => {
+                    self.insert(key, value);
+                    true
+                }
+            },
+            SmallMap::Many(many) => match many.entry(key) {
+                std::collections::btree_map::Entry::Occupied(_) => false,
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                    true
+                }
+            },
+        }
+    }
+
     /// Stores `value` under `key`, replacing what was there.
     pub fn insert(&mut self, key: K, value: V) {
         match self {
@@ -210,6 +231,10 @@ mod tests {
         assert_eq!(entries, reference.iter().collect::<Vec<_>>());
         assert_eq!(small.get("k005"), reference.get("k005"));
         assert!(!small.contains_key("missing"));
+        assert!(!small.insert_new("k005".into(), 999));
+        assert_eq!(small.get("k005"), reference.get("k005"));
+        assert!(small.insert_new("k999".into(), 999));
+        reference.insert("k999".into(), 999);
         small.retain(|k, _| k.ends_with('1'));
         reference.retain(|k, _| k.ends_with('1'));
         assert_eq!(small.iter().collect::<Vec<_>>(), reference.iter().collect::<Vec<_>>());
@@ -229,6 +254,9 @@ mod tests {
         other.insert(("c".into(), 0), "c0");
         small.extend(other);
         assert_eq!(small.values().copied().collect::<Vec<_>>(), ["a-1", "replaced", "b0 again", "c0"]);
+        assert!(!small.insert_new(("c".into(), 0), "kept?"));
+        assert!(small.insert_new(("d".into(), 0), "d0"));
+        assert_eq!(small.get(&("c".to_string(), 0)), Some(&"c0"));
         assert!(!small.is_empty());
     }
 }
