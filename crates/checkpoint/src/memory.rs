@@ -135,8 +135,9 @@ impl WriteNames {
 /// One checkpoint's pending writes, in (task id, write index) order.
 type TaskWrites = SmallMap<WriteKey, StoredWrite>;
 
-/// One channel's values by version (`None`: the channel was cleared at that version).
-type ChannelValues = SmallMap<String, Option<RawJson>>;
+/// One channel's values by version (`None`: the channel was cleared at that version). The
+/// version is the one its checkpoint's `channel_versions` holds, shared.
+type ChannelValues = SmallMap<Shared, Option<RawJson>>;
 
 /// A checkpoint as the saver keeps it: without its values (they live in the namespace's
 /// blobs), without its id (the key it is stored under), and with its version maps as sorted
@@ -533,6 +534,12 @@ impl MemorySaver {
         let saved = saved(parent_id.map(str::to_owned), parent);
         for (channel, version, value) in new_values {
             let value = value.map(|v| shared_with_parent(&ns.blobs, parent, &channel, v));
+            // The version as the checkpoint holds it, rather than a string of its own.
+            let held = saved.channel_versions.binary_search_by(|(name, _)| (**name).cmp(&*channel)).ok();
+            let version = match held.map(|at| &saved.channel_versions[at].1) {
+                Some(held) if **held == *version => held.clone(),
+                _ => Shared::from(version),
+            };
             ns.blobs.entry(channel).or_default().insert(version, value);
         }
         ns.checkpoints.insert(id.clone(), Arc::new(saved));
@@ -897,7 +904,7 @@ impl Namespace {
     fn collect_blobs(&mut self) {
         let live = live_blobs(&self.checkpoints, |_| true);
         self.blobs.retain(|channel, versions| {
-            versions.retain(|version, _| live.contains(&(channel.as_str(), version.as_str())));
+            versions.retain(|version, _| live.contains(&(channel.as_str(), &**version)));
             !versions.is_empty()
         });
     }
