@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 __all__ = ["SNAPSHOT_EVERY", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta"]
 
