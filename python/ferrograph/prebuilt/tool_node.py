@@ -14,7 +14,7 @@ import json
 import typing
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
-from langchain_core.messages import AIMessage, AnyMessage, RemoveMessage, ToolCall, ToolMessage, convert_to_messages
+from langchain_core.messages import AIMessage, RemoveMessage, ToolCall, ToolMessage, convert_to_messages
 from langchain_core.tools import BaseTool, InjectedToolArg
 from langchain_core.tools import tool as create_tool
 from pydantic import ValidationError
