@@ -101,7 +101,7 @@ struct Thread {
 struct Namespace {
     checkpoints: BTreeMap<String, Arc<Saved>>,
     /// channel -> version -> value; `None` records a channel cleared at that version.
-    blobs: HashMap<String, ChannelValues>,
+    blobs: HashMap<Shared, ChannelValues>,
     /// checkpoint id -> (task id, write index) -> write. Writes may precede their checkpoint's
     /// `put`, so they are not stored inside `Saved`.
     writes: HashMap<String, TaskWrites>,
@@ -180,8 +180,8 @@ pub struct SharedCheckpoint {
     pub versions_seen: Box<[(Shared, VersionPairs)]>,
     pub updated_channels: Option<Box<[Shared]>>,
     /// The channels at a new version: channel, version and value (None: the channel was
-    /// cleared at that version).
-    pub new_values: Vec<(String, String, Option<RawJson>)>,
+    /// cleared at that version), the names and versions those `channel_versions` holds.
+    pub new_values: Vec<(Shared, Shared, Option<RawJson>)>,
 }
 
 /// A checkpoint read from a [`MemorySaver`] in the form the saver keeps it, shared with the
@@ -328,7 +328,7 @@ impl Saved {
 /// that writes a channel again unchanged (a list rewritten whole) then adds no copy of its
 /// text, and readers that cache decoded values by stored text see one value.
 fn shared_with_parent(
-    blobs: &HashMap<String, ChannelValues>,
+    blobs: &HashMap<Shared, ChannelValues>,
     parent: Option<&Saved>,
     channel: &str,
     value: RawJson,
@@ -490,7 +490,7 @@ impl MemorySaver {
         &self,
         config: &CheckpointConfig,
         id: String,
-        new_values: Vec<(String, String, Option<RawJson>)>,
+        new_values: Vec<(Shared, Shared, Option<RawJson>)>,
         saved: impl FnOnce(Option<String>, Option<&Saved>) -> Saved,
     ) -> Result<CheckpointConfig> {
         if id.is_empty() {
@@ -535,11 +535,12 @@ impl MemorySaver {
         let saved = saved(parent_id.map(str::to_owned), parent);
         for (channel, version, value) in new_values {
             let value = value.map(|v| shared_with_parent(&ns.blobs, parent, &channel, v));
-            // The version as the checkpoint holds it, rather than a string of its own.
+            // The version as the checkpoint holds it (a run's already is; a protocol put's
+            // version is a string of its own until here).
             let held = saved.channel_versions.binary_search_by(|(name, _)| (**name).cmp(&*channel)).ok();
             let version = match held.map(|at| &saved.channel_versions[at].1) {
-                Some(held) if **held == *version => held.clone(),
-                _ => Shared::from(version),
+                Some(held) if !Arc::ptr_eq(held, &version) && **held == *version => held.clone(),
+                _ => version,
             };
             ns.blobs.entry(channel).or_default().insert(version, value);
         }
@@ -734,7 +735,7 @@ impl MemorySaver {
                     entry.1 += size;
                 }
                 for (channel, versions) in &ns.blobs {
-                    let entry = usage.channels.entry(channel.clone()).or_default();
+                    let entry = usage.channels.entry(String::from(&**channel)).or_default();
                     // Versions rewritten unchanged share one text (see `shared_with_parent`):
                     // its bytes are held once.
                     let mut held = HashSet::new();
@@ -945,7 +946,7 @@ impl Namespace {
     fn collect_blobs(&mut self) {
         let live = live_blobs(&self.checkpoints, |_| true);
         self.blobs.retain(|channel, versions| {
-            versions.retain(|version, _| live.contains(&(channel.as_str(), &**version)));
+            versions.retain(|version, _| live.contains(&(&**channel, &**version)));
             !versions.is_empty()
         });
     }
@@ -1004,7 +1005,7 @@ impl CheckpointSaver for MemorySaver {
         let mut values = std::mem::take(&mut checkpoint.channel_values);
         let new_values = new_versions
             .iter()
-            .map(|(channel, version)| (channel.clone(), version.clone(), values.remove(channel)))
+            .map(|(channel, version)| (Shared::from(channel.as_str()), Shared::from(version.as_str()), values.remove(channel)))
             .collect();
         self.store(config, id, new_values, |parent_id, parent| Saved::new(checkpoint, metadata, parent_id, parent))
     }

@@ -387,7 +387,7 @@ impl CoreRun {
         let updated_channels = Some(self.updated.iter().map(|&c| graph.channel_key(c).clone()).collect());
         let new_values = new_values
             .into_iter()
-            .map(|(c, v, value)| (graph.channel_name(c).to_owned(), self.names.name(v).to_owned(), value))
+            .map(|(c, v, value)| (graph.channel_key(c).clone(), self.names.shared(v).clone(), value))
             .collect();
         Ok(SharedCheckpoint {
             id,

@@ -98,7 +98,7 @@ impl PyMemorySaver {
         mut checkpoint: SharedCheckpoint,
         metadata: RawJson,
     ) -> PyResult<CheckpointConfig> {
-        let values = checkpoint.new_values.iter_mut().filter_map(|(c, _, v)| Some((c.as_str(), v.as_mut()?)));
+        let values = checkpoint.new_values.iter_mut().filter_map(|(c, _, v)| Some((&**c, v.as_mut()?)));
         let metadata = match self.prepare(py, target, values)? {
             Some(ring) => seal_metadata(py, &ring, &CheckpointMetadata::from_text(&metadata))?.to_text(),
             None => metadata,
