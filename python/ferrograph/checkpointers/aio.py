@@ -19,7 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
-from ferrograph.checkpointers.sqlite import FILE_PRAGMAS
+from ferrograph.checkpointers.sqlite import connection_pragmas
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -295,7 +295,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
-            for pragma in FILE_PRAGMAS if path != ":memory:" else ():
+            for pragma in connection_pragmas(path):
                 await conn.execute(pragma)
             saver = cls(
                 conn,

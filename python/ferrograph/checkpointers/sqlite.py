@@ -36,6 +36,12 @@ WAL_CHECKPOINTS = 1000
 FILE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINTS}")
 
 
+def connection_pragmas(path: str) -> tuple[str, ...]:
+    """The pragmas `from_conn_string` runs on its connection to `path`: `FILE_PRAGMAS`, or none
+    for an in-memory database (no file, no log)."""
+    return () if path == ":memory:" else FILE_PRAGMAS
+
+
 class SqliteSaver(Sweeping, BaseCheckpointSaver):
     """A checkpoint saver on a `sqlite3.Connection`.
 
@@ -94,7 +100,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         path = sql.sqlite_path(conn_string)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
         try:
-            for pragma in FILE_PRAGMAS if path != ":memory:" else ():
+            for pragma in connection_pragmas(path):
                 conn.execute(pragma)
             saver = cls(
                 conn,
