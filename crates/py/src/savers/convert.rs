@@ -580,12 +580,6 @@ pub fn metadata_to_py<'py>(
     Ok(d)
 }
 
-/// Metadata kept as its JSON text (`CheckpointMetadata::to_text`) as a dict, decoded in one
-/// pass.
-pub fn metadata_text_to_py<'py>(py: Python<'py>, text: &RawJson, registry: &Registry) -> PyResult<Bound<'py, PyAny>> {
-    codec::from_json(py, text.as_bytes(), registry).map_err(|e| codec::to_py_err(py, &e.with_root(Some("metadata"))))
-}
-
 /// Reads a metadata dict (None reads as empty), encoding it through the codec; its keys must
 /// be str.
 pub fn metadata_from_py(
@@ -861,7 +855,8 @@ pub fn tuple_to_py<'py>(
         [
             config_to_py(py, &kept.config)?.into_any(),
             checkpoint_to_py(py, kept, registry, cache)?.into_any(),
-            metadata_text_to_py(py, &kept.metadata, registry)?,
+            // Kept as its JSON text (`CheckpointMetadata::to_text`): decoded in one pass.
+            decode_raw(py, &kept.metadata, registry, &|| "metadata".to_owned())?,
             parent,
             pending_writes_to_py(py, &kept.pending_writes, registry, cache)?.into_any(),
         ],
