@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "Later", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "__version__", "active_serializer", "allow", "allowed_classes", "call_later", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "encode_put", "loads", "loads_cached", "new_checkpoint_id", "next_version", "retry_delay", "sealed_key_id"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "Later", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "Stored", "__version__", "active_serializer", "allow", "allowed_classes", "call_later", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "loads_cached", "new_checkpoint_id", "next_version", "plan_put", "retry_delay", "sealed_key_id", "write_rows"]
 
 __version__: str
 
@@ -199,9 +199,35 @@ def retry_delay(
 def new_checkpoint_id() -> tuple[str, str]: ...
 def next_version(current: Any) -> str: ...
 def checkpoint_metadata(config: Any, metadata: Any, drop_writes: bool = False) -> dict[str, Any]: ...
-def encode_put(
-    config: Any, checkpoint: Any, metadata: Any, new_versions: Any, drop_writes: bool = False
-) -> tuple[str, str, Mapping[str, Any], dict[str, bytes], str, Optional[str]]: ...
+
+@final
+class Stored:
+    def __new__(
+        cls, version: str, encoded: bytes, chain: Optional[list[str]], row_length: int, inline: bool = False, absent: bool = False
+    ) -> Stored: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def encoded(self) -> bytes: ...
+    @property
+    def chain(self) -> Optional[list[str]]: ...
+    @property
+    def row_length(self) -> int: ...
+    @property
+    def inline(self) -> bool: ...
+    @property
+    def absent(self) -> bool: ...
+
+def plan_put(
+    config: Any, checkpoint: Any, metadata: Any, new_versions: Any, drop_writes: bool, line: Mapping[str, Stored],
+    inline_max: int, limits: Any, thread_id: str, checkpoint_ns: str, has_parent: bool,
+) -> tuple[
+    str, str, str, Optional[str], bytes, list[str], list[tuple[str, str, bytes, Optional[Stored], bool]], dict[str, Stored],
+    list[tuple[str, str]],
+]: ...
+def write_rows(
+    writes: Any, thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: str, task_path: str, limits: Any
+) -> list[tuple[str, str, str, str, str, int, str, bytes]]: ...
 
 WRITES_IDX_MAP: dict[str, int]
 EXPECT_LATEST: str

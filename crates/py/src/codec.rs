@@ -9,7 +9,7 @@ mod cache;
 mod decode;
 mod encode;
 mod error;
-mod json;
+pub(crate) mod json;
 mod registry;
 mod stdtypes;
 mod text;

@@ -14,13 +14,12 @@ use ferrograph_checkpoint::{
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, IntoPyObjectExt};
 use serde_json::{Map, Value};
 
 use crate::codec::{self, DecodeCache, Registry, TAG};
 use crate::errors::new_error;
-use crate::savers::encoded::EncodedCheckpoint;
 pub use crate::errors::{saver_error, SaverResultExt};
 
 fn invalid_config(py: Python<'_>, message: String) -> PyErr {
@@ -690,78 +689,6 @@ pub fn checkpoint_metadata<'py>(
         }
     }
     Ok(merged)
-}
-
-/// What a SQL saver's `put` stores of a checkpoint, encoded in one crossing:
-/// `(checkpoint_id, checkpoint_json, channel_versions, new_values, metadata_json, run_id)`.
-/// `checkpoint` is LangGraph's dict (its JSON is the codec's encoding of the dict less
-/// `channel_values`, versions as given) or the `EncodedCheckpoint` a run hands over (values
-/// already encoded); `new_values` maps each channel of `new_versions` that has a value to its
-/// encoding; the metadata is [`checkpoint_metadata`]'s (`drop_writes` passed on), encoded,
-/// with its `run_id` as a str.
-#[pyfunction]
-#[pyo3(signature = (config, checkpoint, metadata, new_versions, drop_writes = false))]
-pub fn encode_put<'py>(
-    config: &Bound<'py, PyAny>,
-    checkpoint: &Bound<'py, PyAny>,
-    metadata: &Bound<'py, PyAny>,
-    new_versions: &Bound<'py, PyAny>,
-    drop_writes: bool,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let py = config.py();
-    let registry = codec::active_registry(py, codec::default_registry())?;
-    let encode = |obj: &Bound<'py, PyAny>, context: &str| {
-        codec::encode_with(obj, &registry, Some(context), |text| PyBytes::new(py, text.as_bytes()))
-            .map_err(|e| codec::to_py_err(py, &e))
-    };
-    let encode_text = |obj: &Bound<'py, PyAny>, context: &str| {
-        codec::encode_with(obj, &registry, Some(context), |text| PyString::new(py, text).into_any())
-            .map_err(|e| codec::to_py_err(py, &e))
-    };
-    let values = PyDict::new(py);
-    let (id, json, versions) = match checkpoint.cast::<EncodedCheckpoint>() {
-        Ok(encoded) => {
-            let cp = &encoded.get().checkpoint;
-            for (channel, value) in &cp.channel_values {
-                values.set_item(channel, PyBytes::new(py, value.as_bytes()))?;
-            }
-            let json = PyString::new(py, &cp.json_without_values()).into_any();
-            (PyString::new(py, &cp.id).into_any(), json, versions_to_py(py, &cp.channel_versions)?.into_any())
-        }
-        Err(_) => {
-            let without = match checkpoint.cast::<PyDict>() {
-                Ok(d) => d.copy()?,
-                // Any other mapping, as `dict(checkpoint)`.
-                Err(_) => py.get_type::<PyDict>().call1((checkpoint,))?.cast_into::<PyDict>().map_err(PyErr::from)?,
-            };
-            let raw = without.get_item(intern!(py, "channel_values"))?;
-            if raw.is_some() {
-                without.del_item(intern!(py, "channel_values"))?;
-            }
-            let id = without.get_item(intern!(py, "id"))?.ok_or_else(|| PyKeyError::new_err("id"))?;
-            let versions = match without.get_item(intern!(py, "channel_versions"))? {
-                Some(v) if v.is_truthy()? => v,
-                _ => PyDict::new(py).into_any(),
-            };
-            if let Some(raw) = raw.filter(|r| r.is_truthy().unwrap_or(true)) {
-                for channel in new_versions.try_iter()? {
-                    let channel = channel?;
-                    if raw.contains(&channel)? {
-                        let name = channel.str()?;
-                        values.set_item(&channel, encode(&raw.get_item(&channel)?, name.to_str()?)?)?;
-                    }
-                }
-            }
-            (id, encode_text(without.as_any(), "checkpoint")?, versions)
-        }
-    };
-    let merged = checkpoint_metadata(config, metadata, drop_writes)?;
-    let run_id = match merged.get_item(intern!(py, "run_id"))? {
-        Some(r) if !r.is_none() => r.str()?.into_any(),
-        _ => py.None().into_bound(py),
-    };
-    let metadata_json = encode_text(merged.as_any(), "metadata")?;
-    PyTuple::new(py, [id, json, versions, values.into_any(), metadata_json, run_id])
 }
 
 /// A task's writes, `[(channel, value), ...]`, with each value encoded (a `SerializationError`

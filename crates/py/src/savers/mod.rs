@@ -6,6 +6,7 @@ pub(crate) mod convert;
 pub(crate) mod encoded;
 pub(crate) mod memory;
 pub(crate) mod page;
+pub(crate) mod plan;
 
 use pyo3::prelude::*;
 
@@ -24,7 +25,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NO_WRITES", ferrograph_checkpoint::NO_WRITES)?;
     m.add_function(wrap_pyfunction!(convert::checkpoint_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(convert::next_version, m)?)?;
-    m.add_function(wrap_pyfunction!(convert::encode_put, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::plan_put, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::write_rows, m)?)?;
+    m.add_class::<plan::Stored>()?;
     m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;

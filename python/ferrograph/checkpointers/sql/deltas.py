@@ -30,7 +30,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from types import MappingProxyType
-from typing import Mapping, NamedTuple, Optional, Sequence
+from typing import Mapping, Optional, Sequence
+
+from ferrograph import _core
 
 __all__ = ["SNAPSHOT_EVERY", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta"]
 
@@ -42,21 +44,15 @@ SNAPSHOT_EVERY = 16
 #: trigger, a big value that is not a list) still count towards `max_bytes` and are evicted.
 ENTRY_BYTES = 256
 
-class Stored(NamedTuple):
-    """The last value a saver stored for one channel of a thread: its version, its encoding
-    (empty for a big value that is not a list: it is never extended, nor stored again), and
-    where it went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as
-    written (the chain, None for a whole value, and the blob's length); or that the channel has
-    no value at that version (`absent`: a consumed trigger keeps its version, and a checkpoint
-    carrying it on needs no look at its parent to know it holds nothing). A tuple: a put makes
-    one per value it stores."""
-
-    version: str
-    encoded: bytes
-    chain: Optional[list[str]]
-    row_length: int
-    inline: bool = False
-    absent: bool = False
+#: The last value a saver stored for one channel of a thread: its version, its encoding (empty
+#: for a big value that is not a list: it is never extended, nor stored again), and where it
+#: went: in the checkpoint rows (`inline`, see writes.INLINE_MAX), or a blob row as written (the
+#: `chain`, None for a whole value, and the blob's `row_length`); or that the channel has no value
+#: at that version (`absent`: a consumed trigger keeps its version, and a checkpoint carrying it
+#: on needs no look at its parent to know it holds nothing). `Stored(version, encoded, chain,
+#: row_length, inline=False, absent=False)`, a Rust class: a put plans its channels against a
+#: line of them in one call (`_core.plan_put`).
+Stored = _core.Stored
 
 
 #: What a saver remembers of one line (thread and namespace): channel -> `Stored`.

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generator, Mapping, Optional, Sequence, Union
 
 from ferrograph import _core
-from ferrograph.checkpointers.base import EXPECT_LATEST, WRITES_IDX_MAP
+from ferrograph.checkpointers.base import EXPECT_LATEST
 from ferrograph.checkpointers.encryption import Encryption, open_value, seal, seal_metadata
 from ferrograph.checkpointers.limits import SizeLimits
 from ferrograph.checkpointers.sql.deltas import DeltaCache, Line, Stored, delta
 from ferrograph.checkpointers.sql.dialect import Dialect
 from ferrograph.checkpointers.sql.postgres import PUT_REFUSED, PostgresDialect
-from ferrograph.checkpointers.sql.rows import CODEC_TAG, config_for, location, text
+from ferrograph.checkpointers.sql.rows import config_for, location, text
 from ferrograph.checkpointers.sql.runner import Op, Query, Step
 from ferrograph.checkpointers.sql.sqlite import SqliteDialect
 from ferrograph.errors import ConcurrentUpdateError, InvalidConfigError
@@ -57,24 +56,6 @@ class _Planned:
         return Stored(self.version, self.encoded if self.encoded[:1] == b"[" else b"", None, len(self.row))
 
 
-def _inline(parts: Sequence[tuple[str, bytes]]) -> bytes:
-    """The `channel_values` column: the encodings of the small values as one JSON object."""
-    return b"{" + b",".join(_key(channel) + encoded for channel, encoded in parts) + b"}"
-
-
-def _key(channel: str) -> bytes:
-    """`"channel":` as JSON (as json.dumps writes the name), made once per channel name."""
-    key = _KEYS.get(channel)
-    if key is None:
-        key = encode_basestring_ascii(channel).encode() + b":"
-        if len(_KEYS) < 4096:
-            _KEYS[channel] = key
-    return key
-
-
-_KEYS: dict[str, bytes] = {}
-
-
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
         encryption: Optional[Encryption] = None, held: Optional[list[list]] = None) -> Op:
@@ -82,7 +63,8 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     with `deltas`, a list that extends the value this saver stored last for the channel is
     stored as a delta (see deltas.py), and the encodings of the values it stored last are not
     made again for the checkpoints that carry them on. The checkpoint, its new values and its
-    metadata are encoded in one call (`_core.encode_put`).
+    metadata are encoded, and each channel's place decided (the row, a blob row, nowhere), in
+    one call (`_core.plan_put`); only a big value's append delta is worked out here.
 
     On Postgres this is at most two statements, neither read before the last: the line's lock
     (a marked put only) and `PostgresDialect.put_statement`. A runner may therefore send them
@@ -96,46 +78,18 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     put's row is added to them rather than stored (on Postgres, when the row is all it
     stores), and they are stored before this put reads the checkpoint table."""
     thread_id, checkpoint_ns, parent_id = location(config)
-    checkpoint_id, stored, versions, values, metadata_json, run_id = _core.encode_put(
-        config, checkpoint, metadata, new_versions, d.drops_metadata_writes
+    line = deltas.line(thread_id, checkpoint_ns) if deltas is not None else _NOTHING
+    checkpoint_id, stored, metadata_json, run_id, inline, blob_channels, blobs, learnt, carried = _core.plan_put(
+        config, checkpoint, metadata, new_versions, d.drops_metadata_writes, line,
+        INLINE_MAX if encryption is None else -1, limits or None, thread_id, checkpoint_ns, bool(parent_id),
     )
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
-    line = deltas.line(thread_id, checkpoint_ns) if deltas is not None else _NOTHING
-    inline_max = INLINE_MAX if encryption is None else -1
     planned: list[_Planned] = []
-    inline: list[tuple[str, bytes]] = []
-    blob_channels: list[str] = []
-    learnt: dict[str, Optional[Stored]] = {}
-    carried: list[str] = []
-    for channel, version in versions.items():
-        if type(version) is not str:
-            version = str(version)
-        new = channel in new_versions
-        remembered = line.get(channel)
-        if not new and remembered is not None and remembered.version == version:
-            if remembered.inline:
-                inline.append((channel, remembered.encoded))
-            elif not remembered.absent:
-                blob_channels.append(channel)
-            continue
-        encoded = values.get(channel) if new else _carried_value(checkpoint, channel)
-        if encoded is None:
-            if new:
-                learnt[channel] = Stored(version, b"", None, 0, absent=True)
-            elif parent_id:
-                carried.append(channel)
-            continue
-        if limits and new:
-            limits.check(channel, len(encoded), thread_id, checkpoint_ns)
-        if len(encoded) <= inline_max and channel != CODEC_TAG:
-            inline.append((channel, encoded))
-            learnt[channel] = Stored(version, encoded, None, 0, True)
-            continue
-        blob_channels.append(channel)
-        as_delta = delta(remembered, version, encoded) if new else None
+    for channel, version, encoded, remembered, again in blobs:
+        as_delta = None if again else delta(remembered, version, encoded)
         if as_delta is not None and encryption is not None:
             as_delta = (seal(encryption, as_delta[0]), as_delta[1])
-        planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, not new,
+        planned.append(_Planned(channel, version, encoded, as_delta, remembered if as_delta is not None else None, again,
                                 seal(encryption, encoded)))
     # The held rows go out before this put reads the checkpoint table, and on Postgres before a
     # put whose own statement stores its row (the rows keep their order).
@@ -144,7 +98,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         held.clear()
     if carried:
         assert parent_id  # a channel is carried from a parent only
-        yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, versions, encryption)
+        inline = yield from _carry(d, thread_id, checkpoint_ns, parent_id, carried, inline, blob_channels, learnt, encryption)
     if encryption is not None:
         metadata_json = seal_metadata(encryption, metadata_json)
     row = [
@@ -155,7 +109,7 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         stored,
         metadata_json,
         run_id,
-        _inline(inline),
+        inline,
         d.chain_param(blob_channels),
     ]
     if isinstance(d, PostgresDialect):
@@ -175,32 +129,25 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
 _NOTHING: Line = {}
 
 
-def _carried_value(checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], channel: str) -> Optional[bytes]:
-    """The encoding of a value the checkpoint carries on at an earlier version (this saver did
-    not store it last): a dict checkpoint holds it (a run's `EncodedCheckpoint` holds only new
-    values)."""
-    if isinstance(checkpoint, _core.EncodedCheckpoint):
-        return None
-    values = checkpoint.get("channel_values") or {}
-    return _core.dumps(values[channel], context=channel) if channel in values else None
-
-
-def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[str],
-           inline: list, blob_channels: list, learnt: dict, versions: Mapping[str, Any],
-           encryption: Optional[Encryption] = None) -> Op:
+def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, channels: Sequence[tuple[str, str]],
+           inline: bytes, blob_channels: list, learnt: dict, encryption: Optional[Encryption] = None) -> Generator[Step, Any, bytes]:
     """Channels the checkpoint carries on from its parent without their values (a caller that
     hands over only the new versions' values), which this saver did not store last: a small
     value is copied from the parent's row; any other is in a blob row at its version (or the
-    channel has none)."""
+    channel has none). Returns `inline` (the row's small values) with the copied ones."""
     rows = yield Query(d.select_channel_values, [thread_id, checkpoint_ns, parent_id])
     held = _core.loads(open_value(encryption, text(rows[0][0]))) if rows and rows[0][0] is not None else {}
-    for channel in channels:
+    copied = []
+    for channel, version in channels:
         if channel in held:
             encoded = _core.dumps(held[channel], context=channel)
-            inline.append((channel, encoded))
-            learnt[channel] = Stored(str(versions[channel]), encoded, None, 0, True)
+            copied.append(json.dumps(channel).encode() + b":" + encoded)
+            learnt[channel] = Stored(version, encoded, None, 0, True)
         else:
             blob_channels.append(channel)
+    if not copied:
+        return inline
+    return inline[:-1] + (b"," if len(inline) > 2 else b"") + b",".join(copied) + b"}"
 
 
 def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool,
@@ -324,29 +271,14 @@ def put_writes(d: Dialect, config: Mapping[str, Any], writes: Sequence[tuple[str
 
 def _write_rows(config: Mapping[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str,
                 limits: Optional[SizeLimits], encryption: Optional[Encryption]) -> list[tuple]:
-    """The rows `put_writes` stores (see `Dialect.put_writes`)."""
+    """The rows `put_writes` stores (see `Dialect.put_writes`, `_core.write_rows`)."""
     thread_id, checkpoint_ns, checkpoint_id = location(config)
     if not checkpoint_id:
         raise InvalidConfigError("put_writes needs config['configurable']['checkpoint_id']")
-    # One row per idx: a special channel written twice keeps its last value, as storing the
-    # writes one by one would.
-    rows: dict[int, tuple] = {}
-    for index, (channel, value) in enumerate(writes):
-        encoded = _core.dumps(value, context=channel)
-        if limits:
-            limits.check(channel, len(encoded), thread_id, checkpoint_ns, "pending write")
-        row = (
-            thread_id,
-            checkpoint_ns,
-            checkpoint_id,
-            task_id,
-            task_path,
-            WRITES_IDX_MAP.get(channel, index),
-            channel,
-            seal(encryption, encoded),
-        )
-        rows[row[5]] = row
-    return list(rows.values())
+    rows = _core.write_rows(writes, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, limits or None)
+    if encryption is None:
+        return rows
+    return [(*row[:7], seal(encryption, row[7])) for row in rows]
 
 
 def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[DeltaCache] = None,
