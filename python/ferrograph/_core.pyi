@@ -3,7 +3,7 @@ built module with `mypy.stubtest` in tests/test_stubs.py)."""
 
 from contextvars import ContextVar
 import builtins
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from typing_extensions import Self, disjoint_base, final
 
@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base, final
 # types): MemorySaver subclasses both NativeMemorySaver and BaseCheckpointSaver.
 from ferrograph.checkpointers.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 
-__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "Later", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "Stored", "__version__", "active_serializer", "allow", "allowed_classes", "call_later", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "loads_cached", "new_checkpoint_id", "next_version", "plan_put", "retry_delay", "sealed_key_id", "write_rows"]
+__all__ = ["EXPECT_LATEST", "NO_WRITES", "WRITES_IDX_MAP", "CheckpointTupleIter", "CoreGraph", "CoreRun", "EncodedCheckpoint", "Keyring", "Later", "MemoryRunSink", "NativeMemorySaver", "RowPage", "RowPageTuples", "Serializer", "Stored", "__version__", "active_serializer", "allow", "allowed_classes", "call_later", "check_node_name", "checkpoint_metadata", "default_serializer", "dumps", "loads", "loads_cached", "new_checkpoint_id", "next_version", "pg_array", "pg_array_columns", "plan_put", "retry_delay", "sealed_key_id", "write_rows"]
 
 __version__: str
 
@@ -225,6 +225,8 @@ def plan_put(
     str, str, str, Optional[str], bytes, list[str], list[tuple[str, str, bytes, Optional[Stored], bool]], dict[str, Stored],
     list[tuple[str, str]],
 ]: ...
+def pg_array(values: Iterable[Any], kind: str) -> str: ...
+def pg_array_columns(rows: Iterable[Sequence[Any]], kinds: str) -> list[str]: ...
 def write_rows(
     writes: Any, thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: str, task_path: str, limits: Any
 ) -> list[tuple[str, str, str, str, str, int, str, bytes]]: ...

@@ -1,11 +1,13 @@
 //! Checkpoint savers on the Python side: conversions between the Rust checkpoint model and
-//! LangGraph's Python shapes (`convert`), the native memory saver's Python class (`memory`), and
-//! the SQL savers' reader of a page of rows (`page`).
+//! LangGraph's Python shapes (`convert`), the native memory saver's Python class (`memory`), the
+//! SQL savers' reader of a page of rows (`page`), their put planner (`plan`) and the Postgres
+//! savers' array literals (`pg_arrays`).
 
 pub(crate) mod convert;
 pub(crate) mod encoded;
 pub(crate) mod memory;
 pub(crate) mod page;
+pub(crate) mod pg_arrays;
 pub(crate) mod plan;
 
 use pyo3::prelude::*;
@@ -28,6 +30,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::plan_put, m)?)?;
     m.add_function(wrap_pyfunction!(plan::write_rows, m)?)?;
     m.add_class::<plan::Stored>()?;
+    m.add_function(wrap_pyfunction!(pg_arrays::pg_array, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_arrays::pg_array_columns, m)?)?;
     m.add_class::<encoded::EncodedCheckpoint>()?;
     m.add_class::<memory::PyMemorySaver>()?;
     m.add_class::<memory::CheckpointTupleIter>()?;

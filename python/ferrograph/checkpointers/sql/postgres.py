@@ -198,10 +198,7 @@ class PostgresDialect(Dialect):
             key = row[:4] + (row[5],)
             if row[5] < 0 or key not in kept:
                 kept[key] = row
-        columns = list(zip(*kept.values()))
-        params = [_text_array(column) for column in columns[:5]]
-        params += ["{" + ",".join(map(str, columns[5])) + "}", _text_array(columns[6]), _bytea_array(columns[7])]
-        return Query(self._batch_writes_sql, params, rows=False)
+        return Query(self._batch_writes_sql, _core.pg_array_columns(kept.values(), "tttttitb"), rows=False)
 
     def upsert_checkpoints(self, rows: Sequence[Sequence[Any]]) -> Query:
         """As `Dialect.upsert_checkpoints`, in one statement whose columns are bound as arrays
@@ -211,10 +208,7 @@ class PostgresDialect(Dialect):
         checkpoint stored twice keeps its last row: Postgres refuses a statement that upserts a
         row twice."""
         latest = {(row[0], row[1], row[2]): row for row in rows}
-        columns = list(zip(*latest.values()))
-        params = [_text_array(column) for column in columns[:7]]
-        params += [_bytea_array(columns[7]), _text_array(columns[8])]
-        return Query(self._upsert_checkpoints_sql, params, rows=False)
+        return Query(self._upsert_checkpoints_sql, _core.pg_array_columns(latest.values(), "tttttttbt"), rows=False)
 
     def put_statement(self, check: bool, deltas: int, whole: int) -> str:
         """A put as one statement of data-modifying CTEs: the append deltas (each written only
@@ -306,12 +300,7 @@ def _insert_blob_rows(row: str, count: int, extra: str = "") -> str:
 
 def _text_array(values: Sequence[Optional[str]]) -> str:
     """A text[] literal (None an SQL NULL), for a parameter cast to text[]."""
-    return "{" + ",".join("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
-def _bytea_array(values: Sequence[bytes]) -> str:
-    """A bytea[] literal, each value in bytea's hex form."""
-    return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
+    return _core.pg_array(values, "t")
 
 
 def _contains(value: Any, pattern: Any) -> bool:
