@@ -270,6 +270,38 @@ async def test_a_batch_stores_a_task_written_twice_as_calls_one_by_one_would(sql
     ]
 
 
+@pytest.mark.parametrize("small_values_in_rows", [True, False])
+async def test_a_batch_stores_text_that_array_parameters_must_escape(sql_saver, monkeypatch, small_values_in_rows):
+    """A batch's rows go out column by column (on Postgres as array literals): quotes,
+    backslashes, commas, braces, spaces, the word NULL, non-ASCII text and an empty string in
+    ids, namespaces, task paths, channel names, metadata and values come back as they went in,
+    with small values in the checkpoint rows (their channel names as JSON keys) or not."""
+    if small_values_in_rows:
+        monkeypatch.setattr(writes, "INLINE_MAX", 256)
+    s = sql_saver
+    awkward = 'a "quoted" \\ back,slash {brace} NULL é 🙂'
+    thread, ns = f"thread {awkward}", f"ns{awkward}"
+    base = {"configurable": {"thread_id": thread, "checkpoint_ns": ns}}
+    first = checkpoint({awkward: awkward, "empty": ""}, {awkward: 1, "empty": 1})
+    second = checkpoint({awkward: "NULL", "empty": "\\"}, {awkward: 2, "empty": 2})
+    calls = [
+        ("put", (base, first, {"source": "input", "step": -1, "note": awkward}, {awkward: 1, "empty": 1})),
+        ("put_writes", ({"configurable": {**base["configurable"], "checkpoint_id": first["id"]}},
+                        [(awkward, b'\x00\\"{,}'), ("empty", "")], f"task {awkward}", f"path {awkward}")),
+        ("put", ({"configurable": {**base["configurable"], "checkpoint_id": first["id"]}}, second,
+                 {"source": "loop", "step": 0, "note": "NULL"}, {awkward: 2, "empty": 2})),
+    ]
+    saver = s.saver
+    results = await saver.arun_batch(calls) if "Async" in type(saver).__name__ else saver.run_batch(calls)
+    assert results[2]["configurable"] == {"thread_id": thread, "checkpoint_ns": ns, "checkpoint_id": second["id"]}
+    latest, older = await s.list(base)
+    assert latest.checkpoint["channel_values"] == {awkward: "NULL", "empty": "\\"}
+    assert (latest.metadata["note"], older.metadata["note"]) == ("NULL", awkward)
+    assert older.checkpoint["channel_values"] == {awkward: awkward, "empty": ""}
+    assert older.pending_writes == [(f"task {awkward}", awkward, b'\x00\\"{,}'), (f"task {awkward}", "empty", "")]
+    assert latest.parent_config["configurable"]["checkpoint_id"] == first["id"]
+
+
 async def test_writes_belong_to_their_checkpoint(sql_saver):
     s = sql_saver
     first, second = await put_chain(s, "t", 2)
