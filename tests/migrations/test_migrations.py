@@ -301,6 +301,16 @@ def functions(url):
     return sorted(name for (name,) in rows)
 
 
+def checkpoint_column_type(url):
+    """The type of `ferrograph_checkpoints.checkpoint` (JSONB on Postgres before 0009)."""
+    with engine_for(url) as engine, engine.connect() as conn:
+        if is_postgres(url):
+            query = ("SELECT data_type FROM information_schema.columns"
+                     " WHERE table_name = 'ferrograph_checkpoints' AND column_name = 'checkpoint'")
+            return conn.exec_driver_sql(query).scalar_one()
+        return next(row[2] for row in conn.exec_driver_sql("PRAGMA table_info(ferrograph_checkpoints)") if row[1] == "checkpoint")
+
+
 def deletion_checks(url):
     """The insert triggers of migration 0004 on Postgres, per table, and whether each skips the
     rows of a thread found clean in the transaction (0007's WHEN condition)."""
@@ -328,11 +338,17 @@ def test_downgrade_step_by_step_and_back(database_url):
     with saver_for(database_url) as saver:
         saver.setup()
     head = shape(database_url)
-    assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
+    pg = is_postgres(database_url)
+    assert functions(database_url) == (["ferrograph_json", "ferrograph_put_refused"] if pg else [])
+    assert checkpoint_column_type(database_url) == ("text" if pg else "TEXT")
     tables = ["ferrograph_checkpoint_writes", "ferrograph_checkpoints"]
-    once_per_transaction = [(table, True) for table in tables] if is_postgres(database_url) else []
+    once_per_transaction = [(table, True) for table in tables] if pg else []
     assert deletion_checks(database_url) == once_per_transaction
     assert "WHERE" in run_id_index(database_url) and "run_id IS NOT NULL" in run_id_index(database_url)
+    assert cli(["db", "downgrade", database_url, "-1"]) == 0
+    assert revision(database_url) == "0008"
+    assert functions(database_url) == (["ferrograph_put_refused"] if pg else [])
+    assert checkpoint_column_type(database_url) == ("jsonb" if pg else "TEXT")
     assert cli(["db", "downgrade", database_url, "-1"]) == 0
     assert revision(database_url) == "0007"
     assert "WHERE" not in run_id_index(database_url)
@@ -359,7 +375,7 @@ def test_downgrade_step_by_step_and_back(database_url):
     assert revision(database_url) is None
     assert cli(["db", "upgrade", database_url]) == 0
     assert shape(database_url) == head
-    assert functions(database_url) == (["ferrograph_put_refused"] if is_postgres(database_url) else [])
+    assert functions(database_url) == (["ferrograph_json", "ferrograph_put_refused"] if pg else [])
     assert deletion_checks(database_url) == once_per_transaction
     assert "run_id IS NOT NULL" in run_id_index(database_url)
 

@@ -15,7 +15,7 @@ its small values (`channel_values`, at most `INLINE_MAX` bytes each, repeated in
 holds them), and which channels have theirs in `ferrograph_checkpoint_blobs` (`blob_channels`),
 each value stored there once per (thread, namespace, channel, version), growing lists as append
 deltas. Checkpoint and metadata
-are JSON (JSONB on Postgres), so metadata filters run in the database. Values, checkpoints and
+are JSON (metadata JSONB on Postgres, so that its filters run in the database). Values, checkpoints and
 metadata are encoded with ferrograph's Rust codec.
 """
 

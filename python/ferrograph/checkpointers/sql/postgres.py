@@ -1,7 +1,8 @@
 """`PostgresDialect`: the SQL text of the Postgres savers. Lists of keys, chains and `IN` lists
-are bound as arrays; checkpoints and metadata are JSONB. A put is one statement of
-data-modifying CTEs (`put_statement`), atomic on its own, so an autocommit connection commits it
-in one round trip."""
+are bound as arrays; metadata is JSONB, checkpoints are JSON text (migration 0009), parsed as
+`json` where a statement looks inside (by `ferrograph_json`, NULL for a damaged row). A put is
+one statement of data-modifying CTEs (`put_statement`), atomic on its own, so an autocommit
+connection commits it in one round trip."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ class PostgresDialect(Dialect):
     chain_members = "CROSS JOIN LATERAL unnest(r.chain) AS m(version)"
     chain_member = "m.version"
     in_list = "= ANY(?::text[])"
-    channel_versions = "jsonb_each_text(c.checkpoint -> 'channel_versions') AS v"
+    channel_versions = "json_each_text(ferrograph_json(c.checkpoint) -> 'channel_versions') AS v"
     channel_version_text = "v.value"
     namespaces_json = "json_agg(DISTINCT checkpoint_ns)::text"
     by_code_point = ' COLLATE "C"'
-    checkpoint_ts = "c.checkpoint ->> 'ts'"
+    checkpoint_ts = "(ferrograph_json(c.checkpoint) ->> 'ts')"
     step_and_source = "jsonb_build_array(c.metadata -> 'step', c.metadata -> 'source')::text"
     puts_in_one_statement = True
     drops_metadata_writes = True
@@ -50,7 +51,7 @@ class PostgresDialect(Dialect):
     blob_size = "octet_length({})"
     metadata_parents = "(c.metadata -> 'parents')::text"
     metadata_text = "c.metadata::text"
-    checkpoint_text = "c.checkpoint::text"
+    checkpoint_text = "c.checkpoint"
     metadata_sealed = "jsonb_typeof(metadata) = 'string'"
     database_bytes = (
         "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint"
@@ -98,7 +99,7 @@ class PostgresDialect(Dialect):
         self._upsert_checkpoints_sql = self.q(
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint,"
             " metadata, run_id, channel_values, blob_channels) SELECT k.thread_id, k.checkpoint_ns, k.checkpoint_id,"
-            " k.parent_checkpoint_id, k.checkpoint::jsonb, k.metadata::jsonb, k.run_id, k.channel_values,"
+            " k.parent_checkpoint_id, k.checkpoint, k.metadata::jsonb, k.run_id, k.channel_values,"
             " k.blob_channels::text[] FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],"
             " ?::text[], ?::bytea[], ?::text[]) AS k(thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             f" checkpoint, metadata, run_id, channel_values, blob_channels){self.checkpoint_conflict}"
@@ -156,13 +157,13 @@ class PostgresDialect(Dialect):
             f"WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata,"
             f" channel_values, blob_channels FROM {CHECKPOINTS}{where}{self.order_newest_first} LIMIT ?),"
             f" k AS (SELECT {distinct}c.thread_id, c.checkpoint_ns, v.key AS channel, v.value AS version FROM c"
-            " CROSS JOIN LATERAL jsonb_each_text(c.checkpoint -> 'channel_versions') AS v"
+            " CROSS JOIN LATERAL json_each_text(ferrograph_json(c.checkpoint) -> 'channel_versions') AS v"
             " WHERE c.blob_channels IS NULL OR v.key = ANY(c.blob_channels)),"
             f" need AS (SELECT thread_id, checkpoint_ns, channel, version FROM k {union}"
             f" SELECT k.thread_id, k.checkpoint_ns, k.channel, m.version FROM k {by_key.format(columns='b.chain', k='k')}"
             " CROSS JOIN LATERAL unnest(b.chain) AS m(version))"
             f" SELECT 0, row_number() OVER ({self.order_newest_first.strip()}), c.thread_id, c.checkpoint_ns,"
-            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text, c.channel_values, NULL::text[] FROM c"
+            " c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint, c.metadata::text, c.channel_values, NULL::text[] FROM c"
             " UNION ALL SELECT 1, NULL, need.thread_id, need.checkpoint_ns, need.channel, need.version, NULL, NULL,"
             f" b.blob, b.chain FROM need {by_key.format(columns='b.blob, b.chain', k='need')}"
             " UNION ALL SELECT 2, row_number() OVER (ORDER BY w.task_path, w.task_id, w.idx), w.thread_id,"
@@ -272,7 +273,7 @@ class PostgresDialect(Dialect):
         insert_checkpoint = (
             f"INSERT INTO {CHECKPOINTS} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             " checkpoint, metadata, run_id, channel_values, blob_channels)"
-            f" VALUES (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?::bytea, ?::text[]){self.checkpoint_conflict}"
+            f" VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?::bytea, ?::text[]){self.checkpoint_conflict}"
         )
         if refusals:
             # The refusal aborts the statement, and with it everything its CTEs wrote.
