@@ -307,6 +307,27 @@ class Opaque:
     pass
 
 
+def test_dicts_that_repeat_keys_encode_each_as_its_own() -> None:
+    """The writer copies a key it wrote before in the same value (by str object) instead of
+    escaping it again: keys that need escapes, non-ASCII keys, more distinct keys than it keeps,
+    and dicts that turn out not to be JSON objects (the tag key, an int key) after keys it kept
+    all come out as each dict's own."""
+    odd = ['q"uote', "back\\slash", "new\nline", "ünï", "emoji 🙂", "__fg__x"]
+    many = [f"key{i}" for i in range(40)]
+    value = [{k: i for k in odd} for i in range(3)]
+    value += [{k: [k] for k in many}, {k: {"nested": k} for k in many[::-1]}]
+    value += [{"role": 1, "__fg__": "not a tag"}, {"role": 2, 3: "int key"}]
+    value += [{"a": {"b": {"a": {"b": None}}}}] * 3
+    text = dumps(value)
+    assert json.loads(text)[:5] == json.loads(json.dumps(value[:5]))
+    assert loads(text) == value
+
+
+def test_an_error_under_a_repeated_key_names_its_path() -> None:
+    with pytest.raises(SerializationError, match=r"value\[2\]\['content'\]\[1\].*Opaque"):
+        dumps([{"role": "a", "content": [1]}, {"role": "b", "content": [2]}, {"role": "c", "content": [3, Opaque()]}])
+
+
 def test_unencodable_values_name_the_type_and_the_path(tmp_path: Any) -> None:
     with pytest.raises(SerializationError) as e:
         dumps({"items": [1, 2, 3, NotListed(1)]}, context="state")

@@ -78,7 +78,7 @@ pub fn encode_with<R>(
 ) -> Result<R, CodecError> {
     let mut out = BUFFER.with(Cell::take);
     out.clear();
-    let mut enc = encode::Enc { py: obj.py(), reg: registry, max: registry.max_depth(), out };
+    let mut enc = encode::Enc { py: obj.py(), reg: registry, max: registry.max_depth(), out, keys: Default::default() };
     let result = enc.value(obj, 0).map(|()| f(&enc.out)).map_err(|e| e.with_root(context));
     let mut out = enc.out;
     if out.capacity() <= 1 << 20 {

@@ -20,6 +20,41 @@ pub(super) struct Enc<'a, 'py> {
     pub reg: &'a Registry,
     pub max: usize,
     pub out: String,
+    pub keys: KeyTexts<'py>,
+}
+
+/// The JSON text (`"key":`) of the dict keys one encoding has written, by str object: a value's
+/// dicts mostly repeat a few keys (a list of chat messages: `role`, `content`, `id`, ...), and a
+/// str is immutable, so a key met again is copied from here instead of being read and scanned
+/// for escapes again. Each key is held (a strong reference) so that its address cannot be taken
+/// by another object while the encoding runs; at most `KEYS_KEPT` are kept, and only once a first
+/// dict has been written (a value that is one small dict, as metadata, would pay for the
+/// cache's buffers and never use them).
+#[derive(Default)]
+pub(super) struct KeyTexts<'py> {
+    ready: bool,
+    held: Vec<Bound<'py, PyString>>,
+    /// (the key's address, the start and end of its text in `text`)
+    spans: Vec<(usize, usize, usize)>,
+    text: String,
+}
+
+const KEYS_KEPT: usize = 32;
+
+impl<'py> KeyTexts<'py> {
+    fn find(&self, key: &Bound<'py, PyAny>) -> Option<&str> {
+        let at = key.as_ptr() as usize;
+        self.spans.iter().find(|(p, _, _)| *p == at).map(|&(_, start, end)| &self.text[start..end])
+    }
+
+    fn keep(&mut self, key: &Bound<'py, PyString>, text: &str) {
+        if self.ready && self.held.len() < KEYS_KEPT {
+            let start = self.text.len();
+            self.text.push_str(text);
+            self.spans.push((key.as_ptr() as usize, start, self.text.len()));
+            self.held.push(key.clone());
+        }
+    }
 }
 
 impl<'py> Enc<'_, 'py> {
@@ -152,22 +187,30 @@ impl<'py> Enc<'_, 'py> {
         let start = self.out.len();
         self.out.push('{');
         for (n, (k, v)) in dict.iter().enumerate() {
-            let key = match k.cast_exact::<PyString>() {
-                Ok(s) => s.to_str().ok().filter(|s| *s != TAG),
-                Err(_) => None,
-            };
-            let Some(key) = key else {
-                self.out.truncate(start);
-                return Ok(false);
-            };
             if n > 0 {
                 self.out.push(',');
             }
+            if let Some(text) = self.keys.find(&k) {
+                self.out.push_str(text);
+                self.value(&v, depth + 1).map_err(|e| e.at(key_seg(k.cast::<PyString>().ok().and_then(|s| s.to_str().ok()).unwrap_or_default())))?;
+                continue;
+            }
+            let key = match k.cast_exact::<PyString>() {
+                Ok(s) => s.to_str().ok().filter(|t| *t != TAG).map(|t| (s, t)),
+                Err(_) => None,
+            };
+            let Some((s, key)) = key else {
+                self.out.truncate(start);
+                return Ok(false);
+            };
+            let key_start = self.out.len();
             json::write_str(&mut self.out, key);
             self.out.push(':');
+            self.keys.keep(s, &self.out[key_start..]);
             self.value(&v, depth + 1).map_err(|e| e.at(key_seg(key)))?;
         }
         self.out.push('}');
+        self.keys.ready = true;
         Ok(true)
     }
 
