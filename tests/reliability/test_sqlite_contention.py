@@ -128,3 +128,51 @@ def test_a_write_waits_for_a_long_transaction_of_another_connection(tmp_path):
         finally:
             t.join(timeout=30)
             holder.close()
+
+
+class _LockedAtFirst:
+    """A connection whose pragmas find the file locked `times` times (as when processes open a
+    new file at once and deadlock on switching it to WAL), then run."""
+
+    def __init__(self, times: int, message: str = "database is locked") -> None:
+        self.left, self.message, self.ran = times, message, []
+
+    def execute(self, pragma: str) -> None:
+        import sqlite3
+
+        if self.left:
+            self.left -= 1
+            raise sqlite3.OperationalError(self.message)
+        self.ran.append(pragma)
+
+
+class _AsyncLockedAtFirst(_LockedAtFirst):
+    async def execute(self, pragma: str) -> None:  # type: ignore[override]
+        super().execute(pragma)
+
+
+def test_a_new_file_found_locked_by_another_opener_is_tried_again(tmp_path):
+    from ferrograph.checkpointers.sqlite import FILE_PRAGMAS, pragma_retry_delay, run_pragmas
+
+    conn = _LockedAtFirst(3)
+    run_pragmas(conn, str(tmp_path / "new.db"))  # type: ignore[arg-type]
+    assert conn.ran == list(FILE_PRAGMAS)
+    # Only a locked file is tried again, and only for as long as the busy timeout.
+    import sqlite3
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        run_pragmas(_LockedAtFirst(1, "disk I/O error"), str(tmp_path / "other.db"))  # type: ignore[arg-type]
+    locked = sqlite3.OperationalError("database is locked")
+    delays = []
+    while (delay := pragma_retry_delay(locked, len(delays) + 1)) is not None:
+        delays.append(delay)
+    assert delays[0] == 0.005 and max(delays) == 0.1 and 29 < sum(delays) <= 30
+
+
+async def test_the_async_twin_tries_a_locked_new_file_again(tmp_path):
+    from ferrograph.checkpointers.aio import _run_pragmas
+    from ferrograph.checkpointers.sqlite import FILE_PRAGMAS
+
+    conn = _AsyncLockedAtFirst(2)
+    await _run_pragmas(conn, str(tmp_path / "new.db"))  # type: ignore[arg-type]
+    assert conn.ran == list(FILE_PRAGMAS)

@@ -19,7 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
-from ferrograph.checkpointers.sqlite import connection_pragmas
+from ferrograph.checkpointers.sqlite import connection_pragmas, pragma_retry_delay
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -246,6 +246,23 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
         return None
 
 
+async def _run_pragmas(conn: "aiosqlite.Connection", path: str) -> None:
+    """The async twin of `sqlite.run_pragmas`: a locked file is tried again (see
+    `sqlite.pragma_retry_delay`)."""
+    for pragma in connection_pragmas(path):
+        tries = 0
+        while True:
+            try:
+                await conn.execute(pragma)
+                break
+            except sqlite3.OperationalError as e:
+                tries += 1
+                delay = pragma_retry_delay(e, tries)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+
 class AsyncSqliteSaver(_AsyncSQLSaver):
     """A checkpoint saver on an `aiosqlite.Connection`. The tables are created (or upgraded) on
     the saver's first use, as LangGraph's AsyncSqliteSaver does; `await setup()` does it up
@@ -295,8 +312,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
 
         path = sql.sqlite_path(conn_string)
         async with aiosqlite.connect(path, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT) as conn:
-            for pragma in connection_pragmas(path):
-                await conn.execute(pragma)
+            await _run_pragmas(conn, path)
             saver = cls(
                 conn,
                 retention=retention,

@@ -9,6 +9,7 @@ import builtins
 import datetime
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
@@ -40,6 +41,37 @@ def connection_pragmas(path: str) -> tuple[str, ...]:
     """The pragmas `from_conn_string` runs on its connection to `path`: `FILE_PRAGMAS`, or none
     for an in-memory database (no file, no log)."""
     return () if path == ":memory:" else FILE_PRAGMAS
+
+
+def pragma_retry_delay(error: sqlite3.OperationalError, tries: int) -> Optional[float]:
+    """How long to wait before running a connection's pragma again after `error` on try
+    `tries` (1, 2, ...), or None to give up. Switching a new file to WAL takes an exclusive lock;
+    when processes open the file at once, each may hold the shared lock another waits for, a
+    deadlock SQLite answers with "database is locked" at once instead of waiting out its busy
+    timeout (three processes setting up one new file hit it). So a locked file is tried again,
+    5 ms apart at first and at most 100 ms, for as long as the busy timeout."""
+    if "locked" not in str(error) and "busy" not in str(error):
+        return None
+    delay = min(0.005 * 2 ** (tries - 1), 0.1)
+    waited = sum(min(0.005 * 2 ** (n - 1), 0.1) for n in range(1, tries))
+    return delay if waited + delay <= sql.SQLITE_BUSY_TIMEOUT else None
+
+
+def run_pragmas(conn: sqlite3.Connection, path: str) -> None:
+    """Runs `connection_pragmas(path)` on `conn`, trying a locked file again (see
+    `pragma_retry_delay`)."""
+    for pragma in connection_pragmas(path):
+        tries = 0
+        while True:
+            try:
+                conn.execute(pragma)
+                break
+            except sqlite3.OperationalError as e:
+                tries += 1
+                delay = pragma_retry_delay(e, tries)
+                if delay is None:
+                    raise
+                time.sleep(delay)
 
 
 class SqliteSaver(Sweeping, BaseCheckpointSaver):
@@ -100,8 +132,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         path = sql.sqlite_path(conn_string)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=sql.SQLITE_BUSY_TIMEOUT)
         try:
-            for pragma in connection_pragmas(path):
-                conn.execute(pragma)
+            run_pragmas(conn, path)
             saver = cls(
                 conn,
                 retention=retention,
