@@ -61,8 +61,8 @@ impl<K: Ord, V> SmallMap<K, V> {
         match self {
             SmallMap::Few(few) => match few.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(_) => false,
-                Err(_) => {
-                    self.insert(key, value);
+                Err(at) => {
+                    self.insert_absent(at, key, value);
                     true
                 }
             },
@@ -81,24 +81,32 @@ impl<K: Ord, V> SmallMap<K, V> {
         match self {
             SmallMap::Few(few) => match few.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(at) => few[at].1 = value,
-                Err(_) if few.len() >= FEW => {
-                    let mut many: BTreeMap<K, V> = std::mem::take(few).into_iter().collect();
-                    many.insert(key, value);
-                    *self = SmallMap::Many(many);
-                }
-                Err(at) => {
-                    if few.capacity() == 0 {
-                        // Room for two (a task's usual value and trigger writes; a channel
-                        // and its next version), not the four a first push reserves.
-                        few.reserve_exact(2);
-                    }
-                    few.insert(at, (key, value));
-                }
+                Err(at) => self.insert_absent(at, key, value),
             },
             SmallMap::Many(many) => {
                 many.insert(key, value);
             }
         }
+    }
+
+    /// Stores a key the small form does not hold, at `at` (where a search put it), moving the
+    /// entries to a `BTreeMap` once there are `FEW`.
+    fn insert_absent(&mut self, at: usize, key: K, value: V) {
+        let SmallMap::Few(few) = self else {
+            unreachable!("only the small form has positions");
+        };
+        if few.len() >= FEW {
+            let mut many: BTreeMap<K, V> = std::mem::take(few).into_iter().collect();
+            many.insert(key, value);
+            *self = SmallMap::Many(many);
+            return;
+        }
+        if few.capacity() == 0 {
+            // Room for two (a task's usual value and trigger writes; a channel and its next
+            // version), not the four a first push reserves.
+            few.reserve_exact(2);
+        }
+        few.insert(at, (key, value));
     }
 
     /// The entries in key order.
