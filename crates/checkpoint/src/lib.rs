@@ -15,7 +15,7 @@ pub use memory::{CheckpointHead, KeptTuple, MemorySaver, MemoryStats, Removed, S
 pub use model::{
     Checkpoint, CheckpointConfig, CheckpointMetadata, CheckpointSource, CheckpointTuple,
     ListConfig, PendingWrite, RawJson, CHECKPOINT_VERSION, DROPPED_METADATA_KEY,
-    EXCLUDED_METADATA_KEYS, EXPECT_LATEST, NO_WRITES, SPECIAL_WRITES,
+    EXCLUDED_METADATA_KEYS, EXPECT_LATEST, NO_WRITES, SPECIAL_WRITES, write_index,
 };
 pub use saver::{BackendError, CheckpointSaver, PruneStrategy, Result, SaverError};
 pub use version::{format_version, next_version, version_counter};

@@ -8,7 +8,7 @@
 //!
 //! `write_rows` is the same for a task's pending writes: the rows `put_writes` stores.
 
-use ferrograph_checkpoint::{RawJson, SPECIAL_WRITES};
+use ferrograph_checkpoint::{write_index, RawJson};
 use pyo3::exceptions::PyKeyError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -112,11 +112,13 @@ enum Source<'a, 'py> {
 }
 
 impl<'py> Source<'_, 'py> {
-    /// The encoding of `channel`'s value, when the checkpoint holds one: a run's checkpoint
-    /// holds only new values, a dict every value it carries (encoded here, as the value of a
-    /// channel carried on at an earlier version is only when the saver did not store it last).
-    fn value(&self, channel: &str) -> PyResult<Option<RawJson>> {
+    /// The encoding of `channel`'s value (`is_new`: at a new version), when the checkpoint
+    /// holds one: a run's checkpoint holds only new values, a dict every value it carries
+    /// (encoded here, as the value of a channel carried on at an earlier version is only when
+    /// the saver did not store it last).
+    fn value(&self, channel: &str, is_new: bool) -> PyResult<Option<RawJson>> {
         match self {
+            Source::Encoded(_) if !is_new => Ok(None),
             Source::Encoded(encoded) => Ok(encoded.checkpoint.channel_values.get(channel).cloned()),
             Source::Dict { values: Some(values), registry } => match values.get_item(channel) {
                 Ok(value) => encode_channel(&value, registry, channel).map(Some),
@@ -254,11 +256,7 @@ pub fn plan_put<'py>(
             }
             continue;
         }
-        let encoded = match &source {
-            Source::Encoded(_) if !is_new => None,
-            _ => source.value(channel)?,
-        };
-        let Some(encoded) = encoded else {
+        let Some(encoded) = source.value(channel, is_new)? else {
             if is_new {
                 learnt.set_item(channel, Stored::small(py, version, b"", true))?;
             } else if has_parent {
@@ -326,7 +324,7 @@ pub fn write_rows<'py>(
         if let Some(limits) = limits {
             limits.call_method1(intern!(py, "check"), (&channel, encoded.as_bytes().len(), thread_id, checkpoint_ns, "pending write"))?;
         }
-        let idx = SPECIAL_WRITES.iter().find(|(c, _)| *c == channel).map_or(index as i64, |(_, i)| *i);
+        let idx = write_index(&channel, index);
         // Only a special channel's idx (negative) can come again.
         match rows.iter_mut().find(|(i, _, _)| idx < 0 && *i == idx) {
             Some(row) => *row = (idx, channel, encoded),
