@@ -33,9 +33,8 @@ pub(super) struct Enc<'a, 'py> {
 #[derive(Default)]
 pub(super) struct KeyTexts<'py> {
     ready: bool,
-    held: Vec<Bound<'py, PyString>>,
-    /// (the key's address, the start and end of its text in `text`)
-    spans: Vec<(usize, usize, usize)>,
+    /// Each key, with the start and end of its text in `text`.
+    kept: Vec<(Bound<'py, PyString>, usize, usize)>,
     text: String,
 }
 
@@ -43,16 +42,14 @@ const KEYS_KEPT: usize = 32;
 
 impl<'py> KeyTexts<'py> {
     fn find(&self, key: &Bound<'py, PyAny>) -> Option<&str> {
-        let at = key.as_ptr() as usize;
-        self.spans.iter().find(|(p, _, _)| *p == at).map(|&(_, start, end)| &self.text[start..end])
+        self.kept.iter().find(|(k, _, _)| k.is(key)).map(|&(_, start, end)| &self.text[start..end])
     }
 
     fn keep(&mut self, key: &Bound<'py, PyString>, text: &str) {
-        if self.ready && self.held.len() < KEYS_KEPT {
+        if self.ready && self.kept.len() < KEYS_KEPT {
             let start = self.text.len();
             self.text.push_str(text);
-            self.spans.push((key.as_ptr() as usize, start, self.text.len()));
-            self.held.push(key.clone());
+            self.kept.push((key.clone(), start, self.text.len()));
         }
     }
 }
