@@ -115,7 +115,7 @@ class PostgresDialect(Dialect):
         )
 
     def chain_param(self, chain: Sequence[str]) -> Any:
-        return _text_array(chain)
+        return _core.pg_array(chain, "t")  # a text[] literal
 
     def chain_value(self, column: Any) -> Optional[list[str]]:
         return column
@@ -297,11 +297,6 @@ def _insert_blob_rows(row: str, count: int, extra: str = "") -> str:
         f" SELECT ?, ?, k.channel, k.version, k.blob{', k.chain' if extra else ''}"
         f" FROM (VALUES {', '.join([f'(?, {row})'] * count)}) AS k({columns})"
     )
-
-
-def _text_array(values: Sequence[Optional[str]]) -> str:
-    """A text[] literal (None an SQL NULL), for a parameter cast to text[]."""
-    return _core.pg_array(values, "t")
 
 
 def _contains(value: Any, pattern: Any) -> bool:
