@@ -19,7 +19,7 @@ from ferrograph.checkpointers import sql
 from ferrograph.checkpointers.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata, CheckpointTuple
 from ferrograph.checkpointers.encryption import Encryption, encryption_of as _encryption_of
 from ferrograph.checkpointers.retention import Retention, RetentionResult, Sweeping, policy_of
-from ferrograph.checkpointers.sqlite import connection_pragmas, pragma_retry_delay
+from ferrograph.checkpointers.sqlite import PRAGMA_RETRY_DELAYS, connection_pragmas, file_locked
 from ferrograph.checkpointers.stats import StorageStats
 from ferrograph.errors import CheckpointStorageError
 
@@ -247,18 +247,15 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
 
 
 async def _run_pragmas(conn: "aiosqlite.Connection", path: str) -> None:
-    """The async twin of `sqlite.run_pragmas`: a locked file is tried again (see
-    `sqlite.pragma_retry_delay`)."""
+    """The async twin of `sqlite.run_pragmas`: a locked file is tried again
+    (`sqlite.PRAGMA_RETRY_DELAYS`)."""
     for pragma in connection_pragmas(path):
-        tries = 0
-        while True:
+        for delay in (*PRAGMA_RETRY_DELAYS, None):
             try:
                 await conn.execute(pragma)
                 break
             except sqlite3.OperationalError as e:
-                tries += 1
-                delay = pragma_retry_delay(e, tries)
-                if delay is None:
+                if delay is None or not file_locked(e):
                     raise
                 await asyncio.sleep(delay)
 

@@ -43,33 +43,36 @@ def connection_pragmas(path: str) -> tuple[str, ...]:
     return () if path == ":memory:" else FILE_PRAGMAS
 
 
-def pragma_retry_delay(error: sqlite3.OperationalError, tries: int) -> Optional[float]:
-    """How long to wait before running a connection's pragma again after `error` on try
-    `tries` (1, 2, ...), or None to give up. Switching a new file to WAL takes an exclusive lock;
-    when processes open the file at once, each may hold the shared lock another waits for, a
-    deadlock SQLite answers with "database is locked" at once instead of waiting out its busy
-    timeout (three processes setting up one new file hit it). So a locked file is tried again,
-    5 ms apart at first and at most 100 ms, for as long as the busy timeout."""
-    if "locked" not in str(error) and "busy" not in str(error):
-        return None
-    delay = min(0.005 * 2 ** (tries - 1), 0.1)
-    waited = sum(min(0.005 * 2 ** (n - 1), 0.1) for n in range(1, tries))
-    return delay if waited + delay <= sql.SQLITE_BUSY_TIMEOUT else None
+def _retry_delays() -> tuple[float, ...]:
+    delays: list[float] = []
+    while sum(delays) + min(0.005 * 2 ** len(delays), 0.1) <= sql.SQLITE_BUSY_TIMEOUT:
+        delays.append(min(0.005 * 2 ** len(delays), 0.1))
+    return tuple(delays)
+
+
+#: The waits between tries of a connection's pragma that found the file locked: 5 ms, doubling
+#: to at most 100 ms, for as long as the busy timeout. Switching a new file to WAL takes an
+#: exclusive lock; when processes open the file at once, each may hold the shared lock another
+#: waits for, a deadlock SQLite answers with "database is locked" at once instead of waiting out
+#: its busy timeout (three processes setting up one new file hit it).
+PRAGMA_RETRY_DELAYS = _retry_delays()
+
+
+def file_locked(error: sqlite3.OperationalError) -> bool:
+    """Whether `error` says the file is locked by another connection (worth trying again)."""
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def run_pragmas(conn: sqlite3.Connection, path: str) -> None:
-    """Runs `connection_pragmas(path)` on `conn`, trying a locked file again (see
-    `pragma_retry_delay`)."""
+    """Runs `connection_pragmas(path)` on `conn`, trying a locked file again
+    (`PRAGMA_RETRY_DELAYS`)."""
     for pragma in connection_pragmas(path):
-        tries = 0
-        while True:
+        for delay in (*PRAGMA_RETRY_DELAYS, None):
             try:
                 conn.execute(pragma)
                 break
             except sqlite3.OperationalError as e:
-                tries += 1
-                delay = pragma_retry_delay(e, tries)
-                if delay is None:
+                if delay is None or not file_locked(e):
                     raise
                 time.sleep(delay)
 
