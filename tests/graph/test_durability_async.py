@@ -9,7 +9,7 @@ import asyncio
 import sys
 import threading
 import time
-from typing import Any, Optional, TypedDict
+from typing import Any, Callable, Optional, TypedDict
 
 import pytest
 
@@ -603,3 +603,32 @@ def test_call_later_calls_once_after_its_delay_unless_cancelled(monkeypatch):
     assert [type(r.exc_value) for r in reported] == [ZeroDivisionError]
     with pytest.raises(ValueError, match="delay must be a number of seconds"):
         _core.call_later(-1, lambda: None)
+
+
+def test_call_later_keeps_each_call_s_time_whatever_was_scheduled_before():
+    """The timer thread is woken only for a call earlier than all it holds: a call due before
+    one already waiting is made on time, not when the other is due; one due after it is made
+    after it; cancelled calls hold nothing up."""
+    from ferrograph import _core
+
+    made: list[tuple[str, float]] = []
+    done = threading.Event()
+    start = time.monotonic()
+
+    def make(name: str, last: bool = False) -> Callable[[], None]:
+        def call() -> None:
+            made.append((name, time.monotonic() - start))
+            if last:
+                done.set()
+        return call
+
+    distant = _core.call_later(30, make("distant"))
+    for _ in range(50):
+        _core.call_later(0.2, make("cancelled")).cancel()
+    _core.call_later(0.3, make("second", last=True))
+    _core.call_later(0.1, make("first"))
+    assert done.wait(10)
+    assert distant.cancel() is True
+    assert [name for name, _at in made] == ["first", "second"]
+    # Made on time: long before the distant call, each at or after its delay.
+    assert 0.1 <= made[0][1] < 5 and 0.3 <= made[1][1] < 5

@@ -100,6 +100,13 @@ impl Timer {
             let now = Instant::now();
             let wait = match queue.peek() {
                 None => None,
+                // A cancelled call is dropped without waiting for its time, so that the
+                // thread sleeps until the next call still to be made (a run cancels its call
+                // when it ends, usually long before the call's time).
+                Some(due) if due.call.done.load(Ordering::Acquire) => {
+                    queue.pop();
+                    continue;
+                }
                 Some(due) if due.when > now => Some(due.when - now),
                 Some(_) => {
                     let due = queue.pop().expect("peeked");
@@ -140,8 +147,16 @@ fn call_later(delay: f64, callable: Py<PyAny>) -> PyResult<Later> {
     let call = Arc::new(Pending { done: AtomicBool::new(false), callable: Mutex::new(Some(callable)) });
     let timer = Timer::get();
     let seq = timer.seq.fetch_add(1, Ordering::Relaxed);
-    timer.lock().push(Due { when: Instant::now() + delay, seq, call: call.clone() });
-    timer.changed.notify_one();
+    let mut queue = timer.lock();
+    queue.push(Due { when: Instant::now() + delay, seq, call: call.clone() });
+    // The timer thread sleeps until the earliest call's time (cancelled calls stay queued
+    // until then): it needs waking only when this call is now the earliest. A run every
+    // millisecond or so (each cancelling its call when it ends) then wakes nobody.
+    let earliest = queue.peek().is_some_and(|due| due.seq == seq);
+    drop(queue);
+    if earliest {
+        timer.changed.notify_one();
+    }
     Ok(Later { call })
 }
 
