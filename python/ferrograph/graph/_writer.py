@@ -113,7 +113,10 @@ def call_bytes(call: SaverCall, serializer: Optional[serde.Serializer] = None) -
         values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
         return sum(value_bytes(values[key], serializer) for key in new_versions if key in values)
     if call.method == "put_writes":
-        return sum(value_bytes(value, serializer) for _channel, value in call.args[1])
+        total = 0
+        for _channel, value in call.args[1]:
+            total += value_bytes(value, serializer)
+        return total
     return 0
 
 
@@ -203,8 +206,13 @@ class _Writer:
     def _size(self, calls: Sequence[SaverCall]) -> tuple[int, int]:
         nbytes = steps = 0
         for call in calls:
+            if call.method == "put":
+                steps += 1
+                checkpoint = call.args[1]
+                if type(checkpoint) is _core.EncodedCheckpoint:  # the common case, a run's own
+                    nbytes += checkpoint.values_size
+                    continue
             nbytes += call_bytes(call, self.serializer)
-            steps += call.method == "put"
         return nbytes, steps
 
     def _full(self, size: tuple[int, int]) -> bool:
@@ -218,15 +226,19 @@ class _Writer:
 
     def _add(self, calls: Sequence[SaverCall], size: tuple[int, int]) -> bool:
         with self.lock:
-            if self.error is not None or not calls:
-                return False
-            self.queue.extend(calls)
-            self.queued = (self.queued[0] + size[0], self.queued[1] + size[1])
-            if self._busy:
-                return False
-            self._busy = True
-            self.idle.clear()
-            return True
+            return self._add_locked(calls, size)
+
+    def _add_locked(self, calls: Sequence[SaverCall], size: tuple[int, int]) -> bool:
+        """Queues `calls` (with the lock held); whether a drain must start."""
+        if self.error is not None or not calls:
+            return False
+        self.queue.extend(calls)
+        self.queued = (self.queued[0] + size[0], self.queued[1] + size[1])
+        if self._busy:
+            return False
+        self._busy = True
+        self.idle.clear()
+        return True
 
     def _take(self) -> list[SaverCall]:
         with self.lock:
@@ -308,13 +320,15 @@ class Writer(_Writer):
         size = self._size(calls)
         with self.lock:
             full = self._full(size)
+            start = False if full else self._add_locked(calls, size)
         if full:
             # The run is ahead of its writer: it writes what is queued itself (no pooled thread
             # may have been asked for yet), or waits for the batch being written.
             self._drain_here()
             with self.lock:
                 self.room.wait_for(lambda: not self._full(size))
-        if self._add(calls, size):
+                start = self._add_locked(calls, size)
+        if start:
             self._later = _core.call_later(DRAIN_DELAY, self._start_drain)
 
     def _start_drain(self) -> None:
