@@ -1096,6 +1096,34 @@ def test_the_delta_cache_stays_bounded_by_entries_without_an_encoding():
     assert kept == list(range(900, 1000))  # the least recently used went first
 
 
+def test_a_staged_view_shows_an_operation_what_it_learnt_and_the_cache_only_once_committed():
+    """A write operation's puts read their line through the staged view: each sees what the
+    earlier ones stored (and forgot), over what the cache knew; the cache learns it all at
+    `commit`, and nothing of an operation that does not commit."""
+    from ferrograph.checkpointers.sql.deltas import DeltaCache, Stored
+
+    def entry(version: str) -> Stored:
+        return Stored(version, b"[1]", None, 3)
+
+    cache = DeltaCache()
+    cache.update("t", "", {"kept": entry("1"), "forgotten": entry("1"), "replaced": entry("1")})
+    before = dict(cache.line("t", ""))
+    staged = cache.staged()
+    staged.update("t", "", {"replaced": entry("2"), "forgotten": None})
+    staged.update("t", "", {"new": entry("2")})
+    staged.update("t", "", {"new": entry("3")})
+    staged.update("other", "ns", {"a": entry("1")})
+    assert {k: v.version for k, v in staged.line("t", "").items()} == {"kept": "1", "replaced": "2", "new": "3"}
+    assert {k: v.version for k, v in staged.line("other", "ns").items()} == {"a": "1"}
+    assert staged.line("unknown", "") == {}
+    assert dict(cache.line("t", "")) == before and not cache.line("other", "ns")  # not committed yet
+    staged.forget_threads(["other"])
+    assert staged.line("other", "ns") == {}
+    staged.commit()
+    assert {k: v.version for k, v in cache.line("t", "").items()} == {"kept": "1", "replaced": "2", "new": "3"}
+    assert not cache.line("other", "ns")
+
+
 def test_sqlite_finds_the_checkpoints_of_runs_by_the_run_id_index(tmp_path):
     """The run_id index holds only checkpoints with a run id (migration 0008); the lookups of
     `delete_for_runs` still use it."""

@@ -267,8 +267,14 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
         self._write(sql.put_writes(self.dialect, config, writes, task_id, task_path, self.limits, self.encryption))
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
-        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none."""
-        return self._write(sql.batch(self.dialect, calls, self.deltas, self.limits, self.encryption))
+        """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none.
+        The delta cache learns what the batch stored once it is stored (`DeltaCache.staged`:
+        the batch's puts, a run's steps on one line, share their view of it)."""
+        staged = None if self.deltas is None else self.deltas.staged()
+        results = self._write(sql.batch(self.dialect, calls, staged, self.limits, self.encryption))
+        if staged is not None:
+            staged.commit()
+        return results
 
     def delete_thread(self, thread_id: str) -> None:
         self._write(sql.delete_thread(self.dialect, thread_id, self.deltas))

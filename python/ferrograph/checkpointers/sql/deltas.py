@@ -137,28 +137,34 @@ class StagedDeltas(DeltaCache):
         super().__init__(cache.max_bytes)
         self.cache = cache
         self.changes: dict[tuple[str, str], dict[str, Optional[Stored]]] = {}
+        #: The lines the operation changed, as it sees them: the cache's line with the changes,
+        #: kept up to date by `update`. They belong to this one operation, whose puts read
+        #: them one after another, so they change in place (a batch of a run's steps would
+        #: otherwise copy its line once per put).
+        self.merged: dict[tuple[str, str], dict[str, Stored]] = {}
 
     def line(self, thread_id: str, checkpoint_ns: str) -> Line:
-        base = self.cache.line(thread_id, checkpoint_ns)
-        changes = self.changes.get((thread_id, checkpoint_ns))
-        if not changes:
-            return base
-        merged = dict(base)
+        merged = self.merged.get((thread_id, checkpoint_ns))
+        return self.cache.line(thread_id, checkpoint_ns) if merged is None else merged
+
+    def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
+        key = (thread_id, checkpoint_ns)
+        self.changes.setdefault(key, {}).update(changes)
+        merged = self.merged.get(key)
+        if merged is None:
+            merged = self.merged[key] = dict(self.cache.line(thread_id, checkpoint_ns))
         for channel, entry in changes.items():
             if entry is None:
                 merged.pop(channel, None)
             else:
                 merged[channel] = entry
-        return merged
-
-    def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
-        self.changes.setdefault((thread_id, checkpoint_ns), {}).update(changes)
 
     def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
         """Drops what the operation learnt of `thread_ids` (or of every thread)."""
         threads = None if thread_ids is None else {str(t) for t in thread_ids}
         for key in [k for k in self.changes if threads is None or k[0] in threads]:
             del self.changes[key]
+            self.merged.pop(key, None)
 
     def commit(self) -> None:
         """Records what the operation learnt in the cache."""
