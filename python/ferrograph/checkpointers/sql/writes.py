@@ -58,7 +58,8 @@ class _Planned:
 
 def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, Any], _core.EncodedCheckpoint], metadata: Mapping[str, Any],
         new_versions: Mapping[str, Any], deltas: Optional[DeltaCache] = None, limits: Optional[SizeLimits] = None,
-        encryption: Optional[Encryption] = None, held: Optional[list[list]] = None) -> Op:
+        encryption: Optional[Encryption] = None, held: Optional[list[list]] = None,
+        latest: Optional[set[tuple[str, str, Optional[str]]]] = None) -> Op:
     """Stores the checkpoint: its small values in its row, each new big value in a blob row;
     with `deltas`, a list that extends the value this saver stored last for the channel is
     stored as a delta (see deltas.py), and the encodings of the values it stored last are not
@@ -75,8 +76,10 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
     are carried on in clear.
 
     `held` (in a batch): the checkpoint rows of the batch's earlier puts, not stored yet; this
-    put's row is added to them rather than stored (on Postgres, when the row is all it
-    stores), and they are stored before this put reads the checkpoint table."""
+    put's row is added to them rather than stored when the row is all it stores (on SQLite also
+    after its values), and they are stored before this put reads the checkpoint table.
+    `latest` (in a batch): the checkpoints the batch's earlier puts stored, to which this put
+    adds its own; a marked put whose parent is one of them is not checked (see `batch`)."""
     thread_id, checkpoint_ns, parent_id = location(config)
     line = deltas.line(thread_id, checkpoint_ns) if deltas is not None else _NOTHING
     checkpoint_id, stored, metadata_json, run_id, inline, blob_channels, blobs, learnt, carried = _core.plan_put(
@@ -84,6 +87,9 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         INLINE_MAX if encryption is None else -1, limits or None, thread_id, checkpoint_ns, bool(parent_id),
     )
     check = bool((config.get("configurable") or {}).get(EXPECT_LATEST))
+    if latest is not None:
+        check = check and (thread_id, checkpoint_ns, parent_id) not in latest
+        latest.add((thread_id, checkpoint_ns, checkpoint_id))
     planned: list[_Planned] = []
     for channel, version, encoded, remembered, again in blobs:
         as_delta = None if again else delta(remembered, version, encoded)
@@ -112,8 +118,11 @@ def put(d: Dialect, config: Mapping[str, Any], checkpoint: Union[Mapping[str, An
         inline,
         d.chain_param(blob_channels),
     ]
-    if isinstance(d, PostgresDialect):
-        as_deltas = yield from _put_one_statement(d, planned, row, check, held)
+    as_deltas: set[str] = set()
+    if held is not None and not planned and not check:
+        held.append(row)  # the row is all this put stores: it goes with the batch's others
+    elif isinstance(d, PostgresDialect):
+        as_deltas = yield from _put_one_statement(d, planned, row, check)
     else:
         assert isinstance(d, SqliteDialect)
         as_deltas = yield from _put_statements(d, planned, row, check, first=not carried, held=held)
@@ -150,16 +159,11 @@ def _carry(d: Dialect, thread_id: str, checkpoint_ns: str, parent_id: str, chann
     return inline[:-1] + (b"," if len(inline) > 2 else b"") + b",".join(copied) + b"}"
 
 
-def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool,
-                       held: Optional[list[list]] = None) -> Generator[Step, Any, set]:
+def _put_one_statement(d: PostgresDialect, planned: Sequence[_Planned], row: list, check: bool) -> Generator[Step, Any, set]:
     """`put` on Postgres; returns the channels stored as deltas. Nothing is read back: a
-    refused put raises (see `PostgresDialect.put_statement` and `refused_put`). With `held`
-    (in a batch), a put that is only its checkpoint row adds the row to it (`put` has stored
-    the held rows before any other put)."""
+    refused put raises (see `PostgresDialect.put_statement` and `refused_put`). In a batch,
+    `put` has stored the held rows before."""
     thread_id, checkpoint_ns, checkpoint_id, parent_id = row[:4]
-    if held is not None and not planned and not check:
-        held.append(row)
-        return set()
     if check:
         yield Query(d.lock_line, [thread_id, checkpoint_ns], rows=False)
     with_delta = [p for p in planned if p.delta is not None]
@@ -302,7 +306,7 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
     batch as it would have failed in its place, and `_writer.write` then writes the calls one
     by one, in order."""
     results: list[Any] = []
-    stored: set[tuple[str, str, Optional[str]]] = set()
+    latest: set[tuple[str, str, Optional[str]]] = set()
     began = len(calls) == 1
     held: Optional[list[list]] = None if began else []
     deferred: Optional[list[tuple]] = None if began else []
@@ -310,11 +314,7 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
         for method, args in calls:
             if method == "put":
                 config, checkpoint, metadata, new_versions = args
-                configurable = config.get("configurable") or {}
-                if configurable.get(EXPECT_LATEST) and location(config) in stored:
-                    configurable = {k: v for k, v in configurable.items() if k != EXPECT_LATEST}
-                    config = {**config, "configurable": configurable}
-                op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption, held)
+                op = put(d, config, checkpoint, metadata, new_versions, deltas, limits, encryption, held, latest)
             elif method == "put_writes":
                 config, writes, task_id, *task_path = args
                 path = task_path[0] if task_path else ""
@@ -331,9 +331,6 @@ def batch(d: Dialect, calls: Sequence[tuple[str, tuple]], deltas: Optional[Delta
                 result = yield from op
             else:
                 result, began = yield from _first_not_alone(op)
-            if method == "put":
-                stored.add((result["configurable"]["thread_id"], result["configurable"]["checkpoint_ns"],
-                            result["configurable"]["checkpoint_id"]))
             results.append(result)
         if held:
             yield d.upsert_checkpoints(held)
