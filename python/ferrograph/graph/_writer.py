@@ -108,14 +108,15 @@ def call_bytes(call: SaverCall, serializer: Optional[serde.Serializer] = None) -
     the run's current values anyway), a put_writes' written values."""
     if call.method == "put":
         _config, checkpoint, _metadata, new_versions = call.args
-        if isinstance(checkpoint, _core.EncodedCheckpoint):  # a first-party saver's: already encoded
+        if type(checkpoint) is _core.EncodedCheckpoint:  # a first-party saver's: already encoded
             return checkpoint.values_size  # it holds the new versions' values only
         values = checkpoint.get("channel_values", {}) if isinstance(checkpoint, dict) else {}
         return sum(value_bytes(values[key], serializer) for key in new_versions if key in values)
     if call.method == "put_writes":
         total = 0
         for _channel, value in call.args[1]:
-            total += value_bytes(value, serializer)
+            # Numbers and None, most of a run's writes besides its messages, need no call.
+            total += 8 if type(value) in _SCALARS else value_bytes(value, serializer)
         return total
     return 0
 
@@ -206,13 +207,8 @@ class _Writer:
     def _size(self, calls: Sequence[SaverCall]) -> tuple[int, int]:
         nbytes = steps = 0
         for call in calls:
-            if call.method == "put":
-                steps += 1
-                checkpoint = call.args[1]
-                if type(checkpoint) is _core.EncodedCheckpoint:  # the common case, a run's own
-                    nbytes += checkpoint.values_size
-                    continue
             nbytes += call_bytes(call, self.serializer)
+            steps += call.method == "put"
         return nbytes, steps
 
     def _full(self, size: tuple[int, int]) -> bool:
@@ -268,6 +264,8 @@ class _Writer:
         the error of a failed batch (the first time only)."""
         if not self.background:
             return  # inline calls hand their results over and raise in `submit`
+        if not self.done and self.error is None:
+            return  # nothing written since the last check (what is written later is seen next time)
         with self.lock:
             done, self.done = self.done, []
         for call, result in done:
