@@ -173,3 +173,55 @@ async def test_the_async_twin_tries_a_locked_new_file_again(tmp_path):
     conn = _AsyncLockedAtFirst(2)
     await _run_pragmas(conn, str(tmp_path / "new.db"))  # type: ignore[arg-type]
     assert conn.ran == list(FILE_PRAGMAS)
+
+
+def _locking_connection(times: int):
+    """A sqlite3.Connection class whose switch to WAL finds the file locked `times` times
+    (another process opening the new file at once), then runs; it counts the tries."""
+    import sqlite3
+
+    class Connection(sqlite3.Connection):
+        tries = 0
+
+        def execute(self, sql, *args):  # type: ignore[override]
+            if sql.strip().upper() == "PRAGMA JOURNAL_MODE=WAL":
+                type(self).tries += 1
+                if type(self).tries <= times:
+                    raise sqlite3.OperationalError("database is locked")
+            return super().execute(sql, *args)
+
+    return Connection
+
+
+def test_setup_on_a_user_s_connection_tries_a_locked_switch_to_wal_again(tmp_path):
+    """`SqliteSaver(conn).setup()` switches the user's connection to WAL as from_conn_string
+    does, and a file found locked is tried again, not a failed setup."""
+    import sqlite3
+
+    from ferrograph.checkpointers import SqliteSaver
+
+    factory = _locking_connection(2)
+    conn = sqlite3.connect(str(tmp_path / "user.db"), factory=factory, check_same_thread=False)
+    try:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        assert factory.tries == 3
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert saver.get_tuple({"configurable": {"thread_id": "none"}}) is None
+    finally:
+        conn.close()
+
+
+async def test_async_setup_on_a_user_s_connection_tries_a_locked_switch_to_wal_again(tmp_path):
+    import aiosqlite
+
+    from ferrograph.checkpointers import AsyncSqliteSaver
+
+    factory = _locking_connection(2)
+    async with aiosqlite.connect(str(tmp_path / "user.db"), factory=factory) as conn:
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+        assert factory.tries == 3
+        async with conn.execute("PRAGMA journal_mode") as cursor:
+            assert (await cursor.fetchone())[0] == "wal"
+        assert await saver.aget_tuple({"configurable": {"thread_id": "none"}}) is None

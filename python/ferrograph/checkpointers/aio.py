@@ -246,18 +246,23 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
         return None
 
 
-async def _run_pragmas(conn: "aiosqlite.Connection", path: str) -> None:
-    """The async twin of `sqlite.run_pragmas`: a locked file is tried again
+async def _run_pragma(conn: "aiosqlite.Connection", pragma: str) -> None:
+    """The async twin of `sqlite.run_pragma`: a locked file is tried again
     (`sqlite.PRAGMA_RETRY_DELAYS`)."""
+    for delay in (*PRAGMA_RETRY_DELAYS, None):
+        try:
+            await conn.execute(pragma)
+            return
+        except sqlite3.OperationalError as e:
+            if delay is None or not file_locked(e):
+                raise
+            await asyncio.sleep(delay)
+
+
+async def _run_pragmas(conn: "aiosqlite.Connection", path: str) -> None:
+    """The async twin of `sqlite.run_pragmas`."""
     for pragma in connection_pragmas(path):
-        for delay in (*PRAGMA_RETRY_DELAYS, None):
-            try:
-                await conn.execute(pragma)
-                break
-            except sqlite3.OperationalError as e:
-                if delay is None or not file_locked(e):
-                    raise
-                await asyncio.sleep(delay)
+        await _run_pragma(conn, pragma)
 
 
 class AsyncSqliteSaver(_AsyncSQLSaver):
@@ -409,7 +414,7 @@ class AsyncSqliteSaver(_AsyncSQLSaver):
                 async with self.conn.execute("PRAGMA journal_mode") as cursor:
                     mode = (await cursor.fetchone())[0]  # type: ignore[index]
                 if mode not in ("wal", "memory"):
-                    await self.conn.execute("PRAGMA journal_mode=WAL")
+                    await _run_pragma(self.conn, "PRAGMA journal_mode=WAL")
         await self._transaction(lambda: sql.setup(self.dialect, self._script_location), write=True)
         self._set_up = True
 

@@ -63,18 +63,22 @@ def file_locked(error: sqlite3.OperationalError) -> bool:
     return "locked" in str(error) or "busy" in str(error)
 
 
+def run_pragma(conn: sqlite3.Connection, pragma: str) -> None:
+    """Runs `pragma` on `conn`, trying a locked file again (`PRAGMA_RETRY_DELAYS`)."""
+    for delay in (*PRAGMA_RETRY_DELAYS, None):
+        try:
+            conn.execute(pragma)
+            return
+        except sqlite3.OperationalError as e:
+            if delay is None or not file_locked(e):
+                raise
+            time.sleep(delay)
+
+
 def run_pragmas(conn: sqlite3.Connection, path: str) -> None:
-    """Runs `connection_pragmas(path)` on `conn`, trying a locked file again
-    (`PRAGMA_RETRY_DELAYS`)."""
+    """Runs `connection_pragmas(path)` on `conn`, each as `run_pragma`."""
     for pragma in connection_pragmas(path):
-        for delay in (*PRAGMA_RETRY_DELAYS, None):
-            try:
-                conn.execute(pragma)
-                break
-            except sqlite3.OperationalError as e:
-                if delay is None or not file_locked(e):
-                    raise
-                time.sleep(delay)
+        run_pragma(conn, pragma)
 
 
 class SqliteSaver(Sweeping, BaseCheckpointSaver):
@@ -228,7 +232,7 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
             if not self.conn.in_transaction:
                 mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
                 if mode not in ("wal", "memory"):
-                    self.conn.execute("PRAGMA journal_mode=WAL")
+                    run_pragma(self.conn, "PRAGMA journal_mode=WAL")
         self._transaction(sql.setup(self.dialect, self._script_location))
         self._set_up = True
 
