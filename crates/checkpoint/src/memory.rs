@@ -844,10 +844,7 @@ fn deleted_message(thread_id: &str, ns: &str, checkpoint_id: &str, what: &str) -
 }
 
 /// The (channel, version) of every value the checkpoints `keep` accepts read.
-fn live_blobs<'a>(
-    checkpoints: &'a BTreeMap<String, Arc<Saved>>,
-    keep: impl Fn(&str) -> bool,
-) -> HashSet<(&'a str, &'a str)> {
+fn live_blobs(checkpoints: &BTreeMap<String, Arc<Saved>>, keep: impl Fn(&str) -> bool) -> HashSet<(&str, &str)> {
     checkpoints
         .iter()
         .filter(|(id, _)| keep(id))

@@ -531,8 +531,8 @@ impl<V: Clone> Run<V> {
             }
         }
         if bump_step {
-            for c in 0..self.channels.len() {
-                if !touched[c] && self.channels[c].is_available() && self.channels[c].update(vec![])? {
+            for (c, &was_touched) in touched.iter().enumerate() {
+                if !was_touched && self.channels[c].is_available() && self.channels[c].update(vec![])? {
                     self.versions[c] = version;
                     if self.channels[c].is_available() {
                         outcome.updated.push(c);

@@ -320,13 +320,16 @@ struct Master {
     levels: usize,
 }
 
+/// A dict's entry whose value is a container: its key, the master's value and how to copy it.
+type KeyedCopy = (Py<PyAny>, Py<PyAny>, Plan);
+
 /// Where a cached value's containers are, found once when it is cached, so that a copy goes
 /// straight to them instead of looking at every item. Holds the master's own containers.
 enum Plan {
     /// Shared as it is: an immutable leaf, or a tuple of them.
     Shared,
     /// A dict: copied whole, then the values at these keys replaced by their copies.
-    Dict(Box<[(Py<PyAny>, Py<PyAny>, Plan)]>),
+    Dict(Box<[KeyedCopy]>),
     /// A list: copied whole, then the items at these positions replaced by their copies.
     List(Box<[(usize, Py<PyAny>, Plan)]>),
     /// A tuple holding containers: rebuilt from its items, each with its plan.

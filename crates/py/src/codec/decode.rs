@@ -730,7 +730,7 @@ fn set_attrs<'py>(obj: &Bound<'py, PyAny>, attrs: Vec<(String, Bound<'py, PyAny>
 
 /// numpy's fixed-width text: UTF-32 code units, little-endian unless `big_endian`.
 fn utf32_text(data: &[u8], big_endian: bool) -> Option<String> {
-    if data.len() % 4 != 0 {
+    if !data.len().is_multiple_of(4) {
         return None;
     }
     data.chunks_exact(4)

@@ -693,6 +693,7 @@ impl MemoryRunSink {
     /// step, ...}`; with `expect_latest`, only while `parent_id` is still the thread's latest
     /// (`ConcurrentUpdateError` otherwise). Returns its id.
     #[pyo3(signature = (run, source, step, parent_id, expect_latest, checkpoint_id = None))]
+    #[allow(clippy::too_many_arguments)] // the Python method's arguments, as the run passes them
     fn put(
         &self,
         py: Python<'_>,
