@@ -137,27 +137,32 @@ class StagedDeltas(DeltaCache):
         super().__init__(cache.max_bytes)
         self.cache = cache
         self.changes: dict[tuple[str, str], dict[str, Optional[Stored]]] = {}
-        #: The lines the operation changed, as it sees them: the cache's line with the changes,
-        #: kept up to date by `update`. They belong to this one operation, whose puts read
-        #: them one after another, so they change in place (a batch of a run's steps would
-        #: otherwise copy its line once per put).
+        #: The lines the operation changed and read again, as it sees them: the cache's line
+        #: with the changes, made at the first such read and then kept up to date by `update`.
+        #: They belong to this one operation, whose puts read them one after another, so they
+        #: change in place (a batch of a run's steps would otherwise merge its line again at
+        #: every put).
         self.merged: dict[tuple[str, str], dict[str, Stored]] = {}
 
     def line(self, thread_id: str, checkpoint_ns: str) -> Line:
-        merged = self.merged.get((thread_id, checkpoint_ns))
-        return self.cache.line(thread_id, checkpoint_ns) if merged is None else merged
+        key = (thread_id, checkpoint_ns)
+        merged = self.merged.get(key)
+        if merged is not None:
+            return merged
+        base = self.cache.line(thread_id, checkpoint_ns)
+        changes = self.changes.get(key)
+        if not changes:
+            return base
+        merged = self.merged[key] = dict(base)
+        _apply(merged, changes)
+        return merged
 
     def update(self, thread_id: str, checkpoint_ns: str, changes: Mapping[str, Optional[Stored]]) -> None:
         key = (thread_id, checkpoint_ns)
         self.changes.setdefault(key, {}).update(changes)
         merged = self.merged.get(key)
-        if merged is None:
-            merged = self.merged[key] = dict(self.cache.line(thread_id, checkpoint_ns))
-        for channel, entry in changes.items():
-            if entry is None:
-                merged.pop(channel, None)
-            else:
-                merged[channel] = entry
+        if merged is not None:
+            _apply(merged, changes)
 
     def forget_threads(self, thread_ids: Optional[Sequence[str]] = None) -> None:
         """Drops what the operation learnt of `thread_ids` (or of every thread)."""
@@ -170,6 +175,15 @@ class StagedDeltas(DeltaCache):
         """Records what the operation learnt in the cache."""
         for (thread_id, checkpoint_ns), changes in self.changes.items():
             self.cache.update(thread_id, checkpoint_ns, changes)
+
+
+def _apply(line: dict[str, Stored], changes: Mapping[str, Optional[Stored]]) -> None:
+    """Records `changes` in `line` (None: forget the channel)."""
+    for channel, entry in changes.items():
+        if entry is None:
+            line.pop(channel, None)
+        else:
+            line[channel] = entry
 
 
 def _appended(previous: bytes, new: bytes) -> Optional[bytes]:
