@@ -87,6 +87,40 @@ def test_get_state_at_past_checkpoint(both):
     both(scenario)
 
 
+def test_a_lone_task_s_writes_are_kept_when_applying_them_fails(both):
+    """A step of one task whose update a reducer refuses: the run raises, and the task's writes
+    were saved as the checkpoint's pending writes all the same, as LangGraph saves a task's
+    writes before it applies the step."""
+
+    def scenario(tt):
+        from typing import Annotated, TypedDict
+
+        def picky(current: list, new: list) -> list:
+            if "boom" in new:
+                raise ValueError("the reducer refuses boom")
+            return current + new
+
+        class State(TypedDict):
+            log: Annotated[list, picky]
+
+        def build(tt):
+            g = tt.impl.StateGraph(State)
+            g.add_node("fine", lambda s: {"log": ["fine"]})
+            g.add_node("bad", lambda s: {"log": ["boom"]})
+            g.add_edge(tt.impl.START, "fine")
+            g.add_edge("fine", "bad")
+            return g
+
+        g = tt.build(build)
+        tt.rec("run", tt.call(g.invoke, {"log": []}, tt.cfg))
+        # The thread's state applies the saved writes again, so reading it meets the reducer's
+        # refusal: only a saved write can make it fail.
+        tt.rec("state", tt.call(tt.state))
+        tt.rec("history", tt.call(tt.outline))
+
+    both(scenario)
+
+
 def test_get_state_unknown_thread_is_empty(both):
     def scenario(tt):
         g = tt.build(chain)

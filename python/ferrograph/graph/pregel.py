@@ -254,8 +254,10 @@ class CompiledStateGraph:
                 writer.submit(loop.take_outbox())
             held: list = []
             if len(loop.to_run) == 1 and loop.messages is None:
-                held = list(self._run_one(loop, writer, loop.to_run[0]))
+                held = self._run_one(loop, loop.to_run[0])
                 if not loop.after_step:
+                    # A task's writes are queued before anyone sees its result.
+                    writer.submit(loop.take_outbox())
                     yield from held
                     held = []
             elif loop.to_run:
@@ -265,12 +267,16 @@ class CompiledStateGraph:
                     self.cache.set(stored)
             if loop.error is not None:
                 loop.failed_run()
-            writer.submit(loop.take_outbox())
-            if loop.error is not None:
+                writer.submit(loop.take_outbox())
                 yield from held
                 raise loop.error
-            chunks = loop.apply()
-            writer.submit(loop.take_outbox())
+            try:
+                chunks = loop.apply()
+            finally:
+                # The step's writes (those of a lone task whose chunks wait for the step) go
+                # to the writer with the step's checkpoint, in one submit, before any of the
+                # step's chunks is seen; when applying them fails, the writes still go.
+                writer.submit(loop.take_outbox())
             yield from held
             yield from chunks
         chunks = loop.finish()
@@ -279,16 +285,14 @@ class CompiledStateGraph:
         yield from chunks
         loop.check_stopped()
 
-    def _run_one(self, loop: RunLoop, writer: Writer, i: int) -> Iterator[tuple[str, Any]]:
+    def _run_one(self, loop: RunLoop, i: int) -> list[tuple[str, Any]]:
+        """Runs task `i` alone and returns its chunks; its writes are left in the loop's outbox
+        for the caller to queue before anyone sees them (`_steps`)."""
         try:
             result = call_with_retry(loop.call(i), loop.policy(i))
         except Exception as exc:
-            chunks = loop.failed(i, exc)
-        else:
-            chunks = loop.complete(i, result)
-        # A task's writes are queued before anyone sees its result (or the step goes on).
-        writer.submit(loop.take_outbox())
-        yield from chunks
+            return loop.failed(i, exc)
+        return loop.complete(i, result)
 
     def _run_parallel(self, loop: RunLoop, writer: Writer) -> Iterator[tuple[str, Any]]:
         pool = self._executor()
