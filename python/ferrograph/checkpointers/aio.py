@@ -52,16 +52,11 @@ class _AsyncSQLSaver(Sweeping, BaseCheckpointSaver):
     async def _run_page(self, query: sql.Query) -> Any:
         raise NotImplementedError
 
-    async def _learning(self, make: Callable[[sql.DeltaCache], sql.Op], **options: Any) -> Any:
+    async def _learning(self, make: Callable[[Optional[sql.DeltaCache]], sql.Op], **options: Any) -> Any:
         """As `PostgresSaver._learning`."""
-        staged: list[sql.StagedDeltas] = []
-
-        def make_staged() -> sql.Op:
-            staged[:] = [self.deltas.staged()]
-            return make(staged[0])
-
-        result = await self._run(make_staged, write=True, **options)
-        staged[0].commit()
+        op = sql.Learning(self.deltas, make)
+        result = await self._run(op, write=True, **options)
+        op.commit()
         return result
 
     def _bind_loop(self) -> None:

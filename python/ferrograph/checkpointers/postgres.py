@@ -395,17 +395,12 @@ class PostgresSaver(Sweeping, BaseCheckpointSaver):
 
         yield from sql.drive_iter(op, run_page)
 
-    def _learning(self, make: Callable[[sql.DeltaCache], sql.Op], **options: Any) -> Any:
+    def _learning(self, make: Callable[[Optional[sql.DeltaCache]], sql.Op], **options: Any) -> Any:
         """Runs a write operation that learns values for the delta cache (`make(cache)` builds
-        it), which learns them only once the write is stored (see `DeltaCache.staged`)."""
-        staged: list[sql.StagedDeltas] = []
-
-        def make_staged() -> sql.Op:
-            staged[:] = [self.deltas.staged()]
-            return make(staged[0])
-
-        result = self._run(make_staged, write=True, **options)
-        staged[0].commit()
+        it), which learns them only once the write is stored (see `sql.Learning`)."""
+        op = sql.Learning(self.deltas, make)
+        result = self._run(op, write=True, **options)
+        op.commit()
         return result
 
     def put(self, config: dict, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: dict) -> dict:

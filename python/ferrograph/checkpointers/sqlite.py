@@ -272,12 +272,11 @@ class SqliteSaver(Sweeping, BaseCheckpointSaver):
 
     def run_batch(self, calls: Sequence[tuple[str, tuple]]) -> builtins.list[Any]:
         """Runs `put`/`put_writes` calls in one transaction: all of them are stored, or none.
-        The delta cache learns what the batch stored once it is stored (`DeltaCache.staged`:
-        the batch's puts, a run's steps on one line, share their view of it)."""
-        staged = None if self.deltas is None else self.deltas.staged()
-        results = self._write(sql.batch(self.dialect, calls, staged, self.limits, self.encryption))
-        if staged is not None:
-            staged.commit()
+        The delta cache learns what the batch stored once it is stored (`sql.Learning`: the
+        batch's puts, a run's steps on one line, share their view of it)."""
+        op = sql.Learning(self.deltas, lambda deltas: sql.batch(self.dialect, calls, deltas, self.limits, self.encryption))
+        results = self._write(op())
+        op.commit()
         return results
 
     def delete_thread(self, thread_id: str) -> None:

@@ -32,7 +32,7 @@ from ferrograph.checkpointers.sql.admin import (
     thread_summaries,
     vacuum,
 )
-from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache, StagedDeltas
+from ferrograph.checkpointers.sql.deltas import SNAPSHOT_EVERY, DeltaCache, Learning, StagedDeltas
 from ferrograph.checkpointers.sql.dialect import BLOBS, CHECKPOINTS, MIGRATION_LOCK_KEY, WRITES, Dialect
 from ferrograph.checkpointers.sql.postgres import POSTGRES, PostgresDialect
 from ferrograph.checkpointers.sql.reads import get_tuple, list_checkpoints
@@ -68,6 +68,7 @@ __all__ = [
     "DeltaCache",
     "Dialect",
     "Emit",
+    "Learning",
     "Op",
     "PostgresDialect",
     "Query",

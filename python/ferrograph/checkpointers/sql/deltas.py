@@ -30,11 +30,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from types import MappingProxyType
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from ferrograph import _core
+from ferrograph.checkpointers.sql.runner import Op
 
-__all__ = ["SNAPSHOT_EVERY", "DeltaCache", "Line", "StagedDeltas", "Stored", "delta"]
+__all__ = ["SNAPSHOT_EVERY", "DeltaCache", "Learning", "Line", "StagedDeltas", "Stored", "delta"]
 
 #: A channel value is stored whole at least once every this many append deltas.
 SNAPSHOT_EVERY = 16
@@ -175,6 +176,26 @@ class StagedDeltas(DeltaCache):
         """Records what the operation learnt in the cache."""
         for (thread_id, checkpoint_ns), changes in self.changes.items():
             self.cache.update(thread_id, checkpoint_ns, changes)
+
+
+class Learning:
+    """A write operation that learns values for a delta cache, for a runner to run: each call
+    makes it (`make(view)`) on a fresh staged view of `cache` (a runner that retries makes it
+    again), and `commit`, once the runner has stored the write, puts what the last one learnt
+    into the cache. Without a cache, `make(None)`."""
+
+    def __init__(self, cache: Optional[DeltaCache], make: Callable[[Optional[DeltaCache]], Op]) -> None:
+        self.cache = cache
+        self.make = make
+        self.staged: Optional[StagedDeltas] = None
+
+    def __call__(self) -> Op:
+        self.staged = None if self.cache is None else self.cache.staged()
+        return self.make(self.staged)
+
+    def commit(self) -> None:
+        if self.staged is not None:
+            self.staged.commit()
 
 
 def _apply(line: dict[str, Stored], changes: Mapping[str, Optional[Stored]]) -> None:
