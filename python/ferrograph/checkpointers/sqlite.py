@@ -45,8 +45,10 @@ def connection_pragmas(path: str) -> tuple[str, ...]:
 
 def _retry_delays() -> tuple[float, ...]:
     delays: list[float] = []
-    while sum(delays) + min(0.005 * 2 ** len(delays), 0.1) <= sql.SQLITE_BUSY_TIMEOUT:
-        delays.append(min(0.005 * 2 ** len(delays), 0.1))
+    delay = 0.005
+    while sum(delays) + delay <= sql.SQLITE_BUSY_TIMEOUT:
+        delays.append(delay)
+        delay = min(delay * 2, 0.1)
     return tuple(delays)
 
 
