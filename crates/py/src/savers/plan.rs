@@ -23,7 +23,7 @@ use crate::savers::encoded::EncodedCheckpoint;
 /// not a list: it is never extended, nor stored again), and where it went: in the checkpoint
 /// rows (`inline`), or a blob row as written (the `chain`, None for a whole value, and the
 /// blob's `row_length`); or that the channel has no value at that version (`absent`).
-#[pyclass(frozen, module = "ferrograph._core")]
+#[pyclass(frozen, get_all, module = "ferrograph._core")]
 pub struct Stored {
     version: String,
     encoded: Py<PyBytes>,
@@ -46,36 +46,6 @@ impl Stored {
         absent: bool,
     ) -> Self {
         Stored { version, encoded, chain, row_length, inline, absent }
-    }
-
-    #[getter]
-    fn version(&self) -> &str {
-        &self.version
-    }
-
-    #[getter]
-    fn encoded(&self, py: Python<'_>) -> Py<PyBytes> {
-        self.encoded.clone_ref(py)
-    }
-
-    #[getter]
-    fn chain(&self) -> Option<Vec<String>> {
-        self.chain.clone()
-    }
-
-    #[getter]
-    fn row_length(&self) -> usize {
-        self.row_length
-    }
-
-    #[getter]
-    fn inline(&self) -> bool {
-        self.inline
-    }
-
-    #[getter]
-    fn absent(&self) -> bool {
-        self.absent
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
